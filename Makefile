@@ -1,0 +1,43 @@
+# Every target bootstraps what it needs: a virtualenv in .venv with this
+# package, psutil, pytest and pytest-timeout installed into it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+IPC := $(PY) -m ipc
+# The demo names come from the catalog, which needs nothing but the standard library.
+DEMOS := $(shell $(PYTHON) -m ipc.catalog)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test list readme clean $(DEMOS)
+
+help: ## show the targets (the default)
+	@echo "make TARGET, where TARGET is one of:"
+	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]*):.*## /  \1\t/' | expand -t 14
+	@echo "or a demo's name, to run that one demo (make list shows them all):"
+	@echo "  $(DEMOS)" | fold -s -w 76 | sed '2,$$s/^/  /'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv and install what the project needs
+
+demo: venv ## run every demo through the harness and check it
+	$(IPC) run all
+
+test: venv ## run the test suite
+	$(PY) -m pytest
+
+list: venv ## list the demos
+	$(IPC) list
+
+readme: venv ## rewrite the README's demo table from the catalog
+	$(IPC) list --update-readme README.md
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+$(DEMOS): venv
+	$(IPC) run $@

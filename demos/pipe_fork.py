@@ -1,0 +1,99 @@
+"""fork + pipe: a parent and its child hold a conversation over two pipes.
+
+What it shows
+    A pipe carries bytes one way only, so a conversation needs two: one for
+    requests (parent -> child) and one for replies (child -> parent). Both are
+    made before fork(), so both processes inherit all four ends; each then
+    closes the two ends it does not use. That close matters: a reader sees end
+    of file only once *every* write end is closed, its own copy included.
+
+Run it
+    python demos/pipe_fork.py [MESSAGE...]      (or: make pipe)
+
+System calls, in order
+    pipe() twice -> fork() -> in each process: close() the unused ends ->
+    parent: write() a request, read() the reply, ... close() its write end ->
+    child: read() requests until end of file, write() each reply -> _exit() ->
+    parent: waitpid() reaps the child.
+
+Its peer
+    The child, forked from the same program: pipes only join relatives.
+
+Expected output (pids vary; parent and child lines interleave in order)
+    client[100]: forked server child 101
+    server[101]: received "hello"
+    server[101]: sent "1 HELLO"
+    client[100]: received "1 HELLO"
+    ...
+    server[101]: end of file: the parent closed its write end
+    client[100]: child 101 exited with status 0
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation, encode
+from ipc.stream import MessageReader, write_all
+
+
+def serve(requests_r: int, replies_w: int) -> None:
+    """The child: answer every request until the parent closes its end."""
+    log = Log("server")
+    conversation = ServerConversation()
+    for request in MessageReader(lambda n: os.read(requests_r, n)):
+        log.received(request)
+        reply = conversation.reply_to(request)
+        log.sent(reply)  # said before the write, so the output keeps cause before effect
+        write_all(lambda data: os.write(replies_w, data), encode(reply))
+    log.say("end of file: the parent closed its write end")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    log = Log("client")
+
+    requests_r, requests_w = os.pipe()  # parent -> child
+    replies_r, replies_w = os.pipe()  # child -> parent
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(requests_w)  # else the child's own copy keeps it from ever seeing EOF
+            os.close(replies_r)  # the child never reads replies
+            serve(requests_r, replies_w)
+            code = 0
+        except BaseException as error:
+            Log("server").say(f"error: {program.describe(error)}")
+        finally:
+            os._exit(code)  # never return into the parent's code (no atexit, no finally of the parent)
+
+    log.say(f"forked server child {pid}")
+    os.close(requests_r)  # the parent never reads requests
+    os.close(replies_w)  # else the parent would never see EOF on replies if the child died
+    try:
+        reader = MessageReader(lambda n: os.read(replies_r, n))
+        conversation = ClientConversation()
+        for request in args.messages:
+            log.sent(request)
+            write_all(lambda data: os.write(requests_w, data), encode(request))
+            reply = reader.receive()
+            if reply is None:
+                raise ConnectionError("the child closed its pipe before answering")
+            log.received(reply)
+            conversation.check(request, reply)
+    finally:
+        os.close(requests_w)  # the child's read() now returns b"": end of file
+        os.close(replies_r)
+        _, status = os.waitpid(pid, 0)  # reap the child, or it stays a zombie
+        log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))

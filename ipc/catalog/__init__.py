@@ -1,0 +1,102 @@
+"""Every demo the harness knows: which programs it runs and what it checks.
+
+Each module of this package holds a ``DEMOS`` list; they are gathered here in
+the order of ``GROUPS``. This package imports only the standard library, so
+the Makefile can list the demos before any virtualenv exists
+(``python3 -m ipc.catalog``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMOS_DIR = ROOT / "demos"
+
+# Gathered in this order; a group is a module of this package.
+GROUPS = ("exchange", "deadlocks", "lessons_streams", "lessons_addresses", "lessons_sockets")
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program to start: a script under demos/ and its arguments.
+
+    An argument may name a field of the server's ready line, as in
+    ``"--port", "{port}"``; the harness fills it in.
+    """
+
+    script: str
+    args: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return DEMOS_DIR / self.script
+
+
+@dataclass(frozen=True)
+class Demo:
+    name: str
+    mechanism: str
+    teaches: str
+    # The program that starts the conversation, or the only program of a one-program demo.
+    client: Program
+    # Started first; the client starts only once it has printed its "ready:" line.
+    server: Optional[Program] = None
+    # How many clients run, one after another, against the one server.
+    clients: int = 1
+    # What the harness checks:
+    #   "exchange": the client's messages (appended to its arguments) are all
+    #               answered, in order, as ipc.protocol requires;
+    #   "runs":     every process exits 0, then ``check`` (if any) is asked;
+    #   "deadlock": the processes deadlock and the diagnosis says so.
+    kind: str = "exchange"
+    # For kind "runs"/"deadlock": extra checks, given the harness's Result,
+    # returning a list of problems (empty when all is well).
+    check: Optional[Callable[..., list[str]]] = None
+    # Scripts run indirectly (exec'd by another), listed for the README.
+    also_runs: tuple[str, ...] = ()
+    # For a broken demo: the demo that does it right.
+    fixed_by: Optional[str] = None
+    # A whole run never takes longer than this; then it is stopped and fails.
+    timeout: float = 20.0
+    # Why this demo cannot run here, or None when it can.
+    unavailable: Optional[Callable[[], Optional[str]]] = None
+
+    @property
+    def scripts(self) -> tuple[str, ...]:
+        programs = [p.script for p in (self.server, self.client) if p is not None]
+        return tuple(dict.fromkeys([*programs, *self.also_runs]))
+
+    @property
+    def make_target(self) -> str:
+        return self.name
+
+
+def all_demos() -> list[Demo]:
+    demos: list[Demo] = []
+    for group in GROUPS:
+        try:
+            module = importlib.import_module(f"{__name__}.{group}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{group}":
+                raise
+            continue
+        demos.extend(module.DEMOS)
+    return demos
+
+
+def find(names: Sequence[str]) -> list[Demo]:
+    """The demos named, in the order named; "all" means every demo."""
+    by_name = {demo.name: demo for demo in all_demos()}
+    chosen: list[Demo] = []
+    for name in names:
+        if name == "all":
+            chosen.extend(by_name.values())
+        elif name in by_name:
+            chosen.append(by_name[name])
+        else:
+            raise KeyError(name)
+    return chosen

@@ -1,0 +1,28 @@
+"""The foundation: the same exchange over every mechanism."""
+
+from . import Demo, Program
+
+DEMOS = [
+    Demo(
+        name="pipe",
+        mechanism="fork + two pipes",
+        teaches="a pipe is one-way, so a conversation needs two; each side closes the ends it does not use",
+        client=Program("pipe_fork.py"),
+    ),
+    Demo(
+        name="tcp4",
+        mechanism="TCP over IPv4 loopback",
+        teaches="getaddrinfo, socket/bind/listen/accept and connect; the client's ephemeral port",
+        server=Program("tcp_server.py", ("--host", "127.0.0.1", "--clients", "2")),
+        client=Program("tcp_client.py", ("--host", "{host}", "--port", "{port}")),
+        clients=2,
+    ),
+    Demo(
+        name="tcp6",
+        mechanism="TCP over IPv6 loopback",
+        teaches="the same programs over AF_INET6: only the address given to getaddrinfo changes",
+        server=Program("tcp_server.py", ("--host", "::1", "--clients", "2")),
+        client=Program("tcp_client.py", ("--host", "{host}", "--port", "{port}")),
+        clients=2,
+    ),
+]

@@ -1,0 +1,52 @@
+"""What a demo process says, one labelled line at a time, on stderr.
+
+Every line starts with the process's role and pid, ``client[4242]: ...``, so
+the output of several processes can be told apart when it is interleaved.
+The lines go to stderr, which leaves stdout free to carry data (the dup2
+demo's server talks to its client through stdout).
+
+The harness reads these lines: ``sent "..."`` and ``received "..."`` are the
+messages it checks, and ``ready: key=value ...`` tells it a server is
+listening and where.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+class Log:
+    def __init__(self, role: str):
+        self.role = role
+
+    def say(self, text: str) -> None:
+        # The pid is read on every line: after fork() the child has a new one.
+        print(f"{self.role}[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+
+    def sent(self, message: str) -> None:
+        self.say(f"sent {quote(message)}")
+
+    def received(self, message: str) -> None:
+        self.say(f"received {quote(message)}")
+
+    def ready(self, **where: object) -> None:
+        """Tell whoever started us that we are listening, and where."""
+        fields = " ".join(f"{key}={value}" for key, value in where.items())
+        self.say(f"ready: {fields}")
+
+
+def quote(message: str) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+def address(sockaddr: object) -> str:
+    """A socket address as a person writes it: 127.0.0.1:8080, [::1]:8080, or a path."""
+    if isinstance(sockaddr, tuple) and len(sockaddr) == 2:
+        return f"{sockaddr[0]}:{sockaddr[1]}"
+    if isinstance(sockaddr, tuple) and len(sockaddr) == 4:  # IPv6: host, port, flowinfo, scope id
+        return f"[{sockaddr[0]}]:{sockaddr[1]}"
+    if sockaddr in ("", b"", None):
+        return "(unnamed)"  # an AF_UNIX socket that was never bound
+    return str(sockaddr)

@@ -1,0 +1,50 @@
+"""How a demo program ends: its errors as one clear line and an exit code.
+
+Inside a demo, errors propagate as exceptions. At the very top,
+``sys.exit(run(main, role))`` turns the expected kinds (a protocol error, a peer that
+went away, a missing file, a timeout) into one line on stderr and exit code 1,
+so a student sees what went wrong instead of a traceback. A bug still shows
+its traceback. SIGTERM is turned into an exception too, so that the demo's
+``finally`` blocks remove its FIFOs and socket files when the harness (or a
+person with ``kill``) stops it.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Callable, NoReturn
+
+from .log import Log
+from .protocol import ProtocolError
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt: only cleanup sees it."""
+
+
+def raise_terminated(signum: int, frame: object) -> NoReturn:
+    raise Terminated()
+
+
+def run(main: Callable[[], int | None], role: str) -> int:
+    """Call main() and return the exit code the program should end with."""
+    signal.signal(signal.SIGTERM, raise_terminated)
+    log = Log(role)
+    try:
+        code = main() or EXIT_OK
+    except (ProtocolError, OSError) as error:  # OSError covers refused, reset, broken pipe, timeouts
+        log.say(f"error: {describe(error)}")
+        code = EXIT_FAILED
+    except (KeyboardInterrupt, Terminated):
+        log.say("interrupted")
+        code = EXIT_INTERRUPTED
+    return code
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{type(error).__name__}: {error.strerror}{where}"
+    return f"{type(error).__name__}: {error}"
