@@ -1,0 +1,5 @@
+"""The foundation, continued: the same exchange over Unix-domain sockets and datagrams."""
+
+from . import Demo, Program
+
+DEMOS: list[Demo] = []

@@ -1,0 +1,5 @@
+"""(to be written)"""
+
+from . import Demo, Program
+
+DEMOS: list[Demo] = []
