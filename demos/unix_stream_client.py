@@ -1,0 +1,68 @@
+"""Unix-domain stream client: sends the exchange's requests to a Unix socket server and checks each answer.
+
+What it shows
+    The same client as demos/tcp_client.py, with a path for an address: no
+    getaddrinfo(), just the socket file's name. The client does not bind, so
+    it has no name of its own (its address is empty, "unnamed"): a stream
+    needs none, the connection carries the replies back.
+
+Run it
+    python demos/unix_stream_client.py --path PATH [MESSAGE...]
+    (start demos/unix_stream_server.py first; it prints the path)
+
+System calls, in order
+    socket(AF_UNIX, SOCK_STREAM) -> connect(path) -> getsockname()/getpeername()
+    -> send() a request, recv() its answer, ... -> close(), which the server
+    reads as end of file.
+
+Its peer
+    demos/unix_stream_server.py.
+
+Expected output
+    client[300]: connected (unnamed) -> /tmp/ipc-unix-stream-k2j4/server.sock
+    client[300]: sent "hello"
+    client[300]: received "1 HELLO"
+    ...
+"""
+
+import argparse
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, address
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
+from ipc.stream import MessageReader
+
+TIMEOUT = 10.0  # seconds to wait for the server before giving up
+log = Log("client")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--path", required=True, help="the server's socket file")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # no getaddrinfo(): a path is the one address
+        sock.settimeout(TIMEOUT)
+        sock.connect(args.path)  # no such file: FileNotFoundError; a file nobody listens on: ConnectionRefusedError
+        log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
+        reader = MessageReader(sock.recv)
+        conversation = ClientConversation()
+        for request in args.messages:
+            log.sent(request)
+            sock.sendall(encode(request))
+            reply = reader.receive()
+            if reply is None:
+                raise ConnectionError("the server closed the connection before answering")
+            log.received(reply)
+            conversation.check(request, reply)
+    log.say("closed the connection")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))

@@ -1,0 +1,101 @@
+"""Unix-domain stream server: answers the exchange over a socket file, one client after another.
+
+What it shows
+    The same server as demos/tcp_server.py, with a path for an address: no
+    host, no port, no getaddrinfo(). bind() creates the socket file and
+    close() does not remove it, so the server unlinks it itself, on every way
+    out (a normal end, an error, Ctrl-C, SIGTERM). A file left behind makes
+    the next bind() fail with EADDRINUSE. The file lives in a private 0700
+    directory: its permissions decide who may connect.
+
+Run it
+    python demos/unix_stream_server.py [--path PATH] [--clients N]
+    (or: make unix, which also runs the client)
+    Without --path the socket file goes in a new directory from mkdtemp();
+    the ready line says where.
+    Talk to it by hand:  nc -U PATH   then type lines; Ctrl-D ends.
+
+System calls, in order
+    mkdtemp() -> socket(AF_UNIX, SOCK_STREAM) -> bind(path), which creates
+    the file -> listen() -> then per client: accept() -> recv()/send() until
+    recv() returns b"" -> close() -> at the end: close() -> unlink(path) -> rmdir().
+
+Its peer
+    demos/unix_stream_client.py, nc -U, or anything that writes lines to a Unix socket.
+
+Expected output
+    server[200]: listening on /tmp/ipc-unix-stream-k2j4/server.sock
+    server[200]: ready: path=/tmp/ipc-unix-stream-k2j4/server.sock
+    server[200]: accepted /tmp/ipc-unix-stream-k2j4/server.sock <- (unnamed)
+    server[200]: received "hello"
+    server[200]: sent "1 HELLO"
+    ...
+    server[200]: (unnamed) closed the connection
+    server[200]: removed /tmp/ipc-unix-stream-k2j4/server.sock
+"""
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, address
+from ipc.protocol import ProtocolError, ServerConversation, encode, error_reply
+from ipc.stream import MessageReader
+
+log = Log("server")
+
+
+def serve_client(connection: socket.socket, peer: str) -> None:
+    conversation = ServerConversation()
+    try:
+        for request in MessageReader(connection.recv):
+            log.received(request)
+            reply = conversation.reply_to(request)
+            log.sent(reply)
+            connection.sendall(encode(reply))  # sendall loops over short sends
+    except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
+        log.say(f"error from {peer}: {error}")
+        connection.sendall(encode(error_reply(error)))
+        return
+    log.say(f"{peer} closed the connection")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--path", help="the socket file to create (default: server.sock in a new private directory)")
+    parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
+    args = parser.parse_args()
+
+    directory = None if args.path else tempfile.mkdtemp(prefix="ipc-unix-stream-")  # mode 0700: only our user may connect
+    path = args.path or os.path.join(directory, "server.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bound = False
+    try:
+        listener.bind(path)  # creates the file; if one is there already, even a stale one: EADDRINUSE
+        bound = True
+        listener.listen(5)  # up to 5 connections wait, complete, for accept()
+        log.say(f"listening on {address(listener.getsockname())}")
+        log.ready(path=path)
+        served = 0
+        while args.clients == 0 or served < args.clients:
+            connection, peer = listener.accept()  # blocks until a client connects
+            with connection:
+                log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")  # the client never bound: unnamed
+                serve_client(connection, address(peer))
+            served += 1
+    finally:
+        listener.close()
+        if bound:  # only the file our bind() made: a failed bind leaves someone else's file alone
+            os.unlink(path)  # close() leaves the file behind, and the next bind() would fail
+            log.say(f"removed {path}")
+        if directory:
+            os.rmdir(directory)
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "server"))
