@@ -41,6 +41,7 @@ MESSAGE = re.compile(r"^(?P<what>sent|received) (?P<quoted>\".*\")$")
 READY = re.compile(r"^ready: ?(?P<fields>.*)$")
 TICK = 0.05  # how often the harness looks at its processes while they are quiet
 GRACE = 1.0  # how long a process has to end after SIGTERM before SIGKILL
+LINGER = 0.5  # how long output may stay open after a process exits (its forked children still writing)
 
 
 class HarnessError(Exception):
@@ -65,6 +66,7 @@ class Launched:
     popen: subprocess.Popen
     pending: bytearray = field(default_factory=bytearray)
     closed: bool = False  # its output pipe reached end of file
+    exited_at: Optional[float] = None
 
     @property
     def pid(self) -> int:
@@ -72,7 +74,12 @@ class Launched:
 
     @property
     def finished(self) -> bool:
-        return self.closed and self.popen.poll() is not None
+        """It exited, and its output closed: or stayed open too long (a child it forked lives on)."""
+        if self.popen.poll() is None:
+            return False
+        if self.exited_at is None:
+            self.exited_at = time.monotonic()
+        return self.closed or time.monotonic() - self.exited_at > LINGER
 
 
 @dataclass
@@ -252,7 +259,7 @@ class Run:
             line = Line(now, match["role"], int(match["pid"]), match["text"])
             self.last_speaker = next((p for p in self.launched if p.pid == line.pid), self.last_speaker)
         else:  # an unlabelled line (a traceback, say): most likely from whoever spoke last
-            speaker = launched or self.last_speaker
+            speaker = launched or self.last_speaker or self.launched[-1]
             line = Line(now, speaker.role if speaker else "?", speaker.pid if speaker else 0, text)
         self.result.lines.append(line)
         if self.out is not None:
@@ -266,11 +273,16 @@ class Run:
     def _end_everything(self) -> None:
         """End every process still running and reap it; note any that had to be ended."""
         for launched in self.launched:
-            if launched.popen.poll() is None or _group_members(launched.pid):
-                survivors = _end_group(launched.pid)
-                if survivors and self.result.ok:
-                    self.result.problems.append(f"{launched.role}[{launched.pid}] left processes running: {survivors}")
-            launched.popen.wait()
+            if launched.popen.poll() is None:  # still running: the run was cut short
+                _signal_group(launched.pid, signal.SIGTERM)
+                try:
+                    launched.popen.wait(GRACE)
+                except subprocess.TimeoutExpired:
+                    _signal_group(launched.pid, signal.SIGKILL)
+                    launched.popen.wait()
+            survivors = _end_group(launched.pid)  # what it forked and left behind
+            if survivors and self.result.ok:
+                self.result.problems.append(f"{launched.role}[{launched.pid}] left processes running: {survivors}")
             if not launched.closed:
                 os.set_blocking(launched.popen.stdout.fileno(), True)
                 while not launched.closed:
@@ -318,18 +330,22 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     return members
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _end_group(pgid: int) -> list[int]:
-    """SIGTERM the process group, then SIGKILL what is left after GRACE. Returns the pids it found."""
+    """SIGTERM what is left of the process group, then SIGKILL after GRACE. Returns the pids it found."""
     members = _group_members(pgid)
     found = [process.pid for process in members]
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        _, members = psutil.wait_procs(members, timeout=GRACE)
         if not members:
             break
+        _signal_group(pgid, sig)
+        _, members = psutil.wait_procs(members, timeout=GRACE)  # not our children: it polls, never reaps ours
     return found
 
 
