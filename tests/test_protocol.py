@@ -124,3 +124,19 @@ def test_write_all_loops_over_short_writes():
 
     write_all(write, b"0123456789")
     assert written == b"0123456789"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_chunking_gives_the_same_messages(seed):
+    import random
+
+    rng = random.Random(seed)
+    messages = ["", "a", "Grüße", "x" * 300, "1 2 3", "ünï"]
+    data = b"".join(protocol.encode(m) for m in messages)
+    chunks, at = [], 0
+    while at < len(data):
+        size = rng.randint(1, 40)
+        chunks.append(data[at:at + size])
+        at += size
+    chunks.append(b"")
+    assert list(MessageReader(lambda n: chunks.pop(0))) == messages
