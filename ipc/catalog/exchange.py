@@ -10,6 +10,13 @@ DEMOS = [
         client=Program("pipe_fork.py"),
     ),
     Demo(
+        name="dup2",
+        mechanism="fork + pipes + dup2 + exec",
+        teaches="dup2 puts the pipes on fds 0 and 1, exec keeps them: the server only knows stdin and stdout",
+        client=Program("dup2_parent.py"),
+        also_runs=("stdio_server.py",),
+    ),
+    Demo(
         name="tcp4",
         mechanism="TCP over IPv4 loopback",
         teaches="getaddrinfo, socket/bind/listen/accept and connect; the client's ephemeral port",

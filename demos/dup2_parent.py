@@ -1,0 +1,101 @@
+"""dup2 + exec: a parent talks to a program that only knows stdin and stdout.
+
+What it shows
+    How a shell builds a pipeline. The parent makes two pipes and forks; the
+    child moves its pipe ends onto fd 0 and fd 1 with dup2(), closes the
+    originals, and exec()s demos/stdio_server.py. Exec replaces the program
+    but keeps the open fds, so the server reads requests from fd 0 and
+    writes answers to fd 1 without ever opening a pipe, or knowing it has
+    one: at a shell prompt the same server reads a terminal or `printf |`.
+
+Run it
+    python demos/dup2_parent.py [MESSAGE...]      (or: make dup2)
+
+System calls, in order
+    pipe() twice -> fork() -> child: dup2(requests_r, 0), dup2(replies_w, 1)
+    -> close() all four original ends -> execv(python, stdio_server.py) ->
+    parent: close() the ends it does not use -> write() a request, read()
+    the reply, ... -> close() its write end (the server reads end of file
+    on fd 0) -> waitpid() reaps the child.
+
+Its peer
+    demos/stdio_server.py, exec'd in the child: same pid, new program.
+
+Expected output (pids vary; the two processes' lines interleave differently
+from run to run; every server line comes from pid 101, before and after exec)
+    client[100]: forked child 101
+    client[100]: sent "hello"
+    server[101]: fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py
+    server[101]: fd 0 is a pipe, fd 1 is a pipe
+    server[101]: received "hello"
+    server[101]: sent "1 HELLO"
+    client[100]: received "1 HELLO"
+    ...
+    server[101]: end of file on fd 0: whoever wrote to it closed it
+    client[100]: child 101 exited with status 0
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
+from ipc.stream import MessageReader, write_all
+
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdio_server.py")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    log = Log("client")
+
+    requests_r, requests_w = os.pipe()  # parent -> child's fd 0
+    replies_r, replies_w = os.pipe()  # child's fd 1 -> parent
+    pid = os.fork()
+    if pid == 0:  # the child: becomes the server
+        try:
+            os.dup2(requests_r, 0)  # fd 0 now reads the requests pipe (the old stdin is closed first)
+            os.dup2(replies_w, 1)  # fd 1 now writes the replies pipe
+            for fd in (requests_r, requests_w, replies_r, replies_w):
+                os.close(fd)  # dup2 then close the original: a spare write end would keep EOF from ever coming
+            Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
+            # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
+            # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)
+            os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
+        except BaseException as error:
+            Log("server").say(f"error: {program.describe(error)}")
+        finally:
+            os._exit(127)  # exec failed: never return into the parent's code
+
+    log.say(f"forked child {pid}")
+    os.close(requests_r)  # the parent never reads requests
+    os.close(replies_w)  # else the parent would never see EOF on replies if the server died
+    try:
+        reader = MessageReader(lambda n: os.read(replies_r, n))
+        conversation = ClientConversation()
+        for request in args.messages:
+            log.sent(request)
+            write_all(lambda data: os.write(requests_w, data), encode(request))
+            reply = reader.receive()
+            if reply is None:
+                raise ConnectionError("the server closed its stdout before answering")
+            log.received(reply)
+            conversation.check(request, reply)
+    finally:
+        os.close(requests_w)  # the server's read(0) now returns b"": end of file
+        os.close(replies_r)
+        _, status = os.waitpid(pid, 0)  # reap the child, or it stays a zombie
+        code = os.waitstatus_to_exitcode(status)
+        log.say(f"child {pid} exited with status {code}")
+    if code != 0:
+        raise ChildProcessError(f"the server exited with status {code}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
