@@ -1,5 +1,72 @@
-"""(to be written)"""
+"""Lessons on addresses: byte order, names, which address a server binds, the two axes.
+
+Each demo runs by itself (kind "runs"); its check reads what the demo printed
+and recomputes what it should have seen, so ``ipc run NAME`` fails when the
+behaviour was not observed, not merely when the program crashed.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import sys
 
 from . import Demo, Program
 
-DEMOS: list[Demo] = []
+
+def _texts(result, role: str) -> list[str]:
+    return [line.text for line in result.said(role)]
+
+
+def _search(texts: list[str], pattern: str) -> list[re.Match]:
+    return [match for text in texts if (match := re.search(pattern, text))]
+
+
+def check_byte_order(result) -> list[str]:
+    problems = []
+    texts = _texts(result, "byteorder")
+    if f"this machine is {sys.byteorder}-endian (sys.byteorder)" not in texts:
+        problems.append(f"the demo did not report this machine as {sys.byteorder}-endian")
+    expected = {  # the default port and address, as the harness computes them
+        "in this machine's memory, struct '=H'": struct.pack("=H", 8080).hex(" "),
+        "in network order, struct '!H'": "1f 90",
+        f"htons(8080) = {socket.htons(8080):#06x}, in memory": "1f 90",
+        "address 127.0.0.1: inet_pton(AF_INET) =": "7f 00 00 01",
+    }
+    for label, data in expected.items():
+        if not _search(texts, re.escape(label) + r"\s+" + re.escape(data) + r"\b"):
+            problems.append(f"no line shows {label} {data}")
+    sockaddrs = _search(texts, r"^sockaddr of (\S+) port (\d+) \((\d+) bytes\): (.*)$")
+    if len(sockaddrs) != 2:
+        problems.append(f"expected the kernel's sockaddr for 127.0.0.1 and ::1, saw {len(sockaddrs)}")
+    for match in sockaddrs:
+        host, port, fields = match[1], int(match[2]), match[4].split(" | ")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        if sys.platform.startswith("linux") and fields[0] != struct.pack("=H", family).hex(" "):
+            problems.append(f"sockaddr of {host}: family bytes {fields[0]}, expected {family.name} in host order")
+        if fields[1] != struct.pack("!H", port).hex(" "):
+            problems.append(f"sockaddr of {host}: port bytes {fields[1]} are not {port} in network order")
+        address = fields[2] if family == socket.AF_INET else fields[3]
+        if address != socket.inet_pton(family, host).hex(" "):
+            problems.append(f"sockaddr of {host}: address bytes {address} are not inet_pton's")
+    wire = _search(texts, r"^on the wire, a UDP header to 127\.0\.0\.1 port (\d+)")
+    headers = _search(texts, r"^\s*(\w\w \w\w) \| (\w\w \w\w) \| (\w\w \w\w) \| (\w\w \w\w)\s+\(source port")
+    if wire and headers:
+        if headers[0][2] != struct.pack("!H", int(wire[0][1])).hex(" "):
+            problems.append(f"the UDP header's destination port {headers[0][2]} is not {wire[0][1]} in network order")
+    elif not _search(texts, r"^on the wire: not shown \(.+\)"):
+        problems.append("neither the UDP header on the wire nor why it could not be shown")
+    return problems
+
+
+DEMOS = [
+    Demo(
+        name="byte-order",
+        mechanism="htons/htonl, inet_pton, struct '!'",
+        teaches="a port and an address in this machine's byte order and in network order, down to the kernel's sockaddr and the wire",
+        client=Program("byte_order.py"),
+        kind="runs",
+        check=check_byte_order,
+    ),
+]
