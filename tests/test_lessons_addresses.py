@@ -1,16 +1,20 @@
 """Lessons on addresses: byte order, getaddrinfo, INADDR_ANY vs loopback, the two axes."""
 
+import importlib.util
 import os
 import re
 import socket
 import struct
 import sys
+import threading
+import time
 
 import pytest
 
 from ipc import catalog
+from ipc.catalog import lessons_addresses
 from ipc.harness import run_demo
-from support import run_program
+from support import ROOT, run_program
 
 LINUX = sys.platform.startswith("linux")
 
@@ -70,3 +74,69 @@ def test_byte_order_demo_refuses_bad_input_in_one_line(args, code, says):
     assert done.returncode == code
     assert says in done.stderr.decode()
     assert b"Traceback" not in done.stderr
+
+
+# -- names and addresses: showip ----------------------------------------------
+
+def load_demo(name):
+    """A demo's functions, imported from its file (the demos are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "demos" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_getaddrinfo_of_a_numeric_ipv6_address_is_af_inet6_with_a_four_tuple():
+    infos = socket.getaddrinfo("::1", 8080, type=socket.SOCK_STREAM)
+    assert [(family, sockaddr) for family, _, _, _, sockaddr in infos] == [(socket.AF_INET6, ("::1", 8080, 0, 0))]
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("localhost", 0, flags=socket.AI_NUMERICHOST)  # a name is not numeric: no lookup allowed
+
+
+def test_showip_demo_through_the_harness():
+    demo = catalog.find(["showip"])[0]
+    result = run_demo(demo)
+    assert result.ok, result.problems
+    found = lessons_addresses.lookups(lines_of(result, "showip"))
+    assert {"localhost", "127.0.0.1", "::1", "nowhere.invalid", socket.gethostname()} <= set(found)
+    assert found["nowhere.invalid"] == []  # RFC 6761: .invalid never resolves
+    families = {line.split()[0] for line in found["::1"]}
+    assert families == {"AF_INET6"}
+
+
+def test_showip_by_hand_with_a_service_name_and_a_scope_id():
+    try:
+        http = socket.getservbyname("http", "tcp")
+    except OSError:
+        pytest.skip("no /etc/services entry for http here")
+    done = run_program("showip.py", "--port", "http", "127.0.0.1", f"fe80::1%{socket.if_nameindex()[0][1]}")
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode()
+    assert f"IPPROTO_TCP  ('127.0.0.1', {http})" in err  # the service name became its port
+    scope = socket.if_nameindex()[0][0]
+    assert f"('fe80::1', {http}, 0, {scope})" in err  # %interface became the scope id, the 4th field
+
+
+def test_showip_reports_an_unknown_service_in_one_line():
+    done = run_program("showip.py", "--port", "no-such-service", "localhost")
+    assert done.returncode == 0
+    assert re.search(rb"localhost: no address: gaierror EAI_SERVICE: .+\n$", done.stderr)
+    assert b"Traceback" not in done.stderr
+
+
+def test_showip_stops_waiting_for_a_lookup_that_hangs(monkeypatch):
+    showip = load_demo("showip")
+    release = threading.Event()
+
+    def hanging_getaddrinfo(*args, **kwargs):  # a resolver whose DNS server never answers
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="no answer within 0.2 s"):
+            showip.lookup("example.com", None, 0.2)
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()  # let the abandoned lookup thread end

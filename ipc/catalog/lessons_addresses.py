@@ -60,6 +60,37 @@ def check_byte_order(result) -> list[str]:
     return problems
 
 
+def lookups(texts: list[str]) -> dict[str, list[str]]:
+    """showip's output as {name: [its result lines]} (an empty list: no address)."""
+    found: dict[str, list[str]] = {}
+    name = None
+    for text in texts:
+        if text.startswith("  ") and name is not None:
+            found[name].append(text.strip())
+        elif (match := re.match(r"^(\S*): (\d+ results?|no address)", text)):
+            name = match[1]
+            found[name] = []
+    return found
+
+
+def check_showip(result) -> list[str]:
+    found = lookups(_texts(result, "showip"))
+    problems = []
+    expected = {  # name -> a result line it must have
+        "localhost": r"^AF_INET\s+SOCK_STREAM\s+IPPROTO_TCP\s+\('127\.0\.0\.1', 0\)$",
+        "127.0.0.1": r"^AF_INET\s+SOCK_STREAM\s+IPPROTO_TCP\s+\('127\.0\.0\.1', 0\)$",
+        "::1": r"^AF_INET6\s+SOCK_STREAM\s+IPPROTO_TCP\s+\('::1', 0, 0, 0\)$",
+    }
+    for name, pattern in expected.items():
+        if not any(re.search(pattern, line) for line in found.get(name, [])):
+            problems.append(f"getaddrinfo({name!r}) did not show a line like /{pattern}/")
+    if socket.gethostname() not in found:
+        problems.append(f"this machine's name {socket.gethostname()!r} was not looked up")
+    if found.get("nowhere.invalid") != [] or not _search(_texts(result, "showip"), r"^nowhere\.invalid: no address: gaierror "):
+        problems.append("nowhere.invalid did not fail with a gaierror line")
+    return problems
+
+
 DEMOS = [
     Demo(
         name="byte-order",
@@ -68,5 +99,13 @@ DEMOS = [
         client=Program("byte_order.py"),
         kind="runs",
         check=check_byte_order,
+    ),
+    Demo(
+        name="showip",
+        mechanism="getaddrinfo",
+        teaches="what getaddrinfo gives for a name, a numeric address, IPv6, and a name nobody knows (gaierror)",
+        client=Program("showip.py"),
+        kind="runs",
+        check=check_showip,
     ),
 ]
