@@ -1,6 +1,24 @@
 """The foundation, continued: the same exchange over Unix-domain sockets and datagrams."""
 
+from __future__ import annotations
+
+import socket
+from typing import Optional
+
 from . import Demo, Program
+
+
+def no_ipv6_loopback() -> Optional[str]:
+    """Why ::1 cannot be used here, or None when it can."""
+    if not socket.has_ipv6:
+        return "this Python was built without IPv6"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        return f"no IPv6 loopback here ({error.strerror})"
+    return None
+
 
 DEMOS = [
     Demo(
@@ -10,5 +28,22 @@ DEMOS = [
         server=Program("unix_stream_server.py", ("--clients", "2")),
         client=Program("unix_stream_client.py", ("--path", "{path}")),
         clients=2,
+    ),
+    Demo(
+        name="udp4",
+        mechanism="UDP over IPv4 loopback",
+        teaches="one message per datagram: no listen/accept, recvfrom/sendto, an empty datagram for an end of file",
+        server=Program("udp_server.py", ("--host", "127.0.0.1", "--clients", "2")),
+        client=Program("udp_client.py", ("--host", "{host}", "--port", "{port}")),
+        clients=2,
+    ),
+    Demo(
+        name="udp6",
+        mechanism="UDP over IPv6 loopback",
+        teaches="the same datagram programs over AF_INET6: only the address given to getaddrinfo changes",
+        server=Program("udp_server.py", ("--host", "::1", "--clients", "2")),
+        client=Program("udp_client.py", ("--host", "{host}", "--port", "{port}")),
+        clients=2,
+        unavailable=no_ipv6_loopback,
     ),
 ]
