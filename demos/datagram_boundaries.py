@@ -1,0 +1,135 @@
+"""Datagrams keep their boundaries, and may be cut short, lost or reordered.
+
+What it shows
+    Over UDP one sendto() is one recvfrom(): three datagrams sent before the
+    receiver reads come out as three, never merged (a stream would merge them).
+    A buffer smaller than the datagram truncates it: the rest is gone, and
+    MSG_TRUNC says so. A full receive queue drops datagrams and tells nobody:
+    with a small SO_RCVBUF and a burst sent before the receiver reads, most are
+    lost (sequence numbers count them; Linux also counts its drops, SO_RXQ_OVFL).
+    Loopback never reorders, so a relay that holds each odd datagram until the
+    next has passed plays a network whose packets took different routes.
+    Datagram sockets need no connection, so one process holds all the sockets
+    (sender, receiver, relay) and the order of events is certain.
+
+Run it
+    python demos/datagram_boundaries.py [--burst N]      (or: make datagrams)
+
+System calls, in order
+    socket(AF_INET, SOCK_DGRAM) x3 -> bind() the receiver and the relay ->
+    sendto() x3, recvfrom() x3 -> sendto() 64 bytes, recvmsg() into 16 ->
+    setsockopt(SO_RCVBUF, SO_RXQ_OVFL) -> sendto() xN, recvmsg() what is left ->
+    sendto() the relay x4, its recvfrom()/sendto() in another order, recvfrom() x4.
+
+Its peer
+    Itself: its own sockets, each with its own address.
+
+Expected output (pids vary; the numbers are this machine's)
+    sender[100]: sent "hello"
+    ...
+    receiver[100]: received "hello"
+    ...
+    receiver[100]: 3 sendto() -> 3 recvfrom() of 5, 12, 20 bytes: one datagram each, never merged
+    receiver[100]: truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48: b'QRSTUVWXYZ...'
+    receiver[100]: burst: sent 200, received 9, lost 191 (the kernel counted 191 drops)
+    receiver[100]: arrival order 2, 1, 4, 3: out of order (reordered by the relay, on purpose)
+"""
+
+import argparse
+import os
+import socket
+import string
+import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import SAMPLE_REQUESTS, decode_datagram, encode_datagram
+
+TIMEOUT = 10.0  # no datagram waits longer than this
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40 if sys.platform.startswith("linux") else None)  # Linux only
+sender, receiver = Log("sender"), Log("receiver")
+
+
+def udp(bind: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    if bind:
+        sock.bind(("127.0.0.1", 0))  # port 0: the kernel picks a free one
+    return sock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--burst", type=int, default=200, help="datagrams sent before the receiver reads (default 200)")
+    args = parser.parse_args()
+    if args.burst < 1:
+        parser.error("--burst takes a whole number of at least 1")
+    with udp(False) as out, udp(True) as inbox, udp(True) as relay:
+        where = inbox.getsockname()
+        # 1. One send is one receive: all three are waiting before the first recvfrom().
+        for text in SAMPLE_REQUESTS[:3]:
+            sender.sent(text)
+            out.sendto(encode_datagram(text), where)
+        sizes = []
+        for _ in range(3):
+            data, _ = inbox.recvfrom(4096)  # room for all three, yet it returns exactly one
+            sizes.append(len(data))
+            receiver.received(decode_datagram(data))
+        receiver.say(f"3 sendto() -> 3 recvfrom() of {', '.join(map(str, sizes))} bytes: one datagram each, never merged")
+
+        # 2. A buffer smaller than the datagram: the kernel keeps what fits and discards the rest.
+        datagram = (string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/").encode()
+        sender.say(f"sendto() {len(datagram)} bytes {datagram!r}")
+        out.sendto(datagram, where)
+        buffer = bytearray(16)
+        size, _, flags, _ = inbox.recvmsg_into([buffer], 0, socket.MSG_TRUNC)  # Linux: returns the full size
+        lost = datagram[len(buffer):]  # as the sender sent them: the receiver can never get them now
+        truncated = "MSG_TRUNC" if flags & socket.MSG_TRUNC else "no MSG_TRUNC flag"
+        receiver.say(f"truncated: kept {len(buffer)} of {size} bytes ({truncated}), lost {len(lost)}: {lost!r}")
+        out.sendto(b"next", where)
+        receiver.say(f"the next recvfrom() returns the next datagram, not the rest: {inbox.recvfrom(4096)[0]!r}")
+
+        # 3. Loss: a small receive queue, a burst, and a receiver that reads only afterwards.
+        inbox.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # Linux doubles it, for its bookkeeping
+        if SO_RXQ_OVFL is not None:
+            inbox.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)  # stamp each datagram with the drops so far
+        sender.say(f"burst: {args.burst} datagrams of 60 bytes into a receive queue of "
+                   f"{inbox.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)} bytes, before any recvfrom()")
+        for number in range(args.burst):
+            out.sendto(f"{number:06d}".encode().ljust(60, b"."), where)  # no error, no matter how many are dropped
+        inbox.setblocking(False)
+        received, dropped = [], None
+        while True:
+            try:
+                data, ancillary, _, _ = inbox.recvmsg(4096, socket.CMSG_SPACE(4))
+            except BlockingIOError:  # the queue is empty: now one more datagram surely fits
+                out.sendto(b"end", where)  # it carries the kernel's count of drops before it
+                inbox.settimeout(TIMEOUT)
+                continue
+            for level, kind, value in ancillary:
+                if (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL):
+                    dropped = struct.unpack("I", value)[0]
+            if data == b"end":
+                break
+            received.append(int(data[:6]))
+        counted = "" if dropped is None else f" (the kernel counted {dropped} drops)"
+        receiver.say(f"burst: sent {args.burst}, received {len(received)}, lost {args.burst - len(received)}{counted}; "
+                     f"the datagrams that got in: #{received[0]} to #{received[-1]}")
+
+        # 4. Out of order: loopback keeps order, so a relay reorders on purpose, as different routes would.
+        for number in range(1, 5):
+            out.sendto(f"datagram {number}".encode(), relay.getsockname())
+        held = [relay.recvfrom(4096)[0] for _ in range(4)]
+        Log("relay").say("holds each odd datagram until the next has passed (on purpose: loopback never reorders)")
+        for data in (held[1], held[0], held[3], held[2]):
+            relay.sendto(data, where)
+        order = [int(inbox.recvfrom(4096)[0].split()[1]) for _ in range(4)]
+        in_order = "in order" if order == sorted(order) else "out of order (reordered by the relay, on purpose)"
+        receiver.say(f"arrival order {', '.join(map(str, order))}: {in_order}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "receiver"))

@@ -1,0 +1,140 @@
+"""Stream boundaries: two writes, and the four ways one read can see them.
+
+What it shows
+    A stream keeps bytes and their order, not the writer's chunks. The writer
+    sends "hello\\n" (6 bytes), then "how are you?\\n" (13 bytes); one read may
+    return part of the first chunk, exactly the first, the first and part of
+    the second, or both. Each round provokes one case for real on a stream
+    socket: the reader picks how many bytes it asks for, and the writer sends
+    chunk 2 before or after that read, told when by notes on a side channel
+    (no sleeps, no luck). The fix is framing: one message is one line, and the
+    one read loop (ipc.stream.MessageReader) gives the same two lines each time.
+
+Run it
+    python demos/stream_boundaries.py      (or: make boundaries)
+
+System calls, in order
+    socketpair() twice (the stream; a side channel for notes) -> fork() ->
+    per round: writer send() chunk 1, [waits for a note], send() chunk 2;
+    reader recv(N), N chosen by the round, then recv() until the lines are
+    whole -> the writer _exit()s; the reader waitpid()s.
+
+Its peer
+    The writer child, forked from the same program.
+
+Expected output (pids vary)
+    writer[101]: round 1: send() 6 bytes, send() 13 bytes
+    reader[100]: round 1: recv(3) -> 3 bytes b'hel': part of the first chunk (asked for fewer bytes than it holds)
+    reader[100]: round 1: recv(4096) -> 16 bytes b'lo\\nhow are you?\\n'
+    reader[100]: received "hello"
+    reader[100]: received "how are you?"
+    ... round 2: exactly the first chunk; 3: the first and part of the second; 4: both chunks
+    reader[100]: the reads differed every round; the lines came out the same every round
+"""
+
+import argparse
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import encode
+from ipc.stream import MessageReader
+
+CHUNK1, CHUNK2 = encode("hello"), encode("how are you?")
+TIMEOUT = 10.0  # seconds either side waits for the other before giving up
+ROUNDS = (  # (bytes the reader asks for first, is chunk 2 written only after that read?, how it is provoked)
+    (3, False, "asked for fewer bytes than it holds"),
+    (4096, True, "asked for plenty, but chunk 2 was sent only after this read"),
+    (len(CHUNK1) + 4, False, "both were waiting; asked for 4 bytes more than chunk 1"),
+    (4096, False, "both were waiting; asked for plenty"),
+)
+
+
+def seen(count: int) -> str:
+    """What a first read of `count` bytes caught, of the two chunks."""
+    if count < len(CHUNK1):
+        return "part of the first chunk"
+    if count == len(CHUNK1):
+        return "exactly the first chunk"
+    return "the first chunk and part of the second" if count < len(CHUNK1 + CHUNK2) else "both chunks"
+
+
+def wait_for(control: socket.socket) -> None:
+    if not control.recv(1):  # one byte: "go on"
+        raise ConnectionError("the other side went away")
+
+
+def write(sock: socket.socket, control: socket.socket) -> None:
+    """The writer child: two send()s per round, the second one before or after the reader's read."""
+    log = Log("writer")
+    for number, (_, late, _) in enumerate(ROUNDS, 1):
+        wait = "wait for the reader's read, " if late else ""
+        log.say(f"round {number}: send() {len(CHUNK1)} bytes, {wait}send() {len(CHUNK2)} bytes")
+        sock.sendall(CHUNK1)  # on a socketpair the bytes are in the reader's socket when send() returns
+        if late:
+            wait_for(control)  # chunk 2 goes only once the reader has read
+        sock.sendall(CHUNK2)
+        if not late:
+            control.send(b"w")  # tell the reader: both chunks are waiting in your socket
+        wait_for(control)  # the reader has finished this round
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.parse_args()
+    log = Log("reader")
+    sock, writer_sock = socket.socketpair()  # AF_UNIX, SOCK_STREAM: a stream, like TCP
+    control, writer_control = socket.socketpair()
+    for s in (sock, writer_sock, control, writer_control):
+        s.settimeout(TIMEOUT)
+    pid = os.fork()
+    if pid == 0:  # the writer child
+        code = 1
+        try:
+            sock.close()  # the reader's ends
+            control.close()
+            write(writer_sock, writer_control)
+            code = 0
+        except BaseException as error:
+            Log("writer").say(f"error: {program.describe(error)}")
+        finally:
+            os._exit(code)  # never return into the reader's code
+    writer_sock.close()  # the writer's ends
+    writer_control.close()
+    try:
+        for number, (first, late, how) in enumerate(ROUNDS, 1):
+            if not late:
+                wait_for(control)  # both chunks are in our socket now
+            sizes = []
+
+            def read(n: int) -> bytes:  # MessageReader's read, asking for this round's size first
+                size = n if sizes else first
+                data = sock.recv(size)
+                sizes.append(len(data))
+                caught = f": {seen(len(data))} ({how})" if len(sizes) == 1 else ""
+                log.say(f"round {number}: recv({size}) -> {len(data)} bytes {data!r}{caught}")
+                return data
+
+            reader = MessageReader(read)  # a fresh one per round: each round starts on a line boundary
+            for line in range(2):
+                message = reader.receive()
+                if message is None:
+                    raise ConnectionError("the writer closed the stream in the middle of a round")
+                log.received(message)
+                if late and line == 0:
+                    control.send(b"r")  # the writer may now send chunk 2
+            control.send(b"d")  # round over
+        log.say("the reads differed every round; the lines came out the same every round")
+    finally:
+        sock.close()
+        control.close()  # if we failed, the writer's next wait ends at once
+        _, status = os.waitpid(pid, 0)  # the writer ends by itself: its waits time out after TIMEOUT
+        log.say(f"writer {pid} exited with status {os.waitstatus_to_exitcode(status)}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "reader"))
