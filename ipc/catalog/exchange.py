@@ -17,6 +17,13 @@ DEMOS = [
         also_runs=("stdio_server.py",),
     ),
     Demo(
+        name="fifo",
+        mechanism="named pipes (mkfifo)",
+        teaches="unrelated processes meet at a path; open() blocks until the other side opens too",
+        server=Program("fifo_server.py"),
+        client=Program("fifo_client.py", ("--dir", "{dir}")),
+    ),
+    Demo(
         name="tcp4",
         mechanism="TCP over IPv4 loopback",
         teaches="getaddrinfo, socket/bind/listen/accept and connect; the client's ephemeral port",
