@@ -14,7 +14,7 @@ import pytest
 from ipc import catalog
 from ipc.catalog import lessons_addresses
 from ipc.harness import run_demo
-from support import ROOT, run_program
+from support import ROOT, Program, run_program
 
 LINUX = sys.platform.startswith("linux")
 
@@ -140,3 +140,54 @@ def test_showip_stops_waiting_for_a_lookup_that_hangs(monkeypatch):
         assert time.monotonic() - started < 2
     finally:
         release.set()  # let the abandoned lookup thread end
+
+
+# -- names and addresses: a client that tries each address --------------------
+
+LOCAL_HOST_ADDRESSES = [info[4] for info in socket.getaddrinfo(None, 0, type=socket.SOCK_STREAM)]
+needs_two_addresses = pytest.mark.skipif(len(LOCAL_HOST_ADDRESSES) < 2,
+                                         reason="getaddrinfo(None) gives one address here: nothing to fall back on")
+
+
+def tries_of(text):
+    return re.findall(r"try (\d+) of (\d+): connect\((\S+)\): (ConnectionRefusedError|connected from)", text)
+
+
+@needs_two_addresses
+def test_connect_each_demo_through_the_harness():
+    result = run_demo(catalog.find(["connect-each"])[0])
+    assert result.ok, result.problems
+    tries = tries_of("\n".join(lines_of(result, "client")))
+    assert [outcome for *_, outcome in tries] == ["ConnectionRefusedError"] * (len(tries) - 1) + ["connected from"]
+    assert len(tries) == len(LOCAL_HOST_ADDRESSES) >= 2
+
+
+@needs_two_addresses
+def test_connect_each_finds_an_independent_server_on_the_last_address():
+    first, last = LOCAL_HOST_ADDRESSES[0], LOCAL_HOST_ADDRESSES[-1]
+    with Program("tcp_server.py", "--host", last[0], "--clients", "1") as server:
+        port = int(server.ready()["port"])
+        with socket.socket(socket.AF_INET6 if ":" in first[0] else socket.AF_INET) as held:
+            held.bind((first[0], port, *first[2:]))  # bound, not listening: nobody can answer on the first address
+            done = run_program("connect_each.py", "--port", str(port), "one", "two")
+        assert done.returncode == 0, done.stderr
+        err = done.stderr.decode()
+        assert tries_of(err)[0][3] == "ConnectionRefusedError"
+        assert tries_of(err)[-1][3] == "connected from"
+        assert 'received "2 TWO"' in err
+        code, _, _ = server.finish()
+        assert code == 0
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--host", "nowhere.invalid"], "error: gaierror: "),
+    (["--host", "127.0.0.1", "--port", "{port}"], "error: ConnectionError: none of the 1 addresses of '127.0.0.1' took the connection"),
+])
+def test_connect_each_fails_in_one_line(args, says):
+    with socket.socket() as placeholder:  # bound, not listening: this port surely refuses
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+        done = run_program("connect_each.py", *[arg.format(port=port) for arg in args])
+    assert done.returncode == 1
+    assert says in done.stderr.decode()
+    assert b"Traceback" not in done.stderr

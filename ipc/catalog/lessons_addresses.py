@@ -91,6 +91,32 @@ def check_showip(result) -> list[str]:
     return problems
 
 
+def check_connect_each(result) -> list[str]:
+    from ..harness import check_exchange  # the harness is running us, so psutil is there
+    from ..protocol import SAMPLE_REQUESTS
+
+    texts = _texts(result, "client")
+    problems, _ = check_exchange(result.lines, list(SAMPLE_REQUESTS), clients=1)
+    listed = _search(texts, r"^getaddrinfo\(None, \d+\) gave (\d+): ")
+    tries = _search(texts, r"^try (\d+) of (\d+): connect\((\S+)\): (.*) after [\d.]+ ms")
+    if not listed or int(listed[0][1]) < 2:
+        return problems + ["getaddrinfo(None) did not give two addresses or more"]
+    count = int(listed[0][1])
+    if [int(m[1]) for m in tries] != list(range(1, count + 1)):
+        problems.append(f"expected tries 1 to {count}, saw {[m[1] for m in tries]}")
+    elif not all(m[4].startswith("ConnectionRefusedError") for m in tries[:-1]):
+        problems.append(f"an early try was not refused: {[m[4] for m in tries[:-1]]}")
+    elif not tries[-1][4].startswith("connected from"):
+        problems.append(f"the last try did not connect: {tries[-1][4]}")
+    return problems
+
+
+def one_address_only():
+    if len(socket.getaddrinfo(None, 0, type=socket.SOCK_STREAM)) < 2:
+        return "getaddrinfo(None) gives a single address here: there is nothing to fall back on"
+    return None
+
+
 DEMOS = [
     Demo(
         name="byte-order",
@@ -107,5 +133,14 @@ DEMOS = [
         client=Program("showip.py"),
         kind="runs",
         check=check_showip,
+    ),
+    Demo(
+        name="connect-each",
+        mechanism="getaddrinfo + connect, each address in turn",
+        teaches="a client tries each address of a name until one connects; here the first is refused for real",
+        client=Program("connect_each.py"),
+        kind="runs",
+        check=check_connect_each,
+        unavailable=one_address_only,
     ),
 ]

@@ -1,0 +1,143 @@
+"""Connect to each address in turn: a client that walks getaddrinfo()'s list until one answers.
+
+What it shows
+    A name can have several addresses (IPv6 and IPv4, several servers) and a
+    server may listen on only some of them, so a client tries each result of
+    getaddrinfo() in order until connect() succeeds. To make that happen for
+    real, the demo forks a server on the LAST address only and holds the earlier
+    ones bound but not listening: each earlier attempt is refused, for certain.
+    No name (None) is getaddrinfo's "this host": ::1 and 127.0.0.1.
+
+Run it
+    python demos/connect_each.py [--host NAME] [MESSAGE...]      (or: make connect-each)
+    python demos/connect_each.py --host localhost --port PORT     (against any server)
+
+System calls, in order
+    getaddrinfo(host, 0) -> socket()/bind()/listen() on the last address, bind() on
+    the others -> fork(): the child accept()s and answers -> getaddrinfo(host, port)
+    -> per result: socket(), connect() (refused: close(), next) -> send()/recv() -> waitpid().
+
+Its peer
+    Its own forked child, or with --port any TCP server (demos/tcp_server.py).
+
+Expected output (pids and ports vary; the order of the list is this machine's)
+    client[600]: forked server child 601: it listens on 127.0.0.1:41234 only; [::1]:41234: bound, not listening
+    client[600]: getaddrinfo(None, 41234) gave 2: [::1]:41234, 127.0.0.1:41234
+    client[600]: try 1 of 2: connect([::1]:41234): ConnectionRefusedError: Connection refused after 0.1 ms
+    client[600]: try 2 of 2: connect(127.0.0.1:41234): connected from 127.0.0.1:53012 after 0.2 ms
+    client[600]: sent "hello"
+    server[601]: received "hello"
+    ...
+"""
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, address
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation, encode
+from ipc.stream import MessageReader
+
+TIMEOUT = 10.0  # seconds any one wait may take
+log = Log("client")
+
+
+def serve(listener: socket.socket) -> None:
+    """The forked child: answer one client, then _exit()."""
+    server_log, code = Log("server"), 1
+    try:
+        listener.settimeout(TIMEOUT)
+        connection, _ = listener.accept()  # said nothing here: the parent is printing at this moment
+        conversation = ServerConversation()
+        for request in MessageReader(connection.recv):
+            server_log.received(request)
+            reply = conversation.reply_to(request)
+            server_log.sent(reply)
+            connection.sendall(encode(reply))
+        code = 0
+    except BaseException as error:
+        server_log.say(f"error: {program.describe(error)}")
+    finally:
+        os._exit(code)  # never return into the parent's code
+
+
+def start_server(host):
+    """The experiment: a server on the LAST address getaddrinfo() gives; the earlier ones held, not listening."""
+    *earlier, (family, kind, proto, _, last) = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+    listener = socket.socket(family, kind, proto)
+    listener.bind(last)
+    listener.listen(1)  # before fork(): no client can come before the server listens
+    port = listener.getsockname()[1]
+    held = []
+    for family, kind, proto, _, where in earlier:
+        held.append(socket.socket(family, kind, proto))
+        held[-1].bind((where[0], port, *where[2:]))  # bound, never listening: connect() is refused, and no one else gets the port
+    pid = os.fork()
+    if pid == 0:
+        serve(listener)
+    log.say(f"forked server child {pid}: it listens on {address(listener.getsockname())} only; "
+            f"{', '.join(address(sock.getsockname()) for sock in held) or 'no other address'}: bound, not listening")
+    listener.close()  # the child has its own copy
+    return pid, port, held
+
+
+def connect(host, port: int) -> socket.socket:
+    """Try each address getaddrinfo() gives until one accepts the connection."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    log.say(f"getaddrinfo({host!r}, {port}) gave {len(infos)}: {', '.join(address(info[4]) for info in infos)}")
+    for attempt, (family, kind, proto, _, where) in enumerate(infos, start=1):
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(TIMEOUT)  # across a network, an address that never answers costs this much
+        started = time.monotonic()
+        try:
+            sock.connect(where)
+            outcome = f"connected from {address(sock.getsockname())}"
+        except OSError as error:  # the error taught here: this address did not take it, so on to the next
+            sock.close()
+            sock, outcome = None, f"{type(error).__name__}: {error.strerror or error}"
+        log.say(f"try {attempt} of {len(infos)}: connect({address(where)}): {outcome}"
+                f" after {(time.monotonic() - started) * 1000:.1f} ms")
+        if sock is not None:
+            return sock
+    raise ConnectionError(f"none of the {len(infos)} addresses of {host!r} took the connection")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default=None, help="a name or address (default: none, meaning this host)")
+    parser.add_argument("--port", type=int, help="a server's port (default: start a server of our own)")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+
+    pid, port, held = start_server(args.host) if args.port is None else (None, args.port, [])
+    try:
+        with connect(args.host, port) as sock:
+            reader, conversation = MessageReader(sock.recv), ClientConversation()
+            for request in args.messages:
+                log.sent(request)
+                sock.sendall(encode(request))
+                reply = reader.receive()
+                if reply is None:
+                    raise ConnectionError("the server closed the connection before answering")
+                log.received(reply)
+                conversation.check(request, reply)
+    except BaseException:
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)  # else our server would wait for a client that is not coming
+        raise
+    finally:
+        for sock in held:
+            sock.close()
+        if pid is not None:
+            _, status = os.waitpid(pid, 0)  # reap the child, or it stays a zombie
+            log.say(f"server child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
