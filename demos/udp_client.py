@@ -26,7 +26,7 @@ Expected output
     client[300]: sent "hello"
     client[300]: received "1 HELLO"
     ...
-    client[300]: sent an empty datagram: the end of the conversation
+    client[300]: sending an empty datagram: the end of the conversation
 """
 
 import argparse
@@ -70,8 +70,8 @@ def main() -> None:
             reply = decode_datagram(data)
             log.received(reply)
             conversation.check(request, reply)
+        log.say("sending an empty datagram: the end of the conversation")  # said first, like log.sent()
         sock.send(b"")  # datagrams have no end of file: an empty one ends the conversation
-    log.say("sent an empty datagram: the end of the conversation")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def main() -> None:
         args.host, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     try:
-        sock.bind(where)
+        sock.bind(where)  # and no listen(): a datagram socket can receive as soon as it has an address
         host, port = sock.getsockname()[:2]  # port 0 became a real port: ask which
         log.say(f"bound to {address(sock.getsockname())} (no listen(), no accept())")
         log.ready(host=host, port=port)

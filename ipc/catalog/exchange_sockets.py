@@ -46,4 +46,12 @@ DEMOS = [
         clients=2,
         unavailable=no_ipv6_loopback,
     ),
+    Demo(
+        name="unix-dgram",
+        mechanism="Unix-domain datagram socket",
+        teaches="the client must bind a path of its own, or the server's recvfrom has no address to answer",
+        server=Program("unix_dgram_server.py", ("--clients", "2")),
+        client=Program("unix_dgram_client.py", ("--path", "{path}")),
+        clients=2,
+    ),
 ]

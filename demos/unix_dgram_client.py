@@ -1,0 +1,82 @@
+"""Unix-domain datagram client: binds a path of its own, sends the requests one datagram each, checks each answer.
+
+What it shows
+    The client of demos/udp_client.py with paths for addresses. It must
+    bind() a path of its own before it sends: a UDP socket gets a port from
+    the kernel, an unbound Unix datagram socket gets no name at all, and the
+    server's recvfrom() would have no address to answer to. connect() sends
+    nothing here either: it fixes the default peer, and fails at once if no
+    socket is bound at that path. Its own file, like the server's, outlives
+    the socket, so the client unlinks it on every way out.
+
+Run it
+    python demos/unix_dgram_client.py --path PATH [MESSAGE...]
+    (start demos/unix_dgram_server.py first; it prints the path)
+
+System calls, in order
+    mkdtemp() -> socket(AF_UNIX, SOCK_DGRAM) -> bind(own path) -> connect(path)
+    -> getsockname()/getpeername() -> send() a request, recv() its answer, ...
+    -> send() an empty datagram -> close() -> unlink(own path) -> rmdir().
+
+Its peer
+    demos/unix_dgram_server.py.
+
+Expected output
+    client[300]: /tmp/ipc-unix-dgram-client-x7q1/client.sock -> /tmp/ipc-unix-dgram-k2j4/server.sock (bound first: the answers need an address)
+    client[300]: sent "hello"
+    client[300]: received "1 HELLO"
+    ...
+    client[300]: sending an empty datagram: the end of the conversation
+"""
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, address
+from ipc.protocol import MAX_MESSAGE_BYTES, SAMPLE_REQUESTS, ClientConversation, decode_datagram, encode_datagram
+
+TIMEOUT = 10.0  # seconds to wait for each answer before giving up
+log = Log("client")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--path", required=True, help="the server's socket file")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+
+    directory = tempfile.mkdtemp(prefix="ipc-unix-dgram-client-")  # mode 0700: a private place for our own address
+    own = os.path.join(directory, "client.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bound = False
+    try:
+        sock.settimeout(TIMEOUT)
+        sock.bind(own)  # without a name of our own, the server's recvfrom() gets None: no address to answer
+        bound = True
+        sock.connect(args.path)  # sends nothing; no such file: FileNotFoundError, nobody bound there: ConnectionRefusedError
+        log.say(f"{address(sock.getsockname())} -> {address(sock.getpeername())} (bound first: the answers need an address)")
+        conversation = ClientConversation()
+        for request in args.messages:
+            log.sent(request)
+            sock.send(encode_datagram(request))  # one send(), one datagram, one message
+            data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
+            reply = decode_datagram(data)
+            log.received(reply)
+            conversation.check(request, reply)
+        log.say("sending an empty datagram: the end of the conversation")  # said first, like log.sent()
+        sock.send(b"")  # datagrams have no end of file: an empty one ends the conversation
+    finally:
+        sock.close()
+        if bound:
+            os.unlink(own)  # like the server's, our file outlives the socket
+        os.rmdir(directory)
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
