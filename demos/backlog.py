@@ -1,0 +1,131 @@
+"""Listen backlog: how many connections the kernel completes for a server that never accepts.
+
+What it shows
+    After listen(fd, backlog) the kernel answers clients by itself: it
+    completes each three-way handshake with no help from the server and
+    keeps the connection in the listener's accept queue until accept()
+    takes it. The backlog bounds that queue. Here the server never calls
+    accept(); clients connect one after another until one gets no answer,
+    for several backlogs. Measured on Linux: the queue takes backlog + 1.
+    Then the kernel drops new SYNs in silence: the client gets no error (the
+    notes say it is "denied"), its connect() just waits in SYN_SENT while the
+    kernel resends the SYN after 1 s, 2 s, 4 s... Once accept() makes room,
+    the next resent SYN gets in: shown once, at the end.
+
+Run it
+    python demos/backlog.py [--backlog 0 1 2 4 8] [--deadline 0.5]   (or: make backlog)
+
+System calls, in order
+    per backlog: socket() -> bind(port 0) -> listen(backlog) -> per client:
+    socket() -> setblocking(False) -> connect() (EINPROGRESS) -> select()
+    for writable, up to the deadline -> getsockopt(SO_ERROR) ... until one
+    does not complete -> accept() until EAGAIN, counting -> close() all.
+
+Its peer
+    Itself: the listening socket and its clients live in this one process.
+
+Expected output (ports and times vary)
+    server[100]: listen(2) on 127.0.0.1:41234; it never calls accept()
+    client[100]: connect #1 completed in 0.1 ms, before any accept()
+    ...
+    client[100]: connect #4: no answer within 500 ms: the kernel dropped its SYN (SYN_SENT)
+    server[100]: accept() now finds 3 connection(s) waiting
+    server[100]: result: backlog=2 completed=3 accepted=3 dropped=yes
+    ...
+    client[100]:   backlog   completed
+    client[100]:         2           3
+"""
+
+import argparse
+import os
+import select
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, address
+
+server, client = Log("server"), Log("client")  # two roles, one process
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT"}  # the first byte of Linux's struct tcp_info
+
+
+def tcp_state(sock: socket.socket) -> str:
+    if not hasattr(socket, "TCP_INFO"):  # Linux only
+        return "state unknown here"
+    return TCP_STATES.get(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0], "other")
+
+
+def measure(backlog: int, deadline: float, show_retry: bool) -> int:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    clients: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(backlog)  # from here the kernel completes handshakes, accept() or not
+        server.say(f"listen({backlog}) on {address(listener.getsockname())}; it never calls accept()")
+        completed, stuck = 0, None
+        while stuck is None and completed < 2 * backlog + 8:  # a bound, should the queue have none
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            clients.append(sock)
+            sock.setblocking(False)  # so connect() cannot wait: we wait in select(), with a deadline
+            started = time.monotonic()
+            sock.connect_ex(listener.getsockname())  # sends the SYN; EINPROGRESS
+            _, writable, _ = select.select([], [sock], [], deadline)  # writable once the handshake is over
+            if not writable:
+                stuck = sock
+                client.say(f"connect #{completed + 1}: no answer within {deadline * 1000:.0f} ms: "
+                           f"the kernel dropped its SYN ({tcp_state(sock)})")
+            elif (error := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)) != 0:
+                raise OSError(error, os.strerror(error))
+            else:
+                completed += 1
+                client.say(f"connect #{completed} completed in {(time.monotonic() - started) * 1000:.1f} ms, "
+                           f"before any accept() ({tcp_state(sock)})")
+        listener.setblocking(False)  # accept() now says EAGAIN instead of waiting for more
+        accepted = 0
+        while True:
+            try:
+                listener.accept()[0].close()  # take one completed connection off the queue
+            except BlockingIOError:
+                break
+            accepted += 1
+        server.say(f"accept() now finds {accepted} connection(s) waiting")
+        server.say(f"result: backlog={backlog} completed={completed} accepted={accepted} "
+                   f"dropped={'yes' if stuck else 'no'}")
+        if show_retry and stuck is not None:  # the queue is empty again: the next resent SYN gets in
+            _, writable, _ = select.select([], [stuck], [], 4.0)
+            waited = time.monotonic() - started
+            client.say(f"connect #{completed + 1} " + (f"completed {waited:.2f} s after connect(): the kernel "
+                       f"resent the SYN and accept() had made room" if writable else "still waits after 4 s"))
+            server.say(f"result: retry={'yes' if writable else 'no'} seconds={waited:.2f}")
+        return completed
+    finally:
+        for sock in clients:
+            sock.close()
+        listener.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backlog", type=int, nargs="+", default=[0, 1, 2, 4, 8], metavar="N",
+                        help="backlogs to try, 0 to 64 (default: 0 1 2 4 8)")
+    parser.add_argument("--deadline", type=float, default=0.5,
+                        help="seconds a connect may take before it counts as unanswered (default 0.5, "
+                             "well under the 1 s after which the SYN is resent)")
+    args = parser.parse_args()
+    if not all(0 <= backlog <= 64 for backlog in args.backlog) or not 0 < args.deadline < 1:
+        parser.error("each backlog must be 0 to 64, and the deadline between 0 and 1 s")
+    if os.path.exists("/proc/sys/net/core/somaxconn"):
+        with open("/proc/sys/net/core/somaxconn") as file:
+            client.say(f"net.core.somaxconn = {file.read().strip()}: the kernel caps any backlog at that")
+    table = [(backlog, measure(backlog, args.deadline, show_retry=i == len(args.backlog) - 1))
+             for i, backlog in enumerate(args.backlog)]
+    client.say("  backlog   completed (connections the kernel finished without accept())")
+    for backlog, completed in table:
+        client.say(f"{backlog:>9} {completed:>11}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
