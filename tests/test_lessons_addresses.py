@@ -1,6 +1,7 @@
 """Lessons on addresses: byte order, getaddrinfo, INADDR_ANY vs loopback, the two axes."""
 
 import importlib.util
+import ipaddress
 import os
 import re
 import socket
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from ipc import catalog
@@ -191,3 +193,58 @@ def test_connect_each_fails_in_one_line(args, says):
     assert done.returncode == 1
     assert says in done.stderr.decode()
     assert b"Traceback" not in done.stderr
+
+
+# -- INADDR_ANY versus INADDR_LOOPBACK -----------------------------------------
+
+def own_non_loopback(family):
+    """An address of this machine that is not loopback (found with psutil, independently of the demo)."""
+    for addresses in psutil.net_if_addrs().values():
+        for entry in addresses:
+            if entry.family == family and "%" not in entry.address:
+                address = ipaddress.ip_address(entry.address)
+                if not (address.is_loopback or address.is_link_local):
+                    return entry.address
+    return None
+
+
+OWN4, OWN6 = own_non_loopback(socket.AF_INET), own_non_loopback(socket.AF_INET6)
+
+
+def test_the_constants_are_the_addresses_the_notes_name():
+    assert socket.inet_ntoa(struct.pack("!I", socket.INADDR_ANY)) == "0.0.0.0"
+    assert socket.inet_ntoa(struct.pack("!I", socket.INADDR_LOOPBACK)) == "127.0.0.1"  # htonl(INADDR_LOOPBACK)
+
+
+def test_bind_any_demo_through_the_harness():
+    result = run_demo(catalog.find(["bind-any"])[0])
+    assert result.ok, result.problems
+    targets, rows = lessons_addresses.bind_table(lines_of(result, "bind"))
+    cells = {(bound, label): dict(zip(targets, row)) for bound, label, row in rows}
+    assert cells[("127.0.0.1", "INADDR_LOOPBACK")]["127.0.0.1"] == "yes"
+    assert cells[("::", "V6ONLY=0")]["127.0.0.1"] == "yes*"  # an IPv4 client, through an IPv6 listener
+    assert cells[("::", "V6ONLY=1")]["127.0.0.1"] == "refused"
+    if OWN4 is None:
+        pytest.skip("this machine has no non-loopback IPv4 address: ANY and LOOPBACK cannot be told apart")
+    assert cells[("0.0.0.0", "INADDR_ANY")][OWN4] == "yes"
+    assert cells[("127.0.0.1", "INADDR_LOOPBACK")][OWN4] == "refused"
+
+
+@pytest.mark.skipif(OWN4 is None, reason="this machine has no non-loopback IPv4 address to connect to")
+@pytest.mark.parametrize("bound,reached", [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_a_server_bound_to_any_is_reached_through_this_machines_own_address(bound, reached):
+    with Program("tcp_server.py", "--host", bound, "--clients", "1") as server:
+        port = int(server.ready()["port"])
+        with socket.socket() as client:  # to this machine's own address, from this machine: nothing leaves it
+            client.settimeout(5)
+            if reached:
+                client.connect((OWN4, port))
+                client.sendall(b"through eth\n")
+                assert client.recv(4096) == b"1 THROUGH ETH\n"
+            else:
+                with pytest.raises(ConnectionRefusedError):
+                    client.connect((OWN4, port))
+        if not reached:  # then it is still waiting: reach it the one way it can be reached
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        code, _, _ = server.finish()
+        assert code == 0

@@ -117,6 +117,49 @@ def one_address_only():
     return None
 
 
+def reachable(bound: str, v6only: bool, target: str) -> bool:
+    """The rule bind-any shows: who reaches a listener bound to `bound` by connecting to `target`."""
+    if bound == target:
+        return True
+    if bound == "0.0.0.0":  # INADDR_ANY: every IPv4 address of this machine
+        return ":" not in target
+    if bound == "::":  # in6addr_any: every IPv6 address, and IPv4 too unless IPV6_V6ONLY
+        return ":" in target or not v6only
+    return False
+
+
+def bind_table(texts: list[str]) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
+    """bind-any's table as (targets, [(bound address, label, cells)])."""
+    targets, rows = [], []
+    for text in texts:
+        if text.startswith("bound \\ connect to"):
+            targets = text.split()[4:]
+        elif targets and (tokens := text.split()) and len(tokens) == 2 + len(targets) and re.match(r"^[\d.:a-f]+$", tokens[0]):
+            rows.append((tokens[0], tokens[1], tokens[2:]))
+    return targets, rows
+
+
+def check_bind_any(result) -> list[str]:
+    texts = _texts(result, "bind")
+    targets, rows = bind_table(texts)
+    problems = []
+    if not {"127.0.0.1", "::1"} <= set(targets):
+        problems.append(f"the table's targets {targets} lack 127.0.0.1 or ::1")
+    seen = {(bound, label) for bound, label, _ in rows}
+    for wanted in [("0.0.0.0", "INADDR_ANY"), ("127.0.0.1", "INADDR_LOOPBACK"), ("::", "V6ONLY=0"), ("::", "V6ONLY=1"), ("::1", "in6addr_loopback")]:
+        if wanted not in seen:
+            problems.append(f"no row for a listener bound to {wanted[0]} ({wanted[1]})")
+    for bound, label, cells in rows:
+        for target, cell in zip(targets, cells):
+            expected = reachable(bound, label == "V6ONLY=1", target)
+            mapped = bound == "::" and ":" not in target  # an IPv4 client seen by an IPv6 listener
+            if cell not in ("yes", "yes*", "refused") or cell.startswith("yes") != expected or (cell == "yes*") != (expected and mapped):
+                problems.append(f"bound to {bound} ({label}), connecting to {target} gave {cell!r}")
+    if len(targets) < 4 and not _search(texts, r"cannot be shown here"):
+        problems.append("fewer than 4 targets, and no word on what could not be shown")
+    return problems
+
+
 DEMOS = [
     Demo(
         name="byte-order",
@@ -142,5 +185,13 @@ DEMOS = [
         kind="runs",
         check=check_connect_each,
         unavailable=one_address_only,
+    ),
+    Demo(
+        name="bind-any",
+        mechanism="bind: INADDR_ANY, INADDR_LOOPBACK, ::, ::1, IPV6_V6ONLY",
+        teaches="the address a server binds decides who reaches it: loopback only from here, ANY through every address",
+        client=Program("bind_any.py"),
+        kind="runs",
+        check=check_bind_any,
     ),
 ]
