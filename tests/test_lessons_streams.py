@@ -1,0 +1,340 @@
+"""Lessons on streams and datagrams: each demo through the harness, the same
+behaviour checked directly on sockets and pipes, and the demos' checks shown
+to fail when the behaviour is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from ipc import catalog
+from ipc.harness import Line, run_demo
+from ipc.protocol import encode
+from support import Program, run_program
+
+LINUX = sys.platform.startswith("linux")
+
+
+def demo(name: str):
+    return catalog.find([name])[0]
+
+
+def run(name: str):
+    result = run_demo(demo(name))
+    assert result.ok, result.problems
+    return result
+
+
+def texts(result, role: str) -> list[str]:
+    return [line.text for line in result.said(role)]
+
+
+def without(result, pattern: str):
+    """The same result with the lines matching pattern removed: what a check sees if that never happened."""
+    return dataclasses.replace(result, lines=[line for line in result.lines if not re.search(pattern, line.text)])
+
+
+def edited(result, old: str, new: str):
+    lines = [dataclasses.replace(line, text=line.text.replace(old, new)) for line in result.lines]
+    return dataclasses.replace(result, lines=lines)
+
+
+# -- 1. no message boundaries on a stream -------------------------------------------------------
+
+def test_boundaries_demo_provokes_all_four_reads_and_frames_them():
+    result = run("boundaries")
+    reader = texts(result, "reader")
+    first = [re.search(r"^round (\d): recv\((\d+)\) -> (\d+) bytes .*?: (.+?) \(", t) for t in reader]
+    first = [(int(m[1]), int(m[2]), int(m[3]), m[4]) for m in first if m]
+    assert first == [
+        (1, 3, 3, "part of the first chunk"),
+        (2, 4096, 6, "exactly the first chunk"),  # asked for 4096, got what had been written: chunk 1
+        (3, 10, 10, "the first chunk and part of the second"),
+        (4, 4096, 19, "both chunks"),  # two send()s, one recv()
+    ]
+    assert [t for t in reader if t.startswith("received")] == ['received "hello"', 'received "how are you?"'] * 4
+    assert len({line.pid for line in result.lines}) == 2  # the writer is another process
+
+
+def test_boundaries_check_fails_when_a_case_was_not_seen():
+    result = run("boundaries")
+    check = demo("boundaries").check
+    assert check(result) == []
+    assert any("both chunks" in p for p in check(without(result, r"both chunks")))
+    assert check(edited(result, "-> 19 bytes", "-> 18 bytes"))  # a label that does not fit the count
+    assert check(without(result, r'received "how are you\?"'))
+
+
+def test_a_stream_read_can_span_two_writes_over_tcp():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname(), timeout=5) as writer:
+            reader, _ = listener.accept()
+            with reader:
+                reader.settimeout(5)
+                writer.sendall(b"hello\n")
+                writer.sendall(b"how are you?\n")
+                # MSG_WAITALL: wait until 10 bytes are there, wherever the writes' edges fall
+                assert reader.recv(10, socket.MSG_WAITALL) == b"hello\nhow "
+                assert reader.recv(3) == b"are"  # and a read can stop inside a write
+
+
+def test_a_socketpair_hands_over_two_waiting_writes_in_one_read():
+    left, right = socket.socketpair()
+    with left, right:
+        left.sendall(encode("hello"))
+        left.sendall(encode("how are you?"))
+        assert right.recv(4096) == b"hello\nhow are you?\n"
+
+
+def test_boundaries_by_hand():
+    done = run_program("stream_boundaries.py")
+    assert done.returncode == 0, done.stderr
+    assert b"the lines came out the same every round" in done.stderr
+    assert re.search(rb"writer \d+ exited with status 0", done.stderr)
+
+
+# -- 2. datagrams keep boundaries; truncation, loss, order --------------------------------------
+
+def burst_counts(result) -> tuple[int, int, int, int | None]:
+    line = next(t for t in texts(result, "receiver") if t.startswith("burst:"))
+    m = re.search(r"sent (\d+), received (\d+), lost (\d+)(?: \(the kernel counted (\d+) drops\))?", line)
+    return int(m[1]), int(m[2]), int(m[3]), None if m[4] is None else int(m[4])
+
+
+def test_datagrams_demo_shows_boundaries_truncation_loss_and_reordering():
+    result = run("datagrams")
+    receiver = texts(result, "receiver")
+    assert [t for t in receiver if t.startswith("received")] == [
+        'received "hello"', 'received "how are you?"', 'received "Grüße aus der Pipe"']
+    assert any(t.startswith("truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48") for t in receiver)
+    sent, received, lost, dropped = burst_counts(result)
+    assert sent == 200 and received > 0 and lost > 0 and received + lost == sent
+    if LINUX:  # the kernel's own count (SO_RXQ_OVFL) of what it threw away
+        assert dropped is not None and 0 < dropped <= lost
+    assert any(t.startswith("arrival order 2, 1, 4, 3: out of order") for t in receiver)
+
+
+def test_datagrams_check_fails_without_loss_or_truncation():
+    result = run("datagrams")
+    check = demo("datagrams").check
+    assert check(result) == []
+    sent, received, lost, dropped = burst_counts(result)
+    no_loss = edited(result, f"received {received}, lost {lost}", f"received {sent}, lost 0")
+    assert any("did not show loss" in p for p in check(no_loss))
+    assert check(edited(result, "(MSG_TRUNC)", "(no MSG_TRUNC flag)"))
+    assert check(edited(result, "arrival order 2, 1, 4, 3", "arrival order 1, 2, 3, 4"))
+
+
+def udp_pair():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM), receiver
+
+
+def test_each_datagram_is_one_receive_and_a_short_buffer_truncates():
+    sender, receiver = udp_pair()
+    with sender, receiver:
+        where = receiver.getsockname()
+        for data in (b"one", b"two two", b"x" * 100):
+            sender.sendto(data, where)
+        assert receiver.recv(4096) == b"one"
+        assert receiver.recv(4096) == b"two two"
+        data, _, flags, _ = receiver.recvmsg(10)  # 100 bytes into 10: the other 90 are gone
+        assert data == b"x" * 10 and flags & socket.MSG_TRUNC
+        sender.sendto(b"next", where)
+        assert receiver.recv(4096) == b"next"  # not the rest of the long one
+
+
+@pytest.mark.skipif(not LINUX, reason="recv(MSG_TRUNC) returning the real size is Linux's")
+def test_linux_says_how_long_the_truncated_datagram_was():
+    sender, receiver = udp_pair()
+    with sender, receiver:
+        sender.sendto(b"y" * 64, receiver.getsockname())
+        buffer = bytearray(16)
+        assert receiver.recv_into(buffer, 16, socket.MSG_TRUNC) == 64
+        assert buffer == b"y" * 16
+
+
+def test_a_full_receive_queue_drops_datagrams_silently():
+    sender, receiver = udp_pair()
+    with sender, receiver:
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        for number in range(300):
+            sender.sendto(b"%05d" % number + b"." * 100, receiver.getsockname())  # never an error
+        receiver.setblocking(False)
+        got = []
+        while True:
+            try:
+                got.append(int(receiver.recv(4096)[:5]))
+            except BlockingIOError:
+                break
+        assert 0 < len(got) < 300
+        assert got[0] == 0 and got == sorted(got)  # the first ones got in; the queue was full for most of the rest
+
+
+def test_datagrams_by_hand_refuses_a_bad_burst():
+    done = run_program("datagram_boundaries.py", "--burst", "0")
+    assert done.returncode == 2
+    assert b"--burst takes a whole number of at least 1" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+# -- 3. broken pipe: SIGPIPE or EPIPE -----------------------------------------------------------
+
+def test_sigpipe_demo_shows_the_signal_the_shells_141_and_epipe():
+    result = run("sigpipe")
+    parent = texts(result, "parent")
+    killed = [t for t in parent if "was killed by signal 13 (SIGPIPE): a shell reports 141" in t]
+    assert [t.split(",")[0] for t in killed] == ["pipe write()", "socket send()"]
+    lived = [t.split(":")[0] for t in texts(result, "writer") if "BrokenPipeError: errno 32 (EPIPE)" in t]
+    expected = ["pipe write(), SIGPIPE SIG_IGN", "socket send(), SIGPIPE SIG_IGN"]
+    if hasattr(socket, "MSG_NOSIGNAL"):
+        expected.append("socket send(MSG_NOSIGNAL), SIGPIPE SIG_DFL")
+    assert lived == expected
+    assert any(t.endswith("restore_signals=True: the shell printed 141") for t in parent)
+
+
+def test_sigpipe_check_fails_when_the_writer_was_not_killed():
+    result = run("sigpipe")
+    check = demo("sigpipe").check
+    assert check(result) == []
+    assert check(edited(result, "was killed by signal 13 (SIGPIPE)", "exited with status 0"))
+    assert check(edited(result, "the shell printed 141", "the shell printed 0"))
+
+
+CHILD_WRITES = ("import os, signal; signal.signal(signal.SIGPIPE, signal.SIG_DFL); "
+                "r, w = os.pipe(); os.close(r); os.write(w, b'x'); print('survived')")
+
+
+def test_a_writer_with_the_default_action_is_killed_by_sigpipe():
+    done = subprocess.run([sys.executable, "-c", CHILD_WRITES], capture_output=True, timeout=10)
+    assert done.returncode == -signal.SIGPIPE  # subprocess's way of saying "killed by signal 13"
+    assert done.stdout == b"" and done.stderr == b""  # killed before it could say anything
+    shell = subprocess.run(["sh", "-c", f'"{sys.executable}" -c "{CHILD_WRITES}"; echo $?'],
+                           capture_output=True, timeout=10)
+    assert shell.stdout == b"141\n"  # 128 + 13
+
+
+def test_python_ignores_sigpipe_so_the_write_raises_epipe():
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with pytest.raises(BrokenPipeError) as raised:
+            os.write(write_end, b"x")
+        assert raised.value.errno == errno.EPIPE
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.skipif(not hasattr(socket, "MSG_NOSIGNAL"), reason="no MSG_NOSIGNAL here (macOS has SO_NOSIGPIPE)")
+def test_send_with_msg_nosignal_fails_with_epipe_even_under_the_default_action():
+    code = ("import signal, socket; signal.signal(signal.SIGPIPE, signal.SIG_DFL); a, b = socket.socketpair(); "
+            "b.close()\ntry: a.send(b'x', socket.MSG_NOSIGNAL)\nexcept BrokenPipeError: print('EPIPE')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=10)
+    assert (done.returncode, done.stdout) == (0, b"EPIPE\n")
+
+
+# -- 8. full duplex and half-close --------------------------------------------------------------
+
+def test_half_close_demo_moves_both_ways_at_once_and_answers_after_eof():
+    result = run("half-close")
+    client = texts(result, "client")
+    overlap = next(re.search(r"^sent all (\d+) requests; meanwhile (\d+) answers had come back", t) for t in client
+                   if t.startswith("sent all"))
+    assert int(overlap[1]) == 5000 and int(overlap[2]) > 0
+    assert 'received "after your end of file: 5000 answered"' in client
+    server = texts(result, "server")
+    eof = next(i for i, t in enumerate(server) if t.startswith("end of file from"))
+    assert server[eof + 1] == 'sent "after your end of file: 5000 answered"'  # sent after the EOF
+
+
+def test_half_close_check_fails_without_overlap_or_after_eof_line():
+    result = run("half-close")
+    check = demo("half-close").check
+    assert check(result) == []
+    assert check(without(result, r"^shutdown\(SHUT_WR\)"))
+    assert check(without(result, r'^sent "after your end of file'))
+    zero = [dataclasses.replace(line, text=re.sub(r"meanwhile \d+ answers", "meanwhile 0 answers", line.text))
+            for line in result.lines]
+    assert any("full duplex not shown" in p for p in check(dataclasses.replace(result, lines=zero)))
+
+
+def test_half_close_server_still_answers_after_an_independent_clients_shutdown():
+    with Program("half_close_server.py", "--clients", "1") as server:
+        port = int(server.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"one\ntw")
+            sock.sendall(b"o\n")
+            sock.shutdown(socket.SHUT_WR)  # our end of file; our reading side stays open
+            with pytest.raises(BrokenPipeError):
+                sock.send(b"too late\n")  # this direction is closed for good
+            answers = b""
+            while chunk := sock.recv(4096):
+                answers += chunk
+        assert answers == b"1 ONE\n2 TWO\nafter your end of file: 2 answered\n"
+        code, _, _ = server.finish()
+        assert code == 0
+    assert any("end of file from" in line for line in server.lines)
+
+
+def test_half_close_server_survives_a_client_that_closes_both_ways():
+    with Program("half_close_server.py", "--clients", "2") as server:
+        port = int(server.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as rude:
+            rude.sendall(b"hi\n")  # then close(): it will never read the answers
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"still there?\n")
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(4096) == b"1 STILL THERE?\n"
+        code, _, _ = server.finish()
+        assert code == 0
+
+
+def test_half_close_server_answers_bad_bytes_with_an_error():
+    with Program("half_close_server.py", "--clients", "1") as server:
+        port = int(server.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"\xff\xfe\n")
+            assert sock.recv(4096).startswith(b"error: message is not valid UTF-8")
+            assert sock.recv(4096) == b""
+        code, _, _ = server.finish()
+        assert code == 0
+
+
+def test_with_small_buffers_a_client_that_never_reads_gets_stuck():
+    """Why the demo's client reads while it writes: alone, the writing stops once the buffers are full."""
+    with Program("half_close_server.py", "--clients", "1", "--buffer", "4096") as server:
+        port = int(server.ready()["port"])
+        sock = socket.socket()
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.settimeout(0.5)  # a deadline to notice the stall, not a wait for an event
+            data = b"".join(encode(f"request {n} of 50000") for n in range(50000))  # about 1.2 MB
+            sent = 0
+            with pytest.raises(socket.timeout):  # TimeoutError from Python 3.10 on
+                while sent < len(data):
+                    sent += sock.send(data[sent:sent + 65536])
+        assert 0 < sent < len(data) // 4  # both ways filled up: the server blocked sending its answers
+        server.stop()
+
+
+def test_half_close_client_says_clearly_when_nobody_listens():
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+        done = run_program("half_close_client.py", "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr.decode().strip().endswith("ConnectionRefusedError: Connection refused")
+    assert b"Traceback" not in done.stderr
