@@ -24,6 +24,14 @@ DEMOS = [
         client=Program("fifo_client.py", ("--dir", "{dir}")),
     ),
     Demo(
+        name="files",
+        mechanism="regular files + rename",
+        teaches="write a temporary file, rename it into place: readers see all or nothing, but must poll",
+        server=Program("file_server.py", ("--clients", "2")),
+        client=Program("file_client.py", ("--dir", "{dir}")),
+        clients=2,
+    ),
+    Demo(
         name="tcp4",
         mechanism="TCP over IPv4 loopback",
         teaches="getaddrinfo, socket/bind/listen/accept and connect; the client's ephemeral port",

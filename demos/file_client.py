@@ -1,0 +1,103 @@
+"""File client: sends the exchange's requests as files and polls for the answers.
+
+What it shows
+    The client's side of talking through regular files: each request is
+    written as "request.n.tmp" and renamed to "request.n", so the server
+    never reads half of one; the client then polls for "reply.n", reads it
+    and deletes it. Closing a file tells its reader nothing, so the client
+    ends with an empty request file, its end marker: zero bytes, like the
+    b"" a read() returns at the end of a pipe. Every wait has a deadline:
+    nothing else would tell the client that the server died.
+
+Run it
+    python demos/file_client.py --dir DIR [--timeout SECONDS] [MESSAGE...]
+    (start demos/file_server.py first; its ready line gives DIR)
+
+System calls, in order
+    for each request: open("request.n.tmp"), write(), close(), rename() to
+    "request.n" -> listdir() every 10 ms until "reply.n" appears -> open(),
+    read(), close(), unlink() it -> ... -> the end marker, an empty request
+    file written the same way: open(), close(), rename().
+
+Its peer
+    demos/file_server.py.
+
+Expected output
+    client[300]: sent "hello"
+    client[300]: received "1 HELLO"
+    ...
+    client[300]: wrote an empty request, the end marker: the server stops looking
+"""
+
+import argparse
+import os
+import sys
+import time
+from typing import Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
+from ipc.stream import MessageReader, write_all
+
+POLL = 0.01  # seconds between looks in the directory
+TIMEOUT = 10.0  # seconds to wait for each answer
+log = Log("client")
+
+
+def put(directory: str, name: str, data: bytes) -> None:
+    """Write a whole file under a temporary name, then rename it to its real name."""
+    temporary = os.path.join(directory, name + ".tmp")  # same directory: rename() cannot cross file systems
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(lambda chunk: os.write(fd, chunk), data)
+    finally:
+        os.close(fd)
+    os.rename(temporary, os.path.join(directory, name))  # atomic: readers see no file, or all of it
+
+
+def take(directory: str, name: str) -> Optional[str]:
+    """The one message in a file (None if it is empty), then the file deleted: reading a pipe uses its bytes up."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return MessageReader(lambda n: os.read(fd, n)).receive()
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def wait_for(directory: str, name: str, timeout: float) -> None:
+    """Look for the file until it is there."""
+    deadline = time.monotonic() + timeout
+    while name not in os.listdir(directory):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {name} within {timeout:g} s: is a server using {directory}?")
+        time.sleep(POLL)  # nothing can wake us when a file appears: look again later
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", required=True, help="the server's directory (its ready line says)")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+
+    conversation = ClientConversation()
+    for n, request in enumerate(args.messages, start=1):
+        log.sent(request)
+        put(args.dir, f"request.{n}", encode(request))
+        wait_for(args.dir, f"reply.{n}", args.timeout)
+        reply = take(args.dir, f"reply.{n}")
+        if reply is None:
+            raise ConnectionError(f"reply.{n} is empty: the server ended the conversation")
+        log.received(reply)
+        conversation.check(request, reply)
+    put(args.dir, f"request.{len(args.messages) + 1}", b"")  # no close() makes an end of file: an empty request says it
+    log.say("wrote an empty request, the end marker: the server stops looking")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
