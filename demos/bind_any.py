@@ -35,6 +35,7 @@ Expected output (this machine's own addresses vary; here they were 192.0.2.2 and
 """
 
 import argparse
+import errno
 import ipaddress
 import os
 import socket
@@ -74,7 +75,7 @@ def try_connect(listener: socket.socket, target: str, timeout: float) -> str:
         try:
             client.connect((target, listener.getsockname()[1]))
         except OSError as error:  # the one error taught here: nobody listens at that address
-            return "refused" if isinstance(error, ConnectionRefusedError) else type(error).__name__
+            return "refused" if isinstance(error, ConnectionRefusedError) else errno.errorcode.get(error.errno, "error")
         connection, peer = listener.accept()  # the connection is made already; accept() only picks it up
         with connection:
             if peer[1] != client.getsockname()[1]:

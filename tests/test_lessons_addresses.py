@@ -4,16 +4,19 @@ import importlib.util
 import ipaddress
 import os
 import re
+import shutil
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import psutil
 import pytest
 
-from ipc import catalog
+from ipc import catalog, harness
 from ipc.catalog import lessons_addresses
 from ipc.harness import run_demo
 from support import ROOT, Program, run_program
@@ -248,3 +251,106 @@ def test_a_server_bound_to_any_is_reached_through_this_machines_own_address(boun
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
         code, _, _ = server.finish()
         assert code == 0
+
+
+# -- in a network namespace of the test's own making (root, iproute2) ----------
+
+def can_make_network_namespaces():
+    if not LINUX or os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    try:
+        return subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_namespaces = pytest.mark.skipif(not can_make_network_namespaces(),
+                                      reason="needs root, unshare and ip to make a network namespace")
+VETH = ("ip link set lo up; ip link add v0 type veth peer name v1; ip addr add 10.99.0.1/24 dev v0;"
+        " ip -6 addr add fd99::1/64 dev v0 nodad; ip link set v0 up; ip link set v1 up;"
+        " ip route add default via 10.99.0.2; ip -6 route add default via fd99::2")
+
+
+def run_in_new_namespace(setup, script, *args):
+    """Run a demo in a network namespace of its own, set up by `setup`; it vanishes with the process."""
+    return subprocess.run(["unshare", "-n", "sh", "-ec", f'{setup}; exec "$0" "$@"', sys.executable,
+                           str(ROOT / "demos" / script), *args], capture_output=True, timeout=30, cwd=ROOT)
+
+
+def as_result(demo_name, stderr):
+    """A demo's stderr as the harness's Result, so the catalog's own check can judge it."""
+    result = harness.Result(catalog.find([demo_name])[0])
+    for text in stderr.decode().splitlines():
+        match = harness.LABELLED.match(text)
+        result.lines.append(harness.Line(0.0, match["role"], int(match["pid"]), match["text"]))
+    return result
+
+
+@needs_namespaces
+def test_bind_any_with_loopback_only_says_what_it_cannot_show():
+    done = run_in_new_namespace("ip link set lo up", "bind_any.py")
+    assert done.returncode == 0, done.stderr
+    result = as_result("bind-any", done.stderr)
+    assert lessons_addresses.check_bind_any(result) == []
+    assert lessons_addresses.bind_table(lines_of(result, "bind"))[0] == ["127.0.0.1", "::1"]
+    assert "cannot be shown here" in done.stderr.decode()
+
+
+@needs_namespaces
+def test_bind_any_finds_and_uses_addresses_the_test_made_in_a_namespace():
+    done = run_in_new_namespace(VETH, "bind_any.py")
+    assert done.returncode == 0, done.stderr
+    result = as_result("bind-any", done.stderr)
+    assert lessons_addresses.check_bind_any(result) == []
+    targets, rows = lessons_addresses.bind_table(lines_of(result, "bind"))
+    assert targets == ["127.0.0.1", "10.99.0.1", "::1", "fd99::1"]
+    cells = {(bound, label): dict(zip(targets, row)) for bound, label, row in rows}
+    assert cells[("0.0.0.0", "INADDR_ANY")]["10.99.0.1"] == "yes"
+    assert cells[("127.0.0.1", "INADDR_LOOPBACK")]["10.99.0.1"] == "refused"
+
+
+# -- the two axes ---------------------------------------------------------------
+
+def test_axes_demo_through_the_harness():
+    result = run_demo(catalog.find(["axes"])[0])
+    assert result.ok, result.problems
+    table = lessons_addresses.axes_table(lines_of(result, "axes"))
+    assert len(table) == 6
+    assert table[("AF_UNIX", "SOCK_STREAM")]["client, as the server saw it"] == "'' (unnamed)"  # a Unix client need not bind
+    assert re.match(r"^\('127\.0\.0\.1', \d+\)$", table[("AF_INET", "SOCK_DGRAM")]["address form (server's getsockname())"])
+    if not lessons_addresses.loopback_works(socket.AF_INET6, "::1"):
+        pytest.skip("no IPv6 loopback here: its rows say no")
+    assert all(row["works here"] == "yes" and row["messages"] == "2" for row in table.values())
+    assert re.match(r"^\('::1', \d+, 0, 0\)$", table[("AF_INET6", "SOCK_STREAM")]["address form (server's getsockname())"])
+
+
+def test_unix_datagram_client_must_bind_to_get_an_answer():
+    """What the demo's AF_UNIX x SOCK_DGRAM line teaches: an unbound sender has no address to answer to."""
+    directory = tempfile.mkdtemp()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+            server.bind(os.path.join(directory, "server.sock"))
+            client.sendto(b"hello", server.getsockname())
+            data, sender = server.recvfrom(100)
+            assert (data, sender) in ((b"hello", None), (b"hello", ""), (b"hello", b""))  # no address: nowhere to reply
+    finally:
+        shutil.rmtree(directory)
+
+
+@needs_namespaces
+def test_axes_without_a_network_shows_ip_rows_failing_and_unix_rows_working():
+    done = run_in_new_namespace("true", "two_axes.py")  # a fresh namespace: even loopback is down
+    assert done.returncode == 0, done.stderr
+    table = lessons_addresses.axes_table([line for line in lines_of(as_result("axes", done.stderr), "axes")])
+    assert {key: row["works here"] == "yes" for key, row in table.items()} == {
+        ("AF_UNIX", "SOCK_STREAM"): True, ("AF_UNIX", "SOCK_DGRAM"): True,
+        ("AF_INET", "SOCK_STREAM"): False, ("AF_INET", "SOCK_DGRAM"): False,
+        ("AF_INET6", "SOCK_STREAM"): False, ("AF_INET6", "SOCK_DGRAM"): False}
+    assert all(row["works here"].startswith("no: OSError: ") for key, row in table.items() if key[0] != "AF_UNIX")
+
+
+def test_axes_demo_refuses_an_oversized_message_in_one_line():
+    done = run_program("two_axes.py", "x" * 5000)
+    assert done.returncode == 1
+    assert re.search(rb"^axes\[\d+\]: error: MessageTooLong: .+\n$", done.stderr, re.M)
+    assert b"Traceback" not in done.stderr

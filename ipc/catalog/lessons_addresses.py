@@ -160,6 +160,52 @@ def check_bind_any(result) -> list[str]:
     return problems
 
 
+ADDRESS_FORMS = {  # the form getsockname() gives in each family
+    "AF_UNIX": r"^/\S+$",  # a path
+    "AF_INET": r"^\('[\d.]+', \d+\)$",  # (host, port)
+    "AF_INET6": r"^\('[0-9a-f:]+', \d+, \d+, \d+\)$",  # (host, port, flowinfo, scope_id)
+}
+
+
+def axes_table(texts: list[str]) -> dict[tuple[str, str], dict[str, str]]:
+    """two_axes's table as {(domain, type): {column: cell}}."""
+    rows = [re.split(r"\s{2,}", text.strip()) for text in texts]
+    header = next((row for row in rows if row[0] == "domain"), None)
+    return {(row[0], row[1]): dict(zip(header, row)) for row in rows if header and row[0] in ADDRESS_FORMS and len(row) == len(header)}
+
+
+def loopback_works(family: socket.AddressFamily, host: str) -> bool:
+    """Can this process send itself a datagram over this family's loopback?"""
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(1.0)
+            sock.bind((host, 0))
+            sock.sendto(b"?", sock.getsockname())
+            return sock.recv(1) == b"?"
+    except OSError:
+        return False
+
+
+def check_axes(result) -> list[str]:
+    table = axes_table(_texts(result, "axes"))
+    problems = []
+    wanted = [(domain, kind) for domain in ADDRESS_FORMS for kind in ("SOCK_STREAM", "SOCK_DGRAM")]
+    if sorted(table) != sorted(wanted):
+        return [f"expected a row for each of {wanted}, saw {sorted(table)}"]
+    must_work = {"AF_UNIX": True, "AF_INET": loopback_works(socket.AF_INET, "127.0.0.1"),
+                 "AF_INET6": loopback_works(socket.AF_INET6, "::1")}
+    for (domain, kind), row in table.items():
+        works, form, messages = row["works here"], row["address form (server's getsockname())"], row["messages"]
+        if works == "yes" and (messages != "2" or not re.match(ADDRESS_FORMS[domain], form)):
+            problems.append(f"{domain} x {kind}: {messages} messages, address form {form}")
+        elif works != "yes" and (must_work[domain] or not works.startswith("no: ") or messages != "0"):
+            problems.append(f"{domain} x {kind} did not work ({works}), though this machine has {domain}")
+    sent = [text for text in _texts(result, "client") if text.startswith("sent ")]
+    if len(sent) != sum(row["works here"] == "yes" for row in table.values()):
+        problems.append(f"{len(sent)} requests sent for {sum(row['works here'] == 'yes' for row in table.values())} working pairs")
+    return problems
+
+
 DEMOS = [
     Demo(
         name="byte-order",
@@ -193,5 +239,13 @@ DEMOS = [
         client=Program("bind_any.py"),
         kind="runs",
         check=check_bind_any,
+    ),
+    Demo(
+        name="axes",
+        mechanism="socket(family, type): Unix/IPv4/IPv6 x stream/datagram",
+        teaches="the two axes, tried for real: which of the six combinations work here, and each family's address form",
+        client=Program("two_axes.py"),
+        kind="runs",
+        check=check_axes,
     ),
 ]

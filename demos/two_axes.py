@@ -1,0 +1,121 @@
+"""The two axes of sockets: {Unix, IPv4, IPv6} x {stream, datagram}, each tried for real.
+
+What it shows
+    socket(family, type, 0) takes two independent choices. The family (axis 1)
+    decides what an address looks like: a file name for AF_UNIX, (host, port)
+    for AF_INET, (host, port, flowinfo, scope_id) for AF_INET6. The type (axis
+    2) decides how the bytes go: SOCK_STREAM connects once, then carries a byte
+    stream that needs a newline to cut messages apart; SOCK_DGRAM carries whole
+    datagrams, each sent to an address. The demo opens a pair of sockets for
+    each of the six combinations, exchanges one message and its answer, and
+    tabulates what worked here and the address form each one used.
+
+Run it
+    python demos/two_axes.py [MESSAGE]      (or: make axes)
+
+System calls, in order
+    per combination: socket() twice -> bind() the server -> stream: listen(),
+    connect(), accept(), send()/recv() -> datagram: (AF_UNIX: bind() the client
+    too) sendto(), recvfrom(), sendto() back, recv() -> close() -> unlink() the files.
+
+Its peer
+    Itself: both sockets of each pair live in this one process, one after another.
+
+Expected output (paths and ports vary)
+    axes[800]: AF_UNIX x SOCK_STREAM: the server binds '/tmp/tmpx1/stream.sock'
+    client[800]: sent "hello"
+    server[800]: received "hello"
+    server[800]: sent "1 HELLO"
+    client[800]: received "1 HELLO"
+    ...
+    axes[800]: domain    type         address form (server's getsockname())  client, as the server saw it  works here  messages
+    axes[800]: AF_UNIX   SOCK_STREAM  /tmp/tmpx1/stream.sock                 '' (unnamed)                 yes         2
+    axes[800]: AF_INET   SOCK_DGRAM   ('127.0.0.1', 41234)                   ('127.0.0.1', 53012)         yes         2
+    axes[800]: AF_INET6  SOCK_STREAM  ('::1', 41235, 0, 0)                   ('::1', 53013, 0, 0)         yes         2
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import (MAX_MESSAGE_BYTES, SAMPLE_REQUESTS, ClientConversation, ServerConversation,
+                          decode_datagram, encode, encode_datagram)
+from ipc.stream import MessageReader
+
+TIMEOUT = 5.0  # seconds any one wait may take
+client_log, server_log = Log("client"), Log("server")
+
+
+def exchange(family: socket.AddressFamily, kind: socket.SocketKind, where, request: str):
+    """One request and its answer over a pair of sockets; returns the server's address and the client's as seen."""
+    with socket.socket(family, kind) as server, socket.socket(family, kind) as client:
+        server.settimeout(TIMEOUT)
+        client.settimeout(TIMEOUT)
+        server.bind(where)
+        if kind == socket.SOCK_STREAM:
+            server.listen(1)
+            client.connect(server.getsockname())  # a stream: the address is given once, here
+            connection, peer = server.accept()
+            with connection:
+                client_log.sent(request)
+                client.sendall(encode(request))  # a newline marks the end: a stream keeps no boundaries
+                asked = MessageReader(connection.recv).receive()
+                server_log.received(asked)
+                reply = ServerConversation().reply_to(asked)
+                server_log.sent(reply)
+                connection.sendall(encode(reply))
+                answer = MessageReader(client.recv).receive()
+        else:
+            if family == socket.AF_UNIX:
+                client.bind(f"{where}.client")  # unbound, a Unix datagram socket has no address to answer to
+            client_log.sent(request)
+            client.sendto(encode_datagram(request), server.getsockname())  # a datagram: the address goes with each one
+            data, peer = server.recvfrom(MAX_MESSAGE_BYTES)  # one recvfrom, one whole datagram, and who sent it
+            asked = decode_datagram(data)
+            server_log.received(asked)
+            reply = ServerConversation().reply_to(asked)
+            server_log.sent(reply)
+            server.sendto(encode_datagram(reply), peer)
+            answer = decode_datagram(client.recv(MAX_MESSAGE_BYTES))
+        client_log.received(answer)
+        ClientConversation().check(request, answer)
+        return server.getsockname(), peer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("message", nargs="?", default=SAMPLE_REQUESTS[0], help="the request to send (default: hello)")
+    args = parser.parse_args()
+    log = Log("axes")
+
+    directory = tempfile.mkdtemp()  # private (0700): the Unix sockets' files go here
+    rows = [("domain", "type", "address form (server's getsockname())", "client, as the server saw it", "works here", "messages")]
+    try:
+        for family, where in [(socket.AF_UNIX, os.path.join(directory, "{}.sock")), (socket.AF_INET, ("127.0.0.1", 0)),
+                              (socket.AF_INET6, ("::1", 0))]:
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                address = where.format(kind.name[5:].lower()) if family == socket.AF_UNIX else where
+                log.say(f"{family.name} x {kind.name}: the server binds {address!r}")
+                try:
+                    server_address, peer = exchange(family, kind, address, args.message)
+                except OSError as error:  # the one error taught here: this combination does not work here
+                    rows.append((family.name, kind.name, repr(address), "-", f"no: {program.describe(error)}", "0"))
+                    continue
+                seen = repr(peer) + (" (unnamed)" if peer in ("", b"") else "")
+                rows.append((family.name, kind.name, str(server_address), seen, "yes", "2"))
+    finally:
+        shutil.rmtree(directory)  # a Unix socket's file outlives its socket: remove it, on every way out
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        log.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "axes"))
