@@ -98,7 +98,8 @@ def main() -> None:
     targets = [host for host in (LOOPBACK, own4, LOOPBACK6, own6) if host]
     binds = [(ANY, "INADDR_ANY", None), (LOOPBACK, "INADDR_LOOPBACK", None), (own4, "own-address", None),
              (ANY6, "V6ONLY=0", 0), (ANY6, "V6ONLY=1", 1), (LOOPBACK6, "in6addr_loopback", None), (own6, "own-address", None)]
-    log.say(("bound \\ connect to".ljust(29) + "".join(f"{target:<11}" for target in targets)).rstrip())
+    width = max(len(host) for host in targets) + 2  # one column per address this machine has
+    log.say(("bound \\ connect to".ljust(width + 18) + "".join(target.ljust(width) for target in targets)).rstrip())
     for host, label, v6only in binds:
         if host is None:
             continue
@@ -109,7 +110,7 @@ def main() -> None:
             listener.listen(len(targets))
             listener.settimeout(args.timeout)
             cells = [try_connect(listener, target, args.timeout) for target in targets]
-        log.say((f"{host:<10} {label:<18}" + "".join(f"{cell:<11}" for cell in cells)).rstrip())
+        log.say((host.ljust(width) + label.ljust(18) + "".join(cell.ljust(width) for cell in cells)).rstrip())
     log.say("* accepted from an IPv4 client, which the IPv6 listener saw as ::ffff:a.b.c.d (IPv4-mapped)")
     log.say(f"so: {ANY} and {ANY6} take connections to every address of this machine;")
     log.say(f"    {LOOPBACK} and {LOOPBACK6} only those made to loopback, which only this machine can make")

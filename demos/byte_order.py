@@ -9,6 +9,7 @@ What it shows
 
 Run it
     python demos/byte_order.py [--port 8080] [ADDRESS...]      (or: make byte-order)
+    python demos/byte_order.py --port 772    (the notes' example: 0x0304, stored 04 03 on Intel)
 
 System calls, in order
     none for htons/htonl/ntohs/ntohl, inet_pton/inet_ntop (arithmetic) ->

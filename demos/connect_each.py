@@ -53,7 +53,7 @@ def serve(listener: socket.socket) -> None:
     server_log, code = Log("server"), 1
     try:
         listener.settimeout(TIMEOUT)
-        connection, _ = listener.accept()  # said nothing here: the parent is printing at this moment
+        connection, _ = listener.accept()  # no line here: the parent is printing now, and lines would mix
         conversation = ServerConversation()
         for request in MessageReader(connection.recv):
             server_log.received(request)
