@@ -26,14 +26,17 @@ Its peer
 
 Expected output (ports and times vary)
     server[100]: listen(2) on 127.0.0.1:41234; it never calls accept()
-    client[100]: connect #1 completed in 0.1 ms, before any accept()
+    client[100]: connect #1 completed in 0.1 ms, before any accept() (ESTABLISHED)
     ...
     client[100]: connect #4: no answer within 500 ms: the kernel dropped its SYN (SYN_SENT)
     server[100]: accept() now finds 3 connection(s) waiting
     server[100]: result: backlog=2 completed=3 accepted=3 dropped=yes
     ...
-    client[100]:   backlog   completed
-    client[100]:         2           3
+    client[100]: connect #10 completed 1.00 s after connect(): the kernel resent the SYN and accept() had made room
+    server[100]: result: retry=yes seconds=1.00
+    client[100]:   backlog   completed (connections the kernel finished without accept())
+    client[100]:         0           1
+    ...
 """
 
 import argparse

@@ -3,23 +3,25 @@
 What it shows
     A TCP connection is named by four numbers, its 4-tuple: (client address,
     client port, server address, server port). Here several clients are
-    connected to one server at the same time. Every connection has the same
-    server address and port; only the client's port differs, a port the
-    kernel chose at connect() (an ephemeral port). That is how both kernels
-    tell the connections apart. Each 4-tuple is shown three ways: by each
-    client (getsockname/getpeername), by the server (accept), and by the
-    kernel's own table of connections (psutil.net_connections, as ss -tnp),
-    which on one machine holds both ends of every connection.
+    connected to one server at once. Every connection has the same server
+    address and port; only the client's port differs, an ephemeral port the
+    kernel chose at connect(). That is how the kernel tells the connections
+    apart. Each 4-tuple is seen three ways: by its client (getsockname),
+    by the server (accept), and in the kernel's own table of sockets
+    (psutil.net_connections, as ss -tnp), which on one machine holds both
+    ends of every connection. Each client also tells the server what it
+    believes its own address is, and the server compares.
 
 Run it
     python demos/ports.py [--clients 3] [--host 127.0.0.1]   (or: make ports)
-    The kernel's view needs psutil (installed in .venv by make).
+    The kernel's view needs psutil (make installs it in .venv).
 
 System calls, in order
-    socket() -> bind(port 0) -> listen() -> fork() per client -> in each
-    child: close() the listener -> socket() -> connect() -> getsockname()/
-    getpeername() -> recv() until the server hangs up -> _exit(). Parent:
-    accept() each -> read the kernel's table -> close() each -> waitpid().
+    socket() -> bind(port 0) -> listen() -> per client: fork() -> child:
+    close() the inherited sockets -> socket() -> connect() -> getsockname()
+    -> send() its address -> recv() until the server hangs up -> _exit();
+    parent: accept() -> recv() -> ... then read the kernel's table ->
+    per client: close() -> waitpid().
 
 Its peer
     Its own children, one per client, forked from this program.
@@ -27,10 +29,13 @@ Its peer
 Expected output (pids and ports vary)
     server[100]: listening on 127.0.0.1:41234 for 3 clients at once
     client[101]: connected 127.0.0.1:53012 -> 127.0.0.1:41234
+    client[101]: sent "127.0.0.1:53012"
     server[100]: accepted 127.0.0.1:41234 <- 127.0.0.1:53012
+    server[100]: received "127.0.0.1:53012"
     ...
-    server[100]: kernel: pid 101 ESTABLISHED 127.0.0.1:53012 -> 127.0.0.1:41234
+    server[100]: all 3 connected at once; the kernel's table of port 41234:
     server[100]: kernel: pid 100 ESTABLISHED 127.0.0.1:41234 <- 127.0.0.1:53012
+    server[100]: kernel: pid 101 ESTABLISHED 127.0.0.1:53012 -> 127.0.0.1:41234
     ...
     client[101]: the server hung up
 """
@@ -76,6 +81,7 @@ def kernel_view(server: tuple) -> None:
     except ImportError:
         log.say("psutil is not installed: no kernel view (make ports runs this with .venv's python)")
         return
+
     def shown(addr: tuple) -> str:
         return address((*addr, 0, 0) if ":" in addr[0] else tuple(addr))  # IPv6 in brackets
 
@@ -106,7 +112,7 @@ def main() -> None:
         listener.listen(args.clients)  # room for every client to wait at once
         listener.settimeout(TIMEOUT)
         log.say(f"listening on {address(listener.getsockname())} for {args.clients} clients at once")
-        for _ in range(args.clients):  # one client at a time, so their lines come in order
+        for _ in range(args.clients):  # one at a time: each stays connected while the next comes
             pid = os.fork()
             if pid == 0:  # the child
                 code = 1

@@ -66,10 +66,10 @@ def ip(*args: str) -> str:
     return done.stdout
 
 
-def start(namespace: str, script: str, *args: str) -> tuple[subprocess.Popen, queue.Queue]:
+def start(namespace: str, script: str, *args: str) -> tuple[subprocess.Popen, queue.Queue, threading.Thread]:
     """Run a demo program on one host; its lines pass through to our stderr, ready lines also to the queue."""
     child = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, os.path.join(DEMOS, script), *args],
-                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)  # ip execs the program: same pid
+                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)  # ip: setns() to that host, then exec
     ready: queue.Queue = queue.Queue()
 
     def relay() -> None:
@@ -77,16 +77,18 @@ def start(namespace: str, script: str, *args: str) -> tuple[subprocess.Popen, qu
             os.write(2, line)  # one write per line, so lines of the two hosts never mix
             if b": ready: " in line:
                 ready.put(line.decode())
+        child.stderr.close()
         ready.put(None)  # it ended
 
-    threading.Thread(target=relay, daemon=True).start()
-    return child, ready
+    relaying = threading.Thread(target=relay, daemon=True)
+    relaying.start()
+    return child, ready, relaying
 
 
 def exchange(name: str, server_script: str, client_script: str, hosts: list[str], messages: list[str],
              children: list[subprocess.Popen]) -> None:
     log.say(f"{name}: {server_script} on host A, {client_script} on host B")
-    server, ready = start(hosts[0], server_script, "--host", ADDRESSES[0], "--clients", "1")
+    server, ready, server_relay = start(hosts[0], server_script, "--host", ADDRESSES[0], "--clients", "1")
     children.append(server)
     try:
         line = ready.get(timeout=TIMEOUT)
@@ -95,13 +97,14 @@ def exchange(name: str, server_script: str, client_script: str, hosts: list[str]
     if line is None:
         raise ConnectionError(f"{server_script} on host A did not get ready")
     port = re.search(r"port=(\d+)", line)[1]
-    client, _ = start(hosts[1], client_script, "--host", ADDRESSES[0], "--port", port, *messages)
+    client, _, client_relay = start(hosts[1], client_script, "--host", ADDRESSES[0], "--port", port, *messages)
     children.append(client)
-    for child, script in ((client, client_script), (server, server_script)):
+    for child, relaying, script in ((client, client_relay, client_script), (server, server_relay, server_script)):
         try:
             code = child.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{script} still running after {TIMEOUT:g} s") from None
+        relaying.join(TIMEOUT)  # every line it printed has been passed on
         if code != 0:
             raise ConnectionError(f"{script} exited with status {code}")
 
