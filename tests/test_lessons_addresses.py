@@ -324,6 +324,7 @@ def test_axes_demo_through_the_harness():
     assert re.match(r"^\('::1', \d+, 0, 0\)$", table[("AF_INET6", "SOCK_STREAM")]["address form (server's getsockname())"])
 
 
+@pytest.mark.skipif(not LINUX, reason="Linux reports an unbound sender as no address; others differ")
 def test_unix_datagram_client_must_bind_to_get_an_answer():
     """What the demo's AF_UNIX x SOCK_DGRAM line teaches: an unbound sender has no address to answer to."""
     directory = tempfile.mkdtemp()
@@ -332,7 +333,8 @@ def test_unix_datagram_client_must_bind_to_get_an_answer():
             server.bind(os.path.join(directory, "server.sock"))
             client.sendto(b"hello", server.getsockname())
             data, sender = server.recvfrom(100)
-            assert (data, sender) in ((b"hello", None), (b"hello", ""), (b"hello", b""))  # no address: nowhere to reply
+            assert data == b"hello"
+            assert sender is None  # the sender has no address: an answer would have nowhere to go
     finally:
         shutil.rmtree(directory)
 
