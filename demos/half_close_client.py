@@ -99,20 +99,20 @@ def main() -> None:
         writer = threading.Thread(target=send_requests, args=(sock, requests, conversation), daemon=True)
         writer.start()  # from here on both directions are busy at once
         reader = MessageReader(sock.recv)
-        for request in requests:
+        for request in requests:  # quiet: the writer thread may be printing (a line is two writes)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError(f"the server closed the connection after {conversation.checked} answers")
             conversation.check(request, reply)
-        log.say(f"received and checked all {conversation.checked} answers")
-        last = reader.receive()
+        writer.join(TIMEOUT)  # done already, or about to be: the last answer needed the last request
+        last = reader.receive()  # the server sends it after its end of file, and after its own lines
         if last is None:
             raise ConnectionError("the server closed without its line after our end of file")
+        log.say(f"received and checked all {conversation.checked} answers")
         log.received(last)
         if reader.receive() is not None:
             raise ProtocolError("expected end of file after the server's last line")
         log.say("end of file: the server closed its side too")
-        writer.join(TIMEOUT)  # it finished before the server could answer the last request
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ Its peer
 
 Expected output
     server[200]: ready: host=127.0.0.1 port=41234
-    server[200]: accepted 127.0.0.1:41234 <- 127.0.0.1:53012
     server[200]: end of file from 127.0.0.1:53012 after 5000 requests, all answered; it can still hear us
     server[200]: sent "after your end of file: 5000 answered"
-    server[200]: closed: the client now reads end of file too
 """
 
 import argparse
@@ -56,8 +54,8 @@ def serve_client(connection: socket.socket, peer: str) -> None:
         return
     log.say(f"end of file from {peer} after {conversation.answered} requests, all answered; it can still hear us")
     last = f"after your end of file: {conversation.answered} answered"
-    log.sent(last)
-    connection.sendall(encode(last))  # our direction is still open: this arrives
+    log.sent(last)  # said before the write: once it arrives, the client has its own say
+    connection.sendall(encode(last))  # our direction is still open: this arrives; close() then sends our EOF
 
 
 def main() -> None:
@@ -84,13 +82,11 @@ def main() -> None:
         served = 0
         while args.clients == 0 or served < args.clients:
             connection, peer = listener.accept()
-            with connection:
-                log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")
+            with connection:  # quiet until end of file: the client talks meanwhile (a line is 2 writes)
                 try:
                     serve_client(connection, address(peer))
                 except (BrokenPipeError, ConnectionResetError) as error:  # it closed both ways, not just one
                     log.say(f"{address(peer)} is gone ({type(error).__name__}): it had closed, not half-closed")
-            log.say("closed: the client now reads end of file too")
             served += 1
     finally:
         listener.close()
