@@ -23,7 +23,11 @@ class Log:
 
     def say(self, text: str) -> None:
         # The pid is read on every line: after fork() the child has a new one.
-        print(f"{self.role}[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+        line = f"{self.role}[{os.getpid()}]: {text}\n".encode("utf-8", "backslashreplace")
+        sys.stderr.flush()
+        # One write() per line: a pipe keeps a write of up to PIPE_BUF bytes whole,
+        # so lines from several processes never merge (print() may write twice).
+        os.write(sys.stderr.fileno(), line)
 
     def sent(self, message: str) -> None:
         self.say(f"sent {quote(message)}")
