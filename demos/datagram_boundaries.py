@@ -7,8 +7,8 @@ What it shows
     MSG_TRUNC says so. A full receive queue drops datagrams and tells nobody:
     with a small SO_RCVBUF and a burst sent before the receiver reads, most are
     lost (sequence numbers count them; Linux also counts its drops, SO_RXQ_OVFL).
-    Loopback never reorders, so a relay that holds each odd datagram until the
-    next has passed plays a network whose packets took different routes.
+    Loopback keeps the order; a relay that swaps each pair plays a network
+    whose datagrams took routes of different speed, and says it does so.
     Datagram sockets need no connection, so one process holds all the sockets
     (sender, receiver, relay) and the order of events is certain.
 
@@ -19,20 +19,20 @@ System calls, in order
     socket(AF_INET, SOCK_DGRAM) x3 -> bind() the receiver and the relay ->
     sendto() x3, recvfrom() x3 -> sendto() 64 bytes, recvmsg() into 16 ->
     setsockopt(SO_RCVBUF, SO_RXQ_OVFL) -> sendto() xN, recvmsg() what is left ->
-    sendto() the relay x4, its recvfrom()/sendto() in another order, recvfrom() x4.
+    sendto() x4, recvfrom() x4 -> sendto() the relay x4, which recvfrom()s them
+    and sendto()s them on in another order -> recvfrom() x4.
 
 Its peer
     Itself: its own sockets, each with its own address.
 
 Expected output (pids vary; the numbers are this machine's)
-    sender[100]: sent "hello"
-    ...
-    receiver[100]: received "hello"
-    ...
+    sender[100]: sent "hello"           (and two more, then three "received")
     receiver[100]: 3 sendto() -> 3 recvfrom() of 5, 12, 20 bytes: one datagram each, never merged
     receiver[100]: truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48: b'QRSTUVWXYZ...'
     receiver[100]: burst: sent 200, received 9, lost 191 (the kernel counted 191 drops)
-    receiver[100]: arrival order 2, 1, 4, 3: out of order (reordered by the relay, on purpose)
+    receiver[100]: straight: arrival order 1, 2, 3, 4: in order
+    relay[100]: swaps each pair, on purpose, as two routes of different speed could (loopback never reorders)
+    receiver[100]: through the relay: arrival order 2, 1, 4, 3: out of order
 """
 
 import argparse
@@ -49,7 +49,7 @@ from ipc.log import Log
 from ipc.protocol import SAMPLE_REQUESTS, decode_datagram, encode_datagram
 
 TIMEOUT = 10.0  # no datagram waits longer than this
-SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40 if sys.platform.startswith("linux") else None)  # Linux only
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40 if sys.platform.startswith("linux") else None)  # Linux's number
 sender, receiver = Log("sender"), Log("receiver")
 
 
@@ -63,7 +63,8 @@ def udp(bind: bool) -> socket.socket:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--burst", type=int, default=200, help="datagrams sent before the receiver reads (default 200)")
+    parser.add_argument("--burst", type=int, default=200,
+                        help="how many datagrams to send before the receiver reads (default 200)")
     args = parser.parse_args()
     if args.burst < 1:
         parser.error("--burst takes a whole number of at least 1")
@@ -78,7 +79,8 @@ def main() -> None:
             data, _ = inbox.recvfrom(4096)  # room for all three, yet it returns exactly one
             sizes.append(len(data))
             receiver.received(decode_datagram(data))
-        receiver.say(f"3 sendto() -> 3 recvfrom() of {', '.join(map(str, sizes))} bytes: one datagram each, never merged")
+        each = ", ".join(map(str, sizes))
+        receiver.say(f"3 sendto() -> 3 recvfrom() of {each} bytes: one datagram each, never merged")
 
         # 2. A buffer smaller than the datagram: the kernel keeps what fits and discards the rest.
         datagram = (string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/").encode()
@@ -86,9 +88,9 @@ def main() -> None:
         out.sendto(datagram, where)
         buffer = bytearray(16)
         size, _, flags, _ = inbox.recvmsg_into([buffer], 0, socket.MSG_TRUNC)  # Linux: returns the full size
-        lost = datagram[len(buffer):]  # as the sender sent them: the receiver can never get them now
+        gone = datagram[len(buffer):size]  # shown as the sender sent them: the receiver never gets them now
         truncated = "MSG_TRUNC" if flags & socket.MSG_TRUNC else "no MSG_TRUNC flag"
-        receiver.say(f"truncated: kept {len(buffer)} of {size} bytes ({truncated}), lost {len(lost)}: {lost!r}")
+        receiver.say(f"truncated: kept {len(buffer)} of {size} bytes ({truncated}), lost {size - len(buffer)}: {gone!r}")
         out.sendto(b"next", where)
         receiver.say(f"the next recvfrom() returns the next datagram, not the rest: {inbox.recvfrom(4096)[0]!r}")
 
@@ -116,20 +118,23 @@ def main() -> None:
                 break
             received.append(int(data[:6]))
         counted = "" if dropped is None else f" (the kernel counted {dropped} drops)"
-        receiver.say(f"burst: sent {args.burst}, received {len(received)}, lost {args.burst - len(received)}{counted}; "
+        lost = args.burst - len(received)
+        receiver.say(f"burst: sent {args.burst}, received {len(received)}, lost {lost}{counted}; "
                      f"the datagrams that got in: #{received[0]} to #{received[-1]}")
 
-        # 4. Out of order: loopback keeps order, so a relay reorders on purpose, as different routes would.
-        for number in range(1, 5):
-            out.sendto(f"datagram {number}".encode(), relay.getsockname())
-        held = [relay.recvfrom(4096)[0] for _ in range(4)]
-        Log("relay").say("holds each odd datagram until the next has passed (on purpose: loopback never reorders)")
-        for data in (held[1], held[0], held[3], held[2]):
-            relay.sendto(data, where)
-        order = [int(inbox.recvfrom(4096)[0].split()[1]) for _ in range(4)]
-        in_order = "in order" if order == sorted(order) else "out of order (reordered by the relay, on purpose)"
-        receiver.say(f"arrival order {', '.join(map(str, order))}: {in_order}")
-
+        # 4. Order: four straight to the receiver, then four through a relay that swaps each pair.
+        for path, via in (("straight", where), ("through the relay", relay.getsockname())):
+            for number in range(1, 5):
+                out.sendto(b"%d" % number, via)
+            if via != where:
+                held = [relay.recvfrom(4096)[0] for _ in range(4)]
+                Log("relay").say("swaps each pair, on purpose, as two routes of different speed could "
+                                 "(loopback never reorders)")
+                for data in (held[1], held[0], held[3], held[2]):
+                    relay.sendto(data, where)
+            order = [int(inbox.recvfrom(4096)[0]) for _ in range(4)]  # the numbers are ours: UDP has none
+            in_order = "in order" if order == sorted(order) else "out of order"
+            receiver.say(f"{path}: arrival order {', '.join(map(str, order))}: {in_order}")
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "receiver"))

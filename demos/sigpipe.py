@@ -68,7 +68,8 @@ def attempt(case: str, where: str, write, action: signal.Handlers) -> None:
             write()  # SIG_DFL: the kernel kills us right here; nothing below runs
             Log("writer").say(f"{case}: the write succeeded?")
         except BrokenPipeError as error:  # the one error taught here: EPIPE
-            Log("writer").say(f"{case}: BrokenPipeError: errno {error.errno} ({errno.errorcode[error.errno]}), and still alive")
+            name = errno.errorcode[error.errno]
+            Log("writer").say(f"{case}: BrokenPipeError: errno {error.errno} ({name}), and still alive")
             code = 0
         finally:
             os._exit(code)  # never return into the parent's code
@@ -96,11 +97,12 @@ def main() -> None:
         for action in (signal.SIG_DFL, signal.SIG_IGN):
             attempt("socket send()", "a socket", lambda: ours.send(b"x"), action)
         if hasattr(socket, "MSG_NOSIGNAL"):  # Linux; macOS has the socket option SO_NOSIGPIPE instead
-            attempt("socket send(MSG_NOSIGNAL)", "a socket", lambda: ours.send(b"x", socket.MSG_NOSIGNAL), signal.SIG_DFL)
-        for restore in (True, False):  # True: subprocess resets SIGPIPE to SIG_DFL; False: SIG_IGN goes through exec()
+            attempt("socket send(MSG_NOSIGNAL)", "a socket", lambda: ours.send(b"x", socket.MSG_NOSIGNAL),
+                    signal.SIG_DFL)  # the flag asks for EPIPE without the signal, for this one call
+        for restore in (True, False):  # True: SIGPIPE back to SIG_DFL for sh; False: our SIG_IGN goes through exec()
             done = subprocess.run(["sh", "-c", SHELL], stdout=write_end, stderr=subprocess.PIPE, timeout=TIMEOUT,
                                   restore_signals=restore)
-            *said, status = done.stderr.decode().strip().splitlines()
+            *said, status = done.stderr.decode().strip().splitlines() or ["nothing"]
             head = f"head said {said[-1]!r}, " if said else ""
             log.say(f"sh -c '{SHELL.replace(' >&2', '')}' on that pipe, restore_signals={restore}: "
                     f"{head}the shell printed {status}")
