@@ -6,7 +6,9 @@ went away, a missing file, a timeout) into one line on stderr and exit code 1,
 so a student sees what went wrong instead of a traceback. A bug still shows
 its traceback. SIGTERM is turned into an exception too, so that the demo's
 ``finally`` blocks remove its FIFOs and socket files when the harness (or a
-person with ``kill``) stops it.
+person with ``kill``) stops it. Under a watcher (the harness, ``ipc watch``)
+the process can also be asked for the Python line it is waiting on
+(ipc.stacks), so that a deadlock report can name it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import signal
 from typing import Callable, NoReturn
 
+from . import stacks
 from .log import Log
 from .protocol import ProtocolError
 
@@ -31,6 +34,7 @@ def raise_terminated(signum: int, frame: object) -> NoReturn:
 def run(main: Callable[[], int | None], role: str) -> int:
     """Call main() and return the exit code the program should end with."""
     signal.signal(signal.SIGTERM, raise_terminated)
+    stacks.enable()  # only if a watcher asked for it (IPC_STACK_DIR)
     log = Log(role)
     try:
         code = main() or EXIT_OK
