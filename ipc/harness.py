@@ -11,6 +11,13 @@ For one demo the harness:
 5. checks the whole exchange (ipc.protocol), every exit code, and that
    nothing was left behind: no process, no file in the temporary directory.
 
+While they run, it watches them and everything they fork (ipc.deadlock): if
+they all block waiting for each other, it prints the diagnosis within a
+second, ends them, and cleans up. For a demo of kind "deadlock" (a broken
+demo) that is success; the harness then runs the demo that fixes it
+(``fixed_by``), which must pass. For any other demo it is a failure, and the
+diagnosis says why it hung.
+
 Every run has a deadline. On every way out (success, failure, timeout,
 Ctrl-C) every process started is ended and the temporary directory removed.
 """
@@ -33,8 +40,10 @@ from typing import Callable, Optional, TextIO
 
 import psutil
 
-from . import protocol
+from . import catalog, protocol
 from .catalog import ROOT, Demo, Program
+from .deadlock import Detector, Diagnosis, Tree
+from .stackdumps import StackDumps
 
 LABELLED = re.compile(r"^(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: (?P<text>.*)$")
 MESSAGE = re.compile(r"^(?P<what>sent|received) (?P<quoted>\".*\")$")
@@ -110,14 +119,62 @@ class Result:
 Watcher = Callable[[list["Launched"], "Result"], Optional[str]]
 
 
+class DeadlockWatcher:
+    """The harness's watcher: the launched processes, all they fork, and a deadlock among them.
+
+    Each process is named by its role: the label of its lines (client, server),
+    else the role it was launched as, else its command (cat).
+    """
+
+    INTERVAL = 0.03  # at most this often, however fast output arrives
+
+    def __init__(self, use_proc: Optional[bool] = None):
+        self.stacks = StackDumps()
+        self.detector = Detector(use_proc=use_proc, stacks=self.stacks)
+        self.tree = Tree()
+        self.diagnosis: Optional[Diagnosis] = None
+        self.roles: dict[int, str] = {}
+        self._lines_seen = 0
+        self._last = 0.0
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """For the processes launched: where to write their Python stacks when asked."""
+        return self.stacks.environment
+
+    def __call__(self, live: list[Launched], result: Result) -> Optional[str]:
+        for launched in live:
+            self.roles.setdefault(launched.pid, launched.role)
+        for line in result.lines[self._lines_seen:]:
+            if LABELLED.match(f"{line.role}[{line.pid}]: "):
+                self.roles[line.pid] = line.role
+        self._lines_seen = len(result.lines)
+        now = time.monotonic()
+        if now - self._last < self.INTERVAL:
+            return None
+        self._last = now
+        pids = self.tree.update(launched.pid for launched in live)
+        self.diagnosis = self.detector.sample(pids, self.name, now)
+        return self.diagnosis.summary() if self.diagnosis else None
+
+    def name(self, pid: int) -> str:
+        from .procfs import command
+
+        return self.roles.get(pid) or command(pid)
+
+    def close(self) -> None:
+        self.stacks.close()
+
+
 class Run:
     """One run of one demo."""
 
     def __init__(self, demo: Demo, out: Optional[TextIO] = None, watcher: Optional[Watcher] = None,
-                 timeout: Optional[float] = None):
+                 timeout: Optional[float] = None, detect: bool = True):
         self.demo = demo
         self.out = out
-        self.watcher = watcher
+        self.owns_watcher = watcher is None and detect
+        self.watcher = DeadlockWatcher() if self.owns_watcher else watcher
         self.timeout = timeout if timeout is not None else demo.timeout
         self.result = Result(demo)
         self.launched: list[Launched] = []
@@ -144,14 +201,28 @@ class Run:
         self.tmpdir = tempfile.mkdtemp(prefix=f"ipc-{demo.name}-")  # mode 0700
         try:
             self._converse()
+            if demo.kind == "deadlock":
+                result.problems.append("expected a deadlock, but every process finished")
         except _Stop as stop:
-            result.problems.append(str(stop))
+            diagnosis = getattr(self.watcher, "diagnosis", None)
+            if diagnosis is not None:
+                result.details["deadlock"] = diagnosis
+                self._show(diagnosis.report())
+            if diagnosis is None or demo.kind != "deadlock":
+                result.problems.append(str(stop))
         finally:
-            self._end_everything()
-            self._check_nothing_left()
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.selector.close()
-            result.seconds = time.monotonic() - self.start
+            try:
+                self._end_everything()
+                self._check_nothing_left()
+                if "deadlock" in result.details:
+                    self._show(f"harness: ended {', '.join(result.exit_codes)}; " + (
+                        "nothing left behind" if result.ok else "see the problems below"))
+            finally:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+                self.selector.close()
+                if self.owns_watcher:
+                    self.watcher.close()
+                result.seconds = time.monotonic() - self.start
         if result.ok:
             self._check()
         return result
@@ -177,7 +248,11 @@ class Run:
             args = [arg.format(**fields) for arg in program.args]
         except KeyError as missing:
             raise _Stop(f"the server's ready line has no field {missing}") from None
-        env = dict(os.environ, TMPDIR=self.tmpdir, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        # Not PYTHONUNBUFFERED: it makes print() write a line and its newline in two write()s, and another
+        # process's line can land between them. stderr is line-buffered: one write() per line.
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+        env.update(TMPDIR=self.tmpdir, PYTHONDONTWRITEBYTECODE="1")
+        env.update(getattr(self.watcher, "environment", {}))  # where to dump a Python stack when asked
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         popen = subprocess.Popen(
             [sys.executable, str(program.path), *args, *extra],
@@ -262,9 +337,18 @@ class Run:
             speaker = launched or self.last_speaker or self.launched[-1]
             line = Line(now, speaker.role if speaker else "?", speaker.pid if speaker else 0, text)
         self.result.lines.append(line)
+        self._print(f"{line.seconds:7.3f}  {line.label}: {line.text}")
+
+    def _show(self, text: str) -> None:
+        """The harness's own words (a diagnosis), timed and indented like the processes' lines."""
+        now = time.monotonic() - self.start
+        first, *rest = text.splitlines() or [""]
+        self._print("\n".join([f"{now:7.3f}  {first}", *(f"         {line}".rstrip() for line in rest)]))
+
+    def _print(self, text: str) -> None:
         if self.out is not None:
             try:
-                print(f"{line.seconds:7.3f}  {line.label}: {line.text}", file=self.out, flush=True)
+                print(text, file=self.out, flush=True)
             except BrokenPipeError:  # whoever read our output left (| head): keep running, cleanup matters more
                 self.out = None
 
@@ -273,15 +357,16 @@ class Run:
     def _end_everything(self) -> None:
         """End every process still running and reap it; note any that had to be ended."""
         for launched in self.launched:
-            if launched.popen.poll() is None:  # still running: the run was cut short
+            cut_short = launched.popen.poll() is None  # still running: the run was cut short
+            if cut_short:
                 _signal_group(launched.pid, signal.SIGTERM)
                 try:
                     launched.popen.wait(GRACE)
                 except subprocess.TimeoutExpired:
                     _signal_group(launched.pid, signal.SIGKILL)
                     launched.popen.wait()
-            survivors = _end_group(launched.pid)  # what it forked and left behind
-            if survivors and self.result.ok:
+            survivors = _end_group(launched.pid)  # what it forked and left behind (or what is still ending)
+            if survivors and self.result.ok and not cut_short:
                 self.result.problems.append(f"{launched.role}[{launched.pid}] left processes running: {survivors}")
             if not launched.closed:
                 os.set_blocking(launched.popen.stdout.fileno(), True)
@@ -305,6 +390,10 @@ class Run:
 
     def _check(self) -> None:
         result, demo = self.result, self.demo
+        if demo.kind == "deadlock":  # it deadlocked, as it should; the harness ended it, so no exit code counts
+            if demo.check is not None:
+                result.problems.extend(demo.check(result))
+            return
         for label, code in result.exit_codes.items():
             if code != 0:
                 result.problems.append(f"{label} exited with {_describe_exit(code)}")
@@ -405,5 +494,22 @@ def check_exchange(lines: list[Line], requests: list[str], clients: int) -> tupl
 
 
 def run_demo(demo: Demo, out: Optional[TextIO] = None, watcher: Optional[Watcher] = None,
-             timeout: Optional[float] = None) -> Result:
-    return Run(demo, out=out, watcher=watcher, timeout=timeout).execute()
+             timeout: Optional[float] = None, fix: bool = True, detect: bool = True) -> Result:
+    """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
+    is False, the demo named by its ``fixed_by`` runs too and must pass (result.details["fixed"]).
+    detect=False turns the deadlock watcher off (a demo that hangs then runs into its timeout)."""
+    result = Run(demo, out=out, watcher=watcher, timeout=timeout, detect=detect).execute()
+    if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
+        try:
+            fixed_demo = catalog.find([demo.fixed_by])[0]
+        except KeyError:
+            result.problems.append(f"its fix, {demo.fixed_by!r}, is not in the catalog")
+            return result
+        if out is not None:
+            print(f"-- the fix: {fixed_demo.name} ({', '.join('demos/' + s for s in fixed_demo.scripts)})",
+                  file=out, flush=True)
+        fixed = run_demo(fixed_demo, out=out, timeout=timeout)
+        result.details["fixed"] = fixed
+        if not fixed.ok:
+            result.problems.append(f"its fix, {fixed_demo.name}, failed: {'; '.join(fixed.problems)}")
+    return result
