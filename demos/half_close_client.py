@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--buffer", type=int, default=4096, metavar="BYTES",
                         help="send and receive buffer size to ask for (default 4096; 0: the kernel's)")
     args = parser.parse_args()
+    if args.count < 0 or args.buffer < 0:
+        parser.error("--count and --buffer take a whole number of at least 0")
     requests = [f"request {number} of {args.count}" for number in range(1, args.count + 1)]
 
     with connect(args.host, args.port, args.buffer) as sock:
@@ -99,7 +101,7 @@ def main() -> None:
         writer = threading.Thread(target=send_requests, args=(sock, requests, conversation), daemon=True)
         writer.start()  # from here on both directions are busy at once
         reader = MessageReader(sock.recv)
-        for request in requests:  # quiet: the writer thread may be printing (a line is two writes)
+        for request in requests:  # quiet meanwhile, so the lines below come after the writer's and the server's
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError(f"the server closed the connection after {conversation.checked} answers")

@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--buffer", type=int, default=0, metavar="BYTES",
                         help="shrink each connection's send and receive buffers to this (default 0: the kernel's)")
     args = parser.parse_args()
+    if args.buffer < 0:
+        parser.error("--buffer takes a whole number of at least 0")
 
     family, kind, proto, _, where = socket.getaddrinfo(
         args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
@@ -82,7 +84,7 @@ def main() -> None:
         served = 0
         while args.clients == 0 or served < args.clients:
             connection, peer = listener.accept()
-            with connection:  # quiet until end of file: the client talks meanwhile (a line is 2 writes)
+            with connection:  # quiet until end of file, so the output reads in the order things happened
                 try:
                     serve_client(connection, address(peer))
                 except (BrokenPipeError, ConnectionResetError) as error:  # it closed both ways, not just one

@@ -341,3 +341,11 @@ def test_half_close_client_says_clearly_when_nobody_listens():
     assert done.returncode == 1
     assert done.stderr.decode().strip().endswith("ConnectionRefusedError: Connection refused")
     assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("script,args", [("half_close_client.py", ("--port", "1", "--count", "-5")),
+                                         ("half_close_server.py", ("--buffer", "-5"))])
+def test_half_close_programs_refuse_negative_sizes(script, args):
+    done = run_program(script, *args)
+    assert done.returncode == 2
+    assert b"a whole number of at least 0" in done.stderr and b"Traceback" not in done.stderr
