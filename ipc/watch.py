@@ -1,0 +1,182 @@
+"""``ipc watch -- COMMAND [ARG...]``: run any command; if it deadlocks, explain it and end it.
+
+The command runs as it would from a shell: the same stdin and stdout, the
+same process group (so Ctrl-C reaches it), its exit code passed through.
+Only its stderr passes through ipc watch, forwarded as it comes, so that
+labelled lines (``client[42]: ...``, as this project's programs print) give
+the processes their roles in a report; other processes are named by their
+command (cat, sh, a script's name).
+
+Meanwhile ipc.deadlock watches the whole process tree: the command, all it
+forks and execs, and orphans once seen. If every process of the tree blocks,
+each waiting for another of them, ipc watch prints the diagnosis, ends the
+tree (SIGTERM, then SIGKILL after GRACE) and returns EXIT_DEADLOCK. A
+process that merely sleeps, computes, or waits on something outside the
+tree (a terminal, a pipe from the shell) is not deadlocked: the command then
+runs to its end, however long that takes.
+
+This module raises and returns codes; only ipc.cli exits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Optional, Sequence, TextIO
+
+from .deadlock import Detector, Diagnosis, Tree, _start_time
+from .procfs import command
+from .stackdumps import StackDumps
+
+EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
+EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
+EXIT_NOT_FOUND = 127  # no such command (as in a shell)
+TICK = 0.05  # how often the tree is looked at
+GRACE = 1.0  # how long a process has to end after SIGTERM before SIGKILL
+LINGER = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
+LABEL = re.compile(rb"(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: ")  # anywhere: two lines may arrive merged
+
+
+class WatchError(Exception):
+    """The command could not be started; ``code`` is the exit code a shell would give."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Outcome:
+    code: int  # the exit code for ipc watch: the command's own, or EXIT_DEADLOCK
+    diagnosis: Optional[Diagnosis]
+    seconds: float
+    ended: list[str]  # the processes ended after a deadlock, labelled
+
+
+def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[TextIO] = None,
+          use_proc: Optional[bool] = None) -> Outcome:
+    """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks."""
+    if not argv:
+        raise WatchError("no command given", 2)
+    err = err if err is not None else sys.stderr.buffer
+    report = report if report is not None else sys.stderr
+    stacks = StackDumps()
+    try:
+        try:
+            popen = subprocess.Popen(list(argv), stderr=subprocess.PIPE, env=dict(os.environ, **stacks.environment))
+        except FileNotFoundError:
+            raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
+        except PermissionError:
+            raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
+        except OSError as error:
+            raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
+        return _Watching(popen, err, report, Detector(use_proc=use_proc, stacks=stacks)).run()
+    finally:
+        stacks.close()
+
+
+class _Watching:
+    def __init__(self, popen: subprocess.Popen, err: BinaryIO, report: TextIO, detector: Detector):
+        self.popen, self.err, self.report, self.detector = popen, err, report, detector
+        self.tree = Tree()
+        self.roles: dict[int, str] = {}
+        self.pending = b""
+        self.start = time.monotonic()
+        self.selector = selectors.DefaultSelector()
+        os.set_blocking(popen.stderr.fileno(), False)
+        self.selector.register(popen.stderr, selectors.EVENT_READ)
+        self.stderr_open = True
+
+    def run(self) -> Outcome:
+        try:
+            last_sample = 0.0
+            while self.popen.poll() is None:
+                if self.stderr_open:
+                    if self.selector.select(TICK):
+                        self._forward()
+                else:
+                    time.sleep(TICK)
+                now = time.monotonic()
+                if now - last_sample < TICK:
+                    continue
+                last_sample = now
+                pids = self.tree.update([self.popen.pid])
+                diagnosis = self.detector.sample(pids, self.name, now)
+                if diagnosis is not None:
+                    return self._deadlocked(diagnosis)
+            self._drain()
+            code = self.popen.returncode
+            return Outcome(128 - code if code < 0 else code, None, time.monotonic() - self.start, [])
+        except BaseException:  # Ctrl-C, SIGTERM, a bug: the command's processes must not outlive us
+            self._end_tree()
+            raise
+        finally:
+            self.selector.close()
+            self.popen.stderr.close()
+
+    def name(self, pid: int) -> str:
+        return self.roles.get(pid) or command(pid)
+
+    def _forward(self) -> None:
+        try:
+            data = os.read(self.popen.stderr.fileno(), 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.selector.unregister(self.popen.stderr)
+            self.stderr_open = False
+            return
+        self.err.write(data)
+        self.err.flush()
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        for line in lines:
+            for match in LABEL.finditer(line):
+                if match.start() == 0:  # a line of its own: the latest role wins (exec may change it)
+                    self.roles[int(match["pid"])] = match["role"].decode()
+                else:
+                    self.roles.setdefault(int(match["pid"]), match["role"].decode())
+
+    def _drain(self) -> None:
+        """The command exited: forward what its stderr still holds, for a moment at most."""
+        end = time.monotonic() + LINGER
+        while self.stderr_open and time.monotonic() < end:
+            if self.selector.select(max(0.0, end - time.monotonic())):
+                self._forward()
+
+    def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
+        print(f"ipc watch: {diagnosis.report()}", file=self.report, flush=True)
+        labels = [stuck.label for stuck in diagnosis.stuck]
+        self._end_tree()
+        self._drain()
+        print(f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True)
+        return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)
+
+    def _end_tree(self) -> None:
+        """SIGTERM every process of the tree, then SIGKILL what is left after GRACE; reap the command."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            members = {pid: _start_time(pid) for pid in self.tree.update([self.popen.pid])}
+            for pid in members:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            end = time.monotonic() + GRACE
+            while time.monotonic() < end:
+                self.popen.poll()  # reap the command itself, so it does not linger as a zombie
+                if all(_start_time(pid) != started for pid, started in members.items()):
+                    break
+                time.sleep(0.01)
+            else:
+                continue
+            break
+        try:
+            self.popen.wait(GRACE)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
