@@ -3,12 +3,26 @@
     ipc list                  one line per demo: name, then what it shows
     ipc run NAME [NAME...]    run demos through the harness and check them
     ipc run all               run every demo
+    ipc run deadlocks         run every broken demo: each deadlock explained, then its fix
+    ipc watch -- COMMAND [ARG...]
+                              run any command; if it deadlocks, explain it and end it
 
-Exit codes:
-    0    every demo did what it should
+Exit codes of ipc list and ipc run:
+    0    every demo did what it should (a broken demo: it deadlocked as
+         expected, the diagnosis said so, and its fix passed)
     1    a check failed (the output says what differed)
     2    usage error (an unknown demo, a bad option)
     130  interrupted (Ctrl-C); everything started was ended and cleaned up
+
+Exit codes of ipc watch:
+    the command's own exit code (128+N if signal N ended it), when it ended
+         by itself, however long it took
+    3    the command's processes deadlocked: the diagnosis is on stderr, and
+         every process of its tree was ended (a command that exits 3 by
+         itself is told apart by that diagnosis)
+    126  the command cannot be run;  127  the command was not found
+    2    usage error;  130  interrupted (Ctrl-C), 143  terminated (SIGTERM):
+         every process of the tree was ended
 """
 
 from __future__ import annotations
@@ -17,13 +31,19 @@ import argparse
 import io
 import os
 import re
+import signal
 import sys
 from typing import Optional, Sequence, TextIO
 
 from . import catalog
 from .catalog import Demo
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_DEADLOCK = 3  # ipc watch: the same number as ipc.watch.EXIT_DEADLOCK (not imported: ipc list needs no psutil)
+WATCH_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 it deadlocked: the
+diagnosis is on stderr and every process of its tree was ended; 126 cannot run it;
+127 not found; 2 usage error; 130 interrupted; 143 terminated.
+example: ipc watch -- sh demos/broken/pipeline_loop.sh"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=int, default=1, metavar="N", help="run each demo N times")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="end each run after this long")
+    watch = commands.add_parser(
+        "watch", help="run any command; explain and end it if it deadlocks",
+        description="Run COMMAND, watch its whole process tree, and if every process blocks waiting for "
+                    "another of them, print a diagnosis, end the tree and exit 3.",
+        epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    watch.add_argument("--no-proc", action="store_true",
+                       help="do not read /proc: the plainer psutil fallback other systems get")
+    watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     return parser
 
 
@@ -52,9 +80,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return list_demos(args.markdown, sys.stdout)
         if args.command == "run":
             return run_demos(args, sys.stdout)
+        if args.command == "watch":
+            return watch_command(args)
     except KeyboardInterrupt:
         print("ipc: interrupted; every process it started was ended", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("ipc: terminated; every process it started was ended", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:  # the reader of our output went away (ipc run all | head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush does not fail again
         return EXIT_FAILED
@@ -95,8 +128,10 @@ def update_readme(path: str) -> int:
 def run_demos(args: argparse.Namespace, out: TextIO) -> int:
     from .harness import run_demo  # psutil is needed from here on, not for 'ipc list'
 
+    names = [name for given in args.names
+             for name in ([d.name for d in catalog.all_demos() if d.kind == "deadlock"] if given == "deadlocks" else [given])]
     try:
-        demos = catalog.find(args.names)
+        demos = catalog.find(names)
     except KeyError as unknown:
         print(f"ipc: no demo named {unknown}; 'ipc list' shows them", file=sys.stderr)
         return EXIT_USAGE
@@ -120,6 +155,14 @@ def print_verdict(result, out: TextIO) -> None:
     name = result.demo.name
     if result.skipped:
         print(f"== {name}: skipped: {result.skipped}\n", file=out)
+    elif result.ok and "deadlock" in result.details and result.demo.kind == "deadlock":
+        diagnosis, fixed = result.details["deadlock"], result.details.get("fixed")
+        print(f"== {name}: ok: it deadlocked as expected ({diagnosis.cycle_text()}), reported at most "
+              f"{diagnosis.latency:.2f} s after it formed; whole run {result.seconds:.2f} s", file=out)
+        if fixed is not None:
+            print(f"== {name}: its fix, {fixed.demo.name}, passed ({fixed.messages} messages, {fixed.seconds:.2f} s)",
+                  file=out)
+        print(file=out)
     elif result.ok:
         print(f"== {name}: ok ({result.messages} messages, {result.seconds:.2f} s)\n", file=out)
     else:
@@ -143,3 +186,27 @@ def print_summary(results: list, out: TextIO) -> None:
     failed = sum(1 for result in results if not result.ok)
     skipped = sum(1 for result in results if result.skipped)
     print(f"{len(results) - failed - skipped} ok, {failed} failed, {skipped} skipped", file=out)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: end what was started, then exit 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def watch_command(args: argparse.Namespace) -> int:
+    from .watch import WatchError, watch  # psutil is needed from here on
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        print("ipc watch: give a command to run: ipc watch -- COMMAND [ARG...]", file=sys.stderr)
+        return EXIT_USAGE
+    signal.signal(signal.SIGTERM, _terminate)  # so the command's processes are ended, not orphaned
+    try:
+        outcome = watch(command, use_proc=False if args.no_proc else None)
+    except WatchError as error:
+        print(f"ipc watch: {error}", file=sys.stderr)
+        return error.code
+    return outcome.code
