@@ -134,8 +134,9 @@ class Diagnosis:
     def report(self) -> str:
         labels = _and([stuck.label for stuck in self.stuck])
         if self.cycle:
-            head = (f"DEADLOCK: {labels} {'are' if len(self.stuck) > 1 else 'is'} blocked, each waiting for "
-                    f"{'another of them' if len(self.stuck) > 1 else 'itself'}; nothing has moved for {self.still_for:.2f} s.")
+            each = {1: "is blocked, waiting for itself", 2: "are blocked, each waiting for the other"}.get(
+                len(self.stuck), "are blocked, each waiting for another of them")
+            head = f"DEADLOCK: {labels} {each}; nothing has moved for {self.still_for:.2f} s."
         else:
             head = (f"PROBABLY A DEADLOCK: {labels} have all been asleep for {self.still_for:.1f} s, and none "
                     f"has used any cpu or been woken.")
@@ -145,9 +146,9 @@ class Diagnosis:
             if stuck.python:
                 lines.append(f"    at {stuck.python}" + (f":  {stuck.source}" if stuck.source else ""))
                 if stuck.inner:
-                    lines.append(f"       (inside {stuck.inner})")
+                    lines.append(f"       inside {stuck.inner}")
             else:
-                lines.append("    at a Python line unknown: it is not a program of this project")
+                lines.append("    (its source line is not known: it is not a program run by ipc.program)")
             lines.extend(f"    {detail}" for detail in stuck.details)
             if stuck.waits_for:
                 targets = [self._word(pid) if pid != stuck.pid else "itself" for pid in stuck.waits_for]

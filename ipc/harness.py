@@ -215,7 +215,8 @@ class Run:
                 self._end_everything()
                 self._check_nothing_left()
                 if "deadlock" in result.details:
-                    self._show(f"harness: ended {', '.join(result.exit_codes)}; " + (
+                    ended = ", ".join(stuck.label for stuck in result.details["deadlock"].stuck)
+                    self._show(f"harness: ended {ended}; " + (
                         "nothing left behind" if result.ok else "see the problems below"))
             finally:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)

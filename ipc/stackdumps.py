@@ -56,8 +56,11 @@ class Stack:
 
     @property
     def own(self) -> Optional[Frame]:
-        """The innermost line of the program's own code: the line it is stuck on."""
-        return next((frame for frame in self.frames if not frame.library), self.frames[0] if self.frames else None)
+        """The line it is stuck on: the innermost of the program's own code, not counting the lambdas
+        it handed to a library (``MessageReader(lambda n: os.read(fd, n))``), which show as ``inner``."""
+        own = [frame for frame in self.frames if not frame.library]
+        return next((frame for frame in own if frame.function != "<lambda>"), own[0] if own else
+                    (self.frames[0] if self.frames else None))
 
     @property
     def innermost(self) -> Optional[Frame]:
@@ -72,7 +75,8 @@ def parse(text: str) -> Optional[Stack]:
             current = (line.startswith(("Current thread", "Stack (")), [])
             sections.append(current)
         elif current is not None and (match := _FRAME.match(line)):
-            current[1].append(Frame(match["path"], int(match["line"]), match["function"]))
+            path = match["path"] if match["path"].startswith("<") else os.path.normpath(match["path"])  # demos/broken/../../ipc
+            current[1].append(Frame(path, int(match["line"]), match["function"]))
     chosen = next((frames for is_current, frames in sections if is_current), None)
     if chosen is None and sections:
         chosen = sections[0][1]
