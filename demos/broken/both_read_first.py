@@ -1,0 +1,113 @@
+"""Broken on purpose: both sides read first, over two pipes, and wait for each other forever.
+
+What it shows
+    The deadlock the lecture warns about, on the simplest channel there is.
+    A parent and its forked child hold the exchange over two pipes, as in
+    demos/pipe_fork.py, but the parent (the client) reads the answer before
+    it has written the request. The child (the server) reads first too, as a
+    server should. So both block in read(): each pipe is empty, and the one
+    process that could fill it is itself blocked in read(). Nothing will
+    ever move. No error, no timeout: a hang.
+
+    The bug is the order of two lines, and so is the fix (--fixed): the
+    client writes its request, then reads. In a request/response exchange
+    the client speaks first and the server listens first; if both listen,
+    nobody speaks. (A real client would also give its read a deadline; this
+    one has none, on purpose, so the hang lasts forever, as in the notes.)
+
+Run it
+    ipc run both-read-first     (the deadlock, explained; then the fix runs)
+    python demos/broken/both_read_first.py [--fixed] [MESSAGE...]
+    By hand it hangs, as a deadlock does: Ctrl-C ends it. Or let ipc watch
+    explain it: ipc watch -- python demos/broken/both_read_first.py
+
+System calls, in order
+    pipe() twice -> fork() -> each closes the ends it does not use ->
+    parent: read() on the replies pipe (blocks: nothing was asked) ->
+    child: read() on the requests pipe (blocks: nothing was sent).
+    With --fixed: parent write()s a request, then read()s its answer.
+
+Its peer
+    Its forked child. The fixed twin: this program with --fixed
+    (ipc run both-read-first-fixed); demos/pipe_fork.py does the same.
+
+Expected output
+    client[100]: forked server child 101
+    client[100]: waiting for the answer to "hello" before sending it (the bug)
+    server[101]: waiting for a request
+    ...then nothing. The harness reports, within a second:
+    The cycle: client waits for server, server waits for client.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, quote
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation, encode
+from ipc.stream import MessageReader, write_all
+
+
+def serve(requests_r: int, replies_w: int) -> None:
+    """The child: a correct server, which reads a request before it answers."""
+    log = Log("server")
+    conversation = ServerConversation()
+    log.say("waiting for a request")
+    for request in MessageReader(lambda n: os.read(requests_r, n)):
+        log.received(request)
+        reply = conversation.reply_to(request)
+        log.sent(reply)
+        write_all(lambda data: os.write(replies_w, data), encode(reply))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fixed", action="store_true", help="send each request before reading its answer")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    log = Log("client")
+
+    requests_r, requests_w = os.pipe()  # parent -> child
+    replies_r, replies_w = os.pipe()  # child -> parent
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(requests_w)
+            os.close(replies_r)
+            serve(requests_r, replies_w)
+            code = 0
+        finally:
+            os._exit(code)
+
+    log.say(f"forked server child {pid}")
+    os.close(requests_r)
+    os.close(replies_w)
+    reader = MessageReader(lambda n: os.read(replies_r, n))
+    conversation = ClientConversation()
+    try:
+        for request in args.messages:
+            if args.fixed:
+                log.sent(request)
+                write_all(lambda data: os.write(requests_w, data), encode(request))  # the fix: speak first...
+                reply = reader.receive()  # ...then listen
+            else:
+                log.say(f"waiting for the answer to {quote(request)} before sending it (the bug)")
+                reply = reader.receive()  # the bug: listens first, while the server listens too
+                log.sent(request)
+                write_all(lambda data: os.write(requests_w, data), encode(request))
+            if reply is None:
+                raise ConnectionError("the child closed its pipe before answering")
+            log.received(reply)
+            conversation.check(request, reply)
+    finally:
+        os.close(requests_w)  # the child sees end of file
+        os.close(replies_r)
+        os.waitpid(pid, 0)
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
