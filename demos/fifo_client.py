@@ -77,7 +77,7 @@ def main() -> None:
     try:
         # Same order as the server: requests, then replies. The other way round both sides wait in
         # open() for good (the client for a writer on replies, the server for a writer on requests):
-        # the FIFO deadlock demo does exactly that.
+        # demos/broken/fifo_open_order.py does exactly that (ipc run fifo-open-order).
         log.say("opening requests FIFO for writing: blocks until the server opens it for reading")
         requests = os.open(os.path.join(args.dir, "requests"), os.O_WRONLY)
         try:
