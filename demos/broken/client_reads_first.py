@@ -1,0 +1,87 @@
+"""Broken on purpose: a TCP client waits for the answer before it sends its request (the notes' HTTP case).
+
+What it shows
+    The lecture's warning, as it happens. HTTP is request/response: the
+    server says nothing until it has read a request. This client connects,
+    then waits for the server to speak first (as if it expected a greeting),
+    and only then would send its request. The server, demos/tcp_server.py,
+    does the right thing: it waits for the request. Both block in recv() on
+    the two ends of one connection, each waiting for bytes only the other
+    would send. A TCP connection is full duplex, so nothing stops either one
+    from sending; each simply waits for the other to go first.
+
+    The fix (--fixed) is the order: send the request, then read its answer.
+    (This client has no deadline, on purpose, so the hang lasts forever as
+    in the notes; demos/tcp_client.py also sets one.)
+
+Run it
+    ipc run client-reads-first     (the deadlock, explained; then the fix runs)
+    python demos/tcp_server.py --clients 1        (prints its port), then
+    python demos/broken/client_reads_first.py --port PORT [--fixed] [MESSAGE...]
+    By hand it hangs: Ctrl-C ends it. Or: ipc watch -- python demos/broken/client_reads_first.py --port PORT
+
+System calls, in order
+    getaddrinfo() -> socket() -> connect() -> recv() (blocks: the server
+    has nothing to say yet; it is blocked in recv() too).
+    With --fixed: send() a request -> recv() its answer -> ... -> close().
+
+Its peer
+    demos/tcp_server.py. The fixed twin: this program with --fixed
+    (ipc run client-reads-first-fixed); demos/tcp_client.py does the same.
+
+Expected output
+    client[300]: connected 127.0.0.1:53012 -> 127.0.0.1:41234
+    client[300]: waiting for the server to speak first (the bug)
+    server[200]: accepted 127.0.0.1:41234 <- 127.0.0.1:53012
+    ...then nothing. The harness reports, within a second:
+    The cycle: client waits for server, server waits for client.
+"""
+
+import argparse
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log, address
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
+from ipc.stream import MessageReader
+
+log = Log("client")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
+    parser.add_argument("--port", type=int, required=True, help="the server's port")
+    parser.add_argument("--fixed", action="store_true", help="send the request before reading the answer")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+
+    family, kind, proto, _, where = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.connect(where)
+        log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
+        reader = MessageReader(sock.recv)
+        conversation = ClientConversation()
+        for request in args.messages:
+            if args.fixed:
+                log.sent(request)
+                sock.sendall(encode(request))  # the fix: the request first...
+                reply = reader.receive()  # ...then its answer
+            else:
+                log.say("waiting for the server to speak first (the bug)")
+                reply = reader.receive()  # the bug: the server speaks only once it has a request
+                log.sent(request)
+                sock.sendall(encode(request))
+            if reply is None:
+                raise ConnectionError("the server closed the connection before answering")
+            log.received(reply)
+            conversation.check(request, reply)
+    log.say("closed the connection")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))

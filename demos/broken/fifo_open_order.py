@@ -1,0 +1,120 @@
+"""Broken on purpose: two processes open two FIFOs in opposite orders, and both block in open().
+
+What it shows
+    Opening a FIFO blocks until the other side opens it too: open() for
+    reading waits for a writer, open() for writing waits for a reader. So
+    the ORDER in which two processes open two FIFOs matters. Here the server
+    opens "requests" for reading, then "replies" for writing, while the
+    client opens "replies" for reading first. The server waits in open() for
+    someone to write "requests"; the client waits in open() for someone to
+    write "replies". Each would open what the other needs, but only after
+    its own open() returns: never. Not a byte has been sent.
+
+    The fix (--fixed): both open the FIFOs in the same order, "requests"
+    first (client writes, server reads), then "replies". Any order works as
+    long as both sides agree on it.
+
+Run it
+    ipc run fifo-open-order     (the deadlock, explained; then the fix runs)
+    python demos/broken/fifo_open_order.py [--fixed] [MESSAGE...]
+    By hand it hangs: Ctrl-C ends it (and removes the FIFOs).
+
+System calls, in order
+    mkdtemp() -> mkfifo() twice -> fork() ->
+    child (server): open("requests", O_RDONLY) (blocks: no writer yet) ->
+    parent (client): open("replies", O_RDONLY) (blocks: no writer yet).
+    With --fixed: client open("requests", O_WRONLY), open("replies", O_RDONLY),
+    then write()/read() each message; close(); waitpid(); unlink() both FIFOs.
+
+Its peer
+    Its forked child; the FIFOs would work the same between unrelated
+    programs (demos/fifo_server.py, demos/fifo_client.py). The fixed twin:
+    this program with --fixed (ipc run fifo-open-order-fixed).
+
+Expected output
+    client[100]: made FIFOs requests and replies in /tmp/ipc-fifo-order-x1y2
+    server[101]: opening requests for reading
+    client[100]: opening replies for reading first (the bug)
+    ...then nothing. The harness reports, within a second:
+    The cycle: client waits for server, server waits for client.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation, encode
+from ipc.stream import MessageReader, write_all
+
+
+def serve(requests: str, replies: str) -> None:
+    """The child: opens requests, then replies (each open() waits for the client's)."""
+    log = Log("server")
+    log.say("opening requests for reading")
+    requests_r = os.open(requests, os.O_RDONLY)  # waits until the client opens it for writing
+    replies_w = os.open(replies, os.O_WRONLY)
+    conversation = ServerConversation()
+    for request in MessageReader(lambda n: os.read(requests_r, n)):
+        log.received(request)
+        reply = conversation.reply_to(request)
+        log.sent(reply)
+        write_all(lambda data: os.write(replies_w, data), encode(reply))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fixed", action="store_true", help="open the FIFOs in the same order as the server")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    log = Log("client")
+
+    directory = tempfile.mkdtemp(prefix="ipc-fifo-order-")  # private (0700), in $TMPDIR
+    requests, replies = os.path.join(directory, "requests"), os.path.join(directory, "replies")
+    try:
+        os.mkfifo(requests)
+        os.mkfifo(replies)
+        log.say(f"made FIFOs requests and replies in {directory}")
+        pid = os.fork()
+        if pid == 0:  # the child: the server
+            code = 1
+            try:
+                serve(requests, replies)
+                code = 0
+            finally:
+                os._exit(code)  # never into the parent's finally: the parent removes the FIFOs
+        requests_w = replies_r = -1
+        try:
+            if args.fixed:
+                requests_w = os.open(requests, os.O_WRONLY)  # the fix: the same order as the server
+                replies_r = os.open(replies, os.O_RDONLY)
+            else:
+                log.say("opening replies for reading first (the bug)")
+                replies_r = os.open(replies, os.O_RDONLY)  # the bug: waits for a writer, who waits for us
+                requests_w = os.open(requests, os.O_WRONLY)
+            reader = MessageReader(lambda n: os.read(replies_r, n))
+            conversation = ClientConversation()
+            for request in args.messages:
+                log.sent(request)
+                write_all(lambda data: os.write(requests_w, data), encode(request))
+                reply = reader.receive()
+                if reply is None:
+                    raise ConnectionError("the server closed replies before answering")
+                log.received(reply)
+                conversation.check(request, reply)
+        finally:
+            for fd in (requests_w, replies_r):
+                if fd >= 0:
+                    os.close(fd)  # closing requests: the server sees end of file
+            os.waitpid(pid, 0)
+    finally:
+        shutil.rmtree(directory)  # the FIFOs and their directory, on every way out
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))

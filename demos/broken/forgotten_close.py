@@ -1,0 +1,110 @@
+"""Broken on purpose: the reader still holds the write end of its own pipe, so it never sees end of file.
+
+What it shows
+    After fork() both processes hold all four ends of the two pipes. The
+    server (the child) reads requests until end of file, but end of file
+    comes only once EVERY write end of the requests pipe is closed. The
+    client closes its write end when it is done; the server forgot to close
+    the copy it inherited. So the whole exchange goes through, then the
+    server's last read() blocks: the only process that could still write to
+    that pipe is the server itself, blocked in read(). The client, in
+    waitpid(), waits for a child that will never exit.
+
+    The fix (--fixed) is the one close() in demos/pipe_fork.py:
+    os.close(requests_w) in the child, right after fork().
+
+Run it
+    ipc run forgotten-close     (the deadlock, explained; then the fix runs)
+    python demos/broken/forgotten_close.py [--fixed] [MESSAGE...]
+    By hand it hangs after the last answer: Ctrl-C ends it.
+
+System calls, in order
+    pipe() twice -> fork() -> child: close() the replies read end only ->
+    parent: close() its unused ends -> write()/read() each message ->
+    close() its write end -> waitpid() (blocks) ->
+    child: read() (blocks: its own write end keeps the pipe open).
+    With --fixed the child also close()s the requests write end, and its
+    last read() returns b"": end of file.
+
+Its peer
+    Its forked child. The fixed twin: this program with --fixed
+    (ipc run forgotten-close-fixed); demos/pipe_fork.py does the same.
+
+Expected output
+    client[100]: forked server child 101
+    server[101]: received "hello"
+    ... the whole exchange ...
+    client[100]: closed my write end; waiting for the child to exit
+    ...then nothing. The harness reports, within a second:
+    The cycle: server waits for itself.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # find ipc/ from a checkout
+
+from ipc import program
+from ipc.log import Log
+from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation, encode
+from ipc.stream import MessageReader, write_all
+
+
+def serve(requests_r: int, replies_w: int) -> None:
+    """The child: answer every request until end of file."""
+    log = Log("server")
+    conversation = ServerConversation()
+    for request in MessageReader(lambda n: os.read(requests_r, n)):
+        log.received(request)
+        reply = conversation.reply_to(request)
+        log.sent(reply)
+        write_all(lambda data: os.write(replies_w, data), encode(reply))
+    log.say("end of file: every write end is closed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fixed", action="store_true", help="the child closes the write end it does not use")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    log = Log("client")
+
+    requests_r, requests_w = os.pipe()  # parent -> child
+    replies_r, replies_w = os.pipe()  # child -> parent
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            if args.fixed:
+                os.close(requests_w)  # the fix: else the child's own copy keeps it from ever seeing EOF
+            os.close(replies_r)  # (the bug: without --fixed, requests_w stays open here)
+            serve(requests_r, replies_w)
+            code = 0
+        finally:
+            os._exit(code)
+
+    log.say(f"forked server child {pid}")
+    os.close(requests_r)
+    os.close(replies_w)
+    try:
+        reader = MessageReader(lambda n: os.read(replies_r, n))
+        conversation = ClientConversation()
+        for request in args.messages:
+            log.sent(request)
+            write_all(lambda data: os.write(requests_w, data), encode(request))
+            reply = reader.receive()
+            if reply is None:
+                raise ConnectionError("the child closed its pipe before answering")
+            log.received(reply)
+            conversation.check(request, reply)
+    finally:
+        os.close(requests_w)  # the child should now see end of file...
+        os.close(replies_r)
+        log.say("closed my write end; waiting for the child to exit")
+        _, status = os.waitpid(pid, 0)  # ...and exit; without the fix it never does
+        log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
+
+
+if __name__ == "__main__":
+    sys.exit(program.run(main, "client"))
