@@ -134,8 +134,12 @@ class Diagnosis:
     def report(self) -> str:
         labels = _and([stuck.label for stuck in self.stuck])
         if self.cycle:
-            each = {1: "is blocked, waiting for itself", 2: "are blocked, each waiting for the other"}.get(
-                len(self.stuck), "are blocked, each waiting for another of them")
+            if len(self.stuck) == 1:
+                each = "is blocked, waiting for itself"
+            elif len(self.stuck) == 2 and len(self.cycle) == 2:
+                each = "are blocked, each waiting for the other"
+            else:
+                each = "are all blocked, each waiting for one of them"
             head = f"DEADLOCK: {labels} {each}; nothing has moved for {self.still_for:.2f} s."
         else:
             head = (f"PROBABLY A DEADLOCK: {labels} have all been asleep for {self.still_for:.1f} s, and none "
@@ -461,9 +465,11 @@ class _Graph:
         if info.state == "listening":
             return f"a {info.family} socket listening on {info.local or '(unnamed)'}"
         if info.family.startswith("Unix"):
-            ends = f"{info.local or '(unnamed)'} -> {info.remote or '(unnamed)'}"
-            return f"a {info.family} socket {ends} ({handle.target}, connected to socket:[{info.peer}])" if info.peer else \
-                f"a {info.family} socket {info.local or '(unnamed)'} ({info.state})"
+            if info.peer is None:
+                return f"a {info.family} socket {info.local or '(unnamed)'}, {handle.target} ({info.state})"
+            if not info.local and not info.remote:
+                return f"a {info.family} socket, {handle.target}, connected to socket:[{info.peer}] (both unnamed: a socketpair)"
+            return f"a {info.family} socket {info.local or '(unnamed)'} -> {info.remote or '(unnamed)'}, {handle.target}"
         ends = f"{info.local} -> {info.remote}" if info.remote else info.local
         return f"a {info.family} socket {ends}" + ("" if info.state == "connected" else f" ({info.state})")
 
@@ -624,7 +630,7 @@ class Detector:
             if own is None:
                 continue
             stuck[pid].python, stuck[pid].source = own.where, own.source
-            if inner is not None and inner is not own:
+            if inner is not None and (inner.path, inner.line) != (own.path, own.line):
                 stuck[pid].inner = f"{inner.where}: {inner.source}" if inner.source else inner.where
 
 

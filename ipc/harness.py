@@ -357,16 +357,18 @@ class Run:
 
     def _end_everything(self) -> None:
         """End every process still running and reap it; note any that had to be ended."""
+        running = {launched.pid for launched in self.launched if launched.popen.poll() is None}
+        for pid in running:  # all at once, and once: a second SIGTERM would cut its cleanup short
+            _signal_group(pid, signal.SIGTERM)
         for launched in self.launched:
-            cut_short = launched.popen.poll() is None  # still running: the run was cut short
+            cut_short = launched.pid in running  # the run was cut short: it did not end by itself
             if cut_short:
-                _signal_group(launched.pid, signal.SIGTERM)
                 try:
                     launched.popen.wait(GRACE)
                 except subprocess.TimeoutExpired:
                     _signal_group(launched.pid, signal.SIGKILL)
                     launched.popen.wait()
-            survivors = _end_group(launched.pid)  # what it forked and left behind (or what is still ending)
+            survivors = _end_group(launched.pid, asked=cut_short)  # what it forked and left behind
             if survivors and self.result.ok and not cut_short:
                 self.result.problems.append(f"{launched.role}[{launched.pid}] left processes running: {survivors}")
             if not launched.closed:
@@ -427,11 +429,15 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _end_group(pgid: int) -> list[int]:
-    """SIGTERM what is left of the process group, then SIGKILL after GRACE. Returns the pids it found."""
+def _end_group(pgid: int, asked: bool = False) -> list[int]:
+    """SIGTERM what is left of the process group, then SIGKILL after GRACE. Returns the pids it found.
+
+    asked: the group was sent SIGTERM already; give it GRACE to finish its cleanup, then SIGKILL."""
     members = _group_members(pgid)
     found = [process.pid for process in members]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    if asked and members:
+        _, members = psutil.wait_procs(members, timeout=GRACE)
+    for sig in (signal.SIGKILL,) if asked else (signal.SIGTERM, signal.SIGKILL):
         if not members:
             break
         _signal_group(pgid, sig)
