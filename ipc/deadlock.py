@@ -70,6 +70,7 @@ class Stuck:
     python: Optional[str] = None  # "demos/broken/x.py:64 in main"
     source: str = ""  # the text of that line
     inner: Optional[str] = None  # the innermost frame, when it is in a library
+    note: str = ""  # why there is no Python line
     tid: int = 0
 
     @property
@@ -151,8 +152,8 @@ class Diagnosis:
                 lines.append(f"    at {stuck.python}" + (f":  {stuck.source}" if stuck.source else ""))
                 if stuck.inner:
                     lines.append(f"       inside {stuck.inner}")
-            else:
-                lines.append("    (its source line is not known: it is not a program run by ipc.program)")
+            elif stuck.note:
+                lines.append(f"    ({stuck.note})")
             lines.extend(f"    {detail}" for detail in stuck.details)
             if stuck.waits_for:
                 targets = [self._word(pid) if pid != stuck.pid else "itself" for pid in stuck.waits_for]
@@ -402,7 +403,8 @@ class _Graph:
         if wait.want == "child":
             kids = set(wait.children)
             names = _and([self.label(kid) for kid in sorted(kids)])
-            return kids, bool(kids - self.watched), [f"it waits for its child {names} to exit"], {
+            text = f"it waits for its child {names} to exit" if len(kids) == 1 else f"it waits for any of its children, {names}, to exit"
+            return kids, bool(kids - self.watched), [text], {
                 kid: f"its child, which has not exited" for kid in kids}
         if wait.want.startswith("open-"):
             direction = wait.want[5:]
@@ -570,7 +572,7 @@ class Detector:
                     outside.add(pid)
                 edges[pid] |= targets
                 item.details.extend(lines)
-                for target, reason in why.items():
+                for target, reason in sorted(why.items(), key=lambda pair: alive.index(pair[0]) if pair[0] in alive else 0):
                     item.waits_for.setdefault(target, reason)
                 if wait.handle is not None:
                     item.fds[wait.handle.fd] = graph.describe(wait.handle)
@@ -622,6 +624,10 @@ class Detector:
                           "the other ends are not visible; a process asleep in sleep() looks the same"])
 
     def _add_python_lines(self, stuck: dict[int, Stuck]) -> None:
+        for pid, item in stuck.items():
+            python = procfs.is_python(pid)
+            item.note = ("its Python line is unknown: it was not started through ipc.program" if python is not False
+                         else f"not a Python program: no source line to show")
         if self.stacks is None:
             return
         found = self.stacks.collect({pid: item.tid or pid for pid, item in stuck.items()})

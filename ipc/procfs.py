@@ -163,6 +163,15 @@ def command(pid: int) -> str:
     return name
 
 
+def is_python(pid: int) -> Optional[bool]:
+    """Whether the process runs a Python interpreter; None if it cannot be told."""
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("python")
+    except OSError:
+        comm = _read(f"/proc/{pid}/comm")
+        return comm.startswith("python") if comm else None
+
+
 def catches(pid: int, signum: int) -> Optional[bool]:
     """Whether the process has a handler for this signal (SigCgt in /proc/PID/status); None: cannot tell."""
     for line in (_read(f"/proc/{pid}/status") or "").splitlines():
