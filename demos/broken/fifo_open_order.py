@@ -42,6 +42,7 @@ Expected output
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -107,6 +108,9 @@ def main() -> None:
                     raise ConnectionError("the server closed replies before answering")
                 log.received(reply)
                 conversation.check(request, reply)
+        except BaseException:  # Ctrl-C, kill, an error: the child may be blocked in open() for good
+            os.kill(pid, signal.SIGKILL)  # it has nothing to clean up: the FIFOs are ours to remove
+            raise
         finally:
             for fd in (requests_w, replies_r):
                 if fd >= 0:

@@ -21,7 +21,7 @@ Run it
 System calls, in order
     pipe() twice -> fork() -> child: close() the replies read end only ->
     parent: close() its unused ends -> write()/read() each message ->
-    close() its write end -> waitpid() (blocks) ->
+    close() its write end -> waitpid() (blocks; if interrupted, kill() the child) ->
     child: read() (blocks: its own write end keeps the pipe open).
     With --fixed the child also close()s the requests write end, and its
     last read() returns b"": end of file.
@@ -41,6 +41,7 @@ Expected output
 
 import argparse
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # find ipc/ from a checkout
@@ -98,12 +99,14 @@ def main() -> None:
                 raise ConnectionError("the child closed its pipe before answering")
             log.received(reply)
             conversation.check(request, reply)
-    finally:
         os.close(requests_w)  # the child should now see end of file...
-        os.close(replies_r)
         log.say("closed my write end; waiting for the child to exit")
         _, status = os.waitpid(pid, 0)  # ...and exit; without the fix it never does
-        log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
+    except BaseException:  # Ctrl-C, kill, an error: without the fix the child would wait for good
+        os.kill(pid, signal.SIGKILL)  # it has nothing to clean up
+        os.waitpid(pid, 0)
+        raise
+    log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
 
 
 if __name__ == "__main__":
