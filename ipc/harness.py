@@ -128,9 +128,9 @@ class DeadlockWatcher:
 
     INTERVAL = 0.03  # at most this often, however fast output arrives
 
-    def __init__(self, use_proc: Optional[bool] = None):
+    def __init__(self, use_proc: Optional[bool] = None, quiet: Optional[float] = None):
         self.stacks = StackDumps()
-        self.detector = Detector(use_proc=use_proc, stacks=self.stacks)
+        self.detector = Detector(use_proc=use_proc, stacks=self.stacks, **({"quiet": quiet} if quiet else {}))
         self.tree = Tree()
         self.diagnosis: Optional[Diagnosis] = None
         self.roles: dict[int, str] = {}

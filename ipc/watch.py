@@ -60,8 +60,10 @@ class Outcome:
 
 
 def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[TextIO] = None,
-          use_proc: Optional[bool] = None) -> Outcome:
-    """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks."""
+          use_proc: Optional[bool] = None, quiet: Optional[float] = None) -> Outcome:
+    """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
+
+    use_proc=False: the psutil fallback, which reports after ``quiet`` seconds of stillness."""
     if not argv:
         raise WatchError("no command given", 2)
     err = err if err is not None else sys.stderr.buffer
@@ -76,7 +78,8 @@ def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[
             raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
         except OSError as error:
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
-        return _Watching(popen, err, report, Detector(use_proc=use_proc, stacks=stacks)).run()
+        detector = Detector(use_proc=use_proc, stacks=stacks, **({"quiet": quiet} if quiet else {}))
+        return _Watching(popen, err, report, detector).run()
     finally:
         stacks.close()
 
