@@ -79,7 +79,10 @@ def encode(text: str) -> bytes:
     """One message as it goes on a stream: UTF-8 text and a newline."""
     if "\n" in text:
         raise ProtocolError("a message cannot contain a newline")
-    data = text.encode(ENCODING) + b"\n"
+    try:
+        data = text.encode(ENCODING) + b"\n"
+    except UnicodeEncodeError:  # e.g. undecodable bytes from the command line (surrogates)
+        raise InvalidText(text.encode(ENCODING, "surrogateescape")) from None
     if len(data) > MAX_MESSAGE_BYTES:
         raise MessageTooLong(MAX_MESSAGE_BYTES)
     return data

@@ -31,6 +31,7 @@ class Program:
         )
         self.lines: list[str] = []
         self._pending = b""
+        self._cursor = 0  # lines before this were searched by an earlier wait_for_line
 
     def __enter__(self) -> "Program":
         return self
@@ -39,37 +40,41 @@ class Program:
         self.stop()
 
     def wait_for_line(self, pattern: str, deadline: float = DEADLINE) -> re.Match:
-        """Read stderr until a line matches; fail after the deadline or if the program ends."""
+        """Read stderr until a line matches; fail after the deadline or if the program ends.
+
+        Each call looks only at lines after the one the previous call matched,
+        so waiting twice for the same pattern waits for its second occurrence.
+        """
         regex = re.compile(pattern)
-        for line in self.lines:
-            if (match := regex.search(line)):
-                return match
         end = time.monotonic() + deadline
         with selectors.DefaultSelector() as selector:
             selector.register(self.popen.stderr, selectors.EVENT_READ)
-            while time.monotonic() < end:
-                if not selector.select(end - time.monotonic()):
-                    break
+            while True:
+                self._cursor = min(self._cursor, len(self.lines))  # a test may have cleared the lines
+                for index in range(self._cursor, len(self.lines)):
+                    if (match := regex.search(self.lines[index])):
+                        self._cursor = index + 1
+                        return match
+                self._cursor = len(self.lines)
+                remaining = end - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise AssertionError(f"no line matching /{pattern}/ within {deadline} s; it said: {self.lines}")
                 data = os.read(self.popen.stderr.fileno(), 65536)
                 if not data:
                     raise AssertionError(f"program ended before printing /{pattern}/; it said: {self.lines}")
                 *complete, self._pending = (self._pending + data).split(b"\n")
-                for raw in complete:
-                    line = raw.decode("utf-8", "replace")
-                    self.lines.append(line)
-                    if (match := regex.search(line)):
-                        return match
-        raise AssertionError(f"no line matching /{pattern}/ within {deadline} s; it said: {self.lines}")
+                self.lines.extend(raw.decode("utf-8", "replace") for raw in complete)
 
     def ready(self) -> dict[str, str]:
         """Wait for the program's ``ready: key=value ...`` line and return its fields."""
-        fields = self.wait_for_line(READY.pattern).group(1)
+        seen = next((m for line in self.lines if (m := READY.match(line))), None)  # said once: may be behind us
+        fields = (seen or self.wait_for_line(READY.pattern)).group(1)
         return dict(item.split("=", 1) for item in fields.split())
 
     def finish(self, deadline: float = DEADLINE) -> tuple[int, str, str]:
         """Wait for the program to end by itself; return its exit code, stdout and the rest of stderr."""
         try:
-            out, err = self.popen.communicate(timeout=deadline)
+            out, err = self._communicate(timeout=deadline)
         except subprocess.TimeoutExpired:
             self.stop()
             raise AssertionError(f"program still running after {deadline} s; it said: {self.lines}")
@@ -84,8 +89,13 @@ class Program:
                 self.popen.wait(3)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-        self.popen.communicate()  # reap it and close its pipes
+        self._communicate()  # reap it and close its pipes
         return self.popen.returncode
+
+    def _communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:
+        if self.popen.stdin is not None and self.popen.stdin.closed:
+            self.popen.stdin = None  # the test closed it itself: communicate() must not flush it
+        return self.popen.communicate(timeout=timeout)
 
 
 def run_program(script: str, *args: str, input: bytes = b"", deadline: float = DEADLINE) -> subprocess.CompletedProcess:

@@ -140,3 +140,8 @@ def test_any_chunking_gives_the_same_messages(seed):
         at += size
     chunks.append(b"")
     assert list(MessageReader(lambda n: chunks.pop(0))) == messages
+
+
+def test_text_that_cannot_be_utf8_is_refused_as_invalid_text():
+    with pytest.raises(protocol.InvalidText):
+        protocol.encode("\udcff")  # how Python hands over a byte 0xff from the command line
