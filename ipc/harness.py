@@ -509,8 +509,11 @@ def run_demo(demo: Demo, out: Optional[TextIO] = None, watcher: Optional[Watcher
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:
             fixed_demo = catalog.find([demo.fixed_by])[0]
-        except KeyError:
+        except (KeyError, IndexError):
             result.problems.append(f"its fix, {demo.fixed_by!r}, is not in the catalog")
+            return result
+        if fixed_demo.kind == "deadlock":
+            result.problems.append(f"its fix, {fixed_demo.name}, is itself a broken demo")
             return result
         if out is not None:
             print(f"-- the fix: {fixed_demo.name} ({', '.join('demos/' + s for s in fixed_demo.scripts)})",
