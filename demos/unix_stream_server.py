@@ -13,7 +13,8 @@ Run it
     (or: make unix, which also runs the client)
     Without --path the socket file goes in a new directory from mkdtemp();
     the ready line says where.
-    Talk to it by hand:  nc -U PATH   then type lines; Ctrl-D ends.
+    Talk to it by hand:  nc -NU PATH   then type lines; Ctrl-D ends
+    (-N: shut the socket down at end of input, or the server never sees EOF).
 
 System calls, in order
     mkdtemp() -> socket(AF_UNIX, SOCK_STREAM) -> bind(path), which creates
@@ -21,7 +22,7 @@ System calls, in order
     recv() returns b"" -> close() -> at the end: close() -> unlink(path) -> rmdir().
 
 Its peer
-    demos/unix_stream_client.py, nc -U, or anything that writes lines to a Unix socket.
+    demos/unix_stream_client.py, nc -NU, or anything that writes lines to a Unix socket.
 
 Expected output
     server[200]: listening on /tmp/ipc-unix-stream-k2j4/server.sock
@@ -76,7 +77,7 @@ def main() -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     bound = False
     try:
-        listener.bind(path)  # creates the file; if one is there already, even a stale one: EADDRINUSE
+        listener.bind(path)  # creates the file; one already there, even stale, is EADDRINUSE (no SO_REUSEADDR helps)
         bound = True
         listener.listen(5)  # up to 5 connections wait, complete, for accept()
         log.say(f"listening on {address(listener.getsockname())}")
