@@ -10,7 +10,8 @@ Run it
     python demos/tcp_server.py [--host 127.0.0.1] [--port 0] [--clients N]
     (or: make tcp4 / make tcp6, which also run the client)
     With port 0 the kernel picks a free port; the ready line says which.
-    Talk to it by hand:  nc 127.0.0.1 PORT   then type lines; Ctrl-D ends.
+    Talk to it by hand:  nc -N 127.0.0.1 PORT   then type lines; Ctrl-D ends
+    (-N: at end of input nc shuts down its sending side, so the server sees EOF).
 
 System calls, in order
     getaddrinfo(host, port, AI_PASSIVE) -> socket() -> setsockopt(SO_REUSEADDR)

@@ -9,6 +9,7 @@ the Makefile can list the demos before any virtualenv exists
 from __future__ import annotations
 
 import importlib
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -73,6 +74,18 @@ class Demo:
     @property
     def make_target(self) -> str:
         return self.name
+
+
+def no_ipv6_loopback() -> Optional[str]:
+    """Why ::1 cannot be used here, or None when it can."""
+    if not socket.has_ipv6:
+        return "this Python was built without IPv6"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        return f"no IPv6 loopback here ({error.strerror})"
+    return None
 
 
 def all_demos() -> list[Demo]:

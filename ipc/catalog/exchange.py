@@ -1,6 +1,6 @@
 """The foundation: the same exchange over every mechanism."""
 
-from . import Demo, Program
+from . import Demo, Program, no_ipv6_loopback
 
 DEMOS = [
     Demo(
@@ -46,5 +46,6 @@ DEMOS = [
         server=Program("tcp_server.py", ("--host", "::1", "--clients", "2")),
         client=Program("tcp_client.py", ("--host", "{host}", "--port", "{port}")),
         clients=2,
+        unavailable=no_ipv6_loopback,
     ),
 ]

@@ -1,24 +1,6 @@
 """The foundation, continued: the same exchange over Unix-domain sockets and datagrams."""
 
-from __future__ import annotations
-
-import socket
-from typing import Optional
-
-from . import Demo, Program
-
-
-def no_ipv6_loopback() -> Optional[str]:
-    """Why ::1 cannot be used here, or None when it can."""
-    if not socket.has_ipv6:
-        return "this Python was built without IPv6"
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError as error:
-        return f"no IPv6 loopback here ({error.strerror})"
-    return None
-
+from . import Demo, Program, no_ipv6_loopback
 
 DEMOS = [
     Demo(
