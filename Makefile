@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock test list readme clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -25,6 +25,13 @@ venv: $(VENV)/.installed ## create .venv and install what the project needs
 
 demo: venv ## run every demo through the harness and check it
 	$(IPC) run all
+
+deadlock: venv ## every broken demo: its deadlock explained, then its fix; then ipc watch on two
+	$(IPC) run deadlocks
+	@echo "== ipc watch on a shell pipeline that deadlocks (exit code 3 expected)"
+	$(IPC) watch -- sh demos/broken/pipeline_loop.sh; test $$? -eq 3
+	@echo "== ipc watch on the classic subprocess deadlock, in a program not written for this project"
+	$(IPC) watch -- $(PY) tests/programs/writes_all_then_reads.py; test $$? -eq 3
 
 test: venv ## run the test suite
 	$(PY) -m pytest
