@@ -207,6 +207,7 @@ class Run:
             diagnosis = getattr(self.watcher, "diagnosis", None)
             if diagnosis is not None:
                 result.details["deadlock"] = diagnosis
+                result.details["deadlock_seconds"] = diagnosis.reported_at - self.start  # on the lines' clock
                 self._show(diagnosis.report())
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))
