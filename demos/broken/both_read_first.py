@@ -1,25 +1,21 @@
 """Broken on purpose: both sides read first, over two pipes, and wait for each other forever.
 
 What it shows
-    The deadlock the lecture warns about, on the simplest channel there is.
-    A parent and its forked child hold the exchange over two pipes, as in
-    demos/pipe_fork.py, but the parent (the client) reads the answer before
-    it has written the request. The child (the server) reads first too, as a
-    server should. So both block in read(): each pipe is empty, and the one
-    process that could fill it is itself blocked in read(). Nothing will
-    ever move. No error, no timeout: a hang.
-
-    The bug is the order of two lines, and so is the fix (--fixed): the
-    client writes its request, then reads. In a request/response exchange
-    the client speaks first and the server listens first; if both listen,
-    nobody speaks. (A real client would also give its read a deadline; this
-    one has none, on purpose, so the hang lasts forever, as in the notes.)
+    The deadlock the lecture warns about, on the simplest channel there is:
+    the exchange of demos/pipe_fork.py, but the client (the parent) reads
+    the answer before it has written the request, while the server (the
+    child) reads first too, as a server should. Both block in read(): each
+    pipe is empty, and the one process that could fill it is blocked in
+    read() itself. No error, no timeout: a hang.
+    The fix (--fixed) is the order of two lines: write the request, then
+    read. If both sides listen, nobody speaks. (No deadline on the read, on
+    purpose, so the hang lasts forever, as in the notes.)
 
 Run it
     ipc run both-read-first     (the deadlock, explained; then the fix runs)
     python demos/broken/both_read_first.py [--fixed] [MESSAGE...]
-    By hand it hangs, as a deadlock does: Ctrl-C ends it. Or let ipc watch
-    explain it: ipc watch -- python demos/broken/both_read_first.py
+    By hand it hangs: Ctrl-C ends it. ipc watch -- python demos/broken/both_read_first.py
+    explains it.
 
 System calls, in order
     pipe() twice -> fork() -> each closes the ends it does not use ->

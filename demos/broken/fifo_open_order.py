@@ -1,18 +1,13 @@
 """Broken on purpose: two processes open two FIFOs in opposite orders, and both block in open().
 
 What it shows
-    Opening a FIFO blocks until the other side opens it too: open() for
-    reading waits for a writer, open() for writing waits for a reader. So
-    the ORDER in which two processes open two FIFOs matters. Here the server
-    opens "requests" for reading, then "replies" for writing, while the
-    client opens "replies" for reading first. The server waits in open() for
-    someone to write "requests"; the client waits in open() for someone to
-    write "replies". Each would open what the other needs, but only after
-    its own open() returns: never. Not a byte has been sent.
-
-    The fix (--fixed): both open the FIFOs in the same order, "requests"
-    first (client writes, server reads), then "replies". Any order works as
-    long as both sides agree on it.
+    open() of a FIFO blocks until the other side opens it too (for reading:
+    until a writer comes; for writing: until a reader comes), so the ORDER
+    in which two processes open two FIFOs matters. The server opens
+    "requests", then "replies"; the client opens "replies" first. Each
+    waits in open() for the other, who would open the FIFO it needs only
+    after its own open() returns: never. Not a byte has been sent.
+    The fix (--fixed): the same order on both sides, "requests" first.
 
 Run it
     ipc run fifo-open-order     (the deadlock, explained; then the fix runs)
@@ -20,16 +15,14 @@ Run it
     By hand it hangs: Ctrl-C ends it (and removes the FIFOs).
 
 System calls, in order
-    mkdtemp() -> mkfifo() twice -> fork() ->
-    child (server): open("requests", O_RDONLY) (blocks: no writer yet) ->
-    parent (client): open("replies", O_RDONLY) (blocks: no writer yet).
-    With --fixed: client open("requests", O_WRONLY), open("replies", O_RDONLY),
-    then write()/read() each message; close(); waitpid(); unlink() both FIFOs.
+    mkdtemp() -> mkfifo() twice -> fork() -> child (server): open("requests",
+    O_RDONLY) (blocks) -> parent (client): open("replies", O_RDONLY) (blocks).
+    With --fixed: the client opens "requests" O_WRONLY first, then "replies";
+    write()/read() each message; close(); waitpid(); unlink() both FIFOs.
 
 Its peer
-    Its forked child; the FIFOs would work the same between unrelated
-    programs (demos/fifo_server.py, demos/fifo_client.py). The fixed twin:
-    this program with --fixed (ipc run fifo-open-order-fixed).
+    Its forked child (unrelated programs meet the same way: demos/fifo_*.py).
+    The fixed twin: this program with --fixed (ipc run fifo-open-order-fixed).
 
 Expected output
     client[100]: made FIFOs requests and replies in /tmp/ipc-fifo-order-x1y2

@@ -2,16 +2,14 @@
 
 What it shows
     After fork() both processes hold all four ends of the two pipes. The
-    server (the child) reads requests until end of file, but end of file
-    comes only once EVERY write end of the requests pipe is closed. The
-    client closes its write end when it is done; the server forgot to close
-    the copy it inherited. So the whole exchange goes through, then the
-    server's last read() blocks: the only process that could still write to
-    that pipe is the server itself, blocked in read(). The client, in
-    waitpid(), waits for a child that will never exit.
-
-    The fix (--fixed) is the one close() in demos/pipe_fork.py:
-    os.close(requests_w) in the child, right after fork().
+    server (the child) reads requests until end of file, which comes only
+    once EVERY write end of the requests pipe is closed. The client closes
+    its own when done; the server forgot the copy it inherited. So the whole
+    exchange goes through, then the server's last read() blocks: the only
+    process that could still write to that pipe is the server itself. The
+    client, in waitpid(), waits for a child that will never exit.
+    The fix (--fixed) is the close() of demos/pipe_fork.py: os.close(requests_w)
+    in the child, right after fork().
 
 Run it
     ipc run forgotten-close     (the deadlock, explained; then the fix runs)

@@ -1,20 +1,16 @@
 """Broken on purpose: both sides write more than the socket's buffers hold before reading, and both block in send().
 
 What it shows
-    A write does not wait for the reader only while the kernel's buffer has
-    room; a full buffer makes send() (or write() on a pipe) block until the
-    other side reads. Here the client sends all its requests, about a
-    megabyte, before it reads a single answer. The server answers each
-    request as it arrives. Its answers pile up, unread, until the buffers
-    towards the client are full; then the server blocks in send() and stops
-    reading requests; then the buffers towards the server fill up, and the
-    client blocks in send() too. Each waits for the other to read. Small
-    messages work; the same code deadlocks once the data outgrows the
-    buffers (about 200 KB each way for a Unix socket, 64 KB for a pipe).
-
-    The fix (--fixed): keep reading while writing. Here a second thread
-    sends the requests while the first reads the answers; select() or
-    subprocess's communicate() do the same in one thread.
+    send() (or write() on a pipe) returns at once only while the kernel's
+    buffer has room; once it is full, it blocks until the other side reads.
+    The client sends all its requests, a megabyte, before reading a single
+    answer; the server answers each as it arrives. The answers pile up
+    unread until the buffers towards the client are full; the server blocks
+    in send() and stops reading; the buffers towards the server fill up, and
+    the client blocks in send() too. Small data works; the same code hangs
+    once it outgrows the buffers (about 200 KB for a Unix socket, 64 KB for
+    a pipe). The fix (--fixed): keep reading while writing, here with a
+    second thread that sends (select() or communicate() do it in one).
 
 Run it
     ipc run full-buffers     (the deadlock, explained; then the fix runs)
@@ -35,7 +31,7 @@ Its peer
 
 Expected output
     client[100]: forked server child 101
-    client[100]: sending 1000 requests (1006000 bytes) before reading any answer (the bug)
+    client[100]: sending 1000 requests (1014000 bytes) before reading any answer (the bug)
     server[101]: answering each request as it arrives
     ...then nothing. The harness reports, within a second:
     The cycle: client waits for server, server waits for client.
