@@ -44,7 +44,7 @@ SETTLE = 0.15  # seconds of no movement at all before the graph is built
 RECHECK = 1.0  # rebuild the graph this often while everything stays blocked without a deadlock
 QUIET = 3.0  # without /proc: seconds of every process asleep and still before "probably deadlocked"
 
-READS = {"read", "readv", "pread64", "recvfrom", "recvmsg", "recvmmsg", "mq_timedreceive", "msgrcv"}
+READS = {"read", "readv", "pread64", "recvfrom", "recvmsg", "recvmmsg"}
 WRITES = {"write", "writev", "pwrite64", "sendto", "sendmsg", "sendmmsg"}
 OPENS = {"open", "openat", "openat2"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
@@ -239,8 +239,9 @@ def _poll_fds(pid: int, thread: procfs.Thread) -> Optional[list[tuple[int, str]]
         data = procfs.read_memory(pid, args[0], 8 * args[1])
         if data is None or args[1] > 4096:
             return None
-        for index in range(args[1]):
-            fd, events = int.from_bytes(data[8 * index:8 * index + 4], "little", signed=True), int.from_bytes(data[8 * index + 4:8 * index + 6], "little")
+        for index in range(args[1]):  # struct pollfd { int fd; short events; short revents; }
+            fd = int.from_bytes(data[8 * index:8 * index + 4], "little", signed=True)
+            events = int.from_bytes(data[8 * index + 4:8 * index + 6], "little")
             if fd >= 0 and events & (POLLIN | POLLPRI):
                 fds.append((fd, "read"))
             if fd >= 0 and events & POLLOUT:
@@ -361,8 +362,9 @@ class _Graph:
         self.blocked, self.name, self.watched = blocked, name, watched
         self.could_not_see: list[str] = []
         self.sockets: dict[int, procfs.Socket] = {}
-        if any(w.handle and w.handle.kind == "socket" for b in blocked.values() for w in b.waits):
-            self.sockets, peers = procfs.sockets()
+        holder = next((pid for pid, b in blocked.items() for w in b.waits if w.handle and w.handle.kind == "socket"), None)
+        if holder is not None:
+            self.sockets, peers = procfs.sockets(holder)  # in that process's network namespace
             if not peers:
                 self.could_not_see.append("the other ends of Unix sockets (no sock_diag in this kernel)")
         targets = set()
@@ -433,7 +435,9 @@ class _Graph:
             return targets, bool(targets - self.watched), lines, {
                 t: f"holds the {end_name} of {_short(handle)}" for t in targets}
         info = self.sockets.get(handle.ident[1])
-        if wait.want in ("accept", "connect") or info is None or (not info.stream and info.peer is None):
+        if info is None:  # netlink, packet, a socket in a namespace out of sight: who could end this wait is unknown
+            return set(), True, [f"fd {handle.fd} is {handle.target}, a socket this watcher cannot see into"], {}
+        if wait.want in ("accept", "connect") or (not info.stream and info.peer is None):
             verb = {"accept": "a connection", "connect": "its connection to be accepted"}.get(wait.want, "a datagram")
             others_text = _and([self.label(o) for o in others]) if others else "none"
             lines = [f"fd {handle.fd} is {what}; it waits for {verb}",

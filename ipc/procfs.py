@@ -361,10 +361,10 @@ def _inet_address(text: str) -> str:
     return f"[{socket.inet_ntop(socket.AF_INET6, raw)}]:{int(port, 16)}"
 
 
-def _inet_sockets(found: dict[int, Socket]) -> None:
+def _inet_sockets(found: dict[int, Socket], net: str) -> None:
     by_ends: dict[tuple[str, str, str], int] = {}
     for name, family in (("tcp", "TCP"), ("tcp6", "TCP6"), ("udp", "UDP"), ("udp6", "UDP6")):
-        text = _read(f"/proc/net/{name}")
+        text = _read(f"{net}/{name}")
         for line in (text or "").splitlines()[1:]:
             parts = line.split()
             if len(parts) < 10 or parts[9] == "0":
@@ -443,9 +443,9 @@ def _parse_unix_diag(message: bytes, found: dict[int, Socket]) -> None:
     found[inode] = item
 
 
-def _unix_sockets_proc(found: dict[int, Socket]) -> None:
+def _unix_sockets_proc(found: dict[int, Socket], net: str) -> None:
     """Unix sockets from /proc/net/unix: names and states, but no peers."""
-    for line in (_read("/proc/net/unix") or "").splitlines()[1:]:
+    for line in (_read(f"{net}/unix") or "").splitlines()[1:]:
         parts = line.split()
         if len(parts) < 7:
             continue
@@ -456,13 +456,22 @@ def _unix_sockets_proc(found: dict[int, Socket]) -> None:
                               local=parts[7] if len(parts) > 7 else "")
 
 
-def sockets() -> tuple[dict[int, Socket], bool]:
-    """Every socket in this network namespace by inode, and whether Unix sockets' peers could be seen."""
+def _namespace(pid: Optional[int]) -> Optional[str]:
+    try:
+        return os.readlink(f"/proc/{pid if pid else 'self'}/ns/net")
+    except OSError:
+        return None
+
+
+def sockets(pid: Optional[int] = None) -> tuple[dict[int, Socket], bool]:
+    """Every socket in the network namespace of process pid (default: ours) by inode, and
+    whether Unix sockets' peers could be seen (sock_diag answers for our namespace only)."""
     found: dict[int, Socket] = {}
-    _inet_sockets(found)
-    peers = _unix_sockets_diag(found)
+    net = f"/proc/{pid}/net" if pid else "/proc/net"
+    _inet_sockets(found, net)
+    peers = _namespace(pid) == _namespace(None) and _unix_sockets_diag(found)
     if not peers:
-        _unix_sockets_proc(found)
+        _unix_sockets_proc(found, net)
     for item in found.values():  # the peer's address is the other end's own address
         if item.peer in found and item.family.startswith("Unix"):
             item.remote = found[item.peer].local
