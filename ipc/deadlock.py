@@ -21,7 +21,10 @@ Diagnosis once they are deadlocked. On Linux everything comes from /proc
     waits any process could end (accept, open of a FIFO nobody has opened,
     an unconnected datagram socket), the world is taken to be closed: only
     the other watched processes know these private paths and ports.
-    waitpid() waits for the children it names.
+    waitpid() waits for the children it names. The harness launched every
+    process, so for it the world is closed; ``ipc watch`` does not know who
+    else may connect to a port, so there accept(), connect() and datagram
+    waits count as waits on the world outside (closed_world=False).
 4.  Deadlock: every watched process is blocked, and every process any of
     them waits for is one of them. Nobody running, nobody outside, no
     timeout can wake any of them: they will wait forever.
@@ -358,8 +361,9 @@ def analyse(pid: int, threads: list[procfs.Thread]) -> Optional[Blocked]:
 class _Graph:
     """Who holds the other ends: built once all the watched processes are blocked."""
 
-    def __init__(self, blocked: dict[int, Blocked], name: Callable[[int], str], watched: set[int]):
-        self.blocked, self.name, self.watched = blocked, name, watched
+    def __init__(self, blocked: dict[int, Blocked], name: Callable[[int], str], watched: set[int],
+                 closed_world: bool = True):
+        self.blocked, self.name, self.watched, self.closed_world = blocked, name, watched, closed_world
         self.could_not_see: list[str] = []
         self.sockets: dict[int, procfs.Socket] = {}
         holder = next((pid for pid, b in blocked.items() for w in b.waits if w.handle and w.handle.kind == "socket"), None)
@@ -439,6 +443,8 @@ class _Graph:
             return set(), True, [f"fd {handle.fd} is {handle.target}, a socket this watcher cannot see into"], {}
         if wait.want in ("accept", "connect") or (not info.stream and info.peer is None):
             verb = {"accept": "a connection", "connect": "its connection to be accepted"}.get(wait.want, "a datagram")
+            if not self.closed_world:  # anyone on this machine may connect or send
+                return set(), True, [f"fd {handle.fd} is {what}; it waits for {verb}, which anyone may give it"], {}
             others_text = _and([self.label(o) for o in others]) if others else "none"
             lines = [f"fd {handle.fd} is {what}; it waits for {verb}",
                      f"only the other watched processes could send it, and they are blocked too: {others_text}"]
@@ -499,8 +505,10 @@ class _Seen:
 class Detector:
     """Samples the watched processes; returns a Diagnosis once they are deadlocked."""
 
-    def __init__(self, use_proc: Optional[bool] = None, stacks=None, settle: float = SETTLE, quiet: float = QUIET):
+    def __init__(self, use_proc: Optional[bool] = None, stacks=None, settle: float = SETTLE, quiet: float = QUIET,
+                 closed_world: bool = True):
         self.use_proc = procfs.AVAILABLE if use_proc is None else use_proc
+        self.closed_world = closed_world  # only the watched processes can connect to each other (see the module doc)
         self.stacks = stacks  # an ipc.stackdumps.StackDumps, to ask for Python lines
         self.settle = settle if self.use_proc else quiet
         self.started = time.monotonic()
@@ -563,7 +571,9 @@ class Detector:
         self._checked = (key, now)
         watched = set(alive)
         blocked = {pid: self._seen[pid].blocked for pid in alive}
-        graph = _Graph(blocked, name, watched)
+        if len(alive) == 1 and all(w.want in ("accept", "connect", "open-read", "open-write") for w in blocked[alive[0]].waits):
+            return None  # alone, waiting for someone to arrive: only the world outside can end that
+        graph = _Graph(blocked, name, watched, self.closed_world)
         stuck: dict[int, Stuck] = {}
         outside: set[int] = set()
         edges: dict[int, set[int]] = {}

@@ -12,8 +12,8 @@ forks and execs, and orphans once seen. If every process of the tree blocks,
 each waiting for another of them, ipc watch prints the diagnosis, ends the
 tree (SIGTERM, then SIGKILL after GRACE) and returns EXIT_DEADLOCK. A
 process that merely sleeps, computes, or waits on something outside the
-tree (a terminal, a pipe from the shell) is not deadlocked: the command then
-runs to its end, however long that takes.
+tree (a terminal, a pipe from the shell, a port anyone may connect to) is
+not deadlocked: the command then runs to its end, however long that takes.
 
 This module raises and returns codes; only ipc.cli exits.
 """
@@ -78,7 +78,8 @@ def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[
             raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
         except OSError as error:
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
-        detector = Detector(use_proc=use_proc, stacks=stacks, **({"quiet": quiet} if quiet else {}))
+        detector = Detector(use_proc=use_proc, stacks=stacks, closed_world=False,  # others may connect to its ports
+                            **({"quiet": quiet} if quiet else {}))
         return _Watching(popen, err, report, detector).run()
     finally:
         stacks.close()

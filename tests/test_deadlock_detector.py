@@ -28,9 +28,9 @@ def spawn(code: str, *fds: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], pass_fds=fds, stdin=subprocess.DEVNULL)
 
 
-def look(pids: list[int], seconds: float = LOOK, names: dict = None):
+def look(pids: list[int], seconds: float = LOOK, names: dict = None, closed_world: bool = True):
     """Sample the processes for a while, as the harness does; the diagnosis, or None."""
-    detector = Detector()
+    detector = Detector(closed_world=closed_world)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         diagnosis = detector.sample(pids, lambda pid: (names or {}).get(pid, "p"))
@@ -118,6 +118,22 @@ def test_a_server_alone_in_accept_is_not_deadlocked(processes):
         fd = listener.fileno()
         processes.append(spawn(f"import socket; socket.socket(fileno={fd}).accept()", fd))
     assert look([processes[0].pid]) is None  # anyone may connect: it waits on the world outside
+
+
+def test_accept_waits_on_the_world_unless_the_world_is_closed(processes):
+    r, w = os.pipe()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        fd = listener.fileno()
+        processes += [spawn(f"import socket; socket.socket(fileno={fd}).accept()", fd, w),  # would write after accept
+                      spawn(READ.format(fd=r), r)]
+    close(r, w)
+    pids = [p.pid for p in processes]
+    assert look(pids, closed_world=False) is None  # ipc watch: someone outside may still connect
+    diagnosis = look(pids, closed_world=True)  # the harness: it started every process there is
+    assert diagnosis is not None and diagnosis.process(str(pids[0])).call in ("accept", "accept4")
+    assert any("only the other watched processes could" in line for line in diagnosis.process(str(pids[0])).details)
 
 
 @pytest.mark.parametrize("how,call", [

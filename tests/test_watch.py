@@ -4,6 +4,7 @@
 import io
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,25 @@ def test_a_command_that_only_sleeps_for_a_while_is_left_alone():
     done = ipc_watch("sh", "-c", "sleep 1 | cat")  # cat waits on a pipe from a sleeper: slow, not stuck
     assert done.returncode == 0 and done.stderr == ""
     assert time.monotonic() - start >= 1.0  # it ran to its end
+
+
+def test_a_server_waiting_for_clients_from_outside_is_left_alone():
+    ipc = subprocess.Popen([*WATCH, "--", sys.executable, "demos/tcp_server.py", "--clients", "1"], cwd=ROOT,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r"port=(\d+)", next(line for line in ipc.stderr if "ready:" in line))[1])
+        time.sleep(0.5)  # idle in accept() for longer than a deadlock takes to be reported: it must not be
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"hi\n")
+            assert sock.recv(100) == b"1 HI\n"
+        err = ipc.stderr.read()
+        assert ipc.wait(10) == 0
+    finally:
+        if ipc.poll() is None:
+            ipc.kill()
+        ipc.wait()
+        ipc.stderr.close()
+    assert "DEADLOCK" not in err
 
 
 def test_a_command_ended_by_a_signal_exits_128_plus_its_number():
