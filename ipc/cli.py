@@ -39,7 +39,6 @@ from . import catalog
 from .catalog import Demo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
-EXIT_DEADLOCK = 3  # ipc watch: the same number as ipc.watch.EXIT_DEADLOCK (not imported: ipc list needs no psutil)
 WATCH_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 it deadlocked: the
 diagnosis is on stderr and every process of its tree was ended; 126 cannot run it;
 127 not found; 2 usage error; 130 interrupted; 143 terminated.
@@ -128,8 +127,8 @@ def update_readme(path: str) -> int:
 def run_demos(args: argparse.Namespace, out: TextIO) -> int:
     from .harness import run_demo  # psutil is needed from here on, not for 'ipc list'
 
-    names = [name for given in args.names
-             for name in ([d.name for d in catalog.all_demos() if d.kind == "deadlock"] if given == "deadlocks" else [given])]
+    broken = [demo.name for demo in catalog.all_demos() if demo.kind == "deadlock"]
+    names = [name for given in args.names for name in (broken if given == "deadlocks" else [given])]
     try:
         demos = catalog.find(names)
     except KeyError as unknown:
@@ -160,8 +159,8 @@ def print_verdict(result, out: TextIO) -> None:
         print(f"== {name}: ok: it deadlocked as expected ({diagnosis.cycle_text()}), reported at most "
               f"{diagnosis.latency:.2f} s after it formed; whole run {result.seconds:.2f} s", file=out)
         if fixed is not None:
-            print(f"== {name}: its fix, {fixed.demo.name}, passed ({fixed.messages} messages, {fixed.seconds:.2f} s)",
-                  file=out)
+            messages = f"{fixed.messages} messages, " if fixed.messages else ""
+            print(f"== {name}: its fix, {fixed.demo.name}, passed ({messages}{fixed.seconds:.2f} s)", file=out)
         print(file=out)
     elif result.ok:
         print(f"== {name}: ok ({result.messages} messages, {result.seconds:.2f} s)\n", file=out)
