@@ -43,6 +43,7 @@ import psutil
 from . import catalog, protocol
 from .catalog import ROOT, Demo, Program
 from .deadlock import Detector, Diagnosis, Tree
+from .procfs import command
 from .stackdumps import StackDumps
 
 LABELLED = re.compile(r"^(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: (?P<text>.*)$")
@@ -146,8 +147,8 @@ class DeadlockWatcher:
         for launched in live:
             self.roles.setdefault(launched.pid, launched.role)
         for line in result.lines[self._lines_seen:]:
-            if LABELLED.match(f"{line.role}[{line.pid}]: "):
-                self.roles[line.pid] = line.role
+            if line.pid:
+                self.roles[line.pid] = line.role  # the latest: exec may change a process's role
         self._lines_seen = len(result.lines)
         now = time.monotonic()
         if now - self._last < self.INTERVAL:
@@ -158,8 +159,6 @@ class DeadlockWatcher:
         return self.diagnosis.summary() if self.diagnosis else None
 
     def name(self, pid: int) -> str:
-        from .procfs import command
-
         return self.roles.get(pid) or command(pid)
 
     def close(self) -> None:
