@@ -154,8 +154,16 @@ def parent(pid: int) -> Optional[int]:
 
 def command(pid: int) -> str:
     """A short name for a process: the script for a Python program, else the command's name."""
-    argv = (_read(f"/proc/{pid}/cmdline") or "").split("\0")
-    name = (_read(f"/proc/{pid}/comm") or "?").strip()
+    if not AVAILABLE:  # macOS and others: ask psutil
+        import psutil
+
+        try:
+            argv, name = psutil.Process(pid).cmdline(), psutil.Process(pid).name()
+        except psutil.Error:
+            return "?"
+    else:
+        argv = (_read(f"/proc/{pid}/cmdline") or "").split("\0")
+        name = (_read(f"/proc/{pid}/comm") or "?").strip()
     if name.startswith("python") and len(argv) > 1:
         script = next((arg for arg in argv[1:] if arg.endswith(".py")), None)
         if script:
