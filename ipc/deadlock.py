@@ -173,13 +173,6 @@ class Diagnosis:
             lines.append("Not seen: " + "; ".join(self.could_not_see) + ".")
         return "\n".join(lines)
 
-    def as_dict(self) -> dict:
-        return {
-            "processes": [{"pid": s.pid, "name": s.name, "call": s.call, "shown": s.shown, "fds": s.fds,
-                           "waits_for": sorted(s.waits_for), "python": s.python} for s in self.stuck],
-            "cycle": self.cycle_text(), "latency": self.latency, "seen_with": self.seen_with,
-        }
-
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from ipc import procfs
+from ipc.deadlock import SETTLE
 from ipc.watch import EXIT_DEADLOCK, watch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def test_a_server_waiting_for_clients_from_outside_is_left_alone():
                            stderr=subprocess.PIPE, text=True)
     try:
         port = int(re.search(r"port=(\d+)", next(line for line in ipc.stderr if "ready:" in line))[1])
-        time.sleep(0.5)  # idle in accept() for longer than a deadlock takes to be reported: it must not be
+        time.sleep(SETTLE + 0.2)  # idle in accept() for longer than a deadlock takes to be reported: it must not be
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"hi\n")
             assert sock.recv(100) == b"1 HI\n"
