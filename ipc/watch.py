@@ -162,10 +162,12 @@ class _Watching:
         return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)
 
     def _end_tree(self) -> None:
-        """SIGTERM every process of the tree, then SIGKILL what is left after GRACE; reap the command."""
+        """SIGTERM every process of the tree, then SIGKILL what is left after GRACE; reap the command.
+
+        While they end, the tree is followed as it changes: a shell's cleanup trap may fork an rm,
+        which must be given its time too, not killed halfway."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            members = {pid: _start_time(pid) for pid in self.tree.update([self.popen.pid])}
-            for pid in members:
+            for pid in self.tree.update([self.popen.pid]):
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
@@ -173,12 +175,9 @@ class _Watching:
             end = time.monotonic() + GRACE
             while time.monotonic() < end:
                 self.popen.poll()  # reap the command itself, so it does not linger as a zombie
-                if all(_start_time(pid) != started for pid, started in members.items()):
-                    break
+                if not self.tree.update([]):
+                    return
                 time.sleep(0.01)
-            else:
-                continue
-            break
         try:
             self.popen.wait(GRACE)
         except subprocess.TimeoutExpired:

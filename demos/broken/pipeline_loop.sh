@@ -24,10 +24,11 @@
 #     The cycle: cat[101] waits for cat[102], cat[102] waits for cat[101].
 #     And: sh waits for cat[101] and cat[102].
 
-dir=$(mktemp -d) || exit 1           # private, in $TMPDIR
+dir=
 trap 'rm -rf "$dir"' EXIT             # remove the FIFO on every way out...
 trap 'exit 130' INT
-trap 'exit 143' TERM                  # ...including when ipc watch ends us
+trap 'exit 143' TERM                  # ...including when ipc watch ends us (set before mktemp: no gap)
+dir=$(mktemp -d) || exit 1           # private, in $TMPDIR
 mkfifo "$dir/loop"
 echo "pipeline_loop: cat $dir/loop | cat > $dir/loop" >&2
 cat "$dir/loop" | cat > "$dir/loop"   # the ring: the second cat writes what the first one reads
