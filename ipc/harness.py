@@ -24,6 +24,7 @@ Ctrl-C) every process started is ended and the temporary directory removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,10 +34,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Callable, Iterator, Optional, TextIO
 
 import psutil
 
@@ -196,6 +198,7 @@ class Run:
         why_not = demo.unavailable() if demo.unavailable else None
         if why_not:
             result.skipped = why_not
+            self._release()
             return result
         self.tmpdir = tempfile.mkdtemp(prefix=f"ipc-{demo.name}-")  # mode 0700
         try:
@@ -211,22 +214,35 @@ class Run:
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))
         finally:
-            try:
-                self._end_everything()
-                self._check_nothing_left()
-                if "deadlock" in result.details:
-                    ended = ", ".join(stuck.label for stuck in result.details["deadlock"].stuck)
-                    self._show(f"harness: ended {ended}; " + (
-                        "nothing left behind" if result.ok else "see the problems below"))
-            finally:
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
-                self.selector.close()
-                if self.owns_watcher:
-                    self.watcher.close()
-                result.seconds = time.monotonic() - self.start
+            with _interrupts_deferred():  # a second Ctrl-C must not cut the cleanup short
+                self._cleanup()
         if result.ok:
             self._check()
         return result
+
+    def _cleanup(self) -> None:
+        result = self.result
+        try:
+            self._end_everything()
+            self._check_nothing_left()
+            if "deadlock" in result.details:
+                ended = ", ".join(stuck.label for stuck in result.details["deadlock"].stuck)
+                self._show(f"harness: ended {ended}; " + (
+                    "nothing left behind" if result.ok else "see the problems below"))
+        finally:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.selector.close()
+            if self.owns_watcher:
+                self.watcher.close()
+            result.seconds = time.monotonic() - self.start
+
+    def _release(self) -> None:
+        """Give back what __init__ took, for a run that never started."""
+        self.selector.close()
+        os.close(self.shared_r)
+        os.close(self.shared_w)
+        if self.owns_watcher:
+            self.watcher.close()
 
     def _converse(self) -> None:
         demo = self.demo
@@ -403,12 +419,30 @@ class Run:
         if demo.kind == "exchange":
             problems, result.messages = check_exchange(result.lines, list(protocol.SAMPLE_REQUESTS), demo.clients)
             result.problems.extend(problems)
+        else:  # a lesson: count the messages its processes said they sent and received
+            result.messages = sum(1 for line in result.lines if MESSAGE.match(line.text))
         if demo.check is not None and result.ok:
             result.problems.extend(demo.check(result))
 
 
 class _Stop(Exception):
     """Stop the run now, for the reason given."""
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold back SIGINT for the block's length, then raise KeyboardInterrupt if one came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set signal handlers; nothing to defer elsewhere
+        return
+    arrived = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if arrived:
+        raise KeyboardInterrupt
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:

@@ -86,3 +86,17 @@ def test_ctrl_c_ends_everything_and_exits_130():
     assert ipc.returncode == 130
     assert "interrupted" in err
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+
+
+def test_a_demo_that_cannot_run_here_is_skipped_and_takes_nothing():
+    result = run_demo(fake("good", unavailable=lambda: "not on this machine"))
+    assert result.skipped == "not on this machine"
+    assert result.ok and result.lines == []  # and the conftest finds no fd left open
+
+
+def test_a_lesson_counts_the_messages_its_processes_said():
+    lesson = Demo(name="fake-lesson", mechanism="fake", teaches="nothing", kind="runs",
+                  client=Program(FAKE, ("good", "a", "b")))
+    result = run_demo(lesson)
+    assert result.ok, result.problems
+    assert result.messages == 8  # 2 requests and 2 answers, each said by its sender and its receiver
