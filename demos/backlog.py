@@ -39,7 +39,6 @@ Expected output (ports and times vary)
     ...
 """
 
-import argparse
 import os
 import select
 import socket
@@ -111,7 +110,7 @@ def measure(backlog: int, deadline: float, show_retry: bool) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--backlog", type=int, nargs="+", default=[0, 1, 2, 4, 8], metavar="N",
                         help="backlogs to try, 0 to 64 (default: 0 1 2 4 8)")
     parser.add_argument("--deadline", type=float, default=0.5,

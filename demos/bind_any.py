@@ -1,4 +1,4 @@
-"""INADDR_ANY or INADDR_LOOPBACK: the address a server binds decides who can reach it.
+r"""INADDR_ANY or INADDR_LOOPBACK: the address a server binds decides who can reach it.
 
 What it shows
     A server binds an address, not a machine. Bound to 127.0.0.1
@@ -25,7 +25,7 @@ Its peer
 Expected output (this machine's own addresses vary; here they were 192.0.2.2 and fd00::2)
     bind[700]: this machine's own non-loopback addresses: 192.0.2.2, fd00::2
     ...
-    bind[700]: bound \\ connect to           127.0.0.1  192.0.2.2  ::1        fd00::2
+    bind[700]: bound \ connect to           127.0.0.1  192.0.2.2  ::1        fd00::2
     bind[700]: 0.0.0.0    INADDR_ANY        yes        yes        refused    refused
     bind[700]: 127.0.0.1  INADDR_LOOPBACK   yes        refused    refused    refused
     bind[700]: 192.0.2.2  own-address       refused    yes        refused    refused
@@ -34,7 +34,6 @@ Expected output (this machine's own addresses vary; here they were 192.0.2.2 and
     ...
 """
 
-import argparse
 import errno
 import ipaddress
 import os
@@ -84,7 +83,7 @@ def try_connect(listener: socket.socket, target: str, timeout: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each connect (default 2)")
     args = parser.parse_args()
 

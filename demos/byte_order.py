@@ -112,7 +112,7 @@ def port_number(text: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--port", type=port_number, default=8080, help="a port number to take apart; it is not bound")
     parser.add_argument("addresses", nargs="*", default=ADDRESSES, metavar="ADDRESS", help="IPv4 or IPv6 addresses")
     args = parser.parse_args()

@@ -30,7 +30,6 @@ Expected output (pids and ports vary; the order of the list is this machine's)
     ...
 """
 
-import argparse
 import os
 import signal
 import socket
@@ -109,7 +108,7 @@ def connect(host, port: int) -> socket.socket:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default=None, help="a name or address (default: none, meaning this host)")
     parser.add_argument("--port", type=int, help="a server's port (default: start a server of our own)")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")

@@ -35,7 +35,6 @@ Expected output (pids vary; the numbers are this machine's)
     receiver[100]: through the relay: arrival order 2, 1, 4, 3: out of order
 """
 
-import argparse
 import os
 import socket
 import string
@@ -62,7 +61,7 @@ def udp(bind: bool) -> socket.socket:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--burst", type=int, default=200,
                         help="how many datagrams to send before the receiver reads (default 200)")
     args = parser.parse_args()

@@ -35,7 +35,6 @@ from run to run; every server line comes from pid 101, before and after exec)
     client[100]: child 101 exited with status 0
 """
 
-import argparse
 import os
 import sys
 
@@ -50,7 +49,7 @@ SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdio_server.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
     log = Log("client")

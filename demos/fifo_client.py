@@ -29,7 +29,6 @@ Expected output
     client[300]: closed both FIFOs: the server reads end of file
 """
 
-import argparse
 import os
 import signal
 import sys
@@ -60,7 +59,7 @@ def converse(requests: int, replies: int, messages: Sequence[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--dir", required=True, help="the directory holding the server's FIFOs (its ready line says)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"give up after this many seconds (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")

@@ -36,7 +36,6 @@ Expected output
     server[200]: end of file: the client closed the requests FIFO
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -81,7 +80,7 @@ def serve_client(requests_path: str, replies_path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--clients", type=int, default=1, help="serve this many clients, then exit (default 1; 0: forever)")
     args = parser.parse_args()
 

@@ -29,7 +29,6 @@ Expected output
     client[300]: wrote an empty request, the end marker: the server stops looking
 """
 
-import argparse
 import os
 import sys
 import time
@@ -79,7 +78,7 @@ def wait_for(directory: str, name: str, timeout: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--dir", required=True, help="the server's directory (its ready line says)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")

@@ -1,4 +1,4 @@
-"""File server: answers the exchange through ordinary files in a private directory.
+r"""File server: answers the exchange through ordinary files in a private directory.
 
 What it shows
     Processes can talk through regular files if no one ever reads a half-
@@ -13,7 +13,7 @@ What it shows
 Run it
     python demos/file_server.py [--clients N]      (or: make files)
     then python demos/file_client.py --dir DIR (DIR from the ready line), or in a shell:
-    printf 'hi\\n' >DIR/r.tmp && mv DIR/r.tmp DIR/request.1     then    cat DIR/reply.1
+    printf 'hi\n' >DIR/r.tmp && mv DIR/r.tmp DIR/request.1     then    cat DIR/reply.1
     and to end (an empty request is the end marker):   touch DIR/request.2
 
 System calls, in order
@@ -34,7 +34,6 @@ Expected output
     server[200]: request.5 is empty: the client's end marker
 """
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -119,7 +118,7 @@ def serve_client(directory: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--clients", type=int, default=1, help="serve this many clients, then exit (default 1; 0: forever)")
     args = parser.parse_args()
 

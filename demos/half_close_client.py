@@ -33,7 +33,6 @@ Expected output (the count varies from run to run; it is never 0)
     client[300]: end of file: the server closed its side too
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -83,7 +82,7 @@ def send_requests(sock: socket.socket, requests: list[str], conversation: Client
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=int, required=True, help="the server's port")
     parser.add_argument("--count", type=int, default=5000, help="how many requests to send (default 5000)")

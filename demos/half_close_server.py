@@ -28,7 +28,6 @@ Expected output
     server[200]: sent "after your end of file: 5000 answered"
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -59,7 +58,7 @@ def serve_client(connection: socket.socket, peer: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")

@@ -29,7 +29,6 @@ Expected output (pids vary; parent and child lines interleave in order)
     client[100]: child 101 exited with status 0
 """
 
-import argparse
 import os
 import sys
 
@@ -54,7 +53,7 @@ def serve(requests_r: int, replies_w: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
     log = Log("client")

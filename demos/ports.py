@@ -40,7 +40,6 @@ Expected output (pids and ports vary)
     client[101]: the server hung up
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -96,7 +95,7 @@ def kernel_view(server: tuple) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--clients", type=int, default=3, help="how many clients connect at once (default 3)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
     args = parser.parse_args()

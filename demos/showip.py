@@ -34,7 +34,6 @@ Expected output (the list depends on /etc/hosts)
     showip[500]: nowhere.invalid: no address: gaierror EAI_NONAME: Name or service not known
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -88,7 +87,7 @@ def source_of(name: str, hosts: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--port", default=None, help="a port number or a service name from /etc/services (default: none)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each lookup (default 5)")
     parser.add_argument("names", nargs="*", metavar="NAME", help="names or numeric addresses (default: see above)")

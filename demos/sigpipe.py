@@ -38,7 +38,6 @@ Expected output (pids vary)
     parent[100]: ... restore_signals=False: head said "head: error writing ...: Broken pipe", the shell printed 1
 """
 
-import argparse
 import errno
 import os
 import signal
@@ -83,7 +82,7 @@ def attempt(case: str, where: str, write, action: signal.Handlers) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.parse_args()
     log.say(f"Python set SIGPIPE to {signal.getsignal(signal.SIGPIPE).name} at startup: a broken pipe is then "
             "a BrokenPipeError it can report and clean up after, not a silent death")

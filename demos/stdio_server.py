@@ -1,4 +1,4 @@
-"""stdio server: answers the exchange on its standard input and output, nothing else.
+r"""stdio server: answers the exchange on its standard input and output, nothing else.
 
 What it shows
     A program that reads fd 0 and writes fd 1 does not know, and need not
@@ -8,7 +8,7 @@ What it shows
     stdout carries the answers and nothing else.
 
 Run it
-    printf 'hello\\nworld\\n' | python demos/stdio_server.py     prints 1 HELLO, 2 WORLD
+    printf 'hello\nworld\n' | python demos/stdio_server.py     prints 1 HELLO, 2 WORLD
     python demos/stdio_server.py        then type lines; Ctrl-D ends
     (or: make dup2, where demos/dup2_parent.py starts it behind two pipes)
     Bad input (not UTF-8, over 4096 bytes) gets an error line on stdout, a
@@ -30,7 +30,6 @@ Expected output (stdout carries only the answers; these lines are stderr)
     server[101]: end of file on fd 0: whoever wrote to it closed it
 """
 
-import argparse
 import os
 import stat
 import sys
@@ -64,7 +63,7 @@ def write_stdout(data: bytes) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.parse_args()
 
     log.say(f"fd 0 is {kind(0)}, fd 1 is {kind(1)}")  # inherited across exec: the program never opened them

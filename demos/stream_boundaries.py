@@ -1,8 +1,8 @@
-"""Stream boundaries: two writes, and the four ways one read can see them.
+r"""Stream boundaries: two writes, and the four ways one read can see them.
 
 What it shows
     A stream keeps bytes and their order, not the writer's chunks. The writer
-    sends "hello\\n" (6 bytes), then "how are you?\\n" (13 bytes); one read may
+    sends "hello\n" (6 bytes), then "how are you?\n" (13 bytes); one read may
     return part of the first chunk, exactly the first, the first and part of
     the second, or both. Each round provokes one case for real on a stream
     socket: the reader picks how many bytes it asks for, and the writer sends
@@ -25,14 +25,13 @@ Its peer
 Expected output (pids vary)
     writer[101]: round 1: send() 6 bytes, send() 13 bytes
     reader[100]: round 1: recv(3) -> 3 bytes b'hel': part of the first chunk (asked for fewer bytes than it holds)
-    reader[100]: round 1: recv(4096) -> 16 bytes b'lo\\nhow are you?\\n'
+    reader[100]: round 1: recv(4096) -> 16 bytes b'lo\nhow are you?\n'
     reader[100]: received "hello"
     reader[100]: received "how are you?"
     ... round 2: exactly the first chunk; 3: the first and part of the second; 4: both chunks
     reader[100]: the reads differed every round; the lines came out the same every round
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -84,7 +83,7 @@ def write(sock: socket.socket, control: socket.socket) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.parse_args()
     log = Log("reader")
     sock, writer_sock = socket.socketpair()  # AF_UNIX, SOCK_STREAM: a stream, like TCP

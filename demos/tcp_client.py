@@ -24,7 +24,6 @@ Expected output
     ...
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -56,7 +55,7 @@ def connect(host: str, port: int) -> socket.socket:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=int, required=True, help="the server's port")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")

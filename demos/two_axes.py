@@ -34,7 +34,6 @@ Expected output (paths and ports vary)
     axes[800]: AF_INET6  SOCK_STREAM  ('::1', 41235, 0, 0)                   ('::1', 53013, 0, 0)         yes         2
 """
 
-import argparse
 import os
 import shutil
 import socket
@@ -90,7 +89,7 @@ def exchange(family: socket.AddressFamily, kind: socket.SocketKind, where, reque
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("message", nargs="?", default=SAMPLE_REQUESTS[0], help="the request to send (default: hello)")
     args = parser.parse_args()
     log = Log("axes")

@@ -37,7 +37,6 @@ Expected output (pids and ports vary)
     hosts[100]: deleted namespaces ipc-a-100 and ipc-b-100
 """
 
-import argparse
 import os
 import queue
 import re
@@ -110,7 +109,7 @@ def exchange(name: str, server_script: str, client_script: str, hosts: list[str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
     if not sys.platform.startswith("linux") or shutil.which("ip") is None:

@@ -29,7 +29,6 @@ Expected output
     client[300]: sending an empty datagram: the end of the conversation
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -45,7 +44,7 @@ log = Log("client")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=int, required=True, help="the server's port")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")

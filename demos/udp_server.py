@@ -36,7 +36,6 @@ Expected output
     server[200]: empty datagram from 127.0.0.1:53012: the end of its conversation
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -68,7 +67,7 @@ def answer(sock: socket.socket, data: bytes, peer: tuple, conversation: ServerCo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="end after this many conversations (default: never)")

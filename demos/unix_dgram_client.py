@@ -29,7 +29,6 @@ Expected output
     client[300]: sending an empty datagram: the end of the conversation
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -46,7 +45,7 @@ log = Log("client")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--path", required=True, help="the server's socket file")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

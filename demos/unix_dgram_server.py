@@ -36,7 +36,6 @@ Expected output
     server[200]: removed /tmp/ipc-unix-dgram-k2j4/server.sock
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -69,7 +68,7 @@ def answer(sock: socket.socket, data: bytes, peer: str, conversation: ServerConv
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--path", help="the socket file to create (default: server.sock in a new private directory)")
     parser.add_argument("--clients", type=int, default=0, help="end after this many conversations (default: never)")
     args = parser.parse_args()

@@ -25,7 +25,6 @@ Expected output
     ...
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -42,7 +41,7 @@ log = Log("client")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--path", required=True, help="the server's socket file")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

@@ -35,7 +35,6 @@ Expected output
     server[200]: removed /tmp/ipc-unix-stream-k2j4/server.sock
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -67,7 +66,7 @@ def serve_client(connection: socket.socket, peer: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--path", help="the socket file to create (default: server.sock in a new private directory)")
     parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
     args = parser.parse_args()

@@ -13,6 +13,7 @@ the process can also be asked for the Python line it is waiting on
 
 from __future__ import annotations
 
+import argparse
 import signal
 from typing import Callable, NoReturn
 
@@ -52,3 +53,19 @@ def describe(error: BaseException) -> str:
         where = f": {error.filename}" if error.filename else ""
         return f"{type(error).__name__}: {error.strerror}{where}"
     return f"{type(error).__name__}: {error}"
+
+
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """A demo's command line, whose --help shows the demo's whole docstring."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a port is a 16-bit number, 0 to 65535 (0: let the kernel choose)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: a port is 16 bits, 0 to 65535")
+    return port

@@ -42,8 +42,8 @@ class ProtocolError(Exception):
 
 
 class MessageTooLong(ProtocolError):
-    def __init__(self, limit: int):
-        super().__init__(f"message too long (over {limit} bytes without a newline)")
+    def __init__(self, limit: int, detail: str):
+        super().__init__(f"message too long: {detail}, the limit is {limit} bytes")
         self.limit = limit
 
 
@@ -84,7 +84,7 @@ def encode(text: str) -> bytes:
     except UnicodeEncodeError:  # e.g. undecodable bytes from the command line (surrogates)
         raise InvalidText(text.encode(ENCODING, "surrogateescape")) from None
     if len(data) > MAX_MESSAGE_BYTES:
-        raise MessageTooLong(MAX_MESSAGE_BYTES)
+        raise MessageTooLong(MAX_MESSAGE_BYTES, f"{len(data)} bytes with its newline")
     return data
 
 
@@ -94,8 +94,8 @@ def encode_datagram(text: str) -> bytes:
 
 
 def decode_datagram(data: bytes) -> str:
-    if len(data) >= MAX_MESSAGE_BYTES:
-        raise MessageTooLong(MAX_MESSAGE_BYTES)
+    if len(data) >= MAX_MESSAGE_BYTES:  # the same limit as on a stream, where a newline follows
+        raise MessageTooLong(MAX_MESSAGE_BYTES - 1, f"a datagram of {len(data)} bytes")
     return _decode(data)
 
 
@@ -138,7 +138,7 @@ class Decoder:
             del self._buffer[: newline + 1]
             return _decode(line)
         if len(self._buffer) >= self._max:
-            raise MessageTooLong(self._max)
+            raise MessageTooLong(self._max, f"no newline in its first {self._max} bytes")
         if self._ended:
             if self._buffer:
                 raise TruncatedMessage(bytes(self._buffer))
@@ -162,8 +162,13 @@ class ServerConversation:
         self.answered = 0
 
     def reply_to(self, request: str) -> str:
+        """The answer to this request; MessageTooLong if the answer would not fit."""
+        reply = answer(self.answered + 1, request)
+        size = len(reply.encode(ENCODING)) + 1
+        if size > MAX_MESSAGE_BYTES:  # upper() and the number can make an answer longer than its request
+            raise MessageTooLong(MAX_MESSAGE_BYTES, f"its answer would be {size} bytes")
         self.answered += 1
-        return answer(self.answered, request)
+        return reply
 
 
 class ClientConversation:

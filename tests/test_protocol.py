@@ -145,3 +145,13 @@ def test_any_chunking_gives_the_same_messages(seed):
 def test_text_that_cannot_be_utf8_is_refused_as_invalid_text():
     with pytest.raises(protocol.InvalidText):
         protocol.encode("\udcff")  # how Python hands over a byte 0xff from the command line
+
+
+def test_a_request_whose_answer_would_not_fit_is_refused_before_anything_is_said():
+    server = protocol.ServerConversation()
+    longest = "a" * (protocol.MAX_MESSAGE_BYTES - 1)  # fits as a request, with its newline
+    protocol.encode(longest)
+    with pytest.raises(protocol.MessageTooLong, match="its answer would be 4098 bytes"):
+        server.reply_to(longest)
+    assert server.answered == 0  # the refused request takes no number
+    assert server.reply_to("ß") == "1 SS"

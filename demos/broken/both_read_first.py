@@ -35,7 +35,6 @@ Expected output
     The cycle: client waits for server, server waits for client.
 """
 
-import argparse
 import os
 import sys
 
@@ -60,7 +59,7 @@ def serve(requests_r: int, replies_w: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="send each request before reading its answer")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

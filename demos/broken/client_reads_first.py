@@ -37,7 +37,6 @@ Expected output
     The cycle: client waits for server, server waits for client.
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -53,7 +52,7 @@ log = Log("client")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=int, required=True, help="the server's port")
     parser.add_argument("--fixed", action="store_true", help="send the request before reading the answer")

@@ -32,7 +32,6 @@ Expected output
     The cycle: client waits for server, server waits for client.
 """
 
-import argparse
 import os
 import shutil
 import signal
@@ -62,7 +61,7 @@ def serve(requests: str, replies: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="open the FIFOs in the same order as the server")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

@@ -37,7 +37,6 @@ Expected output
     The cycle: server waits for itself.
 """
 
-import argparse
 import os
 import signal
 import sys
@@ -63,7 +62,7 @@ def serve(requests_r: int, replies_w: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="the child closes the write end it does not use")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

@@ -37,7 +37,6 @@ Expected output
     The cycle: client waits for server, server waits for client.
 """
 
-import argparse
 import os
 import socket
 import sys
@@ -62,7 +61,7 @@ def serve(sock: socket.socket) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="send from a second thread while reading the answers")
     parser.add_argument("--count", type=int, default=1000, help="how many requests (default 1000)")
     parser.add_argument("--size", type=int, default=1000, help="bytes of padding in each request (default 1000)")

@@ -38,7 +38,6 @@ Expected output
     The cycle: parent waits for cat, cat waits for parent.
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -52,7 +51,7 @@ log = Log("parent")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="use communicate(), which writes and reads at once")
     parser.add_argument("--lines", type=int, default=10000, help="how many 100-byte lines to send (default 10000)")
     args = parser.parse_args()
