@@ -67,6 +67,8 @@ def main() -> None:
             # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
             # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)
             os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
+        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C reaches the whole process group: no error
+            Log("server").say("interrupted")
         except BaseException as error:
             Log("server").say(f"error: {program.describe(error)}")
         finally:
@@ -79,8 +81,9 @@ def main() -> None:
         reader = MessageReader(lambda n: os.read(replies_r, n))
         conversation = ClientConversation()
         for request in args.messages:
+            message = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
-            write_all(lambda data: os.write(requests_w, data), encode(request))
+            write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError("the server closed its stdout before answering")

@@ -49,8 +49,9 @@ def converse(requests: int, replies: int, messages: Sequence[str]) -> None:
     reader = MessageReader(lambda n: os.read(replies, n))
     conversation = ClientConversation()
     for request in messages:
+        message = encode(request)  # a request that cannot be sent is refused before it is said
         log.sent(request)
-        write_all(lambda data: os.write(requests, data), encode(request))
+        write_all(lambda data: os.write(requests, data), message)
         reply = reader.receive()
         if reply is None:
             raise ConnectionError("the server closed the replies FIFO before answering")

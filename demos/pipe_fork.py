@@ -68,6 +68,9 @@ def main() -> None:
             os.close(replies_r)  # the child never reads replies
             serve(requests_r, replies_w)
             code = 0
+        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C reaches the whole process group: no error
+            Log("server").say("interrupted")
+            code = program.EXIT_INTERRUPTED
         except BaseException as error:
             Log("server").say(f"error: {program.describe(error)}")
         finally:
@@ -80,8 +83,9 @@ def main() -> None:
         reader = MessageReader(lambda n: os.read(replies_r, n))
         conversation = ClientConversation()
         for request in args.messages:
+            message = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
-            write_all(lambda data: os.write(requests_w, data), encode(request))
+            write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError("the child closed its pipe before answering")

@@ -57,7 +57,7 @@ def connect(host: str, port: int) -> socket.socket:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
-    parser.add_argument("--port", type=int, required=True, help="the server's port")
+    parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -66,8 +66,9 @@ def main() -> None:
         reader = MessageReader(sock.recv)
         conversation = ClientConversation()
         for request in args.messages:
+            data = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
-            sock.sendall(encode(request))
+            sock.sendall(data)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")

@@ -50,7 +50,7 @@ def serve_client(connection: socket.socket, peer: str) -> None:
     try:
         for request in MessageReader(connection.recv):
             log.received(request)
-            reply = conversation.reply_to(request)
+            reply = conversation.reply_to(request)  # MessageTooLong if the answer would not fit: nothing said yet
             log.sent(reply)
             connection.sendall(encode(reply))  # sendall loops over short sends
     except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
@@ -63,7 +63,7 @@ def serve_client(connection: socket.socket, peer: str) -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
     args = parser.parse_args()
 
@@ -73,7 +73,7 @@ def main() -> None:
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
         listener.bind(where)
-        listener.listen(5)  # up to 5 connections wait, complete, for accept()
+        listener.listen(5)  # about 5 complete connections wait for accept() (Linux: backlog + 1; see demos/backlog.py)
         host, port = listener.getsockname()[:2]  # port 0 became a real port: ask which
         log.say(f"listening on {address(listener.getsockname())}")
         log.ready(host=host, port=port)
@@ -82,7 +82,10 @@ def main() -> None:
             connection, peer = listener.accept()  # blocks until a client connects
             with connection:
                 log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")
-                serve_client(connection, address(peer))
+                try:
+                    serve_client(connection, address(peer))
+                except (ConnectionResetError, BrokenPipeError) as error:  # one bad peer must not end the server
+                    log.say(f"{address(peer)} reset the connection ({type(error).__name__}): back to accept()")
             served += 1
     finally:
         listener.close()

@@ -46,7 +46,7 @@ log = Log("client")
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
-    parser.add_argument("--port", type=int, required=True, help="the server's port")
+    parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
@@ -59,8 +59,9 @@ def main() -> None:
         log.say(f"{address(sock.getsockname())} -> {address(sock.getpeername())} (connect() sent nothing: it only chose the peer)")
         conversation = ClientConversation()
         for request in args.messages:
+            datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
-            sock.send(encode_datagram(request))  # one send(), one datagram, one message
+            sock.send(datagram)  # one send(), one datagram, one message
             try:
                 data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
             except TimeoutError:

@@ -69,7 +69,7 @@ def answer(sock: socket.socket, data: bytes, peer: tuple, conversation: ServerCo
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="end after this many conversations (default: never)")
     args = parser.parse_args()
 

@@ -62,8 +62,9 @@ def main() -> None:
         log.say(f"{address(sock.getsockname())} -> {address(sock.getpeername())} (bound first: the answers need an address)")
         conversation = ClientConversation()
         for request in args.messages:
+            datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
-            sock.send(encode_datagram(request))  # one send(), one datagram, one message
+            sock.send(datagram)  # one send(), one datagram, one message
             data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
             reply = decode_datagram(data)
             log.received(reply)

@@ -53,8 +53,9 @@ def main() -> None:
         reader = MessageReader(sock.recv)
         conversation = ClientConversation()
         for request in args.messages:
+            data = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
-            sock.sendall(encode(request))
+            sock.sendall(data)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")

@@ -55,7 +55,7 @@ def serve_client(connection: socket.socket, peer: str) -> None:
     try:
         for request in MessageReader(connection.recv):
             log.received(request)
-            reply = conversation.reply_to(request)
+            reply = conversation.reply_to(request)  # MessageTooLong if the answer would not fit: nothing said yet
             log.sent(reply)
             connection.sendall(encode(reply))  # sendall loops over short sends
     except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
@@ -78,7 +78,7 @@ def main() -> None:
     try:
         listener.bind(path)  # creates the file; one already there, even stale, is EADDRINUSE (no SO_REUSEADDR helps)
         bound = True
-        listener.listen(5)  # up to 5 connections wait, complete, for accept()
+        listener.listen(5)  # about 5 complete connections wait for accept() (Linux: backlog + 1; see demos/backlog.py)
         log.say(f"listening on {address(listener.getsockname())}")
         log.ready(path=path)
         served = 0
@@ -86,7 +86,10 @@ def main() -> None:
             connection, peer = listener.accept()  # blocks until a client connects
             with connection:
                 log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")  # the client never bound: unnamed
-                serve_client(connection, address(peer))
+                try:
+                    serve_client(connection, address(peer))
+                except (ConnectionResetError, BrokenPipeError) as error:  # one bad peer must not end the server
+                    log.say(f"{address(peer)} reset the connection ({type(error).__name__}): back to accept()")
             served += 1
     finally:
         listener.close()

@@ -1,6 +1,7 @@
 """TCP over IPv4 and IPv6 loopback."""
 
 import socket
+import struct
 
 import pytest
 
@@ -60,3 +61,40 @@ def test_tcp_client_says_clearly_when_nobody_listens():
     assert done.returncode == 1
     assert done.stderr.decode().strip().endswith("ConnectionRefusedError: Connection refused")
     assert b"Traceback" not in done.stderr
+
+
+def test_tcp_server_survives_a_client_that_resets_and_serves_the_next():
+    with Program("tcp_server.py", "--clients", "2") as server:
+        port = int(server.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"hello\n")
+            assert sock.recv(4096) == b"1 HELLO\n"  # the server is back in recv() now
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() sends RST
+        server.wait_for_line(r"reset the connection \(ConnectionResetError\)")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"still there?\n")
+            assert sock.recv(4096) == b"1 STILL THERE?\n"
+        code, _, err = server.finish()
+        assert code == 0
+        assert "Traceback" not in err
+
+
+def test_tcp_server_refuses_a_request_whose_answer_would_not_fit_and_keeps_serving():
+    with Program("tcp_server.py", "--clients", "2") as server:
+        port = int(server.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"a" * 4095 + b"\n")  # fits, with its newline; "1 " and a newline more do not
+            assert sock.recv(4096) == b"error: message too long: its answer would be 4098 bytes, the limit is 4096 bytes\n"
+            assert sock.recv(4096) == b""
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"next\n")
+            assert sock.recv(4096) == b"1 NEXT\n"
+        code, _, err = server.finish()
+        assert code == 0
+        assert 'sent "1 AAA' not in err  # refused before anything was said
+
+
+def test_tcp_server_refuses_a_port_beyond_16_bits():
+    done = run_program("tcp_server.py", "--port", "70000")
+    assert done.returncode == 2
+    assert b"70000 is not a port" in done.stderr
