@@ -34,6 +34,8 @@ Expected output
     server[200]: sent "1 HELLO"
     ...
     server[200]: end of file: the client closed the requests FIFO
+    server[200]: removed /tmp/fifo-k2j4/requests
+    server[200]: removed /tmp/fifo-k2j4/replies
 """
 
 import contextlib
@@ -93,12 +95,16 @@ def main() -> None:
         log.ready(dir=directory)
         served = 0
         while args.clients == 0 or served < args.clients:
-            serve_client(requests_path, replies_path)
+            try:
+                serve_client(requests_path, replies_path)
+            except BrokenPipeError:  # the client closed its replies FIFO before reading: one bad client, not the end
+                log.say("the client closed the replies FIFO before reading its answer: next client")
             served += 1
     finally:
         for path in (requests_path, replies_path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # a FIFO is a file: it outlives every process that used it until unlinked
+                log.say(f"removed {path}")
         os.rmdir(directory)
 
 

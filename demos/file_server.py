@@ -13,7 +13,8 @@ What it shows
 Run it
     python demos/file_server.py [--clients N]      (or: make files)
     then python demos/file_client.py --dir DIR (DIR from the ready line), or in a shell:
-    printf 'hi\n' >DIR/r.tmp && mv DIR/r.tmp DIR/request.1     then    cat DIR/reply.1
+    printf 'hi\n' >DIR/r.tmp && mv DIR/r.tmp DIR/request.1   then   cat DIR/reply.1 && rm DIR/reply.1
+    (take the answer away, as the client does: a reply.1 left behind would pass for the next client's)
     and to end (an empty request is the end marker):   touch DIR/request.2
 
 System calls, in order
@@ -127,7 +128,12 @@ def main() -> None:
         log.ready(dir=directory)
         served = 0
         while args.clients == 0 or served < args.clients:
-            serve_client(directory)
+            try:
+                serve_client(directory)
+            except TimeoutError as error:  # a client that went silent: give up on it, not on every later one
+                log.say(f"error: {error}: next client")
+                for name in os.listdir(directory):  # what it left would pass for the next client's messages
+                    os.unlink(os.path.join(directory, name))
             served += 1
     finally:
         shutil.rmtree(directory)  # with any message a client left behind

@@ -80,7 +80,10 @@ def test_fifo_demo_through_the_harness():
     client_replies = texts.index("client: opening replies FIFO for reading: blocks until the server opens it for writing")
     opened_replies = next(i for i, text in enumerate(texts) if text.startswith("server: opened replies FIFO after"))
     assert client_replies < opened_replies
-    assert result.said("server")[-1].text == "end of file: the client closed the requests FIFO"
+    last = [line.text for line in result.said("server")[-3:]]
+    assert last[0] == "end of file: the client closed the requests FIFO"
+    assert [text.rsplit("/", 1)[-1] for text in last[1:]] == ["requests", "replies"]
+    assert all(text.startswith("removed /") for text in last[1:])  # logged, like the socket servers' unlink
 
 
 def test_fifo_server_blocks_in_open_until_a_client_opens_the_other_end():
