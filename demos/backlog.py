@@ -25,6 +25,7 @@ Its peer
     Itself: the listening socket and its clients live in this one process.
 
 Expected output (ports and times vary)
+    client[100]: net.core.somaxconn = 4096: the kernel caps any backlog at that
     server[100]: listen(2) on 127.0.0.1:41234; it never calls accept()
     client[100]: connect #1 completed in 0.1 ms, before any accept() (ESTABLISHED)
     ...

@@ -26,10 +26,10 @@ Expected output (little-endian; ports vary)
     byteorder[400]:   in network order, struct '!H'           1f 90
     ...
     byteorder[400]: sockaddr of 127.0.0.1 port 41783 (16 bytes): 02 00 | a3 37 | 7f 00 00 01 | 00 00 00 00 00 00 00 00
-    byteorder[400]:   family (host order) | port (network order) | address | zero padding
+    byteorder[400]:   family (host order; BSD: a length byte, then the family) | port (network order) | address | zero padding
+    ...
 """
 
-import argparse
 import ctypes
 import os
 import socket
@@ -105,15 +105,9 @@ def show_on_the_wire() -> None:
     log.say(f"  {' | '.join(udp[a:a + 2].hex(' ') for a in (0, 2, 4, 6))}  (source port | destination port | length | checksum)")
 
 
-def port_number(text: str) -> int:
-    if not text.isdigit() or int(text) > 0xFFFF:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: a port is 16 bits, 0 to 65535")
-    return int(text)
-
-
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--port", type=port_number, default=8080, help="a port number to take apart; it is not bound")
+    parser.add_argument("--port", type=program.port_number, default=8080, help="a port number to take apart; it is not bound")
     parser.add_argument("addresses", nargs="*", default=ADDRESSES, metavar="ADDRESS", help="IPv4 or IPv6 addresses")
     args = parser.parse_args()
 

@@ -6,7 +6,7 @@ What it shows
     getaddrinfo() in order until connect() succeeds. To make that happen for
     real, the demo forks a server on the LAST address only and holds the earlier
     ones bound but not listening: each earlier attempt is refused, for certain.
-    No name (None) is getaddrinfo's "this host": ::1 and 127.0.0.1.
+    No name (None), without AI_PASSIVE, is getaddrinfo's loopback: ::1 and 127.0.0.1.
 
 Run it
     python demos/connect_each.py [--host NAME] [MESSAGE...]      (or: make connect-each)
@@ -15,7 +15,7 @@ Run it
 System calls, in order
     getaddrinfo(host, 0) -> socket()/bind()/listen() on the last address, bind() on
     the others -> fork(): the child accept()s and answers -> getaddrinfo(host, port)
-    -> per result: socket(), connect() (refused: close(), next) -> send()/recv() -> waitpid().
+    -> per result: socket(), connect() (refused: close(), next) -> sendall()/recv() -> waitpid().
 
 Its peer
     Its own forked child, or with --port any TCP server (demos/tcp_server.py).
@@ -60,6 +60,9 @@ def serve(listener: socket.socket) -> None:
             server_log.sent(reply)
             connection.sendall(encode(reply))
         code = 0
+    except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
+        server_log.say("interrupted")
+        code = program.EXIT_INTERRUPTED
     except BaseException as error:
         server_log.say(f"error: {program.describe(error)}")
     finally:
@@ -110,7 +113,7 @@ def connect(host, port: int) -> socket.socket:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default=None, help="a name or address (default: none, meaning this host)")
-    parser.add_argument("--port", type=int, help="a server's port (default: start a server of our own)")
+    parser.add_argument("--port", type=program.port_number, help="a server's port (default: start a server of our own)")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 

@@ -2,7 +2,7 @@
 
 What it shows
     Over UDP one sendto() is one recvfrom(): three datagrams sent before the
-    receiver reads come out as three, never merged (a stream would merge them).
+    receiver reads come out as three, never merged (a stream may merge them).
     A buffer smaller than the datagram truncates it: the rest is gone, and
     MSG_TRUNC says so. A full receive queue drops datagrams and tells nobody:
     with a small SO_RCVBUF and a burst sent before the receiver reads, most are
@@ -26,10 +26,14 @@ Its peer
     Itself: its own sockets, each with its own address.
 
 Expected output (pids vary; the numbers are this machine's)
-    sender[100]: sent "hello"           (and two more, then three "received")
+    sender[100]: sent "hello"
+    ... two more sent, then three received ...
     receiver[100]: 3 sendto() -> 3 recvfrom() of 5, 12, 20 bytes: one datagram each, never merged
-    receiver[100]: truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48: b'QRSTUVWXYZ...'
-    receiver[100]: burst: sent 200, received 9, lost 191 (the kernel counted 191 drops)
+    sender[100]: sendto() 64 bytes b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    receiver[100]: truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48: b'QRSTUVWXYZabcdef...'
+    receiver[100]: the next recvfrom() returns the next datagram, not the rest: b'next'
+    sender[100]: burst: 200 datagrams of 60 bytes into a receive queue of 8192 bytes, before any recvfrom()
+    receiver[100]: burst: sent 200, received 9, lost 191 (the kernel counted 191 drops); the datagrams that got in: #0 to #8
     receiver[100]: straight: arrival order 1, 2, 3, 4: in order
     relay[100]: swaps each pair, on purpose, as two routes of different speed could (loopback never reorders)
     receiver[100]: through the relay: arrival order 2, 1, 4, 3: out of order

@@ -5,7 +5,7 @@ What it shows
     the answers, on the same socket at the same time. The send and receive
     buffers are shrunk (SO_SNDBUF, SO_RCVBUF; the server's too) so that neither
     direction holds much: a client that sent everything before reading would
-    deadlock, both sides blocked in send() waiting for the other to read. So
+    deadlock, both sides blocked in sendall() waiting for the other to read. So
     by the time the last request is out, answers have come back (it counts
     them): both directions moved at once. Then shutdown(SHUT_WR) closes only
     the client's sending direction: the server reads end of file, yet the
@@ -18,7 +18,7 @@ Run it
 
 System calls, in order
     getaddrinfo() -> socket() -> setsockopt(SO_SNDBUF, SO_RCVBUF) -> connect()
-    -> thread 1: send() every request, then shutdown(SHUT_WR); meanwhile
+    -> thread 1: sendall() every request, then shutdown(SHUT_WR); meanwhile
     thread 2: recv() the answers, the server's last line, then b"" -> close().
 
 Its peer
@@ -84,7 +84,7 @@ def send_requests(sock: socket.socket, requests: list[str], conversation: Client
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
-    parser.add_argument("--port", type=int, required=True, help="the server's port")
+    parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("--count", type=int, default=5000, help="how many requests to send (default 5000)")
     parser.add_argument("--buffer", type=int, default=4096, metavar="BYTES",
                         help="send and receive buffer size to ask for (default 4096; 0: the kernel's)")

@@ -15,9 +15,9 @@ Run it
     sending side (-N), and the server's last line still arrives.
 
 System calls, in order
-    socket() -> setsockopt(SO_REUSEADDR, SO_SNDBUF, SO_RCVBUF) -> bind() ->
-    listen() -> per client: accept() -> recv() and send() in turn until recv()
-    returns b"" -> send() one more line -> close().
+    getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR, SO_SNDBUF,
+    SO_RCVBUF) -> bind() -> listen() -> per client: accept() -> recv() and
+    sendall() in turn until recv() returns b"" -> sendall() one more line -> close().
 
 Its peer
     demos/half_close_client.py, or nc -N.
@@ -60,10 +60,10 @@ def serve_client(connection: socket.socket, peer: str) -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
-    parser.add_argument("--buffer", type=int, default=0, metavar="BYTES",
-                        help="shrink each connection's send and receive buffers to this (default 0: the kernel's)")
+    parser.add_argument("--buffer", type=int, default=4096, metavar="BYTES",
+                        help="shrink each connection's send and receive buffers to this (default 4096; 0: the kernel's)")
     args = parser.parse_args()
     if args.buffer < 0:
         parser.error("--buffer takes a whole number of at least 0")

@@ -17,9 +17,9 @@ Run it
     The kernel's view needs psutil (make installs it in .venv).
 
 System calls, in order
-    socket() -> bind(port 0) -> listen() -> per client: fork() -> child:
+    getaddrinfo() -> socket() -> bind(port 0) -> listen() -> per client: fork() -> child:
     close() the inherited sockets -> socket() -> connect() -> getsockname()
-    -> send() its address -> recv() until the server hangs up -> _exit();
+    -> sendall() its address -> recv() until the server hangs up -> _exit();
     parent: accept() -> recv() -> ... then read the kernel's table ->
     per client: close() -> waitpid().
 
@@ -118,6 +118,9 @@ def main() -> None:
                 try:
                     be_a_client(listener, connections)
                     code = 0
+                except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
+                    Log("client").say("interrupted")
+                    code = program.EXIT_INTERRUPTED
                 except BaseException as error:
                     Log("client").say(f"error: {program.describe(error)}")
                 finally:

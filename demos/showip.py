@@ -31,7 +31,7 @@ Expected output (the list depends on /etc/hosts)
     showip[500]: ::1: 3 results (numeric: no lookup at all)
     showip[500]:   AF_INET6  SOCK_STREAM  IPPROTO_TCP  ('::1', 0, 0, 0)
     ...
-    showip[500]: nowhere.invalid: no address: gaierror EAI_NONAME: Name or service not known
+    showip[500]: nowhere.invalid: no address: gaierror EAI_NONAME: Name or service not known (0.001 s)
 """
 
 import os

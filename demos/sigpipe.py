@@ -27,15 +27,15 @@ Its peer
     Nobody: that is the point. The reader closed its end before the write.
 
 Expected output (pids vary)
-    parent[100]: Python set SIGPIPE to SIG_IGN at startup
+    parent[100]: Python set SIGPIPE to SIG_IGN at startup: a broken pipe is then a BrokenPipeError it can report ...
     writer[101]: pipe write(), SIGPIPE SIG_DFL: writing to a pipe nobody can read
     parent[100]: pipe write(), SIGPIPE SIG_DFL: writer 101 was killed by signal 13 (SIGPIPE): a shell reports 141
     writer[102]: pipe write(), SIGPIPE SIG_IGN: writing to a pipe nobody can read
     writer[102]: pipe write(), SIGPIPE SIG_IGN: BrokenPipeError: errno 32 (EPIPE), and still alive
     parent[100]: pipe write(), SIGPIPE SIG_IGN: writer 102 exited with status 0
-    ... the same for a socket: send(), send(MSG_NOSIGNAL) ...
+    ... the same for a socket: send(), then send(MSG_NOSIGNAL) with SIG_DFL: EPIPE, and still alive ...
     parent[100]: sh -c 'head -c 1 /dev/zero; echo $?' on that pipe, restore_signals=True: the shell printed 141
-    parent[100]: ... restore_signals=False: head said "head: error writing ...: Broken pipe", the shell printed 1
+    parent[100]: sh -c ... restore_signals=False: head said 'head: write error: Broken pipe', the shell printed 1
 """
 
 import errno
@@ -62,7 +62,7 @@ def attempt(case: str, where: str, write, action: signal.Handlers) -> None:
     if pid == 0:  # the writer child
         code = 1
         try:
-            signal.signal(signal.SIGPIPE, action)  # the action is per process and survives exec()
+            signal.signal(signal.SIGPIPE, action)  # per process; exec() keeps SIG_IGN or SIG_DFL, resets a handler to SIG_DFL
             Log("writer").say(f"{case}: writing to {where} nobody can read")
             write()  # SIG_DFL: the kernel kills us right here; nothing below runs
             Log("writer").say(f"{case}: the write succeeded?")

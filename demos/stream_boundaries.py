@@ -15,7 +15,7 @@ Run it
 
 System calls, in order
     socketpair() twice (the stream; a side channel for notes) -> fork() ->
-    per round: writer send() chunk 1, [waits for a note], send() chunk 2;
+    per round: writer sendall() chunk 1, [waits for a note], sendall() chunk 2;
     reader recv(N), N chosen by the round, then recv() until the lines are
     whole -> the writer _exit()s; the reader waitpid()s.
 
@@ -23,13 +23,14 @@ Its peer
     The writer child, forked from the same program.
 
 Expected output (pids vary)
-    writer[101]: round 1: send() 6 bytes, send() 13 bytes
+    writer[101]: round 1: sendall() 6 bytes, sendall() 13 bytes
     reader[100]: round 1: recv(3) -> 3 bytes b'hel': part of the first chunk (asked for fewer bytes than it holds)
     reader[100]: round 1: recv(4096) -> 16 bytes b'lo\nhow are you?\n'
     reader[100]: received "hello"
     reader[100]: received "how are you?"
     ... round 2: exactly the first chunk; 3: the first and part of the second; 4: both chunks
     reader[100]: the reads differed every round; the lines came out the same every round
+    reader[100]: writer 101 exited with status 0
 """
 
 import os
@@ -68,12 +69,12 @@ def wait_for(control: socket.socket) -> None:
 
 
 def write(sock: socket.socket, control: socket.socket) -> None:
-    """The writer child: two send()s per round, the second one before or after the reader's read."""
+    """The writer child: two sendall()s per round, the second one before or after the reader's read."""
     log = Log("writer")
     for number, (_, late, _) in enumerate(ROUNDS, 1):
         wait = "wait for the reader's read, " if late else ""
-        log.say(f"round {number}: send() {len(CHUNK1)} bytes, {wait}send() {len(CHUNK2)} bytes")
-        sock.sendall(CHUNK1)  # on a socketpair the bytes are in the reader's socket when send() returns
+        log.say(f"round {number}: sendall() {len(CHUNK1)} bytes, {wait}sendall() {len(CHUNK2)} bytes")
+        sock.sendall(CHUNK1)  # on a socketpair the bytes are in the reader's socket when sendall() returns
         if late:
             wait_for(control)  # chunk 2 goes only once the reader has read
         sock.sendall(CHUNK2)
@@ -98,6 +99,9 @@ def main() -> None:
             control.close()
             write(writer_sock, writer_control)
             code = 0
+        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
+            Log("writer").say("interrupted")
+            code = program.EXIT_INTERRUPTED
         except BaseException as error:
             Log("writer").say(f"error: {program.describe(error)}")
         finally:

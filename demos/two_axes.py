@@ -5,33 +5,37 @@ What it shows
     decides what an address looks like: a file name for AF_UNIX, (host, port)
     for AF_INET, (host, port, flowinfo, scope_id) for AF_INET6. The type (axis
     2) decides how the bytes go: SOCK_STREAM connects once, then carries a byte
-    stream that needs a newline to cut messages apart; SOCK_DGRAM carries whole
-    datagrams, each sent to an address. The demo opens a pair of sockets for
-    each of the six combinations, exchanges one message and its answer, and
-    tabulates what worked here and the address form each one used.
+    stream that needs framing (here a newline) to cut messages apart;
+    SOCK_DGRAM carries whole datagrams, each sent to an address. The demo
+    opens a pair of sockets for each of the six combinations, exchanges one
+    message and its answer, and tabulates what worked here and the address
+    form each one used.
 
 Run it
     python demos/two_axes.py [MESSAGE]      (or: make axes)
 
 System calls, in order
     per combination: socket() twice -> bind() the server -> stream: listen(),
-    connect(), accept(), send()/recv() -> datagram: (AF_UNIX: bind() the client
+    connect(), accept(), sendall()/recv() -> datagram: (AF_UNIX: bind() the client
     too) sendto(), recvfrom(), sendto() back, recv() -> close() -> unlink() the files.
 
 Its peer
     Itself: both sockets of each pair live in this one process, one after another.
 
 Expected output (paths and ports vary)
-    axes[800]: AF_UNIX x SOCK_STREAM: the server binds '/tmp/tmpx1/stream.sock'
+    axes[800]: AF_UNIX x SOCK_STREAM: the server binds '/tmp/tmpvswfeowa/stream.sock'
     client[800]: sent "hello"
     server[800]: received "hello"
     server[800]: sent "1 HELLO"
     client[800]: received "1 HELLO"
     ...
-    axes[800]: domain    type         address form (server's getsockname())  client, as the server saw it  works here  messages
-    axes[800]: AF_UNIX   SOCK_STREAM  /tmp/tmpx1/stream.sock                 '' (unnamed)                 yes         2
-    axes[800]: AF_INET   SOCK_DGRAM   ('127.0.0.1', 41234)                   ('127.0.0.1', 53012)         yes         2
-    axes[800]: AF_INET6  SOCK_STREAM  ('::1', 41235, 0, 0)                   ('::1', 53013, 0, 0)         yes         2
+    axes[800]: domain    type         address form (server's getsockname())  client, as the server saw it          works here  messages
+    axes[800]: AF_UNIX   SOCK_STREAM  /tmp/tmpvswfeowa/stream.sock           '' (unnamed)                          yes         2
+    axes[800]: AF_UNIX   SOCK_DGRAM   /tmp/tmpvswfeowa/dgram.sock            '/tmp/tmpvswfeowa/dgram.sock.client'  yes         2
+    axes[800]: AF_INET   SOCK_STREAM  ('127.0.0.1', 46183)                   ('127.0.0.1', 58214)                  yes         2
+    axes[800]: AF_INET   SOCK_DGRAM   ('127.0.0.1', 40382)                   ('127.0.0.1', 48137)                  yes         2
+    axes[800]: AF_INET6  SOCK_STREAM  ('::1', 50737, 0, 0)                   ('::1', 52326, 0, 0)                  yes         2
+    axes[800]: AF_INET6  SOCK_DGRAM   ('::1', 33095, 0, 0)                   ('::1', 47365, 0, 0)                  yes         2
 """
 
 import os

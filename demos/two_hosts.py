@@ -19,7 +19,9 @@ System calls, in order
     through ip: unshare(CLONE_NEWNET) per host, kept as /run/netns/NAME ->
     a veth pair, one end in each -> an address on each end, link up -> per
     protocol: setns() into A and exec the server, setns() into B and exec the
-    client -> at the end, ip netns delete each host.
+    client -> at the end, ip netns delete each host. ip makes the unshare()
+    and setns() calls for us: Python has os.unshare() and os.setns() only
+    from 3.12, and this project targets 3.11.
 
 Its peer
     demos/tcp_server.py and demos/tcp_client.py, then demos/udp_server.py and

@@ -72,7 +72,8 @@ def test_byte_order_demo_by_hand_takes_its_own_port_and_addresses():
 
 @pytest.mark.parametrize("args,code,says", [
     (["1.2.3.999"], 1, "error: OSError: illegal IP address string passed to inet_pton"),
-    (["--port", "70000"], 2, "'70000' is not a port"),
+    (["--port", "70000"], 2, "70000 is not a port: a port is 16 bits"),
+    (["--port", "http"], 2, "'http' is not a number"),
 ])
 def test_byte_order_demo_refuses_bad_input_in_one_line(args, code, says):
     done = run_program("byte_order.py", *args)
