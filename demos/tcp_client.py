@@ -69,7 +69,10 @@ def main() -> None:
             data = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
             sock.sendall(data)
-            reply = reader.receive()
+            try:
+                reply = reader.receive()
+            except TimeoutError:  # settimeout() above: without it, a silent server would hold us forever
+                raise TimeoutError(f"no answer within {TIMEOUT:g} s: the server accepted us but says nothing") from None
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")
             log.received(reply)

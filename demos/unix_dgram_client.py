@@ -10,7 +10,7 @@ What it shows
     the socket, so the client unlinks it on every way out.
 
 Run it
-    python demos/unix_dgram_client.py --path PATH [MESSAGE...]
+    python demos/unix_dgram_client.py --path PATH [--timeout S] [MESSAGE...]
     (start demos/unix_dgram_server.py first; it prints the path)
 
 System calls, in order
@@ -47,6 +47,7 @@ log = Log("client")
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--path", required=True, help="the server's socket file")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -55,17 +56,24 @@ def main() -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     bound = False
     try:
-        sock.settimeout(TIMEOUT)
+        sock.settimeout(args.timeout)
         sock.bind(own)  # without a name of our own, the server's recvfrom() gets None: no address to answer
         bound = True
-        sock.connect(args.path)  # sends nothing; no such file: FileNotFoundError, nobody bound there: ConnectionRefusedError
+        try:
+            sock.connect(args.path)  # sends nothing; no such file: FileNotFoundError, nobody bound there: ConnectionRefusedError
+        except (FileNotFoundError, ConnectionRefusedError) as error:  # a socket's error names no file: add it
+            raise type(error)(error.errno, error.strerror, args.path) from None
         log.say(f"{address(sock.getsockname())} -> {address(sock.getpeername())} (bound first: the answers need an address)")
         conversation = ClientConversation()
         for request in args.messages:
             datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
             sock.send(datagram)  # one send(), one datagram, one message
-            data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
+            try:
+                data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
+            except TimeoutError:
+                raise TimeoutError(f"no answer within {args.timeout:g} s: nothing is lost on a Unix socket, "
+                                   "the request is with the server, which has not answered") from None
             reply = decode_datagram(data)
             log.received(reply)
             conversation.check(request, reply)

@@ -48,7 +48,10 @@ def main() -> None:
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # no getaddrinfo(): a path is the one address
         sock.settimeout(TIMEOUT)
-        sock.connect(args.path)  # no such file: FileNotFoundError; a file nobody listens on: ConnectionRefusedError
+        try:
+            sock.connect(args.path)  # no such file: FileNotFoundError; a file nobody listens on: ConnectionRefusedError
+        except (FileNotFoundError, ConnectionRefusedError) as error:  # a socket's error names no file: add it
+            raise type(error)(error.errno, error.strerror, args.path) from None
         log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
         reader = MessageReader(sock.recv)
         conversation = ClientConversation()
@@ -56,7 +59,10 @@ def main() -> None:
             data = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(request)
             sock.sendall(data)
-            reply = reader.receive()
+            try:
+                reply = reader.receive()
+            except TimeoutError:  # settimeout() above: without it, a silent server would hold us forever
+                raise TimeoutError(f"no answer within {TIMEOUT:g} s: the server accepted us but says nothing") from None
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")
             log.received(reply)

@@ -109,7 +109,7 @@ def test_unix_dgram_client_says_clearly_when_nobody_is_there():
     done = run_program("unix_dgram_client.py", "--path", os.path.join(tmpdir, "nobody.sock"))
     assert done.returncode == 1
     lines = done.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("error: FileNotFoundError: No such file or directory")
+    assert len(lines) == 1 and lines[0].endswith("error: FileNotFoundError: No such file or directory: " + os.path.join(tmpdir, "nobody.sock"))
     assert b"Traceback" not in done.stderr
 
     stale = os.path.join(tmpdir, "stale.sock")
@@ -119,5 +119,22 @@ def test_unix_dgram_client_says_clearly_when_nobody_is_there():
     os.unlink(stale)
     assert done.returncode == 1
     lines = done.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("error: ConnectionRefusedError: Connection refused")
+    assert len(lines) == 1 and lines[0].endswith("error: ConnectionRefusedError: Connection refused: " + stale)
     assert os.listdir(tmpdir) == []  # the client removed its own socket file and directory on the way out
+
+
+def test_unix_dgram_client_gives_up_on_a_silent_server_after_its_timeout():
+    directory = tempfile.mkdtemp()
+    path = os.path.join(directory, "silent.sock")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as silent:
+            silent.bind(path)  # bound, so connect() works, but it never answers
+            done = run_program("unix_dgram_client.py", "--path", path, "--timeout", "0.3")
+            assert silent.recv(MAX_MESSAGE_BYTES) == b"hello"  # the request did arrive
+    finally:
+        os.unlink(path)
+        os.rmdir(directory)
+    assert done.returncode == 1
+    last = done.stderr.decode().splitlines()[-1]
+    assert re.fullmatch(r"client\[\d+\]: error: TimeoutError: no answer within 0\.3 s: .*", last), last
+    assert b"Traceback" not in done.stderr

@@ -96,7 +96,7 @@ def test_a_stale_socket_file_makes_bind_fail_and_is_left_alone():
 
         client = run_program("unix_stream_client.py", "--path", path)  # a file, but nobody listening
         assert client.returncode == 1
-        assert client.stderr.decode().strip().endswith("error: ConnectionRefusedError: Connection refused")
+        assert client.stderr.decode().strip().endswith("error: ConnectionRefusedError: Connection refused: " + path)
         assert b"Traceback" not in client.stderr
     finally:
         os.unlink(path)
@@ -107,5 +107,5 @@ def test_unix_client_says_clearly_when_there_is_no_socket_file():
     done = run_program("unix_stream_client.py", "--path", os.path.join(tempfile.gettempdir(), "nobody.sock"))
     assert done.returncode == 1
     lines = done.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("error: FileNotFoundError: No such file or directory")
+    assert len(lines) == 1 and lines[0].endswith("error: FileNotFoundError: No such file or directory: " + os.path.join(tempfile.gettempdir(), "nobody.sock"))
 
