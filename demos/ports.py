@@ -9,29 +9,25 @@ What it shows
     apart. Each 4-tuple is seen three ways: by its client (getsockname),
     by the server (accept), and in the kernel's own table of sockets
     (psutil.net_connections, as ss -tnp), which on one machine holds both
-    ends of every connection. Each client also tells the server what it
-    believes its own address is, and the server compares.
+    ends of every connection.
 
 Run it
     python demos/ports.py [--clients 3] [--host 127.0.0.1]   (or: make ports)
     The kernel's view needs psutil (make installs it in .venv).
 
 System calls, in order
-    getaddrinfo() -> socket() -> bind(port 0) -> listen() -> per client: fork() -> child:
-    close() the inherited sockets -> socket() -> connect() -> getsockname()
-    -> sendall() its address -> recv() until the server hangs up -> _exit();
-    parent: accept() -> recv() -> ... then read the kernel's table ->
-    per client: close() -> waitpid().
+    getaddrinfo() -> socket() -> bind(port 0) -> listen() -> per client:
+    fork() -> child: close() the inherited sockets -> socket() -> connect()
+    -> getsockname() -> recv() until the server hangs up -> _exit(); parent:
+    accept() -> ... then read the kernel's table -> per client: close() -> waitpid().
 
 Its peer
     Its own children, one per client, forked from this program.
 
-Expected output (pids and ports vary)
+Expected output (pids and ports vary; a client's "connected" and the "accepted" may swap)
     server[100]: listening on 127.0.0.1:41234 for 3 clients at once
     client[101]: connected 127.0.0.1:53012 -> 127.0.0.1:41234
-    client[101]: sent "127.0.0.1:53012"
     server[100]: accepted 127.0.0.1:41234 <- 127.0.0.1:53012
-    server[100]: received "127.0.0.1:53012"
     ...
     server[100]: all 3 connected at once; the kernel's table of port 41234:
     server[100]: kernel: pid 100 ESTABLISHED 127.0.0.1:41234 <- 127.0.0.1:53012
@@ -48,15 +44,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ipc import program
 from ipc.log import Log, address
-from ipc.protocol import encode
-from ipc.stream import MessageReader
 
 TIMEOUT = 10.0  # seconds any one wait may take
 log = Log("server")
 
 
 def be_a_client(listener: socket.socket, inherited: list[socket.socket]) -> None:
-    """A forked child: connect, say its 4-tuple, stay connected until the server hangs up."""
+    """A forked child: connect, say its half of the 4-tuple, stay connected until the server hangs up."""
     client = Log("client")
     server_address = listener.getsockname()
     listener.close()  # the child does not listen: only the parent accepts
@@ -65,10 +59,7 @@ def be_a_client(listener: socket.socket, inherited: list[socket.socket]) -> None
     with socket.socket(listener.family, socket.SOCK_STREAM) as sock:
         sock.settimeout(TIMEOUT)
         sock.connect(server_address)  # the kernel picks this connection's client port here
-        me = address(sock.getsockname())
-        client.say(f"connected {me} -> {address(sock.getpeername())}")
-        client.sent(me)
-        sock.sendall(encode(me))  # tell the server who we think we are
+        client.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
         if sock.recv(1) == b"":  # waits, connection open, while the others connect too
             client.say("the server hung up")
 
@@ -128,12 +119,7 @@ def main() -> None:
             children.append(pid)
             connection, peer = listener.accept()  # a new socket per client, same local port for all
             connections.append(connection)
-            connection.settimeout(TIMEOUT)
-            says = MessageReader(connection.recv).receive()  # what the client says its address is
             log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")
-            log.received(says or "")
-            if says != address(peer):
-                raise ConnectionError(f"the client says it is {says}, but accept() said {address(peer)}")
         log.say(f"all {args.clients} connected at once; the kernel's table of port {listener.getsockname()[1]}:")
         kernel_view(listener.getsockname())
     finally:
