@@ -349,3 +349,10 @@ def test_half_close_programs_refuse_negative_sizes(script, args):
     done = run_program(script, *args)
     assert done.returncode == 2
     assert b"a whole number of at least 0" in done.stderr and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("script", ["half_close_client.py", "half_close_server.py"])
+def test_half_close_programs_refuse_a_port_that_does_not_fit_16_bits(script):
+    done = run_program(script, "--port", "70000")  # as a C unsigned short it would wrap to 4464
+    assert done.returncode == 2
+    assert b"70000 is not a port: a port is 16 bits, 0 to 65535" in done.stderr and b"Traceback" not in done.stderr
