@@ -62,7 +62,7 @@ def main() -> None:
             os.dup2(requests_r, 0)  # fd 0 now reads the requests pipe (the old stdin is closed first)
             os.dup2(replies_w, 1)  # fd 1 now writes the replies pipe
             for fd in (requests_r, requests_w, replies_r, replies_w):
-                os.close(fd)  # dup2 then close the original: a spare write end would keep EOF from ever coming
+                os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF from coming
             Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
             # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
             # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)

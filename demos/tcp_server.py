@@ -14,7 +14,8 @@ Run it
     (-N: at end of input nc shuts down its sending side, so the server sees EOF).
 
 System calls, in order
-    getaddrinfo(host, port, AI_PASSIVE) -> socket() -> setsockopt(SO_REUSEADDR)
+    getaddrinfo(host, port, AI_PASSIVE, which matters only with no host
+    (--host ''): then it means any address) -> socket() -> setsockopt(SO_REUSEADDR)
     -> bind() -> listen() -> getsockname() -> then per client: accept() ->
     recv()/send() until recv() returns b"" -> close().
 
@@ -62,13 +63,13 @@ def serve_client(connection: socket.socket, peer: str) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; '': any address)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(
-        args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]  # AI_PASSIVE: no host means any address
     listener = socket.socket(family, kind, proto)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart

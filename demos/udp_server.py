@@ -19,7 +19,8 @@ Run it
     same way; at Ctrl-D it sends nothing, so that conversation stays open.
 
 System calls, in order
-    getaddrinfo(host, port, SOCK_DGRAM, AI_PASSIVE) -> socket() -> bind() ->
+    getaddrinfo(host, port, SOCK_DGRAM, AI_PASSIVE, which matters only with
+    no host (--host ''): then it means any address) -> socket() -> bind() ->
     getsockname() -> then per datagram: recvfrom() -> sendto() the address
     recvfrom() gave.
 
@@ -68,13 +69,13 @@ def answer(sock: socket.socket, data: bytes, peer: tuple, conversation: ServerCo
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; '': any address)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--clients", type=int, default=0, help="end after this many conversations (default: never)")
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(
-        args.host, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
+        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]  # AI_PASSIVE: no host means any address
     sock = socket.socket(family, kind, proto)
     try:
         sock.bind(where)  # and no listen(): a datagram socket can receive as soon as it has an address
