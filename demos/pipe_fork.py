@@ -21,6 +21,7 @@ Its peer
 
 Expected output (pids vary; parent and child lines interleave in order)
     client[100]: forked server child 101
+    client[100]: sent "hello"
     server[101]: received "hello"
     server[101]: sent "1 HELLO"
     client[100]: received "1 HELLO"

@@ -10,6 +10,9 @@ What it shows
 Run it
     printf 'hello\nworld\n' | python demos/stdio_server.py     prints 1 HELLO, 2 WORLD
     python demos/stdio_server.py        then type lines; Ctrl-D ends
+    python demos/stdio_server.py < requests.txt > replies.txt
+        the shell does the same dup2() with files before exec: the program
+        then logs "fd 0 is a regular file, fd 1 is a regular file"
     (or: make dup2, where demos/dup2_parent.py starts it behind two pipes)
     Bad input (not UTF-8, over 4096 bytes) gets an error line on stdout, a
     one-line error on stderr, and exit code 1.

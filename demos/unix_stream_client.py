@@ -23,6 +23,7 @@ Expected output
     client[300]: sent "hello"
     client[300]: received "1 HELLO"
     ...
+    client[300]: closed the connection
 """
 
 import os
