@@ -103,16 +103,16 @@ def serve_client(directory: str) -> None:
         wait_for(directory, f"request.{n}", deadline)
         try:
             request = take(directory, f"request.{n}")
+            if request is None:  # zero bytes: the client's end marker, its end of file
+                log.say(f"request.{n} is empty: the client's end marker")
+                return
+            log.received(request)
+            reply = conversation.reply_to(request)  # MessageTooLong if the answer would not fit: nothing said yet
         except ProtocolError as error:  # tell the client what was wrong, then stop answering it
             log.say(f"error from the client: {error}")
             put(directory, f"reply.{n}", encode(error_reply(error)))
             linger(directory, f"reply.{n}")
             return
-        if request is None:  # zero bytes: the client's end marker, its end of file
-            log.say(f"request.{n} is empty: the client's end marker")
-            return
-        log.received(request)
-        reply = conversation.reply_to(request)
         log.sent(reply)
         put(directory, f"reply.{n}", encode(reply))
         deadline = time.monotonic() + TIMEOUT
