@@ -1,0 +1,378 @@
+"""strace's text, parsed: one record per system call, signal and exit. Pure: text in, records out.
+
+The text is what ``strace -f -ttt -T -yy -s N -o FILE`` writes (see
+ipc.trace.runner for why those flags)::
+
+    5882  1796133701.411677 pipe2([3<pipe:[14365]>, 4<pipe:[14365]>], O_CLOEXEC) = 0 <0.000009>
+    5882  1796133701.412532 read(5<pipe:[14366]>,  <unfinished ...>
+    5893  1796133701.415834 write(6<pipe:[14366]>, "1 HELLO\\n", 8) = 8 <0.000052>
+    5882  1796133701.415888 <... read resumed>"1 HELLO\\n", 4096) = 8 <0.003350>
+    5893  1796133701.417109 +++ exited with 0 +++
+    5882  1796133701.417136 --- SIGCHLD {si_signo=SIGCHLD, si_pid=5893, ...} ---
+
+A call that another process's line interrupted is printed in two halves;
+they are joined here into one ``Syscall`` that keeps both moments: ``time``
+(when it began, which for a call that blocks is when it started waiting)
+and ``end_time``. A call still in progress when the text ends (a deadlock,
+or a process killed inside it) has ``end_line`` None, or a result of None.
+
+Arguments are decoded into values: ``Fd`` (a number and its ``-yy``
+decoration, itself parsed into a ``Target``), ``Data`` (a string, as
+bytes), ``int``, ``Struct`` ({...}), ``list`` ([...]) and ``Raw`` (flags,
+NULL, anything else, as written).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+AT_FDCWD = -100
+
+
+class Raw(str):
+    """An argument kept as strace wrote it: flags, NULL, an expression."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an fd is, from strace's ``-yy`` decoration."""
+
+    kind: str  # pipe | path | unix | tcp | udp | socket | anon | other
+    text: str  # the decoration as written: pipe:[14365], /tmp/x, TCP:[1.2.3.4:5->6.7.8.9:10]
+    inode: Optional[int] = None
+    peer: Optional[int] = None  # a Unix socket's peer inode
+    local: Optional[str] = None  # a socket's own address: 127.0.0.1:5000, [::1]:5000, or a path
+    remote: Optional[str] = None  # a connected socket's peer address
+    socktype: Optional[str] = None  # stream | dgram | seqpacket
+    path: Optional[str] = None
+    device: Optional[str] = None  # "char 1:3" for /dev/null
+
+    @property
+    def is_socket(self) -> bool:
+        return self.kind in ("unix", "tcp", "udp", "socket")
+
+
+@dataclass(frozen=True)
+class Fd:
+    number: int
+    target: Optional[Target]  # None when strace printed no decoration
+
+
+@dataclass(frozen=True)
+class Data:
+    value: bytes
+    truncated: bool = False  # strace cut it at -s: value is only the start
+
+
+@dataclass
+class Struct:
+    fields: dict = field(default_factory=dict)  # name=value entries
+    items: list = field(default_factory=list)  # entries without a name
+    text: str = ""
+
+
+Value = Union[int, Fd, Data, Struct, list, Raw]
+
+
+@dataclass
+class Syscall:
+    pid: int  # the task (a thread's own id; the process id for a process's main thread)
+    time: float  # when the call began (seconds since the epoch)
+    name: str
+    args: list
+    result: Optional[int]  # None: "?" (it never returned, or no number)
+    result_fd: Optional[Fd] = None  # dup2(...) = 1<pipe:[5]>
+    errno: Optional[str] = None  # EPIPE, EAGAIN, ERESTARTSYS...
+    result_text: str = ""  # what followed the number: "(Timeout)", "([{fd=3, revents=POLLIN}])"
+    duration: Optional[float] = None  # strace's -T, when it printed one
+    line: int = 0  # where the call began in its text (0-based)
+    end_line: Optional[int] = None  # where it returned; None: never, in this text
+    end_time: Optional[float] = None
+    split: bool = False  # printed in two halves: something else happened while it ran
+    source: int = 0  # which text (several straces merged)
+    text: str = ""  # the call as one line: name(args) = result
+
+    @property
+    def ok(self) -> bool:
+        return self.errno is None and self.result is not None
+
+
+@dataclass
+class Signal:
+    pid: int
+    time: float
+    name: str  # SIGPIPE
+    info: Optional[Struct]  # {si_signo=..., si_pid=...}
+    line: int = 0
+    source: int = 0
+
+
+@dataclass
+class Exit:
+    pid: int
+    time: float
+    code: Optional[int]  # exited with N
+    signal: Optional[str] = None  # killed by SIGX
+    core: bool = False
+    line: int = 0
+    source: int = 0
+
+
+Record = Union[Syscall, Signal, Exit]
+
+PREFIX = re.compile(r"^(?:\[pid\s+)?(?P<pid>\d+)\]?\s+(?P<time>\d+\.\d+)\s+(?P<rest>.*)$")
+NO_PID = re.compile(r"^(?P<time>\d+\.\d+)\s+(?P<rest>.*)$")
+CALL_START = re.compile(r"^(?P<name>[\w?]+)\(")
+RESUMED = re.compile(r"^<\.\.\. (?P<name>[\w?]+) resumed>\s?")
+UNFINISHED = " <unfinished ...>"
+SIGNAL = re.compile(r"^--- (?P<name>SIG\w+)(?: (?P<info>\{.*\}))? ---$")
+EXITED = re.compile(r"^\+\+\+ exited with (?P<code>-?\d+) \+\+\+$")
+KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG\w+)(?P<core> \(core dumped\))? \+\+\+$")
+RESULT = re.compile(
+    r"^=\s+(?P<value>\?|-?\d+|0x[0-9a-fA-F]+)(?P<deco><.*?>(?=\s|$))?"
+    r"(?:\s+(?P<errno>E[A-Z0-9]+)(?:\s+\((?P<errmsg>[^)]*)\))?)?"
+    r"(?P<more>.*?)\s*(?:<(?P<dur>\d+\.\d+)>)?$"
+)
+
+
+def parse(text: str, source: int = 0) -> list[Record]:
+    """Every call, signal and exit in strace's text, in the order they began."""
+    records: list[Record] = []
+    pending: dict[int, tuple[int, Syscall, str]] = {}  # pid -> (index in records, call, its first half)
+    for number, line in enumerate(text.splitlines()):
+        match = PREFIX.match(line) or NO_PID.match(line)
+        if not match:
+            continue  # "strace: Process 5 attached", a blank line: nothing to keep
+        pid = int(match.groupdict().get("pid") or 0)
+        time = float(match.group("time"))
+        rest = match.group("rest")
+        if (event := _event(rest, pid, time, number, source)) is not None:
+            records.append(event)
+            continue
+        if (resumed := RESUMED.match(rest)) is not None:
+            if pid not in pending:
+                continue  # its first half came before the text began
+            index, call, first = pending.pop(pid)
+            body = rest[resumed.end():]
+            if body.startswith("<unfinished ...>)"):  # killed inside the call: "<... read resumed> <unfinished ...>) = ?"
+                body = body[len("<unfinished ...>"):]
+            joined = _complete(call.name, first.rstrip() + " " + body, call)
+            joined.split, joined.end_line, joined.end_time = True, number, time
+            if joined.result is None and joined.errno is None:
+                joined.end_line = joined.end_time = None  # it never returned
+            records[index] = joined
+            continue
+        if (start := CALL_START.match(rest)) is None:
+            continue
+        call = Syscall(pid=pid, time=time, name=start.group("name"), args=[], result=None,
+                       line=number, source=source)
+        if rest.endswith(UNFINISHED) or _unterminated(rest[start.end():]):
+            # The first half of a call; the text may also end in the middle of one (still blocked).
+            first = rest[start.end():-len(UNFINISHED)] if rest.endswith(UNFINISHED) else rest[start.end():]
+            call.args = split_args(first)
+            call.text = f"{call.name}({first.rstrip().rstrip(',')} ..."
+            if pid in pending:  # a half never resumed (the task vanished): keep it as it was
+                pending.pop(pid)
+            pending[pid] = (len(records), call, first)
+            records.append(call)
+            continue
+        records.append(_complete(call.name, rest[start.end():], call, number, time))
+    return records
+
+
+def _unterminated(body: str) -> bool:
+    """True when the argument list never closes: a last line cut off while the call waits."""
+    return _close_paren(body) is None
+
+
+def _event(rest: str, pid: int, time: float, line: int, source: int) -> Optional[Record]:
+    if rest.startswith("---"):
+        if (match := SIGNAL.match(rest)) is None:
+            return None  # "--- stopped by SIGSTOP ---" and the like
+        info = parse_value(match.group("info")) if match.group("info") else None
+        return Signal(pid, time, match.group("name"), info if isinstance(info, Struct) else None, line, source)
+    if rest.startswith("+++"):
+        if (match := EXITED.match(rest)) is not None:
+            return Exit(pid, time, int(match.group("code")), line=line, source=source)
+        if (match := KILLED.match(rest)) is not None:
+            return Exit(pid, time, None, match.group("sig"), bool(match.group("core")), line, source)
+    return None
+
+
+def _complete(name: str, body: str, call: Syscall, line: Optional[int] = None, time: Optional[float] = None) -> Syscall:
+    """Fill a call in from ``args) = result <duration>``."""
+    close = _close_paren(body)
+    args_text, tail = (body, "") if close is None else (body[:close], body[close + 1:].strip())
+    call.args = split_args(args_text)
+    call.text = f"{name}({args_text.strip()}) {tail}".rstrip()
+    if line is not None:
+        call.end_line, call.end_time = line, time
+    if (match := RESULT.match(tail)) is None:
+        return call
+    value = match.group("value")
+    call.result = None if value == "?" else int(value, 16) if value.startswith("0x") else int(value)
+    if match.group("deco"):
+        call.result_fd = Fd(call.result, parse_target(match.group("deco")[1:-1]))
+    call.errno = match.group("errno")
+    call.result_text = (match.group("more") or "").strip()
+    if match.group("dur"):
+        call.duration = float(match.group("dur"))
+        if line is not None:
+            call.end_time = call.time + call.duration
+    return call
+
+
+def _close_paren(body: str) -> Optional[int]:
+    """Index of the parenthesis that closes an argument list whose "(" came before ``body``."""
+    depth, index, quoted = 0, 0, False
+    while index < len(body):
+        char = body[index]
+        if quoted:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0 and char == ")":
+                return index
+            depth -= 1
+        index += 1
+    return None
+
+
+def split_args(text: str) -> list:
+    """``a, "b, c", [d, e]`` -> three values: commas inside quotes, brackets and fd decorations do not split."""
+    return [parse_value(part) for part in _split_top(text) if part]
+
+
+def _split_top(text: str, separator: str = ",") -> list[str]:
+    parts, current, depth, quoted = [], [], 0, False
+    angles: list[int] = []  # the bracket depth at which each open fd decoration began
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == "\\" and index + 1 < len(text):
+                current.append(char)
+                index += 1
+                char = text[index]
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "<" and index > 0 and (text[index - 1].isalnum() or angles):
+            angles.append(depth)  # an fd's decoration: 3<pipe:[5]>, 2</dev/null<char 1:3>>
+        elif char == ">" and angles and angles[-1] == depth and text[index - 1] != "-":
+            angles.pop()
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == separator and depth == 0 and not angles:
+            parts.append("".join(current).strip())
+            current = []
+            index += 1
+            continue
+        current.append(char)
+        index += 1
+    parts.append("".join(current).strip())
+    return parts
+
+
+FD_VALUE = re.compile(r"^(?P<number>-?\d+|AT_FDCWD)<(?P<target>.*)>$", re.S)
+NUMBER = re.compile(r"^-?\d+$|^0x[0-9a-fA-F]+$")
+
+
+def parse_value(text: str) -> Value:
+    text = text.strip()
+    if text.startswith('"'):
+        return parse_string(text)
+    if (match := FD_VALUE.match(text)) is not None:
+        number = AT_FDCWD if match.group("number") == "AT_FDCWD" else int(match.group("number"))
+        return Fd(number, parse_target(match.group("target")))
+    if NUMBER.match(text):
+        return int(text, 16) if text.startswith("0x") else int(text)
+    if text.startswith("[") and text.endswith("]"):
+        return [parse_value(part) for part in _split_top(text[1:-1]) if part]
+    if text.startswith("{") and text.endswith("}"):
+        struct = Struct(text=text)
+        for part in _split_top(text[1:-1]):
+            key, equals, value = part.partition("=")
+            if equals and re.fullmatch(r"[A-Za-z_]\w*", key):
+                struct.fields[key] = parse_value(value)
+            elif part:
+                struct.items.append(parse_value(part))
+        return struct
+    return Raw(text)
+
+
+ESCAPES = {"n": 10, "t": 9, "r": 13, "v": 11, "f": 12, "a": 7, "b": 8, "e": 27, '"': 34, "\\": 92, "'": 39}
+
+
+def parse_string(text: str) -> Data:
+    """strace's quoted string (C escapes, octal or hex bytes, ``...`` when cut) -> bytes."""
+    truncated = text.endswith("...")
+    body = text[1:].rsplit('"', 1)[0] if '"' in text[1:] else text[1:]
+    out = bytearray()
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char != "\\" or index + 1 == len(body):
+            out.extend(char.encode("utf-8"))
+            index += 1
+            continue
+        nxt = body[index + 1]
+        if nxt in "01234567":
+            digits = re.match(r"[0-7]{1,3}", body[index + 1:]).group()
+            out.append(int(digits, 8) & 0xFF)
+            index += 1 + len(digits)
+        elif nxt == "x" and re.match(r"[0-9a-fA-F]{2}", body[index + 2:index + 4]):
+            out.append(int(body[index + 2:index + 4], 16))
+            index += 4
+        else:
+            out.append(ESCAPES.get(nxt, ord(nxt) if nxt.isascii() else 63))
+            index += 2
+    return Data(bytes(out), truncated)
+
+
+SOCKET = re.compile(r"^(?P<proto>UNIX-STREAM|UNIX-DGRAM|UNIX-SEQPACKET|UNIX|TCPv6|TCP|UDPv6|UDP|UDPLITE|UDPLITEv6)"
+                    r":\[(?P<inside>.*)\]$")
+UNIX_INSIDE = re.compile(r'^(?P<inode>\d+)(?:->(?P<peer>\d+))?(?:,"(?P<path>.*)")?$')
+INET_INSIDE = re.compile(r"^(?P<local>.+?)(?:->(?P<remote>.+))?$")
+
+
+def parse_target(text: str) -> Target:
+    """The inside of a ``-yy`` decoration: pipe:[5], /a/path, UNIX-STREAM:[1->2], TCP:[a:1->b:2]..."""
+    if (match := re.fullmatch(r"pipe:\[(\d+)\]", text)) is not None:
+        return Target("pipe", text, inode=int(match.group(1)))
+    if (match := re.fullmatch(r"socket:\[(\d+)\]", text)) is not None:
+        return Target("socket", text, inode=int(match.group(1)))
+    if text.startswith("anon_inode:"):
+        return Target("anon", text)
+    if (match := SOCKET.match(text)) is not None:
+        proto, inside = match.group("proto"), match.group("inside")
+        if proto.startswith("UNIX"):
+            socktype = {"UNIX-STREAM": "stream", "UNIX-SEQPACKET": "seqpacket"}.get(proto, "dgram")
+            unix = UNIX_INSIDE.match(inside)
+            if unix is None:
+                return Target("unix", text, socktype=socktype)
+            return Target("unix", text, inode=int(unix.group("inode")),
+                          peer=int(unix.group("peer")) if unix.group("peer") else None,
+                          local=unix.group("path"), socktype=socktype)
+        kind = "tcp" if proto.startswith("TCP") else "udp"
+        socktype = "stream" if kind == "tcp" else "dgram"
+        if inside.isdigit():
+            return Target(kind, text, inode=int(inside), socktype=socktype)
+        inet = INET_INSIDE.match(inside)
+        return Target(kind, text, local=inet.group("local"), remote=inet.group("remote"), socktype=socktype)
+    if text.startswith("/"):
+        device = re.search(r"<(char|block) (\d+:\d+)>$", text)
+        path = text[:device.start()] if device else text
+        return Target("path", text, path=path, device=f"{device.group(1)} {device.group(2)}" if device else None)
+    return Target("other", text)
