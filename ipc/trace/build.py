@@ -1,0 +1,314 @@
+"""From strace's text to the trace model: processes, fd tables over time, kernel objects. Pure.
+
+``build([text, ...])`` merges several strace outputs (a server and a client
+traced apart) by their timestamps, then replays every call's effect in the
+order the kernel made them: a process is made at its clone (before its
+parent's clone returns, as it may speak first), an fd appears when the call
+that makes it returns, close-on-exec fds go at execve, and everything a
+process held goes when it exits. What the bytes did (messages) and who waited
+for whom (waits) are worked out from that by ipc.trace.matching and
+ipc.trace.waits.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from typing import Optional, Sequence
+
+from . import matching, waits
+from .classify import classify, mark_files
+from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
+from .names import POLLS, READS, WRITES, labelled_lines, lecture_name, program_name
+from .objects import compatible, name_objects, new_object, object_key, update
+from .effects import Effects, _fds, _flags, _path
+from .strace import Data, Exit, Fd, Signal, Syscall, parse
+
+CREATE_FD = {"socket", "accept", "accept4", "open", "openat", "openat2", "creat", "epoll_create", "epoll_create1",
+             "eventfd", "eventfd2", "memfd_create", "timerfd_create", "signalfd4", "inotify_init1", "pidfd_open"}
+
+
+def build(texts: Sequence[str], roles: Optional[dict] = None) -> Trace:
+    """One model from one or more strace outputs (each from ``strace -f -ttt -T -yy``)."""
+    return Builder([parse(text, source) for source, text in enumerate(texts)], roles or {}).trace
+
+
+class Builder(Effects):
+    def __init__(self, sources: list, roles: dict):
+        self.records = self._place(sources)
+        self.origin = self.records[0].time if self.records else 0.0
+        self.objects: dict = {}
+        self.tables: dict = {}  # pid -> {fd: FdEntry}
+        self.changes: list = []
+        self.marks: list = []
+        self.open_files = 0
+        self.offsets: dict = {}  # open file description -> its offset (regular files)
+        self.paths: dict = {}  # path -> the object at that path now (files, FIFOs, socket files)
+        self.fifo_generation: dict = {}
+        self.io = matching.Recorder(self.offsets)
+        self.task_pid = self._tasks()
+        self.processes: dict = {}
+        self.calls = [self._call(index, record) for index, record in enumerate(r for r in self.records
+                                                                               if isinstance(r, Syscall))]
+        self._replay()
+        times = {r.seq: r.time for r in self.records}
+        times.update({c.end_seq: c.end + self.origin for c in self.calls if c.end_seq is not None})
+        for change in self.changes:
+            change.time = times[change.seq] - self.origin if change.seq in times else None
+        self._name(roles)
+        name_objects(self.objects)
+        held = [change.entry for change in self.changes if change.entry is not None]
+        channels, messages, unmatched = self.io.match(self.objects, self.calls, held)
+        trace = Trace(self.processes, self.calls, self.objects, self.changes, messages, unmatched, [],
+                      self.marks, origin=self.origin, channels=channels)
+        trace.waits = waits.find(trace, self.io)
+        _classify(trace)
+        trace.unmatched = [u for u in trace.unmatched if not self.calls[u.call].noise]
+        trace.steps = _steps(trace)
+        self.trace = trace
+
+    # -- the time line -------------------------------------------------------------------------
+    def _place(self, sources: list) -> list:
+        """Every record gets ``seq`` (where it began) and ``end_seq`` on one merged time line."""
+        moments = heapq.merge(*[[(r.time, r.source, r.line, r, False) for r in records] +
+                                [(r.end_time, r.source, r.end_line, r, True) for r in records
+                                 if isinstance(r, Syscall) and r.split and r.end_line is not None]
+                                for records in sources], key=lambda m: (m[0], m[1], m[2]))
+        if len(sources) == 1:
+            moments = sorted((m for m in moments), key=lambda m: m[2])
+        moments = list(moments)
+        times = [m[0] for m in moments]
+        for seq, (_, _, _, record, is_end) in enumerate(moments):
+            if is_end:
+                record.end_seq = float(seq)
+            else:
+                record.seq = float(seq)
+        records = [m[3] for m in moments if not m[4]]
+        for record in records:
+            if not isinstance(record, Syscall) or record.split:
+                continue
+            if record.end_line is None or record.result is None and record.errno is None and record.name not in (
+                    "exit", "exit_group"):
+                record.end_seq = None  # still in progress when the text ended
+            elif len(sources) == 1 or record.duration is None:
+                record.end_seq = record.seq + 0.5  # printed whole: it returned before the next line
+            else:  # traced apart: place its end among the other texts' records by time
+                record.end_seq = max(record.seq + 0.5, bisect_right(times, record.end_time) - 0.5)
+        for record in records:
+            if isinstance(record, Syscall) and record.split and record.end_line is None:
+                record.end_seq = None
+        return records
+
+    def _tasks(self) -> dict:
+        """Task id -> process id, from every clone: a thread belongs to the process that made it."""
+        parent_of = {}
+        for record in self.records:
+            if isinstance(record, Syscall) and record.name in ("clone", "clone3", "fork", "vfork") \
+                    and record.result and record.result > 0:
+                parent_of[record.result] = (record.pid, "CLONE_THREAD" in _flags(record))
+        tasks = {}
+
+        def pid_of(tid: int, depth: int = 0) -> int:
+            parent, thread = parent_of.get(tid, (None, False))
+            return pid_of(parent, depth + 1) if thread and depth < 64 else tid
+
+        for record in self.records:
+            tasks.setdefault(record.pid, pid_of(record.pid))
+        for tid in parent_of:
+            tasks.setdefault(tid, pid_of(tid))
+        return tasks
+
+    def _call(self, index: int, record: Syscall) -> Call:
+        record.index = index
+        end = None if record.end_seq is None else (record.end_time or record.time) - self.origin
+        return Call(index=index, pid=self.task_pid.get(record.pid, record.pid), tid=record.pid, name=record.name,
+                    lecture=lecture_name(record.name, record.args, record.result_text), args=record.args,
+                    result=record.result, errno=record.errno, seq=record.seq, end_seq=record.end_seq,
+                    start=record.time - self.origin, end=end, text=record.text)
+
+    # -- replaying the effects -----------------------------------------------------------------
+    def _replay(self) -> None:
+        effects = []
+        for record in self.records:
+            if isinstance(record, Syscall):
+                if record.name in ("clone", "clone3", "fork", "vfork"):
+                    effects.append((record.seq, 0, record))  # the child exists from here
+                else:
+                    effects.append((record.seq if record.end_seq is None else record.end_seq, 1, record))
+            else:
+                effects.append((record.seq, 1, record))
+        for _, _, record in sorted(effects, key=lambda e: (e[0], e[1], e[2].seq)):
+            self._process(record.pid, record.seq, record.time)
+            if isinstance(record, Syscall):
+                self._effect(self.calls[record.index], record)
+            elif isinstance(record, Signal):
+                self._signal(record)
+            else:
+                self._exit(record)
+
+    def _process(self, tid: int, seq: float, time: float) -> Process:
+        pid = self.task_pid.get(tid, tid)
+        if pid not in self.processes:
+            self.processes[pid] = Process(pid, threads=[pid], seq=seq, start=time - self.origin)
+            self.tables[pid] = {}
+        process = self.processes[pid]
+        if tid not in process.threads:
+            process.threads.append(tid)
+        return process
+
+    def _effect(self, call: Call, record: Syscall) -> None:
+        pid, name = call.pid, call.name
+        for fd in _fds(record.args, deep=name in POLLS):
+            if fd.number >= 0:
+                call.fds.append(fd.number)
+                call.objects.append(self._resolve(pid, fd, call).id)
+        if name in ("clone", "clone3", "fork", "vfork"):
+            return self._fork(call, record)
+        if name in ("open", "openat", "openat2", "creat") and record.result_fd is None:
+            path = _path(record.args, 1 if name in ("openat", "openat2") else 0)
+            if path in self.paths:  # an open still waiting (a FIFO), or one that failed: still about that object
+                call.objects.append(self.paths[path])
+        if not record.ok and name != "connect":
+            return
+        handler = getattr(self, f"_on_{name}", None)
+        if handler is not None:
+            handler(call, record)
+        elif name in CREATE_FD and record.result_fd is not None:
+            self._open(call, record)
+        if name in WRITES or name in READS:
+            self.io.record(call, record, self._objects_of(call), self._entry(pid, call.fds[0] if call.fds else -1))
+
+    def _objects_of(self, call: Call) -> list:
+        return [self.objects[key] for key in call.objects]
+
+    def _entry(self, pid: int, fd: int) -> Optional[FdEntry]:
+        return self.tables.get(pid, {}).get(fd)
+
+    def _resolve(self, pid: int, fd: Fd, call: Optional[Call]) -> KernelObject:
+        """The object an fd means: from the process's table when the decoration agrees, else from the decoration."""
+        entry = self.tables[pid].get(fd.number)
+        if entry is not None and compatible(self.objects[entry.object], fd.target):
+            obj = self.objects[entry.object]
+            update(obj, fd.target)
+            return obj
+        obj = self._object(fd.target) if fd.target is not None else self._unknown(fd.number)
+        end = "read" if fd.number == 0 else "write" if fd.number in (1, 2) else "both"
+        self._set(pid, fd.number, FdEntry(fd.number, obj.id, end, open_file=self._new_open_file()),
+                  call.seq if call else 0.0, None, "open before the trace" if entry is None else "found open")
+        return obj
+
+    def _object(self, target, created_by: Optional[int] = None) -> KernelObject:
+        key = object_key(target)
+        if target.kind == "path" and target.path in self.paths:
+            key = self.paths[target.path]
+        if key not in self.objects:
+            self.objects[key] = new_object(target, key)
+            self.objects[key].created_by = created_by
+        obj = self.objects[key]
+        update(obj, target)
+        return obj
+
+    def _unknown(self, number: int) -> KernelObject:
+        key = f"other:fd{number}"
+        self.objects.setdefault(key, KernelObject(key, "other", "", interesting=False))
+        return self.objects[key]
+
+    def _new_open_file(self) -> int:
+        self.open_files += 1
+        return self.open_files
+
+    def _set(self, pid: int, fd: int, entry: Optional[FdEntry], seq: float, call: Optional[int], why: str) -> None:
+        table = self.tables[pid]
+        old = table.pop(fd, None)
+        if entry is not None:
+            table[fd] = entry
+        elif old is None:
+            return
+        self.changes.append(FdChange(seq, pid, fd, entry, call, why))
+        if old is not None and (entry is None or entry.object != old.object):
+            self.io.released(old, self.objects[old.object], self._holders(old.object), seq, call, pid)
+
+    def _holders(self, key: str) -> list:
+        return [entry for table in self.tables.values() for entry in table.values() if entry.object == key]
+
+    # -- process life ----------------------------------------------------------------------------
+    def _fork(self, call: Call, record: Syscall) -> None:
+        child = record.result
+        if not child or child < 0 or self.task_pid.get(child, child) != child:
+            return  # failed, or a thread: it shares its process's fds
+        process = self._process(child, record.seq, record.time)
+        parent = self.processes[call.pid]
+        process.parent, process.created_by, process.programs = call.pid, call.index, list(parent.programs[-1:])
+        for fd, entry in sorted(self.tables[call.pid].items()):
+            self._set(child, fd, FdEntry(fd, entry.object, entry.end, entry.cloexec, entry.open_file),
+                      record.seq, call.index, "inherited at fork")
+
+    def _on_execve(self, call: Call, record: Syscall) -> None:
+        path = record.args[0].value if record.args and isinstance(record.args[0], Data) else b"?"
+        argv = record.args[1] if len(record.args) > 1 and isinstance(record.args[1], list) else []
+        self.processes[call.pid].programs.append(program_name(path, argv))
+        for fd, entry in sorted(self.tables[call.pid].items()):
+            if entry.cloexec:
+                self._set(call.pid, fd, None, call.end_seq, call.index, "close-on-exec at execve")
+
+    _on_execveat = _on_execve
+
+    def _on_wait4(self, call: Call, record: Syscall) -> None:
+        child = self.processes.get(record.result or 0)
+        if child is not None and record.result > 0:
+            child.reaped_by = call.index
+
+    def _exit(self, record: Exit) -> None:
+        pid = self.task_pid.get(record.pid, record.pid)
+        process = self.processes[pid]
+        text = f"killed by {record.signal}" if record.signal else f"exited {record.code}"
+        self.marks.append(Mark(record.seq, record.time - self.origin, pid, record.pid,
+                               "killed" if record.signal else "exit", text))
+        if record.pid != pid:
+            return  # a thread ended; its process goes on
+        process.end_seq, process.end = record.seq, record.time - self.origin
+        process.exit_code, process.killed_by = record.code, record.signal
+        for fd in sorted(self.tables[pid]):
+            self._set(pid, fd, None, record.seq, None, "closed at exit")
+
+    def _signal(self, record: Signal) -> None:
+        sender = record.info.fields.get("si_pid") if record.info else None
+        pid = self.task_pid.get(record.pid, record.pid)
+        self.marks.append(Mark(record.seq, record.time - self.origin, pid, record.pid, "signal", record.name,
+                               sender if isinstance(sender, int) and sender in self.task_pid else None))
+
+    # -- names ----------------------------------------------------------------------------------
+    def _name(self, roles: dict) -> None:
+        for call in self.calls:
+            if call.name in WRITES and call.result and call.result > 0:
+                data = _data(call.args)
+                for role, pid, text in labelled_lines(data.value if data else b""):
+                    if pid == call.pid:
+                        self.processes[call.pid].role = self.processes[call.pid].role or role
+                        call.kind, call.note = "log", text
+        for pid, role in roles.items():
+            if pid in self.processes:
+                self.processes[pid].role = role
+
+
+def _data(args: list) -> Optional[Data]:
+    return next((a for a in args if isinstance(a, Data)), None)
+
+
+def _classify(trace: Trace) -> None:
+    mark_files(trace)
+    for call in trace.calls:
+        classify(call, trace)
+
+
+def _steps(trace: Trace) -> list:
+    waited = {w.call for w in trace.waits}
+    # A step shows the state after it: a call's effects (its new fds...) are in, except for a call that
+    # waits, whose effects come with its "return" step.
+    steps = [Step(c.seq if c.index in waited or c.end_seq is None else c.end_seq, c.start, "call", c.pid,
+                  call=c.index) for c in trace.calls if not c.noise]
+    steps += [Step(w.end_seq, w.end, "return", w.pid, call=w.call) for w in trace.waits if w.end_seq is not None
+              and not trace.calls[w.call].noise]
+    steps += [Step(m.seq, m.time, m.kind if m.kind == "signal" else "exit", m.pid, mark=i)
+              for i, m in enumerate(trace.marks) if m.text != "SIGCHLD"]
+    return sorted(steps, key=lambda s: (s.seq, s.kind == "return"))

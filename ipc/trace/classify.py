@@ -1,0 +1,112 @@
+"""Which calls are the lecture and which are noise (start-up, imports, housekeeping). Pure.
+
+Shown by default: process life (fork, exec, exit, wait, signals), the calls
+that make IPC objects (pipe, socket, bind, listen, accept, connect, mkfifo),
+and every call on an IPC object: a pipe, a FIFO, a socket, a terminal, or a
+file the traced programs wrote, made, renamed or redirected to. Noise (shown
+with --all): the interpreter's start-up (libraries, modules, locale files),
+its probing of fds 0-2, a demo's own log lines on stderr (kept as notes),
+shells' housekeeping (saving fds above 9, reading their script).
+"""
+
+from __future__ import annotations
+
+from .model import Call, Trace
+from .names import FD_CALLS, HIDDEN, MAKERS, PATHS, POLLS, PROCESS, READS, WRITES, boring_path
+
+SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "busybox")
+PROBES = ("F_GETFD", "F_SETFD", "F_GETFL", "F_SETFL", "F_GETPIPE_SZ", "F_SETPIPE_SZ")
+
+
+def classify(call: Call, trace: Trace) -> None:
+    call.kind = _kind(call)
+    call.noise = _noise(call, trace)
+
+
+def mark_files(trace: Trace) -> None:
+    """A file is part of the exchange once a traced program writes it or puts it on fd 0, 1 or 2.
+
+    Not a scratch file that its writer deletes unread (Python's tempfile probes
+    a directory that way).
+    """
+    readers: dict = {}
+    unlinkers: dict = {}
+    for call in trace.calls:
+        for key in call.objects:
+            if call.name in READS and call.result:
+                readers.setdefault(key, set()).add(call.pid)
+            if call.name in ("unlink", "unlinkat"):
+                unlinkers.setdefault(key, set()).add(call.pid)
+    for call in trace.calls:
+        for key in call.objects:
+            obj = trace.objects[key]
+            if obj.kind != "file" or boring_path(obj.path or ""):
+                continue
+            if (call.name in WRITES and call.result and call.result > 0) or (
+                    call.name in ("dup2", "dup3") and call.result in (0, 1, 2)):
+                obj.interesting = True
+    for key, pids in unlinkers.items():
+        obj = trace.objects[key]
+        if obj.kind == "file" and key not in readers and obj.created_by is not None \
+                and trace.calls[obj.created_by].pid in pids:
+            obj.interesting = False
+
+
+def _kind(call: Call) -> str:
+    if call.kind == "log":
+        return "log"
+    name = call.name
+    if name in PROCESS:
+        return "process"
+    if name in READS or name in WRITES:
+        return "io"
+    if name in POLLS:
+        return "wait"
+    if name in MAKERS:
+        return "socket" if name not in ("pipe", "pipe2", "mknod", "mknodat") else "fd"
+    if name in FD_CALLS:
+        return "fd"
+    if name in PATHS:
+        return "file"
+    if name == "rt_sigaction":
+        return "signal"
+    return "other"
+
+
+def _noise(call: Call, trace: Trace) -> bool:
+    name, args = call.name, call.args
+    objects = [trace.objects[key] for key in call.objects]
+    interesting = any(obj.interesting for obj in objects)
+    if call.kind == "log":
+        return True
+    if name == "rt_sigaction":  # shown: a program putting SIGPIPE back to its default (Python ignores it)
+        handler = str(args[1]) if len(args) > 1 else ""
+        return not (args and args[0] == "SIGPIPE" and "SIG_IGN" not in handler and handler != "NULL")
+    if name in HIDDEN:
+        return True
+    if name in ("execve", "execveat"):
+        return call.errno is not None  # a shell or env trying each directory of PATH
+    if name in ("wait4", "waitid"):
+        return not (call.result and call.result > 0) and call.end_seq is not None and not _blocked(call, trace)
+    if name in ("kill", "tgkill"):
+        return len(args) > 1 and args[-1] == 0
+    if name in PROCESS:
+        return False
+    program = trace.processes[call.pid].program
+    if program in SHELLS and any(fd >= 10 for fd in call.fds) and name not in PROCESS:
+        return True  # a shell saving and restoring its own fds around a redirection
+    if name in MAKERS:
+        return bool(call.name in ("mknod", "mknodat") and not objects)
+    if name == "fcntl":
+        command = str(args[1]) if len(args) > 1 else ""
+        saving = command.startswith("F_DUPFD") and len(args) > 2 and isinstance(args[2], int) and args[2] >= 10
+        return command in PROBES or saving or not interesting
+    if name in ("dup", "dup2", "dup3"):
+        return not interesting or (call.result is not None and call.result >= 10)  # a shell saving an fd
+    if name in ("open", "openat", "openat2", "creat"):  # shown when it failed only if it was waiting (a FIFO)
+        return not interesting or (call.errno is not None and not call.errno.startswith(("ERESTART", "EINTR")))
+    return not interesting
+
+
+def _blocked(call: Call, trace: Trace) -> bool:
+    return any(wait.call == call.index for wait in trace.waits)

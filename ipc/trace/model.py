@@ -1,0 +1,290 @@
+"""The trace model: what the kernel did, as processes, fds, objects, messages and waits. Pure.
+
+Built by ``ipc.trace.build.build`` from strace's text; read by every
+renderer (the terminal picture, the JSON export, and the pictures of issue 11).
+
+Positions. Every record of every strace text gets a place on one time line,
+``seq`` (several texts are merged by their timestamps). A call has a ``seq``
+(when it began) and an ``end_seq`` (when it returned; the same place when
+strace printed it whole, since then nothing else happened meanwhile).
+``Trace.steps`` lists the moments worth stepping through, and
+``Trace.state_at(step)`` answers, for one of them: every live process's fd
+table, the bytes in flight in every pipe and socket, and who is blocked in
+which call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class Process:
+    pid: int
+    parent: Optional[int] = None  # None: started outside the trace (the command itself, or a server traced apart)
+    role: Optional[str] = None  # from its labelled lines, "server[42]: ..."
+    programs: list = field(default_factory=list)  # every program it ran, in order (after each execve)
+    threads: list = field(default_factory=list)  # its tasks' ids; the first is pid itself
+    created_by: Optional[int] = None  # the call (fork/clone/vfork) in its parent that made it
+    seq: float = 0.0  # where it appears on the time line
+    start: float = 0.0  # seconds from the trace's beginning
+    end_seq: Optional[float] = None
+    end: Optional[float] = None  # None: still running when the trace ended
+    exit_code: Optional[int] = None
+    killed_by: Optional[str] = None  # SIGPIPE
+    reaped_by: Optional[int] = None  # the wait4 call that collected its status
+    source: int = 0  # which strace text it came from
+
+    @property
+    def program(self) -> str:
+        return self.programs[-1] if self.programs else "?"
+
+    @property
+    def label(self) -> str:
+        """How a person names it: its role (or else its program) and its pid: ``server[5893]``."""
+        return f"{self.role or self.program}[{self.pid}]"
+
+    @property
+    def ending(self) -> str:
+        if self.killed_by:
+            return f"killed by {self.killed_by}"
+        if self.exit_code is not None:
+            return f"exited {self.exit_code}"
+        return "still running"
+
+
+@dataclass
+class Call:
+    index: int  # its place in Trace.calls, which is the order calls began
+    pid: int  # the process
+    tid: int  # the task (pid, unless a thread made the call)
+    name: str  # the kernel's name: pipe2, clone, wait4, recvfrom
+    lecture: Optional[str]  # the lecture's name where it differs: pipe, fork, waitpid, recv
+    args: list  # decoded by ipc.trace.strace: Fd, Data, int, Struct, list, Raw
+    result: Optional[int]
+    errno: Optional[str]
+    seq: float
+    end_seq: Optional[float]  # None: it never returned (killed inside it, or still blocked when the trace ended)
+    start: float  # seconds from the trace's beginning
+    end: Optional[float]
+    text: str  # as strace printed it
+    fds: list = field(default_factory=list)  # fd numbers it used or made
+    objects: list = field(default_factory=list)  # ids of the kernel objects it touched
+    data: Optional[bytes] = None  # the bytes written or read, as far as strace showed them
+    data_complete: bool = True  # False: strace cut the bytes at -s (data is their start)
+    kind: str = "other"  # io | fd | process | socket | file | signal | log | other
+    noise: bool = False  # not part of the lecture: shown only with --all
+    note: Optional[str] = None  # a demo's own log line (kind "log"): what the program says it did
+
+    @property
+    def returned(self) -> bool:
+        return self.end_seq is not None
+
+    @property
+    def duration(self) -> Optional[float]:
+        return None if self.end is None else self.end - self.start
+
+    @property
+    def title(self) -> str:
+        """``pipe2 (pipe)``: the kernel's name, the lecture's beside it where they differ."""
+        return f"{self.name} ({self.lecture})" if self.lecture else self.name
+
+
+@dataclass
+class KernelObject:
+    id: str  # pipe:14365, fifo:/tmp/d/requests#1, unix:20211, tcp:20247, udp:..., file:3, dev:/dev/null
+    kind: str  # pipe | fifo | unix-stream | unix-dgram | tcp | udp | file | terminal | socket | other
+    label: str  # for people: "pipe #1", "FIFO requests", "TCP #1", "file reply.1"
+    created_by: Optional[int] = None  # the call that made it (pipe2, socket, accept4, mknodat...)
+    inode: Optional[int] = None
+    path: Optional[str] = None
+    local: Optional[str] = None  # a socket's own address
+    remote: Optional[str] = None  # a connected socket's peer address
+    peer: Optional[str] = None  # the id of a connected socket's other end, when traced
+    listening: bool = False
+    interesting: bool = True  # False: a library, a directory, /dev/null: start-up and housekeeping
+
+    @property
+    def description(self) -> str:
+        """The label with what identifies it in strace's own output."""
+        if self.kind == "pipe":
+            return f"{self.label} (pipe:[{self.inode}])"
+        if self.kind in ("tcp", "udp") and (self.local or self.remote):
+            return f"{self.label} ({self.local or '?'}" + (f" -> {self.remote})" if self.remote else ")")
+        if self.kind.startswith("unix") and self.inode is not None:
+            peer = f" <-> socket:[{self.peer.split(':')[1]}]" if self.peer else ""
+            return f"{self.label} (socket:[{self.inode}]{peer}" + (f", {self.local})" if self.local else ")")
+        if self.path:
+            return f"{self.label} ({self.path})"
+        return self.label
+
+
+@dataclass
+class FdEntry:
+    """One line of a process's fd table: fd -> open file description -> kernel object."""
+
+    fd: int
+    object: str  # KernelObject.id
+    end: str  # read | write | both: which way it goes (a pipe's read end, a file opened O_WRONLY...)
+    cloexec: bool = False  # closed by execve
+    open_file: int = 0  # the open file description: shared after dup and fork (and its offset with it)
+
+
+@dataclass
+class FdChange:
+    seq: float
+    pid: int
+    fd: int
+    entry: Optional[FdEntry]  # None: the fd was closed
+    call: Optional[int]  # the call that did it; None for an exit or an fd found already open
+    why: str  # pipe2, dup2, close, "inherited at fork", "close-on-exec at execve", "closed at exit", "open before the trace"
+    time: Optional[float] = None  # seconds from the trace's beginning
+
+
+@dataclass
+class Message:
+    """Bytes that went from one call to another: a write to the read that took them."""
+
+    id: int
+    channel: str  # one direction of one object: pipe:14365, tcp:A->B, unix:5->6, fifo:/p#1, udp:->addr, file:3
+    kind: str  # stream | datagram | file
+    writer: int  # the write/send call (index into Trace.calls)
+    reader: int  # the read/recv call
+    writer_pid: int
+    reader_pid: int
+    write_time: float
+    read_time: float
+    offset: int  # where the bytes start in the channel (a stream's byte count; a file's offset)
+    length: int
+    data: bytes  # as far as strace showed them
+    complete: bool = True  # False: strace cut them at -s
+    write_parts: int = 1  # into how many reads the write was split (>1: a fan-out)
+    read_parts: int = 1  # how many writes the read took bytes from (>1: a fan-in)
+    source_address: Optional[str] = None  # a datagram's sender and receiver addresses
+    destination: Optional[str] = None
+
+
+@dataclass
+class Unmatched:
+    """Bytes written that no traced read took, or bytes read that no traced write made."""
+
+    channel: str
+    call: int
+    pid: int
+    offset: int
+    length: int
+    data: bytes
+    reason: str  # "left unread", "lost: never received", "truncated", "no traced reader", "no traced writer"
+
+
+@dataclass
+class Wait:
+    """A call that blocked: how long, and what ended it."""
+
+    call: int
+    pid: int
+    tid: int
+    seq: float
+    end_seq: Optional[float]
+    start: float
+    end: Optional[float]  # None: it never ended
+    what: str  # "read fd 5 (pipe #2)"
+    reason: str  # "until server[5893] wrote", "end of file: client[5882] closed pipe #1", "still blocked at the end"
+    cause: Optional[int] = None  # the call that ended it, when a traced call did
+    cause_pid: Optional[int] = None  # the process whose act ended it (a writer, a child that exited)
+    signal: Optional[str] = None  # the signal that interrupted it or killed its process
+
+    @property
+    def duration(self) -> Optional[float]:
+        return None if self.end is None else self.end - self.start
+
+
+@dataclass
+class Mark:
+    """Something that happened to a process, not a call of its own: a signal, its exit."""
+
+    seq: float
+    time: float
+    pid: int
+    tid: int
+    kind: str  # signal | exit | killed
+    text: str  # "SIGPIPE", "exited 0", "killed by SIGPIPE"
+    sender: Optional[int] = None  # the pid that sent a signal (from si_pid), when traced
+
+
+@dataclass
+class Step:
+    """One moment to step through: a call began, a blocked call returned, a signal came, a process ended."""
+
+    seq: float
+    time: float
+    kind: str  # call | return | signal | exit
+    pid: int
+    call: Optional[int] = None
+    mark: Optional[int] = None  # index into Trace.marks
+
+
+@dataclass
+class State:
+    """The kernel's side of things at one step."""
+
+    step: int
+    processes: list  # pids alive at that moment
+    fd_tables: dict  # pid -> {fd: FdEntry}
+    in_flight: dict  # channel -> bytes written and not yet read (datagrams: queued, joined)
+    blocked: dict  # tid -> the Call it is blocked in
+
+
+@dataclass
+class Trace:
+    processes: dict  # pid -> Process
+    calls: list  # every Call, in the order they began
+    objects: dict  # id -> KernelObject
+    fd_changes: list  # every FdChange, in order
+    messages: list  # every Message
+    unmatched: list  # every Unmatched
+    waits: list  # every Wait
+    marks: list  # every Mark
+    steps: list = field(default_factory=list)
+    origin: float = 0.0  # the epoch time of the first record: every time here counts from it
+    channels: dict = field(default_factory=dict)  # channel -> its writes and reads (ipc.trace.matching.Channel)
+
+    def process(self, pid: int) -> Process:
+        return self.processes[pid]
+
+    def lecture_calls(self) -> list:
+        return [call for call in self.calls if not call.noise]
+
+    def fd_table(self, pid: int, seq: float = float("inf")) -> dict:
+        """Process ``pid``'s fds at position ``seq`` of the time line (by default, at the end)."""
+        table: dict = {}
+        for change in self.fd_changes:
+            if change.seq > seq:
+                break
+            if change.pid != pid:
+                continue
+            if change.entry is None:
+                table.pop(change.fd, None)
+            else:
+                table[change.fd] = change.entry
+        return table
+
+    def state_at(self, step: int) -> State:
+        at = self.steps[step]
+        alive = [p.pid for p in self.processes.values()
+                 if p.seq <= at.seq and (p.end_seq is None or p.end_seq > at.seq)]
+        tables = {pid: self.fd_table(pid, at.seq) for pid in alive}
+        in_flight = {name: channel.in_flight(at.seq) for name, channel in self.channels.items()}
+        blocked = {}
+        for wait in self.waits:
+            if wait.seq <= at.seq and (wait.end_seq is None or wait.end_seq > at.seq):
+                blocked[wait.tid] = self.calls[wait.call]
+        return State(step, alive, tables, {k: v for k, v in in_flight.items() if v}, blocked)
+
+    def blocked_at_end(self) -> list:
+        """The waits that never ended, or that only a signal ended (a deadlock ended from outside)."""
+        return [wait for wait in self.waits if wait.end_seq is None or wait.signal is not None]
+
+    def messages_between(self, writer_pid: int, reader_pid: int) -> list:
+        return [m for m in self.messages if m.writer_pid == writer_pid and m.reader_pid == reader_pid]

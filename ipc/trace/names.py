@@ -1,0 +1,112 @@
+"""The lecture's names for the kernel's calls, and what counts as noise. Pure.
+
+The kernel runs ``pipe2``, ``clone``, ``wait4`` and ``recvfrom`` where the
+lecture (and a Python program) says ``pipe()``, ``fork()``, ``waitpid()`` and
+``recv()``. Every call keeps the kernel's name, so that what a student reads
+matches what strace prints, with the lecture's beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from .strace import Data, Raw, Struct
+
+# Always the lecture's name for these.
+LECTURE = {
+    "pipe2": "pipe", "wait4": "waitpid", "accept4": "accept", "openat": "open", "openat2": "open",
+    "dup3": "dup2", "exit_group": "_exit", "renameat": "rename", "renameat2": "rename",
+    "pselect6": "select", "ppoll": "poll", "epoll_pwait": "epoll_wait", "pread64": "pread",
+    "pwrite64": "pwrite", "rt_sigaction": "sigaction", "tgkill": "kill", "clone3": "clone",
+    "newfstatat": "stat", "waitid": "waitpid",
+}
+
+# The calls traced by default (strace -e trace=...): processes, fds and their I/O, sockets,
+# waits. Not traced: memory (mmap, brk), stat, ioctl, futex, getdents... the bulk of start-up.
+TRACED_CALLS = (
+    "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
+    "kill", "tgkill", "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close",
+    "close_range", "dup", "dup2", "dup3", "fcntl", "pipe", "pipe2", "open", "openat", "openat2", "creat",
+    "mknod", "mknodat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "socket", "socketpair",
+    "bind", "listen", "accept", "accept4", "connect", "shutdown", "sendto", "sendmsg", "sendmmsg",
+    "recvfrom", "recvmsg", "recvmmsg", "getsockname", "getpeername", "setsockopt", "sendfile", "splice",
+    "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_wait", "epoll_pwait", "eventfd2",
+    "rt_sigaction",
+)
+
+PROCESS = {"clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
+           "kill", "tgkill"}
+MAKERS = {"pipe", "pipe2", "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "shutdown",
+          "setsockopt", "mknod", "mknodat"}
+PATHS = {"rename", "renameat", "renameat2", "unlink", "unlinkat", "open", "openat", "openat2", "creat"}
+WRITES = {"write", "writev", "pwrite64", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "splice"}
+READS = {"read", "readv", "pread64", "recv", "recvfrom", "recvmsg", "recvmmsg"}
+FD_CALLS = {"close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek"}
+POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
+HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "epoll_create1", "eventfd2"}
+
+LABELLED = re.compile(rb"^(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: (?P<text>.*)$")
+
+
+def lecture_name(name: str, args: list, result_text: str = "") -> Optional[str]:
+    """The lecture's name for a call, or None where it is the same as the kernel's."""
+    flags = " ".join(str(arg) for arg in args if isinstance(arg, (Raw, Struct)))
+    if name in ("clone", "clone3"):
+        if "CLONE_THREAD" in flags:
+            return "thread"
+        return "vfork" if "CLONE_VFORK" in flags else "fork"
+    if name in ("mknod", "mknodat"):
+        return "mkfifo" if "S_IFIFO" in flags else None
+    if name == "recvfrom" and len(args) >= 5 and args[4] == "NULL":
+        return "recv"
+    if name == "sendto" and len(args) >= 5 and args[4] == "NULL":
+        return "send"
+    if name == "unlinkat" and "AT_REMOVEDIR" in flags:
+        return "rmdir"
+    if name == "unlinkat":
+        return "unlink"
+    if name == "fcntl" and len(args) >= 2 and str(args[1]).startswith("F_DUPFD"):
+        return "dup"
+    if name == "rt_sigaction" and args and isinstance(args[0], Raw):
+        return f"signal({args[0]})"
+    return LECTURE.get(name)
+
+
+def labelled_lines(data: bytes) -> list:
+    """The ``role[pid]: text`` lines in bytes a process wrote (a demo's log), as (role, pid, text)."""
+    found = []
+    for line in data.splitlines():
+        if (match := LABELLED.match(line)) is not None:
+            found.append((match.group("role").decode("ascii"), int(match.group("pid")),
+                          match.group("text").decode("utf-8", "backslashreplace")))
+    return found
+
+
+def program_name(path: bytes, argv: list) -> str:
+    """What to call a process after execve: the script for an interpreter, else the program's name."""
+    name = path.rsplit(b"/", 1)[-1].decode("utf-8", "backslashreplace")
+    words = [a.value.decode("utf-8", "backslashreplace") for a in argv if isinstance(a, Data)]
+    if re.match(r"^(python[\d.]*|pypy\d*|perl|ruby|node|bash|sh|dash)$", name):
+        rest = words[1:]
+        while rest and rest[0].startswith("-"):
+            option = rest.pop(0)
+            if option == "-m" and rest:
+                return rest[0]  # python -m module
+            if option == "-c":
+                return name
+        if rest:
+            return rest[0].rsplit("/", 1)[-1]
+    return name
+
+
+SYSTEM_PATHS = ("/usr/", "/lib", "/etc/", "/proc/", "/sys/", "/bin/", "/sbin/", "/opt/", "/var/lib/", "/nix/")
+
+
+def boring_path(path: str) -> bool:
+    """A file that start-up and housekeeping read: libraries, Python's modules, locale data, /dev/null."""
+    if path.startswith(SYSTEM_PATHS) or "/__pycache__/" in path or "/site-packages/" in path:
+        return True
+    if path.startswith("/dev/"):
+        return not (path.startswith("/dev/pts/") or path == "/dev/tty")
+    return bool(re.search(r"/(python|pypy)[\d.]*/|\.(pyc|so[.\d]*|pth|cfg)$", path))

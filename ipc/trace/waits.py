@@ -1,0 +1,209 @@
+"""Waits: every call that blocked, for how long, and what ended it. Pure.
+
+A call waited when something another process did, while it was in the
+call, is what let it return: the write whose bytes a read got, the close
+that gave it end of file, the connect an accept took, the open of a FIFO's
+other end, the exit a wait4 collected, the read that made room for a write.
+On the merged time line that act lies between the call's beginning and its
+return. A call that never returned (a deadlock) or that a signal cut short
+is a wait too. Times under strace are slow; the order is exact.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .matching import stream_channel
+from .model import Trace, Wait
+from .names import POLLS, READS, WRITES
+from .strace import Fd, Struct
+
+BLOCKING = READS | WRITES | POLLS | {"accept", "accept4", "connect", "open", "openat", "openat2", "wait4", "waitid",
+                                     "pause", "rt_sigsuspend", "sigsuspend"}
+INTERRUPTED = {"EINTR", "ERESTARTSYS", "ERESTARTNOHAND", "ERESTARTNOINTR", "ERESTART_RESTARTBLOCK"}
+BIG_WRITE = 4096  # a write this long can meet a full buffer; a shorter one split by a reader is not taken for a wait
+LONG = 0.005  # s: a call this long with no traced cause waited for something outside the trace
+
+
+def find(trace: Trace, io) -> list:
+    finder = _Finder(trace, io)
+    return [wait for call in trace.calls if call.name in BLOCKING and (wait := finder.wait(call)) is not None]
+
+
+class _Finder:
+    def __init__(self, trace: Trace, io):
+        self.trace, self.io = trace, io
+        self.read_channel: dict = {}
+        self.write_op: dict = {}
+        for channel in io.channels.values():
+            for op in channel.reads:
+                self.read_channel[op.call] = channel
+            for op in channel.writes:
+                self.write_op[op.call] = (channel, op)
+        self.first_message: dict = {}
+        for message in trace.messages:
+            if message.reader not in self.first_message or message.offset < self.first_message[message.reader].offset:
+                self.first_message[message.reader] = message
+
+    def label(self, pid: Optional[int]) -> str:
+        process = self.trace.processes.get(pid)
+        return process.label if process else f"process {pid}"
+
+    def wait(self, call) -> Optional[Wait]:
+        def during(seq: Optional[float]) -> bool:
+            return seq is not None and call.seq < seq and (call.end_seq is None or seq <= call.end_seq)
+
+        found = self._cause(call, during)
+        obj = self.trace.objects.get(call.objects[0]) if call.objects else None
+        if found is None and obj is not None and obj.kind == "file":
+            return None
+        if found is None:
+            found = self._fallback(call, obj)
+        if found is None:
+            return None
+        reason, cause, cause_pid, signal = found
+        return Wait(call.index, call.pid, call.tid, call.seq, call.end_seq, call.start, call.end,
+                    self.what(call, obj), reason, cause, cause_pid, signal)
+
+    def what(self, call, obj) -> str:
+        if call.name in ("wait4", "waitid"):
+            target = call.args[0] if call.args and isinstance(call.args[0], int) and call.args[0] > 0 else None
+            return f"{call.name} for {self.label(target) if target else 'any child'}"
+        if obj is None:
+            return call.name
+        if call.name in ("open", "openat", "openat2"):
+            return f"{call.name} {obj.label}"
+        return f"{call.name} fd {call.fds[0]} ({obj.label})" if call.fds else f"{call.name} ({obj.label})"
+
+    def _cause(self, call, during) -> Optional[tuple]:
+        calls = self.trace.calls
+        if call.name in READS and (channel := self.read_channel.get(call.index)) is not None:
+            message = self.first_message.get(call.index)
+            if message is not None:
+                writer = calls[message.writer]
+                if during(writer.seq) or during(writer.end_seq):  # the bytes went in while it waited
+                    verb = "sent a datagram" if channel.kind == "datagram" else "wrote"
+                    return f"until {self.label(writer.pid)} {verb}", writer.index, writer.pid, None
+            elif call.result == 0 and channel.kind == "stream":
+                for seq, closer, pid in channel.eofs:
+                    if during(seq):
+                        how = "exited" if closer is None else f"closed {channel.label}"
+                        return f"end of file: {self.label(pid)} {how}", closer, pid, None
+        if call.name in WRITES and call.index in self.write_op:
+            channel, op = self.write_op[call.index]
+            if channel.kind == "stream" and (op.length >= BIG_WRITE) and call.end_seq is not None:
+                asked = call.args[2] if len(call.args) > 2 and isinstance(call.args[2], int) else op.length
+                signal = self._signal_after(call) if op.length < asked else None  # cut short: a signal came
+                for read in channel.reads:
+                    if read.pid != call.pid and during(read.end_seq) and read.offset + read.length < op.offset + op.length:
+                        then = f", then interrupted by {signal} ({op.length} of {asked} bytes written)" if signal else ""
+                        return (f"until {self.label(read.pid)} read (the buffer was full){then}", read.call, read.pid,
+                                signal)
+        if call.name in ("accept", "accept4") and call.objects:
+            accepted = self.trace.objects[call.objects[-1]]
+            for connect, obj in self.io.connects:
+                same = obj.id == accepted.peer or (obj.kind == "tcp" and obj.local == accepted.remote
+                                                  and obj.remote == accepted.local)
+                if same and during(connect.seq):
+                    return f"until {self.label(connect.pid)} connected", connect.index, connect.pid, None
+        if call.name in ("open", "openat", "openat2"):
+            mine = next(((obj, end) for c, obj, end in self.io.fifo_opens if c.index == call.index), None)
+            for other, obj, end in self.io.fifo_opens:
+                if mine and obj.id == mine[0].id and other.pid != call.pid and end != mine[1] and during(other.seq):
+                    return f"until {self.label(other.pid)} opened the other end", other.index, other.pid, None
+        if call.name in ("wait4", "waitid") and call.result and call.result > 0:
+            child = self.trace.processes.get(call.result)
+            if child is not None and during(child.end_seq):
+                return f"until {child.label} {child.ending}", None, child.pid, None
+        if call.name in POLLS:
+            return self._poll_cause(call, during)
+        return None
+
+    def _poll_cause(self, call, during) -> Optional[tuple]:
+        if call.result == 0 and call.errno is None:
+            return None if call.end is None or call.duration < LONG else ("timed out", None, None, None)
+        best = None
+        for fd in _watched(call.args):
+            obj = self.trace.objects.get(self._object_of(call, fd))
+            if obj is None:
+                continue
+            name = f"dgram:{obj.local or obj.id}" if obj.kind in ("udp", "unix-dgram") else \
+                stream_channel(obj, fd.target, False)
+            channel = self.io.channels.get(name)
+            events = []
+            if channel is not None:
+                verb = "sent a datagram" if channel.kind == "datagram" else "wrote"
+                events += [(op.end_seq, op.call, op.pid, verb) for op in channel.writes if op.pid != call.pid]
+                events += [(seq, closer, pid, "closed") for seq, closer, pid in channel.eofs if pid != call.pid]
+            if obj.listening:
+                events += [(c.seq, c.index, c.pid, "connected") for c, o in self.io.connects
+                           if o.remote and obj.local and o.remote == obj.local]
+            for seq, cause, pid, verb in events:
+                if during(seq) and (best is None or seq < best[0]):
+                    best = (seq, cause, pid, verb)
+        if best is None:
+            return None
+        return f"until {self.label(best[2])} {best[3]}", best[1], best[2], None
+
+    def _object_of(self, call, fd: Fd) -> Optional[str]:
+        return next((key for number, key in zip(call.fds, call.objects) if number == fd.number), None)
+
+    def _fallback(self, call, obj) -> Optional[tuple]:
+        process = self.trace.processes[call.pid]
+        if call.end_seq is None:
+            if process.killed_by:
+                return f"killed by {process.killed_by} while waiting", None, None, process.killed_by
+            if process.end_seq is not None:
+                return f"ended when its process {process.ending}", None, None, None
+            return "still blocked when the trace ended", None, None, None
+        if call.errno in INTERRUPTED:
+            signal = self._signal_after(call)
+            return f"interrupted by {signal or 'a signal'}", None, None, signal or "?"
+        interesting = obj is None or obj.interesting
+        if call.duration is not None and call.duration >= LONG and interesting and call.name not in WRITES:
+            return "until something outside the trace", None, None, None
+        return None
+
+
+    def _signal_after(self, call) -> Optional[str]:
+        """The signal that cut a call short: the first one its task got after the call began."""
+        return next((m.text for m in self.trace.marks if m.kind == "signal" and m.tid == call.tid
+                     and m.seq > call.seq and m.text != "SIGCHLD"), None)
+
+
+def _watched(args: list) -> list:
+    """The fds a poll() waits on: [{fd=3<...>, events=POLLIN}, ...]."""
+    if not args or not isinstance(args[0], list):
+        return []
+    return [item.fields["fd"] for item in args[0] if isinstance(item, Struct) and isinstance(item.fields.get("fd"), Fd)]
+
+
+def deadlocked(trace: Trace) -> bool:
+    """True when every process still alive is blocked in a call that only another of them could end.
+
+    A read counts only if nothing is waiting in its channel to be read. This
+    is what the runner watches for to end a broken program once its deadlock
+    has formed (the diagnosis itself is ipc.deadlock's, from /proc).
+    """
+    alive = [p for p in trace.processes.values() if p.end_seq is None]
+    if not alive:
+        return False
+    stuck = {wait.tid: wait for wait in trace.waits if wait.end_seq is None}
+    for process in alive:
+        for tid in process.threads:
+            if tid in _ended_tasks(trace):
+                continue
+            wait = stuck.get(tid)
+            if wait is None:
+                return False
+            call = trace.calls[wait.call]
+            if call.name in READS and call.objects:
+                target = call.args[0].target if call.args and isinstance(call.args[0], Fd) else None
+                channel = trace.channels.get(stream_channel(trace.objects[call.objects[0]], target, False))
+                if channel is not None and channel.in_flight(float("inf")):
+                    return False
+    return True
+
+
+def _ended_tasks(trace: Trace) -> set:
+    return {mark.tid for mark in trace.marks if mark.kind in ("exit", "killed")}
