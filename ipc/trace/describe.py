@@ -1,0 +1,165 @@
+"""One short line per call, a person's words for what it did: ``pipe2 (pipe) -> fd 3 read, fd 4 write: pipe #1``. Pure."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .model import Call, Trace
+from .names import POLLS, READS, WRITES
+from .objects import sockaddr
+from .strace import Data, Fd, Raw, Struct
+
+ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
+
+
+def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
+    """Bytes as a quoted string a person can read: "1 HELLO\\n", shortened with an ellipsis."""
+    if not data and not complete:
+        return "…"
+    text = data.decode("utf-8", "backslashreplace")
+    shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch):02x}") for ch in text)
+    if len(shown) > limit:
+        return '"' + shown[:max(limit - 1, 1)] + '"…'
+    return f'"{shown}"' + ("" if complete else "…")
+
+
+def object_label(trace: Trace, call: Call, position: int = 0) -> str:
+    if len(call.objects) <= position:
+        return ""
+    return trace.objects[call.objects[position]].label
+
+
+def end_label(trace: Trace, pid: int, fd: int, seq: float) -> str:
+    """``pipe #1 read end``: what an fd was at that moment (for a close: just before it)."""
+    entry = next((change.entry for change in reversed(trace.fd_changes) if change.pid == pid and change.fd == fd
+                  and change.seq <= seq and change.entry is not None), None)
+    if entry is None:
+        return ""
+    obj = trace.objects[entry.object]
+    if obj.kind in ("pipe", "fifo") and entry.end in ("read", "write"):
+        return f"{obj.label} {entry.end} end"
+    return obj.label
+
+
+def describe(trace: Trace, call: Call, limit: int = 24) -> str:
+    """What the call did, in one line: what it was asked, then what came of it."""
+    head, tail = parts(trace, call, limit)
+    return f"{head} {tail}".strip()
+
+
+def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
+    """(what the call was asked, what came of it): ``("read fd 5 (pipe #2)", '= 8 "1 HELLO\\n"')``."""
+    name, args, title = call.name, call.args, call.title
+    fd = call.fds[0] if call.fds else None
+    label = object_label(trace, call)
+    on = f" ({label})" if label else ""
+    if call.errno and (call.errno.startswith("ERESTART") or call.errno == "EINTR"):
+        failed = "interrupted"
+    elif call.errno:
+        failed = f"= -1 {call.errno}"
+    elif call.end_seq is None and name not in ("exit", "exit_group"):
+        failed = "…"
+    else:
+        failed = ""
+    number = failed or f"= {call.result}"
+    if name in ("pipe", "pipe2") and len(call.fds) >= 2:
+        return f"{title}: {label}", failed or f"read fd {call.fds[0]}, write fd {call.fds[1]}"
+    if name == "socketpair" and len(call.fds) >= 2:
+        return f"{title}: {label}", failed or f"fds {call.fds[0]} and {call.fds[1]}"
+    if name in ("clone", "clone3", "fork", "vfork"):
+        child = trace.processes.get(call.result or -1)
+        return title, failed or f"→ {child.label if child else call.result}"
+    if name in ("execve", "execveat"):
+        argv = args[1] if len(args) > 1 and isinstance(args[1], list) else []
+        words = [a.value.decode("utf-8", "replace") for a in argv[:4] if isinstance(a, Data)]
+        words = [w.rsplit("/", 1)[-1] if w.startswith("/") and " " not in w else w for w in words]
+        return f"{title} {' '.join(words)}", failed
+    if name in ("exit", "exit_group"):
+        return f"{title} status {args[0] if args else '?'}", ""
+    if name in ("wait4", "waitid"):
+        child = trace.processes.get(call.result or -1)
+        return title, failed or (f"→ {child.label} {child.ending}" if child and call.result > 0 else number)
+    if name in ("kill", "tgkill"):
+        target = trace.processes.get(args[-2]) if len(args) > 1 and isinstance(args[-2], int) else None
+        return f"{title} {args[-1]} → {target.label if target else args[-2] if len(args) > 1 else '?'}", failed
+    if name == "socket":
+        return title, failed or f"→ fd {call.result}: {label}"
+    if name in ("bind", "connect"):
+        address = sockaddr(args[1]) if len(args) > 1 else None
+        return f"{title} fd {fd} {'→' if name == 'connect' else 'to'} {address or '?'}", failed
+    if name == "listen":
+        return f"{title} fd {fd} (backlog {args[1] if len(args) > 1 else '?'})", failed
+    if name in ("accept", "accept4"):
+        peer = sockaddr(args[1]) if len(args) > 1 else None
+        source = f" from {peer}" if peer and peer != "(unnamed)" else ""
+        return f"{title} fd {fd}", failed or f"→ fd {call.result}{source}"
+    if name == "shutdown":
+        return f"{title} fd {fd} {args[1] if len(args) > 1 else ''}{on}", failed
+    if name == "setsockopt":
+        return f"{title} fd {fd} {args[2] if len(args) > 2 else ''}={_short(args[3] if len(args) > 3 else '')}", failed
+    if name in ("mknod", "mknodat"):
+        return f"{title} {_path(args)}", failed
+    if name in ("open", "openat", "openat2", "creat"):
+        mode = next((m for m in ("O_RDONLY", "O_WRONLY", "O_RDWR") if any(m in str(a) for a in args)), "")
+        return f"{title} {label or _path(args)} {mode}", failed or f"→ fd {call.result}"
+    if name.startswith("rename"):
+        paths = [a.value.decode("utf-8", "replace").rsplit("/", 1)[-1] for a in args if isinstance(a, Data)]
+        return f"{title} {' → '.join(paths)}", failed
+    if name.startswith("unlink"):
+        return f"{title} {label or _path(args)}", failed
+    if name == "close":
+        what = end_label(trace, call.pid, fd, call.seq) if fd is not None else ""
+        return f"{title} fd {fd}" + (f" ({what})" if what else ""), failed
+    if name in ("dup", "dup2", "dup3") or (name == "fcntl" and call.lecture == "dup"):
+        what = end_label(trace, call.pid, fd, call.seq) if fd is not None else ""
+        return f"{title} fd {fd} → fd {call.result}" + (f" ({what})" if what else ""), failed
+    if name in WRITES:
+        shown = show_bytes(call.data or b"", limit, call.data_complete) if call.data is not None else ""
+        to = sockaddr(args[4]) if name == "sendto" and len(args) > 4 else None
+        return f"{title} fd {fd}{on}" + (f" → {to}" if to else ""), f"{number} {shown}".strip()
+    if name in READS:
+        obj = trace.objects.get(call.objects[0]) if call.objects else None
+        if not failed and call.result == 0 and obj is not None and obj.kind not in ("udp", "unix-dgram"):
+            return f"{title} fd {fd}{on}", "= 0: end of file"
+        shown = "" if failed else show_bytes(call.data or b"", limit, call.data_complete)
+        return f"{title} fd {fd}{on}", f"{number} {shown}".strip()
+    if name in POLLS:
+        fds = ", ".join(str(n) for n in call.fds)
+        return f"{title} fd {fds}", failed or ("timed out" if call.result == 0 else number)
+    if name == "rt_sigaction":
+        return f"{title} {_short(args[1]) if len(args) > 1 else ''}", ""
+    return title + (f" fd {fd}{on}" if fd is not None else ""), number
+
+
+def _path(args: list) -> str:
+    data = next((a for a in args if isinstance(a, Data)), None)
+    return data.value.decode("utf-8", "replace") if data else "?"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, Struct):
+        handler = value.fields.get("sa_handler")
+        return str(handler) if handler is not None else value.text[:20]
+    if isinstance(value, list):
+        return ",".join(_short(v) for v in value)
+    if isinstance(value, (Raw, int)):
+        return str(value)
+    if isinstance(value, Fd):
+        return str(value.number)
+    return str(value)[:20]
+
+
+def wait_text(trace: Trace, call: Call) -> Optional[str]:
+    wait = next((w for w in trace.waits if w.call == call.index), None)
+    if wait is None:
+        return None
+    if wait.duration is None:
+        return wait.reason
+    return f"waited {milliseconds(wait.duration)}, {wait.reason}"
+
+
+def milliseconds(seconds: float) -> str:
+    ms = seconds * 1000
+    if ms >= 1000:
+        return f"{seconds:.2f} s"
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"

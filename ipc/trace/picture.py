@@ -1,0 +1,355 @@
+"""The terminal picture of a trace: lanes side by side, time down, an arrow per message. Pure (text out).
+
+    time ms  client[5882]                              server[5893]
+             pipe_fork.py                              pipe_fork.py
+    ───────  ────────────────────────────────────────  ───────────────────────────
+    151.529  ├ pipe2 (pipe) → fd 3 read, fd 4 write…
+    152.322  ├ write fd 4 "hello\\n" = 6 (pipe #1)      │
+    152.384  ├ read fd 5 (pipe #2) ⋯                    │
+             ┆ ──────── "hello\\n" · pipe #1 ─────────▶│
+    155.031  ┆                                          ├ read fd 3 = 6 "hello\\n" (pipe #1)
+
+Each process is a lane (its role and pid, its program). A call is a row in
+its lane; a call that blocked has two rows, where it began and where it
+returned, and its lane is dotted between them, with how long it waited and
+what ended it. A message is an arrow from the writer's lane to the reader's,
+on the row where the reader got it; end of file is a dotted arrow from the
+close that caused it. Times are milliseconds from the trace's first record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .describe import describe, milliseconds, parts, show_bytes
+from .model import Trace, Unmatched
+
+COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
+TIME = 9  # the time column
+UNDER_TRACE = ("Times are milliseconds from the first call, measured under strace: every call is slowed by "
+               "the tracing, so the order is exact and the durations are only relative.")
+
+
+@dataclass
+class Row:
+    pos: float
+    order: int
+    kind: str  # call | start | end | arrow | eof | fork | signal | exit | note
+    pid: int
+    time: Optional[float] = None
+    text: list = field(default_factory=list)  # the lines of a call row
+    source: Optional[int] = None  # arrows: the lane they come from
+    label: str = ""
+    style: str = ""
+
+
+class Canvas:
+    def __init__(self, width: int):
+        self.chars = [" "] * width
+        self.styles = [""] * width
+
+    def put(self, column: int, text: str, style: str = "", limit: Optional[int] = None) -> None:
+        limit = len(self.chars) if limit is None else min(limit, len(self.chars))
+        if column + len(text) > limit:
+            text = text[:max(limit - column - 1, 0)] + "…" if limit > column else ""
+        for offset, char in enumerate(text):
+            if 0 <= column + offset < limit:
+                self.chars[column + offset] = char
+                self.styles[column + offset] = style
+
+    def render(self, colour: bool) -> str:
+        if not colour:
+            return "".join(self.chars).rstrip()
+        out, current = [], ""
+        for char, style in zip(self.chars, self.styles):
+            if style != current:
+                out.append("\x1b[0m" if not style else f"\x1b[0;{style}m")
+                current = style
+            out.append(char)
+        return ("".join(out).rstrip() + "\x1b[0m").replace("\x1b[0m\x1b[0m", "\x1b[0m")
+
+
+def render(trace: Trace, width: int = 100, colour: bool = False, everything: bool = False,
+           notes: bool = False) -> str:
+    """The whole picture: a line saying times are under trace, the lanes, then what is left at the end."""
+    rows = _rows(trace, everything, notes)
+    pids = [p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq)
+            if any(row.pid == p.pid for row in rows)]
+    if not pids:
+        return "Nothing to draw: the trace holds no process-to-process calls (try --all).\n"
+    slot = _slots(trace, rows, pids)
+    count = max(slot.values()) + 1
+    lane = max((width - TIME - 1) // count, 12)
+    axis = {pid: TIME + 1 + slot[pid] * lane for pid in pids}
+    style = {pid: COLOURS[index % len(COLOURS)] for index, pid in enumerate(pids)}
+    firsts = [next(pid for pid in pids if slot[pid] == number) for number in range(count)]
+    for pid in pids:
+        if pid not in firsts:  # a later process in a lane freed by an earlier one: named where it begins
+            process = trace.processes[pid]
+            rows.append(Row(process.seq, 5, "begin", pid, None, [f"{process.label} {' → '.join(process.programs)}"]))
+    rows.sort(key=lambda row: (row.pos, row.order))
+    layout = _Layout(pids, axis, lane, width, style, colour, slot, count)
+    lines = [_wrap(UNDER_TRACE, width), ""]
+    lines += _header(trace, firsts, axis, lane, width, style, colour)
+    for row in rows:
+        if row.pid not in axis or (row.source is not None and row.source not in axis):
+            continue
+        lines += _draw(trace, row, layout)
+    lines += [""] + _summary(trace, pids, width)
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Layout:
+    pids: list
+    axis: dict
+    lane: int
+    width: int
+    style: dict
+    colour: bool
+    slot: dict
+    count: int
+
+
+def _slots(trace: Trace, rows: list, pids: list) -> dict:
+    """A lane per process, reused once its process is gone: sequential children share one."""
+    last: dict = {}
+    for row in rows:
+        for pid in (row.pid, row.source):
+            if pid is not None:
+                last[pid] = max(last.get(pid, row.pos), row.pos)
+    busy: list = []  # per lane, the last place its process is drawn
+    slot = {}
+    for pid in pids:
+        start = trace.processes[pid].seq
+        free = next((number for number, until in enumerate(busy) if until < start), None)
+        if free is None:
+            busy.append(0.0)
+            free = len(busy) - 1
+        busy[free] = last.get(pid, start) if trace.processes[pid].end_seq is not None else float("inf")
+        slot[pid] = free
+    return slot
+
+
+def _rows(trace: Trace, everything: bool, notes: bool) -> list:
+    waits = {wait.call: wait for wait in trace.waits}
+    rows: list = []
+    shown = lambda call: everything or not call.noise  # noqa: E731
+    for call in trace.calls:
+        if call.kind == "log" and notes and not everything:
+            rows.append(Row(call.seq, 3, "note", call.pid, None, [f"# {call.note}"], style="2"))
+        if not shown(call):
+            continue
+        wait = waits.get(call.index)
+        text = describe(trace, call)
+        dim = "2" if call.noise else "31" if call.errno and not call.errno.startswith("ERESTART") else ""
+        if wait is not None and (wait.end_seq is None or wait.end_seq > call.seq):
+            head, tail = parts(trace, call)
+            rows.append(Row(call.seq, 3, "start", call.pid, call.start, [f"{head} ⋯"], style=dim))
+            if wait.end_seq is not None:
+                said = wait.reason.startswith("until ") and wait.reason[6:] in tail  # wait4's "→ child exited 0"
+                why = milliseconds(wait.duration) + ("" if said else f", {wait.reason}")
+                rows.append(Row(wait.end_seq, 3, "end", call.pid, call.end, [tail or "returned", why], style=dim))
+            else:
+                rows.append(Row(float("inf"), 1, "end", call.pid, None, [f"still in {call.title}: {wait.reason}"],
+                                style="31"))
+        else:
+            rows.append(Row(call.seq, 3, "call", call.pid, call.start, [text], style=dim))
+        if call.name in ("clone", "clone3", "fork", "vfork", "vfork") and call.result in trace.processes \
+                and call.lecture != "thread":
+            rows.append(Row(call.seq, 4, "fork", call.result, source=call.pid, label=call.lecture or "fork"))
+    part: dict = {}
+    for message in sorted(trace.messages, key=lambda m: (m.writer, m.offset)):
+        part[message.id] = part.get(("writer", message.writer), 0) + 1
+        part[("writer", message.writer)] = part[message.id]
+    for message in trace.messages:
+        writer, reader = trace.calls[message.writer], trace.calls[message.reader]
+        split = f" · part {part[message.id]}/{message.write_parts}" if message.write_parts > 1 else ""
+        if not (shown(writer) and shown(reader)):
+            continue
+        wait = waits.get(reader.index)
+        at = reader.end_seq if wait is not None and reader.end_seq is not None and reader.end_seq > reader.seq \
+            else reader.seq
+        rows.append(Row(at, 2, "arrow", reader.pid, source=writer.pid,
+                        label=f"{show_bytes(message.data, 18, message.complete)} · {_channel(trace, message.channel)}"
+                              + split))
+    for wait in trace.waits:
+        call = trace.calls[wait.call]
+        if wait.reason.startswith("end of file") and wait.cause_pid is not None and shown(call):
+            rows.append(Row(wait.end_seq, 2, "eof", call.pid, source=wait.cause_pid,
+                            label=f"end of file · {wait.what.split('(')[-1].rstrip(')')}"))
+    for mark in trace.marks:
+        if mark.kind == "signal" and mark.text != "SIGCHLD":
+            sender = trace.processes.get(mark.sender) if mark.sender and mark.sender != mark.pid else None
+            rows.append(Row(mark.seq, 3, "signal", mark.pid, mark.time,
+                            [f"signal {mark.text}" + (f" from {sender.label}" if sender else "")], style="31"))
+        elif mark.kind in ("exit", "killed") and mark.tid == mark.pid:
+            bad = mark.kind == "killed" or not mark.text.endswith(" 0")
+            rows.append(Row(mark.seq, 5, "exit", mark.pid, mark.time, [mark.text], style="31" if bad else ""))
+    return sorted(rows, key=lambda row: (row.pos, row.order))
+
+
+def _channel(trace: Trace, name: str) -> str:
+    channel = trace.channels.get(name)
+    return channel.label if channel is not None and channel.label else name
+
+
+def _header(trace: Trace, pids: list, axis: dict, lane: int, width: int, style: dict, colour: bool) -> list:
+    """The first process of each lane, named at the top; later ones are named where they begin."""
+    first, second, rule = Canvas(width), Canvas(width), Canvas(width)
+    first.put(0, "time ms")
+    rule.put(0, "─" * (TIME - 2))
+    for pid in pids:
+        process = trace.processes[pid]
+        limit = axis[pid] + lane - 1
+        first.put(axis[pid], process.label, f"1;{style[pid]}", limit)
+        programs = " → ".join(dict.fromkeys(process.programs)) or "?"
+        second.put(axis[pid], programs, style[pid], limit)
+        rule.put(axis[pid], "─" * (min(limit, width) - axis[pid]))
+    return [c.render(colour) for c in (first, second, rule)]
+
+
+def _alive(trace: Trace, pid: int, pos: float) -> bool:
+    process = trace.processes[pid]
+    return process.seq <= pos and (process.end_seq is None or pos <= process.end_seq)
+
+
+def _blocked(trace: Trace, pid: int, pos: float) -> bool:
+    return any(w.pid == pid and w.seq < pos and (w.end_seq is None or pos < w.end_seq) and
+               not trace.calls[w.call].noise for w in trace.waits)
+
+
+def _axes(trace: Trace, canvas: Canvas, pids: list, axis: dict, pos: float, style: dict) -> None:
+    for pid in pids:
+        if _alive(trace, pid, pos):
+            canvas.put(axis[pid], "┆" if _blocked(trace, pid, pos) else "│", style[pid])
+
+
+def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
+    pids, axis, lane, width, style, colour = (layout.pids, layout.axis, layout.lane, layout.width, layout.style,
+                                              layout.colour)
+    limit = width if layout.slot[row.pid] == layout.count - 1 else axis[row.pid] + lane - 1
+    canvas = Canvas(width)
+    pos = row.pos if row.pos != float("inf") else (trace.steps[-1].seq if trace.steps else 0.0)
+    _axes(trace, canvas, pids, axis, pos, style)
+    if row.time is not None:
+        canvas.put(0, f"{row.time * 1000:{TIME - 2}.3f}", "2")
+    x = axis[row.pid]
+    if row.kind in ("arrow", "eof", "fork"):
+        _arrow(canvas, axis[row.source], x, row, style[row.source])
+        return [canvas.render(colour)]
+    mark = {"start": "├", "end": "╰", "exit": "┴", "signal": "!", "note": "│", "begin": "│"}.get(row.kind, "├")
+    if row.kind == "end" and row.pos == float("inf"):
+        mark = "┆"
+    canvas.put(x, mark, style[row.pid])
+    room = max(limit - x - 2, 8)
+    text = row.text
+    if row.kind == "end" and len(text) == 2 and len(text[0]) + 3 + len(text[1]) <= room:
+        text = [f"{text[0]} · {text[1]}"]
+    pieces = [(piece, index > 0 and row.kind == "end") for index, line in enumerate(text)
+              for piece in _fold(line, room)]
+    lines = []
+    for number, (piece, dim) in enumerate(pieces[:4]):
+        target = canvas if number == 0 else Canvas(width)
+        if number:
+            _axes(trace, target, pids, axis, pos + 0.25, style)
+        look = "2" if dim or row.kind == "note" else f"1;{style[row.pid]}" if row.kind == "begin" else row.style
+        target.put(x + 2, piece, look, limit)
+        if " · " in piece and row.kind == "end":  # the wait's length and cause, dimmed
+            target.put(x + 2 + piece.index(" · "), piece[piece.index(" · "):], "2", limit)
+        lines.append(target.render(colour))
+    return lines
+
+
+def _fold(text: str, room: int) -> list:
+    """Break a lane's text at spaces to fit its room (a long word is cut with an ellipsis by the canvas)."""
+    lines, current = [], ""
+    for word in text.split(" "):
+        if current and len(current) + 1 + len(word) > room:
+            lines.append(current)
+            current = "  " + word
+        else:
+            current = f"{current} {word}" if current else word
+    return lines + [current]
+
+
+def _arrow(canvas: Canvas, start: int, end: int, row: Row, colour: str) -> None:
+    dotted = row.kind in ("eof", "fork")
+    shaft = "┄" if dotted else "─"
+    if start == end:  # a process writing to itself
+        canvas.put(start + 2, f"↺ {row.label}", colour)
+        return
+    low, high = min(start, end), max(start, end)
+    for column in range(low + 1, high):
+        canvas.put(column, shaft, colour)
+    canvas.put(start, "├" if start < end else "┤", colour)
+    if start < end:
+        canvas.put(end - 1, "▶", colour)
+    else:
+        canvas.put(end + 1, "◀", colour)
+    if row.kind == "fork":
+        canvas.put(end, "┬", colour)
+    label = f" {row.label} "
+    room = high - low - 4
+    if room > 6:
+        if len(label) > room:
+            label = label[:room - 2] + "… "
+        canvas.put(low + 2 + (room - len(label)) // 2, label, colour)
+
+
+def _summary(trace: Trace, pids: list, width: int) -> list:
+    lines = []
+    shown = [m for m in trace.messages if not trace.calls[m.writer].noise and not trace.calls[m.reader].noise]
+    total = sum(m.length for m in shown)
+    lines.append(f"{len(shown)} message{'s' if len(shown) != 1 else ''} matched writer → reader ({total} bytes).")
+    groups: dict = {}
+    for item in trace.unmatched:  # one line per channel, process and reason
+        groups.setdefault((item.channel, item.pid, item.reason), []).append(item)
+    for items in groups.values():
+        lines.append(_wrap("! " + _unmatched(trace, items), width))
+    stuck = [w for w in trace.blocked_at_end() if w.pid in pids]
+    if stuck:
+        lines.append("Blocked at the end:")
+        for wait in stuck:
+            since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
+            lines.append(_wrap(f"  {trace.processes[wait.pid].label} in {wait.what}{since}: {wait.reason}", width))
+    used = sorted({key for call in trace.calls if not call.noise and call.pid in pids for key in call.objects
+                   if trace.objects[key].interesting and trace.objects[key].kind != "file"})
+    legend = sorted({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values())
+    if legend:
+        lines.append(_wrap("Objects: " + "; ".join(dict.fromkeys(legend)) + ".", width))
+    return lines
+
+
+def _unmatched(trace: Trace, items: list) -> str:
+    item = items[0]
+    who, where = trace.processes[item.pid].label, _channel(trace, item.channel)
+    length = sum(i.length for i in items)
+    calls = f" ({len(items)} calls)" if len(items) > 1 else ""
+    data = show_bytes(item.data, 30, len(item.data) >= item.length and len(items) == 1)
+    item = Unmatched(item.channel, item.call, item.pid, item.offset, length, item.data, item.reason)
+    return {
+        "left unread": f"{item.length} bytes written by {who}{calls} into {where} were never read (left in the "
+                       f"buffer): {data}",
+        "no traced reader": f"{item.length} bytes written by {who} to {where} left the trace (no traced process "
+                            f"read them): {data}",
+        "never read": f"{item.length} bytes written by {who} to {where} were never read: {data}",
+        "lost: never received": f"a datagram of {item.length} bytes sent by {who} to {where} was lost "
+                                f"(never received): {data}",
+        "truncated": f"{item.length} bytes of a datagram sent by {who} were cut off: the receiver's buffer was "
+                     f"shorter: {data}",
+        "no traced writer": f"{item.length} bytes read by {who} from {where} came from outside the trace: {data}",
+    }.get(item.reason, f"{item.length} bytes by {who} on {where}: {item.reason}: {data}")
+
+
+def _wrap(text: str, width: int) -> str:
+    indent = text[:len(text) - len(text.lstrip(" "))]
+    words, lines, current = text.lstrip(" ").split(" "), [], indent
+    for word in words:
+        if current.strip() and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = indent + "  " + word
+        else:
+            current = f"{current} {word}" if current.strip() else current + word
+    return "\n".join(lines + [current])
