@@ -6,6 +6,8 @@
     ipc run deadlocks         run every broken demo: each deadlock explained, then its fix
     ipc watch -- COMMAND [ARG...]
                               run any command; if it deadlocks, explain it and end it
+    ipc trace -- COMMAND [ARG...]
+                              run any command under strace; draw its processes, calls and messages
 
 Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
@@ -43,6 +45,10 @@ WATCH_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 
 diagnosis is on stderr and every process of its tree was ended; 126 cannot run it;
 127 not found; 2 usage error; 130 interrupted; 143 terminated.
 example: ipc watch -- sh demos/broken/pipeline_loop.sh"""
+TRACE_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 its processes deadlocked
+(the picture shows where; they were ended); 124 --timeout ended it; 126 cannot run it;
+127 not found; 2 usage error, or strace missing or not permitted; 130 interrupted; 143 terminated.
+example: ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--no-proc", action="store_true",
                        help="do not read /proc: the plainer psutil fallback other systems get")
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    trace = commands.add_parser(
+        "trace", help="run any command under strace; draw its processes, calls and messages",
+        description="Run COMMAND under strace and draw what the kernel did: a lane per process, its calls "
+                    "(the kernel's names, the lecture's beside them), an arrow from each write to the read "
+                    "that took its bytes, and every wait with what ended it.",
+        epilog=TRACE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
+    trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
+    trace.add_argument("--width", type=int, metavar="COLUMNS", help="the picture's width (default: the terminal's)")
+    trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
+    trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
+    trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     return parser
 
 
@@ -81,6 +99,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return run_demos(args, sys.stdout)
         if args.command == "watch":
             return watch_command(args)
+        if args.command == "trace":
+            return trace_command(args)
     except KeyboardInterrupt:
         print("ipc: interrupted; every process it started was ended", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -209,3 +229,38 @@ def watch_command(args: argparse.Namespace) -> int:
         print(f"ipc watch: {error}", file=sys.stderr)
         return error.code
     return outcome.code
+
+
+def trace_command(args: argparse.Namespace) -> int:
+    """ipc trace: run under strace, then print the picture (and --json); exit with the command's code."""
+    import json
+    import shutil
+
+    from .trace import export, picture, runner, waits
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        print("ipc trace: give a command to run: ipc trace -- COMMAND [ARG...]", file=sys.stderr)
+        return EXIT_USAGE
+    signal.signal(signal.SIGTERM, _stop_trace)
+    try:
+        traced = runner.trace_command(command, timeout=args.timeout, stop_when=waits.deadlocked)
+    except runner.TraceError as error:
+        print(f"ipc trace: {error}", file=sys.stderr)
+        return error.code
+    tty = sys.stdout.isatty()
+    width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
+    sys.stdout.write(picture.render(traced.trace, width=max(width, 40), colour=tty and not os.environ.get("NO_COLOR"),
+                                    everything=args.all, notes=args.notes))
+    if traced.ended:
+        print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(export.to_json(traced.trace), file, indent=1, ensure_ascii=False)
+    codes = {"deadlock": 3, "timeout": 124, "interrupted": EXIT_INTERRUPTED, "terminated": EXIT_TERMINATED}
+    return codes.get(traced.ended, traced.code)
+
+
+def _stop_trace(signum: int, frame: object) -> None:
+    from .trace.runner import Stopped
+    raise Stopped()

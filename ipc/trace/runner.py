@@ -1,0 +1,220 @@
+"""Running programs under strace, and reading what it wrote. The only module of ipc.trace that does I/O.
+
+The flags, and why:
+    -f            follow every fork, vfork and clone: a conversation has two sides
+    -ttt          absolute timestamps, so that two straces (a server and a client
+                  started apart) merge into one time line
+    -T            the time spent in each call: how long a blocked call waited
+    -yy           what each fd is: pipe:[inode], UNIX-STREAM:[a->b], TCP:[a:p->b:p], paths
+    -s 4096       whole messages (this project's limit is 4096 bytes)
+    -e trace=...  only the calls the model reads (names.TRACED_CALLS): not mmap, stat,
+                  futex..., the bulk of an interpreter's start-up
+    --seccomp-bpf with -e trace, the kernel stops the program only at those calls,
+                  not at every call (bench/trace_overhead.py measures the difference)
+    -o FILE       strace's lines go to a file of their own, in a private directory,
+                  never mixed with the program's output
+Not -X raw: strace's decoded flags (O_CLOEXEC, SOCK_STREAM) are what a student reads.
+
+``strace_argv`` wraps any launch argv; ``load`` builds one model from several
+output files (a server and a client traced apart merge by timestamp).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from .build import build
+from .model import Trace
+from .names import TRACED_CALLS
+
+STRINGS = 4096
+TICK = 0.05  # how often a running trace is looked at
+GRACE = 2.0  # how long a traced program has to end after SIGTERM, before SIGKILL
+INSTALL = "install it with: apt-get install strace (Debian, Ubuntu), dnf install strace (Fedora)"
+
+
+class TraceError(Exception):
+    """Tracing cannot start; ``code`` is the exit code for the CLI (2: no strace, 126/127: no command)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+class Stopped(BaseException):
+    """Raised (by a signal handler of the caller) to end a trace early; the trace so far is kept."""
+
+
+@dataclass
+class Traced:
+    code: int  # the command's own exit code (128+N when signal N ended it)
+    trace: Trace
+    texts: list = field(default_factory=list)  # strace's output, one text per traced program
+    ended: Optional[str] = None  # why it was ended early: "timeout", "deadlock", "interrupted", "terminated"
+
+
+def strace_argv(argv: Sequence[str], output: str, *, strings: int = STRINGS, every_call: bool = False,
+                seccomp: bool = True, strace: str = "strace") -> list:
+    """``argv`` run under strace, writing its trace to ``output``. For launching a program yourself."""
+    selection = [] if every_call else ["-e", "trace=" + ",".join(TRACED_CALLS)]
+    fast = ["--seccomp-bpf"] if seccomp and not every_call else []
+    return [strace, "-f", *fast, "-ttt", "-T", "-yy", "-s", str(strings), *selection, "-o", output, "--", *argv]
+
+
+def load(paths: Sequence[str], roles: Optional[dict] = None) -> Trace:
+    """One model from strace output files (of programs traced apart: merged by timestamp)."""
+    texts = []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            texts.append(file.read())
+    return build(texts, roles)
+
+
+_checked: dict = {}
+
+
+def check_strace() -> bool:
+    """Raise TraceError unless strace can trace here; return whether --seccomp-bpf works. Asked once."""
+    if "seccomp" in _checked:
+        return _checked["seccomp"]
+    if shutil.which("strace") is None:
+        raise TraceError(f"strace is not installed; {INSTALL}")
+    try:
+        probe = subprocess.run(["strace", "-f", "--seccomp-bpf", "-e", "trace=execve", "-o", os.devnull, "--", "true"],
+                               capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        raise TraceError("strace did not answer within 20 s") from None
+    if probe.returncode != 0:
+        if "ptrace" in probe.stderr or "permitted" in probe.stderr:
+            raise TraceError("strace cannot trace here: ptrace is not permitted (in a container, add the "
+                             "SYS_PTRACE capability; or set kernel.yama.ptrace_scope to 0)")
+        raise TraceError(f"strace does not work here: {probe.stderr.strip().splitlines()[-1:] or probe.returncode}")
+    _checked["seccomp"] = "seccomp" not in probe.stderr.lower()  # an old strace or kernel warns and goes on
+    return _checked["seccomp"]
+
+
+def _runnable(argv: Sequence[str]) -> None:
+    program = argv[0]
+    path = program if "/" in program else shutil.which(program)
+    if path is None or not os.path.exists(path):
+        raise TraceError(f"{program}: command not found", 127)
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise TraceError(f"{program}: permission denied", 126)
+
+
+def trace_command(argv: Sequence[str], *, timeout: Optional[float] = None,
+                  stop_when: Optional[Callable[[Trace], bool]] = None, every_call: bool = False,
+                  strings: int = STRINGS, **popen) -> Traced:
+    """Run argv under strace to its end (or until ``timeout`` s, or until ``stop_when(model)`` holds
+    twice in a row with nothing new traced between), then build the model.
+
+    On every way out, Ctrl-C included, every traced process has ended and the
+    private directory of the trace is gone."""
+    if not argv:
+        raise TraceError("no command given")
+    seccomp = check_strace()
+    _runnable(argv)
+    with _TraceDirectory() as directory:
+        output = os.path.join(directory, "trace.txt")
+        run = _Run(strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output, popen)
+        ended = run.wait(timeout, stop_when)
+        text = run.text()
+    trace = build([text])
+    return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended)
+
+
+class _TraceDirectory:
+    def __enter__(self) -> str:
+        self.path = tempfile.mkdtemp(prefix="ipc-trace-")  # mode 0700
+        return self.path
+
+    def __exit__(self, *exc_info) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class _Run:
+    """One strace process and the programs it traces: started, watched, ended on every way out."""
+
+    def __init__(self, argv: list, output: str, popen: dict):
+        self.output = output
+        self.popen = subprocess.Popen(argv, **popen)
+
+    def text(self) -> str:
+        try:
+            with open(self.output, encoding="utf-8", errors="surrogateescape") as file:
+                return file.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait(self, timeout: Optional[float], stop_when: Optional[Callable[[Trace], bool]]) -> Optional[str]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen, held = None, 0
+        try:
+            while self.popen.poll() is None:
+                time.sleep(TICK)
+                if deadline is not None and time.monotonic() > deadline:
+                    self.end()
+                    return "timeout"
+                if stop_when is not None:
+                    text = self.text()
+                    held = held + 1 if text == seen and stop_when(build([text])) else 0
+                    seen = text
+                    if held >= 2:
+                        self.end()
+                        return "deadlock"
+            return None
+        except KeyboardInterrupt:
+            self.end()
+            return "interrupted"
+        except Stopped:
+            self.end()
+            return "terminated"
+        except BaseException:
+            self.end()
+            raise
+
+    def tracees(self) -> list:
+        import psutil  # a run-time dependency of the project; not needed to read a trace
+
+        try:
+            return psutil.Process(self.popen.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def end(self) -> None:
+        """SIGTERM the traced programs (strace itself ignores it), SIGKILL what is left after GRACE."""
+        import psutil
+
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for process in self.tracees():
+                try:
+                    process.send_signal(sig)
+                except psutil.Error:
+                    pass
+            try:
+                self.popen.wait(GRACE)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        self.popen.kill()
+        self.popen.wait()
+
+
+def _exit_code(trace: Trace, strace_code: int) -> int:
+    """The command's own code, as a shell gives it: from the traced root, else from strace."""
+    roots = [p for p in trace.processes.values() if p.parent is None and p.source == 0]
+    if roots:
+        root = min(roots, key=lambda p: p.seq)
+        if root.killed_by:
+            number = getattr(signal, root.killed_by, None)
+            return 128 + int(number) if number is not None else 128
+        if root.exit_code is not None:
+            return root.exit_code
+    return 128 - strace_code if strace_code < 0 else strace_code
