@@ -302,11 +302,9 @@ def _classify(trace: Trace) -> None:
 
 
 def _steps(trace: Trace) -> list:
-    waited = {w.call for w in trace.waits}
-    # A step shows the state after it: a call's effects (its new fds...) are in, except for a call that
-    # waits, whose effects come with its "return" step.
-    steps = [Step(c.seq if c.index in waited or c.end_seq is None else c.end_seq, c.start, "call", c.pid,
-                  call=c.index) for c in trace.calls if not c.noise]
+    # A call's step is where it began; the state shown with it includes what the call did (its new
+    # fds, its bytes), except for a call that waited: that comes with its "return" step.
+    steps = [Step(c.seq, c.start, "call", c.pid, call=c.index) for c in trace.calls if not c.noise]
     steps += [Step(w.end_seq, w.end, "return", w.pid, call=w.call) for w in trace.waits if w.end_seq is not None
               and not trace.calls[w.call].noise]
     steps += [Step(m.seq, m.time, m.kind if m.kind == "signal" else "exit", m.pid, mark=i)

@@ -9,6 +9,8 @@ from .names import POLLS, READS, WRITES
 from .objects import sockaddr
 from .strace import Data, Fd, Raw, Struct
 
+WHY = {"EPIPE": " (no reader left)", "ECONNREFUSED": " (nobody listens there)", "EADDRINUSE": " (address taken)",
+       "EAGAIN": " (would block)", "ENOENT": " (no such file)", "ECONNRESET": " (peer reset)"}
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
 
 
@@ -56,7 +58,7 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
     if call.errno and (call.errno.startswith("ERESTART") or call.errno == "EINTR"):
         failed = "interrupted"
     elif call.errno:
-        failed = f"= -1 {call.errno}"
+        failed = f"= -1 {call.errno}" + WHY.get(call.errno, "")
     elif call.end_seq is None and name not in ("exit", "exit_group"):
         failed = "…"
     else:

@@ -40,6 +40,7 @@ class Op:
     address: Optional[str] = None  # datagrams: the destination of a send, the source of a receive
     socket: Optional[str] = None  # datagrams: the object id of the sending or receiving socket
     own: Optional[str] = None  # datagrams: the sender's own address, once known
+    in_seq: Optional[float] = None  # when its bytes were surely in: its return, or the first read that took them
 
 
 @dataclass
@@ -53,15 +54,20 @@ class Channel:
     delivered: dict = field(default_factory=dict)  # datagrams: write call -> the read that got it
     reader_traced: bool = False  # a traced process held the end this channel is read from
 
-    def in_flight(self, seq: float):
-        """Bytes written and not yet read at ``seq`` ('?' where strace cut them); datagrams: the queue."""
+    def in_flight(self, seq: float, own: Optional[int] = None):
+        """Bytes written and not yet read at ``seq`` ('?' where strace cut them); datagrams: the queue.
+
+        ``own``: a call whose bytes count as done (the call of the step being shown)."""
+        def done(op: Op, at: Optional[float]) -> bool:
+            return op.call == own or (at is not None and at <= seq)
+
         if self.kind == "datagram":
-            return [op.data for op in self.writes if op.end_seq <= seq and not (
-                op.call in self.delivered and self.delivered[op.call].end_seq <= seq)]
+            return [op.data for op in self.writes if done(op, op.in_seq) and not (
+                op.call in self.delivered and done(self.delivered[op.call], self.delivered[op.call].end_seq))]
         if self.kind == "file":
             return b""
-        written = b"".join(op.data.ljust(op.length, b"?") for op in self.writes if op.end_seq <= seq)
-        taken = sum(op.length for op in self.reads if op.end_seq <= seq)
+        written = b"".join(op.data.ljust(op.length, b"?") for op in self.writes if done(op, op.in_seq))
+        taken = sum(op.length for op in self.reads if done(op, op.end_seq))
         return written[taken:]
 
 
@@ -89,7 +95,7 @@ class Recorder:
         length = record.result if record.result and record.result > 0 else 0
         data, complete = _payload(call.name, record.args, length if writing else None)
         call.data, call.data_complete = data, complete
-        op = Op(call.index, call.pid, call.seq, call.end_seq, length, data, complete)
+        op = Op(call.index, call.pid, call.seq, call.end_seq, length, data, complete, in_seq=call.end_seq)
         if obj.kind in DATAGRAMS:
             op.socket = obj.id
             address = _address(call.name, record.args)
@@ -241,6 +247,8 @@ def _match_stream(channel: Channel, messages: list, unmatched: list) -> None:
             low, high = max(start, write.offset), min(end, write.offset + write.length)
             if high > low:
                 found.append(_message(channel, write, read, low, high))
+                if read.end_seq is not None and (write.in_seq is None or read.end_seq < write.in_seq):
+                    write.in_seq = read.end_seq  # read before the write returned: its bytes were in by then
             index += 1
     _count_parts(found)
     messages.extend(found)
@@ -294,6 +302,8 @@ def _match_datagrams(channel: Channel, messages: list, unmatched: list) -> None:
             if _same_start(send, receive):
                 waiting.remove(send)
                 channel.delivered[send.call] = receive
+                if receive.end_seq is not None and (send.in_seq is None or receive.end_seq < send.in_seq):
+                    send.in_seq = receive.end_seq
                 message = _message(channel, send, receive, 0, min(send.length, receive.length))
                 message.kind = "datagram"
                 message.length = receive.length

@@ -256,13 +256,12 @@ class Trace:
     def lecture_calls(self) -> list:
         return [call for call in self.calls if not call.noise]
 
-    def fd_table(self, pid: int, seq: float = float("inf")) -> dict:
-        """Process ``pid``'s fds at position ``seq`` of the time line (by default, at the end)."""
+    def fd_table(self, pid: int, seq: float = float("inf"), call: Optional[int] = None) -> dict:
+        """Process ``pid``'s fds at position ``seq`` of the time line (by default, at the end),
+        with what ``call`` did even if it returned later."""
         table: dict = {}
         for change in self.fd_changes:
-            if change.seq > seq:
-                break
-            if change.pid != pid:
+            if change.pid != pid or (change.seq > seq and (call is None or change.call != call)):
                 continue
             if change.entry is None:
                 table.pop(change.fd, None)
@@ -271,11 +270,14 @@ class Trace:
         return table
 
     def state_at(self, step: int) -> State:
+        """The state after ``steps[step]``: a call's own effects count, unless it is still waiting."""
         at = self.steps[step]
+        waited = {wait.call for wait in self.waits}
+        own = at.call if at.kind == "return" or (at.call is not None and at.call not in waited) else None
         alive = [p.pid for p in self.processes.values()
                  if p.seq <= at.seq and (p.end_seq is None or p.end_seq > at.seq)]
-        tables = {pid: self.fd_table(pid, at.seq) for pid in alive}
-        in_flight = {name: channel.in_flight(at.seq) for name, channel in self.channels.items()}
+        tables = {pid: self.fd_table(pid, at.seq, own) for pid in alive}
+        in_flight = {name: channel.in_flight(at.seq, own) for name, channel in self.channels.items()}
         blocked = {}
         for wait in self.waits:
             if wait.seq <= at.seq and (wait.end_seq is None or wait.end_seq > at.seq):

@@ -151,8 +151,10 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
                 said = wait.reason.startswith("until ") and wait.reason[6:] in tail  # wait4's "→ child exited 0"
                 why = milliseconds(wait.duration) + ("" if said else f", {wait.reason}")
                 rows.append(Row(wait.end_seq, 3, "end", call.pid, call.end, [tail or "returned", why], style=dim))
-            else:
-                rows.append(Row(float("inf"), 1, "end", call.pid, None, [f"still in {call.title}: {wait.reason}"],
+            else:  # drawn where its process ended (killed inside the call), or at the very end
+                process = trace.processes[call.pid]
+                at = process.end_seq - 0.25 if process.end_seq is not None else float("inf")
+                rows.append(Row(at, 1, "end", call.pid, None, [f"still in {call.title}: {wait.reason}"],
                                 style="31"))
         else:
             rows.append(Row(call.seq, 3, "call", call.pid, call.start, [text], style=dim))
@@ -240,7 +242,7 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
         _arrow(canvas, axis[row.source], x, row, style[row.source])
         return [canvas.render(colour)]
     mark = {"start": "├", "end": "╰", "exit": "┴", "signal": "!", "note": "│", "begin": "│"}.get(row.kind, "├")
-    if row.kind == "end" and row.pos == float("inf"):
+    if row.kind == "end" and row.time is None:
         mark = "┆"
     canvas.put(x, mark, style[row.pid])
     room = max(limit - x - 2, 8)

@@ -123,7 +123,8 @@ def trace_command(argv: Sequence[str], *, timeout: Optional[float] = None,
     _runnable(argv)
     with _TraceDirectory() as directory:
         output = os.path.join(directory, "trace.txt")
-        run = _Run(strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output, popen)
+        run = TracedRun(strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output,
+                        **popen)
         ended = run.wait(timeout, stop_when)
         text = run.text()
     trace = build([text])
@@ -139,10 +140,13 @@ class _TraceDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-class _Run:
-    """One strace process and the programs it traces: started, watched, ended on every way out."""
+class TracedRun:
+    """One strace process and the programs it traces: started, watched, ended on every way out.
 
-    def __init__(self, argv: list, output: str, popen: dict):
+    ``TracedRun(strace_argv(argv, path), path, stderr=PIPE)`` starts a program
+    (a server, say) whose trace is read later with ``text()`` or ``load``."""
+
+    def __init__(self, argv: list, output: str, **popen):
         self.output = output
         self.popen = subprocess.Popen(argv, **popen)
 
@@ -153,7 +157,10 @@ class _Run:
         except FileNotFoundError:
             return ""
 
-    def wait(self, timeout: Optional[float], stop_when: Optional[Callable[[Trace], bool]]) -> Optional[str]:
+    def wait(self, timeout: Optional[float] = None,
+             stop_when: Optional[Callable[[Trace], bool]] = None) -> Optional[str]:
+        """Until strace exits; or end it all after ``timeout`` s ("timeout"), once ``stop_when`` held
+        twice with nothing new traced ("deadlock"), or on Ctrl-C ("interrupted") or Stopped ("terminated")."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen, held = None, 0
         try:

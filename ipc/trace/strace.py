@@ -131,7 +131,7 @@ SIGNAL = re.compile(r"^--- (?P<name>SIG\w+)(?: (?P<info>\{.*\}))? ---$")
 EXITED = re.compile(r"^\+\+\+ exited with (?P<code>-?\d+) \+\+\+$")
 KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG\w+)(?P<core> \(core dumped\))? \+\+\+$")
 RESULT = re.compile(
-    r"^=\s+(?P<value>\?|-?\d+|0x[0-9a-fA-F]+)(?P<deco><.*?>(?=\s|$))?"
+    r"^=\s+(?P<value>\?|-?\d+|0x[0-9a-fA-F]+)(?P<deco><.*?>(?=\s|$|\(deleted\)))?(?:\(deleted\))?"
     r"(?:\s+(?P<errno>E[A-Z0-9]+)(?:\s+\((?P<errmsg>[^)]*)\))?)?"
     r"(?P<more>.*?)\s*(?:<(?P<dur>\d+\.\d+)>)?$"
 )
@@ -285,7 +285,7 @@ def _split_top(text: str, separator: str = ",") -> list[str]:
     return parts
 
 
-FD_VALUE = re.compile(r"^(?P<number>-?\d+|AT_FDCWD)<(?P<target>.*)>$", re.S)
+FD_VALUE = re.compile(r"^(?P<number>-?\d+|AT_FDCWD)<(?P<target>.*)>(?:\(deleted\))?$", re.S)
 NUMBER = re.compile(r"^-?\d+$|^0x[0-9a-fA-F]+$")
 
 

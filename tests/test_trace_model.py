@@ -1,0 +1,255 @@
+"""The trace model, built from recorded strace text alone (tests/traces): no tracing needed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ipc.trace import build, deadlocked
+from ipc.trace.export import to_json
+from ipc.trace.picture import render
+from ipc.trace.runner import _exit_code
+
+TRACES = Path(__file__).resolve().parent / "traces"
+REQUESTS = [b"hello\n", b"how are you?\n", "Grüße aus der Pipe\n".encode(), b"bye\n"]
+REPLIES = [b"1 HELLO\n", b"2 HOW ARE YOU?\n", "3 GRÜSSE AUS DER PIPE\n".encode(), b"4 BYE\n"]
+
+
+def load(*names: str):
+    return build([(TRACES / f"{name}.strace").read_text() for name in names])
+
+
+def by_role(trace, role: str):
+    [process] = [p for p in trace.processes.values() if p.role == role]
+    return process
+
+
+def lecture(trace, pid: int, name: str) -> list:
+    return [c for c in trace.lecture_calls() if c.pid == pid and c.name == name]
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load("pipe_fork")
+
+
+def test_pipe_processes_have_their_roles_programs_and_parent(pipe):
+    client, server = by_role(pipe, "client"), by_role(pipe, "server")
+    assert server.parent == client.pid and client.parent is None
+    assert client.programs == server.programs == ["pipe_fork.py"]
+    assert pipe.calls[server.created_by].title == "clone (fork)"
+    assert (client.exit_code, server.exit_code, server.reaped_by) == (0, 0, lecture(pipe, client.pid, "wait4")[0].index)
+
+
+def test_pipe_calls_carry_the_kernels_name_and_the_lectures(pipe):
+    client = by_role(pipe, "client")
+    titles = [c.title for c in pipe.lecture_calls() if c.pid == client.pid]
+    assert titles[:4] == ["execve", "pipe2 (pipe)", "pipe2 (pipe)", "clone (fork)"]
+    assert "wait4 (waitpid)" in titles and titles[-1] == "exit_group (_exit)"
+
+
+def test_pipe_each_side_closes_the_ends_it_does_not_use(pipe):
+    client, server = by_role(pipe, "client"), by_role(pipe, "server")
+    requests, replies = (pipe.objects[c.objects[0]] for c in lecture(pipe, client.pid, "pipe2"))
+    assert (requests.label, replies.label) == ("pipe #1", "pipe #2")
+    ends = {pid: [(pipe.objects[ch.entry.object].label if ch.entry else None, ch.why)
+                  for ch in pipe.fd_changes if ch.pid == pid and ch.why == "close"] for pid in (client.pid, server.pid)}
+    closed = {pid: [(c.fds[0]) for c in lecture(pipe, pid, "close")][:2] for pid in (client.pid, server.pid)}
+    assert closed == {client.pid: [3, 6], server.pid: [4, 5]}  # read end of #1, write end of #2; and the others
+    assert all(why == "close" for changes in ends.values() for _, why in changes)
+    # After the closes each process holds one end of each pipe: the one it uses.
+    table = {pid: {fd: (pipe.objects[e.object].label, e.end) for fd, e in pipe.fd_table(pid, lecture(
+        pipe, client.pid, "write")[0].seq).items() if pipe.objects[e.object].kind == "pipe"}
+             for pid in (client.pid, server.pid)}
+    assert table == {client.pid: {4: ("pipe #1", "write"), 5: ("pipe #2", "read")},
+                     server.pid: {3: ("pipe #1", "read"), 6: ("pipe #2", "write")}}
+
+
+def test_pipe_every_request_and_reply_is_matched_writer_to_reader(pipe):
+    client, server = by_role(pipe, "client"), by_role(pipe, "server")
+    assert [m.data for m in pipe.messages_between(client.pid, server.pid)] == REQUESTS
+    assert [m.data for m in pipe.messages_between(server.pid, client.pid)] == REPLIES
+    for message in pipe.messages:
+        writer, reader = pipe.calls[message.writer], pipe.calls[message.reader]
+        assert writer.name == "write" and reader.name == "read" and message.kind == "stream"
+        assert writer.data == reader.data == message.data and message.complete
+        assert writer.seq < reader.end_seq
+    assert pipe.unmatched == []
+
+
+def test_pipe_final_read_sees_end_of_file_after_the_parents_close(pipe):
+    client, server = by_role(pipe, "client"), by_role(pipe, "server")
+    last = lecture(pipe, server.pid, "read")[-1]
+    assert last.result == 0
+    [wait] = [w for w in pipe.waits if w.call == last.index]
+    closer = pipe.calls[wait.cause]
+    assert (closer.pid, closer.name, closer.fds) == (client.pid, "close", [4])
+    assert wait.reason == f"end of file: {client.label} closed pipe #1"
+
+
+def test_pipe_waits_say_what_ended_them(pipe):
+    client, server = by_role(pipe, "client"), by_role(pipe, "server")
+    reads = [w for w in pipe.waits if pipe.calls[w.call].name == "read" and w.pid == client.pid]
+    assert len(reads) == 4 and all(w.reason == f"until {server.label} wrote" for w in reads)
+    assert all(pipe.calls[w.cause].name == "write" and w.cause_pid == server.pid for w in reads)
+    [wait4] = [w for w in pipe.waits if pipe.calls[w.call].name == "wait4"]
+    assert wait4.reason == f"until {server.label} exited 0" and wait4.duration > 0
+
+
+def test_pipe_states_step_by_step_fd_tables_and_bytes_in_flight(pipe):
+    """What the step-through page of issue 11 shows, from the model."""
+    client, server = by_role(pipe, "client"), by_role(pipe, "server")
+    steps = {(pipe.calls[s.call].title, s.pid, s.kind): i for i, s in reversed(list(enumerate(pipe.steps)))
+             if s.call is not None}
+
+    def pipe_fds(state, pid):
+        return sorted(fd for fd, e in state.fd_tables[pid].items() if pipe.objects[e.object].kind == "pipe")
+
+    forked = pipe.state_at(steps[("clone (fork)", client.pid, "call")])
+    assert pipe_fds(forked, client.pid) == pipe_fds(forked, server.pid) == [3, 4, 5, 6]
+    first_write = pipe.state_at(steps[("write", client.pid, "call")])
+    assert pipe_fds(first_write, client.pid) == [4, 5] and pipe_fds(first_write, server.pid) == [3, 6]
+    assert list(first_write.in_flight.values()) == [b"hello\n"]
+    reading = pipe.state_at(steps[("read", client.pid, "call")])
+    assert [call.name for call in reading.blocked.values()] == ["read"] and client.pid in reading.blocked
+
+
+def test_noise_is_start_up_and_the_demos_own_log_lines(pipe):
+    client = by_role(pipe, "client")
+    startup = [c for c in pipe.calls if c.name == "openat" and c.pid == client.pid]
+    assert startup and all(c.noise for c in startup)
+    logs = [c for c in pipe.calls if c.kind == "log"]
+    assert logs and all(c.noise for c in logs)
+    assert 'sent "hello"' in [c.note for c in logs if c.pid == client.pid]
+
+
+def test_shell_pipeline_two_children_and_the_arrow_between_them():
+    trace = load("shell_pipeline")
+    shell = next(p for p in trace.processes.values() if p.parent is None)
+    children = [p for p in trace.processes.values() if p.parent == shell.pid]
+    assert sorted(p.program for p in children) == ["sh", "tr"]
+    printf, tr = sorted(children, key=lambda p: p.program)
+    [message] = trace.messages
+    assert (message.writer_pid, message.reader_pid, message.data) == (printf.pid, tr.pid, b"a\nb\n")
+    assert [c.result for c in lecture(trace, printf.pid, "dup2")] == [1]  # stdout onto the pipe
+    assert [c.result for c in lecture(trace, tr.pid, "dup2")] == [0]  # stdin from it
+    assert [c.result for c in lecture(trace, shell.pid, "wait4")] == [printf.pid, tr.pid]
+
+
+def test_fifo_open_waits_for_the_other_side_and_a_killed_reader_never_returns():
+    trace = load("sigpipe_shell")
+    shell = next(p for p in trace.processes.values() if p.parent is None)
+    cat = next(p for p in trace.processes.values() if p.program == "cat")
+    [mkfifo] = [c for c in trace.lecture_calls() if c.name == "mknodat"]
+    assert mkfifo.lecture == "mkfifo" and trace.objects[mkfifo.objects[0]].kind == "fifo"
+    [opened] = [w for w in trace.waits if w.pid == shell.pid and trace.calls[w.call].name == "openat"]
+    assert opened.reason == f"until {cat.label} opened the other end"
+    assert trace.calls[opened.cause].pid == cat.pid
+    [stuck] = [w for w in trace.waits if w.pid == cat.pid]
+    assert trace.calls[stuck.call].name == "read" and stuck.end is None and stuck.signal == "SIGKILL"
+    assert cat.killed_by == "SIGKILL" and shell.killed_by == "SIGPIPE"
+    [epipe] = [c for c in trace.calls if c.errno == "EPIPE"]
+    assert epipe.pid == shell.pid and any(m.text == "SIGPIPE" and m.pid == shell.pid for m in trace.marks)
+    assert _exit_code(trace, 0) == 141  # as a shell reports it
+
+
+def test_a_child_seen_before_its_vfork_returns_belongs_to_it():
+    trace = load("sigpipe_shell")
+    shell = next(p for p in trace.processes.values() if p.parent is None)
+    mkfifo = next(p for p in trace.processes.values() if p.program == "mkfifo")
+    made_by = trace.calls[mkfifo.created_by]
+    assert made_by.name == "vfork" and made_by.pid == shell.pid and mkfifo.parent == shell.pid
+    execve = next(c for c in trace.calls if c.pid == mkfifo.pid and c.name == "execve")
+    assert execve.seq < made_by.end_seq  # its first line came before the vfork returned
+
+
+def test_broken_demo_both_reads_block_and_no_message_crosses():
+    trace = load("both_read_first")
+    client, server = by_role(trace, "client"), by_role(trace, "server")
+    assert trace.messages == []
+    stuck = {w.pid: (trace.calls[w.call].name, trace.objects[trace.calls[w.call].objects[0]].label, w.signal)
+             for w in trace.blocked_at_end()}
+    assert stuck == {client.pid: ("read", "pipe #2", "SIGTERM"), server.pid: ("read", "pipe #1", "SIGTERM")}
+    assert not deadlocked(trace)  # it was ended
+    cut = load("both_read_first.blocked")
+    assert deadlocked(cut)  # as it was while both waited
+    assert {w.reason for w in cut.blocked_at_end()} == {"still blocked when the trace ended"}
+
+
+def test_tcp_traced_apart_is_joined_by_the_four_tuple():
+    trace = load("tcp.server", "tcp.client")
+    server, client = by_role(trace, "server"), by_role(trace, "client")
+    [accept] = lecture(trace, server.pid, "accept4")
+    [connect] = lecture(trace, client.pid, "connect")
+    assert accept.lecture == "accept"
+    accepted, connected = trace.objects[accept.objects[-1]], trace.objects[connect.objects[0]]
+    assert (accepted.local, accepted.remote) == (connected.remote, connected.local)
+    assert accepted.label == connected.label == "TCP #1"
+    assert [m.data for m in trace.messages_between(client.pid, server.pid)] == REQUESTS
+    assert [m.data for m in trace.messages_between(server.pid, client.pid)] == REPLIES
+    [waited] = [w for w in trace.waits if w.call == accept.index]
+    assert waited.reason == f"until {client.label} connected" and waited.cause == connect.index
+    assert any(w.pid == client.pid and trace.calls[w.call].name == "poll" and w.cause_pid == server.pid
+               for w in trace.waits)
+
+
+def test_traced_apart_the_order_of_the_texts_does_not_matter():
+    one, other = load("tcp.server", "tcp.client"), load("tcp.client", "tcp.server")
+    facts = [[(m.writer_pid, m.reader_pid, m.data) for m in t.messages] for t in (one, other)]
+    assert facts[0] == facts[1]
+
+
+def test_udp_one_message_per_datagram_with_addresses():
+    trace = load("udp.server", "udp.client")
+    server, client = by_role(trace, "server"), by_role(trace, "client")
+    to_server = trace.messages_between(client.pid, server.pid)
+    assert [m.data for m in to_server] == [r.rstrip(b"\n") for r in REQUESTS] + [b""]  # an empty one ends it
+    assert [m.data for m in trace.messages_between(server.pid, client.pid)] == [r.rstrip(b"\n") for r in REPLIES]
+    assert all(m.kind == "datagram" and m.write_parts == m.read_parts == 1 for m in trace.messages)
+    assert {(m.source_address, m.destination) for m in to_server} == {
+        (trace.objects[lecture(trace, client.pid, "connect")[0].objects[0]].local,
+         trace.objects[lecture(trace, server.pid, "bind")[0].objects[0]].local)}
+    assert trace.unmatched == []
+
+
+def test_stream_boundaries_fan_out_and_fan_in():
+    trace = load("stream_boundaries")
+    fan_out = [m for m in trace.messages if m.write_parts > 1]
+    fan_in = [m for m in trace.messages if m.read_parts > 1]
+    assert fan_out and fan_in
+    split = [m.data for m in fan_out if m.writer == fan_out[0].writer]
+    assert b"".join(split) == trace.calls[fan_out[0].writer].data  # one write, in two reads
+    joined = [m.data for m in fan_in if m.reader == fan_in[0].reader]
+    assert b"".join(joined) == trace.calls[fan_in[0].reader].data  # one read, from two writes
+
+
+def test_json_export_holds_every_fact(pipe):
+    exported = json.loads(json.dumps(to_json(pipe)))
+    assert len(exported["messages"]) == len(pipe.messages) == 8
+    first = exported["messages"][0]
+    assert first["data"] == "hello\n" and first["hex"] == b"hello\n".hex() and first["length"] == 6
+    assert first["writer"]["name"] == "write" and first["reader"]["name"] == "read"
+    assert {p["label"] for p in exported["processes"]} == {p.label for p in pipe.processes.values()}
+    assert [c["name"] for c in exported["calls"] if c["index"] == first["writer"]["call"]] == ["write"]
+    assert len(exported["waits"]) == len(pipe.waits) and exported["fd_changes"]
+    assert all(change["time"] is not None for change in exported["fd_changes"])
+
+
+def test_picture_lanes_arrows_and_waits_fit_the_width(pipe):
+    text = render(pipe, width=100)
+    lines = text.splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    assert "\x1b[" not in text and text.count("measured under strace") == 1
+    header = next(line for line in lines if line.startswith("time ms"))
+    assert "client[" in header and "server[" in header
+    assert sum('"hello\\n" · pipe #1' in line and "▶" in line for line in lines) == 1
+    assert sum('"1 HELLO\\n" · pipe #2' in line and "◀" in line for line in lines) == 1
+    assert any("end of file · pipe #1" in line for line in lines)
+    assert any("until server[" in line and "wrote" in line for line in lines)
+    assert "8 messages matched" in text
+
+
+def test_picture_colour_only_when_asked_and_everything_with_all(pipe):
+    assert "\x1b[" in render(pipe, colour=True)
+    assert len(render(pipe, everything=True).splitlines()) > len(render(pipe).splitlines())
+    assert len(render(pipe, width=60).splitlines()[5]) <= 60
