@@ -253,3 +253,13 @@ def test_picture_colour_only_when_asked_and_everything_with_all(pipe):
     assert "\x1b[" in render(pipe, colour=True)
     assert len(render(pipe, everything=True).splitlines()) > len(render(pipe).splitlines())
     assert len(render(pipe, width=60).splitlines()[5]) <= 60
+
+
+def test_a_socket_used_before_its_decoration_shows_the_peer_still_joins_the_conversation():
+    """Right after connect(), strace may show only the socket's own inode: UNIX-STREAM:[209468]."""
+    trace = load("unix.server", "unix.client")
+    server, client = by_role(trace, "server"), by_role(trace, "client")
+    first = lecture(trace, client.pid, "sendto")[0]
+    assert first.args[0].target.peer is None  # the decoration of the first send
+    assert [m.data for m in trace.messages_between(client.pid, server.pid)] == REQUESTS
+    assert [m.data for m in trace.messages_between(server.pid, client.pid)] == REPLIES

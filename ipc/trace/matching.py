@@ -51,6 +51,7 @@ class Channel:
     writes: list = field(default_factory=list)
     reads: list = field(default_factory=list)
     eofs: list = field(default_factory=list)  # (seq, call or None, pid): the last writer went away here
+    readers_gone: list = field(default_factory=list)  # (seq, call or None, pid): the last reader went away here
     delivered: dict = field(default_factory=dict)  # datagrams: write call -> the read that got it
     reader_traced: bool = False  # a traced process held the end this channel is read from
 
@@ -82,6 +83,8 @@ class Recorder:
         self.accepts: list = []  # (call, object)
         self.connects: list = []
         self.fifo_opens: list = []  # (call, object, end)
+        self.streams: list = []  # (op, object, decoration, writing): stream reads and writes
+        self.shuts: list = []  # (object, seq, call, pid): a socket's sending side closed
         self.file_sizes: dict = {}
 
     def channel(self, name: str, kind: str) -> Channel:
@@ -105,10 +108,8 @@ class Recorder:
             op.offset = self._file_offset(record, entry, obj, length)
             channel = self.channel(obj.id, "file")
             (channel.writes if writing else channel.reads).append(op)
-        elif length or not writing:
-            name = stream_channel(obj, target, writing)
-            channel = self.channel(name, "stream")
-            (channel.writes if writing else channel.reads).append(op)
+        elif length or not writing:  # its channel is named once the whole trace is read: a socket used
+            self.streams.append((op, obj, target, writing))  # right after connect may not show its peer yet
 
     def _file_offset(self, record: Syscall, entry: Optional[FdEntry], obj: KernelObject, length: int) -> int:
         if record.name in ("pread64", "pwrite64") and len(record.args) > 3 and isinstance(record.args[3], int):
@@ -129,13 +130,13 @@ class Recorder:
         if obj.kind in ("pipe", "fifo"):
             if entry.end != "read" and not any(h.end != "read" for h in holders):
                 self.channel(obj.id, "stream").eofs.append((seq, call, pid))
+            if entry.end != "write" and not any(h.end != "write" for h in holders):
+                self.channel(obj.id, "stream").readers_gone.append((seq, call, pid))
         elif obj.kind in ("unix-stream", "tcp") and not holders:
             self.shut(obj, seq, call, pid)
 
     def shut(self, obj: KernelObject, seq: float, call: Optional[int], pid: int) -> None:
-        name = stream_channel(obj, None, True)
-        if name != obj.id:
-            self.channel(name, "stream").eofs.append((seq, call, pid))
+        self.shuts.append((obj, seq, call, pid))
 
     def accepted(self, call, obj: KernelObject) -> None:
         self.accepts.append((call, obj))
@@ -151,6 +152,12 @@ class Recorder:
         messages: list = []
         unmatched: list = []
         self._datagram_channels(objects)
+        for op, obj, target, writing in self.streams:
+            channel = self.channel(stream_channel(obj, target, writing), "stream")
+            (channel.writes if writing else channel.reads).append(op)
+        for obj, seq, call, pid in self.shuts:
+            if (name := stream_channel(obj, None, True)) != obj.id:
+                self.channel(name, "stream").eofs.append((seq, call, pid))
         readers = {entry.object for entry in holders if entry.end != "write"}
         for name, channel in self.channels.items():
             if channel.kind == "stream":

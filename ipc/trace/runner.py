@@ -58,6 +58,7 @@ class Traced:
     trace: Trace
     texts: list = field(default_factory=list)  # strace's output, one text per traced program
     ended: Optional[str] = None  # why it was ended early: "timeout", "deadlock", "interrupted", "terminated"
+    stopped: Optional[Trace] = None  # the model as it was when stop_when held (a deadlock, before it was ended)
 
 
 def strace_argv(argv: Sequence[str], output: str, *, strings: int = STRINGS, every_call: bool = False,
@@ -128,7 +129,7 @@ def trace_command(argv: Sequence[str], *, timeout: Optional[float] = None,
         ended = run.wait(timeout, stop_when)
         text = run.text()
     trace = build([text])
-    return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended)
+    return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended, run.stopped)
 
 
 class _TraceDirectory:
@@ -148,6 +149,7 @@ class TracedRun:
 
     def __init__(self, argv: list, output: str, **popen):
         self.output = output
+        self.stopped: Optional[Trace] = None
         self.popen = subprocess.Popen(argv, **popen)
 
     def text(self) -> str:
@@ -171,9 +173,11 @@ class TracedRun:
                     return "timeout"
                 if stop_when is not None:
                     text = self.text()
-                    held = held + 1 if text == seen and stop_when(build([text])) else 0
+                    model = build([text]) if text == seen else None
+                    held = held + 1 if model is not None and stop_when(model) else 0
                     seen = text
                     if held >= 2:
+                        self.stopped = model
                         self.end()
                         return "deadlock"
             return None
@@ -195,16 +199,20 @@ class TracedRun:
         except psutil.Error:
             return []
 
+    def signal(self, sig: int) -> None:
+        """Send a signal to every traced program (not to strace, which would leave them running)."""
+        import psutil  # a run-time dependency of the project; not needed to read a trace
+
+        for process in self.tracees():
+            try:
+                process.send_signal(sig)
+            except psutil.Error:
+                pass
+
     def end(self) -> None:
         """SIGTERM the traced programs (strace itself ignores it), SIGKILL what is left after GRACE."""
-        import psutil
-
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            for process in self.tracees():
-                try:
-                    process.send_signal(sig)
-                except psutil.Error:
-                    pass
+            self.signal(sig)
             try:
                 self.popen.wait(GRACE)
                 return

@@ -89,6 +89,12 @@ class _Finder:
                     if during(seq):
                         how = "exited" if closer is None else f"closed {channel.label}"
                         return f"end of file: {self.label(pid)} {how}", closer, pid, None
+        if call.name in WRITES and call.errno == "EPIPE" and call.objects:  # it waited; then the reader went away
+            channel = self.io.channels.get(call.objects[0])
+            for seq, closer, pid in channel.readers_gone if channel is not None else []:
+                if during(seq) and pid != call.pid:
+                    how = "exited" if closer is None else "closed the last read end"
+                    return f"until {self.label(pid)} {how}: EPIPE", closer, pid, None
         if call.name in WRITES and call.index in self.write_op:
             channel, op = self.write_op[call.index]
             if channel.kind == "stream" and (op.length >= BIG_WRITE) and call.end_seq is not None:

@@ -1,0 +1,334 @@
+"""Real traces of real demos: what the kernel did, as strace saw it.
+
+Each demo script runs directly under strace (servers first, their clients
+once they said ready), as ``ipc trace`` runs a command; a broken demo is
+ended once its deadlock has formed (the model shows every process blocked,
+twice in a row with nothing new), and the model as it was then is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from ipc.trace import build, deadlocked, runner
+from support import DEMOS, ROOT
+
+REQUESTS = [b"hello\n", b"how are you?\n", "Grüße aus der Pipe\n".encode(), b"bye\n"]
+REPLIES = [b"1 HELLO\n", b"2 HOW ARE YOU?\n", "3 GRÜSSE AUS DER PIPE\n".encode(), b"4 BYE\n"]
+DEADLINE = 30.0
+
+
+def _why_not() -> str | None:
+    try:
+        runner.check_strace()
+    except runner.TraceError as error:
+        return str(error)
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+
+
+def trace(script: str, *args: str, deadlock: bool = False) -> runner.Traced:
+    traced = runner.trace_command([sys.executable, str(DEMOS / script), *args], timeout=DEADLINE, cwd=ROOT,
+                                  stop_when=deadlocked if deadlock else None,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert traced.ended == ("deadlock" if deadlock else None), traced.ended
+    return traced
+
+
+def trace_pair(server: list, client: list, deadlock: bool = False):
+    """Server and client traced apart, the client started once the server said ready; one merged model."""
+    with tempfile.TemporaryDirectory() as directory:
+        return _trace_pair(server, client, deadlock, os.path.join(directory, "server.strace"),
+                           os.path.join(directory, "client.strace"))
+
+
+def _trace_pair(server: list, client: list, deadlock: bool, server_out: str, client_out: str):
+    seccomp = runner.check_strace()
+    argv = [sys.executable, str(DEMOS / server[0]), *server[1:]]
+    served = runner.TracedRun(runner.strace_argv(argv, server_out, seccomp=seccomp), server_out, cwd=ROOT,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        fields = _ready(served.popen.stderr)
+        argv = [sys.executable, str(DEMOS / client[0]), *[arg.format(**fields) for arg in client[1:]]]
+        clients = runner.TracedRun(runner.strace_argv(argv, client_out, seccomp=seccomp), client_out, cwd=ROOT,
+                                   stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        seen: list = []
+        if deadlock:
+            def both(_) -> bool:  # the client's trace alone cannot tell: look at both
+                seen.append(build([served.text(), clients.text()]))
+                return deadlocked(seen[-1])
+            assert clients.wait(DEADLINE, both) == "deadlock"
+            served.end()
+        else:
+            assert clients.wait(DEADLINE) is None
+            assert served.wait(DEADLINE) is None
+    finally:
+        served.end()
+        served.popen.stderr.close()
+    return build([served.text(), clients.text()]), seen[-1] if seen else None
+
+
+def _ready(stream) -> dict:
+    end, pending = time.monotonic() + DEADLINE, b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while time.monotonic() < end:
+            if not selector.select(end - time.monotonic()):
+                break
+            data = os.read(stream.fileno(), 65536)
+            assert data, f"the server ended before it was ready: {pending!r}"
+            pending += data
+            if (match := re.search(rb"ready: ?(.*)\n", pending)) is not None:
+                return dict(item.split("=", 1) for item in match.group(1).decode().split())
+    raise AssertionError(f"no ready line within {DEADLINE} s: {pending!r}")
+
+
+def role(trace, name: str):
+    found = [p for p in trace.processes.values() if p.role == name]
+    assert len(found) == 1, [p.label for p in trace.processes.values()]
+    return found[0]
+
+
+def shown(trace, pid: int, name: str) -> list:
+    return [c for c in trace.lecture_calls() if c.pid == pid and c.name == name]
+
+
+def conversation(trace, client, server) -> None:
+    assert [m.data for m in trace.messages_between(client.pid, server.pid)][:4] == REQUESTS
+    assert [m.data for m in trace.messages_between(server.pid, client.pid)][:4] == REPLIES
+
+
+def test_pipe_demo():
+    model = trace("pipe_fork.py").trace
+    client, server = role(model, "client"), role(model, "server")
+    assert len(shown(model, client.pid, "pipe2")) == 2
+    assert [c.title for c in shown(model, client.pid, "clone")] == ["clone (fork)"]
+    assert server.parent == client.pid
+    ends = {pid: [model.objects[c.objects[0]].label + " " + _end(model, c) for c in shown(model, pid, "close")][:2]
+            for pid in (client.pid, server.pid)}
+    assert ends == {client.pid: ["pipe #1 read", "pipe #2 write"], server.pid: ["pipe #1 write", "pipe #2 read"]}
+    conversation(model, client, server)
+    assert len(model.messages) == 8 and model.unmatched == []
+    last = shown(model, server.pid, "read")[-1]
+    [wait] = [w for w in model.waits if w.call == last.index]
+    assert last.result == 0 and model.calls[wait.cause].name == "close" and wait.cause_pid == client.pid
+    [wait4] = shown(model, client.pid, "wait4")
+    assert wait4.result == server.pid and server.reaped_by == wait4.index and server.exit_code == 0
+
+
+def _end(model, close) -> str:
+    change = next(ch for ch in reversed(model.fd_changes) if ch.pid == close.pid and ch.fd == close.fds[0]
+                  and ch.entry is not None and ch.seq <= close.seq)
+    return change.entry.end
+
+
+def test_dup2_demo_the_child_execs_a_server_that_reads_fd_0():
+    model = trace("dup2_parent.py").trace
+    client, server = role(model, "client"), role(model, "server")
+    onto = sorted(c.result for c in model.lecture_calls() if c.pid == server.pid and c.name in ("dup2", "dup3"))
+    assert onto == [0, 1]
+    assert server.programs == ["dup2_parent.py", "stdio_server.py"]
+    reads = [m for m in model.messages_between(client.pid, server.pid)]
+    assert [m.data for m in reads] == REQUESTS and all(model.calls[m.reader].fds[0] == 0 for m in reads)
+    assert all(model.calls[m.writer].fds[0] == 1 for m in model.messages_between(server.pid, client.pid))
+
+
+def test_fifo_demo_open_waits_for_the_other_side():
+    model, _ = trace_pair(["fifo_server.py", "--clients", "1"], ["fifo_client.py", "--dir", "{dir}"])
+    client, server = role(model, "client"), role(model, "server")
+    assert [c.lecture for c in shown(model, server.pid, "mknodat")] == ["mkfifo", "mkfifo"]
+    opens = [w for w in model.waits if model.calls[w.call].name == "openat"]
+    assert any(w.reason.endswith("opened the other end") and w.cause_pid in (client.pid, server.pid) for w in opens)
+    conversation(model, client, server)
+
+
+def test_files_demo_rename_then_read():
+    model, _ = trace_pair(["file_server.py", "--clients", "1"], ["file_client.py", "--dir", "{dir}"])
+    client, server = role(model, "client"), role(model, "server")
+    assert shown(model, client.pid, "rename") and shown(model, server.pid, "rename")
+    conversation(model, client, server)
+    assert all(m.kind == "file" for m in model.messages)
+
+
+@pytest.mark.parametrize("server, client, kind", [
+    (["unix_stream_server.py", "--clients", "1"], ["unix_stream_client.py", "--path", "{path}"], "unix-stream"),
+    (["tcp_server.py", "--host", "127.0.0.1", "--clients", "1"],
+     ["tcp_client.py", "--host", "{host}", "--port", "{port}"], "tcp"),
+])
+def test_stream_socket_demos(server, client, kind):
+    model, _ = trace_pair(server, client)
+    serving, asking = role(model, "server"), role(model, "client")
+    for name in ("socket", "bind", "listen", "accept4"):
+        assert shown(model, serving.pid, name), name
+    [connect] = shown(model, asking.pid, "connect")
+    [accept] = shown(model, serving.pid, "accept4")
+    accepted, connected = model.objects[accept.objects[-1]], model.objects[connect.objects[0]]
+    assert accepted.kind == connected.kind == kind and accepted.label == connected.label
+    if kind == "tcp":  # the 4-tuple, seen from both sides
+        assert (accepted.local, accepted.remote) == (connected.remote, connected.local)
+    conversation(model, asking, serving)
+
+
+@pytest.mark.parametrize("server, client", [
+    (["udp_server.py", "--host", "127.0.0.1", "--clients", "1"], ["udp_client.py", "--host", "{host}", "--port", "{port}"]),
+    (["unix_dgram_server.py", "--clients", "1"], ["unix_dgram_client.py", "--path", "{path}"]),
+])
+def test_datagram_demos_one_arrow_per_datagram(server, client):
+    model, _ = trace_pair(server, client)
+    serving, asking = role(model, "server"), role(model, "client")
+    sent = model.messages_between(asking.pid, serving.pid)
+    assert [m.data for m in sent] == [r.rstrip(b"\n") for r in REQUESTS] + [b""]
+    assert [m.data for m in model.messages_between(serving.pid, asking.pid)] == [r.rstrip(b"\n") for r in REPLIES]
+    assert all(m.kind == "datagram" and m.source_address and m.destination for m in model.messages)
+    bound = model.objects[shown(model, serving.pid, "bind")[0].objects[0]].local
+    assert {m.destination for m in sent} == {bound} and model.unmatched == []
+
+
+def test_boundaries_demo_fan_out_and_fan_in():
+    model = trace("stream_boundaries.py").trace
+    assert any(m.write_parts > 1 for m in model.messages)  # one send, two recvs
+    assert any(m.read_parts > 1 for m in model.messages)  # two sends, one recv
+
+
+def test_sigpipe_demo_epipe_and_the_death_by_sigpipe():
+    model = trace("sigpipe.py").trace
+    killed = [p for p in model.processes.values() if p.killed_by == "SIGPIPE"]
+    survived = [p for p in model.processes.values() if p.role == "writer" and p.exit_code == 0]
+    assert killed and survived
+    assert all(any(c.errno == "EPIPE" for c in model.calls if c.pid == p.pid) for p in killed + survived)
+    reset = [c for c in model.lecture_calls() if c.name == "rt_sigaction"]
+    assert reset and all(c.args[0] == "SIGPIPE" for c in reset)
+
+
+@pytest.mark.parametrize("script, blocked", [
+    ("both_read_first.py", ["read", "read"]),
+    ("forgotten_close.py", ["read", "wait4"]),
+    ("fifo_open_order.py", ["openat", "openat"]),
+    ("full_buffers.py", ["sendto", "sendto"]),
+    ("subprocess_pipe_buffer.py", ["write", "write"]),
+])
+def test_broken_demo_the_blocked_calls_at_the_end(script, blocked):
+    traced = trace(f"broken/{script}", deadlock=True)
+    stopped = traced.stopped
+    stuck = stopped.blocked_at_end()
+    assert sorted(stopped.calls[w.call].name for w in stuck) == sorted(blocked)
+    assert len({w.pid for w in stuck}) == 2  # one per process
+    waiting = {w.call for w in stuck}
+    assert not [m for m in stopped.messages if m.reader in waiting]  # no arrow reaches them
+    assert traced.code != 0 and all(p.end is not None for p in traced.trace.processes.values())
+
+
+def test_broken_client_reads_first_over_tcp():
+    model, stopped = trace_pair(["tcp_server.py", "--host", "127.0.0.1", "--clients", "1"],
+                                ["broken/client_reads_first.py", "--host", "{host}", "--port", "{port}"],
+                                deadlock=True)
+    stuck = stopped.blocked_at_end()
+    assert {stopped.processes[w.pid].role for w in stuck} == {"client", "server"}
+    assert stopped.messages == []  # both wait to read; no byte was ever sent
+
+
+def test_shell_pipeline_through_the_cli():
+    done = subprocess.run([sys.executable, "-m", "ipc", "trace", "--width", "100", "--",
+                           "sh", "-c", "printf 'a\\nb\\n' | tr a-z A-Z"],
+                          capture_output=True, text=True, timeout=DEADLINE, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("A\nB\n")  # tr's own output comes first
+    assert any('"a\\nb\\n" · pipe #1' in line and "▶" in line for line in done.stdout.splitlines())
+    assert "1 message matched" in done.stdout and "\x1b[" not in done.stdout
+
+
+C_PROGRAM = r"""
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int fds[2];
+    char buffer[16];
+    if (pipe(fds) < 0) return 1;
+    pid_t child = fork();
+    if (child == 0) { close(fds[0]); write(fds[1], "ping\n", 5); _exit(0); }
+    close(fds[1]);
+    ssize_t n = read(fds[0], buffer, sizeof buffer);
+    waitpid(child, NULL, 0);
+    return n == 5 ? 0 : 2;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) here")
+def test_a_c_program_not_written_for_the_project():
+    with tempfile.TemporaryDirectory() as directory:
+        source, program = Path(directory, "ping.c"), Path(directory, "ping")
+        source.write_text(C_PROGRAM)
+        subprocess.run(["cc", "-o", str(program), str(source)], check=True, timeout=60)
+        traced = runner.trace_command([str(program)], timeout=DEADLINE, stdout=subprocess.DEVNULL)
+    model = traced.trace
+    assert traced.code == 0 and len(model.processes) == 2
+    [message] = model.messages
+    assert message.data == b"ping\n"
+    parent = next(p for p in model.processes.values() if p.parent is None)
+    titles = [c.title for c in model.lecture_calls() if c.pid == parent.pid]
+    assert {"pipe2 (pipe)", "clone (fork)", "wait4 (waitpid)"} <= set(titles)
+    assert message.reader_pid == parent.pid
+
+
+def ipc_trace(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ipc", "trace", *args], capture_output=True, text=True,
+                          timeout=DEADLINE, cwd=ROOT, **kwargs)
+
+
+def test_cli_passes_the_commands_exit_code_and_writes_json():
+    with tempfile.TemporaryDirectory() as directory:
+        done = ipc_trace("--json", os.path.join(directory, "t.json"), "--", "sh", "-c", "exit 7")
+        assert done.returncode == 7
+        exported = json.loads(Path(directory, "t.json").read_text())
+    assert exported["processes"][0]["exit_code"] == 7
+
+
+def test_cli_usage_and_missing_commands():
+    assert ipc_trace().returncode == 2
+    missing = ipc_trace("--", "no-such-command-here")
+    assert missing.returncode == 127 and missing.stderr.count("\n") == 1 and "not found" in missing.stderr
+
+
+def test_cli_without_strace_says_how_to_get_it():
+    with tempfile.TemporaryDirectory() as empty:
+        done = ipc_trace("--", "true", env={**os.environ, "PATH": empty})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "apt-get install strace" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_ends_a_deadlock_and_exits_3():
+    done = ipc_trace("--", sys.executable, str(DEMOS / "broken" / "both_read_first.py"))
+    assert done.returncode == 3
+    assert "Blocked at the end:" in done.stdout and "0 messages matched" in done.stdout
+
+
+def test_cli_terminated_ends_what_it_traces_and_exits_143():
+    import psutil
+
+    ipc = subprocess.Popen([sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + DEADLINE
+    while not any(p.name() == "sleep" for p in psutil.Process(ipc.pid).children(recursive=True)):
+        assert time.monotonic() < end and ipc.poll() is None, "sleep never started under strace"
+        time.sleep(0.05)
+    ipc.terminate()
+    assert ipc.wait(DEADLINE) == 143
+    assert "terminated" in ipc.stderr.read()
+    ipc.stderr.close()
