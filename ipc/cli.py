@@ -6,8 +6,8 @@
     ipc run deadlocks         run every broken demo: each deadlock explained, then its fix
     ipc watch -- COMMAND [ARG...]
                               run any command; if it deadlocks, explain it and end it
-    ipc trace -- COMMAND [ARG...]
-                              run any command under strace; draw its processes, calls and messages
+    ipc trace NAME | -- COMMAND [ARG...]
+                              run a demo or any command under strace; draw its processes, calls, messages
 
 Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
@@ -82,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
     trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
     trace.add_argument("--width", type=int, metavar="COLUMNS", help="the picture's width (default: the terminal's)")
+    trace.add_argument("--rows", type=int, default=400, metavar="N",
+                       help="draw at most N rows, the first and the last (default 400; 0: all)")
     trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
-    trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     return parser
 
 
@@ -239,25 +241,36 @@ def trace_command(args: argparse.Namespace) -> int:
     from .trace import export, picture, runner, waits
 
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    if not command:
-        print("ipc trace: give a command to run: ipc trace -- COMMAND [ARG...]", file=sys.stderr)
+    demo = catalog.find(command)[0] if command == args.argv and len(command) == 1 and command[0] in {
+        d.name for d in catalog.all_demos()} else None
+    if not command or (demo is None and command == args.argv):
+        print("ipc trace: give a demo's name (ipc list) or a command: ipc trace -- COMMAND [ARG...]", file=sys.stderr)
         return EXIT_USAGE
     signal.signal(signal.SIGTERM, _stop_trace)
     try:
-        traced = runner.trace_command(command, timeout=args.timeout, stop_when=waits.deadlocked)
+        if demo is not None and demo.unavailable is not None and (why := demo.unavailable()):
+            print(f"ipc trace: {demo.name} cannot run here: {why}", file=sys.stderr)
+            return EXIT_OK
+        if demo is not None:
+            from .trace.demo import trace_demo
+            traced = trace_demo(demo, timeout=args.timeout)
+        else:
+            traced = runner.trace_command(command, timeout=args.timeout, stop_when=waits.deadlocked)
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
     tty = sys.stdout.isatty()
     width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
     sys.stdout.write(picture.render(traced.trace, width=max(width, 40), colour=tty and not os.environ.get("NO_COLOR"),
-                                    everything=args.all, notes=args.notes))
+                                    everything=args.all, notes=args.notes, rows=args.rows or None))
     if traced.ended:
         print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(export.to_json(traced.trace), file, indent=1, ensure_ascii=False)
     codes = {"deadlock": 3, "timeout": 124, "interrupted": EXIT_INTERRUPTED, "terminated": EXIT_TERMINATED}
+    if demo is not None:  # as ipc run: 0 when the demo did what it should (a broken one: it deadlocked)
+        codes.update(deadlock=traced.code, timeout=EXIT_FAILED)
     return codes.get(traced.ended, traced.code)
 
 

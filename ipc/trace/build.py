@@ -70,13 +70,12 @@ class Builder(Effects):
     # -- the time line -------------------------------------------------------------------------
     def _place(self, sources: list) -> list:
         """Every record gets ``seq`` (where it began) and ``end_seq`` on one merged time line."""
-        moments = heapq.merge(*[[(r.time, r.source, r.line, r, False) for r in records] +
-                                [(r.end_time, r.source, r.end_line, r, True) for r in records
-                                 if isinstance(r, Syscall) and r.split and r.end_line is not None]
-                                for records in sources], key=lambda m: (m[0], m[1], m[2]))
-        if len(sources) == 1:
-            moments = sorted((m for m in moments), key=lambda m: m[2])
-        moments = list(moments)
+        per_source = [sorted([(r.time, r.source, r.line, r, False) for r in records] +
+                             [(r.end_time, r.source, r.end_line, r, True) for r in records
+                              if isinstance(r, Syscall) and r.split and r.end_line is not None],
+                             key=lambda m: m[2])  # each text in its own order: the order of its lines
+                      for records in sources]
+        moments = list(heapq.merge(*per_source, key=lambda m: (m[0], m[1])))  # texts interleaved by time
         times = [m[0] for m in moments]
         for seq, (_, _, _, record, is_end) in enumerate(moments):
             if is_end:

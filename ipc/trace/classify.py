@@ -103,6 +103,8 @@ def _noise(call: Call, trace: Trace) -> bool:
         return command in PROBES or saving or not interesting
     if name in ("dup", "dup2", "dup3"):
         return not interesting or (call.result is not None and call.result >= 10)  # a shell saving an fd
+    if name in POLLS and not _blocked(call, trace):
+        return True  # a poll that found its fd ready at once (a socket with a timeout polls before each call)
     if name in ("open", "openat", "openat2", "creat"):  # shown when it failed only if it was waiting (a FIFO)
         return not interesting or (call.errno is not None and not call.errno.startswith(("ERESTART", "EINTR")))
     return not interesting

@@ -10,7 +10,7 @@ from .objects import sockaddr
 from .strace import Data, Fd, Raw, Struct
 
 WHY = {"EPIPE": " (no reader left)", "ECONNREFUSED": " (nobody listens there)", "EADDRINUSE": " (address taken)",
-       "EAGAIN": " (would block)", "ENOENT": " (no such file)", "ECONNRESET": " (peer reset)"}
+       "EAGAIN": " (would block)", "EINPROGRESS": " (non-blocking: it goes on)", "ENOENT": " (no such file)", "ECONNRESET": " (peer reset)"}
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
 
 
@@ -18,8 +18,8 @@ def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
     """Bytes as a quoted string a person can read: "1 HELLO\\n", shortened with an ellipsis."""
     if not data and not complete:
         return "…"
-    text = data.decode("utf-8", "backslashreplace")
-    shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch):02x}") for ch in text)
+    text = data.decode("utf-8", "surrogateescape")  # a byte that is not UTF-8 becomes a lone surrogate
+    shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}") for ch in text)
     if len(shown) > limit:
         return '"' + shown[:max(limit - 1, 1)] + '"…'
     return f'"{shown}"' + ("" if complete else "…")
@@ -65,7 +65,7 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
         failed = ""
     number = failed or f"= {call.result}"
     if name in ("pipe", "pipe2") and len(call.fds) >= 2:
-        return f"{title}: {label}", failed or f"read fd {call.fds[0]}, write fd {call.fds[1]}"
+        return title, failed or f"→ {label}: {call.fds[0]} read, {call.fds[1]} write"
     if name == "socketpair" and len(call.fds) >= 2:
         return f"{title}: {label}", failed or f"fds {call.fds[0]} and {call.fds[1]}"
     if name in ("clone", "clone3", "fork", "vfork"):

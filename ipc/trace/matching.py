@@ -99,8 +99,11 @@ class Recorder:
         data, complete = _payload(call.name, record.args, length if writing else None)
         call.data, call.data_complete = data, complete
         op = Op(call.index, call.pid, call.seq, call.end_seq, length, data, complete, in_seq=call.end_seq)
+        if call.name in ("sendmmsg", "recvmmsg"):
+            return  # their result counts messages, not bytes: left out of the matching
         if obj.kind in DATAGRAMS:
             op.socket = obj.id
+            op.length = length if writing else _kept(record, length)
             address = _address(call.name, record.args)
             op.address = address or obj.remote
             (self.sends if writing else self.receives).append(op)
@@ -202,6 +205,8 @@ def channel_label(name: str, objects: dict) -> str:
     kind, _, rest = name.partition(":")
     if name in objects:
         return objects[name].label
+    if kind == "dgram" and not any(o.local == rest for o in objects.values()):
+        return f"datagrams to {rest}"
     if kind == "unix":
         return objects[f"unix:{rest.split('->')[0]}"].label if f"unix:{rest.split('->')[0]}" in objects else name
     for obj in objects.values():
@@ -297,32 +302,33 @@ def _count_parts(found: list) -> None:
 
 
 def _match_datagrams(channel: Channel, messages: list, unmatched: list) -> None:
+    """Each receive takes the earliest send from its sender with the same bytes; failing that (a short
+    buffer), one whose bytes begin with what it got. Not by time: two straces' clocks may disagree by
+    a little, and a receive can seem to end before the send that fed it began."""
     sends, receives = _order(channel.writes), _order(channel.reads)
     channel.writes, channel.reads = sends, receives
     waiting = list(sends)
     for receive in receives:
-        for send in waiting:
-            if receive.end_seq is not None and send.seq > receive.end_seq:
-                continue  # sent after this receive returned
-            if receive.address and send.own and not same_address(receive.address, send.own):
-                continue  # from another sender
-            if _same_start(send, receive):
-                waiting.remove(send)
-                channel.delivered[send.call] = receive
-                if receive.end_seq is not None and (send.in_seq is None or receive.end_seq < send.in_seq):
-                    send.in_seq = receive.end_seq
-                message = _message(channel, send, receive, 0, min(send.length, receive.length))
-                message.kind = "datagram"
-                message.length = receive.length
-                message.source_address, message.destination = send.own, send.address
-                messages.append(message)
-                if receive.length < send.length:
-                    unmatched.append(Unmatched(channel.name, send.call, send.pid, receive.length,
-                                               send.length - receive.length, send.data[receive.length:], "truncated"))
-                break
-        else:
+        senders = [send for send in waiting if not (receive.address and send.own
+                                                    and not same_address(receive.address, send.own))]
+        send = next((s for s in senders if s.length == receive.length and _same_start(s, receive)), None)
+        if send is None and receive.length:
+            send = next((s for s in senders if receive.length < s.length and _same_start(s, receive)), None)
+        if send is None:
             unmatched.append(Unmatched(channel.name, receive.call, receive.pid, 0, receive.length, receive.data,
                                        "no traced writer"))
+            continue
+        waiting.remove(send)
+        channel.delivered[send.call] = receive
+        if receive.end_seq is not None and (send.in_seq is None or receive.end_seq < send.in_seq):
+            send.in_seq = receive.end_seq
+        message = _message(channel, send, receive, 0, min(send.length, receive.length))
+        message.kind, message.length = "datagram", receive.length
+        message.source_address, message.destination = send.own, send.address
+        messages.append(message)
+        if receive.length < send.length:
+            unmatched.append(Unmatched(channel.name, send.call, send.pid, receive.length,
+                                       send.length - receive.length, send.data[receive.length:], "truncated"))
     for send in waiting:
         reason = "lost: never received" if receives else "no traced reader"
         unmatched.append(Unmatched(channel.name, send.call, send.pid, 0, send.length, send.data, reason))
@@ -385,6 +391,19 @@ def _payload(name: str, args: list, limit: Optional[int]) -> tuple:
         complete = complete or len(data) >= limit
         data = data[:limit]
     return data, complete and (limit is None or len(data) >= limit)
+
+
+def _kept(record: Syscall, length: int) -> int:
+    """How much of a datagram a receive kept: with MSG_TRUNC the kernel returns the datagram's whole length."""
+    args = record.args
+    if record.name == "recvfrom" and len(args) > 2 and isinstance(args[2], int):
+        return min(length, args[2])
+    if record.name == "recvmsg" and len(args) > 1 and isinstance(args[1], Struct) \
+            and "MSG_TRUNC" in str(args[1].fields.get("msg_flags", "")):
+        iovs = args[1].fields.get("msg_iov")
+        return sum(v.fields.get("iov_len", 0) for v in iovs if isinstance(v, Struct)
+                   and isinstance(v.fields.get("iov_len"), int)) if isinstance(iovs, list) else length
+    return length
 
 
 def _address(name: str, args: list) -> Optional[str]:

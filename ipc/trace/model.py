@@ -288,5 +288,14 @@ class Trace:
         """The waits that never ended, or that only a signal ended (a deadlock ended from outside)."""
         return [wait for wait in self.waits if wait.end_seq is None or wait.signal is not None]
 
+    def holders(self, object_id: str, seq: float) -> list:
+        """Who had ``object_id`` open at ``seq``: (pid, fd, end) for every process and fd."""
+        found = []
+        for process in self.processes.values():
+            if process.seq <= seq and (process.end_seq is None or process.end_seq > seq):
+                found += [(process.pid, fd, entry.end) for fd, entry in sorted(self.fd_table(process.pid, seq).items())
+                          if entry.object == object_id]
+        return found
+
     def messages_between(self, writer_pid: int, reader_pid: int) -> list:
         return [m for m in self.messages if m.writer_pid == writer_pid and m.reader_pid == reader_pid]

@@ -19,11 +19,13 @@ close that caused it. Times are milliseconds from the trace's first record.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import Trace, Unmatched
+from .waits import waits_for
 
 COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
 TIME = 9  # the time column
@@ -71,9 +73,11 @@ class Canvas:
 
 
 def render(trace: Trace, width: int = 100, colour: bool = False, everything: bool = False,
-           notes: bool = False) -> str:
-    """The whole picture: a line saying times are under trace, the lanes, then what is left at the end."""
-    rows = _rows(trace, everything, notes)
+           notes: bool = False, rows: Optional[int] = None) -> str:
+    """The whole picture: a line saying times are under trace, the lanes, then what is left at the end.
+
+    ``rows``: draw at most this many rows (the beginning and the end), saying how many were left out."""
+    limit, rows = rows, _rows(trace, everything, notes)
     pids = [p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq)
             if any(row.pid == p.pid for row in rows)]
     if not pids:
@@ -89,10 +93,16 @@ def render(trace: Trace, width: int = 100, colour: bool = False, everything: boo
             process = trace.processes[pid]
             rows.append(Row(process.seq, 5, "begin", pid, None, [f"{process.label} {' → '.join(process.programs)}"]))
     rows.sort(key=lambda row: (row.pos, row.order))
-    layout = _Layout(pids, axis, lane, width, style, colour, slot, count)
+    left_out = 0
+    if limit and len(rows) > limit:
+        head = limit * 3 // 4
+        left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head):]
+    layout = _Layout(pids, axis, lane, width, style, colour, slot, count, _Blocked(trace))
     lines = [_wrap(UNDER_TRACE, width), ""]
     lines += _header(trace, firsts, axis, lane, width, style, colour)
-    for row in rows:
+    for number, row in enumerate(rows):
+        if left_out and number == limit * 3 // 4:
+            lines.append(f"{'':{TIME}} ⋮ {left_out} rows left out here (--rows 0 draws them all) ⋮")
         if row.pid not in axis or (row.source is not None and row.source not in axis):
             continue
         lines += _draw(trace, row, layout)
@@ -110,6 +120,27 @@ class _Layout:
     colour: bool
     slot: dict
     count: int
+    blocked: "_Blocked"
+
+
+class _Blocked:
+    """Is a process blocked at a place of the time line? (Its waits, looked up by bisection.)"""
+
+    def __init__(self, trace: Trace):
+        self.starts: dict = {}
+        self.waits: dict = {}
+        for wait in sorted(trace.waits, key=lambda w: w.seq):
+            if not trace.calls[wait.call].noise:
+                self.starts.setdefault((wait.pid, wait.tid), []).append(wait.seq)
+                self.waits.setdefault((wait.pid, wait.tid), []).append(wait)
+
+    def __call__(self, pid: int, pos: float) -> bool:
+        for (owner, tid), starts in self.starts.items():
+            if owner == pid and (index := bisect_left(starts, pos) - 1) >= 0:
+                wait = self.waits[(owner, tid)][index]
+                if wait.end_seq is None or pos < wait.end_seq:
+                    return True
+        return False
 
 
 def _slots(trace: Trace, rows: list, pids: list) -> dict:
@@ -217,24 +248,18 @@ def _alive(trace: Trace, pid: int, pos: float) -> bool:
     return process.seq <= pos and (process.end_seq is None or pos <= process.end_seq)
 
 
-def _blocked(trace: Trace, pid: int, pos: float) -> bool:
-    return any(w.pid == pid and w.seq < pos and (w.end_seq is None or pos < w.end_seq) and
-               not trace.calls[w.call].noise for w in trace.waits)
-
-
-def _axes(trace: Trace, canvas: Canvas, pids: list, axis: dict, pos: float, style: dict) -> None:
-    for pid in pids:
+def _axes(trace: Trace, canvas: Canvas, layout: "_Layout", pos: float) -> None:
+    for pid in layout.pids:
         if _alive(trace, pid, pos):
-            canvas.put(axis[pid], "┆" if _blocked(trace, pid, pos) else "│", style[pid])
+            canvas.put(layout.axis[pid], "┆" if layout.blocked(pid, pos) else "│", layout.style[pid])
 
 
 def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
-    pids, axis, lane, width, style, colour = (layout.pids, layout.axis, layout.lane, layout.width, layout.style,
-                                              layout.colour)
+    axis, lane, width, style, colour = layout.axis, layout.lane, layout.width, layout.style, layout.colour
     limit = width if layout.slot[row.pid] == layout.count - 1 else axis[row.pid] + lane - 1
     canvas = Canvas(width)
     pos = row.pos if row.pos != float("inf") else (trace.steps[-1].seq if trace.steps else 0.0)
-    _axes(trace, canvas, pids, axis, pos, style)
+    _axes(trace, canvas, layout, pos)
     if row.time is not None:
         canvas.put(0, f"{row.time * 1000:{TIME - 2}.3f}", "2")
     x = axis[row.pid]
@@ -255,7 +280,7 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
     for number, (piece, dim) in enumerate(pieces[:4]):
         target = canvas if number == 0 else Canvas(width)
         if number:
-            _axes(trace, target, pids, axis, pos + 0.25, style)
+            _axes(trace, target, layout, pos + 0.25)
         look = "2" if dim or row.kind == "note" else f"1;{style[row.pid]}" if row.kind == "begin" else row.style
         target.put(x + 2, piece, look, limit)
         if " · " in piece and row.kind == "end":  # the wait's length and cause, dimmed
@@ -315,7 +340,12 @@ def _summary(trace: Trace, pids: list, width: int) -> list:
         lines.append("Blocked at the end:")
         for wait in stuck:
             since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
-            lines.append(_wrap(f"  {trace.processes[wait.pid].label} in {wait.what}{since}: {wait.reason}", width))
+            held = [f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
+                    if fd is not None else f"{trace.processes[pid].label} ({what})"
+                    for pid, fd, what in waits_for(trace, wait)]
+            who = f"; it waits for {', '.join(held)}" if held else ""
+            lines.append(_wrap(f"  {trace.processes[wait.pid].label} in {wait.what}{since}: {wait.reason}{who}",
+                               width))
     used = sorted({key for call in trace.calls if not call.noise and call.pid in pids for key in call.objects
                    if trace.objects[key].interesting and trace.objects[key].kind != "file"})
     legend = sorted({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values())
@@ -337,8 +367,10 @@ def _unmatched(trace: Trace, items: list) -> str:
         "no traced reader": f"{item.length} bytes written by {who} to {where} left the trace (no traced process "
                             f"read them): {data}",
         "never read": f"{item.length} bytes written by {who} to {where} were never read: {data}",
-        "lost: never received": f"a datagram of {item.length} bytes sent by {who} to {where} was lost "
-                                f"(never received): {data}",
+        "lost: never received": (f"{len(items)} datagrams ({item.length} bytes) sent by {who} to {where} were "
+                                 f"lost (never received): {data}" if len(items) > 1 else
+                                 f"a datagram of {item.length} bytes sent by {who} to {where} was lost "
+                                 f"(never received): {data}"),
         "truncated": f"{item.length} bytes of a datagram sent by {who} were cut off: the receiver's buffer was "
                      f"shorter: {data}",
         "no traced writer": f"{item.length} bytes read by {who} from {where} came from outside the trace: {data}",

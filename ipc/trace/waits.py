@@ -203,6 +203,8 @@ def deadlocked(trace: Trace) -> bool:
             if wait is None:
                 return False
             call = trace.calls[wait.call]
+            if not _without_deadline(call):
+                return False  # it will time out, or (connect) the kernel's timers move it on
             if call.name in READS and call.objects:
                 target = call.args[0].target if call.args and isinstance(call.args[0], Fd) else None
                 channel = trace.channels.get(stream_channel(trace.objects[call.objects[0]], target, False))
@@ -211,5 +213,45 @@ def deadlocked(trace: Trace) -> bool:
     return True
 
 
+def _without_deadline(call) -> bool:
+    """Can only another process end this call? Not a connect, nor a poll or select with a timeout."""
+    if call.name == "connect":
+        return False
+    if call.name in ("poll", "ppoll", "epoll_wait", "epoll_pwait"):
+        timeout = call.args[2] if len(call.args) > 2 else -1
+        return timeout == -1 or timeout == "NULL"
+    if call.name in ("select", "pselect6"):
+        return len(call.args) > 4 and call.args[4] == "NULL"
+    return True
+
+
 def _ended_tasks(trace: Trace) -> set:
     return {mark.tid for mark in trace.marks if mark.kind in ("exit", "killed")}
+
+
+def waits_for(trace: Trace, wait: Wait) -> list:
+    """Whom a blocked call waits for: (pid, fd, what it holds) for each process that could end the wait.
+
+    A read waits for whoever holds a way to write into its channel (its own
+    process too: a forgotten write end is why end of file never comes); a
+    write for whoever holds the read end; a wait4 for the child; an open of a
+    FIFO for anyone who might open the other end."""
+    call = trace.calls[wait.call]
+    at = wait.end_seq - 0.25 if wait.end_seq is not None else float("inf")  # as things stood when it ended
+    if call.name in ("wait4", "waitid"):
+        children = [p for p in trace.processes.values() if p.parent == call.pid and (
+            p.end_seq is None or p.end_seq > at)]
+        return [(child.pid, None, "its child") for child in children]
+    if not call.objects:
+        return []
+    obj = trace.objects[call.objects[0]]
+    if obj.kind in ("pipe", "fifo"):
+        wanted = "read" if call.name in WRITES else "write"
+        return [(pid, fd, f"{obj.label}'s {wanted} end") for pid, fd, end in trace.holders(obj.id, at)
+                if end in (wanted, "both")]
+    if obj.kind in ("unix-stream", "tcp"):
+        peers = [o for o in trace.objects.values() if o.id == obj.peer or (
+            obj.kind == "tcp" and o.kind == "tcp" and o.local == obj.remote and o.remote == obj.local)]
+        return [(pid, fd, f"the other end of {obj.label}") for peer in peers
+                for pid, fd, _ in trace.holders(peer.id, at)]
+    return []
