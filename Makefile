@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock test list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock trace test list readme clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -32,6 +32,9 @@ deadlock: venv ## every broken demo: its deadlock explained, then its fix; then 
 	$(IPC) watch -- sh demos/broken/pipeline_loop.sh; test $$? -eq 3
 	@echo "== ipc watch on the classic subprocess deadlock, in a program not written for this project"
 	$(IPC) watch -- $(PY) tests/programs/writes_all_then_reads.py; test $$? -eq 3
+
+trace: venv ## the pipe demo's real system calls, drawn (ipc trace pipe; see README)
+	$(IPC) trace pipe
 
 test: venv ## run the test suite
 	$(PY) -m pytest

@@ -240,6 +240,9 @@ def trace_command(args: argparse.Namespace) -> int:
 
     from .trace import export, picture, runner, waits
 
+    if args.argv[:1] != ["--"] and len(args.argv) > 1:  # ipc trace NAME --json FILE: options after the name
+        name, args = args.argv[0], build_parser().parse_args(["trace", *args.argv[1:]])
+        args.argv = [name] + args.argv
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     demo = catalog.find(command)[0] if command == args.argv and len(command) == 1 and command[0] in {
         d.name for d in catalog.all_demos()} else None

@@ -13,6 +13,7 @@ import os
 import re
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -331,4 +332,27 @@ def test_cli_terminated_ends_what_it_traces_and_exits_143():
     ipc.terminate()
     assert ipc.wait(DEADLINE) == 143
     assert "terminated" in ipc.stderr.read()
+    ipc.stderr.close()
+
+
+def test_cli_traces_a_demo_by_its_name():
+    done = ipc_trace("fifo")
+    assert done.returncode == 0, done.stderr
+    assert "FIFO requests" in done.stdout and "mknodat (mkfifo)" in done.stdout
+    assert "8 messages matched" in done.stdout
+    assert ipc_trace("no-such-demo").returncode == 2
+
+
+def test_cli_interrupted_ends_what_it_traces_and_exits_130():
+    import psutil
+
+    ipc = subprocess.Popen([sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + DEADLINE
+    while not any(p.name() == "sleep" for p in psutil.Process(ipc.pid).children(recursive=True)):
+        assert time.monotonic() < end and ipc.poll() is None, "sleep never started under strace"
+        time.sleep(0.05)
+    ipc.send_signal(signal.SIGINT)  # as Ctrl-C would, to ipc alone
+    assert ipc.wait(DEADLINE) == 130
+    assert "interrupted" in ipc.stderr.read()
     ipc.stderr.close()

@@ -9,6 +9,7 @@ from ipc.trace import build, deadlocked
 from ipc.trace.export import to_json
 from ipc.trace.picture import render
 from ipc.trace.runner import _exit_code
+from ipc.trace.waits import waits_for
 
 TRACES = Path(__file__).resolve().parent / "traces"
 REQUESTS = [b"hello\n", b"how are you?\n", "Grüße aus der Pipe\n".encode(), b"bye\n"]
@@ -275,3 +276,23 @@ def test_datagrams_are_matched_by_their_bytes_not_by_two_straces_clocks():
     assert [m.data for m in trace.messages_between(client.pid, server.pid)] == [
         r.rstrip(b"\n") for r in REQUESTS] + [b""]
     assert trace.unmatched == []
+
+
+def test_each_blocked_call_says_whom_it_waits_for():
+    trace = load("both_read_first")
+    client, server = by_role(trace, "client"), by_role(trace, "server")
+    waiting = {w.pid: waits_for(trace, w) for w in trace.blocked_at_end()}
+    assert waiting == {client.pid: [(server.pid, 6, "pipe #2's write end")],
+                       server.pid: [(client.pid, 4, "pipe #1's write end")]}  # the cycle
+    assert "it waits for server[" in render(trace)
+
+
+def test_a_poll_with_a_timeout_is_not_a_deadlock():
+    text = ("10 1.0 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.1>\n"
+            "10 1.1 clone(child_stack=NULL, flags=SIGCHLD) = 11 <0.1>\n"
+            "10 1.2 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, {timeout}) = 1 <0.1>\n".replace("{timeout}", "0")
+            + "11 1.3 read(3<pipe:[7]>,  <unfinished ...>\n")
+    polling = text + "10 1.4 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, 5000"
+    forever = text + "10 1.4 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, -1"
+    assert not deadlocked(build([polling]))  # it will time out and go on
+    assert deadlocked(build([forever]))

@@ -296,8 +296,9 @@ def _data(args: list) -> Optional[Data]:
 
 def _classify(trace: Trace) -> None:
     mark_files(trace)
+    waited = {wait.call for wait in trace.waits}
     for call in trace.calls:
-        classify(call, trace)
+        classify(call, trace, waited)
 
 
 def _steps(trace: Trace) -> list:

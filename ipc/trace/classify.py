@@ -18,9 +18,10 @@ SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "busybox")
 PROBES = ("F_GETFD", "F_SETFD", "F_GETFL", "F_SETFL", "F_GETPIPE_SZ", "F_SETPIPE_SZ")
 
 
-def classify(call: Call, trace: Trace) -> None:
+def classify(call: Call, trace: Trace, waited: set) -> None:
+    """``waited``: the indexes of the calls that waited (trace.waits)."""
     call.kind = _kind(call)
-    call.noise = _noise(call, trace)
+    call.noise = _noise(call, trace, call.index in waited)
 
 
 def mark_files(trace: Trace) -> None:
@@ -73,7 +74,7 @@ def _kind(call: Call) -> str:
     return "other"
 
 
-def _noise(call: Call, trace: Trace) -> bool:
+def _noise(call: Call, trace: Trace, waited: bool) -> bool:
     name, args = call.name, call.args
     objects = [trace.objects[key] for key in call.objects]
     interesting = any(obj.interesting for obj in objects)
@@ -87,7 +88,7 @@ def _noise(call: Call, trace: Trace) -> bool:
     if name in ("execve", "execveat"):
         return call.errno is not None  # a shell or env trying each directory of PATH
     if name in ("wait4", "waitid"):
-        return not (call.result and call.result > 0) and call.end_seq is not None and not _blocked(call, trace)
+        return not (call.result and call.result > 0) and call.end_seq is not None and not waited
     if name in ("kill", "tgkill"):
         return len(args) > 1 and args[-1] == 0
     if name in PROCESS:
@@ -103,12 +104,9 @@ def _noise(call: Call, trace: Trace) -> bool:
         return command in PROBES or saving or not interesting
     if name in ("dup", "dup2", "dup3"):
         return not interesting or (call.result is not None and call.result >= 10)  # a shell saving an fd
-    if name in POLLS and not _blocked(call, trace):
+    if name in POLLS and not waited:
         return True  # a poll that found its fd ready at once (a socket with a timeout polls before each call)
     if name in ("open", "openat", "openat2", "creat"):  # shown when it failed only if it was waiting (a FIFO)
         return not interesting or (call.errno is not None and not call.errno.startswith(("ERESTART", "EINTR")))
     return not interesting
 
-
-def _blocked(call: Call, trace: Trace) -> bool:
-    return any(wait.call == call.index for wait in trace.waits)

@@ -127,6 +127,7 @@ NO_PID = re.compile(r"^(?P<time>\d+\.\d+)\s+(?P<rest>.*)$")
 CALL_START = re.compile(r"^(?P<name>[\w?]+)\(")
 RESUMED = re.compile(r"^<\.\.\. (?P<name>[\w?]+) resumed>\s?")
 UNFINISHED = " <unfinished ...>"
+COMPLETE = re.compile(r"\) += (?:\?|-?\d+|0x[0-9a-f]+)(?:<.*>)?(?: E[A-Z0-9]+ \(.*\))?(?: \(.*\))?(?: <\d+\.\d+>)?$")
 SIGNAL = re.compile(r"^--- (?P<name>SIG\w+)(?: (?P<info>\{.*\}))? ---$")
 EXITED = re.compile(r"^\+\+\+ exited with (?P<code>-?\d+) \+\+\+$")
 KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG\w+)(?P<core> \(core dumped\))? \+\+\+$")
@@ -168,7 +169,7 @@ def parse(text: str, source: int = 0) -> list[Record]:
             continue
         call = Syscall(pid=pid, time=time, name=start.group("name"), args=[], result=None,
                        line=number, source=source)
-        if rest.endswith(UNFINISHED) or _unterminated(rest[start.end():]):
+        if rest.endswith(UNFINISHED) or (not COMPLETE.search(rest) and _unterminated(rest[start.end():])):
             # The first half of a call; the text may also end in the middle of one (still blocked).
             first = rest[start.end():-len(UNFINISHED)] if rest.endswith(UNFINISHED) else rest[start.end():]
             call.args = split_args(first)
@@ -224,25 +225,20 @@ def _complete(name: str, body: str, call: Syscall, line: Optional[int] = None, t
     return call
 
 
+TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[()\[\]{}<>,]|[^"()\[\]{}<>,]+', re.S)  # a whole string is one token
+
+
 def _close_paren(body: str) -> Optional[int]:
     """Index of the parenthesis that closes an argument list whose "(" came before ``body``."""
-    depth, index, quoted = 0, 0, False
-    while index < len(body):
-        char = body[index]
-        if quoted:
-            if char == "\\":
-                index += 1
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char in "([{":
+    depth = 0
+    for token in TOKENS.finditer(body):
+        char = token.group()
+        if char in "([{":
             depth += 1
         elif char in ")]}":
             if depth == 0 and char == ")":
-                return index
+                return token.start()
             depth -= 1
-        index += 1
     return None
 
 
@@ -252,36 +248,22 @@ def split_args(text: str) -> list:
 
 
 def _split_top(text: str, separator: str = ",") -> list[str]:
-    parts, current, depth, quoted = [], [], 0, False
+    parts, start, depth = [], 0, 0
     angles: list[int] = []  # the bracket depth at which each open fd decoration began
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if quoted:
-            if char == "\\" and index + 1 < len(text):
-                current.append(char)
-                index += 1
-                char = text[index]
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char == "<" and index > 0 and (text[index - 1].isalnum() or angles):
+    for token in TOKENS.finditer(text):
+        char, at = token.group(), token.start()
+        if char == "<" and at > 0 and (text[at - 1].isalnum() or angles):
             angles.append(depth)  # an fd's decoration: 3<pipe:[5]>, 2</dev/null<char 1:3>>
-        elif char == ">" and angles and angles[-1] == depth and text[index - 1] != "-":
+        elif char == ">" and angles and angles[-1] == depth and text[at - 1] != "-":
             angles.pop()
         elif char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
         elif char == separator and depth == 0 and not angles:
-            parts.append("".join(current).strip())
-            current = []
-            index += 1
-            continue
-        current.append(char)
-        index += 1
-    parts.append("".join(current).strip())
+            parts.append(text[start:at].strip())
+            start = at + 1
+    parts.append(text[start:].strip())
     return parts
 
 
@@ -319,6 +301,8 @@ def parse_string(text: str) -> Data:
     """strace's quoted string (C escapes, octal or hex bytes, ``...`` when cut) -> bytes."""
     truncated = text.endswith("...")
     body = text[1:].rsplit('"', 1)[0] if '"' in text[1:] else text[1:]
+    if "\\" not in body:
+        return Data(body.encode("utf-8", "surrogateescape"), truncated)
     out = bytearray()
     index = 0
     while index < len(body):

@@ -11,6 +11,7 @@ is a wait too. Times under strace are slow; the order is exact.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Optional
 
 from .matching import stream_channel
@@ -40,6 +41,7 @@ class _Finder:
                 self.read_channel[op.call] = channel
             for op in channel.writes:
                 self.write_op[op.call] = (channel, op)
+        self.events: dict = {}
         self.first_message: dict = {}
         for message in trace.messages:
             if message.reader not in self.first_message or message.offset < self.first_message[message.reader].offset:
@@ -129,27 +131,38 @@ class _Finder:
         if call.result == 0 and call.errno is None:
             return None if call.end is None or call.duration < LONG else ("timed out", None, None, None)
         best = None
-        for fd in _watched(call.args):
+        for fd in _watched(call.args):  # the first act of another process on a watched fd's channel
             obj = self.trace.objects.get(self._object_of(call, fd))
             if obj is None:
                 continue
             name = f"dgram:{obj.local or obj.id}" if obj.kind in ("udp", "unix-dgram") else \
                 stream_channel(obj, fd.target, False)
+            seqs, events = self._events(name, obj)
+            for seq, cause, pid, verb in events[bisect_right(seqs, call.seq):]:
+                if (best is not None and seq >= best[0]) or not during(seq):
+                    break
+                if pid != call.pid:
+                    best = (seq, cause, pid, verb)
+                    break
+        if best is None:
+            return None
+        return f"until {self.label(best[2])} {best[3]}", best[1], best[2], None
+
+    def _events(self, name: str, obj) -> tuple:
+        """What could wake a poll on a channel: (places, events), in order of place; worked out once."""
+        if name not in self.events:
             channel = self.io.channels.get(name)
             events = []
             if channel is not None:
                 verb = "sent a datagram" if channel.kind == "datagram" else "wrote"
-                events += [(op.end_seq, op.call, op.pid, verb) for op in channel.writes if op.pid != call.pid]
-                events += [(seq, closer, pid, "closed") for seq, closer, pid in channel.eofs if pid != call.pid]
+                events += [(op.end_seq, op.call, op.pid, verb) for op in channel.writes if op.end_seq is not None]
+                events += [(seq, closer, pid, "closed") for seq, closer, pid in channel.eofs]
             if obj.listening:
                 events += [(c.seq, c.index, c.pid, "connected") for c, o in self.io.connects
                            if o.remote and obj.local and o.remote == obj.local]
-            for seq, cause, pid, verb in events:
-                if during(seq) and (best is None or seq < best[0]):
-                    best = (seq, cause, pid, verb)
-        if best is None:
-            return None
-        return f"until {self.label(best[2])} {best[3]}", best[1], best[2], None
+            events.sort(key=lambda event: event[0])
+            self.events[name] = ([event[0] for event in events], events)
+        return self.events[name]
 
     def _object_of(self, call, fd: Fd) -> Optional[str]:
         return next((key for number, key in zip(call.fds, call.objects) if number == fd.number), None)
