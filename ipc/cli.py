@@ -256,7 +256,7 @@ def trace_command(args: argparse.Namespace) -> int:
             return EXIT_OK
         if demo is not None:
             from .trace.demo import trace_demo
-            traced = trace_demo(demo, timeout=args.timeout)
+            traced = trace_demo(demo, timeout=args.timeout, err=sys.stderr)
         else:
             traced = runner.trace_command(command, timeout=args.timeout, stop_when=waits.deadlocked)
     except runner.TraceError as error:

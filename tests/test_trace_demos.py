@@ -356,3 +356,35 @@ def test_cli_interrupted_ends_what_it_traces_and_exits_130():
     assert ipc.wait(DEADLINE) == 130
     assert "interrupted" in ipc.stderr.read()
     ipc.stderr.close()
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_cli_colour_on_a_terminal_unless_no_color(no_color):
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    if no_color:
+        env["NO_COLOR"] = "1"
+    try:
+        ipc = subprocess.Popen([sys.executable, "-m", "ipc", "trace", "--", "sh", "-c", "printf x | cat"],
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.DEVNULL,
+                               env=env)
+        os.close(terminal)
+        output = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(controller, selectors.EVENT_READ)
+            end = time.monotonic() + DEADLINE
+            while time.monotonic() < end and selector.select(end - time.monotonic()):
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:  # the terminal's other side closed: all was read
+                    break
+                if not data:
+                    break
+                output += data
+        assert ipc.wait(DEADLINE) == 0
+    finally:
+        os.close(controller)
+    assert b"pipe #1" in output
+    assert (b"\x1b[" in output) != no_color

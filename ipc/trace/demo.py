@@ -10,6 +10,7 @@ Its output passes through as the programs write it.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import selectors
@@ -31,8 +32,9 @@ READY = re.compile(r"^[A-Za-z][\w.-]*\[\d+\]: ready: ?(.*)$")
 
 def trace_demo(demo: Demo, timeout: Optional[float] = None, err: Optional[TextIO] = None) -> runner.Traced:
     """Run the demo under strace and return the merged model; ``code`` is 0 when it did what it should
-    (a broken demo: it deadlocked), else 1."""
-    err = err if err is not None else sys.stderr
+    (a broken demo: it deadlocked), else 1. The server's lines go to ``err`` (None: nowhere); the
+    clients' go where ours do."""
+    err = err if err is not None else io.StringIO()
     seccomp = runner.check_strace()
     deadline = time.monotonic() + (timeout or demo.timeout)
     with tempfile.TemporaryDirectory(prefix="ipc-trace-") as directory:

@@ -19,6 +19,7 @@ close that caused it. Times are milliseconds from the trace's first record.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Optional
@@ -332,7 +333,7 @@ def _summary(trace: Trace, pids: list, width: int) -> list:
     lines.append(f"{len(shown)} message{'s' if len(shown) != 1 else ''} matched writer → reader ({total} bytes).")
     groups: dict = {}
     for item in trace.unmatched:  # one line per channel, process and reason
-        groups.setdefault((item.channel, item.pid, item.reason), []).append(item)
+        groups.setdefault((_channel(trace, item.channel), item.pid, item.reason), []).append(item)
     for items in groups.values():
         lines.append(_wrap("! " + _unmatched(trace, items), width))
     stuck = [w for w in trace.blocked_at_end() if w.pid in pids]
@@ -348,7 +349,8 @@ def _summary(trace: Trace, pids: list, width: int) -> list:
                                width))
     used = sorted({key for call in trace.calls if not call.noise and call.pid in pids for key in call.objects
                    if trace.objects[key].interesting and trace.objects[key].kind != "file"})
-    legend = sorted({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values())
+    legend = sorted({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values(),
+                    key=lambda text: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)])
     if legend:
         lines.append(_wrap("Objects: " + "; ".join(dict.fromkeys(legend)) + ".", width))
     return lines

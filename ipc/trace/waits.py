@@ -24,6 +24,7 @@ BLOCKING = READS | WRITES | POLLS | {"accept", "accept4", "connect", "open", "op
 INTERRUPTED = {"EINTR", "ERESTARTSYS", "ERESTARTNOHAND", "ERESTARTNOINTR", "ERESTART_RESTARTBLOCK"}
 BIG_WRITE = 4096  # a write this long can meet a full buffer; a shorter one split by a reader is not taken for a wait
 LONG = 0.005  # s: a call this long with no traced cause waited for something outside the trace
+SKEW = 0.005  # s: how late one strace's clock reading may be against another's (each stamps a line when it gets to it)
 
 
 def find(trace: Trace, io) -> list:
@@ -42,6 +43,13 @@ class _Finder:
             for op in channel.writes:
                 self.write_op[op.call] = (channel, op)
         self.events: dict = {}
+        self.time_at: dict = {}  # place on the time line -> seconds
+        for c in trace.calls:
+            self.time_at[c.seq] = c.start
+            if c.end_seq is not None:
+                self.time_at.setdefault(c.end_seq, c.end)
+        for mark in trace.marks:
+            self.time_at.setdefault(mark.seq, mark.time)
         self.first_message: dict = {}
         for message in trace.messages:
             if message.reader not in self.first_message or message.offset < self.first_message[message.reader].offset:
@@ -52,8 +60,17 @@ class _Finder:
         return process.label if process else f"process {pid}"
 
     def wait(self, call) -> Optional[Wait]:
-        def during(seq: Optional[float]) -> bool:
-            return seq is not None and call.seq < seq and (call.end_seq is None or seq <= call.end_seq)
+        source = self.trace.processes[call.pid].source
+
+        def during(seq: Optional[float], pid: Optional[int] = None) -> bool:
+            """Did the act at ``seq`` (by ``pid``) happen while the call waited? Within one strace text,
+            by the order of its lines; across two, by their clocks, which may run a little late."""
+            if seq is None:
+                return False
+            if pid is None or self.trace.processes[pid].source == source:
+                return call.seq < seq and (call.end_seq is None or seq <= call.end_seq)
+            moment = self.time_at.get(seq)
+            return moment is not None and call.start < moment and (call.end is None or moment <= call.end + SKEW)
 
         found = self._cause(call, during)
         obj = self.trace.objects.get(call.objects[0]) if call.objects else None
@@ -83,18 +100,18 @@ class _Finder:
             message = self.first_message.get(call.index)
             if message is not None:
                 writer = calls[message.writer]
-                if during(writer.seq) or during(writer.end_seq):  # the bytes went in while it waited
+                if during(writer.seq, writer.pid) or during(writer.end_seq, writer.pid):  # the bytes went in while it waited
                     verb = "sent a datagram" if channel.kind == "datagram" else "wrote"
                     return f"until {self.label(writer.pid)} {verb}", writer.index, writer.pid, None
             elif call.result == 0 and channel.kind == "stream":
                 for seq, closer, pid in channel.eofs:
-                    if during(seq):
+                    if during(seq, pid):
                         how = "exited" if closer is None else f"closed {channel.label}"
                         return f"end of file: {self.label(pid)} {how}", closer, pid, None
         if call.name in WRITES and call.errno == "EPIPE" and call.objects:  # it waited; then the reader went away
             channel = self.io.channels.get(call.objects[0])
             for seq, closer, pid in channel.readers_gone if channel is not None else []:
-                if during(seq) and pid != call.pid:
+                if during(seq, pid) and pid != call.pid:
                     how = "exited" if closer is None else "closed the last read end"
                     return f"until {self.label(pid)} {how}: EPIPE", closer, pid, None
         if call.name in WRITES and call.index in self.write_op:
@@ -103,7 +120,7 @@ class _Finder:
                 asked = call.args[2] if len(call.args) > 2 and isinstance(call.args[2], int) else op.length
                 signal = self._signal_after(call) if op.length < asked else None  # cut short: a signal came
                 for read in channel.reads:
-                    if read.pid != call.pid and during(read.end_seq) and read.offset + read.length < op.offset + op.length:
+                    if read.pid != call.pid and during(read.end_seq, read.pid) and read.offset + read.length < op.offset + op.length:
                         then = f", then interrupted by {signal} ({op.length} of {asked} bytes written)" if signal else ""
                         return (f"until {self.label(read.pid)} read (the buffer was full){then}", read.call, read.pid,
                                 signal)
@@ -112,16 +129,16 @@ class _Finder:
             for connect, obj in self.io.connects:
                 same = obj.id == accepted.peer or (obj.kind == "tcp" and obj.local == accepted.remote
                                                   and obj.remote == accepted.local)
-                if same and during(connect.seq):
+                if same and during(connect.seq, connect.pid):
                     return f"until {self.label(connect.pid)} connected", connect.index, connect.pid, None
         if call.name in ("open", "openat", "openat2"):
             mine = next(((obj, end) for c, obj, end in self.io.fifo_opens if c.index == call.index), None)
             for other, obj, end in self.io.fifo_opens:
-                if mine and obj.id == mine[0].id and other.pid != call.pid and end != mine[1] and during(other.seq):
+                if mine and obj.id == mine[0].id and other.pid != call.pid and end != mine[1] and during(other.seq, other.pid):
                     return f"until {self.label(other.pid)} opened the other end", other.index, other.pid, None
         if call.name in ("wait4", "waitid") and call.result and call.result > 0:
             child = self.trace.processes.get(call.result)
-            if child is not None and during(child.end_seq):
+            if child is not None and during(child.end_seq, child.pid):
                 return f"until {child.label} {child.ending}", None, child.pid, None
         if call.name in POLLS:
             return self._poll_cause(call, during)
@@ -139,9 +156,11 @@ class _Finder:
                 stream_channel(obj, fd.target, False)
             seqs, events = self._events(name, obj)
             for seq, cause, pid, verb in events[bisect_right(seqs, call.seq):]:
-                if (best is not None and seq >= best[0]) or not during(seq):
-                    break
-                if pid != call.pid:
+                moment = self.time_at.get(seq)
+                if (best is not None and seq >= best[0]) or (call.end_seq is not None and seq > call.end_seq and (
+                        moment is None or moment > call.end + SKEW)):
+                    break  # past the end of the wait, even by a late clock
+                if pid != call.pid and during(seq, pid):
                     best = (seq, cause, pid, verb)
                     break
         if best is None:
