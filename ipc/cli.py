@@ -48,7 +48,8 @@ example: ipc watch -- sh demos/broken/pipeline_loop.sh"""
 TRACE_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 its processes deadlocked
 (the picture shows where; they were ended); 124 --timeout ended it; 126 cannot run it;
 127 not found; 2 usage error, or strace missing or not permitted; 130 interrupted; 143 terminated.
-example: ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
+ipc trace NAME exits as ipc run: 0 when the demo did what it should (a broken one: it deadlocked).
+examples: ipc trace pipe;  ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not read /proc: the plainer psutil fallback other systems get")
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     trace = commands.add_parser(
-        "trace", help="run any command under strace; draw its processes, calls and messages",
-        description="Run COMMAND under strace and draw what the kernel did: a lane per process, its calls "
-                    "(the kernel's names, the lecture's beside them), an arrow from each write to the read "
-                    "that took its bytes, and every wait with what ended it.",
+        "trace", help="run a demo or any command under strace; draw its processes, calls and messages",
+        description="Run a demo (NAME, as 'ipc list' names them) or COMMAND under strace and draw what the "
+                    "kernel did: a lane per process, its calls (the kernel's names, the lecture's beside them), "
+                    "an arrow from each write to the read that took its bytes, and every wait with what ended it.",
         epilog=TRACE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
     trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
