@@ -100,7 +100,7 @@ def list_demos(markdown: bool, out: TextIO) -> int:
         print("|---|---|---|---|---|", file=out)
         for demo in demos:
             scripts = ", ".join(f"`demos/{script}`" for script in demo.scripts)
-            print(f"| {demo.name} | {demo.mechanism} | {demo.teaches} | `make {demo.make_target}` | {scripts} |", file=out)
+            print(f"| {demo.name} | {demo.mechanism} | {demo.teaches} | `make {demo.name}` | {scripts} |", file=out)
         return EXIT_OK
     width = max(len(demo.name) for demo in demos)
     for demo in demos:
@@ -154,8 +154,8 @@ def print_verdict(result, out: TextIO) -> None:
     name = result.demo.name
     if result.skipped:
         print(f"== {name}: skipped: {result.skipped}\n", file=out)
-    elif result.ok and "deadlock" in result.details and result.demo.kind == "deadlock":
-        diagnosis, fixed = result.details["deadlock"], result.details.get("fixed")
+    elif result.ok and result.diagnosis is not None and result.demo.kind == "deadlock":
+        diagnosis, fixed = result.diagnosis, result.fixed
         print(f"== {name}: ok: it deadlocked as expected ({diagnosis.cycle_text()}), reported at most "
               f"{diagnosis.latency:.2f} s after it formed; whole run {result.seconds:.2f} s", file=out)
         if fixed is not None:

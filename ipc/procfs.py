@@ -147,9 +147,9 @@ def start_time(pid: int) -> Optional[int]:
     return int(fields[19]) if fields[0] != "Z" else None
 
 
-def parent(pid: int) -> Optional[int]:
-    text = _read(f"/proc/{pid}/stat")
-    return int(text[text.rfind(")") + 2:].split()[1]) if text else None
+def kernel_stack(pid: int, tid: int) -> Optional[str]:
+    """The kernel functions a thread sleeps in (/proc/PID/task/TID/stack, readable by root only)."""
+    return _read(f"/proc/{pid}/task/{tid}/stack")
 
 
 def command(pid: int) -> str:

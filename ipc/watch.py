@@ -21,26 +21,24 @@ This module raises and returns codes; only ipc.cli exits.
 from __future__ import annotations
 
 import os
-import re
 import selectors
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import BinaryIO, Optional, Sequence, TextIO
 
-from .deadlock import Detector, Diagnosis, Tree, _start_time
+from .deadlock import Detector, Diagnosis
+from .processes import TICK, Keeper
 from .procfs import command
 from .stackdumps import StackDumps
+from .transcript import parse_label
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
 EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
 EXIT_NOT_FOUND = 127  # no such command (as in a shell)
-TICK = 0.05  # how often the tree is looked at
-GRACE = 1.0  # how long a process has to end after SIGTERM before SIGKILL
-LINGER = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
-LABEL = re.compile(rb"(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: ")  # anywhere: two lines may arrive merged
+LABEL_BYTES = 64  # role[pid]: fits in this many bytes
+DRAIN = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
 
 
 class WatchError(Exception):
@@ -69,9 +67,11 @@ def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[
     err = err if err is not None else sys.stderr.buffer
     report = report if report is not None else sys.stderr
     stacks = StackDumps()
+    keeper = Keeper()
     try:
-        try:
-            popen = subprocess.Popen(list(argv), stderr=subprocess.PIPE, env=dict(os.environ, **stacks.environment))
+        try:  # in our own process group, as from a shell: Ctrl-C at the terminal reaches it too
+            popen = keeper.launch(argv, new_session=False, stderr=subprocess.PIPE,
+                                  env=dict(os.environ, **stacks.environment))
         except FileNotFoundError:
             raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
         except PermissionError:
@@ -80,15 +80,15 @@ def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
         detector = Detector(use_proc=use_proc, stacks=stacks, closed_world=False,  # others may connect to its ports
                             **({"quiet": quiet} if quiet else {}))
-        return _Watching(popen, err, report, detector).run()
+        return _Watching(keeper, popen, err, report, detector).run()
     finally:
+        keeper.close()
         stacks.close()
 
 
 class _Watching:
-    def __init__(self, popen: subprocess.Popen, err: BinaryIO, report: TextIO, detector: Detector):
-        self.popen, self.err, self.report, self.detector = popen, err, report, detector
-        self.tree = Tree()
+    def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, detector: Detector):
+        self.keeper, self.popen, self.err, self.report, self.detector = keeper, popen, err, report, detector
         self.roles: dict[int, str] = {}
         self.pending = b""
         self.start = time.monotonic()
@@ -110,7 +110,7 @@ class _Watching:
                 if now - last_sample < TICK:
                     continue
                 last_sample = now
-                pids = self.tree.update([self.popen.pid])
+                pids = self.keeper.alive()
                 diagnosis = self.detector.sample(pids, self.name, now)
                 if diagnosis is not None:
                     return self._deadlocked(diagnosis)
@@ -118,7 +118,7 @@ class _Watching:
             code = self.popen.returncode
             return Outcome(128 - code if code < 0 else code, None, time.monotonic() - self.start, [])
         except BaseException:  # Ctrl-C, SIGTERM, a bug: the command's processes must not outlive us
-            self._end_tree()
+            self.keeper.end()
             raise
         finally:
             self.selector.close()
@@ -138,17 +138,18 @@ class _Watching:
             return
         self.err.write(data)
         self.err.flush()
-        *lines, self.pending = (self.pending + data).split(b"\n")
-        for line in lines:
-            for match in LABEL.finditer(line):
-                if match.start() == 0:  # a line of its own: the latest role wins (exec may change it)
-                    self.roles[int(match["pid"])] = match["role"].decode()
-                else:
-                    self.roles.setdefault(int(match["pid"]), match["role"].decode())
+        # Only the start of each line is kept: a label is short, and a line may be megabytes long.
+        head, *rest = data.split(b"\n")
+        line = self.pending + head[:LABEL_BYTES]
+        complete, self.pending = ([line, *rest[:-1]], rest[-1][:LABEL_BYTES]) if rest else ([], line[:LABEL_BYTES])
+        for start in complete:
+            labelled = parse_label(start[:LABEL_BYTES].decode("utf-8", "replace"))
+            if labelled:
+                self.roles[labelled[1]] = labelled[0]  # the latest role wins (exec may change it)
 
     def _drain(self) -> None:
         """The command exited: forward what its stderr still holds, for a moment at most."""
-        end = time.monotonic() + LINGER
+        end = time.monotonic() + DRAIN
         while self.stderr_open and time.monotonic() < end:
             if self.selector.select(max(0.0, end - time.monotonic())):
                 self._forward()
@@ -156,30 +157,7 @@ class _Watching:
     def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
         print(f"ipc watch: {diagnosis.report()}", file=self.report, flush=True)
         labels = [stuck.label for stuck in diagnosis.stuck]
-        self._end_tree()
+        self.keeper.end()
         self._drain()
         print(f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True)
         return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)
-
-    def _end_tree(self) -> None:
-        """SIGTERM every process of the tree, then SIGKILL what is left after GRACE; reap the command.
-
-        While they end, the tree is followed as it changes: a shell's cleanup trap may fork an rm,
-        which must be given its time too, not killed halfway."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in self.tree.update([self.popen.pid]):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            end = time.monotonic() + GRACE
-            while time.monotonic() < end:
-                self.popen.poll()  # reap the command itself, so it does not linger as a zombie
-                if not self.tree.update([]):
-                    return
-                time.sleep(0.01)
-        try:
-            self.popen.wait(GRACE)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()

@@ -16,7 +16,8 @@ import time
 import pytest
 
 from ipc import procfs
-from ipc.deadlock import SETTLE, Detector, Tree
+from ipc.deadlock import SETTLE, Detector
+from ipc.processes import Tree
 from support import Program, run_program
 
 pytestmark = pytest.mark.skipif(not procfs.AVAILABLE, reason="needs Linux's /proc")

@@ -12,20 +12,19 @@ import socket
 import struct
 import sys
 
+from ..protocol import SAMPLE_REQUESTS
+from ..transcript import Transcript, check_exchange
 from . import Demo, Program
 
-
-def _texts(result, role: str) -> list[str]:
-    return [line.text for line in result.said(role)]
 
 
 def _search(texts: list[str], pattern: str) -> list[re.Match]:
     return [match for text in texts if (match := re.search(pattern, text))]
 
 
-def check_byte_order(result) -> list[str]:
+def check_byte_order(transcript: Transcript) -> list[str]:
     problems = []
-    texts = _texts(result, "byteorder")
+    texts = transcript.texts("byteorder")
     if f"this machine is {sys.byteorder}-endian (sys.byteorder)" not in texts:
         problems.append(f"the demo did not report this machine as {sys.byteorder}-endian")
     expected = {  # the default port and address, as the harness computes them
@@ -73,8 +72,8 @@ def lookups(texts: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def check_showip(result) -> list[str]:
-    found = lookups(_texts(result, "showip"))
+def check_showip(transcript: Transcript) -> list[str]:
+    found = lookups(transcript.texts("showip"))
     problems = []
     expected = {  # name -> a result line it must have
         "localhost": r"^AF_INET\s+SOCK_STREAM\s+IPPROTO_TCP\s+\('127\.0\.0\.1', 0\)$",
@@ -86,17 +85,14 @@ def check_showip(result) -> list[str]:
             problems.append(f"getaddrinfo({name!r}) did not show a line like /{pattern}/")
     if socket.gethostname() not in found:
         problems.append(f"this machine's name {socket.gethostname()!r} was not looked up")
-    if found.get("nowhere.invalid") != [] or not _search(_texts(result, "showip"), r"^nowhere\.invalid: no address: gaierror "):
+    if found.get("nowhere.invalid") != [] or not _search(transcript.texts("showip"), r"^nowhere\.invalid: no address: gaierror "):
         problems.append("nowhere.invalid did not fail with a gaierror line")
     return problems
 
 
-def check_connect_each(result) -> list[str]:
-    from ..harness import check_exchange  # the harness is running us, so psutil is there
-    from ..protocol import SAMPLE_REQUESTS
-
-    texts = _texts(result, "client")
-    problems, _ = check_exchange(result.lines, list(SAMPLE_REQUESTS), clients=1)
+def check_connect_each(transcript: Transcript) -> list[str]:
+    texts = transcript.texts("client")
+    problems, _ = check_exchange(transcript, SAMPLE_REQUESTS, clients=1)
     listed = _search(texts, r"^getaddrinfo\(None, \d+\) gave (\d+): ")
     tries = _search(texts, r"^try (\d+) of (\d+): connect\((\S+)\): (.*) after [\d.]+ ms")
     if not listed or int(listed[0][1]) < 2:
@@ -139,8 +135,8 @@ def bind_table(texts: list[str]) -> tuple[list[str], list[tuple[str, str, list[s
     return targets, rows
 
 
-def check_bind_any(result) -> list[str]:
-    texts = _texts(result, "bind")
+def check_bind_any(transcript: Transcript) -> list[str]:
+    texts = transcript.texts("bind")
     targets, rows = bind_table(texts)
     problems = []
     if not {"127.0.0.1", "::1"} <= set(targets):
@@ -186,8 +182,8 @@ def loopback_works(family: socket.AddressFamily, host: str) -> bool:
         return False
 
 
-def check_axes(result) -> list[str]:
-    table = axes_table(_texts(result, "axes"))
+def check_axes(transcript: Transcript) -> list[str]:
+    table = axes_table(transcript.texts("axes"))
     problems = []
     wanted = [(domain, kind) for domain in ADDRESS_FORMS for kind in ("SOCK_STREAM", "SOCK_DGRAM")]
     if sorted(table) != sorted(wanted):
@@ -200,7 +196,7 @@ def check_axes(result) -> list[str]:
             problems.append(f"{domain} x {kind}: {messages} messages, address form {form}")
         elif works != "yes" and (must_work[domain] or not works.startswith("no: ") or messages != "0"):
             problems.append(f"{domain} x {kind} did not work ({works}), though this machine has {domain}")
-    sent = [text for text in _texts(result, "client") if text.startswith("sent ")]
+    sent = [text for text in transcript.texts("client") if text.startswith("sent ")]
     if len(sent) != sum(row["works here"] == "yes" for row in table.values()):
         problems.append(f"{len(sent)} requests sent for {sum(row['works here'] == 'yes' for row in table.values())} working pairs")
     return problems
