@@ -40,10 +40,8 @@ from typing import Callable, Iterator, Optional, TextIO
 
 from . import catalog, protocol
 from .catalog import ROOT, Demo, ExpectedDeadlock, Program
-from .deadlock import Detector, Diagnosis
+from .deadlock import Diagnosis, Watcher
 from .processes import LINGER, TICK, Keeper, describe_exit
-from .procfs import command
-from .stackdumps import StackDumps
 from .transcript import Line, Transcript, check_exchange, parse_line
 
 
@@ -98,61 +96,24 @@ class Result:
         return self.transcript.said(role)
 
 
-class _DeadlockWatch:
-    """The launched processes, all they fork, and a deadlock among them.
-
-    Each process is named by its role: the label of its lines (client, server),
-    else the role it was launched as, else its command (cat). The report puts
-    the most recently launched first: the client, which starts the conversation.
-    """
-
-    INTERVAL = 0.03  # at most this often, however fast output arrives
-
-    def __init__(self, keeper: Keeper, use_proc: Optional[bool], quiet: Optional[float]):
-        self.keeper = keeper
-        self.stacks = StackDumps()
-        self.detector = Detector(use_proc=use_proc, stacks=self.stacks, **({"quiet": quiet} if quiet else {}))
-        self.diagnosis: Optional[Diagnosis] = None
-        self.roles: dict[int, str] = {}
-        self._lines_seen = 0
-        self._last = 0.0
-
-    def look(self, launched: list[Launched], transcript: Transcript) -> Optional[Diagnosis]:
-        for process in launched:
-            self.roles.setdefault(process.pid, process.role)
-        for line in transcript.lines[self._lines_seen :]:
-            if line.pid:
-                self.roles[line.pid] = line.role  # the latest: exec may change a process's role
-        self._lines_seen = len(transcript.lines)
-        now = time.monotonic()
-        if now - self._last < self.INTERVAL:
-            return None
-        self._last = now
-        live = [process.pid for process in launched if not process.finished]
-        rank = {pid: index for index, pid in enumerate(reversed(live))}
-        tree = self.keeper.tree
-        pids = sorted(self.keeper.alive(live), key=lambda pid: rank.get(tree.root_of.get(pid, pid), len(rank)))
-        self.diagnosis = self.detector.sample(pids, self.name, now)
-        return self.diagnosis
-
-    def name(self, pid: int) -> str:
-        return self.roles.get(pid) or command(pid)
-
-    def close(self) -> None:
-        self.stacks.close()
-
-
 class Run:
     """One run of one demo."""
 
-    def __init__(self, demo: Demo, out: Optional[TextIO] = None, timeout: Optional[float] = None,
-                 detect: bool = True, use_proc: Optional[bool] = None, quiet: Optional[float] = None):
+    def __init__(
+        self,
+        demo: Demo,
+        out: Optional[TextIO] = None,
+        timeout: Optional[float] = None,
+        detect: bool = True,
+        use_proc: Optional[bool] = None,
+        quiet: Optional[float] = None,
+    ):
         self.demo = demo
         self.out = out
         self.timeout = timeout if timeout is not None else demo.timeout
         self.result = Result(demo)
         self.keeper = Keeper()
-        self.watch = _DeadlockWatch(self.keeper, use_proc, quiet) if detect else None
+        self.watch = Watcher(self.keeper, use_proc, quiet) if detect else None
         self.launched: list[Launched] = []
         self.selector = selectors.DefaultSelector()
         self.start = time.monotonic()
@@ -202,8 +163,9 @@ class Run:
             self._check_nothing_left()
             if result.diagnosis is not None:
                 ended = ", ".join(stuck.label for stuck in result.diagnosis.stuck)
-                self._show(f"harness: ended {ended}; " + (
-                    "nothing left behind" if result.ok else "see the problems below"))
+                self._show(
+                    f"harness: ended {ended}; " + ("nothing left behind" if result.ok else "see the problems below")
+                )
         finally:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.selector.close()
@@ -230,7 +192,7 @@ class Run:
         extra = list(protocol.SAMPLE_REQUESTS) if demo.kind == "exchange" else []
         for _ in range(demo.clients):
             client = self._launch("client", demo.client, fields, extra)
-            self._pump(lambda: client.finished)
+            self._pump(lambda client=client: client.finished)
             if client.popen.returncode != 0 and demo.kind == "exchange":
                 break  # the next client would fail the same way; the problem is reported below
         if server is not None:
@@ -246,13 +208,19 @@ class Run:
         env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
         env.update(TMPDIR=self.tmpdir, PYTHONDONTWRITEBYTECODE="1")
         if self.watch:
-            env.update(self.watch.stacks.environment)  # where to dump a Python stack when asked
+            env.update(self.watch.environment)  # where to dump a Python stack when asked
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         popen = self.keeper.launch(
             [sys.executable, str(program.path), *args, *extra],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.shared_w, cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.shared_w,
+            cwd=ROOT,
+            env=env,
         )
         launched = Launched(role, popen)
+        if self.watch:
+            self.watch.call(popen.pid, role)  # until its own lines say otherwise
         os.set_blocking(popen.stdout.fileno(), False)
         self.selector.register(popen.stdout, selectors.EVENT_READ, launched)
         self.launched.append(launched)
@@ -285,8 +253,8 @@ class Run:
                     launched.popen.wait(min(TICK, max(remaining, 0.001)))
                 except subprocess.TimeoutExpired:
                     pass
-        if self.watch is not None:
-            diagnosis = self.watch.look(self.launched, self.result.transcript)
+        if self.watch is not None:  # the client first: it starts the conversation
+            diagnosis = self.watch.look([process.pid for process in reversed(self.launched) if not process.finished])
             if diagnosis is not None:
                 raise _Stop(diagnosis.summary())
 
@@ -323,6 +291,8 @@ class Run:
         line = parse_line(text, now)
         if line is not None:
             self.last_speaker = next((p for p in self.launched if p.pid == line.pid), self.last_speaker)
+            if self.watch:
+                self.watch.call(line.pid, line.role)
         else:  # an unlabelled line (a traceback, say): most likely from whoever spoke last
             speaker = launched or self.last_speaker or self.launched[-1]
             line = Line(now, speaker.role if speaker else "?", speaker.pid if speaker else 0, text)
@@ -347,8 +317,11 @@ class Run:
     def _end_everything(self) -> None:
         """End every process still running and reap it; note processes a finished one left behind."""
         running = {launched.pid for launched in self.launched if launched.popen.poll() is None}
-        left = [pid for pid in self.keeper.alive() if pid not in running and
-                self.keeper.tree.root_of.get(pid) not in running]
+        left = [
+            pid
+            for pid in self.keeper.alive()
+            if pid not in running and self.keeper.tree.root_of.get(pid) not in running
+        ]
         if left and self.result.ok:
             owners = {launched.pid: launched for launched in self.launched}
             for root in dict.fromkeys(self.keeper.tree.root_of.get(pid, pid) for pid in left):
@@ -434,8 +407,15 @@ def _interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def run_demo(demo: Demo, out: Optional[TextIO] = None, timeout: Optional[float] = None, fix: bool = True,
-             detect: bool = True, use_proc: Optional[bool] = None, quiet: Optional[float] = None) -> Result:
+def run_demo(
+    demo: Demo,
+    out: Optional[TextIO] = None,
+    timeout: Optional[float] = None,
+    fix: bool = True,
+    detect: bool = True,
+    use_proc: Optional[bool] = None,
+    quiet: Optional[float] = None,
+) -> Result:
     """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
     is False, the demo named by its ``fixed_by`` runs too and must pass (result.fixed).
     detect=False turns the deadlock watch off (a demo that hangs then runs into its timeout);
@@ -451,8 +431,11 @@ def run_demo(demo: Demo, out: Optional[TextIO] = None, timeout: Optional[float] 
             result.problems.append(f"its fix, {fixed_demo.name}, is itself a broken demo")
             return result
         if out is not None:
-            print(f"-- the fix: {fixed_demo.name} ({', '.join('demos/' + s for s in fixed_demo.scripts)})",
-                  file=out, flush=True)
+            print(
+                f"-- the fix: {fixed_demo.name} ({', '.join('demos/' + s for s in fixed_demo.scripts)})",
+                file=out,
+                flush=True,
+            )
         fixed = run_demo(fixed_demo, out=out, timeout=timeout)
         result.fixed = fixed
         if not fixed.ok:

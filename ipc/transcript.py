@@ -85,7 +85,7 @@ class Line:
 def parse_label(text: str) -> Optional[tuple[str, int, str]]:
     """(role, pid, the rest) when the line starts with a label, else None."""
     match = _LABEL.match(text)
-    return (match["role"], int(match["pid"]), text[match.end():]) if match else None
+    return (match["role"], int(match["pid"]), text[match.end() :]) if match else None
 
 
 def parse_line(text: str, seconds: float = 0.0) -> Optional[Line]:

@@ -28,10 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO, Optional, Sequence, TextIO
 
-from .deadlock import Detector, Diagnosis
+from .deadlock import Diagnosis, Watcher
 from .processes import TICK, Keeper
-from .procfs import command
-from .stackdumps import StackDumps
 from .transcript import parse_label
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
@@ -57,8 +55,13 @@ class Outcome:
     ended: list[str]  # the processes ended after a deadlock, labelled
 
 
-def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[TextIO] = None,
-          use_proc: Optional[bool] = None, quiet: Optional[float] = None) -> Outcome:
+def watch(
+    argv: Sequence[str],
+    err: Optional[BinaryIO] = None,
+    report: Optional[TextIO] = None,
+    use_proc: Optional[bool] = None,
+    quiet: Optional[float] = None,
+) -> Outcome:
     """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
 
     use_proc=False: the psutil fallback, which reports after ``quiet`` seconds of stillness."""
@@ -66,30 +69,28 @@ def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[
         raise WatchError("no command given", 2)
     err = err if err is not None else sys.stderr.buffer
     report = report if report is not None else sys.stderr
-    stacks = StackDumps()
     keeper = Keeper()
+    watcher = Watcher(keeper, use_proc, quiet, closed_world=False)  # others may connect to its ports
     try:
         try:  # in our own process group, as from a shell: Ctrl-C at the terminal reaches it too
-            popen = keeper.launch(argv, new_session=False, stderr=subprocess.PIPE,
-                                  env=dict(os.environ, **stacks.environment))
+            popen = keeper.launch(
+                argv, new_session=False, stderr=subprocess.PIPE, env=dict(os.environ, **watcher.environment)
+            )
         except FileNotFoundError:
             raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
         except PermissionError:
             raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
         except OSError as error:
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
-        detector = Detector(use_proc=use_proc, stacks=stacks, closed_world=False,  # others may connect to its ports
-                            **({"quiet": quiet} if quiet else {}))
-        return _Watching(keeper, popen, err, report, detector).run()
+        return _Watching(keeper, popen, err, report, watcher).run()
     finally:
         keeper.close()
-        stacks.close()
+        watcher.close()
 
 
 class _Watching:
-    def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, detector: Detector):
-        self.keeper, self.popen, self.err, self.report, self.detector = keeper, popen, err, report, detector
-        self.roles: dict[int, str] = {}
+    def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, watcher: Watcher):
+        self.keeper, self.popen, self.err, self.report, self.watcher = keeper, popen, err, report, watcher
         self.pending = b""
         self.start = time.monotonic()
         self.selector = selectors.DefaultSelector()
@@ -99,19 +100,13 @@ class _Watching:
 
     def run(self) -> Outcome:
         try:
-            last_sample = 0.0
             while self.popen.poll() is None:
                 if self.stderr_open:
                     if self.selector.select(TICK):
                         self._forward()
                 else:
                     time.sleep(TICK)
-                now = time.monotonic()
-                if now - last_sample < TICK:
-                    continue
-                last_sample = now
-                pids = self.keeper.alive()
-                diagnosis = self.detector.sample(pids, self.name, now)
+                diagnosis = self.watcher.look()
                 if diagnosis is not None:
                     return self._deadlocked(diagnosis)
             self._drain()
@@ -123,9 +118,6 @@ class _Watching:
         finally:
             self.selector.close()
             self.popen.stderr.close()
-
-    def name(self, pid: int) -> str:
-        return self.roles.get(pid) or command(pid)
 
     def _forward(self) -> None:
         try:
@@ -145,7 +137,7 @@ class _Watching:
         for start in complete:
             labelled = parse_label(start[:LABEL_BYTES].decode("utf-8", "replace"))
             if labelled:
-                self.roles[labelled[1]] = labelled[0]  # the latest role wins (exec may change it)
+                self.watcher.call(labelled[1], labelled[0])
 
     def _drain(self) -> None:
         """The command exited: forward what its stderr still holds, for a moment at most."""
@@ -159,5 +151,7 @@ class _Watching:
         labels = [stuck.label for stuck in diagnosis.stuck]
         self.keeper.end()
         self._drain()
-        print(f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True)
+        print(
+            f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True
+        )
         return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)

@@ -69,7 +69,8 @@ DEMOS = [
     Demo(
         name="fifo-open-order",
         mechanism="named pipes (mkfifo), broken",
-        teaches="open() of a FIFO waits for the other side: two processes opening two FIFOs in opposite orders both block",
+        teaches="open() of a FIFO waits for the other side: "
+        "two processes opening two FIFOs in opposite orders both block",
         client=Program("broken/fifo_open_order.py"),
         kind="deadlock",
         deadlock=ExpectedDeadlock(EACH_WAITS_FOR_THE_OTHER, {"client": "openat", "server": "openat"}),

@@ -17,7 +17,6 @@ from ..transcript import Transcript, check_exchange
 from . import Demo, Program
 
 
-
 def _search(texts: list[str], pattern: str) -> list[re.Match]:
     return [match for text in texts if (match := re.search(pattern, text))]
 
@@ -66,7 +65,7 @@ def lookups(texts: list[str]) -> dict[str, list[str]]:
     for text in texts:
         if text.startswith("  ") and name is not None:
             found[name].append(text.strip())
-        elif (match := re.match(r"^(\S*): (\d+ results?|no address)", text)):
+        elif match := re.match(r"^(\S*): (\d+ results?|no address)", text):
             name = match[1]
             found[name] = []
     return found
@@ -85,7 +84,9 @@ def check_showip(transcript: Transcript) -> list[str]:
             problems.append(f"getaddrinfo({name!r}) did not show a line like /{pattern}/")
     if socket.gethostname() not in found:
         problems.append(f"this machine's name {socket.gethostname()!r} was not looked up")
-    if found.get("nowhere.invalid") != [] or not _search(transcript.texts("showip"), r"^nowhere\.invalid: no address: gaierror "):
+    if found.get("nowhere.invalid") != [] or not _search(
+        transcript.texts("showip"), r"^nowhere\.invalid: no address: gaierror "
+    ):
         problems.append("nowhere.invalid did not fail with a gaierror line")
     return problems
 
@@ -130,7 +131,12 @@ def bind_table(texts: list[str]) -> tuple[list[str], list[tuple[str, str, list[s
     for text in texts:
         if text.startswith("bound \\ connect to"):
             targets = text.split()[4:]
-        elif targets and (tokens := text.split()) and len(tokens) == 2 + len(targets) and re.match(r"^[\d.:a-f]+$", tokens[0]):
+        elif (
+            targets
+            and (tokens := text.split())
+            and len(tokens) == 2 + len(targets)
+            and re.match(r"^[\d.:a-f]+$", tokens[0])
+        ):
             rows.append((tokens[0], tokens[1], tokens[2:]))
     return targets, rows
 
@@ -142,14 +148,24 @@ def check_bind_any(transcript: Transcript) -> list[str]:
     if not {"127.0.0.1", "::1"} <= set(targets):
         problems.append(f"the table's targets {targets} lack 127.0.0.1 or ::1")
     seen = {(bound, label) for bound, label, _ in rows}
-    for wanted in [("0.0.0.0", "INADDR_ANY"), ("127.0.0.1", "INADDR_LOOPBACK"), ("::", "V6ONLY=0"), ("::", "V6ONLY=1"), ("::1", "in6addr_loopback")]:
+    for wanted in [
+        ("0.0.0.0", "INADDR_ANY"),
+        ("127.0.0.1", "INADDR_LOOPBACK"),
+        ("::", "V6ONLY=0"),
+        ("::", "V6ONLY=1"),
+        ("::1", "in6addr_loopback"),
+    ]:
         if wanted not in seen:
             problems.append(f"no row for a listener bound to {wanted[0]} ({wanted[1]})")
     for bound, label, cells in rows:
         for target, cell in zip(targets, cells):
             expected = reachable(bound, label == "V6ONLY=1", target)
             mapped = bound == "::" and ":" not in target  # an IPv4 client seen by an IPv6 listener
-            if cell not in ("yes", "yes*", "refused") or cell.startswith("yes") != expected or (cell == "yes*") != (expected and mapped):
+            if (
+                cell not in ("yes", "yes*", "refused")
+                or cell.startswith("yes") != expected
+                or (cell == "yes*") != (expected and mapped)
+            ):
                 problems.append(f"bound to {bound} ({label}), connecting to {target} gave {cell!r}")
     if len(targets) < 4 and not _search(texts, r"cannot be shown here"):
         problems.append("fewer than 4 targets, and no word on what could not be shown")
@@ -167,7 +183,11 @@ def axes_table(texts: list[str]) -> dict[tuple[str, str], dict[str, str]]:
     """two_axes's table as {(domain, type): {column: cell}}."""
     rows = [re.split(r"\s{2,}", text.strip()) for text in texts]
     header = next((row for row in rows if row[0] == "domain"), None)
-    return {(row[0], row[1]): dict(zip(header, row)) for row in rows if header and row[0] in ADDRESS_FORMS and len(row) == len(header)}
+    return {
+        (row[0], row[1]): dict(zip(header, row))
+        for row in rows
+        if header and row[0] in ADDRESS_FORMS and len(row) == len(header)
+    }
 
 
 def loopback_works(family: socket.AddressFamily, host: str) -> bool:
@@ -188,8 +208,11 @@ def check_axes(transcript: Transcript) -> list[str]:
     wanted = [(domain, kind) for domain in ADDRESS_FORMS for kind in ("SOCK_STREAM", "SOCK_DGRAM")]
     if sorted(table) != sorted(wanted):
         return [f"expected a row for each of {wanted}, saw {sorted(table)}"]
-    must_work = {"AF_UNIX": True, "AF_INET": loopback_works(socket.AF_INET, "127.0.0.1"),
-                 "AF_INET6": loopback_works(socket.AF_INET6, "::1")}
+    must_work = {
+        "AF_UNIX": True,
+        "AF_INET": loopback_works(socket.AF_INET, "127.0.0.1"),
+        "AF_INET6": loopback_works(socket.AF_INET6, "::1"),
+    }
     for (domain, kind), row in table.items():
         works, form, messages = row["works here"], row["address form (server's getsockname())"], row["messages"]
         if works == "yes" and (messages != "2" or not re.match(ADDRESS_FORMS[domain], form)):
@@ -198,7 +221,9 @@ def check_axes(transcript: Transcript) -> list[str]:
             problems.append(f"{domain} x {kind} did not work ({works}), though this machine has {domain}")
     sent = [text for text in transcript.texts("client") if text.startswith("sent ")]
     if len(sent) != sum(row["works here"] == "yes" for row in table.values()):
-        problems.append(f"{len(sent)} requests sent for {sum(row['works here'] == 'yes' for row in table.values())} working pairs")
+        problems.append(
+            f"{len(sent)} requests sent for {sum(row['works here'] == 'yes' for row in table.values())} working pairs"
+        )
     return problems
 
 
@@ -206,7 +231,8 @@ DEMOS = [
     Demo(
         name="byte-order",
         mechanism="htons/htonl, inet_pton, struct '!'",
-        teaches="a port and an address in this machine's byte order and in network order, down to the kernel's sockaddr and the wire",
+        teaches="a port and an address in this machine's byte order and in network order, "
+        "down to the kernel's sockaddr and the wire",
         client=Program("byte_order.py"),
         kind="runs",
         check=check_byte_order,

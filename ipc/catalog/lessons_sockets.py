@@ -24,8 +24,9 @@ BACKLOG_RESULT = re.compile(r"^result: backlog=(\d+) completed=(\d+) accepted=(\
 
 def backlog_results(transcript: Transcript) -> dict[int, tuple[int, int, str]]:
     """backlog -> (connections the kernel completed without accept(), how many accept() found, dropped yes/no)."""
-    return {int(m[1]): (int(m[2]), int(m[3]), m[4])
-            for line in transcript.lines if (m := BACKLOG_RESULT.match(line.text))}
+    return {
+        int(m[1]): (int(m[2]), int(m[3]), m[4]) for line in transcript.lines if (m := BACKLOG_RESULT.match(line.text))
+    }
 
 
 def check_backlog(transcript: Transcript) -> list[str]:
@@ -84,8 +85,10 @@ def check_ports(transcript: Transcript) -> list[str]:
     if server != set(clients):
         problems.append(f"accept() saw {sorted(server)}, the clients saw {sorted(clients)}")
     if kernel_servers != set(clients) or set(kernel_clients) != set(clients):
-        problems.append(f"the kernel's table shows server ends {sorted(kernel_servers)} and client ends "
-                        f"{sorted(kernel_clients)}, the clients saw {sorted(clients)}")
+        problems.append(
+            f"the kernel's table shows server ends {sorted(kernel_servers)} and client ends "
+            f"{sorted(kernel_clients)}, the clients saw {sorted(clients)}"
+        )
     elif kernel_clients != clients:
         problems.append(f"the kernel names other processes for the clients' ends: {kernel_clients}, not {clients}")
     return problems
@@ -148,7 +151,7 @@ DEMOS = [
         name="backlog",
         mechanism="TCP listen backlog, loopback",
         teaches="the kernel completes backlog+1 connections nobody accept()s, then drops SYNs in silence; "
-                "the client just waits, and gets in on a resent SYN once accept() makes room",
+        "the client just waits, and gets in on a resent SYN once accept() makes room",
         client=Program("backlog.py"),
         kind="runs",
         check=check_backlog,
@@ -157,7 +160,7 @@ DEMOS = [
         name="ports",
         mechanism="TCP, several clients at once",
         teaches="each connection is a 4-tuple: one server address and port, a distinct ephemeral port per "
-                "client; seen by the clients, by accept() and in the kernel's table (psutil)",
+        "client; seen by the clients, by accept() and in the kernel's table (psutil)",
         client=Program("ports.py", ("--clients", "3")),
         kind="runs",
         check=check_ports,
@@ -165,8 +168,7 @@ DEMOS = [
     Demo(
         name="two-hosts",
         mechanism="TCP and UDP across two network namespaces",
-        teaches="the same demos between two hosts joined by a veth pair, with real non-loopback addresses; "
-                "needs root",
+        teaches="the same demos between two hosts joined by a veth pair, with real non-loopback addresses; needs root",
         client=Program("two_hosts.py"),
         kind="runs",
         check=check_two_hosts,

@@ -11,9 +11,12 @@ import re
 from ..transcript import Transcript
 from . import Demo, Program
 
-FOUR_READS = ("part of the first chunk", "exactly the first chunk",
-              "the first chunk and part of the second", "both chunks")
-
+FOUR_READS = (
+    "part of the first chunk",
+    "exactly the first chunk",
+    "the first chunk and part of the second",
+    "both chunks",
+)
 
 
 def _find(texts: list[str], pattern: str):
@@ -24,8 +27,9 @@ def _find(texts: list[str], pattern: str):
 def check_boundaries(transcript: Transcript) -> list[str]:
     problems = []
     reader = transcript.texts("reader")
-    first_reads = [m for m in (re.search(r"^round (\d+): recv\((\d+)\) -> (\d+) bytes .*?: (.+?) \(", t)
-                               for t in reader) if m]
+    first_reads = [
+        m for m in (re.search(r"^round (\d+): recv\((\d+)\) -> (\d+) bytes .*?: (.+?) \(", t) for t in reader) if m
+    ]
     seen = [m[4] for m in first_reads]
     for case in FOUR_READS:
         if case not in seen:
@@ -74,16 +78,24 @@ def check_sigpipe(transcript: Transcript) -> list[str]:
     if not _find(parent, r"^Python set SIGPIPE to SIG_IGN at startup"):
         problems.append("Python's SIGPIPE action at startup was not SIG_IGN")
     for case in ("pipe write()", "socket send()"):
-        if not _find(parent, rf"^{re.escape(case)}, SIGPIPE SIG_DFL: writer \d+ was killed by signal 13 \(SIGPIPE\): "
-                             r"a shell reports 141$"):
+        if not _find(
+            parent,
+            rf"^{re.escape(case)}, SIGPIPE SIG_DFL: writer \d+ was killed by signal 13 \(SIGPIPE\): "
+            r"a shell reports 141$",
+        ):
             problems.append(f"{case} with SIGPIPE at SIG_DFL: the writer was not killed by signal 13")
-    survivors = ("pipe write(), SIGPIPE SIG_IGN", "socket send(), SIGPIPE SIG_IGN",
-                 "socket send(MSG_NOSIGNAL), SIGPIPE SIG_DFL")
+    survivors = (
+        "pipe write(), SIGPIPE SIG_IGN",
+        "socket send(), SIGPIPE SIG_IGN",
+        "socket send(MSG_NOSIGNAL), SIGPIPE SIG_DFL",
+    )
     for case in survivors:
         if "NOSIGNAL" in case and not _find(parent, r"MSG_NOSIGNAL"):
             continue  # not on this platform (the demo says so by leaving it out)
-        if not (_find(writer, rf"^{re.escape(case)}: BrokenPipeError: errno \d+ \(EPIPE\)")
-                and _find(parent, rf"^{re.escape(case)}: writer \d+ exited with status 0$")):
+        if not (
+            _find(writer, rf"^{re.escape(case)}: BrokenPipeError: errno \d+ \(EPIPE\)")
+            and _find(parent, rf"^{re.escape(case)}: writer \d+ exited with status 0$")
+        ):
             problems.append(f"{case}: the write did not fail with EPIPE in a writer that lived on")
     if not _find(parent, r"restore_signals=True: the shell printed 141$"):
         problems.append("the shell did not report 141 for head killed by SIGPIPE")

@@ -9,9 +9,11 @@ Diagnosis once they are deadlocked. On Linux everything comes from /proc
     graph.py     who could end each wait: the holders of the other ends (the wait-for graph)
     detector.py  sampling, settling, and the verdict: every watched process waits for another
     report.py    the diagnosis in words: the processes, their calls, fds and lines, the cycle
+    watcher.py   the watch over one run: names, Python stacks, sampling at a steady pace
 """
 
 from .detector import QUIET, SETTLE, Detector
 from .report import Diagnosis, Stuck
+from .watcher import Watcher
 
-__all__ = ["Detector", "Diagnosis", "Stuck", "SETTLE", "QUIET"]
+__all__ = ["Detector", "Diagnosis", "Stuck", "Watcher", "SETTLE", "QUIET"]

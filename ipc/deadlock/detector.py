@@ -30,7 +30,6 @@ RECHECK = 1.0  # rebuild the graph this often while everything stays blocked wit
 QUIET = 3.0  # without /proc: seconds of every process asleep and still before "probably deadlocked"
 
 
-
 @dataclass
 class _Seen:
     fingerprint: tuple
@@ -43,8 +42,14 @@ class _Seen:
 class Detector:
     """Samples the watched processes; returns a Diagnosis once they are deadlocked."""
 
-    def __init__(self, use_proc: Optional[bool] = None, stacks=None, settle: float = SETTLE, quiet: float = QUIET,
-                 closed_world: bool = True):
+    def __init__(
+        self,
+        use_proc: Optional[bool] = None,
+        stacks=None,
+        settle: float = SETTLE,
+        quiet: float = QUIET,
+        closed_world: bool = True,
+    ):
         self.use_proc = procfs.AVAILABLE if use_proc is None else use_proc
         self.closed_world = closed_world  # only the watched processes can connect to each other (see the module doc)
         self.stacks = stacks  # an ipc.stackdumps.StackDumps, to ask for Python lines
@@ -54,8 +59,9 @@ class Detector:
         self._last: Optional[float] = None  # when the previous sample was taken
         self._checked: Optional[tuple[frozenset, float]] = None
 
-    def sample(self, pids: Iterable[int], name: Callable[[int], str] = procfs.command,
-               now: Optional[float] = None) -> Optional[Diagnosis]:
+    def sample(
+        self, pids: Iterable[int], name: Callable[[int], str] = procfs.command, now: Optional[float] = None
+    ) -> Optional[Diagnosis]:
         """A Diagnosis once the processes are deadlocked, else None. The order of pids is the order
         of the report: the watcher puts first the process whose story should be told first."""
         now = time.monotonic() if now is None else now
@@ -111,7 +117,9 @@ class Detector:
         self._checked = (key, now)
         watched = set(alive)
         blocked = {pid: self._seen[pid].blocked for pid in alive}
-        if len(alive) == 1 and all(w.want in ("accept", "connect", "open-read", "open-write") for w in blocked[alive[0]].waits):
+        if len(alive) == 1 and all(
+            w.want in ("accept", "connect", "open-read", "open-write") for w in blocked[alive[0]].waits
+        ):
             return None  # alone, waiting for someone to arrive: only the world outside can end that
         graph = WaitForGraph(blocked, name, watched, self.closed_world)
         stuck: dict[int, Stuck] = {}
@@ -145,9 +153,15 @@ class Detector:
         self._add_python_lines(stuck)
         formed_after = max(self._seen[pid].before for pid in alive)
         # The cycle starts at the first process, in the watcher's order, that is on one.
-        return Diagnosis([stuck[pid] for pid in alive], _find_cycle(alive, edges), "/proc",
-                         now - max(self._seen[pid].since for pid in alive), formed_after, time.monotonic(),
-                         graph.could_not_see)
+        return Diagnosis(
+            [stuck[pid] for pid in alive],
+            _find_cycle(alive, edges),
+            "/proc",
+            now - max(self._seen[pid].since for pid in alive),
+            formed_after,
+            time.monotonic(),
+            graph.could_not_see,
+        )
 
     def _plain(self, alive: list[int], name: Callable[[int], str], now: float) -> Optional[Diagnosis]:
         """Without /proc: all asleep and still for a while. Say what could and could not be seen."""
@@ -160,29 +174,47 @@ class Detector:
             item = Stuck(pid, name(pid), "?", "a call that cannot be seen (asleep, not moving)")
             try:
                 process = psutil.Process(pid)
-                connections = process.net_connections(kind="all") if hasattr(process, "net_connections") \
+                connections = (
+                    process.net_connections(kind="all")
+                    if hasattr(process, "net_connections")
                     else process.connections(kind="all")
+                )
             except psutil.Error:
                 connections = []
             for conn in connections:
                 local = _psutil_address(conn.laddr)
                 remote = _psutil_address(conn.raddr)
-                text = f"a socket {local}" + (f" -> {remote}" if remote else "") + (f" ({conn.status})" if conn.status and conn.status != "NONE" else "")
+                text = (
+                    f"a socket {local}"
+                    + (f" -> {remote}" if remote else "")
+                    + (f" ({conn.status})" if conn.status and conn.status != "NONE" else "")
+                )
                 item.fds[conn.fd] = text
                 item.details.append(f"fd {conn.fd} is {text}")
             stuck[pid] = item
         self._add_python_lines(stuck)
         formed_after = max(self._seen[pid].before for pid in alive)
-        return Diagnosis([stuck[pid] for pid in alive], [], "psutil", now - max(self._seen[pid].since for pid in alive),
-                         formed_after, time.monotonic(),
-                         ["without /proc, the system call each process is blocked in, its pipes, and who holds "
-                          "the other ends are not visible; a process asleep in sleep() looks the same"])
+        return Diagnosis(
+            [stuck[pid] for pid in alive],
+            [],
+            "psutil",
+            now - max(self._seen[pid].since for pid in alive),
+            formed_after,
+            time.monotonic(),
+            [
+                "without /proc, the system call each process is blocked in, its pipes, and who holds "
+                "the other ends are not visible; a process asleep in sleep() looks the same"
+            ],
+        )
 
     def _add_python_lines(self, stuck: dict[int, Stuck]) -> None:
         for pid, item in stuck.items():
             python = procfs.is_python(pid)
-            item.note = ("its Python line is unknown: it was not started through ipc.program" if python is not False
-                         else f"not a Python program: no source line to show")
+            item.note = (
+                "its Python line is unknown: it was not started through ipc.program"
+                if python is not False
+                else "not a Python program: no source line to show"
+            )
         if self.stacks is None:
             return
         found = self.stacks.collect({pid: item.tid or pid for pid, item in stuck.items()})
@@ -221,4 +253,3 @@ def _find_cycle(order: list[int], edges: dict[int, set[int]]) -> list[int]:
                         following.append(target)
             frontier = following
     return []
-

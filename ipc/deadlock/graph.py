@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .. import procfs
+from .. import procfs, procnet
 from .report import join_and
 from .waits import Blocked, Wait
 
@@ -31,17 +31,21 @@ class Resolution:
     lines: list[str] = field(default_factory=list)  # what the fd is and who holds its other end, in words
     reasons: dict[int, str] = field(default_factory=dict)  # pid -> why this wait waits for it
 
+
 class WaitForGraph:
     """Who holds the other ends: built once all the watched processes are blocked."""
 
-    def __init__(self, blocked: dict[int, Blocked], name: Callable[[int], str], watched: set[int],
-                 closed_world: bool = True):
+    def __init__(
+        self, blocked: dict[int, Blocked], name: Callable[[int], str], watched: set[int], closed_world: bool = True
+    ):
         self.blocked, self.name, self.watched, self.closed_world = blocked, name, watched, closed_world
         self.could_not_see: list[str] = []
-        self.sockets: dict[int, procfs.Socket] = {}
-        holder = next((pid for pid, b in blocked.items() for w in b.waits if w.handle and w.handle.kind == "socket"), None)
+        self.sockets: dict[int, procnet.Socket] = {}
+        holder = next(
+            (pid for pid, b in blocked.items() for w in b.waits if w.handle and w.handle.kind == "socket"), None
+        )
         if holder is not None:
-            self.sockets, peers = procfs.sockets(holder)  # in that process's network namespace
+            self.sockets, peers = procnet.sockets(holder)  # in that process's network namespace
             if not peers:
                 self.could_not_see.append("the other ends of Unix sockets (no sock_diag in this kernel)")
         targets = set()
@@ -92,8 +96,11 @@ class WaitForGraph:
     def _child(self, wait: Wait) -> Resolution:
         kids = set(wait.children)
         names = join_and([self.label(kid) for kid in sorted(kids)])
-        text = (f"it waits for its child {names} to exit" if len(kids) == 1
-                else f"it waits for any of its children, {names}, to exit")
+        text = (
+            f"it waits for its child {names} to exit"
+            if len(kids) == 1
+            else f"it waits for any of its children, {names}, to exit"
+        )
         return Resolution(kids, self._outside(kids), [text], {kid: "its child, which has not exited" for kid in kids})
 
     def _fifo_open(self, pid: int, wait: Wait) -> Resolution:
@@ -101,8 +108,10 @@ class WaitForGraph:
         direction = wait.want[5:]
         other = "writing" if direction == "read" else "reading"
         others_text = join_and([self.label(o) for o in others]) if others else "none"
-        lines = [f"a FIFO's open() for {direction}ing waits until a process opens it for {other}; none has",
-                 f"only the other watched processes know this path, and they are blocked too: {others_text}"]
+        lines = [
+            f"a FIFO's open() for {direction}ing waits until a process opens it for {other}; none has",
+            f"only the other watched processes know this path, and they are blocked too: {others_text}",
+        ]
         return Resolution(set(others), False, lines, {o: f"could open {wait.path} for {other}" for o in others})
 
     def _pipe(self, pid: int, wait: Wait, handle: procfs.Handle) -> Resolution:
@@ -119,26 +128,35 @@ class WaitForGraph:
             else:
                 state = f", {waiting} bytes waiting"
         end_name = "write end" if wait.want == "read" else "read end"
-        lines = [f"fd {handle.fd} is {self.describe(handle)}{state}; its {end_name} is held by {self._held(other, pid)}"]
+        lines = [
+            f"fd {handle.fd} is {self.describe(handle)}{state}; its {end_name} is held by {self._held(other, pid)}"
+        ]
         if wait.want == "read" and any(h.pid == pid for h in other):
             lines.append("it holds a write end itself: until it closes it, read() cannot return end of file")
         targets = {h.pid for h in other}
-        return Resolution(targets, self._outside(targets), lines,
-                          {t: f"holds the {end_name} of {_short(handle)}" for t in targets})
+        return Resolution(
+            targets, self._outside(targets), lines, {t: f"holds the {end_name} of {_short(handle)}" for t in targets}
+        )
 
     def _socket(self, pid: int, wait: Wait, handle: procfs.Handle) -> Resolution:
         info = self.sockets.get(handle.ident[1])
         if info is None:  # netlink, packet, a socket in a namespace out of sight: who could end this wait is unknown
-            return Resolution(outside=True, lines=[f"fd {handle.fd} is {handle.target}, a socket this watcher cannot see into"])
+            return Resolution(
+                outside=True, lines=[f"fd {handle.fd} is {handle.target}, a socket this watcher cannot see into"]
+            )
         what = self.describe(handle)
         if wait.want in ("accept", "connect") or (not info.stream and info.peer is None):
             verb = {"accept": "a connection", "connect": "its connection to be accepted"}.get(wait.want, "a datagram")
             if not self.closed_world:  # anyone on this machine may connect or send
-                return Resolution(outside=True, lines=[f"fd {handle.fd} is {what}; it waits for {verb}, which anyone may give it"])
+                return Resolution(
+                    outside=True, lines=[f"fd {handle.fd} is {what}; it waits for {verb}, which anyone may give it"]
+                )
             others = sorted(self.watched - {pid})
             others_text = join_and([self.label(o) for o in others]) if others else "none"
-            lines = [f"fd {handle.fd} is {what}; it waits for {verb}",
-                     f"only the other watched processes could send it, and they are blocked too: {others_text}"]
+            lines = [
+                f"fd {handle.fd} is {what}; it waits for {verb}",
+                f"only the other watched processes could send it, and they are blocked too: {others_text}",
+            ]
             return Resolution(set(others), False, lines, {o: f"could give it {verb}" for o in others})
         ends = self.holders.get(f"socket:[{info.peer}]", []) if info.peer else []
         if wait.want == "read":
@@ -151,8 +169,9 @@ class WaitForGraph:
             return Resolution(outside=True, lines=[f"fd {handle.fd} is {what}{state}; its other end cannot be seen"])
         targets = {h.pid for h in ends}
         lines = [f"fd {handle.fd} is {what}{state}; its other end is held by {self._held(ends, pid)}"]
-        return Resolution(targets, self._outside(targets), lines,
-                          {t: f"holds the other end of {_short(handle)}" for t in targets})
+        return Resolution(
+            targets, self._outside(targets), lines, {t: f"holds the other end of {_short(handle)}" for t in targets}
+        )
 
     def describe(self, handle: procfs.Handle) -> str:
         """What an fd is, in words: "the read end of pipe:[123]", "a TCP socket 1.2.3.4:5 -> ..."."""
@@ -170,13 +189,14 @@ class WaitForGraph:
             if info.peer is None:
                 return f"a {info.family} socket {info.local or '(unnamed)'}, {handle.target} ({info.state})"
             if not info.local and not info.remote:
-                return f"a {info.family} socket, {handle.target}, connected to socket:[{info.peer}] (both unnamed: a socketpair)"
-            return f"a {info.family} socket {info.local or '(unnamed)'} -> {info.remote or '(unnamed)'}, {handle.target}"
+                pair = "(both unnamed: a socketpair)"
+                return f"a {info.family} socket, {handle.target}, connected to socket:[{info.peer}] {pair}"
+            return (
+                f"a {info.family} socket {info.local or '(unnamed)'} -> {info.remote or '(unnamed)'}, {handle.target}"
+            )
         ends = f"{info.local} -> {info.remote}" if info.remote else info.local
         return f"a {info.family} socket {ends}" + ("" if info.state == "connected" else f" ({info.state})")
 
 
 def _short(handle: procfs.Handle) -> str:
     return handle.target if handle.kind != "fifo" else f"the FIFO {handle.target}"
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+
 @dataclass
 class Stuck:
     """One process of a deadlock: where it is blocked and whom it waits for."""
@@ -76,7 +77,8 @@ class Diagnosis:
 
     def summary(self) -> str:
         if not self.cycle:
-            return f"probably deadlocked: {join_and([s.label for s in self.stuck])} all asleep, nothing moved for {self.still_for:.1f} s"
+            labels = join_and([s.label for s in self.stuck])
+            return f"probably deadlocked: {labels} all asleep, nothing moved for {self.still_for:.1f} s"
         text = f"deadlock: {self.cycle_text()}"
         others = self.others_text()
         return f"{text}; {others}" if others else text
@@ -92,8 +94,10 @@ class Diagnosis:
                 each = "are all blocked, each waiting for one of them"
             head = f"DEADLOCK: {labels} {each}; nothing has moved for {self.still_for:.2f} s."
         else:
-            head = (f"PROBABLY A DEADLOCK: {labels} have all been asleep for {self.still_for:.1f} s, and none "
-                    f"has used any cpu or been woken.")
+            head = (
+                f"PROBABLY A DEADLOCK: {labels} have all been asleep for {self.still_for:.1f} s, and none "
+                f"has used any cpu or been woken."
+            )
         lines = [head, ""]
         for stuck in self.stuck:
             lines.append(f"{stuck.label} is blocked in {stuck.shown}")
@@ -122,4 +126,3 @@ class Diagnosis:
 
 def join_and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-

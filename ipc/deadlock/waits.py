@@ -93,7 +93,9 @@ def _on_fd(want: str) -> Decoder:
 
 def _splice(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
     args = thread.args
-    ends = [(args[0], "read"), (args[2], "write")] if thread.call == "splice" else [(args[1], "read"), (args[0], "write")]
+    ends = (
+        [(args[0], "read"), (args[2], "write")] if thread.call == "splice" else [(args[1], "read"), (args[0], "write")]
+    )
     found = [wait for wait in (_fd_wait(pid, thread, fd, want) for fd, want in ends) if wait]
     return Decoded(found, f"{thread.call}(fd {ends[0][0]} -> fd {ends[1][0]})")
 
