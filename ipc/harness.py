@@ -24,24 +24,21 @@ Ctrl-C) every process started is ended and the temporary directory removed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import selectors
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TextIO
+from typing import Callable, Optional, TextIO
 
 from . import catalog, protocol
 from .catalog import ROOT, Demo, ExpectedDeadlock, Program
 from .deadlock import Diagnosis, Watcher
-from .processes import LINGER, TICK, Keeper, describe_exit
+from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
 from .transcript import Line, Transcript, check_exchange, parse_line
 
 
@@ -150,7 +147,7 @@ class Run:
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))
         finally:
-            with _interrupts_deferred():  # a second Ctrl-C must not cut the cleanup short
+            with signals_deferred():  # a second Ctrl-C, a SIGTERM, must not cut the cleanup short
                 self._cleanup()
         if result.ok:
             self._check()
@@ -162,7 +159,7 @@ class Run:
             self._end_everything()
             self._check_nothing_left()
             if result.diagnosis is not None:
-                ended = ", ".join(stuck.label for stuck in result.diagnosis.stuck)
+                ended = ", ".join(stuck.label for stuck in result.diagnosis.watched)
                 self._show(
                     f"harness: ended {ended}; " + ("nothing left behind" if result.ok else "see the problems below")
                 )
@@ -255,6 +252,8 @@ class Run:
                     pass
         if self.watch is not None:  # the client first: it starts the conversation
             diagnosis = self.watch.look([process.pid for process in reversed(self.launched) if not process.finished])
+            for notice in self.watch.notices():
+                self._show(notice)
             if diagnosis is not None:
                 raise _Stop(diagnosis.summary())
 
@@ -389,22 +388,6 @@ def deadlock_problems(expected: ExpectedDeadlock, diagnosis: Optional[Diagnosis]
 
 class _Stop(Exception):
     """Stop the run now, for the reason given."""
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold back SIGINT for the block's length, then raise KeyboardInterrupt if one came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set signal handlers; nothing to defer elsewhere
-        return
-    arrived = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if arrived:
-        raise KeyboardInterrupt
 
 
 def run_demo(

@@ -19,12 +19,14 @@ Nothing here prints; the caller says what happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 from . import procfs
 
@@ -73,6 +75,31 @@ def send_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill or timeout, a closed terminal
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C, SIGTERM and SIGHUP for the block's length (a cleanup that must not be cut
+    short), then act on the first that came as it would have acted: its handler, or its default."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set signal handlers; nothing to defer elsewhere
+        return
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in STOPPING_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if arrived:
+        handler = previous[arrived[0]]
+        if callable(handler):
+            handler(arrived[0], None)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(arrived[0])
 
 
 def describe_exit(code: int) -> str:
@@ -177,7 +204,10 @@ class Keeper:
     def end(self, pids: Optional[Iterable[int]] = None, grace: float = GRACE) -> list[int]:
         """End every live process of the run (or these and all under them): SIGTERM, then SIGKILL
         after grace. Returns the pids that were alive and had to be ended. Every launched process is reaped."""
-        roots = list(pids) if pids is not None else None
+        with signals_deferred():  # a second Ctrl-C must not leave half of them running
+            return self._end(list(pids) if pids is not None else None, grace)
+
+    def _end(self, roots: Optional[list[int]], grace: float) -> list[int]:
         found = self.alive(roots)
         groups = self._groups if roots is None else [pid for pid in roots if pid in self._groups]
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -203,6 +233,14 @@ class Keeper:
                     popen.wait()
         self.reap()
         return found
+
+    def forget(self) -> None:
+        """Leave every process of the run to itself: close() will end none of them."""
+        self._before.update(self.alive())  # no longer ours: never adopted again, nor reaped by us
+        for popen in self.popens:
+            popen.poll()
+        self.popens, self._groups, self._adopted = [], [], set()
+        self.tree = Tree()
 
     def _poll(self) -> None:
         for popen in self.popens:

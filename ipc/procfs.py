@@ -17,104 +17,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import platform
 import stat
 import struct
 import termios
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from . import syscalls
+
 AVAILABLE = os.path.exists("/proc/self/syscall") and os.path.exists("/proc/self/fdinfo")
 
-# The system calls a waiting process can be found in, by number, per architecture.
-_X86_64 = {
-    0: "read",
-    1: "write",
-    2: "open",
-    7: "poll",
-    17: "pread64",
-    18: "pwrite64",
-    19: "readv",
-    20: "writev",
-    23: "select",
-    34: "pause",
-    35: "nanosleep",
-    40: "sendfile",
-    42: "connect",
-    43: "accept",
-    44: "sendto",
-    45: "recvfrom",
-    46: "sendmsg",
-    47: "recvmsg",
-    61: "wait4",
-    65: "semop",
-    69: "msgsnd",
-    70: "msgrcv",
-    128: "rt_sigtimedwait",
-    130: "rt_sigsuspend",
-    202: "futex",
-    220: "semtimedop",
-    230: "clock_nanosleep",
-    232: "epoll_wait",
-    242: "mq_timedsend",
-    243: "mq_timedreceive",
-    247: "waitid",
-    257: "openat",
-    270: "pselect6",
-    271: "ppoll",
-    275: "splice",
-    276: "tee",
-    281: "epoll_pwait",
-    288: "accept4",
-    299: "recvmmsg",
-    307: "sendmmsg",
-    437: "openat2",
-    441: "epoll_pwait2",
-    449: "futex_waitv",
-}
-_AARCH64 = {
-    22: "epoll_pwait",
-    56: "openat",
-    63: "read",
-    64: "write",
-    65: "readv",
-    66: "writev",
-    67: "pread64",
-    68: "pwrite64",
-    71: "sendfile",
-    72: "pselect6",
-    73: "ppoll",
-    76: "splice",
-    77: "tee",
-    95: "waitid",
-    98: "futex",
-    101: "nanosleep",
-    115: "clock_nanosleep",
-    133: "rt_sigsuspend",
-    137: "rt_sigtimedwait",
-    182: "mq_timedsend",
-    183: "mq_timedreceive",
-    188: "msgrcv",
-    189: "msgsnd",
-    193: "semop",
-    202: "accept",
-    203: "connect",
-    206: "sendto",
-    207: "recvfrom",
-    211: "sendmsg",
-    212: "recvmsg",
-    242: "accept4",
-    243: "recvmmsg",
-    260: "wait4",
-    269: "sendmmsg",
-    437: "openat2",
-    441: "epoll_pwait2",
-    449: "futex_waitv",
-}
-MACHINE = platform.machine()
-SYSCALLS = {"x86_64": _X86_64, "aarch64": _AARCH64}.get(MACHINE, {})
-_TGKILL = {"x86_64": 234, "aarch64": 131}.get(MACHINE)
-_PIDFD_GETFD = 438  # the same number on every architecture
 AT_FDCWD = 0xFFFFFF9C  # -100, as the kernel prints it
 O_ACCMODE = 0o3
 F_GETPIPE_SZ = 1032
@@ -162,7 +74,7 @@ def threads(pid: int) -> list[Thread]:
             call, args = "none", ()
         else:
             number = int(parts[0])
-            call = SYSCALLS.get(number, f"syscall {number}")
+            call = syscalls.BY_NUMBER.get(number, f"syscall {number}")
             args = tuple(int(arg, 16) for arg in parts[1:7])
         found.append(Thread(pid, tid, state, call, args, read_text(f"{base}/wchan") or "", syscall_line.strip()))
     return found
@@ -234,6 +146,19 @@ def command(pid: int) -> str:
         if script:
             return os.path.basename(script)
     return name
+
+
+def command_line(pid: int) -> str:
+    """The process's whole command line, as a shell would show it ("?" if it cannot be read)."""
+    if not AVAILABLE:
+        import psutil
+
+        try:
+            return " ".join(psutil.Process(pid).cmdline()) or "?"
+        except psutil.Error:
+            return "?"
+    argv = (read_text(f"/proc/{pid}/cmdline") or "").rstrip("\0").split("\0")
+    return " ".join(argv) or "?"
 
 
 def is_python(pid: int) -> Optional[bool]:
@@ -420,7 +345,7 @@ def pipe_fill(pid: int, fd: int) -> Optional[tuple[int, int]]:
     except OSError:
         return None
     try:
-        copy = libc.syscall(_PIDFD_GETFD, pidfd, fd, 0)
+        copy = libc.syscall(syscalls.PIDFD_GETFD, pidfd, fd, 0)
         if copy < 0:
             return None
         try:
@@ -437,10 +362,10 @@ def pipe_fill(pid: int, fd: int) -> Optional[tuple[int, int]]:
 def signal_thread(pid: int, tid: int, signum: int) -> bool:
     """Send a signal to one thread (tgkill), so that thread is the one that handles it."""
     try:
-        if _TGKILL is None:
+        if syscalls.TGKILL is None:
             os.kill(pid, signum)
             return True
-        return _c_library().syscall(_TGKILL, pid, tid, signum) == 0
+        return _c_library().syscall(syscalls.TGKILL, pid, tid, signum) == 0
     except OSError:
         return False
 

@@ -25,17 +25,22 @@ import selectors
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Optional, Sequence, TextIO
 
 from .deadlock import Diagnosis, Watcher
 from .processes import TICK, Keeper
+from .procfs import command
 from .transcript import parse_label
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
 EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
 EXIT_NOT_FOUND = 127  # no such command (as in a shell)
+CHUNK = 1 << 20  # read at most this much stderr at a time
 LABEL_BYTES = 64  # role[pid]: fits in this many bytes
+INJECT = str(Path(__file__).resolve().parent / "inject")
 DRAIN = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
 
 
@@ -53,6 +58,7 @@ class Outcome:
     diagnosis: Optional[Diagnosis]
     seconds: float
     ended: list[str]  # the processes ended after a deadlock, labelled
+    left: list[int] = field(default_factory=list)  # processes the command left running when it exited
 
 
 def watch(
@@ -61,28 +67,31 @@ def watch(
     report: Optional[TextIO] = None,
     use_proc: Optional[bool] = None,
     quiet: Optional[float] = None,
+    keep: bool = False,
+    notice: Optional[float] = None,
 ) -> Outcome:
     """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
 
-    use_proc=False: the psutil fallback, which reports after ``quiet`` seconds of stillness."""
+    use_proc=False: the psutil fallback, which says after ``quiet`` seconds of stillness what it can
+    see, and ends nothing: it cannot tell a deadlock from a wait on purpose."""
     if not argv:
         raise WatchError("no command given", 2)
     err = err if err is not None else sys.stderr.buffer
     report = report if report is not None else sys.stderr
     keeper = Keeper()
-    watcher = Watcher(keeper, use_proc, quiet, closed_world=False)  # others may connect to its ports
+    watcher = Watcher(keeper, use_proc, quiet, closed_world=False, notice=notice)  # others may connect to its ports
     try:
         try:  # in our own process group, as from a shell: Ctrl-C at the terminal reaches it too
-            popen = keeper.launch(
-                argv, new_session=False, stderr=subprocess.PIPE, env=dict(os.environ, **watcher.environment)
-            )
+            popen = keeper.launch(argv, new_session=False, stderr=subprocess.PIPE, env=_environment(watcher))
         except FileNotFoundError:
             raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
         except PermissionError:
             raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
         except OSError as error:
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
-        return _Watching(keeper, popen, err, report, watcher).run()
+        outcome = _Watching(keeper, popen, err, report, watcher).run()
+        outcome.left = _left_behind(keeper, report, keep)
+        return outcome
     finally:
         keeper.close()
         watcher.close()
@@ -105,8 +114,13 @@ class _Watching:
                     if self.selector.select(TICK):
                         self._forward()
                 else:
-                    time.sleep(TICK)
+                    try:
+                        self.popen.wait(TICK)  # back at once when it exits
+                    except subprocess.TimeoutExpired:
+                        pass
                 diagnosis = self.watcher.look()
+                for notice in self.watcher.notices():
+                    print(f"ipc watch: {notice}", file=self.report, flush=True)
                 if diagnosis is not None:
                     return self._deadlocked(diagnosis)
             self._drain()
@@ -120,13 +134,19 @@ class _Watching:
             self.popen.stderr.close()
 
     def _forward(self) -> None:
-        try:
-            data = os.read(self.popen.stderr.fileno(), 65536)
-        except BlockingIOError:
-            return
+        chunks = []
+        while sum(map(len, chunks)) < CHUNK:  # what is there now, in one go: a chatty writer costs fewer wake-ups
+            try:
+                chunk = os.read(self.popen.stderr.fileno(), CHUNK)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.selector.unregister(self.popen.stderr)
+                self.stderr_open = False
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
         if not data:
-            self.selector.unregister(self.popen.stderr)
-            self.stderr_open = False
             return
         self.err.write(data)
         self.err.flush()
@@ -135,6 +155,8 @@ class _Watching:
         line = self.pending + head[:LABEL_BYTES]
         complete, self.pending = ([line, *rest[:-1]], rest[-1][:LABEL_BYTES]) if rest else ([], line[:LABEL_BYTES])
         for start in complete:
+            if b"]: " not in start:  # no label: most lines of most programs, passed by at the cost of one search
+                continue
             labelled = parse_label(start[:LABEL_BYTES].decode("utf-8", "replace"))
             if labelled:
                 self.watcher.call(labelled[1], labelled[0])
@@ -148,10 +170,37 @@ class _Watching:
 
     def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
         print(f"ipc watch: {diagnosis.report()}", file=self.report, flush=True)
-        labels = [stuck.label for stuck in diagnosis.stuck]
+        labels = [stuck.label for stuck in diagnosis.watched]
         self.keeper.end()
         self._drain()
         print(
             f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True
         )
         return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)
+
+
+def _left_behind(keeper: Keeper, report: TextIO, keep: bool) -> list[int]:
+    """What the command left running when it exited (background jobs, daemons): named, then ended
+    unless asked to keep it, so that nothing outlives ipc watch by surprise."""
+    left = keeper.alive()
+    if not left:
+        return []
+    counts = Counter(command(pid) for pid in left)
+    named = ", ".join(f"{count} × {name}" if count > 1 else name for name, count in counts.items())
+    if keep:
+        keeper.forget()
+        print(f"ipc watch: the command exited and left {len(left)} process(es) running, kept as asked: {named}",
+              file=report, flush=True)  # fmt: skip
+    else:
+        print(f"ipc watch: the command exited and left {len(left)} process(es) running; ending them: {named} "
+              f"(--keep leaves them running)", file=report, flush=True)  # fmt: skip
+        keeper.end()
+    return left
+
+
+def _environment(watcher: Watcher) -> dict[str, str]:
+    """The command's environment: ours, plus where its Python programs write their stacks when asked,
+    and a start-up hook (ipc/inject/sitecustomize.py) that makes any Python program able to answer."""
+    env = dict(os.environ, **watcher.environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [INJECT, env.get("PYTHONPATH")]))
+    return env

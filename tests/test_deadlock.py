@@ -27,7 +27,7 @@ EXPECTED = {
                            "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/tcp_server.py")},
     "fifo-open-order": {"client": ("openat", None, "demos/broken/fifo_open_order.py"),
                         "server": ("openat", None, "demos/broken/fifo_open_order.py")},
-    "forgotten-close": {"client": ("waitpid", None, "demos/broken/forgotten_close.py"),
+    "forgotten-close": {"client": ("wait4", None, "demos/broken/forgotten_close.py"),
                         "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/forgotten_close.py")},
     "full-buffers": {"client": ("sendto", r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)", "demos/broken/full_buffers.py"),
                      "server": ("sendto", r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)", "demos/broken/full_buffers.py")},
@@ -81,7 +81,7 @@ def test_the_report_reads_like_an_explanation():
     report = result.diagnosis.report()
     client, server = (result.diagnosis.process(name) for name in ("client", "server"))
     assert report.startswith(f"DEADLOCK: {client.label} and {server.label} are blocked, each waiting for the other")
-    assert f"{client.label} is blocked in read(fd " in report
+    assert f"{client.label} is blocked in read on fd " in report
     assert f"its write end is held by {server.label} (fd " in report
     assert "# the bug: listens first" in report  # the very line, with its comment
     assert report.count("so client waits for server") == 1 and report.count("so server waits for client") == 1
@@ -92,14 +92,14 @@ def test_the_forgotten_close_names_the_process_that_holds_its_own_write_end():
     server = diagnosis.process("server")
     assert server.waits_for.keys() == {server.pid}
     assert any(f"held by {server.label} itself (fd " in line for line in server.details)
-    assert diagnosis.process("client").shown == f"waitpid({server.pid})"
+    assert diagnosis.process("client").shown == f"wait4 (waitpid) for its child {server.pid}"
     assert diagnosis.summary() == "deadlock: server waits for itself; client waits for server"
 
 
 def test_the_fifo_report_names_the_paths_being_opened():
     diagnosis = run_demo(catalog.find(["fifo-open-order"])[0], fix=False).diagnosis
-    assert re.fullmatch(r'open\(".*/replies", O_RDONLY\)', diagnosis.process("client").shown)
-    assert re.fullmatch(r'open\(".*/requests", O_RDONLY\)', diagnosis.process("server").shown)
+    assert re.fullmatch(r'openat \(open\) of ".*/replies" for reading \(O_RDONLY\)', diagnosis.process("client").shown)
+    assert re.fullmatch(r'openat \(open\) of ".*/requests" for reading \(O_RDONLY\)', diagnosis.process("server").shown)
 
 
 def test_full_buffers_show_the_bytes_nobody_reads():
@@ -168,8 +168,9 @@ def test_without_proc_a_plainer_report_after_a_quiet_period():
     result = run_demo(demo, use_proc=False, quiet=0.5, fix=False)
     assert result.ok, result.problems
     diagnosis = result.diagnosis
-    assert diagnosis.seen_with == "psutil" and diagnosis.cycle == []
+    assert diagnosis.seen_with == "psutil" and diagnosis.cycle == [] and diagnosis.certain
     report = diagnosis.report()
-    assert report.startswith("PROBABLY A DEADLOCK: ")
+    assert report.startswith("DEADLOCK: ")
     assert "Who waits for whom cannot be seen here: without /proc" in report
+    assert "Beyond doubt: every process was launched here" in report  # the evidence that let it end them
     assert diagnosis.process("client").python.startswith("demos/broken/both_read_first.py:")  # faulthandler needs no /proc

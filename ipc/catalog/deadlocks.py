@@ -89,7 +89,7 @@ DEMOS = [
         teaches="a reader that still holds a write end of its own pipe never sees end of file",
         client=Program("broken/forgotten_close.py"),
         kind="deadlock",
-        deadlock=ExpectedDeadlock("server waits for itself", {"client": "waitpid", "server": "read"}),
+        deadlock=ExpectedDeadlock("server waits for itself", {"client": "wait4", "server": "read"}),
         fixed_by="forgotten-close-fixed",
         timeout=10.0,
     ),

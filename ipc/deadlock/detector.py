@@ -4,14 +4,20 @@
     another process, with no timeout (ipc.deadlock.waits).
 2.  Nothing moves. Same call, same arguments, no time on a cpu, no bytes
     read or written (schedstat, io), for SETTLE seconds.
-3.  Who could wake it: the wait-for graph (ipc.deadlock.graph).
+3.  Who could wake it: the wait-for graph (ipc.deadlock.graph). When the
+    other end of a wait is held by a process outside the watched ones (a
+    server in another terminal), that process is sampled too, and joins the
+    graph once it has settled: a cycle may run through it.
 4.  Deadlock: every watched process is blocked, and every process any of
-    them waits for is one of them. Nobody running, nobody outside, no
-    timeout can wake any of them: they will wait forever.
+    them waits for is blocked too and waits only within that group. Nobody
+    running, nobody outside, no timeout can wake any of them.
 
-Without /proc (macOS) it falls back to psutil: every process asleep and not
-moving (no cpu time, no context switch) for QUIET seconds. That cannot tell a
-sleep from a blocked read, nor see who waits for whom; its report says so.
+When the watched processes wait on something outside that is not waiting on
+them (a server waiting for clients, a terminal, a path nobody opened yet),
+that is no deadlock; after NOTICE seconds of it, the detector says once what
+each one waits for and who holds the other end (``notices``).
+
+Without /proc (macOS) the psutil fallback of ipc.deadlock.fallback is used.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from .. import procfs
-from .graph import WaitForGraph
+from .fallback import QUIET, plain_diagnosis, psutil_fingerprint
+from .graph import Resolution, WaitForGraph
 from .report import Diagnosis, Stuck
-from .waits import Blocked, analyse
+from .waits import Blocked, Wait, analyse
 
 SETTLE = 0.15  # seconds of no movement at all before the graph is built
 RECHECK = 1.0  # rebuild the graph this often while everything stays blocked without a deadlock
-QUIET = 3.0  # without /proc: seconds of every process asleep and still before "probably deadlocked"
+NOTICE = 5.0  # seconds blocked on the world outside before saying what on
+MAX_OUTSIDERS = 16  # processes outside the watched ones followed at most
 
 
 @dataclass
@@ -49,15 +57,20 @@ class Detector:
         settle: float = SETTLE,
         quiet: float = QUIET,
         closed_world: bool = True,
+        notice: float = NOTICE,
     ):
         self.use_proc = procfs.AVAILABLE if use_proc is None else use_proc
-        self.closed_world = closed_world  # only the watched processes can connect to each other (see the module doc)
+        self.closed_world = closed_world  # only the watched processes can connect to each other (see graph.py)
         self.stacks = stacks  # an ipc.stackdumps.StackDumps, to ask for Python lines
         self.settle = settle if self.use_proc else quiet
-        self.started = time.monotonic()
+        self.notice_after = notice
+        self.notices: list[str] = []  # what it has to say that is no deadlock, said once each
         self._seen: dict[int, _Seen] = {}
+        self._outsiders: set[int] = set()  # processes outside the watched ones, at the other end of their waits
+        self._found_at: dict[int, float] = {}  # when each outsider was found
         self._last: Optional[float] = None  # when the previous sample was taken
         self._checked: Optional[tuple[frozenset, float]] = None
+        self._noticed: set[frozenset] = set()
 
     def sample(
         self, pids: Iterable[int], name: Callable[[int], str] = procfs.command, now: Optional[float] = None
@@ -65,82 +78,82 @@ class Detector:
         """A Diagnosis once the processes are deadlocked, else None. The order of pids is the order
         of the report: the watcher puts first the process whose story should be told first."""
         now = time.monotonic() if now is None else now
-        pids = list(dict.fromkeys(pids))
-        alive = []
-        for pid in pids:
-            fingerprint, threads = self._fingerprint(pid)
-            if fingerprint is None:
-                self._seen.pop(pid, None)
-                continue
-            alive.append(pid)
-            seen = self._seen.get(pid)
-            if seen is None or seen.fingerprint != fingerprint:  # it moved (or is new): start counting again
-                self._seen[pid] = seen = _Seen(fingerprint, now, self._last if self._last is not None else now)
-            if self.use_proc and not seen.analysed:
-                seen.blocked, seen.analysed = analyse(pid, threads), True
+        alive = [pid for pid in dict.fromkeys(pids) if self._look_at(pid, now)]
+        for pid in list(self._outsiders):
+            if pid in alive or not self._look_at(pid, now):
+                self._outsiders.discard(pid)
+                self._found_at.pop(pid, None)
         self._last = now
         if not alive or any(now - self._seen[pid].since < self.settle for pid in alive):
             return None
-        if self.use_proc:
-            if any(self._seen[pid].blocked is None for pid in alive):
-                return None
-            return self._graph(alive, name, now)
-        return self._plain(alive, name, now)
+        if not self.use_proc:
+            return plain_diagnosis(alive, {pid: self._seen[pid] for pid in alive}, name, now, self)
+        if any(self._seen[pid].blocked is None for pid in alive):
+            return None
+        return self._graph(alive, name, now)
 
-    def _fingerprint(self, pid: int) -> tuple[Optional[tuple], list]:
+    def _look_at(self, pid: int, now: float) -> bool:
+        """Take the process's fingerprint; False if it has ended."""
         if self.use_proc:
             threads = procfs.threads(pid)
             counters = procfs.progress(pid)
             if not threads or counters is None or all(t.state == "Z" for t in threads):
-                return None, []
-            return (tuple((t.tid, t.state, t.raw) for t in threads), counters), threads
-        import psutil
+                fingerprint = None
+            else:
+                fingerprint = (tuple((t.tid, t.state, t.raw) for t in threads), counters)
+        else:
+            threads, fingerprint = [], psutil_fingerprint(pid)
+        if fingerprint is None:
+            self._seen.pop(pid, None)
+            return False
+        seen = self._seen.get(pid)
+        if seen is None or seen.fingerprint != fingerprint:  # it moved (or is new): start counting again
+            self._seen[pid] = seen = _Seen(fingerprint, now, self._last if self._last is not None else now)
+        if self.use_proc and not seen.analysed:
+            seen.blocked, seen.analysed = analyse(pid, threads), True
+        return True
 
-        try:
-            process = psutil.Process(pid)
-            with process.oneshot():
-                status = process.status()
-                if status == psutil.STATUS_ZOMBIE:
-                    return None, []
-                times = process.cpu_times()
-                switches = process.num_ctx_switches()
-            if status not in (psutil.STATUS_SLEEPING, psutil.STATUS_DISK_SLEEP):
-                return ("awake", time.monotonic()), []  # never the same twice: it does not count as still
-            return ("asleep", times.user + times.system, tuple(switches)), []
-        except psutil.Error:
-            return None, []
+    def _settling(self, pid: int, now: float) -> bool:
+        """An outsider just found, not yet still for long enough: wait for it, but not for one that keeps moving."""
+        seen = self._seen.get(pid)
+        found = self._found_at.get(pid, now)
+        return seen is not None and now - seen.since < self.settle and now - found < 2 * self.settle
+
+    def _settled(self, pid: int, now: float) -> Optional[Blocked]:
+        seen = self._seen.get(pid)
+        return seen.blocked if seen and now - seen.since >= self.settle else None
 
     def _graph(self, alive: list[int], name: Callable[[int], str], now: float) -> Optional[Diagnosis]:
-        key = frozenset((pid, self._seen[pid].fingerprint) for pid in alive)
+        looked_at = [*alive, *sorted(self._outsiders)]
+        key = frozenset((pid, self._seen[pid].fingerprint) for pid in looked_at if pid in self._seen)
         if self._checked and self._checked[0] == key and now - self._checked[1] < RECHECK:
             return None  # the same blocked state was already found not to be a deadlock
         self._checked = (key, now)
         watched = set(alive)
-        blocked = {pid: self._seen[pid].blocked for pid in alive}
-        if len(alive) == 1 and all(
-            w.want in ("accept", "connect", "open-read", "open-write") for w in blocked[alive[0]].waits
-        ):
-            return None  # alone, waiting for someone to arrive: only the world outside can end that
-        graph = WaitForGraph(blocked, name, watched, self.closed_world)
-        stuck: dict[int, Stuck] = {}
-        outside: set[int] = set()
-        edges: dict[int, set[int]] = {}
-        for pid, b in blocked.items():
-            item = Stuck(pid, name(pid), b.call, b.shown, tid=b.tid)
-            edges[pid] = set()
-            for wait in b.waits:
-                found = graph.resolve(pid, wait)
-                if found.outside or not found.waits_for:
-                    outside.add(pid)
-                edges[pid] |= found.waits_for
-                item.details.extend(found.lines)
-                ranked = sorted(found.reasons.items(), key=lambda pair: alive.index(pair[0]) if pair[0] in alive else 0)
-                for target, reason in ranked:
-                    item.waits_for.setdefault(target, reason)
-                if wait.handle is not None:
-                    item.fds[wait.handle.fd] = graph.describe(wait.handle)
-            stuck[pid] = item
-        knot = set(alive) - outside
+        nodes = {pid: self._seen[pid].blocked for pid in alive}
+        while True:  # follow the waits out of the watched processes, to the outsiders that have settled
+            graph = WaitForGraph(nodes, name, watched, self.closed_world)
+            found = {pid: [(wait, graph.resolve(pid, wait)) for wait in b.waits] for pid, b in nodes.items()}
+            beyond = {t for waits in found.values() for _, r in waits for t in r.waits_for} - set(nodes)
+            newcomers = beyond - self._outsiders
+            if newcomers and len(self._outsiders) < MAX_OUTSIDERS:
+                self._outsiders |= newcomers  # sampled from now on; looked at again once they settle
+                self._found_at.update((pid, now) for pid in newcomers)
+                self._checked = None
+                return None
+            if any(self._settling(pid, now) for pid in beyond):
+                self._checked = None  # look again as soon as they have settled
+                return None
+            joining = {pid: b for pid in beyond if (b := self._settled(pid, now)) is not None}
+            if not joining:
+                break
+            nodes.update(joining)
+        edges, escapes = {}, set()
+        for pid, waits in found.items():
+            edges[pid] = set().union(*(r.waits_for for _, r in waits)) if waits else {pid}  # locked: on itself
+            if any(r.outside or not r.waits_for for _, r in waits):
+                escapes.add(pid)
+        knot = set(nodes) - escapes
         changed = True
         while changed:
             changed = False
@@ -148,73 +161,75 @@ class Detector:
                 if edges[pid] - knot:
                     knot.discard(pid)
                     changed = True
-        if knot != watched:
+        if not watched <= knot:
+            self._maybe_notice(alive, found, graph, name, now, key)
             return None
-        self._add_python_lines(stuck)
-        formed_after = max(self._seen[pid].before for pid in alive)
+        order = [*alive, *(pid for pid in nodes if pid in knot and pid not in watched)]
+        stuck = {pid: self._stuck(pid, nodes[pid], found[pid], graph, name, order, pid in watched) for pid in order}
+        self.add_python_lines(stuck)
+        formed_after = max(self._seen[pid].before for pid in order)
         # The cycle starts at the first process, in the watcher's order, that is on one.
         return Diagnosis(
-            [stuck[pid] for pid in alive],
-            _find_cycle(alive, edges),
+            [stuck[pid] for pid in order],
+            _find_cycle(order, {pid: edges[pid] for pid in order}),
             "/proc",
-            now - max(self._seen[pid].since for pid in alive),
+            now - max(self._seen[pid].since for pid in order),
             formed_after,
             time.monotonic(),
             graph.could_not_see,
         )
 
-    def _plain(self, alive: list[int], name: Callable[[int], str], now: float) -> Optional[Diagnosis]:
-        """Without /proc: all asleep and still for a while. Say what could and could not be seen."""
-        if any(self._seen[pid].fingerprint[0] != "asleep" for pid in alive):
-            return None
-        import psutil
+    @staticmethod
+    def _stuck(pid, blocked, waits, graph, name, order, watched) -> Stuck:
+        item = Stuck(pid, name(pid) if watched else procfs.command(pid), blocked.call, blocked.shown,
+                     tid=blocked.tid, threads=blocked.threads, locked=blocked.locked, watched=watched)  # fmt: skip
+        for wait, resolution in waits:
+            item.details.extend(resolution.lines)
+            ranked = sorted(
+                resolution.reasons.items(), key=lambda pair: order.index(pair[0]) if pair[0] in order else 0
+            )
+            for target, reason in ranked:
+                item.waits_for.setdefault(target, reason)
+            if wait.handle is not None:
+                item.fds[wait.handle.fd] = graph.describe(wait.handle)
+        if blocked.locked:
+            item.waits_for[pid] = "its threads wait for each other's locks"
+        return item
 
-        stuck = {}
+    def _maybe_notice(self, alive, found: dict[int, list[tuple[Wait, Resolution]]], graph, name, now, key) -> None:
+        """Everything watched is blocked, on something outside: after NOTICE seconds, say once on what."""
+        still = now - max(self._seen[pid].since for pid in alive)
+        if still < self.notice_after or key in self._noticed:
+            return
+        self._noticed.add(key)
+        lines = []
         for pid in alive:
-            item = Stuck(pid, name(pid), "?", "a call that cannot be seen (asleep, not moving)")
-            try:
-                process = psutil.Process(pid)
-                connections = (
-                    process.net_connections(kind="all")
-                    if hasattr(process, "net_connections")
-                    else process.connections(kind="all")
-                )
-            except psutil.Error:
-                connections = []
-            for conn in connections:
-                local = _psutil_address(conn.laddr)
-                remote = _psutil_address(conn.raddr)
-                text = (
-                    f"a socket {local}"
-                    + (f" -> {remote}" if remote else "")
-                    + (f" ({conn.status})" if conn.status and conn.status != "NONE" else "")
-                )
-                item.fds[conn.fd] = text
-                item.details.append(f"fd {conn.fd} is {text}")
-            stuck[pid] = item
-        self._add_python_lines(stuck)
-        formed_after = max(self._seen[pid].before for pid in alive)
-        return Diagnosis(
-            [stuck[pid] for pid in alive],
-            [],
-            "psutil",
-            now - max(self._seen[pid].since for pid in alive),
-            formed_after,
-            time.monotonic(),
-            [
-                "without /proc, the system call each process is blocked in, its pipes, and who holds "
-                "the other ends are not visible; a process asleep in sleep() looks the same"
-            ],
-        )
+            blocked = self._seen[pid].blocked
+            held_outside = {t for _, r in found[pid] for t in r.waits_for if t not in alive}
+            if not any(r.outside for _, r in found[pid]) and not held_outside:
+                continue
+            lines.append(f"{name(pid)}[{pid}] has waited {still:.0f} s in {blocked.shown}")
+            lines.extend(f"    {line}" for _, r in found[pid] for line in r.lines)
+            for other in sorted(held_outside):
+                lines.append(f"    pid {other} `{procfs.command_line(other)}` {self._doing(other, now)}")
+        if lines:
+            self.notices.append("\n".join(["waiting, not deadlocked:", *lines, "nothing was ended"]))
 
-    def _add_python_lines(self, stuck: dict[int, Stuck]) -> None:
+    def _doing(self, pid: int, now: float) -> str:
+        seen = self._seen.get(pid)
+        if seen is None:
+            return "cannot be seen"
+        if seen.blocked is not None:
+            return f"is blocked in {seen.blocked.shown}"
+        return "is running, or waits with a timeout"
+
+    def add_python_lines(self, stuck: dict[int, Stuck]) -> None:
         for pid, item in stuck.items():
             python = procfs.is_python(pid)
-            item.note = (
-                "its Python line is unknown: it was not started through ipc.program"
-                if python is not False
-                else "not a Python program: no source line to show"
-            )
+            if python is False:
+                item.note = "not a Python program: no source line to show"
+            else:
+                item.note = "its Python line is unknown: it was not started through ipc.program"
         if self.stacks is None:
             return
         found = self.stacks.collect({pid: item.tid or pid for pid, item in stuck.items()})
@@ -225,31 +240,32 @@ class Detector:
             stuck[pid].python, stuck[pid].source = own.where, own.source
             if inner is not None and (inner.path, inner.line) != (own.path, own.line):
                 stuck[pid].inner = f"{inner.where}: {inner.source}" if inner.source else inner.where
-
-
-def _psutil_address(address) -> str:
-    if not address:
-        return ""
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address)
+        for pid, item in stuck.items():  # where there are several threads: each one's line, one at a time
+            for tid, _ in item.threads if len(item.threads) > 1 else []:
+                if tid == item.tid and item.python:
+                    item.thread_lines[tid] = item.python
+                    continue
+                stack = self.stacks.collect({pid: tid}).get(pid)
+                if stack is not None and stack.own is not None:
+                    item.thread_lines[tid] = stack.own.where
 
 
 def _find_cycle(order: list[int], edges: dict[int, set[int]]) -> list[int]:
-    """The shortest cycle through the first process (in this order) that is on a cycle at all."""
+    """The cycle that explains the hang: the shortest one between several processes, through the
+    first process (in this order) on such a cycle. A process that waits only for itself (it holds
+    the write end its own read waits on) is the answer only when no such cycle exists: holding a
+    spare end is then the whole story, not a side note."""
     for start in order:
-        if start in edges.get(start, ()):
-            return [start]  # it waits for itself
         paths = {start: [start]}
         frontier = [start]
         while frontier:
             following = []
             for node in frontier:
-                for target in sorted(edges.get(node, ()), key=order.index):
-                    if target == start:
+                for target in sorted(edges.get(node, ()), key=lambda pid: order.index(pid) if pid in order else 0):
+                    if target == start and node != start:
                         return paths[node]
                     if target not in paths:
                         paths[target] = paths[node] + [target]
                         following.append(target)
             frontier = following
-    return []
+    return next(([pid] for pid in order if pid in edges.get(pid, ())), [])

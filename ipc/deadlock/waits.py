@@ -3,19 +3,20 @@
 A table maps each system call to its decoder, as h11 dispatches on its
 state: ``read`` waits for a writer of that fd, ``accept`` for a connection,
 ``open`` of a FIFO for the other side, ``wait4`` for a child, ``poll`` for
-any of its fds. A decoder returns the waits it found, SIBLING for a lock
-(the thread waits for another thread of its own process), or None when the
-thread can move by itself (a timeout, a terminal, a file, a sleep).
+any of its fds, ``read`` on a terminal for someone to type. A decoder
+returns the waits it found, a lock wait (the thread waits for another
+thread), or None when the thread can move by itself (a timeout, a file, a sleep).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .. import procfs
 from ..processes import children
+from ..syscalls import named
 
 READS = {"read", "readv", "pread64", "recvfrom", "recvmsg", "recvmmsg"}
 WRITES = {"write", "writev", "pwrite64", "sendto", "sendmsg", "sendmmsg"}
@@ -25,6 +26,7 @@ WAITS = {"wait4", "waitid"}
 LOCKS = {"futex", "futex_waitv"}
 POLLIN, POLLPRI, POLLOUT = 0x1, 0x2, 0x4
 WNOHANG = 1
+FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI2, FUTEX_PRIVATE_FLAG = 0, 6, 9, 13, 128
 
 
 @dataclass
@@ -46,18 +48,20 @@ class Blocked:
 
     pid: int
     waits: list[Wait]
-    shown: str  # the main call as a person writes it: read(fd 5), open("/tmp/x/requests", O_RDONLY)
+    shown: str  # the main call in words: "recvfrom (recv) on fd 5", 'openat (open) of "/tmp/x/f" for reading'
     call: str
-    tid: int
+    tid: int  # the thread in that call
+    threads: list[tuple[int, str]] = field(default_factory=list)  # every thread: its tid, and what it waits on
+    locked: bool = False  # every thread waits for a lock no other process can release: they wait for each other
 
 
 @dataclass
 class Decoded:
     waits: list[Wait]
     shown: str
+    lock: str = ""  # for a lock: "private" (only threads of this process can release it) or "shared"
 
 
-SIBLING = Decoded([], "")  # a lock: the thread waits for another thread of the same process
 Decoder = Callable[[int, procfs.Thread], Optional[Decoded]]
 
 
@@ -76,7 +80,7 @@ def _timespec_set(pid: int, address: int) -> Optional[bool]:
 def _fd_wait(pid: int, thread: procfs.Thread, fd: int, want: str) -> Optional[Wait]:
     """A wait on fd, if it is a pipe, a FIFO or a socket (another process could end it); else None."""
     seen = procfs.handle(pid, fd)
-    if seen is None or seen.kind not in ("pipe", "fifo", "socket"):
+    if seen is None or seen.kind not in ("pipe", "fifo", "socket", "tty"):
         return None
     return Wait(thread.call, thread.tid, want, fd, seen)
 
@@ -86,7 +90,7 @@ def _on_fd(want: str) -> Decoder:
 
     def decode(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
         wait = _fd_wait(pid, thread, thread.args[0], want)
-        return Decoded([wait], f"{thread.call}(fd {thread.args[0]})") if wait else None
+        return Decoded([wait], f"{named(thread.call)} on fd {thread.args[0]}") if wait else None
 
     return decode
 
@@ -97,7 +101,7 @@ def _splice(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
         [(args[0], "read"), (args[2], "write")] if thread.call == "splice" else [(args[1], "read"), (args[0], "write")]
     )
     found = [wait for wait in (_fd_wait(pid, thread, fd, want) for fd, want in ends) if wait]
-    return Decoded(found, f"{thread.call}(fd {ends[0][0]} -> fd {ends[1][0]})")
+    return Decoded(found, f"{named(thread.call)} from fd {ends[0][0]} to fd {ends[1][0]}")
 
 
 def _open(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
@@ -120,7 +124,8 @@ def _open(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
     direction = "write" if flags & procfs.O_ACCMODE == 1 else "read"
     path = path or "(a path it could not read)"
     wait = Wait(thread.call, thread.tid, "open-" + direction, path=path)
-    return Decoded([wait], f'open("{path}", {"O_WRONLY" if direction == "write" else "O_RDONLY"})')
+    how = "for writing (O_WRONLY)" if direction == "write" else "for reading (O_RDONLY)"
+    return Decoded([wait], f'{named(thread.call)} of "{path}" {how}')
 
 
 def _polled_fds(pid: int, thread: procfs.Thread) -> Optional[list[tuple[int, str]]]:
@@ -174,7 +179,7 @@ def _poll(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
             return None  # it also waits on something that is not another process (a terminal)
         found.append(wait)
     on = ", ".join(f"fd {fd} to {want}" for fd, want in polled)
-    return Decoded(found, f"{thread.call}() on {on}, with no timeout")
+    return Decoded(found, f"{named(thread.call)} on {on}, with no timeout")
 
 
 def _wait_child(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
@@ -185,14 +190,23 @@ def _wait_child(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
     options = args[2] if call == "wait4" else args[3]
     if not kids or options & WNOHANG:
         return None
-    shown = f"{'waitpid' if call == 'wait4' else call}({target if target > 0 else 'any child'})"
+    shown = f"{named(call)} for {f'its child {target}' if target > 0 else 'any child'}"
     return Decoded([Wait(call, thread.tid, "child", children=kids)], shown)
 
 
 def _lock(pid: int, thread: procfs.Thread) -> Optional[Decoded]:
-    if thread.call == "futex" and thread.args[3] != 0 and thread.args[1] & 0x7F in (0, 9):  # FUTEX_WAIT(_BITSET)
-        return None  # a timed wait wakes by itself
-    return SIBLING
+    if thread.call == "futex":
+        operation = thread.args[1]
+        if operation & 0x7F not in (FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_LOCK_PI2):
+            return None
+        if thread.args[3] != 0:
+            return None  # a timed wait wakes by itself
+        private = operation & FUTEX_PRIVATE_FLAG
+    else:  # futex_waitv: a vector of futexes, each with its own flags; take it as shared
+        if thread.args[3] != 0:
+            return None
+        private = False
+    return Decoded([], f"{thread.call} (a lock)", lock="private" if private else "shared")
 
 
 DECODERS: dict[str, Decoder] = {
@@ -212,24 +226,32 @@ DECODERS: dict[str, Decoder] = {
 
 
 def analyse(pid: int, threads: list[procfs.Thread]) -> Optional[Blocked]:
-    """What the process waits on, if it is blocked on IPC with no timeout; None if it can move by itself.
+    """What the process waits on, if it is blocked with no timeout on other processes, on the outside
+    world (a terminal), or on locks only its own threads could release; None if it can move by itself.
 
     A thread in a call the table does not know (sleeping, a signal wait) is taken to be able to move."""
     if not threads or any(thread.state not in ("S", "D") for thread in threads):
         return None
     waits: list[Wait] = []
     main: Optional[tuple[procfs.Thread, str]] = None
+    described: list[tuple[int, str]] = []
+    locks = set()
     for thread in threads:
         decode = DECODERS.get(thread.call)
         decoded = decode(pid, thread) if decode else None
         if decoded is None:
             return None
-        if decoded is SIBLING:
-            continue
+        described.append((thread.tid, decoded.shown))
+        if decoded.lock:
+            locks.add(decoded.lock)
+            continue  # it waits for another thread of this process
         waits.extend(decoded.waits)
         if main is None or thread.tid == pid:
             main = (thread, decoded.shown)
-    if not waits or main is None:
-        return None
-    thread, shown = main
-    return Blocked(pid, waits, shown, thread.call if thread.call not in WAITS else "waitpid", thread.tid)
+    if main is not None and waits:
+        thread, shown = main
+        return Blocked(pid, waits, shown, thread.call, thread.tid, described)
+    if locks == {"private"}:  # every thread waits for a lock that only another of its threads could release
+        first = threads[0]
+        return Blocked(pid, [], "futex: every thread waits for a lock", first.call, first.tid, described, locked=True)
+    return None
