@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("names", nargs="+", metavar="NAME", help="a demo name (see 'ipc list'), or 'all'")
     run.add_argument("--repeat", type=positive(int), default=1, metavar="N", help="run each demo N times")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    run.add_argument(
+        "--jobs",
+        "-j",
+        type=positive(int),
+        metavar="N",
+        help="run N demos at once (default: one per CPU); demos that must run alone still do",
+    )
+    run.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="with several demos: print each one's whole transcript when it finishes",
+    )
     run.add_argument("--timeout", type=positive(float), metavar="SECONDS", help="end each run after this long")
     watch = commands.add_parser(
         "watch",
@@ -204,6 +217,8 @@ def run_demos(args: argparse.Namespace, out: TextIO) -> int:
     except KeyError as unknown:
         print(f"ipc: no demo named {unknown}; 'ipc list' shows them", file=sys.stderr)
         return EXIT_USAGE
+    if len({demo.name for demo in demos}) > 1:
+        return run_together(demos, args, out)
     results = []
     for _ in range(args.repeat):
         for demo in demos:
@@ -214,6 +229,20 @@ def run_demos(args: argparse.Namespace, out: TextIO) -> int:
             if not args.quiet:
                 print_verdict(result, out)
     print_summary(results, out)
+    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
+
+
+def run_together(demos: list, args: argparse.Namespace, out: TextIO) -> int:
+    """Several demos, several at a time: a live table (or plain lines), then failures in full."""
+    from .console import Console, wants_live
+    from .runner import Runner
+
+    console = Console(out, live=wants_live(out) and not args.quiet, verbose=args.verbose)
+    jobs = args.jobs or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    runner = Runner(demos, jobs=jobs, repeat=args.repeat, timeout=args.timeout,
+                    on_change=(lambda runner: None) if args.quiet else console.update)  # fmt: skip
+    results = runner.run()
+    console.finish(runner, results)
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
 
 

@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +105,10 @@ class Run:
         detect: bool = True,
         use_proc: Optional[bool] = None,
         quiet: Optional[float] = None,
+        stop: Optional[threading.Event] = None,
     ):
         self.demo = demo
+        self.stop = stop  # set by whoever runs several demos at once: stop now, clean up (Ctrl-C, SIGTERM)
         self.out = out
         self.timeout = timeout if timeout is not None else demo.timeout
         self.result = Result(demo)
@@ -242,6 +245,8 @@ class Run:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise _Stop(f"timed out after {self.timeout:g} s")
+        if self.stop is not None and self.stop.is_set():
+            raise _Stop("stopped: the whole run was interrupted")
         for key, _ in self.selector.select(min(TICK, remaining)):
             self._read(key.data)
         for launched in self.launched:
@@ -398,12 +403,14 @@ def run_demo(
     detect: bool = True,
     use_proc: Optional[bool] = None,
     quiet: Optional[float] = None,
+    stop: Optional[threading.Event] = None,
 ) -> Result:
     """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
     is False, the demo named by its ``fixed_by`` runs too and must pass (result.fixed).
     detect=False turns the deadlock watch off (a demo that hangs then runs into its timeout);
-    use_proc=False and quiet give the watch the psutil fallback other systems get."""
-    result = Run(demo, out=out, timeout=timeout, detect=detect, use_proc=use_proc, quiet=quiet).execute()
+    use_proc=False and quiet give the watch the psutil fallback other systems get; stop, once set,
+    ends the run at once (with its cleanup), for a caller that runs several in threads."""
+    result = Run(demo, out, timeout, detect, use_proc, quiet, stop).execute()
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:
             fixed_demo = catalog.find([demo.fixed_by])[0]
@@ -419,7 +426,7 @@ def run_demo(
                 file=out,
                 flush=True,
             )
-        fixed = run_demo(fixed_demo, out=out, timeout=timeout)
+        fixed = run_demo(fixed_demo, out=out, timeout=timeout, stop=stop)
         result.fixed = fixed
         if not fixed.ok:
             result.problems.append(f"its fix, {fixed_demo.name}, failed: {'; '.join(fixed.problems)}")

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from typing import Iterable, Iterator, Optional, Sequence
 
 from . import procfs
@@ -34,6 +35,8 @@ TICK = 0.05  # how often a watcher looks at its processes while they are quiet
 GRACE = 1.0  # how long a process has to end after SIGTERM before SIGKILL
 LINGER = 0.5  # how long output may stay open after a process exits (its forked children still writing)
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+TAG = "IPC_KEEPER"  # in the environment of every process a keeper launches, and of all they fork
+LAUNCHED: set[int] = set()  # every process any keeper of this process launched (their Popen reaps them)
 
 
 def start_time(pid: int) -> Optional[int]:
@@ -151,15 +154,20 @@ class Tree:
 
 
 class Keeper:
-    """The processes of one run. Use as a context manager: on the way out, nothing it started is left."""
+    """The processes of one run. Use as a context manager: on the way out, nothing it started is left.
+
+    Several keepers may run at once in one process, in threads (``ipc run -j``): each tags the
+    environment of what it launches (TAG), so an orphan given to this process is claimed by the
+    keeper whose tag it carries; and none ever reaps a process another keeper launched."""
 
     def __init__(self, subreaper: bool = True) -> None:
+        self.tag = uuid.uuid4().hex
         self.popens: list[subprocess.Popen] = []
         self.tree = Tree()
         self._groups: list[int] = []  # process groups of our own making, signalled as a whole too
         self._adopted: set[int] = set()  # orphans given to us as the subreaper
         self._before = set(children(os.getpid()))  # our children from before: never ours to end or reap
-        self._was_subreaper = _set_subreaper(True) if subreaper else None
+        self._subreaper = _Subreaper.enter() if subreaper else False
 
     def __enter__(self) -> "Keeper":
         return self
@@ -169,7 +177,10 @@ class Keeper:
 
     def launch(self, argv: Sequence[str], new_session: bool = True, **popen_options) -> subprocess.Popen:
         """Start a program; new_session=False keeps it in our process group (Ctrl-C reaches it too)."""
-        popen = subprocess.Popen(list(argv), start_new_session=new_session, **popen_options)
+        env = dict(popen_options.pop("env", None) or os.environ, **{TAG: self.tag})
+        with _Subreaper.lock:  # a pid in LAUNCHED before any keeper could take it for an orphan
+            popen = subprocess.Popen(list(argv), start_new_session=new_session, env=env, **popen_options)
+            LAUNCHED.add(popen.pid)
         self.popens.append(popen)
         if new_session:
             self._groups.append(popen.pid)
@@ -186,20 +197,20 @@ class Keeper:
         return self.tree.update(self.roots if roots is None else roots)
 
     def reap(self) -> None:
-        """Collect the exit of every orphan given to us that has ended; adopt the new ones."""
-        if self._was_subreaper is None:
+        """Adopt the orphans given to this process that carry our tag; collect every ended orphan's exit."""
+        if not self._subreaper:
             return
-        ours = {popen.pid for popen in self.popens}
-        for pid in children(os.getpid()):
-            if pid not in ours and pid not in self._before:
-                self._adopted.add(pid)
-        for pid in list(self._adopted):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self._adopted.discard(pid)
+        with _Subreaper.lock:
+            for pid in children(os.getpid()):
+                if pid in LAUNCHED or pid in self._before or pid in self._adopted:
+                    continue
+                if procfs.environment(pid).get(TAG) == self.tag:
+                    self._adopted.add(pid)
+                elif start_time(pid) is None:  # a zombie nobody launched: no one else will collect it
+                    _collect(pid)
+            for pid in list(self._adopted):
+                if _collect(pid):
+                    self._adopted.discard(pid)
 
     def end(self, pids: Optional[Iterable[int]] = None, grace: float = GRACE) -> list[int]:
         """End every live process of the run (or these and all under them): SIGTERM, then SIGKILL
@@ -237,8 +248,7 @@ class Keeper:
     def forget(self) -> None:
         """Leave every process of the run to itself: close() will end none of them."""
         self._before.update(self.alive())  # no longer ours: never adopted again, nor reaped by us
-        for popen in self.popens:
-            popen.poll()
+        self._poll()
         self.popens, self._groups, self._adopted = [], [], set()
         self.tree = Tree()
 
@@ -258,9 +268,45 @@ class Keeper:
 
     def close(self) -> None:
         self.end()
-        if self._was_subreaper is False:
-            _set_subreaper(False)
-            self._was_subreaper = None
+        with _Subreaper.lock:
+            LAUNCHED.difference_update(popen.pid for popen in self.popens if popen.returncode is not None)
+        if self._subreaper:
+            _Subreaper.leave()
+            self._subreaper = False
+
+
+def _collect(pid: int) -> bool:
+    """Collect the exit status of an orphan given to us, if it has ended; True once it is gone."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return bool(done)
+
+
+class _Subreaper:
+    """This process is the subreaper of its descendants while any keeper needs it to be (counted)."""
+
+    lock = threading.RLock()
+    users = 0
+    was: Optional[bool] = None
+
+    @classmethod
+    def enter(cls) -> bool:
+        with cls.lock:
+            if cls.users == 0:
+                cls.was = _set_subreaper(True)
+            if cls.was is None:
+                return False  # this system has no subreapers: process groups and the tree must do
+            cls.users += 1
+            return True
+
+    @classmethod
+    def leave(cls) -> None:
+        with cls.lock:
+            cls.users -= 1
+            if cls.users == 0 and cls.was is False:
+                _set_subreaper(False)
 
 
 def _set_subreaper(on: bool) -> Optional[bool]:

@@ -148,6 +148,19 @@ def command(pid: int) -> str:
     return name
 
 
+def environment(pid: int) -> dict[str, str]:
+    """The environment the process was started with (empty if it cannot be read, or it is a zombie)."""
+    text = read_text(f"/proc/{pid}/environ") if AVAILABLE else None
+    if text is None:
+        import psutil
+
+        try:
+            return psutil.Process(pid).environ()
+        except psutil.Error:  # another user's, or ended: nothing to tell
+            return {}
+    return dict(item.split("=", 1) for item in text.split("\0") if "=" in item)
+
+
 def command_line(pid: int) -> str:
     """The process's whole command line, as a shell would show it ("?" if it cannot be read)."""
     if not AVAILABLE:

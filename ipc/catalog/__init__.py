@@ -88,6 +88,8 @@ class Demo:
     fixed_by: Optional[str] = None
     # A whole run never takes longer than this; then it is stopped and fails.
     timeout: float = 20.0
+    # It must run with nothing else running beside it (a timing measurement, network namespaces).
+    alone: bool = False
     # Why this demo cannot run here, or None when it can.
     unavailable: Optional[Callable[[], Optional[str]]] = None
 

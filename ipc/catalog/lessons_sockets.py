@@ -155,6 +155,7 @@ DEMOS = [
         client=Program("backlog.py"),
         kind="runs",
         check=check_backlog,
+        alone=True,  # it times how long a SYN goes unanswered: other demos' load would blur that
     ),
     Demo(
         name="ports",
@@ -173,6 +174,7 @@ DEMOS = [
         kind="runs",
         check=check_two_hosts,
         count=count_exchanges,
+        alone=True,  # it makes network namespaces and links: root's business, one at a time
         also_runs=("tcp_server.py", "tcp_client.py", "udp_server.py", "udp_client.py"),
         unavailable=two_hosts_unavailable,
     ),
