@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import DEMOS, ROOT
 
 from ipc.trace import build, deadlocked, runner
-from support import DEMOS, ROOT
 
 REQUESTS = [b"hello\n", b"how are you?\n", "Grüße aus der Pipe\n".encode(), b"bye\n"]
 REPLIES = [b"1 HELLO\n", b"2 HOW ARE YOU?\n", "3 GRÜSSE AUS DER PIPE\n".encode(), b"4 BYE\n"]
@@ -184,7 +184,8 @@ def test_stream_socket_demos(server, client, kind):
 
 
 @pytest.mark.parametrize("server, client", [
-    (["udp_server.py", "--host", "127.0.0.1", "--clients", "1"], ["udp_client.py", "--host", "{host}", "--port", "{port}"]),
+    (["udp_server.py", "--host", "127.0.0.1", "--clients", "1"],
+     ["udp_client.py", "--host", "{host}", "--port", "{port}"]),
     (["unix_dgram_server.py", "--clients", "1"], ["unix_dgram_client.py", "--path", "{path}"]),
 ])
 def test_datagram_demos_one_arrow_per_datagram(server, client):

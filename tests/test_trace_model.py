@@ -46,7 +46,7 @@ def test_pipe_calls_carry_the_kernels_name_and_the_lectures(pipe):
     client = by_role(pipe, "client")
     titles = [c.title for c in pipe.lecture_calls() if c.pid == client.pid]
     assert titles[:4] == ["execve", "pipe2 (pipe)", "pipe2 (pipe)", "clone (fork)"]
-    assert "wait4 (waitpid)" in titles and titles[-1] == "exit_group (_exit)"
+    assert "wait4 (waitpid)" in titles and titles[-1] == "exit_group (exit)"
 
 
 def test_pipe_each_side_closes_the_ends_it_does_not_use(pipe):

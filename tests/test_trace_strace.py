@@ -37,7 +37,7 @@ def test_signals_exits_and_a_process_killed_inside_a_call():
         '10224 1796133922.132424 kill(10226, SIGKILL) = 0 <0.000074>\n'
         '10226 1796133922.132540 <... read resumed> <unfinished ...>) = ?\n'
         '10226 1796133922.132704 +++ killed by SIGKILL +++\n'
-        '10224 1796133922.132735 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_KILLED, si_pid=10226, si_status=SIGKILL} ---\n'
+        '10224 1796133922.132735 --- SIGCHLD {si_signo=SIGCHLD, si_pid=10226, si_status=SIGKILL} ---\n'
         '10224 1796133922.132900 write(1</tmp/tr/ff>, "hi\\n", 3) = -1 EPIPE (Broken pipe) <0.000004>\n'
         '10224 1796133922.132915 --- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER, si_pid=10224, si_uid=0} ---\n'
         '10224 1796133922.133031 +++ killed by SIGPIPE (core dumped) +++\n'

@@ -13,8 +13,7 @@ for other tools; ``runner`` runs programs under strace (the only I/O here).
 """
 
 from .build import build
-from .model import (Call, FdChange, FdEntry, KernelObject, Mark, Message, Process, State, Step, Trace, Unmatched,
-                    Wait)
+from .model import Call, FdChange, FdEntry, KernelObject, Mark, Message, Process, State, Step, Trace, Unmatched, Wait
 from .waits import deadlocked
 
 __all__ = ["build", "deadlocked", "Call", "FdChange", "FdEntry", "KernelObject", "Mark", "Message", "Process",

@@ -18,10 +18,10 @@ from typing import Optional, Sequence
 
 from . import matching, waits
 from .classify import classify, mark_files
+from .effects import Effects, _fds, _flags, _path
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
 from .names import POLLS, READS, WRITES, labelled_lines, lecture_name, program_name
 from .objects import compatible, name_objects, new_object, object_key, update
-from .effects import Effects, _fds, _flags, _path
 from .strace import Data, Exit, Fd, Signal, Syscall, parse
 
 CREATE_FD = {"socket", "accept", "accept4", "open", "openat", "openat2", "creat", "epoll_create", "epoll_create1",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import selectors
 import subprocess
 import sys
@@ -23,11 +22,10 @@ from typing import Optional, TextIO
 
 from ..catalog import Demo
 from ..protocol import SAMPLE_REQUESTS
+from ..transcript import parse_line
 from . import runner
 from .build import build
 from .waits import deadlocked
-
-READY = re.compile(r"^[A-Za-z][\w.-]*\[\d+\]: ready: ?(.*)$")
 
 
 def trace_demo(demo: Demo, timeout: Optional[float] = None, err: Optional[TextIO] = None) -> runner.Traced:
@@ -70,12 +68,7 @@ def _run(demo: Demo, directory: str, env: dict, runs: list, deadline: float, sec
     for number in range(demo.clients):
         client = start(f"client{number}", demo.client, [a.format(**fields) for a in demo.client.args] + extra)
         seen: list = []
-
-        def stuck(_) -> bool:
-            seen.append(merged())
-            return deadlocked(seen[-1])
-
-        ended = client.wait(max(deadline - time.monotonic(), 0.1), stuck)
+        ended = client.wait(max(deadline - time.monotonic(), 0.1), lambda _, seen=seen: _stuck(merged(), seen))
         if ended == "deadlock":
             stopped = seen[-1]
             break
@@ -95,6 +88,12 @@ def _run(demo: Demo, directory: str, env: dict, runs: list, deadline: float, sec
     return runner.Traced(code, trace, [run.text() for run in runs], ended, stopped)
 
 
+def _stuck(trace, seen: list) -> bool:
+    """Deadlocked? Judged on all the demo's traces at once (one program's alone cannot tell)."""
+    seen.append(trace)
+    return deadlocked(trace)
+
+
 def _ready(server: runner.TracedRun, deadline: float, err: TextIO) -> dict:
     """Read the server's stderr until its ready line (by the deadline), then forward the rest in a thread."""
     stream, pending = server.popen.stderr, b""
@@ -108,10 +107,10 @@ def _ready(server: runner.TracedRun, deadline: float, err: TextIO) -> dict:
             for number, line in enumerate(lines):
                 text = line.decode("utf-8", "replace")
                 err.write(text + "\n")
-                if (match := READY.match(text)) is not None:
+                if (line := parse_line(text)) is not None and line.ready is not None:
                     rest = b"".join(part + b"\n" for part in lines[number + 1:]) + pending
                     threading.Thread(target=_forward, args=(stream, rest, err), daemon=True).start()
-                    return dict(item.split("=", 1) for item in match.group(1).split() if "=" in item)
+                    return line.ready
     stream.close()
     raise runner.TraceError("the server ended or stalled before it said it was ready", 1)
 

@@ -1,4 +1,8 @@
-"""One short line per call, a person's words for what it did: ``pipe2 (pipe) -> fd 3 read, fd 4 write: pipe #1``. Pure."""
+"""One short line per call, a person's words for what it did. Pure.
+
+    pipe2 (pipe) → pipe #1: 3 read, 4 write
+    read fd 5 (pipe #2) = 8 "1 HELLO\\n"
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from .objects import sockaddr
 from .strace import Data, Fd, Raw, Struct
 
 WHY = {"EPIPE": " (no reader left)", "ECONNREFUSED": " (nobody listens there)", "EADDRINUSE": " (address taken)",
-       "EAGAIN": " (would block)", "EINPROGRESS": " (non-blocking: it goes on)", "ENOENT": " (no such file)", "ECONNRESET": " (peer reset)"}
+       "EAGAIN": " (would block)", "EINPROGRESS": " (non-blocking: it goes on)", "ENOENT": " (no such file)",
+       "ECONNRESET": " (peer reset)"}
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
 
 

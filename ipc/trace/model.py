@@ -138,7 +138,8 @@ class FdChange:
     fd: int
     entry: Optional[FdEntry]  # None: the fd was closed
     call: Optional[int]  # the call that did it; None for an exit or an fd found already open
-    why: str  # pipe2, dup2, close, "inherited at fork", "close-on-exec at execve", "closed at exit", "open before the trace"
+    # pipe2, dup2, close, "inherited at fork", "close-on-exec at execve", "closed at exit", "open before the trace"
+    why: str
     time: Optional[float] = None  # seconds from the trace's beginning
 
 

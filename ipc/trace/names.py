@@ -11,16 +11,12 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from ..syscalls import LECTURE_NAMES
+from ..transcript import parse_label
 from .strace import Data, Raw, Struct
 
-# Always the lecture's name for these.
-LECTURE = {
-    "pipe2": "pipe", "wait4": "waitpid", "accept4": "accept", "openat": "open", "openat2": "open",
-    "dup3": "dup2", "exit_group": "_exit", "renameat": "rename", "renameat2": "rename",
-    "pselect6": "select", "ppoll": "poll", "epoll_pwait": "epoll_wait", "pread64": "pread",
-    "pwrite64": "pwrite", "rt_sigaction": "sigaction", "tgkill": "kill", "clone3": "clone",
-    "newfstatat": "stat", "waitid": "waitpid",
-}
+# The lecture's names, where the kernel's differ (ipc.syscalls holds the table), and a few more a trace shows.
+LECTURE = {**LECTURE_NAMES, "tgkill": "kill", "rt_sigaction": "sigaction"}
 
 # The calls traced by default (strace -e trace=...): processes, fds and their I/O, sockets,
 # waits. Not traced: memory (mmap, brk), stat, ioctl, futex, getdents... the bulk of start-up.
@@ -46,26 +42,19 @@ FD_CALLS = {"close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
 HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "epoll_create1", "eventfd2"}
 
-LABELLED = re.compile(rb"^(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: (?P<text>.*)$")
 
 
 def lecture_name(name: str, args: list, result_text: str = "") -> Optional[str]:
     """The lecture's name for a call, or None where it is the same as the kernel's."""
     flags = " ".join(str(arg) for arg in args if isinstance(arg, (Raw, Struct)))
-    if name in ("clone", "clone3"):
-        if "CLONE_THREAD" in flags:
-            return "thread"
-        return "vfork" if "CLONE_VFORK" in flags else "fork"
+    if name in ("clone", "clone3") and "CLONE_THREAD" in flags:
+        return "thread"
     if name in ("mknod", "mknodat"):
         return "mkfifo" if "S_IFIFO" in flags else None
-    if name == "recvfrom" and len(args) >= 5 and args[4] == "NULL":
-        return "recv"
-    if name == "sendto" and len(args) >= 5 and args[4] == "NULL":
-        return "send"
+    if name in ("recvfrom", "sendto") and len(args) >= 5 and args[4] != "NULL":
+        return None  # with an address: recvfrom/sendto in the lecture too
     if name == "unlinkat" and "AT_REMOVEDIR" in flags:
         return "rmdir"
-    if name == "unlinkat":
-        return "unlink"
     if name == "fcntl" and len(args) >= 2 and str(args[1]).startswith("F_DUPFD"):
         return "dup"
     if name == "rt_sigaction" and args and isinstance(args[0], Raw):
@@ -75,12 +64,8 @@ def lecture_name(name: str, args: list, result_text: str = "") -> Optional[str]:
 
 def labelled_lines(data: bytes) -> list:
     """The ``role[pid]: text`` lines in bytes a process wrote (a demo's log), as (role, pid, text)."""
-    found = []
-    for line in data.splitlines():
-        if (match := LABELLED.match(line)) is not None:
-            found.append((match.group("role").decode("ascii"), int(match.group("pid")),
-                          match.group("text").decode("utf-8", "backslashreplace")))
-    return found
+    lines = data.decode("utf-8", "backslashreplace").splitlines()
+    return [parsed for line in lines if (parsed := parse_label(line)) is not None]  # ipc.transcript's format
 
 
 def program_name(path: bytes, argv: list) -> str:

@@ -157,7 +157,7 @@ def parse(text: str, source: int = 0) -> list[Record]:
                 continue  # its first half came before the text began
             index, call, first = pending.pop(pid)
             body = rest[resumed.end():]
-            if body.startswith("<unfinished ...>)"):  # killed inside the call: "<... read resumed> <unfinished ...>) = ?"
+            if body.startswith("<unfinished ...>)"):  # killed inside: "<... read resumed> <unfinished ...>) = ?"
                 body = body[len("<unfinished ...>"):]
             joined = _complete(call.name, first.rstrip() + " " + body, call)
             joined.split, joined.end_line, joined.end_time = True, number, time

@@ -100,7 +100,8 @@ class _Finder:
             message = self.first_message.get(call.index)
             if message is not None:
                 writer = calls[message.writer]
-                if during(writer.seq, writer.pid) or during(writer.end_seq, writer.pid):  # the bytes went in while it waited
+                # the bytes went in while it waited
+                if during(writer.seq, writer.pid) or during(writer.end_seq, writer.pid):
                     verb = "sent a datagram" if channel.kind == "datagram" else "wrote"
                     return f"until {self.label(writer.pid)} {verb}", writer.index, writer.pid, None
             elif call.result == 0 and channel.kind == "stream":
@@ -120,8 +121,9 @@ class _Finder:
                 asked = call.args[2] if len(call.args) > 2 and isinstance(call.args[2], int) else op.length
                 signal = self._signal_after(call) if op.length < asked else None  # cut short: a signal came
                 for read in channel.reads:
-                    if read.pid != call.pid and during(read.end_seq, read.pid) and read.offset + read.length < op.offset + op.length:
-                        then = f", then interrupted by {signal} ({op.length} of {asked} bytes written)" if signal else ""
+                    unread = read.offset + read.length < op.offset + op.length  # the write still had bytes to put in
+                    if read.pid != call.pid and during(read.end_seq, read.pid) and unread:
+                        then = f", then interrupted by {signal} ({op.length} of {asked} bytes written)" * bool(signal)
                         return (f"until {self.label(read.pid)} read (the buffer was full){then}", read.call, read.pid,
                                 signal)
         if call.name in ("accept", "accept4") and call.objects:
@@ -134,7 +136,8 @@ class _Finder:
         if call.name in ("open", "openat", "openat2"):
             mine = next(((obj, end) for c, obj, end in self.io.fifo_opens if c.index == call.index), None)
             for other, obj, end in self.io.fifo_opens:
-                if mine and obj.id == mine[0].id and other.pid != call.pid and end != mine[1] and during(other.seq, other.pid):
+                opposite = mine and obj.id == mine[0].id and other.pid != call.pid and end != mine[1]
+                if opposite and during(other.seq, other.pid):
                     return f"until {self.label(other.pid)} opened the other end", other.index, other.pid, None
         if call.name in ("wait4", "waitid") and call.result and call.result > 0:
             child = self.trace.processes.get(call.result)
