@@ -36,7 +36,6 @@ from .names import TRACED_CALLS
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
-GRACE = 2.0  # how long a traced program has to end after SIGTERM, before SIGKILL
 INSTALL = "install it with: apt-get install strace (Debian, Ubuntu), dnf install strace (Fedora)"
 
 
@@ -145,12 +144,17 @@ class TracedRun:
     """One strace process and the programs it traces: started, watched, ended on every way out.
 
     ``TracedRun(strace_argv(argv, path), path, stderr=PIPE)`` starts a program
-    (a server, say) whose trace is read later with ``text()`` or ``load``."""
+    (a server, say) whose trace is read later with ``text()`` or ``load``. The
+    processes are kept by an ipc.processes.Keeper, in our process group (Ctrl-C
+    reaches them as it would without strace)."""
 
     def __init__(self, argv: list, output: str, **popen):
+        from ..processes import Keeper  # psutil is needed from here on, not to read a trace
+
         self.output = output
         self.stopped: Optional[Trace] = None
-        self.popen = subprocess.Popen(argv, **popen)
+        self.keeper = Keeper()
+        self.popen = self.keeper.launch(argv, new_session=False, **popen)
 
     def text(self) -> str:
         try:
@@ -169,7 +173,6 @@ class TracedRun:
             while self.popen.poll() is None:
                 time.sleep(TICK)
                 if deadline is not None and time.monotonic() > deadline:
-                    self.end()
                     return "timeout"
                 if stop_when is not None:
                     text = self.text()
@@ -178,48 +181,19 @@ class TracedRun:
                     seen = text
                     if held >= 2:
                         self.stopped = model
-                        self.end()
                         return "deadlock"
             return None
         except KeyboardInterrupt:
-            self.end()
             return "interrupted"
         except Stopped:
-            self.end()
             return "terminated"
-        except BaseException:
-            self.end()
-            raise
-
-    def tracees(self) -> list:
-        import psutil  # a run-time dependency of the project; not needed to read a trace
-
-        try:
-            return psutil.Process(self.popen.pid).children(recursive=True)
-        except psutil.Error:
-            return []
-
-    def signal(self, sig: int) -> None:
-        """Send a signal to every traced program (not to strace, which would leave them running)."""
-        import psutil  # a run-time dependency of the project; not needed to read a trace
-
-        for process in self.tracees():
-            try:
-                process.send_signal(sig)
-            except psutil.Error:
-                pass
+        finally:
+            self.end()  # whatever is still running (a daemon it left behind, too)
 
     def end(self) -> None:
-        """SIGTERM the traced programs (strace itself ignores it), SIGKILL what is left after GRACE."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            self.signal(sig)
-            try:
-                self.popen.wait(GRACE)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-        self.popen.kill()
-        self.popen.wait()
+        """SIGTERM everything it started (strace blocks it and waits for its programs), SIGKILL what is
+        left after a grace period, reap. Done twice, the second time finds nothing."""
+        self.keeper.close()
 
 
 def _exit_code(trace: Trace, strace_code: int) -> int:
