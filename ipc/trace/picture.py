@@ -92,7 +92,9 @@ def render(trace: Trace, width: int = 100, colour: bool = False, everything: boo
     for pid in pids:
         if pid not in firsts:  # a later process in a lane freed by an earlier one: named where it begins
             process = trace.processes[pid]
-            rows.append(Row(process.seq, 5, "begin", pid, None, [f"{process.label} {' → '.join(process.programs)}"]))
+            order = 4.5 if process.created_by is not None else 0  # after its fork arrow, or before its first call
+            title = f"{process.label} {' → '.join(process.programs)}"
+            rows.append(Row(process.seq, order, "begin", pid, None, [title]))
     rows.sort(key=lambda row: (row.pos, row.order))
     left_out = 0
     if limit and len(rows) > limit:
