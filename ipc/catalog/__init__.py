@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMOS_DIR = ROOT / "demos"
 
 # Gathered in this order; a group is a module of this package.
-GROUPS = ("exchange", "exchange_sockets", "servers", "deadlocks", "lessons_streams", "lessons_addresses", "lessons_sockets")
+GROUPS = ("exchange", "exchange_sockets", "servers", "deadlocks", "lessons_streams", "lessons_addresses", "lessons_sockets",
+          "protocols")
 
 
 @dataclass(frozen=True)
