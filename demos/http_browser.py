@@ -17,10 +17,10 @@ Run it
     browser: python demos/http_server.py --port 8080, open http://127.0.0.1:8080/
 
 System calls, in order
-    fork()/exec() of http_server.py with its stderr on a pipe; read() its ready
-    line -> fork()/exec() of chromium --headless --dump-dom URL, which
-    connect()s to the server several times -> waitpid() for chromium ->
-    kill(server, SIGTERM) -> waitpid().
+    fork()/exec() of http_server.py, its stderr on a pipe (ipc.children passes
+    its lines on); read() until its ready line -> fork()/exec() of chromium
+    --headless --dump-dom URL, which connect()s to the server several times ->
+    waitpid() for chromium -> kill(server, SIGTERM) -> waitpid().
 
 Its peer
     demos/http_server.py, with Chromium as its client.
@@ -38,31 +38,20 @@ Expected output (pids and ports vary)
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
+from ipc.children import Child
 from ipc.log import Log
 
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "http_server.py")
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT = 60.0  # seconds for the browser to load the page (a cold start on a busy machine takes a few)
 log = Log("browser")
-
-
-def relay(server: subprocess.Popen, lines: list[str], ready: threading.Event) -> None:
-    """Pass the server's lines on to our stderr, keeping them for the count at the end."""
-    for raw in server.stderr:
-        os.write(2, raw)  # one write per line: lines of several processes never mix
-        lines.append(raw.decode("utf-8", "replace"))
-        if ": ready: " in lines[-1]:
-            ready.set()
-    ready.set()  # it ended: whoever waits for ready must not wait on
 
 
 def main() -> None:
@@ -73,16 +62,10 @@ def main() -> None:
     if browser is None or shutil.which(browser) is None:
         raise FileNotFoundError(f"no Chromium found (Debian: apt-get install chromium): {browser or BROWSERS[0]}")
 
-    lines: list[str] = []
-    ready = threading.Event()
-    server = subprocess.Popen([sys.executable, SERVER], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    relaying = threading.Thread(target=relay, args=(server, lines, ready), daemon=True)
-    relaying.start()
+    server = Child([sys.executable, SERVER], "server")  # its lines are passed on to our stderr
     try:
-        found = re.search(r"ready: host=(\S+) port=(\d+)", "".join(lines)) if ready.wait(10) else None
-        if found is None:
-            raise ConnectionError("demos/http_server.py did not get ready")
-        url = f"http://{found[1]}:{found[2]}/"
+        host, port = server.wait_for(r"ready: host=(\S+) port=(\d+)", 10).groups()
+        url = f"http://{host}:{port}/"
         log.say(f"started demos/http_server.py: {url}")
         log.say(f"{os.path.basename(browser)} --headless loads {url}")
         with tempfile.TemporaryDirectory(prefix="browser-profile-") as profile:  # a private profile, removed after
@@ -93,18 +76,14 @@ def main() -> None:
                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT, start_new_session=True)
         title, script = re.search(r"<title>(.*?)</title>", page.stdout), re.search(r'<p id="script">(.*?)</p>', page.stdout)
         if page.returncode != 0 or not title or not script:
-            said = [line for line in page.stderr.splitlines() if "ERROR" in line or "rror" in line][-1:]
+            said = [line for line in page.stderr.splitlines() if "rror" in line][-1:]
             raise ChildProcessError(f"{browser} built no page (exit code {page.returncode}) {' '.join(said)}".strip())
         log.say(f"the page, as the browser built it: \"{title[1]}\", {page.stdout.count('<img ')} pictures, \"{script[1]}\"")
     finally:
-        server.send_signal(signal.SIGTERM)  # it serves for ever: we end it, and it closes its listener
-        server.wait(TIMEOUT)
-        relaying.join(TIMEOUT)
-    text = "".join(lines)
-    ports = re.findall(r"accepted \S+ <- \S+:(\d+)", text)
-    requests = re.findall(r': received "GET ', text)
-    log.say(f"{len(requests)} requests over {len(ports)} connections to {found[1]}:{found[2]}, "
-            f"from client ports {', '.join(ports)}")
+        server.stop()  # it serves for ever: SIGTERM ends it, and it closes its listener
+    ports = [m[1] for line in server.lines if (m := re.search(r"accepted \S+ <- \S+:(\d+)$", line))]
+    requests = [line for line in server.lines if re.search(r': received "GET ', line)]
+    log.say(f"{len(requests)} requests over {len(ports)} connections to {host}:{port}, from client ports {', '.join(ports)}")
 
 
 if __name__ == "__main__":

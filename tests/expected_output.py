@@ -1,10 +1,11 @@
 """A demo's docstring shows its expected output; this compares it with what the demo really printed.
 
 Only the labelled lines of the "Expected output" section count (``role[pid]: text``);
-lines such as "..." stand for lines left out. Pids, ports (after a colon, or
-``port=``) vary from run to run; so may whatever the caller names in ``vary``
-(regular expressions). Each role's expected lines must appear among that role's
-real lines, in the same order.
+lines such as "..." stand for lines left out, and "..." ending a line for the rest
+of it. Pids, ports (after a colon, or ``port=``) and times in milliseconds vary
+from run to run; so may whatever the caller names in ``vary`` (regular
+expressions). Each role's expected lines must appear among that role's real
+lines, in the same order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 LABELLED = re.compile(r"^(?P<role>[A-Za-z][\w.-]*)\[\d+\]: (?P<text>.*)$")
-VARYING = [r"(?<=\[)\d+(?=\]: )", r"(?<=:)\d{4,5}\b", r"(?<=port=)\d+"]
+VARYING = [r"(?<=\[)\d+(?=\]: )", r"(?<=:)\d{4,5}\b", r"(?<=port=)\d+", r"\d+\.\d+(?= ms\b)", r"\.\.\.$"]
 
 
 def expected_lines(script: str) -> list[str]:

@@ -137,3 +137,166 @@ DEMOS = [
         check=check_http_fixed,
     ),
 ]
+
+
+# -- DNS ------------------------------------------------------------------------
+
+QUERY = re.compile(r"^query (0x[0-9a-f]{4}): (\S+) (A|AAAA), \d+ bytes$")
+ANSWER = re.compile(r"^answer (0x[0-9a-f]{4}): \d+ bytes: (\w+), flags ([A-Z ]+), \d+ answers?$")
+SHOWN = re.compile(r"^  (header|question|record) +([0-9a-f]{2}(?:(?: \| | )[0-9a-f]{2})*)(?: {3}(.*))?$")
+DIG = re.compile(r"^(\S+)\.\s+\d+\s+IN\s+(A|AAAA)\s+(\S+)$")
+TRY = re.compile(r"^try (\d+) of (\d+): connect\((\S+)\): (ConnectionRefusedError|connected from)")
+NAMES = ("www.ipc.test", "many.ipc.test", "nothing.ipc.test")
+
+
+def zone_addresses(name: str, kind: str) -> set[str]:
+    from ..dns_messages import SAMPLE_ZONE
+
+    return {a for a in SAMPLE_ZONE.get(name, ()) if (":" in a) == (kind == "AAAA")}
+
+
+def client_lookups(texts: list[str]) -> tuple[dict, list[str]]:
+    """dns_client's output as {(name, type): (rcode, {addresses})}, and the problems in the bytes it showed:
+    each query must be the header and question that name and type make, each record's data its address."""
+    import socket
+    import struct
+
+    from ..dns_messages import CLASS_IN, RD, TYPES, encode_name
+
+    blocks, problems, block = {}, [], None
+    for text in texts:
+        if (m := QUERY.match(text)):
+            block = blocks[(m[2], m[3])] = {"id": m[1], "sent": b"", "rcode": None, "addresses": set()}
+        elif block is None:
+            continue
+        elif (m := ANSWER.match(text)):
+            block["rcode"] = m[2]
+            if m[1] != block["id"] or "QR" not in m[3].split():
+                problems.append(f"answer {m[1]} to query {block['id']} is not marked as its answer ({m[3]})")
+        elif (m := SHOWN.match(text)) and m[1] != "record" and block["rcode"] is None:
+            block["sent"] += bytes.fromhex(m[2].replace("|", ""))
+        elif m and m[1] == "record":
+            owner, _, _, kind, shown = m[3].split()
+            data = bytes.fromhex(m[2].replace("|", ""))[-(4 if kind == "A" else 16):]
+            if socket.inet_pton(socket.AF_INET if kind == "A" else socket.AF_INET6, shown) != data:
+                problems.append(f"a record's bytes are not the address it shows: {text.strip()}")
+            block["addresses"].add(shown)
+    for (name, kind), block in blocks.items():
+        query = struct.pack("!6H", int(block["id"], 16), RD, 1, 0, 0, 0) + encode_name(name) + struct.pack(
+            "!2H", TYPES[kind], CLASS_IN)  # recomputed here, independently of the demo
+        if block["sent"] != query:
+            problems.append(f"query {block['id']} for {name} {kind}: the bytes shown are not a query for it")
+    return {key: (block["rcode"], block["addresses"]) for key, block in blocks.items()}, problems
+
+
+def check_dns(result) -> list[str]:
+    """The client's answers are the zone's, in bytes that say so; the server logged each query it answered."""
+    from ..dns_messages import SAMPLE_ZONE
+
+    lookups, problems = client_lookups(_texts(result, "client"))
+    served = _texts(result, "dns")
+    for name in NAMES:
+        for kind in ("A", "AAAA"):
+            rcode, addresses = lookups.get((name, kind), (None, set()))
+            wanted = "NOERROR" if name in SAMPLE_ZONE else "NXDOMAIN"
+            if (rcode, addresses) != (wanted, zone_addresses(name, kind)):
+                problems.append(f"{name} {kind}: got {rcode} {sorted(addresses)}, "
+                                f"the zone says {wanted} {sorted(zone_addresses(name, kind))}")
+            if not any(re.match(rf"^query 0x[0-9a-f]{{4}} from \S+: {re.escape(name)} {kind} -> {wanted}, ", t) for t in served):
+                problems.append(f"the server logged no answer to {name} {kind}")
+    return problems
+
+
+def check_dns_names(result) -> list[str]:
+    """Three ways, one answer: dig, the demo's client and getaddrinfo agree with the zone; several names share
+    an address; connect_each walks many.ipc.test's addresses in getaddrinfo's order until one connects."""
+    names, client = _texts(result, "names"), _texts(result, "client")
+    problems = []
+    if not any("dig: not installed" in t for t in names):
+        dug = [m.groups() for t in _texts(result, "dig") if (m := DIG.match(t))]
+        for kind in ("A", "AAAA"):
+            if {a for name, k, a in dug if (name, k) == ("many.ipc.test", kind)} != zone_addresses("many.ipc.test", kind):
+                problems.append(f"dig's {kind} answers for many.ipc.test are not the zone's: {dug}")
+    lookups, wrong_bytes = client_lookups(client)
+    problems += wrong_bytes
+    for kind in ("A", "AAAA"):
+        if lookups.get(("many.ipc.test", kind), (None, set()))[1] != zone_addresses("many.ipc.test", kind):
+            problems.append(f"the client's {kind} answers for many.ipc.test are not the zone's: {lookups}")
+    gai = [m for t in names if (m := re.match(r"^3\. getaddrinfo\('many\.ipc\.test', 80, type=SOCK_STREAM\): (.*)$", t))]
+    found = [where.rsplit(":", 1)[0].strip("[]") for where in gai[0][1].split(", ")] if gai else []
+    if set(found) != zone_addresses("many.ipc.test", "A") | zone_addresses("many.ipc.test", "AAAA"):
+        problems.append(f"getaddrinfo('many.ipc.test') gave {found}, not the zone's four addresses")
+    if "several names, one address: www.ipc.test, web.ipc.test, ipc.test -> 10.53.0.10" not in names:
+        problems.append("www, web and ipc.test did not resolve to one shared address")
+    if not any(t.startswith("getaddrinfo('nothing.ipc.test'): gaierror EAI_NONAME") for t in names):
+        problems.append("nothing.ipc.test did not fail with EAI_NONAME")
+    tries = [m for t in client if (m := TRY.match(t))]
+    order = [m[3].rsplit(":", 1)[0].strip("[]") for m in tries]
+    if not tries or [int(m[1]) for m in tries] != list(range(1, len(tries) + 1)) or tries[-1][4] != "connected from" \
+            or any(m[4] != "ConnectionRefusedError" for m in tries[:-1]) or int(tries[0][2]) != len(found):
+        problems.append(f"connect_each did not try the addresses in turn until one connected: {[m[0] for m in tries]}")
+    elif not _texts(result, "dnsmasq") and order != found:  # our server keeps its order; dnsmasq rotates it
+        problems.append(f"connect_each tried {order}, not getaddrinfo's order {found}")
+    if 'received "4 BYE"' not in client:
+        problems.append("connect_each's exchange did not finish")
+    return problems
+
+
+_NAMESPACES: list = []
+
+
+def no_namespaces() -> Optional[str]:
+    """Why dns_names.py cannot make its namespaces here, or None (asked once)."""
+    import subprocess
+    import sys
+
+    if not _NAMESPACES:
+        missing = [tool for tool in ("unshare", "mount", "ip") if shutil.which(tool) is None]
+        if not sys.platform.startswith("linux") or missing:
+            _NAMESPACES.append(f"needs Linux namespaces and {', '.join(missing) or 'unshare'} (util-linux, iproute2)")
+        else:
+            probe = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "true"],
+                                   capture_output=True, text=True, timeout=10)
+            _NAMESPACES.append(None if probe.returncode == 0 else
+                               f"cannot make namespaces here: {probe.stderr.strip()} (needs root or user namespaces)")
+    return _NAMESPACES[0]
+
+
+def no_dnsmasq() -> Optional[str]:
+    return no_namespaces() or (None if shutil.which("dnsmasq") else "no dnsmasq here (Debian: apt-get install dnsmasq-base)")
+
+
+DEMOS += [
+    Demo(
+        name="dns",
+        mechanism="DNS over UDP, loopback",
+        teaches="a DNS query and its answer, byte by byte: a 12-byte header of big-endian numbers, the name as labels, "
+                "records whose name is a pointer; A and AAAA; NXDOMAIN",
+        server=Program("dns_server.py", ("--host", "127.0.0.1", "--queries", str(2 * len(NAMES)))),
+        client=Program("dns_client.py", ("--server", "{host}", "--port", "{port}", *NAMES)),
+        kind="runs",
+        check=check_dns,
+    ),
+    Demo(
+        name="dns-names",
+        mechanism="DNS: dig, struct, getaddrinfo, in namespaces",
+        teaches="a name resolved three ways through a real server on port 53 of a host of its own; one name, several "
+                "addresses (connect-each tries them); several names, one address",
+        client=Program("dns_names.py"),
+        also_runs=("dns_server.py", "dns_client.py", "connect_each.py"),
+        kind="runs",
+        check=check_dns_names,
+        unavailable=no_namespaces,
+    ),
+    Demo(
+        name="dns-dnsmasq",
+        mechanism="DNS: dnsmasq, in namespaces",
+        teaches="the same names served by Debian's dnsmasq, an independent server: the same answers, "
+                "in a rotating order (round robin)",
+        client=Program("dns_names.py", ("--dnsmasq",)),
+        also_runs=("dns_client.py", "connect_each.py"),
+        kind="runs",
+        check=check_dns_names,
+        unavailable=no_dnsmasq,
+    ),
+]
