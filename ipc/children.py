@@ -65,7 +65,8 @@ class Child:
                         return match
                 seen = len(self.lines)
                 if self._ended:
-                    raise ChildProcessError(f"{self.role} ended (exit code {self.popen.wait()}) before saying /{pattern}/")
+                    code = self.popen.wait()
+                    raise ChildProcessError(f"{self.role} ended (exit code {code}) before saying /{pattern}/")
                 if not self._changed.wait(max(end - time.monotonic(), 0)) and time.monotonic() >= end:
                     raise TimeoutError(f"{self.role} did not say /{pattern}/ within {timeout:g} s")
 

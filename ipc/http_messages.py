@@ -133,7 +133,8 @@ class _Decoder:
                     raise HTTPError(431, f"no blank line in the first {self._max_head} bytes: the head is too long")
                 if self._ended:
                     if self._buffer:
-                        raise self._truncated(f"the stream ended inside a head ({len(self._buffer)} bytes, no blank line)")
+                        raise self._truncated(f"the stream ended inside a head ({len(self._buffer)} bytes, "
+                                              "no blank line)")
                     return END
                 return NEED_DATA
             head = self._buffer[: end.start()].decode("latin-1")  # a head is bytes; latin-1 maps each to one character
@@ -214,7 +215,8 @@ class RequestDecoder(_Decoder):
         if len(hosts) > 1 or (request.version == "HTTP/1.1" and not hosts):
             raise bad("an HTTP/1.1 request needs exactly one Host field")
         if request.header("Transfer-Encoding") is not None:
-            raise HTTPError(501, f"Transfer-Encoding {request.header('Transfer-Encoding')!r}: send a Content-Length instead")
+            coding = request.header("Transfer-Encoding")
+            raise HTTPError(501, f"Transfer-Encoding {coding!r}: send a Content-Length instead")
         length = self._content_length(request, bad) or 0
         if length > self._max_body:
             raise HTTPError(413, f"a body of {length} bytes; this server takes at most {self._max_body}")
@@ -239,7 +241,8 @@ class ResponseDecoder(_Decoder):
         if self.request_method == "HEAD" or response.status in (204, 304) or response.status < 200:
             return response, 0
         if response.header("Transfer-Encoding") is not None:
-            raise ProtocolError(f"Transfer-Encoding {response.header('Transfer-Encoding')!r}: this client reads Content-Length only")
+            coding = response.header("Transfer-Encoding")
+            raise ProtocolError(f"Transfer-Encoding {coding!r}: this client reads Content-Length only")
         length = self._content_length(response, ProtocolError)
         if length is not None and length > self._max_body:
             raise ProtocolError(f"a body of {length} bytes; this client takes at most {self._max_body}")

@@ -8,7 +8,8 @@ import pytest
 from ipc import children
 
 SAYS = [sys.executable, "-c", "import sys, time; print('plain line', flush=True); "
-        "sys.stderr.write('tool: prefixed\\n'); sys.stderr.flush(); print('x[7]: labelled', flush=True); time.sleep(30)"]
+        "sys.stderr.write('tool: prefixed\\n'); sys.stderr.flush(); print('x[7]: labelled', flush=True); "
+        "time.sleep(30)"]
 
 
 def test_lines_are_labelled_unless_they_are_already_and_a_wait_finds_them(capfd):
@@ -18,7 +19,8 @@ def test_lines_are_labelled_unless_they_are_already_and_a_wait_finds_them(capfd)
     finally:
         assert child.stop() == -15  # SIGTERM ended it
     relayed = capfd.readouterr().err.splitlines()
-    assert sorted(relayed) == sorted([f"tool[{child.pid}]: plain line", f"tool[{child.pid}]: prefixed", "x[7]: labelled"])
+    label = f"tool[{child.pid}]"
+    assert sorted(relayed) == sorted([f"{label}: plain line", f"{label}: prefixed", "x[7]: labelled"])
 
 
 def test_a_wait_has_a_deadline_and_a_program_that_ends_first_is_said_to():

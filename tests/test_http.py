@@ -66,8 +66,8 @@ def test_the_servers_deadline_turns_the_deadlock_into_an_error():
         http.wait_for_line(r"no request for 0\.5 s: hanging up")
         assert http.finish()[0] == 0
     assert done.returncode == 1
-    assert re.fullmatch(rb"(client\[\d+\]: .*\n){2}client\[\d+\]: error: ConnectionError: the server hung up without a word: "
-                        rb"it waited for a request that never came\n", done.stderr)
+    assert re.fullmatch(rb"(client\[\d+\]: .*\n){2}client\[\d+\]: error: ConnectionError: the server hung up "
+                        rb"without a word: it waited for a request that never came\n", done.stderr)
 
 
 @pytest.mark.skipif(no_chromium() is not None, reason=str(no_chromium()))
@@ -139,7 +139,8 @@ def test_a_bad_request_gets_its_status_and_the_connection_closes_cleanly(data, s
 
 def test_a_405_keeps_the_connection_usable_its_body_read_and_skipped():
     with server() as http:
-        response = raw_exchange(int(http.ready()["port"]), b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+        response = raw_exchange(int(http.ready()["port"]),
+                                b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
                                 b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert http.finish()[0] == 0
     assert re.findall(rb"HTTP/1.1 (\d{3} [A-Za-z ]+)\r\n", response) == [b"405 Method Not Allowed", b"200 OK"]
@@ -176,7 +177,8 @@ def test_an_idle_connection_is_closed_without_an_answer_and_others_are_served_me
 def test_pipelined_requests_are_answered_in_order_on_one_connection():
     with server() as http:
         response = raw_exchange(int(http.ready()["port"]), b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
-                                b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                                b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+                                b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert http.finish()[0] == 0
     assert re.findall(rb"HTTP/1.1 (\d{3})", response) == [b"200", b"404", b"200"]
     assert response.endswith(b"Connection: close\r\n\r\n")  # HEAD: the head only
@@ -201,8 +203,10 @@ def test_sigterm_ends_the_server_in_one_line_with_a_connection_open():
     ("http_server.py", ["--host", "nowhere.invalid"], 1, "error: gaierror: "),
     ("http_client.py", ["--port", "80", "no-slash"], 2, "a PATH starts with /"),
     ("http_client.py", ["--port", "{closed}"], 1, "error: ConnectionRefusedError: Connection refused"),
-    ("http_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1, "error: TimeoutError: no whole response within 0.3 s"),
-    ("http_client.py", ["--port", "1", "-o", "/nonexistent/dir/out"], 1, "error: FileNotFoundError: No such file or directory"),
+    ("http_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1,
+     "error: TimeoutError: no whole response within 0.3 s"),
+    ("http_client.py", ["--port", "1", "-o", "/nonexistent/dir/out"], 1,
+     "error: FileNotFoundError: No such file or directory"),
     ("http_browser.py", ["--browser", "/nonexistent/chromium"], 1, "error: FileNotFoundError: no Chromium found"),
 ])
 def test_bad_input_gets_one_line_and_a_non_zero_exit(script, args, code, says):
@@ -227,7 +231,8 @@ def test_the_client_refuses_a_server_that_does_not_speak_http():
                 connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
                 code, _, _ = client.finish()
     assert code == 1
-    assert re.fullmatch(r"client\[\d+\]: error: ProtocolError: not a status line: 'SSH-2.0-OpenSSH_9.2' .*", client.lines[-1])
+    assert re.fullmatch(r"client\[\d+\]: error: ProtocolError: not a status line: 'SSH-2.0-OpenSSH_9.2' .*",
+                        client.lines[-1])
 
 
 def test_port_80_without_privileges_says_why():
@@ -238,4 +243,5 @@ def test_port_80_without_privileges_says_why():
             "runpy.run_path('demos/http_server.py', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", fake], capture_output=True, cwd=ROOT, timeout=10)
     assert done.returncode == 1
-    assert re.fullmatch(rb"server\[\d+\]: error: PermissionError: cannot bind port 80: ports below 1024 need root\n", done.stderr)
+    assert re.fullmatch(rb"server\[\d+\]: error: PermissionError: cannot bind port 80: ports below 1024 need root\n",
+                        done.stderr)

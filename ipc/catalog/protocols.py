@@ -29,7 +29,8 @@ def check_http(result) -> list[str]:
     problems = []
     connected = [m for t in client if (m := re.match(r"^connected (\S+) -> (\S+)$", t))]
     accepted = [m for t in server if (m := re.match(r"^accepted (\S+) <- (\S+)$", t))]
-    if len(connected) != 1 or len(accepted) != 1 or (connected[0][1], connected[0][2]) != (accepted[0][2], accepted[0][1]):
+    ends = [(m[1], m[2]) for m in connected] + [(m[2], m[1]) for m in accepted]  # (client, server), both views
+    if len(connected) != 1 or len(accepted) != 1 or ends[0] != ends[1]:
         return [f"expected one connection seen from both ends, saw {[m[0] for m in connected + accepted]}"]
     peer = connected[0][1]
     sent = [t[2:] for t in client if t.startswith("> GET ")]
@@ -70,12 +71,14 @@ def check_http_browser(result) -> list[str]:
     accepted = [m[1] for t in server if (m := re.match(r"^accepted \S+ <- (\S+)$", t))]
     requests = [(m[1], m[2]) for t in server if (m := re.match(r'^(\S+): received "GET (\S+) HTTP/1.1"$', t))]
     if sorted(path for _, path in requests) != sorted(PAGE_PARTS):
-        problems.append(f"the browser asked for {sorted(path for _, path in requests)}, expected each of {sorted(PAGE_PARTS)} once")
+        asked = sorted(path for _, path in requests)
+        problems.append(f"the browser asked for {asked}, expected each of {sorted(PAGE_PARTS)} once")
     if len(accepted) < 2 or len(set(accepted)) != len(accepted):
         problems.append(f"expected several connections, each from its own client port; the server accepted {accepted}")
     if not {peer for peer, _ in requests} <= set(accepted):
         problems.append("a request came on a connection the server never accepted")
-    summary = [m for t in browser if (m := re.match(r"^(\d+) requests over (\d+) connections to \S+, from client ports (.*)$", t))]
+    counted = re.compile(r"^(\d+) requests over (\d+) connections to \S+, from client ports (.*)$")
+    summary = [m for t in browser if (m := counted.match(t))]
     if not summary or (int(summary[0][1]), int(summary[0][2])) != (len(requests), len(accepted)) \
             or summary[0][3].split(", ") != [peer.rsplit(":", 1)[1] for peer in accepted]:
         problems.append(f"the browser's count {[m[0] for m in summary]} disagrees with the server's lines")
@@ -99,7 +102,8 @@ DEMOS = [
         teaches="HTTP is bytes on a TCP stream: a head up to a blank line, then Content-Length bytes of body; "
                 "several requests on one connection, the last one closes it",
         server=HTTP_SERVER,
-        client=Program("http_client.py", ("--host", "{host}", "--port", "{port}", "--output", "/dev/null", *HTTP_PATHS)),
+        client=Program("http_client.py",
+                       ("--host", "{host}", "--port", "{port}", "--output", "/dev/null", *HTTP_PATHS)),
         kind="runs",
         check=check_http,
     ),
@@ -202,7 +206,8 @@ def check_dns(result) -> list[str]:
             if (rcode, addresses) != (wanted, zone_addresses(name, kind)):
                 problems.append(f"{name} {kind}: got {rcode} {sorted(addresses)}, "
                                 f"the zone says {wanted} {sorted(zone_addresses(name, kind))}")
-            if not any(re.match(rf"^query 0x[0-9a-f]{{4}} from \S+: {re.escape(name)} {kind} -> {wanted}, ", t) for t in served):
+            logged = re.compile(rf"^query 0x[0-9a-f]{{4}} from \S+: {re.escape(name)} {kind} -> {wanted}, ")
+            if not any(logged.match(t) for t in served):
                 problems.append(f"the server logged no answer to {name} {kind}")
     return problems
 
@@ -215,14 +220,16 @@ def check_dns_names(result) -> list[str]:
     if not any("dig: not installed" in t for t in names):
         dug = [m.groups() for t in _texts(result, "dig") if (m := DIG.match(t))]
         for kind in ("A", "AAAA"):
-            if {a for name, k, a in dug if (name, k) == ("many.ipc.test", kind)} != zone_addresses("many.ipc.test", kind):
+            answered = {a for name, k, a in dug if (name, k) == ("many.ipc.test", kind)}
+            if answered != zone_addresses("many.ipc.test", kind):
                 problems.append(f"dig's {kind} answers for many.ipc.test are not the zone's: {dug}")
     lookups, wrong_bytes = client_lookups(client)
     problems += wrong_bytes
     for kind in ("A", "AAAA"):
         if lookups.get(("many.ipc.test", kind), (None, set()))[1] != zone_addresses("many.ipc.test", kind):
             problems.append(f"the client's {kind} answers for many.ipc.test are not the zone's: {lookups}")
-    gai = [m for t in names if (m := re.match(r"^3\. getaddrinfo\('many\.ipc\.test', 80, type=SOCK_STREAM\): (.*)$", t))]
+    listed = re.compile(r"^3\. getaddrinfo\('many\.ipc\.test', 80, type=SOCK_STREAM\): (.*)$")
+    gai = [m for t in names if (m := listed.match(t))]
     found = [where.rsplit(":", 1)[0].strip("[]") for where in gai[0][1].split(", ")] if gai else []
     if set(found) != zone_addresses("many.ipc.test", "A") | zone_addresses("many.ipc.test", "AAAA"):
         problems.append(f"getaddrinfo('many.ipc.test') gave {found}, not the zone's four addresses")
@@ -263,7 +270,9 @@ def no_namespaces() -> Optional[str]:
 
 
 def no_dnsmasq() -> Optional[str]:
-    return no_namespaces() or (None if shutil.which("dnsmasq") else "no dnsmasq here (Debian: apt-get install dnsmasq-base)")
+    if shutil.which("dnsmasq") is None:
+        return "no dnsmasq here (Debian: apt-get install dnsmasq-base)"
+    return no_namespaces()
 
 
 DEMOS += [
