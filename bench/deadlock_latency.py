@@ -46,12 +46,12 @@ def main() -> int:
             start = time.monotonic()
             result = run_demo(demo, fix=False)
             whole.append(time.monotonic() - start)
-            diagnosis = result.details.get("deadlock")
+            diagnosis = result.diagnosis
             if not result.ok or diagnosis is None:
                 failed += 1
                 continue
             detect.append(diagnosis.latency)
-            reported = result.details["deadlock_seconds"]
+            reported = result.deadlock_seconds
             quiet.append(reported - max(line.seconds for line in result.lines if line.seconds <= reported))
         failures += failed
         if not detect:

@@ -28,11 +28,11 @@ Its peer
 
 Expected output
     client[300]: query 0x1a2b: www.ipc.test A, 30 bytes
-    client[300]:   header    1a 2b | 01 00 | 00 01 | 00 00 | 00 00 | 00 00   id, flags RD, 1 question
-    client[300]:   question  03 77 77 77 03 69 70 63 04 74 65 73 74 00 | 00 01 | 00 01   www.ipc.test, A, IN
+    client[300]:   header   1a 2b | 01 00 | 00 01 | 00 00 | 00 00 | 00 00   id, flags RD, 1 question
+    client[300]:   question 03 77 77 77 03 69 70 63 04 74 65 73 74 00 | 00 01 | 00 01   www.ipc.test, A, IN
     client[300]: answer 0x1a2b: 46 bytes: NOERROR, flags QR AA RD, 1 answer
-    client[300]:   header    1a 2b | 85 00 | 00 01 | 00 01 | 00 00 | 00 00
-    client[300]:   record    c0 0c | 00 01 | 00 01 | 00 00 00 3c | 00 04 | 0a 35 00 0a   www.ipc.test. 60 IN A 10.53.0.10
+    client[300]:   header   1a 2b | 85 00 | 00 01 | 00 01 | 00 00 | 00 00
+    client[300]:   record   c0 0c | 00 01 | 00 01 | 00 00 00 3c | 00 04 | 0a 35 00 0a   www.ipc.test. 60 IN A 10.53.0.10
     ...
     client[300]: answer 0x3c4d: 34 bytes: NXDOMAIN, flags QR AA RD, 0 answers
 """
@@ -46,8 +46,18 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
-from ipc.dns_messages import (CLASS_IN, RCODES, RD, TYPE_NAMES, TYPES, DNSFormatError, encode_name, flag_names,
-                              hex_fields, read_name)
+from ipc.dns_messages import (
+    CLASS_IN,
+    RCODES,
+    RD,
+    TYPE_NAMES,
+    TYPES,
+    DNSFormatError,
+    encode_name,
+    flag_names,
+    hex_fields,
+    read_name,
+)
 from ipc.log import Log
 
 log = Log("client")
@@ -58,8 +68,8 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
     header = struct.pack("!6H", ident, RD, 1, 0, 0, 0)  # id, flags (RD: recursion desired), 1 question, 0, 0, 0
     question = encode_name(name) + struct.pack("!2H", TYPES[qtype], CLASS_IN)
     log.say(f"query {ident:#06x}: {name} {qtype}, {len(header + question)} bytes")
-    log.say(f"  header    {hex_fields(header, 2, 4, 6, 8, 10)}   id, flags RD, 1 question")
-    log.say(f"  question  {hex_fields(question, len(question) - 4, len(question) - 2)}   {name}, {qtype}, IN")
+    log.say(f"  header   {hex_fields(header, 2, 4, 6, 8, 10)}   id, flags RD, 1 question")
+    log.say(f"  question {hex_fields(question, len(question) - 4, len(question) - 2)}   {name}, {qtype}, IN")
     sock.send(header + question)  # one datagram: the whole query
     data = sock.recv(4096)  # one datagram: the whole answer (socket.timeout if none comes)
     if len(data) < 12:
@@ -69,7 +79,7 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
         raise DNSFormatError(f"the answer's id {got_id:#06x} is not our query's {ident:#06x}")
     log.say(f"answer {got_id:#06x}: {len(data)} bytes: {RCODES.get(flags & 0xF, flags & 0xF)}, "
             f"flags {flag_names(flags)}, {answers} answer{'s' * (answers != 1)}")
-    log.say(f"  header    {hex_fields(data[:12], 2, 4, 6, 8, 10)}")
+    log.say(f"  header   {hex_fields(data[:12], 2, 4, 6, 8, 10)}")
     offset = 12
     for _ in range(questions):  # the question comes back as it went
         offset = read_name(data, offset)[1] + 4
@@ -83,7 +93,7 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
         offset += 10 + length
         family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(rtype)
         shown = socket.inet_ntop(family, rdata) if family and length == (4 if rtype == 1 else 16) else rdata.hex()
-        log.say(f"  record    {hex_fields(data[start:offset], n, n + 2, n + 4, n + 8, n + 10)}   {owner}. {ttl} "
+        log.say(f"  record   {hex_fields(data[start:offset], n, n + 2, n + 4, n + 8, n + 10)}   {owner}. {ttl} "
                 f"{'IN' if rclass == CLASS_IN else rclass} {TYPE_NAMES.get(rtype, rtype)} {shown}")
 
 def main() -> None:

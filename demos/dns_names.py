@@ -42,7 +42,7 @@ Expected output (pids, ports and ids vary)
     ...
     names[100]: 2. demos/dns_client.py --server 127.0.0.1 --port 53 many.ipc.test
     ...
-    names[100]: 3. getaddrinfo('many.ipc.test', 80, type=SOCK_STREAM): [fd53::11]:80, 10.53.0.11:80, 10.53.0.12:80, 10.53.0.13:80
+    names[100]: 3. getaddrinfo('many.ipc.test', 80): [fd53::11]:80, 10.53.0.11:80, 10.53.0.12:80, 10.53.0.13:80
     ...
     names[100]: several names, one address: www.ipc.test, web.ipc.test, ipc.test -> 10.53.0.10
     names[100]: getaddrinfo('nothing.ipc.test'): gaierror EAI_NONAME: Name or service not known
@@ -123,7 +123,7 @@ def inside(dnsmasq: bool) -> None:
             if children.run(client, "client", TIMEOUT)[0] != 0:
                 raise ChildProcessError("demos/dns_client.py failed")
             for name in ("many.ipc.test", "www.ipc.test"):
-                log.say(f"3. getaddrinfo({name!r}, 80, type=SOCK_STREAM): {', '.join(map(address, lookup(name)))}")
+                log.say(f"3. getaddrinfo({name!r}, 80): {', '.join(map(address, lookup(name)))}")
             shared = {name: {where[0] for where in lookup(name)} for name in ("www.ipc.test", "web.ipc.test",
                                                                              "ipc.test")}
             common = set.intersection(*shared.values())

@@ -45,8 +45,20 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
-from ipc.dns_messages import (AA, CLASS_IN, QR, RCODES, RD, SAMPLE_ZONE, TC, TYPE_NAMES, TYPES, ZONE_ORIGIN,
-                              DNSFormatError, read_name)
+from ipc.dns_messages import (
+    AA,
+    CLASS_IN,
+    QR,
+    RCODES,
+    RD,
+    SAMPLE_ZONE,
+    TC,
+    TYPE_NAMES,
+    TYPES,
+    ZONE_ORIGIN,
+    DNSFormatError,
+    read_name,
+)
 from ipc.log import Log, address
 
 TTL = 60  # seconds a resolver may keep an answer

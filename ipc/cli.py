@@ -11,8 +11,10 @@ Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
          expected, the diagnosis said so, and its fix passed)
     1    a check failed (the output says what differed)
-    2    usage error (an unknown demo, a bad option)
-    130  interrupted (Ctrl-C); everything started was ended and cleaned up
+    2    usage error (an unknown demo, a bad option, a file it cannot write)
+    130  interrupted (Ctrl-C), 143 terminated (SIGTERM: kill, timeout, CI),
+    129  hung up (SIGHUP: its terminal closed): in each case everything it
+         started was ended and cleaned up first
 
 Exit codes of ipc watch:
     the command's own exit code (128+N if signal N ended it), when it ended
@@ -21,8 +23,10 @@ Exit codes of ipc watch:
          every process of its tree was ended (a command that exits 3 by
          itself is told apart by that diagnosis)
     126  the command cannot be run;  127  the command was not found
-    2    usage error;  130  interrupted (Ctrl-C), 143  terminated (SIGTERM):
-         every process of the tree was ended
+    2    usage error;  130  interrupted (Ctrl-C), 143  terminated (SIGTERM),
+         129  hung up (SIGHUP): every process of the tree was ended
+    Processes the command leaves running when it exits (background jobs,
+    daemons) are ended too, and named; --keep leaves them running.
 """
 
 from __future__ import annotations
@@ -36,19 +40,37 @@ import sys
 from typing import Optional, Sequence, TextIO
 
 from . import catalog
-from .catalog import Demo
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+STOPPED = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated"), signal.SIGHUP: (129, "hung up")}
 WATCH_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 it deadlocked: the
 diagnosis is on stderr and every process of its tree was ended; 126 cannot run it;
-127 not found; 2 usage error; 130 interrupted; 143 terminated.
+127 not found; 2 usage error; 130 interrupted; 143 terminated; 129 hung up.
+Processes the command leaves running when it exits are ended too, and named (--keep: not).
 example: ipc watch -- sh demos/broken/pipeline_loop.sh"""
+
+
+def positive(kind: type):
+    """An argparse type: a number above 0 ("--timeout 0" and "--repeat -1" are usage errors)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 < value < float("inf"):  # NaN compares false with everything: refused too
+            raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ipc", description=__doc__.split("\n\n")[0].strip(),
-        epilog="exit codes: 0 all checks passed, 1 a check failed, 2 usage error, 130 interrupted",
+        prog="ipc",
+        description=__doc__.split("\n\n")[0].strip(),
+        epilog="exit codes: 0 all checks passed, 1 a check failed, 2 usage error, "
+        "130 interrupted, 143 terminated, 129 hung up",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="list the demos")
@@ -56,22 +78,53 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--update-readme", metavar="FILE", help="rewrite the table in FILE (make readme)")
     run = commands.add_parser("run", help="run demos and check them")
     run.add_argument("names", nargs="+", metavar="NAME", help="a demo name (see 'ipc list'), or 'all'")
-    run.add_argument("--repeat", type=int, default=1, metavar="N", help="run each demo N times")
+    run.add_argument("--repeat", type=positive(int), default=1, metavar="N", help="run each demo N times")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="end each run after this long")
+    run.add_argument("--timeout", type=positive(float), metavar="SECONDS", help="end each run after this long")
     watch = commands.add_parser(
-        "watch", help="run any command; explain and end it if it deadlocks",
+        "watch",
+        help="run any command; explain and end it if it deadlocks",
         description="Run COMMAND, watch its whole process tree, and if every process blocks waiting for "
-                    "another of them, print a diagnosis, end the tree and exit 3.",
-        epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    watch.add_argument("--no-proc", action="store_true",
-                       help="do not read /proc: the plainer psutil fallback other systems get")
+        "another of them, print a diagnosis, end the tree and exit 3.",
+        epilog=WATCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    watch.add_argument(
+        "--no-proc",
+        action="store_true",
+        help="do not read /proc: the plainer psutil fallback other systems get, which ends nothing",
+    )
+    watch.add_argument(
+        "--still",
+        type=positive(float),
+        metavar="SECONDS",
+        help="without /proc: say what it sees after this long with nothing moving (default 3)",
+    )
+    watch.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave running what the command leaves running when it exits (default: end it)",
+    )
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     return parser
 
 
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: end what was started, then exit 128 + the signal (as Ctrl-C does, 130)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.code, self.why = STOPPED[signum]
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # what kill, timeout, CI and a closed terminal send
+        signal.signal(sig, _stop)  # raised where the run is, so its cleanup ends what it started
     try:
         if args.command == "list" and args.update_readme:
             return update_readme(args.update_readme)
@@ -82,15 +135,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "watch":
             return watch_command(args)
     except KeyboardInterrupt:
-        print("ipc: interrupted; every process it started was ended", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except _Terminated:
-        print("ipc: terminated; every process it started was ended", file=sys.stderr)
-        return EXIT_TERMINATED
+        return _stopped(*STOPPED[signal.SIGINT])
+    except _Stopped as stopped:
+        return _stopped(stopped.code, stopped.why)
     except BrokenPipeError:  # the reader of our output went away (ipc run all | head)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush does not fail again
+        _quiet_stdout()
         return EXIT_FAILED
+    except OSError as error:  # a file it was told to write, or its own output (> /dev/full)
+        where = error.filename or "its output"
+        print(f"ipc: cannot write {where}: {error.strerror or error}", file=sys.stderr)
+        _quiet_stdout()
+        return EXIT_USAGE
     return EXIT_USAGE
+
+
+def _stopped(code: int, why: str) -> int:
+    print(f"ipc: {why}; every process it started was ended", file=sys.stderr)
+    return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the flush at exit does not fail a second time."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def list_demos(markdown: bool, out: TextIO) -> int:
@@ -100,7 +166,7 @@ def list_demos(markdown: bool, out: TextIO) -> int:
         print("|---|---|---|---|---|", file=out)
         for demo in demos:
             scripts = ", ".join(f"`demos/{script}`" for script in demo.scripts)
-            print(f"| {demo.name} | {demo.mechanism} | {demo.teaches} | `make {demo.make_target}` | {scripts} |", file=out)
+            print(f"| {demo.name} | {demo.mechanism} | {demo.teaches} | `make {demo.name}` | {scripts} |", file=out)
         return EXIT_OK
     width = max(len(demo.name) for demo in demos)
     for demo in demos:
@@ -114,8 +180,12 @@ TABLE = re.compile(r"(<!-- demo-table:start.*?-->\n).*?(<!-- demo-table:end -->)
 def update_readme(path: str) -> int:
     table = io.StringIO()
     list_demos(markdown=True, out=table)
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as error:
+        print(f"ipc: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     if not TABLE.search(text):
         print(f"ipc: {path} has no demo-table markers", file=sys.stderr)
         return EXIT_USAGE
@@ -134,11 +204,8 @@ def run_demos(args: argparse.Namespace, out: TextIO) -> int:
     except KeyError as unknown:
         print(f"ipc: no demo named {unknown}; 'ipc list' shows them", file=sys.stderr)
         return EXIT_USAGE
-    if args.repeat < 1:
-        print("ipc: --repeat takes a whole number of at least 1", file=sys.stderr)
-        return EXIT_USAGE
     results = []
-    for round_ in range(args.repeat):
+    for _ in range(args.repeat):
         for demo in demos:
             if not args.quiet:
                 print(f"== {demo.name}: {demo.mechanism} ({', '.join('demos/' + s for s in demo.scripts)})", file=out)
@@ -154,10 +221,13 @@ def print_verdict(result, out: TextIO) -> None:
     name = result.demo.name
     if result.skipped:
         print(f"== {name}: skipped: {result.skipped}\n", file=out)
-    elif result.ok and "deadlock" in result.details and result.demo.kind == "deadlock":
-        diagnosis, fixed = result.details["deadlock"], result.details.get("fixed")
-        print(f"== {name}: ok: it deadlocked as expected ({diagnosis.cycle_text()}), reported at most "
-              f"{diagnosis.latency:.2f} s after it formed; whole run {result.seconds:.2f} s", file=out)
+    elif result.ok and result.diagnosis is not None and result.demo.kind == "deadlock":
+        diagnosis, fixed = result.diagnosis, result.fixed
+        print(
+            f"== {name}: ok: it deadlocked as expected ({diagnosis.cycle_text()}), reported at most "
+            f"{diagnosis.latency:.2f} s after it formed; whole run {result.seconds:.2f} s",
+            file=out,
+        )
         if fixed is not None:
             messages = f"{fixed.messages} messages, " if fixed.messages else ""
             print(f"== {name}: its fix, {fixed.demo.name}, passed ({messages}{fixed.seconds:.2f} s)", file=out)
@@ -174,8 +244,9 @@ def print_verdict(result, out: TextIO) -> None:
 def print_summary(results: list, out: TextIO) -> None:
     rows = [("demo", "mechanism", "messages", "result", "time")]
     for result in results:
-        rows.append((result.demo.name, result.demo.mechanism, str(result.messages),
-                     result.verdict, f"{result.seconds:.2f} s"))
+        rows.append(
+            (result.demo.name, result.demo.mechanism, str(result.messages), result.verdict, f"{result.seconds:.2f} s")
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         cells = [cell.ljust(width) if i != 2 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))]
@@ -187,14 +258,6 @@ def print_summary(results: list, out: TextIO) -> None:
     print(f"{len(results) - failed - skipped} ok, {failed} failed, {skipped} skipped", file=out)
 
 
-class _Terminated(BaseException):
-    """SIGTERM arrived: end what was started, then exit 143."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated()
-
-
 def watch_command(args: argparse.Namespace) -> int:
     from .watch import WatchError, watch  # psutil is needed from here on
 
@@ -202,9 +265,8 @@ def watch_command(args: argparse.Namespace) -> int:
     if not command:
         print("ipc watch: give a command to run: ipc watch -- COMMAND [ARG...]", file=sys.stderr)
         return EXIT_USAGE
-    signal.signal(signal.SIGTERM, _terminate)  # so the command's processes are ended, not orphaned
     try:
-        outcome = watch(command, use_proc=False if args.no_proc else None)
+        outcome = watch(command, use_proc=False if args.no_proc else None, quiet=args.still, keep=args.keep)
     except WatchError as error:
         print(f"ipc watch: {error}", file=sys.stderr)
         return error.code

@@ -3,20 +3,20 @@
 For one demo the harness:
 1. makes a private temporary directory and points the processes' TMPDIR at
    it, so whatever they create (FIFOs, socket files) lives inside it;
-2. starts the server, each process in a session of its own, and reads its
-   output until it prints ``ready: key=value ...`` (no sleeping);
+2. starts the server, each process in a session of its own (ipc.processes),
+   and reads its output until it prints ``ready: key=value ...`` (no sleeping);
 3. starts the client(s), one after another, with the ready line's fields
    filled into their arguments;
 4. shows every line as it arrives, with the time and the process's label;
-5. checks the whole exchange (ipc.protocol), every exit code, and that
+5. checks the whole exchange (ipc.transcript), every exit code, and that
    nothing was left behind: no process, no file in the temporary directory.
 
 While they run, it watches them and everything they fork (ipc.deadlock): if
 they all block waiting for each other, it prints the diagnosis within a
 second, ends them, and cleans up. For a demo of kind "deadlock" (a broken
-demo) that is success; the harness then runs the demo that fixes it
-(``fixed_by``), which must pass. For any other demo it is a failure, and the
-diagnosis says why it hung.
+demo) that is success when the diagnosis is the one the catalog expects; the
+harness then runs the demo that fixes it (``fixed_by``), which must pass. For
+any other demo it is a failure, and the diagnosis says why it hung.
 
 Every run has a deadline. On every way out (success, failure, timeout,
 Ctrl-C) every process started is ended and the temporary directory removed.
@@ -24,52 +24,22 @@ Ctrl-C) every process started is ended and the temporary directory removed.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 import selectors
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TextIO
-
-import psutil
+from typing import Callable, Optional, TextIO
 
 from . import catalog, protocol
-from .catalog import ROOT, Demo, Program
-from .deadlock import Detector, Diagnosis, Tree
-from .procfs import command
-from .stackdumps import StackDumps
-
-LABELLED = re.compile(r"^(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: (?P<text>.*)$")
-MESSAGE = re.compile(r"^(?P<what>sent|received) (?P<quoted>\".*\")$")
-READY = re.compile(r"^ready: ?(?P<fields>.*)$")
-TICK = 0.05  # how often the harness looks at its processes while they are quiet
-GRACE = 1.0  # how long a process has to end after SIGTERM before SIGKILL
-LINGER = 0.5  # how long output may stay open after a process exits (its forked children still writing)
-
-
-class HarnessError(Exception):
-    """The harness could not run a demo at all."""
-
-
-@dataclass
-class Line:
-    seconds: float  # since the demo started
-    role: str
-    pid: int
-    text: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.role}[{self.pid}]"
+from .catalog import ROOT, Demo, ExpectedDeadlock, Program
+from .deadlock import Diagnosis, Watcher
+from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
+from .transcript import Line, Transcript, check_exchange, parse_line
 
 
 @dataclass
@@ -98,12 +68,14 @@ class Launched:
 class Result:
     demo: Demo
     problems: list[str] = field(default_factory=list)
-    lines: list[Line] = field(default_factory=list)
+    transcript: Transcript = field(default_factory=Transcript)
     exit_codes: dict[str, int] = field(default_factory=dict)  # label -> exit code
     messages: int = 0
     seconds: float = 0.0
     skipped: Optional[str] = None  # why the demo could not run here
-    details: dict = field(default_factory=dict)  # what a check or diagnosis found
+    diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
+    deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
+    fixed: Optional["Result"] = None  # a broken demo's fix, run after it
 
     @property
     def ok(self) -> bool:
@@ -113,71 +85,32 @@ class Result:
     def verdict(self) -> str:
         return "skipped" if self.skipped else ("ok" if self.ok else "FAILED")
 
-    def said(self, role: str) -> list[Line]:
-        return [line for line in self.lines if line.role == role]
-
-
-# A watcher is given the live processes on every tick; it may return a
-# problem (a str) to stop the run, such as a diagnosed deadlock.
-Watcher = Callable[[list["Launched"], "Result"], Optional[str]]
-
-
-class DeadlockWatcher:
-    """The harness's watcher: the launched processes, all they fork, and a deadlock among them.
-
-    Each process is named by its role: the label of its lines (client, server),
-    else the role it was launched as, else its command (cat).
-    """
-
-    INTERVAL = 0.03  # at most this often, however fast output arrives
-
-    def __init__(self, use_proc: Optional[bool] = None, quiet: Optional[float] = None):
-        self.stacks = StackDumps()
-        self.detector = Detector(use_proc=use_proc, stacks=self.stacks, **({"quiet": quiet} if quiet else {}))
-        self.tree = Tree()
-        self.diagnosis: Optional[Diagnosis] = None
-        self.roles: dict[int, str] = {}
-        self._lines_seen = 0
-        self._last = 0.0
-
     @property
-    def environment(self) -> dict[str, str]:
-        """For the processes launched: where to write their Python stacks when asked."""
-        return self.stacks.environment
+    def lines(self) -> list[Line]:
+        return self.transcript.lines
 
-    def __call__(self, live: list[Launched], result: Result) -> Optional[str]:
-        for launched in live:
-            self.roles.setdefault(launched.pid, launched.role)
-        for line in result.lines[self._lines_seen:]:
-            if line.pid:
-                self.roles[line.pid] = line.role  # the latest: exec may change a process's role
-        self._lines_seen = len(result.lines)
-        now = time.monotonic()
-        if now - self._last < self.INTERVAL:
-            return None
-        self._last = now
-        pids = self.tree.update(launched.pid for launched in live)
-        self.diagnosis = self.detector.sample(pids, self.name, now)
-        return self.diagnosis.summary() if self.diagnosis else None
-
-    def name(self, pid: int) -> str:
-        return self.roles.get(pid) or command(pid)
-
-    def close(self) -> None:
-        self.stacks.close()
+    def said(self, role: str) -> list[Line]:
+        return self.transcript.said(role)
 
 
 class Run:
     """One run of one demo."""
 
-    def __init__(self, demo: Demo, out: Optional[TextIO] = None, watcher: Optional[Watcher] = None,
-                 timeout: Optional[float] = None, detect: bool = True):
+    def __init__(
+        self,
+        demo: Demo,
+        out: Optional[TextIO] = None,
+        timeout: Optional[float] = None,
+        detect: bool = True,
+        use_proc: Optional[bool] = None,
+        quiet: Optional[float] = None,
+    ):
         self.demo = demo
         self.out = out
-        self.owns_watcher = watcher is None and detect
-        self.watcher = DeadlockWatcher() if self.owns_watcher else watcher
         self.timeout = timeout if timeout is not None else demo.timeout
         self.result = Result(demo)
+        self.keeper = Keeper()
+        self.watch = Watcher(self.keeper, use_proc, quiet) if detect else None
         self.launched: list[Launched] = []
         self.selector = selectors.DefaultSelector()
         self.start = time.monotonic()
@@ -206,15 +139,15 @@ class Run:
             if demo.kind == "deadlock":
                 result.problems.append("expected a deadlock, but every process finished")
         except _Stop as stop:
-            diagnosis = getattr(self.watcher, "diagnosis", None)
+            diagnosis = self.watch.diagnosis if self.watch else None
             if diagnosis is not None:
-                result.details["deadlock"] = diagnosis
-                result.details["deadlock_seconds"] = diagnosis.reported_at - self.start  # on the lines' clock
+                result.diagnosis = diagnosis
+                result.deadlock_seconds = diagnosis.reported_at - self.start  # on the lines' clock
                 self._show(diagnosis.report())
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))
         finally:
-            with _interrupts_deferred():  # a second Ctrl-C must not cut the cleanup short
+            with signals_deferred():  # a second Ctrl-C, a SIGTERM, must not cut the cleanup short
                 self._cleanup()
         if result.ok:
             self._check()
@@ -225,24 +158,26 @@ class Run:
         try:
             self._end_everything()
             self._check_nothing_left()
-            if "deadlock" in result.details:
-                ended = ", ".join(stuck.label for stuck in result.details["deadlock"].stuck)
-                self._show(f"harness: ended {ended}; " + (
-                    "nothing left behind" if result.ok else "see the problems below"))
+            if result.diagnosis is not None:
+                ended = ", ".join(stuck.label for stuck in result.diagnosis.watched)
+                self._show(
+                    f"harness: ended {ended}; " + ("nothing left behind" if result.ok else "see the problems below")
+                )
         finally:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.selector.close()
-            if self.owns_watcher:
-                self.watcher.close()
+            if self.watch:
+                self.watch.close()
             result.seconds = time.monotonic() - self.start
 
     def _release(self) -> None:
         """Give back what __init__ took, for a run that never started."""
+        self.keeper.close()
         self.selector.close()
         os.close(self.shared_r)
         os.close(self.shared_w)
-        if self.owns_watcher:
-            self.watcher.close()
+        if self.watch:
+            self.watch.close()
 
     def _converse(self) -> None:
         demo = self.demo
@@ -254,7 +189,7 @@ class Run:
         extra = list(protocol.SAMPLE_REQUESTS) if demo.kind == "exchange" else []
         for _ in range(demo.clients):
             client = self._launch("client", demo.client, fields, extra)
-            self._pump(lambda: client.finished)
+            self._pump(lambda client=client: client.finished)
             if client.popen.returncode != 0 and demo.kind == "exchange":
                 break  # the next client would fail the same way; the problem is reported below
         if server is not None:
@@ -269,14 +204,20 @@ class Run:
         # process's line can land between them. stderr is line-buffered: one write() per line.
         env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
         env.update(TMPDIR=self.tmpdir, PYTHONDONTWRITEBYTECODE="1")
-        env.update(getattr(self.watcher, "environment", {}))  # where to dump a Python stack when asked
+        if self.watch:
+            env.update(self.watch.environment)  # where to dump a Python stack when asked
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        popen = subprocess.Popen(
+        popen = self.keeper.launch(
             [sys.executable, str(program.path), *args, *extra],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.shared_w,
-            cwd=ROOT, env=env, start_new_session=True,  # its own process group: ended as one
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.shared_w,
+            cwd=ROOT,
+            env=env,
         )
         launched = Launched(role, popen)
+        if self.watch:
+            self.watch.call(popen.pid, role)  # until its own lines say otherwise
         os.set_blocking(popen.stdout.fileno(), False)
         self.selector.register(popen.stdout, selectors.EVENT_READ, launched)
         self.launched.append(launched)
@@ -285,10 +226,9 @@ class Run:
     def _wait_ready(self, server: Launched) -> dict[str, str]:
         seen = len(self.result.lines)
         while True:
-            for line in self.result.lines[seen:]:
-                match = READY.match(line.text)
-                if match:
-                    return dict(item.split("=", 1) for item in match["fields"].split() if "=" in item)
+            fields = self.result.transcript.first_ready(seen)
+            if fields is not None:
+                return fields
             seen = len(self.result.lines)
             if server.finished:
                 raise _Stop(f"the server ended (exit code {server.popen.returncode}) before it was ready")
@@ -310,11 +250,12 @@ class Run:
                     launched.popen.wait(min(TICK, max(remaining, 0.001)))
                 except subprocess.TimeoutExpired:
                     pass
-        if self.watcher is not None:
-            live = [launched for launched in self.launched if not launched.finished]
-            problem = self.watcher(live, self.result)
-            if problem:
-                raise _Stop(problem)
+        if self.watch is not None:  # the client first: it starts the conversation
+            diagnosis = self.watch.look([process.pid for process in reversed(self.launched) if not process.finished])
+            for notice in self.watch.notices():
+                self._show(notice)
+            if diagnosis is not None:
+                raise _Stop(diagnosis.summary())
 
     def _read(self, launched: Optional[Launched]) -> None:
         """Read what is there: from the shared pipe (launched is None) or a process's stdout."""
@@ -346,14 +287,15 @@ class Run:
     def _add_line(self, launched: Optional[Launched], raw: bytes) -> None:
         text = raw.decode("utf-8", errors="replace")
         now = time.monotonic() - self.start
-        match = LABELLED.match(text)
-        if match:
-            line = Line(now, match["role"], int(match["pid"]), match["text"])
+        line = parse_line(text, now)
+        if line is not None:
             self.last_speaker = next((p for p in self.launched if p.pid == line.pid), self.last_speaker)
+            if self.watch:
+                self.watch.call(line.pid, line.role)
         else:  # an unlabelled line (a traceback, say): most likely from whoever spoke last
             speaker = launched or self.last_speaker or self.launched[-1]
             line = Line(now, speaker.role if speaker else "?", speaker.pid if speaker else 0, text)
-        self.result.lines.append(line)
+        self.result.transcript.lines.append(line)
         self._print(f"{line.seconds:7.3f}  {line.label}: {line.text}")
 
     def _show(self, text: str) -> None:
@@ -372,27 +314,27 @@ class Run:
     # -- ending ---------------------------------------------------------
 
     def _end_everything(self) -> None:
-        """End every process still running and reap it; note any that had to be ended."""
+        """End every process still running and reap it; note processes a finished one left behind."""
         running = {launched.pid for launched in self.launched if launched.popen.poll() is None}
-        for pid in running:  # all at once, and once: a second SIGTERM would cut its cleanup short
-            _signal_group(pid, signal.SIGTERM)
+        left = [
+            pid
+            for pid in self.keeper.alive()
+            if pid not in running and self.keeper.tree.root_of.get(pid) not in running
+        ]
+        if left and self.result.ok:
+            owners = {launched.pid: launched for launched in self.launched}
+            for root in dict.fromkeys(self.keeper.tree.root_of.get(pid, pid) for pid in left):
+                owner = owners.get(root)
+                who = f"{owner.role}[{owner.pid}]" if owner else "the demo"
+                found = [pid for pid in left if self.keeper.tree.root_of.get(pid, pid) == root]
+                self.result.problems.append(f"{who} left processes running: {found}")
+        self.keeper.close()  # SIGTERM what runs, GRACE to clean up, then SIGKILL; reaped
         for launched in self.launched:
-            cut_short = launched.pid in running  # the run was cut short: it did not end by itself
-            if cut_short:
-                try:
-                    launched.popen.wait(GRACE)
-                except subprocess.TimeoutExpired:
-                    _signal_group(launched.pid, signal.SIGKILL)
-                    launched.popen.wait()
-            survivors = _end_group(launched.pid, asked=cut_short)  # what it forked and left behind
-            if survivors and self.result.ok and not cut_short:
-                self.result.problems.append(f"{launched.role}[{launched.pid}] left processes running: {survivors}")
             if not launched.closed:
                 os.set_blocking(launched.popen.stdout.fileno(), True)
                 while not launched.closed:
                     self._read(launched)
-            label = f"{launched.role}[{launched.pid}]"
-            self.result.exit_codes[label] = launched.popen.returncode
+            self.result.exit_codes[f"{launched.role}[{launched.pid}]"] = launched.popen.returncode
         os.close(self.shared_w)  # every writer is gone: what is left in the pipe ends in EOF
         os.set_blocking(self.shared_r, True)
         while self.shared_r != -1:
@@ -410,136 +352,58 @@ class Run:
     def _check(self) -> None:
         result, demo = self.result, self.demo
         if demo.kind == "deadlock":  # it deadlocked, as it should; the harness ended it, so no exit code counts
-            if demo.check is not None:
-                result.problems.extend(demo.check(result))
+            if demo.deadlock is not None:
+                result.problems.extend(deadlock_problems(demo.deadlock, result.diagnosis))
             return
         for label, code in result.exit_codes.items():
             if code != 0:
-                result.problems.append(f"{label} exited with {_describe_exit(code)}")
+                result.problems.append(f"{label} exited with {describe_exit(code)}")
         if demo.kind == "exchange":
-            problems, result.messages = check_exchange(result.lines, list(protocol.SAMPLE_REQUESTS), demo.clients)
+            problems, result.messages = check_exchange(result.transcript, protocol.SAMPLE_REQUESTS, demo.clients)
             result.problems.extend(problems)
         else:  # a lesson: count the messages its processes said they sent and received
-            result.messages = sum(1 for line in result.lines if MESSAGE.match(line.text))
+            count = demo.count or Transcript.message_count
+            result.messages = count(result.transcript)
         if demo.check is not None and result.ok:
-            result.problems.extend(demo.check(result))
+            result.problems.extend(demo.check(result.transcript))
+
+
+def deadlock_problems(expected: ExpectedDeadlock, diagnosis: Optional[Diagnosis]) -> list[str]:
+    """How the diagnosis differs from the deadlock the catalog expects (empty when it is that one)."""
+    if diagnosis is None:
+        return ["no deadlock was diagnosed"]
+    problems = []
+    if diagnosis.cycle_text() != expected.cycle:
+        problems.append(f"expected the cycle {expected.cycle!r}, the diagnosis says {diagnosis.cycle_text()!r}")
+    for name, call in expected.calls.items():
+        try:
+            blocked_in = diagnosis.process(name).call
+        except KeyError:
+            problems.append(f"the diagnosis names no {name}")
+            continue
+        if blocked_in != call:
+            problems.append(f"{name} is blocked in {blocked_in}, expected {call}")
+    return problems
 
 
 class _Stop(Exception):
     """Stop the run now, for the reason given."""
 
 
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold back SIGINT for the block's length, then raise KeyboardInterrupt if one came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set signal handlers; nothing to defer elsewhere
-        return
-    arrived = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if arrived:
-        raise KeyboardInterrupt
-
-
-def _group_members(pgid: int) -> list[psutil.Process]:
-    members = []
-    for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _end_group(pgid: int, asked: bool = False) -> list[int]:
-    """SIGTERM what is left of the process group, then SIGKILL after GRACE. Returns the pids it found.
-
-    asked: the group was sent SIGTERM already; give it GRACE to finish its cleanup, then SIGKILL."""
-    members = _group_members(pgid)
-    found = [process.pid for process in members]
-    if asked and members:
-        _, members = psutil.wait_procs(members, timeout=GRACE)
-    for sig in (signal.SIGKILL,) if asked else (signal.SIGTERM, signal.SIGKILL):
-        if not members:
-            break
-        _signal_group(pgid, sig)
-        _, members = psutil.wait_procs(members, timeout=GRACE)  # not our children: it polls, never reaps ours
-    return found
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
-
-
-def messages_of(lines: list[Line], role: str) -> dict[int, dict[str, list[str]]]:
-    """For each process of that role: the messages it sent and received, in order."""
-    by_pid: dict[int, dict[str, list[str]]] = {}
-    for line in lines:
-        if line.role != role:
-            continue
-        match = MESSAGE.match(line.text)
-        if match:
-            by_pid.setdefault(line.pid, {"sent": [], "received": []})[match["what"]].append(json.loads(match["quoted"]))
-    return by_pid
-
-
-def check_exchange(lines: list[Line], requests: list[str], clients: int) -> tuple[list[str], int]:
-    """Problems with the exchange as the processes told it, and how many messages went by.
-
-    Every client must send the requests in order and receive, for each, the
-    answer ipc.protocol requires; the server must have received exactly what
-    the clients sent and sent exactly what they received.
-    """
-    problems: list[str] = []
-    client_talk = messages_of(lines, "client")
-    server_talk = messages_of(lines, "server")
-    if len(client_talk) != clients:
-        problems.append(f"expected {clients} client(s) to talk, saw {len(client_talk)}")
-    all_sent, all_received = [], []
-    for pid, talk in client_talk.items():
-        sent, received = talk["sent"], talk["received"]
-        all_sent += sent
-        all_received += received
-        if sent != requests:
-            problems.append(f"client[{pid}] sent {sent}, expected {requests}")
-        if len(received) != len(sent):
-            problems.append(f"client[{pid}] sent {len(sent)} message(s) but received {len(received)} answer(s)")
-        for seq, (request, reply) in enumerate(zip(sent, received), start=1):
-            if reply != protocol.answer(seq, request):
-                problems.append(f"client[{pid}] got {reply!r} for {request!r}, expected {protocol.answer(seq, request)!r}")
-    heard = [m for talk in server_talk.values() for m in talk["received"]]
-    said = [m for talk in server_talk.values() for m in talk["sent"]]
-    if server_talk or clients:
-        if heard != all_sent:
-            problems.append(f"the server received {heard}, but the clients sent {all_sent}")
-        if said != all_received:
-            problems.append(f"the server sent {said}, but the clients received {all_received}")
-    return problems, len(all_sent) + len(all_received)
-
-
-def run_demo(demo: Demo, out: Optional[TextIO] = None, watcher: Optional[Watcher] = None,
-             timeout: Optional[float] = None, fix: bool = True, detect: bool = True) -> Result:
+def run_demo(
+    demo: Demo,
+    out: Optional[TextIO] = None,
+    timeout: Optional[float] = None,
+    fix: bool = True,
+    detect: bool = True,
+    use_proc: Optional[bool] = None,
+    quiet: Optional[float] = None,
+) -> Result:
     """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
-    is False, the demo named by its ``fixed_by`` runs too and must pass (result.details["fixed"]).
-    detect=False turns the deadlock watcher off (a demo that hangs then runs into its timeout)."""
-    result = Run(demo, out=out, watcher=watcher, timeout=timeout, detect=detect).execute()
+    is False, the demo named by its ``fixed_by`` runs too and must pass (result.fixed).
+    detect=False turns the deadlock watch off (a demo that hangs then runs into its timeout);
+    use_proc=False and quiet give the watch the psutil fallback other systems get."""
+    result = Run(demo, out=out, timeout=timeout, detect=detect, use_proc=use_proc, quiet=quiet).execute()
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:
             fixed_demo = catalog.find([demo.fixed_by])[0]
@@ -550,10 +414,13 @@ def run_demo(demo: Demo, out: Optional[TextIO] = None, watcher: Optional[Watcher
             result.problems.append(f"its fix, {fixed_demo.name}, is itself a broken demo")
             return result
         if out is not None:
-            print(f"-- the fix: {fixed_demo.name} ({', '.join('demos/' + s for s in fixed_demo.scripts)})",
-                  file=out, flush=True)
+            print(
+                f"-- the fix: {fixed_demo.name} ({', '.join('demos/' + s for s in fixed_demo.scripts)})",
+                file=out,
+                flush=True,
+            )
         fixed = run_demo(fixed_demo, out=out, timeout=timeout)
-        result.details["fixed"] = fixed
+        result.fixed = fixed
         if not fixed.ok:
             result.problems.append(f"its fix, {fixed_demo.name}, failed: {'; '.join(fixed.problems)}")
     return result

@@ -5,16 +5,17 @@ the output of several processes can be told apart when it is interleaved.
 The lines go to stderr, which leaves stdout free to carry data (the dup2
 demo's server talks to its client through stdout).
 
-The harness reads these lines: ``sent "..."`` and ``received "..."`` are the
-messages it checks, and ``ready: key=value ...`` tells it a server is
-listening and where.
+The format of a line, and what ``sent``, ``received`` and ``ready:`` mean to
+whoever reads them, is ipc.transcript's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from . import transcript
+from .transcript import quote  # noqa: F401  (demos quote messages in lines of their own)
 
 
 class Log:
@@ -23,26 +24,21 @@ class Log:
 
     def say(self, text: str) -> None:
         # The pid is read on every line: after fork() the child has a new one.
-        line = f"{self.role}[{os.getpid()}]: {text}\n".encode("utf-8", "backslashreplace")
+        line = (transcript.format_line(self.role, os.getpid(), text) + "\n").encode("utf-8", "backslashreplace")
         sys.stderr.flush()
         # One write() per line: a pipe keeps a write of up to PIPE_BUF bytes whole,
         # so lines from several processes never merge (print() may write twice).
         os.write(sys.stderr.fileno(), line)
 
     def sent(self, message: str) -> None:
-        self.say(f"sent {quote(message)}")
+        self.say(transcript.sent_text(message))
 
     def received(self, message: str) -> None:
-        self.say(f"received {quote(message)}")
+        self.say(transcript.received_text(message))
 
     def ready(self, **where: object) -> None:
         """Tell whoever started us that we are listening, and where."""
-        fields = " ".join(f"{key}={value}" for key, value in where.items())
-        self.say(f"ready: {fields}")
-
-
-def quote(message: str) -> str:
-    return json.dumps(message, ensure_ascii=False)
+        self.say(transcript.ready_text(**where))
 
 
 def address(sockaddr: object) -> str:

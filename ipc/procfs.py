@@ -4,9 +4,8 @@ For each thread: the system call it is in and that call's arguments
 (``/proc/PID/task/TID/syscall``), its state and the kernel function it sleeps
 in (``stat``, ``wchan``), and counters that change whenever it runs
 (``schedstat``, ``io``). For each file descriptor: what it is (``fd``), how it
-was opened (``fdinfo``), and for a socket its addresses, queues and the socket
-at its other end (``/proc/net/tcp``, ``udp``, and the kernel's sock_diag
-netlink interface, as ``ss`` uses, for Unix sockets).
+was opened (``fdinfo``), and for a pipe how full it is. Sockets' addresses,
+queues and other ends are ipc.procnet's.
 
 This module only reads. Where a file cannot be read (the process ended, or
 belongs to someone else) it returns None or leaves the entry out; the caller
@@ -18,39 +17,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import platform
-import socket
 import stat
 import struct
 import termios
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from . import syscalls
+
 AVAILABLE = os.path.exists("/proc/self/syscall") and os.path.exists("/proc/self/fdinfo")
 
-# The system calls a waiting process can be found in, by number, per architecture.
-_X86_64 = {
-    0: "read", 1: "write", 2: "open", 7: "poll", 17: "pread64", 18: "pwrite64", 19: "readv", 20: "writev",
-    23: "select", 34: "pause", 35: "nanosleep", 40: "sendfile", 42: "connect", 43: "accept", 44: "sendto",
-    45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 61: "wait4", 65: "semop", 69: "msgsnd", 70: "msgrcv",
-    128: "rt_sigtimedwait", 130: "rt_sigsuspend", 202: "futex", 220: "semtimedop", 230: "clock_nanosleep",
-    232: "epoll_wait", 242: "mq_timedsend", 243: "mq_timedreceive", 247: "waitid", 257: "openat",
-    270: "pselect6", 271: "ppoll", 275: "splice", 276: "tee", 281: "epoll_pwait", 288: "accept4",
-    299: "recvmmsg", 307: "sendmmsg", 437: "openat2", 441: "epoll_pwait2", 449: "futex_waitv",
-}
-_AARCH64 = {
-    22: "epoll_pwait", 56: "openat", 63: "read", 64: "write", 65: "readv", 66: "writev", 67: "pread64",
-    68: "pwrite64", 71: "sendfile", 72: "pselect6", 73: "ppoll", 76: "splice", 77: "tee", 95: "waitid",
-    98: "futex", 101: "nanosleep", 115: "clock_nanosleep", 133: "rt_sigsuspend", 137: "rt_sigtimedwait",
-    182: "mq_timedsend", 183: "mq_timedreceive", 188: "msgrcv", 189: "msgsnd", 193: "semop",
-    202: "accept", 203: "connect", 206: "sendto", 207: "recvfrom", 211: "sendmsg", 212: "recvmsg",
-    242: "accept4", 243: "recvmmsg", 260: "wait4", 269: "sendmmsg", 437: "openat2", 441: "epoll_pwait2",
-    449: "futex_waitv",
-}
-MACHINE = platform.machine()
-SYSCALLS = {"x86_64": _X86_64, "aarch64": _AARCH64}.get(MACHINE, {})
-_TGKILL = {"x86_64": 234, "aarch64": 131}.get(MACHINE)
-_PIDFD_GETFD = 438  # the same number on every architecture
 AT_FDCWD = 0xFFFFFF9C  # -100, as the kernel prints it
 O_ACCMODE = 0o3
 F_GETPIPE_SZ = 1032
@@ -69,7 +45,8 @@ class Thread:
     raw: str  # the whole syscall line: the same line means the same call, same arguments, same place
 
 
-def _read(path: str) -> Optional[str]:
+def read_text(path: str) -> Optional[str]:
+    """A file of /proc as text; None if it cannot be read (the process ended, or is not ours to see)."""
     try:
         with open(path, "rb") as file:
             return file.read().decode("utf-8", "replace")
@@ -86,10 +63,10 @@ def threads(pid: int) -> list[Thread]:
     found = []
     for tid in tids:
         base = f"/proc/{pid}/task/{tid}"
-        stat_line, syscall_line = _read(f"{base}/stat"), _read(f"{base}/syscall")
+        stat_line, syscall_line = read_text(f"{base}/stat"), read_text(f"{base}/syscall")
         if stat_line is None or syscall_line is None:
             continue
-        state = stat_line[stat_line.rfind(")") + 2:].split(" ", 1)[0]
+        state = stat_line[stat_line.rfind(")") + 2 :].split(" ", 1)[0]
         parts = syscall_line.split()
         if not parts or parts[0] == "running":
             call, args = "running", ()
@@ -97,9 +74,9 @@ def threads(pid: int) -> list[Thread]:
             call, args = "none", ()
         else:
             number = int(parts[0])
-            call = SYSCALLS.get(number, f"syscall {number}")
+            call = syscalls.BY_NUMBER.get(number, f"syscall {number}")
             args = tuple(int(arg, 16) for arg in parts[1:7])
-        found.append(Thread(pid, tid, state, call, args, _read(f"{base}/wchan") or "", syscall_line.strip()))
+        found.append(Thread(pid, tid, state, call, args, read_text(f"{base}/wchan") or "", syscall_line.strip()))
     return found
 
 
@@ -111,12 +88,12 @@ def progress(pid: int) -> Optional[tuple]:
     except OSError:
         return None
     for tid in tids:
-        schedstat = _read(f"/proc/{pid}/task/{tid}/schedstat")  # time on cpu, time waiting, times scheduled
+        schedstat = read_text(f"/proc/{pid}/task/{tid}/schedstat")  # time on cpu, time waiting, times scheduled
         if schedstat is None:
-            stat_line = _read(f"/proc/{pid}/task/{tid}/stat") or ""
-            schedstat = " ".join(stat_line[stat_line.rfind(")") + 2:].split()[11:13])  # utime, stime
+            stat_line = read_text(f"/proc/{pid}/task/{tid}/stat") or ""
+            schedstat = " ".join(stat_line[stat_line.rfind(")") + 2 :].split()[11:13])  # utime, stime
         counters.append(schedstat.strip())
-    io = _read(f"/proc/{pid}/io")
+    io = read_text(f"/proc/{pid}/io")
     if io:
         counters.append(" ".join(line for line in io.splitlines() if line.startswith(("rchar", "wchar"))))
     return tuple(counters)
@@ -131,7 +108,7 @@ def children(pid: int) -> Optional[list[int]]:
     except OSError:
         return found
     for tid in tids:
-        text = _read(f"/proc/{pid}/task/{tid}/children")
+        text = read_text(f"/proc/{pid}/task/{tid}/children")
         if text is None:
             return None if not os.path.exists(f"/proc/{pid}/task/{tid}/children") else found
         found.extend(int(child) for child in text.split())
@@ -140,16 +117,16 @@ def children(pid: int) -> Optional[list[int]]:
 
 def start_time(pid: int) -> Optional[int]:
     """When the process started (clock ticks since boot): with the pid, names one process for good."""
-    text = _read(f"/proc/{pid}/stat")
+    text = read_text(f"/proc/{pid}/stat")
     if not text:
         return None
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     return int(fields[19]) if fields[0] != "Z" else None
 
 
-def parent(pid: int) -> Optional[int]:
-    text = _read(f"/proc/{pid}/stat")
-    return int(text[text.rfind(")") + 2:].split()[1]) if text else None
+def kernel_stack(pid: int, tid: int) -> Optional[str]:
+    """The kernel functions a thread sleeps in (/proc/PID/task/TID/stack, readable by root only)."""
+    return read_text(f"/proc/{pid}/task/{tid}/stack")
 
 
 def command(pid: int) -> str:
@@ -162,8 +139,8 @@ def command(pid: int) -> str:
         except psutil.Error:
             return "?"
     else:
-        argv = (_read(f"/proc/{pid}/cmdline") or "").split("\0")
-        name = (_read(f"/proc/{pid}/comm") or "?").strip()
+        argv = (read_text(f"/proc/{pid}/cmdline") or "").split("\0")
+        name = (read_text(f"/proc/{pid}/comm") or "?").strip()
     if name.startswith("python") and len(argv) > 1:
         script = next((arg for arg in argv[1:] if arg.endswith(".py")), None)
         if script:
@@ -171,18 +148,31 @@ def command(pid: int) -> str:
     return name
 
 
+def command_line(pid: int) -> str:
+    """The process's whole command line, as a shell would show it ("?" if it cannot be read)."""
+    if not AVAILABLE:
+        import psutil
+
+        try:
+            return " ".join(psutil.Process(pid).cmdline()) or "?"
+        except psutil.Error:
+            return "?"
+    argv = (read_text(f"/proc/{pid}/cmdline") or "").rstrip("\0").split("\0")
+    return " ".join(argv) or "?"
+
+
 def is_python(pid: int) -> Optional[bool]:
     """Whether the process runs a Python interpreter; None if it cannot be told."""
     try:
         return os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("python")
     except OSError:
-        comm = _read(f"/proc/{pid}/comm")
+        comm = read_text(f"/proc/{pid}/comm")
         return comm.startswith("python") if comm else None
 
 
 def catches(pid: int, signum: int) -> Optional[bool]:
     """Whether the process has a handler for this signal (SigCgt in /proc/PID/status); None: cannot tell."""
-    for line in (_read(f"/proc/{pid}/status") or "").splitlines():
+    for line in (read_text(f"/proc/{pid}/status") or "").splitlines():
         if line.startswith("SigCgt:"):
             return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
     return None
@@ -212,7 +202,7 @@ class Handle:
 
 
 def _access(pid: int, fd: int) -> Optional[str]:
-    info = _read(f"/proc/{pid}/fdinfo/{fd}")
+    info = read_text(f"/proc/{pid}/fdinfo/{fd}")
     if info is None:
         return None
     for line in info.splitlines():
@@ -299,7 +289,7 @@ def holders(targets: Iterable[str], skip: int = -1) -> tuple[dict[str, list[Hand
 def epoll_targets(pid: int, epfd: int) -> list[tuple[int, int]]:
     """(fd, events) for every fd an epoll instance watches (fdinfo's tfd lines)."""
     found = []
-    for line in (_read(f"/proc/{pid}/fdinfo/{epfd}") or "").splitlines():
+    for line in (read_text(f"/proc/{pid}/fdinfo/{epfd}") or "").splitlines():
         parts = line.split()
         if parts[:1] == ["tfd:"] and "events:" in parts:
             found.append((int(parts[1]), int(parts[parts.index("events:") + 1], 16)))
@@ -336,156 +326,6 @@ def cwd(pid: int) -> Optional[str]:
         return None
 
 
-# -- sockets ----------------------------------------------------------------
-
-
-@dataclass
-class Socket:
-    inode: int
-    family: str  # "TCP", "TCP6", "UDP", "UDP6", "Unix stream", "Unix datagram", "Unix seqpacket"
-    state: str  # "connected", "listening", "unconnected", or a TCP state
-    local: str = ""
-    remote: str = ""
-    peer: Optional[int] = None  # the inode of the socket at the other end, when it is on this machine
-    recv_queue: Optional[int] = None  # bytes that arrived and are not read yet
-    send_queue: Optional[int] = None  # bytes sent and not yet taken by the other end
-
-    @property
-    def stream(self) -> bool:
-        return self.family.startswith("TCP") or self.family in ("Unix stream", "Unix seqpacket")
-
-
-_TCP_STATES = {1: "connected", 2: "connecting (SYN sent)", 3: "SYN received", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-               6: "TIME_WAIT", 7: "closed", 8: "CLOSE_WAIT (the peer closed)", 9: "LAST_ACK", 10: "listening",
-               11: "CLOSING"}
-
-
-def _inet_address(text: str) -> str:
-    host, port = text.split(":")
-    raw = bytes.fromhex(host)
-    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # each 32-bit word is in host order
-    if len(raw) == 4:
-        return f"{socket.inet_ntop(socket.AF_INET, raw)}:{int(port, 16)}"
-    return f"[{socket.inet_ntop(socket.AF_INET6, raw)}]:{int(port, 16)}"
-
-
-def _inet_sockets(found: dict[int, Socket], net: str) -> None:
-    by_ends: dict[tuple[str, str, str], int] = {}
-    for name, family in (("tcp", "TCP"), ("tcp6", "TCP6"), ("udp", "UDP"), ("udp6", "UDP6")):
-        text = _read(f"{net}/{name}")
-        for line in (text or "").splitlines()[1:]:
-            parts = line.split()
-            if len(parts) < 10 or parts[9] == "0":
-                continue
-            inode = int(parts[9])
-            tx, rx = (int(part, 16) for part in parts[4].split(":"))
-            state = int(parts[3], 16)
-            local, remote = _inet_address(parts[1]), _inet_address(parts[2])
-            if family.startswith("UDP"):
-                described = "connected" if state == 1 else "unconnected"
-                remote = remote if state == 1 else ""
-            else:
-                described = _TCP_STATES.get(state, f"state {state}")
-                remote = "" if state == 10 else remote
-            found[inode] = Socket(inode, family, described, local, remote, recv_queue=rx,
-                                  send_queue=tx if family.startswith("TCP") else None)
-            if family.startswith("TCP") and state != 10:
-                by_ends[(family[:3], local, remote)] = inode
-    for (proto, local, remote), inode in by_ends.items():  # the peer is the socket with the ends swapped
-        peer = by_ends.get((proto, remote, local))
-        if peer is not None:
-            found[inode].peer = peer
-
-
-_UNIX_TYPES = {1: "Unix stream", 2: "Unix datagram", 5: "Unix seqpacket"}
-
-
-def _unix_name(raw: bytes) -> str:
-    if not raw:
-        return ""
-    if raw[:1] == b"\0":
-        return "@" + raw[1:].decode("utf-8", "replace")  # an abstract name, as ss writes it
-    return raw.rstrip(b"\0").decode("utf-8", "replace")
-
-
-def _unix_sockets_diag(found: dict[int, Socket]) -> bool:
-    """Unix sockets from the kernel's sock_diag netlink interface: names, peers, queues."""
-    NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, NLMSG_ERROR, NLMSG_DONE = 4, 20, 2, 3
-    show = 0x1 | 0x4 | 0x10  # UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN
-    request = struct.pack("=BBHIIIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, show, 0xFFFFFFFF, 0xFFFFFFFF)
-    header = struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY, 0x1 | 0x300, 1, 0)  # REQUEST|DUMP
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
-            nl.settimeout(1.0)
-            nl.sendto(header + request, (0, 0))
-            while True:
-                data = nl.recv(65536)
-                offset = 0
-                while offset + 16 <= len(data):
-                    length, kind = struct.unpack_from("=IH", data, offset)
-                    if kind == NLMSG_DONE:
-                        return True
-                    if kind == NLMSG_ERROR or length < 16:
-                        return False
-                    _parse_unix_diag(data[offset + 16:offset + length], found)
-                    offset += (length + 3) & ~3
-    except (OSError, AttributeError, struct.error):  # no AF_NETLINK, or no unix_diag in this kernel
-        return False
-
-
-def _parse_unix_diag(message: bytes, found: dict[int, Socket]) -> None:
-    _, kind, state, _, inode = struct.unpack_from("=BBBBI", message)
-    item = Socket(inode, _UNIX_TYPES.get(kind, f"Unix type {kind}"),
-                  {1: "connected", 10: "listening"}.get(state, "unconnected"))
-    offset = 16
-    while offset + 4 <= len(message):
-        length, attr = struct.unpack_from("=HH", message, offset)
-        value = message[offset + 4:offset + length]
-        if attr == 0:  # UNIX_DIAG_NAME
-            item.local = _unix_name(value)
-        elif attr == 2:  # UNIX_DIAG_PEER
-            item.peer = struct.unpack("=I", value[:4])[0]
-        elif attr == 4 and state != 10:  # UNIX_DIAG_RQLEN: bytes to read, bytes sent and not yet read
-            item.recv_queue, item.send_queue = struct.unpack("=II", value[:8])
-        offset += (length + 3) & ~3 if length else 4
-    found[inode] = item
-
-
-def _unix_sockets_proc(found: dict[int, Socket], net: str) -> None:
-    """Unix sockets from /proc/net/unix: names and states, but no peers."""
-    for line in (_read(f"{net}/unix") or "").splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 7:
-            continue
-        inode, kind, state = int(parts[6]), int(parts[4], 16), int(parts[5], 16)
-        listening = int(parts[3], 16) & 0x10000
-        found[inode] = Socket(inode, _UNIX_TYPES.get(kind, f"Unix type {kind}"),
-                              "listening" if listening else ("connected" if state == 3 else "unconnected"),
-                              local=parts[7] if len(parts) > 7 else "")
-
-
-def _namespace(pid: Optional[int]) -> Optional[str]:
-    try:
-        return os.readlink(f"/proc/{pid if pid else 'self'}/ns/net")
-    except OSError:
-        return None
-
-
-def sockets(pid: Optional[int] = None) -> tuple[dict[int, Socket], bool]:
-    """Every socket in the network namespace of process pid (default: ours) by inode, and
-    whether Unix sockets' peers could be seen (sock_diag answers for our namespace only)."""
-    found: dict[int, Socket] = {}
-    net = f"/proc/{pid}/net" if pid else "/proc/net"
-    _inet_sockets(found, net)
-    peers = _namespace(pid) == _namespace(None) and _unix_sockets_diag(found)
-    if not peers:
-        _unix_sockets_proc(found, net)
-    for item in found.values():  # the peer's address is the other end's own address
-        if item.peer in found and item.family.startswith("Unix"):
-            item.remote = found[item.peer].local
-    return found, peers
-
-
 # -- a look inside a pipe, through a copy of another process's fd ---------
 
 _libc = None
@@ -505,7 +345,7 @@ def pipe_fill(pid: int, fd: int) -> Optional[tuple[int, int]]:
     except OSError:
         return None
     try:
-        copy = libc.syscall(_PIDFD_GETFD, pidfd, fd, 0)
+        copy = libc.syscall(syscalls.PIDFD_GETFD, pidfd, fd, 0)
         if copy < 0:
             return None
         try:
@@ -522,10 +362,10 @@ def pipe_fill(pid: int, fd: int) -> Optional[tuple[int, int]]:
 def signal_thread(pid: int, tid: int, signum: int) -> bool:
     """Send a signal to one thread (tgkill), so that thread is the one that handles it."""
     try:
-        if _TGKILL is None:
+        if syscalls.TGKILL is None:
             os.kill(pid, signum)
             return True
-        return _c_library().syscall(_TGKILL, pid, tid, signum) == 0
+        return _c_library().syscall(syscalls.TGKILL, pid, tid, signum) == 0
     except OSError:
         return False
 

@@ -20,7 +20,6 @@ _STDLIB = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstd
 _FRAME = re.compile(r'^\s+File "(?P<path>.*)", line (?P<line>\d+) in (?P<function>.*)$')
 
 
-
 @dataclass
 class Frame:
     path: str
@@ -47,7 +46,9 @@ class Frame:
     @property
     def library(self) -> bool:
         """Part of Python's standard library or of the ipc package, not the program's own code."""
-        return self.path.startswith(_STDLIB) or Path(self.path).is_relative_to(ROOT / "ipc") or self.path.startswith("<")
+        return (
+            self.path.startswith(_STDLIB) or Path(self.path).is_relative_to(ROOT / "ipc") or self.path.startswith("<")
+        )
 
 
 @dataclass
@@ -59,8 +60,10 @@ class Stack:
         """The line it is stuck on: the innermost of the program's own code, not counting the lambdas
         it handed to a library (``MessageReader(lambda n: os.read(fd, n))``), which show as ``inner``."""
         own = [frame for frame in self.frames if not frame.library]
-        return next((frame for frame in own if frame.function != "<lambda>"), own[0] if own else
-                    (self.frames[0] if self.frames else None))
+        return next(
+            (frame for frame in own if frame.function != "<lambda>"),
+            own[0] if own else (self.frames[0] if self.frames else None),
+        )
 
     @property
     def innermost(self) -> Optional[Frame]:
@@ -75,7 +78,9 @@ def parse(text: str) -> Optional[Stack]:
             current = (line.startswith(("Current thread", "Stack (")), [])
             sections.append(current)
         elif current is not None and (match := _FRAME.match(line)):
-            path = match["path"] if match["path"].startswith("<") else os.path.normpath(match["path"])  # demos/broken/../../ipc
+            path = (
+                match["path"] if match["path"].startswith("<") else os.path.normpath(match["path"])
+            )  # demos/broken/../../ipc
             current[1].append(Frame(path, int(match["line"]), match["function"]))
     chosen = next((frames for is_current, frames in sections if is_current), None)
     if chosen is None and sections:

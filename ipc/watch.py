@@ -21,26 +21,27 @@ This module raises and returns codes; only ipc.cli exits.
 from __future__ import annotations
 
 import os
-import re
 import selectors
-import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Optional, Sequence, TextIO
 
-from .deadlock import Detector, Diagnosis, Tree, _start_time
+from .deadlock import Diagnosis, Watcher
+from .processes import TICK, Keeper
 from .procfs import command
-from .stackdumps import StackDumps
+from .transcript import parse_label
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
 EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
 EXIT_NOT_FOUND = 127  # no such command (as in a shell)
-TICK = 0.05  # how often the tree is looked at
-GRACE = 1.0  # how long a process has to end after SIGTERM before SIGKILL
-LINGER = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
-LABEL = re.compile(rb"(?P<role>[A-Za-z][\w.-]*)\[(?P<pid>\d+)\]: ")  # anywhere: two lines may arrive merged
+CHUNK = 1 << 20  # read at most this much stderr at a time
+LABEL_BYTES = 64  # role[pid]: fits in this many bytes
+INJECT = str(Path(__file__).resolve().parent / "inject")
+DRAIN = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
 
 
 class WatchError(Exception):
@@ -57,39 +58,48 @@ class Outcome:
     diagnosis: Optional[Diagnosis]
     seconds: float
     ended: list[str]  # the processes ended after a deadlock, labelled
+    left: list[int] = field(default_factory=list)  # processes the command left running when it exited
 
 
-def watch(argv: Sequence[str], err: Optional[BinaryIO] = None, report: Optional[TextIO] = None,
-          use_proc: Optional[bool] = None, quiet: Optional[float] = None) -> Outcome:
+def watch(
+    argv: Sequence[str],
+    err: Optional[BinaryIO] = None,
+    report: Optional[TextIO] = None,
+    use_proc: Optional[bool] = None,
+    quiet: Optional[float] = None,
+    keep: bool = False,
+    notice: Optional[float] = None,
+) -> Outcome:
     """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
 
-    use_proc=False: the psutil fallback, which reports after ``quiet`` seconds of stillness."""
+    use_proc=False: the psutil fallback, which says after ``quiet`` seconds of stillness what it can
+    see, and ends nothing: it cannot tell a deadlock from a wait on purpose."""
     if not argv:
         raise WatchError("no command given", 2)
     err = err if err is not None else sys.stderr.buffer
     report = report if report is not None else sys.stderr
-    stacks = StackDumps()
+    keeper = Keeper()
+    watcher = Watcher(keeper, use_proc, quiet, closed_world=False, notice=notice)  # others may connect to its ports
     try:
-        try:
-            popen = subprocess.Popen(list(argv), stderr=subprocess.PIPE, env=dict(os.environ, **stacks.environment))
+        try:  # in our own process group, as from a shell: Ctrl-C at the terminal reaches it too
+            popen = keeper.launch(argv, new_session=False, stderr=subprocess.PIPE, env=_environment(watcher))
         except FileNotFoundError:
             raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
         except PermissionError:
             raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
         except OSError as error:
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
-        detector = Detector(use_proc=use_proc, stacks=stacks, closed_world=False,  # others may connect to its ports
-                            **({"quiet": quiet} if quiet else {}))
-        return _Watching(popen, err, report, detector).run()
+        outcome = _Watching(keeper, popen, err, report, watcher).run()
+        outcome.left = _left_behind(keeper, report, keep)
+        return outcome
     finally:
-        stacks.close()
+        keeper.close()
+        watcher.close()
 
 
 class _Watching:
-    def __init__(self, popen: subprocess.Popen, err: BinaryIO, report: TextIO, detector: Detector):
-        self.popen, self.err, self.report, self.detector = popen, err, report, detector
-        self.tree = Tree()
-        self.roles: dict[int, str] = {}
+    def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, watcher: Watcher):
+        self.keeper, self.popen, self.err, self.report, self.watcher = keeper, popen, err, report, watcher
         self.pending = b""
         self.start = time.monotonic()
         self.selector = selectors.DefaultSelector()
@@ -99,87 +109,98 @@ class _Watching:
 
     def run(self) -> Outcome:
         try:
-            last_sample = 0.0
             while self.popen.poll() is None:
                 if self.stderr_open:
                     if self.selector.select(TICK):
                         self._forward()
                 else:
-                    time.sleep(TICK)
-                now = time.monotonic()
-                if now - last_sample < TICK:
-                    continue
-                last_sample = now
-                pids = self.tree.update([self.popen.pid])
-                diagnosis = self.detector.sample(pids, self.name, now)
+                    try:
+                        self.popen.wait(TICK)  # back at once when it exits
+                    except subprocess.TimeoutExpired:
+                        pass
+                diagnosis = self.watcher.look()
+                for notice in self.watcher.notices():
+                    print(f"ipc watch: {notice}", file=self.report, flush=True)
                 if diagnosis is not None:
                     return self._deadlocked(diagnosis)
             self._drain()
             code = self.popen.returncode
             return Outcome(128 - code if code < 0 else code, None, time.monotonic() - self.start, [])
         except BaseException:  # Ctrl-C, SIGTERM, a bug: the command's processes must not outlive us
-            self._end_tree()
+            self.keeper.end()
             raise
         finally:
             self.selector.close()
             self.popen.stderr.close()
 
-    def name(self, pid: int) -> str:
-        return self.roles.get(pid) or command(pid)
-
     def _forward(self) -> None:
-        try:
-            data = os.read(self.popen.stderr.fileno(), 65536)
-        except BlockingIOError:
-            return
+        chunks = []
+        while sum(map(len, chunks)) < CHUNK:  # what is there now, in one go: a chatty writer costs fewer wake-ups
+            try:
+                chunk = os.read(self.popen.stderr.fileno(), CHUNK)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.selector.unregister(self.popen.stderr)
+                self.stderr_open = False
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
         if not data:
-            self.selector.unregister(self.popen.stderr)
-            self.stderr_open = False
             return
         self.err.write(data)
         self.err.flush()
-        *lines, self.pending = (self.pending + data).split(b"\n")
-        for line in lines:
-            for match in LABEL.finditer(line):
-                if match.start() == 0:  # a line of its own: the latest role wins (exec may change it)
-                    self.roles[int(match["pid"])] = match["role"].decode()
-                else:
-                    self.roles.setdefault(int(match["pid"]), match["role"].decode())
+        # Only the start of each line is kept: a label is short, and a line may be megabytes long.
+        head, *rest = data.split(b"\n")
+        line = self.pending + head[:LABEL_BYTES]
+        complete, self.pending = ([line, *rest[:-1]], rest[-1][:LABEL_BYTES]) if rest else ([], line[:LABEL_BYTES])
+        for start in complete:
+            if b"]: " not in start:  # no label: most lines of most programs, passed by at the cost of one search
+                continue
+            labelled = parse_label(start[:LABEL_BYTES].decode("utf-8", "replace"))
+            if labelled:
+                self.watcher.call(labelled[1], labelled[0])
 
     def _drain(self) -> None:
         """The command exited: forward what its stderr still holds, for a moment at most."""
-        end = time.monotonic() + LINGER
+        end = time.monotonic() + DRAIN
         while self.stderr_open and time.monotonic() < end:
             if self.selector.select(max(0.0, end - time.monotonic())):
                 self._forward()
 
     def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
         print(f"ipc watch: {diagnosis.report()}", file=self.report, flush=True)
-        labels = [stuck.label for stuck in diagnosis.stuck]
-        self._end_tree()
+        labels = [stuck.label for stuck in diagnosis.watched]
+        self.keeper.end()
         self._drain()
-        print(f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True)
+        print(
+            f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True
+        )
         return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)
 
-    def _end_tree(self) -> None:
-        """SIGTERM every process of the tree, then SIGKILL what is left after GRACE; reap the command.
 
-        While they end, the tree is followed as it changes: a shell's cleanup trap may fork an rm,
-        which must be given its time too, not killed halfway."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in self.tree.update([self.popen.pid]):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            end = time.monotonic() + GRACE
-            while time.monotonic() < end:
-                self.popen.poll()  # reap the command itself, so it does not linger as a zombie
-                if not self.tree.update([]):
-                    return
-                time.sleep(0.01)
-        try:
-            self.popen.wait(GRACE)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+def _left_behind(keeper: Keeper, report: TextIO, keep: bool) -> list[int]:
+    """What the command left running when it exited (background jobs, daemons): named, then ended
+    unless asked to keep it, so that nothing outlives ipc watch by surprise."""
+    left = keeper.alive()
+    if not left:
+        return []
+    counts = Counter(command(pid) for pid in left)
+    named = ", ".join(f"{count} × {name}" if count > 1 else name for name, count in counts.items())
+    if keep:
+        keeper.forget()
+        print(f"ipc watch: the command exited and left {len(left)} process(es) running, kept as asked: {named}",
+              file=report, flush=True)  # fmt: skip
+    else:
+        print(f"ipc watch: the command exited and left {len(left)} process(es) running; ending them: {named} "
+              f"(--keep leaves them running)", file=report, flush=True)  # fmt: skip
+        keeper.end()
+    return left
+
+
+def _environment(watcher: Watcher) -> dict[str, str]:
+    """The command's environment: ours, plus where its Python programs write their stacks when asked,
+    and a start-up hook (ipc/inject/sitecustomize.py) that makes any Python program able to answer."""
+    env = dict(os.environ, **watcher.environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [INJECT, env.get("PYTHONPATH")]))
+    return env

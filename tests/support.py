@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from ipc.transcript import parse_line
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMOS = ROOT / "demos"
-READY = re.compile(r"^\w[\w.-]*\[\d+\]: ready: ?(.*)$")
+READY = r"^\w[\w.-]*\[\d+\]: ready: ?"  # a ready line, for wait_for_line; its fields are parsed by ipc.transcript
 DEADLINE = 10.0
 
 
@@ -67,9 +69,12 @@ class Program:
 
     def ready(self) -> dict[str, str]:
         """Wait for the program's ``ready: key=value ...`` line and return its fields."""
-        seen = next((m for line in self.lines if (m := READY.match(line))), None)  # said once: may be behind us
-        fields = (seen or self.wait_for_line(READY.pattern)).group(1)
-        return dict(item.split("=", 1) for item in fields.split())
+        def fields(text: str):
+            line = parse_line(text)
+            return line.ready if line is not None else None
+
+        seen = next((found for text in self.lines if (found := fields(text)) is not None), None)  # may be behind us
+        return seen if seen is not None else fields(self.wait_for_line(READY).string)
 
     def finish(self, deadline: float = DEADLINE) -> tuple[int, str, str]:
         """Wait for the program to end by itself; return its exit code, stdout and the rest of stderr."""

@@ -13,9 +13,8 @@ import psutil
 import pytest
 
 from ipc import catalog
-from ipc.catalog import Demo, Program
-from ipc.catalog.deadlocks import expect
-from ipc.harness import DeadlockWatcher, run_demo
+from ipc.catalog import Demo, ExpectedDeadlock, Program
+from ipc.harness import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = [demo for demo in catalog.all_demos() if demo.kind == "deadlock"]
@@ -30,7 +29,7 @@ EXPECTED = {
                                 "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/http_server.py")},
     "fifo-open-order": {"client": ("openat", None, "demos/broken/fifo_open_order.py"),
                         "server": ("openat", None, "demos/broken/fifo_open_order.py")},
-    "forgotten-close": {"client": ("waitpid", None, "demos/broken/forgotten_close.py"),
+    "forgotten-close": {"client": ("wait4", None, "demos/broken/forgotten_close.py"),
                         "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/forgotten_close.py")},
     "full-buffers": {"client": ("sendto", r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)", "demos/broken/full_buffers.py"),
                      "server": ("sendto", r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)", "demos/broken/full_buffers.py")},
@@ -57,7 +56,7 @@ def test_the_deadlock_is_diagnosed_and_nothing_survives(demo):
     out = io.StringIO()
     result = run_demo(demo, out=out, fix=False)
     assert result.ok, result.problems  # it deadlocked, and the catalog's expected cycle and calls matched
-    diagnosis = result.details["deadlock"]
+    diagnosis = result.diagnosis
     expected = EXPECTED[demo.name]
     assert sorted(stuck.name for stuck in diagnosis.stuck) == sorted(expected)
     for name, (call, fd_text, script) in expected.items():
@@ -81,32 +80,32 @@ def test_the_deadlock_is_diagnosed_and_nothing_survives(demo):
 
 def test_the_report_reads_like_an_explanation():
     result = run_demo(catalog.find(["both-read-first"])[0], fix=False)
-    report = result.details["deadlock"].report()
-    client, server = (result.details["deadlock"].process(name) for name in ("client", "server"))
+    report = result.diagnosis.report()
+    client, server = (result.diagnosis.process(name) for name in ("client", "server"))
     assert report.startswith(f"DEADLOCK: {client.label} and {server.label} are blocked, each waiting for the other")
-    assert f"{client.label} is blocked in read(fd " in report
+    assert f"{client.label} is blocked in read on fd " in report
     assert f"its write end is held by {server.label} (fd " in report
     assert "# the bug: listens first" in report  # the very line, with its comment
     assert report.count("so client waits for server") == 1 and report.count("so server waits for client") == 1
 
 
 def test_the_forgotten_close_names_the_process_that_holds_its_own_write_end():
-    diagnosis = run_demo(catalog.find(["forgotten-close"])[0], fix=False).details["deadlock"]
+    diagnosis = run_demo(catalog.find(["forgotten-close"])[0], fix=False).diagnosis
     server = diagnosis.process("server")
     assert server.waits_for.keys() == {server.pid}
     assert any(f"held by {server.label} itself (fd " in line for line in server.details)
-    assert diagnosis.process("client").shown == f"waitpid({server.pid})"
+    assert diagnosis.process("client").shown == f"wait4 (waitpid) for its child {server.pid}"
     assert diagnosis.summary() == "deadlock: server waits for itself; client waits for server"
 
 
 def test_the_fifo_report_names_the_paths_being_opened():
-    diagnosis = run_demo(catalog.find(["fifo-open-order"])[0], fix=False).details["deadlock"]
-    assert re.fullmatch(r'open\(".*/replies", O_RDONLY\)', diagnosis.process("client").shown)
-    assert re.fullmatch(r'open\(".*/requests", O_RDONLY\)', diagnosis.process("server").shown)
+    diagnosis = run_demo(catalog.find(["fifo-open-order"])[0], fix=False).diagnosis
+    assert re.fullmatch(r'openat \(open\) of ".*/replies" for reading \(O_RDONLY\)', diagnosis.process("client").shown)
+    assert re.fullmatch(r'openat \(open\) of ".*/requests" for reading \(O_RDONLY\)', diagnosis.process("server").shown)
 
 
 def test_full_buffers_show_the_bytes_nobody_reads():
-    diagnosis = run_demo(catalog.find(["subprocess-pipe-buffer"])[0], fix=False).details["deadlock"]
+    diagnosis = run_demo(catalog.find(["subprocess-pipe-buffer"])[0], fix=False).diagnosis
     for name in ("parent", "cat"):
         assert any(re.search(r"full \((\d+) of \1 bytes\)", line) for line in diagnosis.process(name).details)
 
@@ -115,7 +114,7 @@ def test_full_buffers_show_the_bytes_nobody_reads():
 def test_each_fixed_twin_completes(name):
     result = run_demo(catalog.find([name])[0])
     assert result.ok, result.problems
-    assert "deadlock" not in result.details
+    assert result.diagnosis is None
 
 
 def test_ipc_run_says_the_deadlock_was_expected_then_runs_the_fix():
@@ -132,7 +131,7 @@ def test_a_broken_demo_whose_fix_fails_fails(monkeypatch):
     monkeypatch.setattr(catalog, "find", lambda names: [echo] if names == ["bad-fix"] else [])
     demo = dataclasses.replace(BROKEN[0], fixed_by="bad-fix")
     result = run_demo(demo)
-    assert result.details["fixed"].demo.name == "bad-fix"
+    assert result.fixed.demo.name == "bad-fix"
     assert len(result.problems) == 1 and result.problems[0].startswith("its fix, bad-fix, failed: client[")
 
 
@@ -153,7 +152,7 @@ def test_a_broken_demo_that_does_not_deadlock_fails():
 
 
 def test_the_wrong_cycle_is_caught():
-    demo = dataclasses.replace(catalog.find(["both-read-first"])[0], check=expect("server waits for itself"))
+    demo = dataclasses.replace(catalog.find(["both-read-first"])[0], deadlock=ExpectedDeadlock("server waits for itself"))
     result = run_demo(demo, fix=False)
     assert result.problems == ["expected the cycle 'server waits for itself', the diagnosis says "
                                "'client waits for server, server waits for client'"]
@@ -167,16 +166,13 @@ def test_a_demo_that_should_work_but_deadlocks_is_stopped_at_once_with_the_reaso
 
 
 def test_without_proc_a_plainer_report_after_a_quiet_period():
-    demo = dataclasses.replace(catalog.find(["both-read-first"])[0], check=None)
-    watcher = DeadlockWatcher(use_proc=False, quiet=0.5)
-    try:
-        result = run_demo(demo, watcher=watcher, fix=False)
-    finally:
-        watcher.close()
+    demo = dataclasses.replace(catalog.find(["both-read-first"])[0], deadlock=None)
+    result = run_demo(demo, use_proc=False, quiet=0.5, fix=False)
     assert result.ok, result.problems
-    diagnosis = result.details["deadlock"]
-    assert diagnosis.seen_with == "psutil" and diagnosis.cycle == []
+    diagnosis = result.diagnosis
+    assert diagnosis.seen_with == "psutil" and diagnosis.cycle == [] and diagnosis.certain
     report = diagnosis.report()
-    assert report.startswith("PROBABLY A DEADLOCK: ")
+    assert report.startswith("DEADLOCK: ")
     assert "Who waits for whom cannot be seen here: without /proc" in report
+    assert "Beyond doubt: every process was launched here" in report  # the evidence that let it end them
     assert diagnosis.process("client").python.startswith("demos/broken/both_read_first.py:")  # faulthandler needs no /proc

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from ipc import procfs
-from ipc.deadlock import SETTLE, Detector, Tree
+from ipc import procfs, syscalls
+from ipc.deadlock import SETTLE, Detector
+from ipc.processes import Tree
 from support import Program, run_program
 
 pytestmark = pytest.mark.skipif(not procfs.AVAILABLE, reason="needs Linux's /proc")
@@ -147,7 +148,7 @@ def test_waiting_in_poll_epoll_or_select_without_a_timeout_counts(processes, how
     close(a_r, a_w, b_r, b_w)
     diagnosis = look([p.pid for p in processes])
     assert diagnosis is not None and len(diagnosis.cycle) == 2
-    if procfs.MACHINE == "x86_64":  # other architectures name some of these calls differently
+    if syscalls.MACHINE == "x86_64":  # other architectures name some of these calls differently
         assert {stuck.call for stuck in diagnosis.stuck} == {call}
     assert all(f"to read, with no timeout" in stuck.shown for stuck in diagnosis.stuck)
 

@@ -4,8 +4,7 @@ import struct
 
 import pytest
 
-from ipc.dns_messages import (AA, QR, RD, SAMPLE_ZONE, DNSFormatError, encode_name, flag_names, hex_fields,
-                              read_name)
+from ipc.dns_messages import AA, QR, RD, SAMPLE_ZONE, DNSFormatError, encode_name, flag_names, hex_fields, read_name
 
 
 def test_a_name_is_length_prefixed_labels_and_a_zero_byte():

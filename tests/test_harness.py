@@ -10,7 +10,8 @@ import psutil
 import pytest
 
 from ipc.catalog import Demo, Program
-from ipc.harness import check_exchange, run_demo
+from ipc.harness import run_demo
+from ipc.transcript import Transcript, check_exchange
 
 FAKE = str(Path(__file__).parent / "fakes" / "fake_demo.py")
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def test_a_forked_process_left_running_is_reported_and_ended():
 
 
 def test_check_exchange_counts_clients():
-    problems, count = check_exchange([], ["hello"], clients=1)
+    problems, count = check_exchange(Transcript(), ["hello"], clients=1)
     assert "expected 1 client(s) to talk, saw 0" in problems
     assert count == 0
 

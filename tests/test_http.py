@@ -10,12 +10,12 @@ import sys
 import time
 
 import pytest
-
 from expected_output import mismatches
+from support import ROOT, Program, run_program
+
 from ipc import catalog
 from ipc.catalog.protocols import no_chromium
 from ipc.harness import run_demo
-from support import ROOT, Program, run_program
 
 NO_CURL = "no curl here (Debian: apt-get install curl)"
 
@@ -53,9 +53,9 @@ def test_http_demo_through_the_harness_matches_the_docstrings():
 def test_client_reads_first_deadlocks_with_the_http_server_then_the_fix_passes():
     result = run_demo(catalog.find(["http-client-reads-first"])[0])
     assert result.ok, result.problems
-    diagnosis = result.details["deadlock"]
+    diagnosis = result.diagnosis
     assert diagnosis.cycle_text() == "client waits for server, server waits for client"
-    real = labelled(result) + labelled(result.details["fixed"])
+    real = labelled(result) + labelled(result.fixed)
     assert mismatches("broken/http_client_reads_first.py", real) == []
 
 

@@ -16,9 +16,10 @@ import time
 import psutil
 import pytest
 
-from ipc import catalog, harness
+from ipc import catalog
 from ipc.catalog import lessons_addresses
 from ipc.harness import run_demo
+from ipc.transcript import Transcript, parse_line
 from support import ROOT, Program, run_program
 
 LINUX = sys.platform.startswith("linux")
@@ -280,12 +281,8 @@ def run_in_new_namespace(setup, script, *args):
 
 
 def as_result(demo_name, stderr):
-    """A demo's stderr as the harness's Result, so the catalog's own check can judge it."""
-    result = harness.Result(catalog.find([demo_name])[0])
-    for text in stderr.decode().splitlines():
-        match = harness.LABELLED.match(text)
-        result.lines.append(harness.Line(0.0, match["role"], int(match["pid"]), match["text"]))
-    return result
+    """A demo's stderr as a transcript, so the catalog's own check can judge it."""
+    return Transcript([parse_line(text) for text in stderr.decode().splitlines()])
 
 
 @needs_namespaces

@@ -16,7 +16,8 @@ import sys
 import pytest
 
 from ipc import catalog
-from ipc.harness import Line, run_demo
+from ipc.harness import run_demo
+from ipc.transcript import Transcript
 from ipc.protocol import encode
 from support import Program, run_program
 
@@ -39,12 +40,11 @@ def texts(result, role: str) -> list[str]:
 
 def without(result, pattern: str):
     """The same result with the lines matching pattern removed: what a check sees if that never happened."""
-    return dataclasses.replace(result, lines=[line for line in result.lines if not re.search(pattern, line.text)])
+    return Transcript([line for line in result.lines if not re.search(pattern, line.text)])
 
 
 def edited(result, old: str, new: str):
-    lines = [dataclasses.replace(line, text=line.text.replace(old, new)) for line in result.lines]
-    return dataclasses.replace(result, lines=lines)
+    return Transcript([dataclasses.replace(line, text=line.text.replace(old, new)) for line in result.lines])
 
 
 # -- 1. no message boundaries on a stream -------------------------------------------------------
@@ -67,7 +67,7 @@ def test_boundaries_demo_provokes_all_four_reads_and_frames_them():
 def test_boundaries_check_fails_when_a_case_was_not_seen():
     result = run("boundaries")
     check = demo("boundaries").check
-    assert check(result) == []
+    assert check(result.transcript) == []
     assert any("both chunks" in p for p in check(without(result, r"both chunks")))
     assert check(edited(result, "-> 19 bytes", "-> 18 bytes"))  # a label that does not fit the count
     assert check(without(result, r'received "how are you\?"'))
@@ -125,7 +125,7 @@ def test_datagrams_demo_shows_boundaries_truncation_loss_and_reordering():
 def test_datagrams_check_fails_without_loss_or_truncation():
     result = run("datagrams")
     check = demo("datagrams").check
-    assert check(result) == []
+    assert check(result.transcript) == []
     sent, received, lost, dropped = burst_counts(result)
     no_loss = edited(result, f"received {received}, lost {lost}", f"received {sent}, lost 0")
     assert any("did not show loss" in p for p in check(no_loss))
@@ -206,7 +206,7 @@ def test_sigpipe_demo_shows_the_signal_the_shells_141_and_epipe():
 def test_sigpipe_check_fails_when_the_writer_was_not_killed():
     result = run("sigpipe")
     check = demo("sigpipe").check
-    assert check(result) == []
+    assert check(result.transcript) == []
     assert check(edited(result, "was killed by signal 13 (SIGPIPE)", "exited with status 0"))
     assert check(edited(result, "the shell printed 141", "the shell printed 0"))
 
@@ -261,12 +261,12 @@ def test_half_close_demo_moves_both_ways_at_once_and_answers_after_eof():
 def test_half_close_check_fails_without_overlap_or_after_eof_line():
     result = run("half-close")
     check = demo("half-close").check
-    assert check(result) == []
+    assert check(result.transcript) == []
     assert check(without(result, r"^shutdown\(SHUT_WR\)"))
     assert check(without(result, r'^sent "after your end of file'))
     zero = [dataclasses.replace(line, text=re.sub(r"meanwhile \d+ answers", "meanwhile 0 answers", line.text))
             for line in result.lines]
-    assert any("full duplex not shown" in p for p in check(dataclasses.replace(result, lines=zero)))
+    assert any("full duplex not shown" in p for p in check(Transcript(zero)))
 
 
 def test_half_close_server_still_answers_after_an_independent_clients_shutdown():

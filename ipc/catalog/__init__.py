@@ -12,14 +12,25 @@ import importlib
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
+
+if TYPE_CHECKING:  # only for the type of a check: the catalog imports nothing but the standard library
+    from ..transcript import Transcript
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMOS_DIR = ROOT / "demos"
 
 # Gathered in this order; a group is a module of this package.
-GROUPS = ("exchange", "exchange_sockets", "servers", "deadlocks", "lessons_streams", "lessons_addresses", "lessons_sockets",
-          "protocols")
+GROUPS = (
+    "exchange",
+    "exchange_sockets",
+    "servers",
+    "deadlocks",
+    "lessons_streams",
+    "lessons_addresses",
+    "lessons_sockets",
+    "protocols",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,15 @@ class Program:
 
 
 @dataclass(frozen=True)
+class ExpectedDeadlock:
+    """What the diagnosis of a broken demo must say: the cycle in plain words, and the
+    system call each named process is blocked in (the kernel's name: recvfrom, not recv)."""
+
+    cycle: str
+    calls: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Demo:
     name: str
     mechanism: str
@@ -53,11 +73,16 @@ class Demo:
     #   "exchange": the client's messages (appended to its arguments) are all
     #               answered, in order, as ipc.protocol requires;
     #   "runs":     every process exits 0, then ``check`` (if any) is asked;
-    #   "deadlock": the processes deadlock and the diagnosis says so.
+    #   "deadlock": the processes deadlock and the diagnosis is ``deadlock``.
     kind: str = "exchange"
-    # For kind "runs"/"deadlock": extra checks, given the harness's Result,
-    # returning a list of problems (empty when all is well).
-    check: Optional[Callable[..., list[str]]] = None
+    # Extra checks of what the processes said: the transcript in, the problems
+    # out (an empty list when all is well).
+    check: Optional[Callable[["Transcript"], list[str]]] = None
+    # How many messages went by, where the default does not fit (for kind "runs",
+    # every sent and every received line counts).
+    count: Optional[Callable[["Transcript"], int]] = None
+    # For kind "deadlock": the deadlock the diagnosis must find.
+    deadlock: Optional[ExpectedDeadlock] = None
     # Scripts run indirectly (exec'd by another), listed for the README.
     also_runs: tuple[str, ...] = ()
     # For a broken demo: the demo that does it right.
@@ -71,10 +96,6 @@ class Demo:
     def scripts(self) -> tuple[str, ...]:
         programs = [p.script for p in (self.server, self.client) if p is not None]
         return tuple(dict.fromkeys([*programs, *self.also_runs]))
-
-    @property
-    def make_target(self) -> str:
-        return self.name
 
 
 def no_ipv6_loopback() -> Optional[str]:
@@ -92,13 +113,7 @@ def no_ipv6_loopback() -> Optional[str]:
 def all_demos() -> list[Demo]:
     demos: list[Demo] = []
     for group in GROUPS:
-        try:
-            module = importlib.import_module(f"{__name__}.{group}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{group}":
-                raise
-            continue
-        demos.extend(module.DEMOS)
+        demos.extend(importlib.import_module(f"{__name__}.{group}").DEMOS)
     return demos
 
 

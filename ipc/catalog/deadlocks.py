@@ -2,7 +2,7 @@
 
 A demo of kind "deadlock" passes when the harness sees its processes block
 waiting for each other and its diagnosis names the processes, the calls they
-are blocked in, and the cycle this catalog expects. ``fixed_by`` names the
+are blocked in, and the cycle this catalog expects (``ExpectedDeadlock``). ``fixed_by`` names the
 demo that does it right (the same program with --fixed): it must then pass.
 """
 
@@ -11,37 +11,15 @@ from __future__ import annotations
 import shutil
 from typing import Callable, Optional
 
-from . import Demo, Program
+from ..transcript import Transcript
+from . import Demo, ExpectedDeadlock, Program
 
 
-def expect(cycle: str, **calls: str) -> Callable[..., list[str]]:
-    """A check: the diagnosis has this cycle (in plain words) and each named process blocked in that call."""
-
-    def check(result) -> list[str]:
-        diagnosis = result.details.get("deadlock")
-        if diagnosis is None:
-            return ["no deadlock was diagnosed"]
-        problems = []
-        if diagnosis.cycle_text() != cycle:
-            problems.append(f"expected the cycle {cycle!r}, the diagnosis says {diagnosis.cycle_text()!r}")
-        for name, call in calls.items():
-            try:
-                blocked_in = diagnosis.process(name).call
-            except KeyError:
-                problems.append(f"the diagnosis names no {name}")
-                continue
-            if blocked_in != call:
-                problems.append(f"{name} is blocked in {blocked_in}, expected {call}")
-        return problems
-
-    return check
-
-
-def answered_all(role: str, text: str) -> Callable[..., list[str]]:
+def answered_all(role: str, text: str) -> Callable[[Transcript], list[str]]:
     """A check for a fixed twin that is not a plain exchange: that process said it got everything."""
 
-    def check(result) -> list[str]:
-        said = [line.text for line in result.said(role)]
+    def check(transcript: Transcript) -> list[str]:
+        said = transcript.texts(role)
         return [] if any(text in line for line in said) else [f"{role} never said {text!r}; it said {said}"]
 
     return check
@@ -60,7 +38,7 @@ DEMOS = [
         teaches="both sides read first: each pipe is empty, and the only writer is blocked reading",
         client=Program("broken/both_read_first.py"),
         kind="deadlock",
-        check=expect(EACH_WAITS_FOR_THE_OTHER, client="read", server="read"),
+        deadlock=ExpectedDeadlock(EACH_WAITS_FOR_THE_OTHER, {"client": "read", "server": "read"}),
         fixed_by="both-read-first-fixed",
         timeout=10.0,
     ),
@@ -77,7 +55,7 @@ DEMOS = [
         server=Program("tcp_server.py", ("--host", "127.0.0.1", "--clients", "1")),
         client=Program("broken/client_reads_first.py", ("--host", "{host}", "--port", "{port}")),
         kind="deadlock",
-        check=expect(EACH_WAITS_FOR_THE_OTHER, client="recvfrom", server="recvfrom"),
+        deadlock=ExpectedDeadlock(EACH_WAITS_FOR_THE_OTHER, {"client": "recvfrom", "server": "recvfrom"}),
         fixed_by="client-reads-first-fixed",
         timeout=10.0,
     ),
@@ -91,10 +69,11 @@ DEMOS = [
     Demo(
         name="fifo-open-order",
         mechanism="named pipes (mkfifo), broken",
-        teaches="open() of a FIFO waits for the other side: two processes opening two FIFOs in opposite orders both block",
+        teaches="open() of a FIFO waits for the other side: "
+        "two processes opening two FIFOs in opposite orders both block",
         client=Program("broken/fifo_open_order.py"),
         kind="deadlock",
-        check=expect(EACH_WAITS_FOR_THE_OTHER, client="openat", server="openat"),
+        deadlock=ExpectedDeadlock(EACH_WAITS_FOR_THE_OTHER, {"client": "openat", "server": "openat"}),
         fixed_by="fifo-open-order-fixed",
         timeout=10.0,
     ),
@@ -110,7 +89,7 @@ DEMOS = [
         teaches="a reader that still holds a write end of its own pipe never sees end of file",
         client=Program("broken/forgotten_close.py"),
         kind="deadlock",
-        check=expect("server waits for itself", client="waitpid", server="read"),
+        deadlock=ExpectedDeadlock("server waits for itself", {"client": "wait4", "server": "read"}),
         fixed_by="forgotten-close-fixed",
         timeout=10.0,
     ),
@@ -126,7 +105,7 @@ DEMOS = [
         teaches="both sides write more than the buffers hold before reading: both block in send()",
         client=Program("broken/full_buffers.py"),
         kind="deadlock",
-        check=expect(EACH_WAITS_FOR_THE_OTHER, client="sendto", server="sendto"),
+        deadlock=ExpectedDeadlock(EACH_WAITS_FOR_THE_OTHER, {"client": "sendto", "server": "sendto"}),
         fixed_by="full-buffers-fixed",
         timeout=10.0,
     ),
@@ -144,7 +123,7 @@ DEMOS = [
         teaches="writing all input to a child before reading its output: the child's output pipe fills, then ours",
         client=Program("broken/subprocess_pipe_buffer.py"),
         kind="deadlock",
-        check=expect("parent waits for cat, cat waits for parent", parent="write", cat="write"),
+        deadlock=ExpectedDeadlock("parent waits for cat, cat waits for parent", {"parent": "write", "cat": "write"}),
         fixed_by="subprocess-pipe-buffer-fixed",
         timeout=10.0,
         unavailable=no_cat,

@@ -12,20 +12,18 @@ import socket
 import struct
 import sys
 
+from ..protocol import SAMPLE_REQUESTS
+from ..transcript import Transcript, check_exchange
 from . import Demo, Program
-
-
-def _texts(result, role: str) -> list[str]:
-    return [line.text for line in result.said(role)]
 
 
 def _search(texts: list[str], pattern: str) -> list[re.Match]:
     return [match for text in texts if (match := re.search(pattern, text))]
 
 
-def check_byte_order(result) -> list[str]:
+def check_byte_order(transcript: Transcript) -> list[str]:
     problems = []
-    texts = _texts(result, "byteorder")
+    texts = transcript.texts("byteorder")
     if f"this machine is {sys.byteorder}-endian (sys.byteorder)" not in texts:
         problems.append(f"the demo did not report this machine as {sys.byteorder}-endian")
     expected = {  # the default port and address, as the harness computes them
@@ -67,14 +65,14 @@ def lookups(texts: list[str]) -> dict[str, list[str]]:
     for text in texts:
         if text.startswith("  ") and name is not None:
             found[name].append(text.strip())
-        elif (match := re.match(r"^(\S*): (\d+ results?|no address)", text)):
+        elif match := re.match(r"^(\S*): (\d+ results?|no address)", text):
             name = match[1]
             found[name] = []
     return found
 
 
-def check_showip(result) -> list[str]:
-    found = lookups(_texts(result, "showip"))
+def check_showip(transcript: Transcript) -> list[str]:
+    found = lookups(transcript.texts("showip"))
     problems = []
     expected = {  # name -> a result line it must have
         "localhost": r"^AF_INET\s+SOCK_STREAM\s+IPPROTO_TCP\s+\('127\.0\.0\.1', 0\)$",
@@ -86,17 +84,16 @@ def check_showip(result) -> list[str]:
             problems.append(f"getaddrinfo({name!r}) did not show a line like /{pattern}/")
     if socket.gethostname() not in found:
         problems.append(f"this machine's name {socket.gethostname()!r} was not looked up")
-    if found.get("nowhere.invalid") != [] or not _search(_texts(result, "showip"), r"^nowhere\.invalid: no address: gaierror "):
+    if found.get("nowhere.invalid") != [] or not _search(
+        transcript.texts("showip"), r"^nowhere\.invalid: no address: gaierror "
+    ):
         problems.append("nowhere.invalid did not fail with a gaierror line")
     return problems
 
 
-def check_connect_each(result) -> list[str]:
-    from ..harness import check_exchange  # the harness is running us, so psutil is there
-    from ..protocol import SAMPLE_REQUESTS
-
-    texts = _texts(result, "client")
-    problems, _ = check_exchange(result.lines, list(SAMPLE_REQUESTS), clients=1)
+def check_connect_each(transcript: Transcript) -> list[str]:
+    texts = transcript.texts("client")
+    problems, _ = check_exchange(transcript, SAMPLE_REQUESTS, clients=1)
     listed = _search(texts, r"^getaddrinfo\(None, \d+\) gave (\d+): ")
     tries = _search(texts, r"^try (\d+) of (\d+): connect\((\S+)\): (.*) after [\d.]+ ms")
     if not listed or int(listed[0][1]) < 2:
@@ -134,26 +131,41 @@ def bind_table(texts: list[str]) -> tuple[list[str], list[tuple[str, str, list[s
     for text in texts:
         if text.startswith("bound \\ connect to"):
             targets = text.split()[4:]
-        elif targets and (tokens := text.split()) and len(tokens) == 2 + len(targets) and re.match(r"^[\d.:a-f]+$", tokens[0]):
+        elif (
+            targets
+            and (tokens := text.split())
+            and len(tokens) == 2 + len(targets)
+            and re.match(r"^[\d.:a-f]+$", tokens[0])
+        ):
             rows.append((tokens[0], tokens[1], tokens[2:]))
     return targets, rows
 
 
-def check_bind_any(result) -> list[str]:
-    texts = _texts(result, "bind")
+def check_bind_any(transcript: Transcript) -> list[str]:
+    texts = transcript.texts("bind")
     targets, rows = bind_table(texts)
     problems = []
     if not {"127.0.0.1", "::1"} <= set(targets):
         problems.append(f"the table's targets {targets} lack 127.0.0.1 or ::1")
     seen = {(bound, label) for bound, label, _ in rows}
-    for wanted in [("0.0.0.0", "INADDR_ANY"), ("127.0.0.1", "INADDR_LOOPBACK"), ("::", "V6ONLY=0"), ("::", "V6ONLY=1"), ("::1", "in6addr_loopback")]:
+    for wanted in [
+        ("0.0.0.0", "INADDR_ANY"),
+        ("127.0.0.1", "INADDR_LOOPBACK"),
+        ("::", "V6ONLY=0"),
+        ("::", "V6ONLY=1"),
+        ("::1", "in6addr_loopback"),
+    ]:
         if wanted not in seen:
             problems.append(f"no row for a listener bound to {wanted[0]} ({wanted[1]})")
     for bound, label, cells in rows:
         for target, cell in zip(targets, cells):
             expected = reachable(bound, label == "V6ONLY=1", target)
             mapped = bound == "::" and ":" not in target  # an IPv4 client seen by an IPv6 listener
-            if cell not in ("yes", "yes*", "refused") or cell.startswith("yes") != expected or (cell == "yes*") != (expected and mapped):
+            if (
+                cell not in ("yes", "yes*", "refused")
+                or cell.startswith("yes") != expected
+                or (cell == "yes*") != (expected and mapped)
+            ):
                 problems.append(f"bound to {bound} ({label}), connecting to {target} gave {cell!r}")
     if len(targets) < 4 and not _search(texts, r"cannot be shown here"):
         problems.append("fewer than 4 targets, and no word on what could not be shown")
@@ -171,7 +183,11 @@ def axes_table(texts: list[str]) -> dict[tuple[str, str], dict[str, str]]:
     """two_axes's table as {(domain, type): {column: cell}}."""
     rows = [re.split(r"\s{2,}", text.strip()) for text in texts]
     header = next((row for row in rows if row[0] == "domain"), None)
-    return {(row[0], row[1]): dict(zip(header, row)) for row in rows if header and row[0] in ADDRESS_FORMS and len(row) == len(header)}
+    return {
+        (row[0], row[1]): dict(zip(header, row))
+        for row in rows
+        if header and row[0] in ADDRESS_FORMS and len(row) == len(header)
+    }
 
 
 def loopback_works(family: socket.AddressFamily, host: str) -> bool:
@@ -186,23 +202,28 @@ def loopback_works(family: socket.AddressFamily, host: str) -> bool:
         return False
 
 
-def check_axes(result) -> list[str]:
-    table = axes_table(_texts(result, "axes"))
+def check_axes(transcript: Transcript) -> list[str]:
+    table = axes_table(transcript.texts("axes"))
     problems = []
     wanted = [(domain, kind) for domain in ADDRESS_FORMS for kind in ("SOCK_STREAM", "SOCK_DGRAM")]
     if sorted(table) != sorted(wanted):
         return [f"expected a row for each of {wanted}, saw {sorted(table)}"]
-    must_work = {"AF_UNIX": True, "AF_INET": loopback_works(socket.AF_INET, "127.0.0.1"),
-                 "AF_INET6": loopback_works(socket.AF_INET6, "::1")}
+    must_work = {
+        "AF_UNIX": True,
+        "AF_INET": loopback_works(socket.AF_INET, "127.0.0.1"),
+        "AF_INET6": loopback_works(socket.AF_INET6, "::1"),
+    }
     for (domain, kind), row in table.items():
         works, form, messages = row["works here"], row["address form (server's getsockname())"], row["messages"]
         if works == "yes" and (messages != "2" or not re.match(ADDRESS_FORMS[domain], form)):
             problems.append(f"{domain} x {kind}: {messages} messages, address form {form}")
         elif works != "yes" and (must_work[domain] or not works.startswith("no: ") or messages != "0"):
             problems.append(f"{domain} x {kind} did not work ({works}), though this machine has {domain}")
-    sent = [text for text in _texts(result, "client") if text.startswith("sent ")]
+    sent = [text for text in transcript.texts("client") if text.startswith("sent ")]
     if len(sent) != sum(row["works here"] == "yes" for row in table.values()):
-        problems.append(f"{len(sent)} requests sent for {sum(row['works here'] == 'yes' for row in table.values())} working pairs")
+        problems.append(
+            f"{len(sent)} requests sent for {sum(row['works here'] == 'yes' for row in table.values())} working pairs"
+        )
     return problems
 
 
@@ -210,7 +231,8 @@ DEMOS = [
     Demo(
         name="byte-order",
         mechanism="htons/htonl, inet_pton, struct '!'",
-        teaches="a port and an address in this machine's byte order and in network order, down to the kernel's sockaddr and the wire",
+        teaches="a port and an address in this machine's byte order and in network order, "
+        "down to the kernel's sockaddr and the wire",
         client=Program("byte_order.py"),
         kind="runs",
         check=check_byte_order,

@@ -15,32 +15,37 @@ import subprocess
 import sys
 from typing import Optional
 
+from ..protocol import SAMPLE_REQUESTS
+from ..transcript import Transcript, check_exchange
 from . import Demo, Program
 
 BACKLOG_RESULT = re.compile(r"^result: backlog=(\d+) completed=(\d+) accepted=(\d+) dropped=(yes|no)$")
 
 
-def check_backlog(result) -> list[str]:
+def backlog_results(transcript: Transcript) -> dict[int, tuple[int, int, str]]:
+    """backlog -> (connections the kernel completed without accept(), how many accept() found, dropped yes/no)."""
+    return {
+        int(m[1]): (int(m[2]), int(m[3]), m[4]) for line in transcript.lines if (m := BACKLOG_RESULT.match(line.text))
+    }
+
+
+def check_backlog(transcript: Transcript) -> list[str]:
     """Completed connections grow with the backlog, accept() finds exactly those, and a SYN went unanswered."""
     found = {}
     problems = []
-    for line in result.lines:
-        match = BACKLOG_RESULT.match(line.text)
-        if match:
-            backlog, completed, accepted, dropped = int(match[1]), int(match[2]), int(match[3]), match[4]
-            found[backlog] = completed
-            if dropped != "yes":
-                problems.append(f"backlog {backlog}: every connect completed, no limit was seen")
-            if accepted != completed:
-                problems.append(f"backlog {backlog}: {completed} connects completed but accept() found {accepted}")
+    for backlog, (completed, accepted, dropped) in backlog_results(transcript).items():
+        found[backlog] = completed
+        if dropped != "yes":
+            problems.append(f"backlog {backlog}: every connect completed, no limit was seen")
+        if accepted != completed:
+            problems.append(f"backlog {backlog}: {completed} connects completed but accept() found {accepted}")
     if len(found) < 2:
         return problems + [f"expected results for several backlogs, saw {len(found)}"]
     counts = [found[backlog] for backlog in sorted(found)]
     if any(later <= earlier for earlier, later in zip(counts, counts[1:])):
         problems.append(f"completed connections do not grow with the backlog: {found}")
-    if not any(line.text.startswith("result: retry=yes") for line in result.lines):
+    if not any(line.text.startswith("result: retry=yes") for line in transcript.lines):
         problems.append("the client left waiting never got in once accept() had made room")
-    result.details["backlog"] = found  # backlog -> connections the kernel completed without accept()
     return problems
 
 
@@ -54,11 +59,11 @@ def port_of(where: str) -> str:
     return where.rsplit(":", 1)[1]
 
 
-def check_ports(result) -> list[str]:
+def check_ports(transcript: Transcript) -> list[str]:
     """One server address, a distinct client port per connection, and the three views of them agree."""
     clients, server, kernel_servers, kernel_clients = {}, set(), set(), {}
     expected = 0
-    for line in result.lines:
+    for line in transcript.lines:
         if line.role == "client" and (match := CONNECTED.match(line.text)):
             clients[(match[1], match[2])] = line.pid  # (client address, server address) -> pid
         elif line.role == "server" and (match := ACCEPTED.match(line.text)):
@@ -80,8 +85,10 @@ def check_ports(result) -> list[str]:
     if server != set(clients):
         problems.append(f"accept() saw {sorted(server)}, the clients saw {sorted(clients)}")
     if kernel_servers != set(clients) or set(kernel_clients) != set(clients):
-        problems.append(f"the kernel's table shows server ends {sorted(kernel_servers)} and client ends "
-                        f"{sorted(kernel_clients)}, the clients saw {sorted(clients)}")
+        problems.append(
+            f"the kernel's table shows server ends {sorted(kernel_servers)} and client ends "
+            f"{sorted(kernel_clients)}, the clients saw {sorted(clients)}"
+        )
     elif kernel_clients != clients:
         problems.append(f"the kernel names other processes for the clients' ends: {kernel_clients}, not {clients}")
     return problems
@@ -102,17 +109,23 @@ CLIENT_END = re.compile(r"^(?:connected )?(\d+\.\d+\.\d+\.\d+:\d+) -> (\d+\.\d+\
 SEEN_FROM = re.compile(r"(?:accepted \S+ <- |datagram of \d+ bytes from )(\d+\.\d+\.\d+\.\d+:\d+)$")
 
 
-def check_two_hosts(result) -> list[str]:
-    """Each exchange went across the two hosts, between their non-loopback addresses; no namespace is left."""
-    from ..harness import check_exchange  # the harness runs checks, so its module is loaded by then
-    from ..protocol import SAMPLE_REQUESTS
+def _clients(transcript: Transcript) -> int:
+    return len({line.pid for line in transcript.said("client")})
 
-    hosts = {m[1]: (m[2], m[3]) for line in result.lines if line.role == "hosts" and (m := HOST.match(line.text))}
+
+def count_exchanges(transcript: Transcript) -> int:
+    """The messages of the exchanges carried, each counted once, as for the exchange demos."""
+    return check_exchange(transcript, SAMPLE_REQUESTS, _clients(transcript))[1]
+
+
+def check_two_hosts(transcript: Transcript) -> list[str]:
+    """Each exchange went across the two hosts, between their non-loopback addresses; no namespace is left."""
+    hosts = {m[1]: (m[2], m[3]) for line in transcript.lines if line.role == "hosts" and (m := HOST.match(line.text))}
     if set(hosts) != {"A", "B"}:
         return [f"expected hosts A and B with their addresses, saw {hosts}"]
     (_, address_a), (_, address_b) = hosts["A"], hosts["B"]
-    client_ends = [m.groups() for line in result.said("client") if (m := CLIENT_END.match(line.text))]
-    seen = [m[1] for line in result.said("server") if (m := SEEN_FROM.search(line.text))]
+    client_ends = [m.groups() for line in transcript.said("client") if (m := CLIENT_END.match(line.text))]
+    seen = [m[1] for line in transcript.said("server") if (m := SEEN_FROM.search(line.text))]
     problems = []
     if len(client_ends) != 2:
         problems.append(f"expected a TCP and a UDP client to say their addresses, saw {client_ends}")
@@ -123,8 +136,7 @@ def check_two_hosts(result) -> list[str]:
             problems.append(f"the server never saw the client {mine}; it saw {sorted(set(seen))}")
     if any(address.startswith("127.") for address in [*seen, *(a for pair in client_ends for a in pair)]):
         problems.append("a loopback address was used")
-    exchange_problems, result.messages = check_exchange(
-        result.lines, list(SAMPLE_REQUESTS), len({line.pid for line in result.said("client")}))
+    exchange_problems, _ = check_exchange(transcript, SAMPLE_REQUESTS, _clients(transcript))
     problems += exchange_problems
     names = {name for name, _ in hosts.values()}
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
@@ -139,7 +151,7 @@ DEMOS = [
         name="backlog",
         mechanism="TCP listen backlog, loopback",
         teaches="the kernel completes backlog+1 connections nobody accept()s, then drops SYNs in silence; "
-                "the client just waits, and gets in on a resent SYN once accept() makes room",
+        "the client just waits, and gets in on a resent SYN once accept() makes room",
         client=Program("backlog.py"),
         kind="runs",
         check=check_backlog,
@@ -148,7 +160,7 @@ DEMOS = [
         name="ports",
         mechanism="TCP, several clients at once",
         teaches="each connection is a 4-tuple: one server address and port, a distinct ephemeral port per "
-                "client; seen by the clients, by accept() and in the kernel's table (psutil)",
+        "client; seen by the clients, by accept() and in the kernel's table (psutil)",
         client=Program("ports.py", ("--clients", "3")),
         kind="runs",
         check=check_ports,
@@ -156,11 +168,11 @@ DEMOS = [
     Demo(
         name="two-hosts",
         mechanism="TCP and UDP across two network namespaces",
-        teaches="the same demos between two hosts joined by a veth pair, with real non-loopback addresses; "
-                "needs root",
+        teaches="the same demos between two hosts joined by a veth pair, with real non-loopback addresses; needs root",
         client=Program("two_hosts.py"),
         kind="runs",
         check=check_two_hosts,
+        count=count_exchanges,
         also_runs=("tcp_server.py", "tcp_client.py", "udp_server.py", "udp_client.py"),
         unavailable=two_hosts_unavailable,
     ),

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 
+from ..transcript import Transcript
 from . import Demo, Program
 
-FOUR_READS = ("part of the first chunk", "exactly the first chunk",
-              "the first chunk and part of the second", "both chunks")
-
-
-def _texts(result, role: str) -> list[str]:
-    return [line.text for line in result.said(role)]
+FOUR_READS = (
+    "part of the first chunk",
+    "exactly the first chunk",
+    "the first chunk and part of the second",
+    "both chunks",
+)
 
 
 def _find(texts: list[str], pattern: str):
@@ -23,11 +24,12 @@ def _find(texts: list[str], pattern: str):
     return next((m for m in (re.search(pattern, text) for text in texts) if m), None)
 
 
-def check_boundaries(result) -> list[str]:
+def check_boundaries(transcript: Transcript) -> list[str]:
     problems = []
-    reader = _texts(result, "reader")
-    first_reads = [m for m in (re.search(r"^round (\d+): recv\((\d+)\) -> (\d+) bytes .*?: (.+?) \(", t)
-                               for t in reader) if m]
+    reader = transcript.texts("reader")
+    first_reads = [
+        m for m in (re.search(r"^round (\d+): recv\((\d+)\) -> (\d+) bytes .*?: (.+?) \(", t) for t in reader) if m
+    ]
     seen = [m[4] for m in first_reads]
     for case in FOUR_READS:
         if case not in seen:
@@ -46,9 +48,9 @@ def _case(count: int, first: int = 6, both: int = 19) -> int:
     return 0 if count < first else 1 if count == first else 2 if count < both else 3
 
 
-def check_datagrams(result) -> list[str]:
+def check_datagrams(transcript: Transcript) -> list[str]:
     problems = []
-    receiver = _texts(result, "receiver")
+    receiver = transcript.texts("receiver")
     if not _find(receiver, r"^3 sendto\(\) -> 3 recvfrom\(\) of 5, 12, 20 bytes"):
         problems.append("three datagrams did not come out as three receives of 5, 12 and 20 bytes")
     truncated = _find(receiver, r"^truncated: kept (\d+) of (\d+) bytes \((MSG_TRUNC)\), lost (\d+)")
@@ -69,23 +71,31 @@ def check_datagrams(result) -> list[str]:
     return problems
 
 
-def check_sigpipe(result) -> list[str]:
+def check_sigpipe(transcript: Transcript) -> list[str]:
     problems = []
-    parent = _texts(result, "parent")
-    writer = _texts(result, "writer")
+    parent = transcript.texts("parent")
+    writer = transcript.texts("writer")
     if not _find(parent, r"^Python set SIGPIPE to SIG_IGN at startup"):
         problems.append("Python's SIGPIPE action at startup was not SIG_IGN")
     for case in ("pipe write()", "socket send()"):
-        if not _find(parent, rf"^{re.escape(case)}, SIGPIPE SIG_DFL: writer \d+ was killed by signal 13 \(SIGPIPE\): "
-                             r"a shell reports 141$"):
+        if not _find(
+            parent,
+            rf"^{re.escape(case)}, SIGPIPE SIG_DFL: writer \d+ was killed by signal 13 \(SIGPIPE\): "
+            r"a shell reports 141$",
+        ):
             problems.append(f"{case} with SIGPIPE at SIG_DFL: the writer was not killed by signal 13")
-    survivors = ("pipe write(), SIGPIPE SIG_IGN", "socket send(), SIGPIPE SIG_IGN",
-                 "socket send(MSG_NOSIGNAL), SIGPIPE SIG_DFL")
+    survivors = (
+        "pipe write(), SIGPIPE SIG_IGN",
+        "socket send(), SIGPIPE SIG_IGN",
+        "socket send(MSG_NOSIGNAL), SIGPIPE SIG_DFL",
+    )
     for case in survivors:
         if "NOSIGNAL" in case and not _find(parent, r"MSG_NOSIGNAL"):
             continue  # not on this platform (the demo says so by leaving it out)
-        if not (_find(writer, rf"^{re.escape(case)}: BrokenPipeError: errno \d+ \(EPIPE\)")
-                and _find(parent, rf"^{re.escape(case)}: writer \d+ exited with status 0$")):
+        if not (
+            _find(writer, rf"^{re.escape(case)}: BrokenPipeError: errno \d+ \(EPIPE\)")
+            and _find(parent, rf"^{re.escape(case)}: writer \d+ exited with status 0$")
+        ):
             problems.append(f"{case}: the write did not fail with EPIPE in a writer that lived on")
     if not _find(parent, r"restore_signals=True: the shell printed 141$"):
         problems.append("the shell did not report 141 for head killed by SIGPIPE")
@@ -94,9 +104,9 @@ def check_sigpipe(result) -> list[str]:
     return problems
 
 
-def check_half_close(result) -> list[str]:
+def check_half_close(transcript: Transcript) -> list[str]:
     problems = []
-    client, server = _texts(result, "client"), _texts(result, "server")
+    client, server = transcript.texts("client"), transcript.texts("server")
     overlap = _find(client, r"^sent all (\d+) requests; meanwhile (\d+) answers had come back")
     if not overlap or int(overlap[2]) == 0:
         problems.append("no answer came back while the client was still sending: full duplex not shown")

@@ -3,7 +3,7 @@
 Each demo runs with kind "runs" (or "deadlock" for the broken HTTP client);
 its check reads what the processes printed and recomputes what they should
 have seen, so ``ipc run NAME`` fails when the behaviour was not observed. The
-checks read only ``result.said(role)``: lines with a role, a pid and a text.
+checks read only the transcript: what each role said.
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ import re
 import shutil
 from typing import Optional
 
-from . import Demo, Program
-from .deadlocks import EACH_WAITS_FOR_THE_OTHER, expect
+from ..transcript import Transcript
+from . import Demo, ExpectedDeadlock, Program
+from .deadlocks import EACH_WAITS_FOR_THE_OTHER
 
 HTTP_PATHS = ("/", "/count.txt", "/hello.txt", "/nowhere")
 
 
-def _texts(result, role: str) -> list[str]:
-    return [line.text for line in result.said(role)]
-
-
-def check_http(result) -> list[str]:
+def check_http(transcript: Transcript) -> list[str]:
     """Every request the client sent, the server received, on one connection (one 4-tuple seen from both
     ends); each response was read to its Content-Length; the status lines agree on both sides."""
-    client, server = _texts(result, "client"), _texts(result, "server")
+    client, server = transcript.texts("client"), transcript.texts("server")
     problems = []
     connected = [m for t in client if (m := re.match(r"^connected (\S+) -> (\S+)$", t))]
     accepted = [m for t in server if (m := re.match(r"^accepted (\S+) <- (\S+)$", t))]
@@ -53,8 +50,8 @@ def check_http(result) -> list[str]:
     return problems
 
 
-def check_http_fixed(result) -> list[str]:
-    said = _texts(result, "client")
+def check_http_fixed(transcript: Transcript) -> list[str]:
+    said = transcript.texts("client")
     if 'sent "GET / HTTP/1.1"' not in said or not any(t.startswith('received "HTTP/1.1 200 OK" and ') for t in said):
         return [f"the client did not get its page: it said {said}"]
     return []
@@ -63,10 +60,10 @@ def check_http_fixed(result) -> list[str]:
 PAGE_PARTS = ("/", "/style.css", "/script.js", "/crimson.svg", "/seagreen.svg", "/royalblue.svg")
 
 
-def check_http_browser(result) -> list[str]:
+def check_http_browser(transcript: Transcript) -> list[str]:
     """The browser asked for each part once; it used several connections, each from its own client port,
     and the browser's count agrees with the server's own lines."""
-    server, browser = _texts(result, "server"), _texts(result, "browser")
+    server, browser = transcript.texts("server"), transcript.texts("browser")
     problems = []
     accepted = [m[1] for t in server if (m := re.match(r"^accepted \S+ <- (\S+)$", t))]
     requests = [(m[1], m[2]) for t in server if (m := re.match(r'^(\S+): received "GET (\S+) HTTP/1.1"$', t))]
@@ -93,6 +90,12 @@ def no_chromium() -> Optional[str]:
     return None
 
 
+def count_http(transcript: Transcript) -> int:
+    """Requests and responses: as the client sent and read them, or else as the server received and sent them."""
+    client = sum(t.startswith(("> GET ", "< HTTP/")) for t in transcript.texts("client"))
+    return client or sum(bool(re.match(r'^\S+: (received|sent) "', t)) for t in transcript.texts("server"))
+
+
 HTTP_SERVER = Program("http_server.py", ("--host", "127.0.0.1", "--connections", "1"))
 
 DEMOS = [
@@ -106,6 +109,7 @@ DEMOS = [
                        ("--host", "{host}", "--port", "{port}", "--output", "/dev/null", *HTTP_PATHS)),
         kind="runs",
         check=check_http,
+        count=count_http,
     ),
     Demo(
         name="http-browser",
@@ -116,6 +120,7 @@ DEMOS = [
         also_runs=("http_server.py",),
         kind="runs",
         check=check_http_browser,
+        count=count_http,
         timeout=90.0,
         unavailable=no_chromium,
     ),
@@ -127,7 +132,7 @@ DEMOS = [
         server=Program("http_server.py", ("--host", "127.0.0.1", "--connections", "1", "--timeout", "0")),
         client=Program("broken/http_client_reads_first.py", ("--host", "{host}", "--port", "{port}")),
         kind="deadlock",
-        check=expect(EACH_WAITS_FOR_THE_OTHER, client="recvfrom", server="recvfrom"),
+        deadlock=ExpectedDeadlock(EACH_WAITS_FOR_THE_OTHER, {"client": "recvfrom", "server": "recvfrom"}),
         fixed_by="http-client-reads-first-fixed",
         timeout=10.0,
     ),
@@ -193,12 +198,17 @@ def client_lookups(texts: list[str]) -> tuple[dict, list[str]]:
     return {key: (block["rcode"], block["addresses"]) for key, block in blocks.items()}, problems
 
 
-def check_dns(result) -> list[str]:
+def count_dns(transcript: Transcript) -> int:
+    """Queries and answers, as the client packed and read them."""
+    return sum(bool(QUERY.match(t) or ANSWER.match(t)) for t in transcript.texts("client"))
+
+
+def check_dns(transcript: Transcript) -> list[str]:
     """The client's answers are the zone's, in bytes that say so; the server logged each query it answered."""
     from ..dns_messages import SAMPLE_ZONE
 
-    lookups, problems = client_lookups(_texts(result, "client"))
-    served = _texts(result, "dns")
+    lookups, problems = client_lookups(transcript.texts("client"))
+    served = transcript.texts("dns")
     for name in NAMES:
         for kind in ("A", "AAAA"):
             rcode, addresses = lookups.get((name, kind), (None, set()))
@@ -212,13 +222,13 @@ def check_dns(result) -> list[str]:
     return problems
 
 
-def check_dns_names(result) -> list[str]:
+def check_dns_names(transcript: Transcript) -> list[str]:
     """Three ways, one answer: dig, the demo's client and getaddrinfo agree with the zone; several names share
     an address; connect_each walks many.ipc.test's addresses in getaddrinfo's order until one connects."""
-    names, client = _texts(result, "names"), _texts(result, "client")
+    names, client = transcript.texts("names"), transcript.texts("client")
     problems = []
     if not any("dig: not installed" in t for t in names):
-        dug = [m.groups() for t in _texts(result, "dig") if (m := DIG.match(t))]
+        dug = [m.groups() for t in transcript.texts("dig") if (m := DIG.match(t))]
         for kind in ("A", "AAAA"):
             answered = {a for name, k, a in dug if (name, k) == ("many.ipc.test", kind)}
             if answered != zone_addresses("many.ipc.test", kind):
@@ -228,7 +238,7 @@ def check_dns_names(result) -> list[str]:
     for kind in ("A", "AAAA"):
         if lookups.get(("many.ipc.test", kind), (None, set()))[1] != zone_addresses("many.ipc.test", kind):
             problems.append(f"the client's {kind} answers for many.ipc.test are not the zone's: {lookups}")
-    listed = re.compile(r"^3\. getaddrinfo\('many\.ipc\.test', 80, type=SOCK_STREAM\): (.*)$")
+    listed = re.compile(r"^3\. getaddrinfo\('many\.ipc\.test', 80\): (.*)$")
     gai = [m for t in names if (m := listed.match(t))]
     found = [where.rsplit(":", 1)[0].strip("[]") for where in gai[0][1].split(", ")] if gai else []
     if set(found) != zone_addresses("many.ipc.test", "A") | zone_addresses("many.ipc.test", "AAAA"):
@@ -242,7 +252,7 @@ def check_dns_names(result) -> list[str]:
     if not tries or [int(m[1]) for m in tries] != list(range(1, len(tries) + 1)) or tries[-1][4] != "connected from" \
             or any(m[4] != "ConnectionRefusedError" for m in tries[:-1]) or int(tries[0][2]) != len(found):
         problems.append(f"connect_each did not try the addresses in turn until one connected: {[m[0] for m in tries]}")
-    elif not _texts(result, "dnsmasq") and order != found:  # our server keeps its order; dnsmasq rotates it
+    elif not transcript.texts("dnsmasq") and order != found:  # our server keeps its order; dnsmasq rotates it
         problems.append(f"connect_each tried {order}, not getaddrinfo's order {found}")
     if 'received "4 BYE"' not in client:
         problems.append("connect_each's exchange did not finish")
@@ -285,6 +295,7 @@ DEMOS += [
         client=Program("dns_client.py", ("--server", "{host}", "--port", "{port}", *NAMES)),
         kind="runs",
         check=check_dns,
+        count=count_dns,
     ),
     Demo(
         name="dns-names",
