@@ -83,7 +83,22 @@ def lookup(name: str) -> list[tuple]:
     return [info[4] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)]
 
 
+def in_namespaces_of_its_own() -> bool:
+    """Whether this process's network and mount namespaces are not its parent's (unshare left the parent outside).
+
+    Asked of the kernel, never taken from the command line: what follows bind-mounts over /etc/resolv.conf."""
+    for kind in ("net", "mnt"):
+        try:
+            if os.readlink(f"/proc/{os.getppid()}/ns/{kind}") == os.readlink(f"/proc/self/ns/{kind}"):
+                return False
+        except PermissionError:  # the parent is in another user namespace: certainly not ours
+            continue
+    return True
+
+
 def inside(dnsmasq: bool) -> None:
+    if not in_namespaces_of_its_own():  # else the mounts and addresses below would change this machine
+        raise PermissionError("--inside is for dns_names.py itself, once unshare has made it namespaces of its own")
     addresses = sorted({a for found in SAMPLE_ZONE.values() for a in found}, key=lambda a: (":" in a, a))
     with tempfile.TemporaryDirectory(prefix="dns-names-") as here:
         run("ip", "link", "set", "lo", "up")  # a new network namespace starts with lo down
@@ -97,7 +112,8 @@ def inside(dnsmasq: bool) -> None:
             with open(os.path.join(here, name), "w") as file:
                 file.write(text)
             run("mount", "--bind", os.path.join(here, name), f"/etc/{name}")  # seen in this mount namespace only
-        log.say("/etc/resolv.conf here says: " + "; ".join(open("/etc/resolv.conf").read().splitlines()))
+        with open("/etc/resolv.conf") as resolv_conf:  # what any program started here now reads
+            log.say("/etc/resolv.conf here says: " + "; ".join(resolv_conf.read().splitlines()))
         if dnsmasq:
             with open(os.path.join(here, "hosts"), "w") as file:
                 file.writelines(f"{a} {name}\n" for name, found in SAMPLE_ZONE.items() for a in found)
@@ -156,7 +172,8 @@ def main() -> None:
     probe = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True, timeout=TIMEOUT)
     if probe.returncode != 0:
         raise PermissionError(f"cannot make namespaces here ({probe.stderr.strip()}): needs root or user namespaces")
-    os.execvp(UNSHARE[0], [*UNSHARE, sys.executable, os.path.abspath(__file__), "--inside", *sys.argv[1:]])  # same pid
+    argv = [*UNSHARE, sys.executable, os.path.abspath(__file__), "--inside", *sys.argv[1:]]
+    os.execvp(UNSHARE[0], argv)  # the same process (same pid), now in namespaces of its own
 
 
 if __name__ == "__main__":

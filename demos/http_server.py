@@ -86,16 +86,16 @@ def respond(connection, peer: str, status: int, body: str, kind="text/plain", ke
 
 def converse(connection: socket.socket, peer: str, timeout: float) -> bool:
     """Requests in, responses out. True: the client closed; False: we should hang up."""
-    decoder, deadline = RequestDecoder(), [0.0]
+    decoder = RequestDecoder()
 
     def recv(size: int) -> bytes:  # one deadline for a whole request: a byte a second cannot stretch it
         if timeout:
-            connection.settimeout(max(deadline[0] - time.monotonic(), 0.001))
+            connection.settimeout(max(deadline - time.monotonic(), 0.001))
         return connection.recv(size)
 
     reader = MessageReader(recv, decoder=decoder)  # the one read loop: up to the blank line, then Content-Length
     while True:
-        deadline[0] = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout  # recv() above reads it
         try:
             request = reader.receive()  # None: end of file between requests
         except TimeoutError:
@@ -122,7 +122,8 @@ def serve_connection(connection: socket.socket, peer: str, timeout: float) -> No
         try:
             try:
                 if converse(connection, peer, timeout):
-                    return log.say(f"{peer}: closed the connection")
+                    log.say(f"{peer}: closed the connection")
+                    return
             except HTTPError as error:  # the request cannot be framed or served: say why, then hang up
                 log.say(f"{peer}: bad request: {error}")
                 respond(connection, peer, error.status, f"{error}\n", keep_alive=False)

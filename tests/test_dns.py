@@ -99,6 +99,18 @@ def test_dns_names_without_unshare_says_so_in_one_line():
 
 
 @pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+def test_the_inner_step_refuses_to_run_in_its_parents_namespaces():
+    # Its parent here (sh) shares its namespaces, as a person typing --inside at a prompt would: it must refuse
+    # before it mounts or adds anything. All inside a sandbox, so that a failing guard could change nothing here.
+    script = f'"{sys.executable}" demos/dns_names.py --inside; echo "code $?"; ip -brief address show lo'
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c", script],
+                          capture_output=True, text=True, cwd=ROOT, timeout=20)
+    assert re.fullmatch(r"names\[\d+\]: error: PermissionError: --inside is for dns_names\.py itself, once unshare "
+                        r"has made it namespaces of its own\n", done.stderr)
+    assert done.stdout.split()[:4] == ["code", "1", "lo", "DOWN"]  # and no address was added
+
+
+@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
 def test_dns_names_stopped_midway_ends_everything_it_started():
     with Program("dns_names.py") as names:
         names.wait_for_line(r"dns\[\d+\]: ready: host=127\.0\.0\.1 port=53")
