@@ -57,6 +57,7 @@ from ipc.dns_messages import (
     TYPES,
     ZONE_ORIGIN,
     DNSFormatError,
+    encode_name,
     read_name,
 )
 from ipc.log import Log, address
@@ -79,18 +80,19 @@ def respond(query: bytes, zone: dict) -> tuple[bytes, str]:
         qtype, qclass = struct.unpack("!2H", query[end:end + 4])  # struct.error when cut short
     except (DNSFormatError, struct.error) as error:
         return struct.pack("!6H", ident, flags_back | 1, 0, 0, 0, 0), f"FORMERR ({error})"  # 1: FORMERR
-    family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(qtype)
+    family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(qtype) if qclass == CLASS_IN else None
     addresses = [a for a in zone.get(name.lower(), ()) if family and (":" in a) == (family == socket.AF_INET6)]
     in_zone = name.lower() in zone or f".{name.lower()}".endswith(f".{ZONE_ORIGIN}")
-    rcode = 0 if name.lower() in zone else 3 if in_zone else 5  # NOERROR, NXDOMAIN, REFUSED
+    rcode = 5 if qclass != CLASS_IN or not in_zone else 0 if name.lower() in zone else 3  # REFUSED, NOERROR, NXDOMAIN
     records = b"".join(struct.pack("!HHHIH", 0xC00C, qtype, CLASS_IN, TTL, 4 if family == socket.AF_INET else 16)
                        + socket.inet_pton(family, a) for a in addresses)  # c0 0c: "the name at byte 12"
     question = query[12:end + 4]  # copied as it came, letter case and all
     answer = struct.pack("!6H", ident, flags_back | rcode, 1, len(addresses), 0, 0) + question + records
+    what = f"{name} {TYPE_NAMES.get(qtype, qtype)}{'' if qclass == CLASS_IN else f' class {qclass}'} -> {RCODES[rcode]}"
     if len(answer) > MAX_UDP_ANSWER:  # too big for a datagram: TC (truncated) tells the resolver to ask over TCP
-        answer, addresses = struct.pack("!6H", ident, flags_back | TC | rcode, 1, 0, 0, 0) + question, []
-    what = f"{name} {TYPE_NAMES.get(qtype, qtype)}{'' if qclass == CLASS_IN else f' class {qclass}'}"
-    return answer, f"{what} -> {RCODES[rcode]}, {len(addresses)} answer{'s' * (len(addresses) != 1)}" + (
+        answer = struct.pack("!6H", ident, flags_back | TC | rcode, 1, 0, 0, 0) + question
+        return answer, f"{what}, {len(addresses)} answers: too big for UDP, sent truncated (TC) with none"
+    return answer, f"{what}, {len(addresses)} answer{'s' * (len(addresses) != 1)}" + (
         f": {' '.join(addresses)}" if addresses else "")
 
 
@@ -99,6 +101,10 @@ def record(text: str) -> tuple[str, str]:
     name, _, where = text.partition("=")
     if not name or not any(_is_address(family, where) for family in (socket.AF_INET, socket.AF_INET6)):
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=ADDRESS (e.g. demo.ipc.test=127.0.0.1)")
+    try:
+        encode_name(name)  # a name the wire can carry
+    except DNSFormatError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return name.lower().rstrip("."), where
 
 

@@ -79,8 +79,10 @@ def main() -> None:
     parser.add_argument("--output", "-o", default="-", help="write the bodies to this file (default -: stdout)")
     parser.add_argument("paths", nargs="*", default=["/", "/hello.txt"], metavar="PATH")
     args = parser.parse_args()
-    if not all(path.startswith("/") and path.isprintable() and " " not in path for path in args.paths):
-        parser.error("a PATH starts with / and has no spaces or control characters")
+    if not all(path[:1] == "/" and path.isascii() and path.isprintable() and " " not in path for path in args.paths):
+        parser.error("a PATH starts with / and is ASCII, without spaces (others go %-encoded: /gr%C3%BC%C3%9Fe)")
+    if not args.host.isascii():
+        parser.error("--host: a name in ASCII (an international name goes as xn--..., its IDNA form)")
 
     with open(args.output, "wb") if args.output != "-" else open(sys.stdout.fileno(), "wb", closefd=False) as output, \
             connect(args.host, args.port, args.timeout or None) as sock:
@@ -111,9 +113,10 @@ def main() -> None:
                 raise ConnectionError("the server closed the connection before answering")
             for line in [*response.lines, ""]:
                 log.say(f"< {line}".rstrip())
-            log.say(f"body: {len(response.body)} bytes, as Content-Length said (head {response.head_bytes} bytes; "
+            how = "as Content-Length said" if response.header("Content-Length") else "up to end of file"
+            log.say(f"body: {len(response.body)} bytes, {how} (head {response.head_bytes} bytes; "
                     f"{len(sizes)} recv() call{'s' * (len(sizes) != 1)}, {sum(sizes)} bytes)")
-            output.write(response.body)  # the data goes to stdout, as curl's does
+            output.write(response.body)  # to stdout (or -o FILE), as curl does
             output.flush()
             if not response.keep_alive and not last:
                 raise ConnectionError(f"the server closed the connection after {number} of {len(args.paths)} requests")

@@ -153,6 +153,7 @@ def test_dig_reads_the_demo_servers_answers():
     (query("www.ipc.test", flags=0x1000), "NOTIMP"),  # opcode 2: a server status request
     (query("www.ipc.test", qtype=15), "NOERROR"),  # MX: the name exists, no such record (0 answers)
     (query("WWW.IPC.TEST"), "NOERROR"),  # names are case-insensitive
+    (query("www.ipc.test")[:-2] + b"\x00\x03", "REFUSED"),  # class CH (Chaosnet), not the Internet's
 ])
 def test_each_query_gets_the_rcode_dns_prescribes(datagram, rcode):
     with dns_server("--queries", "1") as dns:
@@ -182,6 +183,8 @@ def test_an_answer_too_big_for_a_udp_datagram_is_marked_truncated():
         (_, flags, _, answers, _, _), data = ask(int(dns.ready()["port"]), query("big.ipc.test"))
         assert dns.finish()[0] == 0
     assert flags & TC and answers == 0 and len(data) <= 512  # 40 records would be 676 bytes: ask again over TCP
+    said = "big.ipc.test A -> NOERROR, 40 answers: too big for UDP, sent truncated (TC) with none"
+    assert any(said in line for line in dns.lines)
 
 
 # -- the demo's client against servers that misbehave; bad command lines ------------
@@ -220,6 +223,7 @@ def test_the_client_refuses_a_wrong_answer_in_one_line(reply_for, says):
     ("dns_server.py", ["--record", "nonsense"], 2, "'nonsense' is not NAME=ADDRESS"),
     ("dns_server.py", ["--record", "x.ipc.test=10.0.0.256"], 2, "is not NAME=ADDRESS"),
     ("dns_server.py", ["--queries", "-2"], 2, "-2 is negative"),
+    ("dns_server.py", ["--record", "a" * 64 + ".test=10.0.0.1"], 2, "each label between dots is 1 to 63 bytes"),
     ("dns_names.py", ["--nonsense"], 2, "unrecognized arguments: --nonsense"),
 ])
 def test_bad_input_gets_one_line_and_a_non_zero_exit(script, args, code, says):

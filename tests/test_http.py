@@ -202,6 +202,8 @@ def test_sigterm_ends_the_server_in_one_line_with_a_connection_open():
     ("http_server.py", ["--connections", "-1"], 2, "-1 is negative"),
     ("http_server.py", ["--host", "nowhere.invalid"], 1, "error: gaierror: "),
     ("http_client.py", ["--port", "80", "no-slash"], 2, "a PATH starts with /"),
+    ("http_client.py", ["--port", "80", "/grüße"], 2, "a PATH starts with / and is ASCII"),
+    ("http_client.py", ["--port", "80", "--host", "bücher.test"], 2, "--host: a name in ASCII"),
     ("http_client.py", ["--port", "{closed}"], 1, "error: ConnectionRefusedError: Connection refused"),
     ("http_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1,
      "error: TimeoutError: no whole response within 0.3 s"),
