@@ -103,7 +103,7 @@ class Console:
     def _row(self, name: str, state: str, result: Result) -> str:
         if result.skipped:
             return f"skipped  {name}: {result.skipped}"
-        messages = f"{result.messages} messages" if result.messages else ""
+        messages = f"{result.messages} message{'s' if result.messages != 1 else ''}" if result.messages else ""
         return f"{state:<8} {name:<28} {messages:>12}  {result.seconds:6.2f} s"
 
     # -- at the end -----------------------------------------------------

@@ -6,7 +6,9 @@ chunks apart. So a reader must read again until a whole message is in hand,
 and must stop, not spin, when read returns b"" (end of file).
 
 Demos pass in the call that does the reading (``os.read`` on an fd,
-``sock.recv``) so the system call stays visible where it is taught.
+``sock.recv``) so the system call stays visible where it is taught. The
+framing is the decoder's: the exchange's lines by default, or any decoder
+with the same two methods (ipc.http_messages frames HTTP requests and responses).
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ class MessageReader:
     """Whole messages from a byte source, restarting after short reads.
 
     ``read(n)`` must return up to n bytes, and b"" at end of file, the way
-    ``os.read(fd, n)`` and ``sock.recv(n)`` do.
+    ``os.read(fd, n)`` and ``sock.recv(n)`` do. ``decoder`` (``feed(data)``,
+    ``next_message()`` giving a message, NEED_DATA or END) cuts the bytes into
+    messages; by default, the exchange's lines.
     """
 
-    def __init__(self, read: Callable[[int], bytes], *, max_bytes: int = MAX_MESSAGE_BYTES):
+    def __init__(self, read: Callable[[int], bytes], *, max_bytes: int = MAX_MESSAGE_BYTES, decoder=None):
         self._read = read
-        self._decoder = Decoder(max_bytes)
+        self._decoder = decoder if decoder is not None else Decoder(max_bytes)
         self.reads = 0  # how many read calls it took, for demos that show it
 
-    def receive(self) -> str | None:
-        """The next message, or None when the peer closed between messages."""
+    def receive(self):
+        """The next message (a str, or what the decoder gives), or None when the peer closed between messages."""
         while True:
             message = self._decoder.next_message()
             if message is END:

@@ -25,6 +25,8 @@ EXPECTED = {
                         "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/both_read_first.py")},
     "client-reads-first": {"client": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/broken/client_reads_first.py"),
                            "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/tcp_server.py")},
+    "http-client-reads-first": {"client": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/broken/http_client_reads_first.py"),
+                                "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/http_server.py")},
     "fifo-open-order": {"client": ("openat", None, "demos/broken/fifo_open_order.py"),
                         "server": ("openat", None, "demos/broken/fifo_open_order.py")},
     "forgotten-close": {"client": ("wait4", None, "demos/broken/forgotten_close.py"),

@@ -29,6 +29,7 @@ GROUPS = (
     "lessons_streams",
     "lessons_addresses",
     "lessons_sockets",
+    "protocols",
 )
 
 
