@@ -330,7 +330,7 @@ def trace_command(args: argparse.Namespace) -> int:
     import json
     import shutil
 
-    from .trace import export, picture, runner, waits
+    from .trace import export, picture, runner
 
     if args.argv[:1] != ["--"] and len(args.argv) > 1:  # ipc trace NAME --json FILE: options after the name
         name, args = args.argv[0], build_parser().parse_args(["trace", *args.argv[1:]])
@@ -350,14 +350,15 @@ def trace_command(args: argparse.Namespace) -> int:
             from .trace.demo import trace_demo
             traced = trace_demo(demo, timeout=args.timeout, err=sys.stderr)
         else:
-            traced = runner.trace_command(command, timeout=args.timeout, stop_when=waits.deadlocked)
+            traced = runner.trace_command(command, timeout=args.timeout, stop_when=runner.stuck)
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
     tty = sys.stdout.isatty()
     width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
     sys.stdout.write(picture.render(traced.trace, width=max(width, 40), colour=tty and not os.environ.get("NO_COLOR"),
-                                    everything=args.all, notes=args.notes, rows=args.rows or None))
+                                    everything=args.all, notes=args.notes, rows=args.rows or None,
+                                    stopped=traced.stopped))
     if traced.ended:
         print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
     if args.json:

@@ -318,7 +318,8 @@ def test_cli_without_strace_says_how_to_get_it():
 def test_cli_ends_a_deadlock_and_exits_3():
     done = ipc_trace("--", sys.executable, str(DEMOS / "broken" / "both_read_first.py"))
     assert done.returncode == 3
-    assert "Blocked at the end:" in done.stdout and "0 messages matched" in done.stdout
+    assert "Blocked when the deadlock was seen:" in done.stdout and "0 messages matched" in done.stdout
+    assert done.stdout.count("; it waits for ") == 2  # each for the other
 
 
 def test_cli_terminated_ends_what_it_traces_and_exits_143():

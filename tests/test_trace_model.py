@@ -296,3 +296,15 @@ def test_a_poll_with_a_timeout_is_not_a_deadlock():
     forever = text + "10 1.4 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, -1"
     assert not deadlocked(build([polling]))  # it will time out and go on
     assert deadlocked(build([forever]))
+
+
+def test_a_thread_in_no_traced_call_counts_only_if_it_waits_in_futex():
+    """futex is not traced: a server thread joining its handler thread shows in no call at all."""
+    text = ("20 1.0 socketpair(AF_UNIX, SOCK_STREAM, 0, [3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]) = 0 <0.1>\n"
+            "20 1.1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 21 <0.1>\n"
+            "20 1.2 clone(child_stack=NULL, flags=SIGCHLD) = 30 <0.1>\n"
+            "21 1.3 recvfrom(3<UNIX-STREAM:[1->2]>,  <unfinished ...>\n"
+            "30 1.4 recvfrom(4<UNIX-STREAM:[2->1]>, ")
+    trace = build([text])
+    assert not deadlocked(trace)  # thread 20 might be running
+    assert deadlocked(trace, lambda pid, tid: (pid, tid) == (20, 20))  # it waits in futex: a join

@@ -25,7 +25,6 @@ from ..protocol import SAMPLE_REQUESTS
 from ..transcript import parse_line
 from . import runner
 from .build import build
-from .waits import deadlocked
 
 
 def trace_demo(demo: Demo, timeout: Optional[float] = None, err: Optional[TextIO] = None) -> runner.Traced:
@@ -91,7 +90,7 @@ def _run(demo: Demo, directory: str, env: dict, runs: list, deadline: float, sec
 def _stuck(trace, seen: list) -> bool:
     """Deadlocked? Judged on all the demo's traces at once (one program's alone cannot tell)."""
     seen.append(trace)
-    return deadlocked(trace)
+    return runner.stuck(trace)
 
 
 def _ready(server: runner.TracedRun, deadline: float, err: TextIO) -> dict:

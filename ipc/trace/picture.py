@@ -74,10 +74,11 @@ class Canvas:
 
 
 def render(trace: Trace, width: int = 100, colour: bool = False, everything: bool = False,
-           notes: bool = False, rows: Optional[int] = None) -> str:
+           notes: bool = False, rows: Optional[int] = None, stopped: Optional[Trace] = None) -> str:
     """The whole picture: a line saying times are under trace, the lanes, then what is left at the end.
 
-    ``rows``: draw at most this many rows (the beginning and the end), saying how many were left out."""
+    ``rows``: draw at most this many rows (the beginning and the end), saying how many were left out.
+    ``stopped``: the model as it was when a deadlock was seen: its blocked calls are the ones named."""
     limit, rows = rows, _rows(trace, everything, notes)
     pids = [p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq)
             if any(row.pid == p.pid for row in rows)]
@@ -109,7 +110,7 @@ def render(trace: Trace, width: int = 100, colour: bool = False, everything: boo
         if row.pid not in axis or (row.source is not None and row.source not in axis):
             continue
         lines += _draw(trace, row, layout)
-    lines += [""] + _summary(trace, pids, width)
+    lines += [""] + _summary(trace, pids, width, stopped)
     return "\n".join(lines) + "\n"
 
 
@@ -328,7 +329,7 @@ def _arrow(canvas: Canvas, start: int, end: int, row: Row, colour: str) -> None:
         canvas.put(low + 2 + (room - len(label)) // 2, label, colour)
 
 
-def _summary(trace: Trace, pids: list, width: int) -> list:
+def _summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = None) -> list:
     lines = []
     shown = [m for m in trace.messages if not trace.calls[m.writer].noise and not trace.calls[m.reader].noise]
     total = sum(m.length for m in shown)
@@ -338,17 +339,16 @@ def _summary(trace: Trace, pids: list, width: int) -> list:
         groups.setdefault((_channel(trace, item.channel), item.pid, item.reason), []).append(item)
     for items in groups.values():
         lines.append(_wrap("! " + _unmatched(trace, items), width))
-    stuck = [w for w in trace.blocked_at_end() if w.pid in pids]
-    if stuck:
+    if stopped is not None and stopped.blocked_at_end():  # the deadlock as it stood, before anything was ended
+        lines.append("Blocked when the deadlock was seen:")
+        ended = {(w.tid, round(w.start + trace.origin, 6)): w for w in trace.waits}
+        for wait in stopped.blocked_at_end():
+            final = ended.get((wait.tid, round(wait.start + stopped.origin, 6)))
+            then = f"; then {final.reason}" if final is not None else ""
+            lines.append(_wrap(f"  {_blocked_line(stopped, wait, with_reason=False)}{then}", width))
+    elif stuck := [w for w in trace.blocked_at_end() if w.pid in pids]:
         lines.append("Blocked at the end:")
-        for wait in stuck:
-            since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
-            held = [f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
-                    if fd is not None else f"{trace.processes[pid].label} ({what})"
-                    for pid, fd, what in waits_for(trace, wait)]
-            who = f"; it waits for {', '.join(held)}" if held else ""
-            lines.append(_wrap(f"  {trace.processes[wait.pid].label} in {wait.what}{since}: {wait.reason}{who}",
-                               width))
+        lines += [_wrap(f"  {_blocked_line(trace, wait)}", width) for wait in stuck]
     used = sorted({key for call in trace.calls if not call.noise and call.pid in pids for key in call.objects
                    if trace.objects[key].interesting and trace.objects[key].kind != "file"})
     legend = sorted({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values(),
@@ -356,6 +356,14 @@ def _summary(trace: Trace, pids: list, width: int) -> list:
     if legend:
         lines.append(_wrap("Objects: " + "; ".join(dict.fromkeys(legend)) + ".", width))
     return lines
+
+
+def _blocked_line(trace: Trace, wait, with_reason: bool = True) -> str:
+    since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
+    held = [f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
+            if fd is not None else f"{trace.processes[pid].label} ({what})" for pid, fd, what in waits_for(trace, wait)]
+    who = f"; it waits for {', '.join(held)}" if held else ""
+    return f"{trace.processes[wait.pid].label} in {wait.what}{since}{': ' + wait.reason if with_reason else ''}{who}"
 
 
 def _unmatched(trace: Trace, items: list) -> str:

@@ -33,6 +33,7 @@ from typing import Callable, Optional, Sequence
 from .build import build
 from .model import Trace
 from .names import TRACED_CALLS
+from .waits import deadlocked
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
@@ -194,6 +195,17 @@ class TracedRun:
         """SIGTERM everything it started (strace blocks it and waits for its programs), SIGKILL what is
         left after a grace period, reap. Done twice, the second time finds nothing."""
         self.keeper.close()
+
+
+def stuck(trace: Trace) -> bool:
+    """``waits.deadlocked``, with /proc asked about the threads strace shows in no call: one waiting in
+    futex (joining a thread, taking a lock) waits for its own process. For ``stop_when``."""
+    from .. import procfs
+
+    def in_futex(pid: int, tid: int) -> bool:
+        return any(t.tid == tid and t.call == "futex" and t.state in ("S", "D") for t in procfs.threads(pid))
+
+    return deadlocked(trace, in_futex if procfs.AVAILABLE else None)
 
 
 def _exit_code(trace: Trace, strace_code: int) -> int:

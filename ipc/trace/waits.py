@@ -12,7 +12,7 @@ is a wait too. Times under strace are slow; the order is exact.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Optional
+from typing import Callable, Optional
 
 from .matching import stream_channel
 from .model import Trace, Wait
@@ -219,15 +219,17 @@ def _watched(args: list) -> list:
     return [item.fields["fd"] for item in args[0] if isinstance(item, Struct) and isinstance(item.fields.get("fd"), Fd)]
 
 
-def deadlocked(trace: Trace) -> bool:
+def deadlocked(trace: Trace, in_futex: Optional[Callable[[int, int], bool]] = None) -> bool:
     """True when every process still alive is blocked in a call that only another of them could end.
 
     A read counts only if nothing is waiting in its channel to be read. This
     is what the runner watches for to end a broken program once its deadlock
-    has formed (the diagnosis itself is ipc.deadlock's, from /proc).
+    has formed (the diagnosis itself is ipc.deadlock's, from /proc). A thread
+    strace shows in no call may be waiting in futex (a join, a lock), which is
+    not traced: ``in_futex(pid, tid)``, when given, says so (the runner asks /proc).
     """
     alive = [p for p in trace.processes.values() if p.end_seq is None]
-    if not alive:
+    if not alive or not any(wait.end_seq is None for wait in trace.waits):
         return False
     stuck = {wait.tid: wait for wait in trace.waits if wait.end_seq is None}
     for process in alive:
@@ -235,6 +237,8 @@ def deadlocked(trace: Trace) -> bool:
             if tid in _ended_tasks(trace):
                 continue
             wait = stuck.get(tid)
+            if wait is None and in_futex is not None and in_futex(process.pid, tid):
+                continue  # waiting for another thread of its own process, which is itself stuck
             if wait is None:
                 return False
             call = trace.calls[wait.call]
