@@ -326,51 +326,6 @@ def watch_command(args: argparse.Namespace) -> int:
 
 
 def trace_command(args: argparse.Namespace) -> int:
-    """ipc trace: run under strace, then print the picture (and --json); exit with the command's code."""
-    import json
-    import shutil
+    from .cli_trace import trace_command as traced  # strace's side of the CLI, in a module of its own
 
-    from .trace import export, picture, runner
-
-    if args.argv[:1] != ["--"] and len(args.argv) > 1:  # ipc trace NAME --json FILE: options after the name
-        name, args = args.argv[0], build_parser().parse_args(["trace", *args.argv[1:]])
-        args.argv = [name] + args.argv
-    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    demo = catalog.find(command)[0] if command == args.argv and len(command) == 1 and command[0] in {
-        d.name for d in catalog.all_demos()} else None
-    if not command or (demo is None and command == args.argv):
-        print("ipc trace: give a demo's name (ipc list) or a command: ipc trace -- COMMAND [ARG...]", file=sys.stderr)
-        return EXIT_USAGE
-    signal.signal(signal.SIGTERM, _stop_trace)
-    try:
-        if demo is not None and demo.unavailable is not None and (why := demo.unavailable()):
-            print(f"ipc trace: {demo.name} cannot run here: {why}", file=sys.stderr)
-            return EXIT_OK
-        if demo is not None:
-            from .trace.demo import trace_demo
-            traced = trace_demo(demo, timeout=args.timeout, err=sys.stderr)
-        else:
-            traced = runner.trace_command(command, timeout=args.timeout, stop_when=runner.stuck)
-    except runner.TraceError as error:
-        print(f"ipc trace: {error}", file=sys.stderr)
-        return error.code
-    tty = sys.stdout.isatty()
-    width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
-    sys.stdout.write(picture.render(traced.trace, width=max(width, 40), colour=tty and not os.environ.get("NO_COLOR"),
-                                    everything=args.all, notes=args.notes, rows=args.rows or None,
-                                    stopped=traced.stopped))
-    if traced.ended:
-        print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(export.to_json(traced.trace), file, indent=1, ensure_ascii=False)
-    codes = {"deadlock": 3, "timeout": 124, "interrupted": STOPPED[signal.SIGINT][0],
-             "terminated": STOPPED[signal.SIGTERM][0]}
-    if demo is not None:  # as ipc run: 0 when the demo did what it should (a broken one: it deadlocked)
-        codes.update(deadlock=traced.code, timeout=EXIT_FAILED)
-    return codes.get(traced.ended, traced.code)
-
-
-def _stop_trace(signum: int, frame: object) -> None:
-    from .trace.runner import Stopped
-    raise Stopped()
+    return traced(args, build_parser)

@@ -40,7 +40,11 @@ from . import catalog, protocol
 from .catalog import ROOT, Demo, ExpectedDeadlock, Program
 from .deadlock import Diagnosis, Watcher
 from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
+from .trace.model import Trace
+from .trace.runner import Recording
 from .transcript import Line, Transcript, check_exchange, parse_line
+
+TRACED_SLOWER = 3  # a run under strace may take this many times its deadline: strace stops it at every call
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Result:
     diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
     deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
     fixed: Optional["Result"] = None  # a broken demo's fix, run after it
+    trace: Optional[Trace] = None  # run under strace: what the kernel did (ipc.trace)
+    stopped: Optional[Trace] = None  # ...and, for a deadlock, the kernel's view when it was diagnosed
 
     @property
     def ok(self) -> bool:
@@ -106,11 +112,14 @@ class Run:
         use_proc: Optional[bool] = None,
         quiet: Optional[float] = None,
         stop: Optional[threading.Event] = None,
+        trace: bool = False,
     ):
+        # Under strace (ipc trace NAME): first, so that a missing strace says so before anything is made.
+        self.recording = Recording() if trace else None
         self.demo = demo
         self.stop = stop  # set by whoever runs several demos at once: stop now, clean up (Ctrl-C, SIGTERM)
         self.out = out
-        self.timeout = timeout if timeout is not None else demo.timeout
+        self.timeout = timeout if timeout is not None else demo.timeout * (TRACED_SLOWER if trace else 1)
         self.result = Result(demo)
         self.keeper = Keeper()
         self.watch = Watcher(self.keeper, use_proc, quiet) if detect else None
@@ -146,6 +155,8 @@ class Run:
             if diagnosis is not None:
                 result.diagnosis = diagnosis
                 result.deadlock_seconds = diagnosis.reported_at - self.start  # on the lines' clock
+                if self.recording:  # the kernel's view as it stood, before anything is ended
+                    result.stopped = self.recording.model()
                 self._show(diagnosis.report())
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))
@@ -171,6 +182,9 @@ class Run:
             self.selector.close()
             if self.watch:
                 self.watch.close()
+            if self.recording:
+                result.trace = self.recording.model()
+                self.recording.close()
             result.seconds = time.monotonic() - self.start
 
     def _release(self) -> None:
@@ -181,6 +195,8 @@ class Run:
         os.close(self.shared_w)
         if self.watch:
             self.watch.close()
+        if self.recording:
+            self.recording.close()
 
     def _converse(self) -> None:
         demo = self.demo
@@ -210,8 +226,11 @@ class Run:
         if self.watch:
             env.update(self.watch.environment)  # where to dump a Python stack when asked
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        argv = [sys.executable, str(program.path), *args, *extra]
+        if self.recording:
+            argv = self.recording.wrap(argv, role)
         popen = self.keeper.launch(
-            [sys.executable, str(program.path), *args, *extra],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.shared_w,
@@ -219,7 +238,9 @@ class Run:
             env=env,
         )
         launched = Launched(role, popen)
-        if self.watch:
+        if self.watch and self.recording:
+            self.watch.transparent.add(popen.pid)  # strace: the programs it runs are the ones to watch
+        elif self.watch:
             self.watch.call(popen.pid, role)  # until its own lines say otherwise
         os.set_blocking(popen.stdout.fileno(), False)
         self.selector.register(popen.stdout, selectors.EVENT_READ, launched)
@@ -404,13 +425,15 @@ def run_demo(
     use_proc: Optional[bool] = None,
     quiet: Optional[float] = None,
     stop: Optional[threading.Event] = None,
+    trace: bool = False,
 ) -> Result:
     """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
     is False, the demo named by its ``fixed_by`` runs too and must pass (result.fixed).
     detect=False turns the deadlock watch off (a demo that hangs then runs into its timeout);
     use_proc=False and quiet give the watch the psutil fallback other systems get; stop, once set,
-    ends the run at once (with its cleanup), for a caller that runs several in threads."""
-    result = Run(demo, out, timeout, detect, use_proc, quiet, stop).execute()
+    ends the run at once (with its cleanup), for a caller that runs several in threads; trace=True runs
+    every program under strace (ipc.trace.runner.TraceError if it cannot) and keeps the model in result.trace."""
+    result = Run(demo, out, timeout, detect, use_proc, quiet, stop, trace).execute()
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:
             fixed_demo = catalog.find([demo.fixed_by])[0]

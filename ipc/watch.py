@@ -33,6 +33,7 @@ from typing import BinaryIO, Optional, Sequence, TextIO
 from .deadlock import Diagnosis, Watcher
 from .processes import TICK, Keeper
 from .procfs import command
+from .trace.model import Trace
 from .transcript import parse_label
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
@@ -59,6 +60,8 @@ class Outcome:
     seconds: float
     ended: list[str]  # the processes ended after a deadlock, labelled
     left: list[int] = field(default_factory=list)  # processes the command left running when it exited
+    trace: Optional[Trace] = None  # under strace: what the kernel did
+    stopped: Optional[Trace] = None  # ...as it stood when the deadlock was seen
 
 
 def watch(
@@ -69,37 +72,49 @@ def watch(
     quiet: Optional[float] = None,
     keep: bool = False,
     notice: Optional[float] = None,
+    trace: bool = False,
 ) -> Outcome:
     """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
 
     use_proc=False: the psutil fallback, which says after ``quiet`` seconds of stillness what it can
-    see, and ends nothing: it cannot tell a deadlock from a wait on purpose."""
+    see, and ends nothing: it cannot tell a deadlock from a wait on purpose. trace=True runs the command
+    under strace and keeps what the kernel did in outcome.trace (and outcome.stopped: at the deadlock)."""
     if not argv:
         raise WatchError("no command given", 2)
+    recording = _recording(argv) if trace else None
     err = err if err is not None else sys.stderr.buffer
     report = report if report is not None else sys.stderr
     keeper = Keeper()
     watcher = Watcher(keeper, use_proc, quiet, closed_world=False, notice=notice)  # others may connect to its ports
     try:
         try:  # in our own process group, as from a shell: Ctrl-C at the terminal reaches it too
-            popen = keeper.launch(argv, new_session=False, stderr=subprocess.PIPE, env=_environment(watcher))
+            launched = recording.wrap(argv, "command") if recording else argv
+            popen = keeper.launch(launched, new_session=False, stderr=subprocess.PIPE, env=_environment(watcher))
         except FileNotFoundError:
             raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
         except PermissionError:
             raise WatchError(f"{argv[0]}: permission denied", EXIT_CANNOT_RUN) from None
         except OSError as error:
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
-        outcome = _Watching(keeper, popen, err, report, watcher).run()
+        if recording:
+            watcher.transparent.add(popen.pid)  # strace: the command and what it forks are the ones to watch
+        outcome = _Watching(keeper, popen, err, report, watcher, recording).run()
         outcome.left = _left_behind(keeper, report, keep)
         return outcome
     finally:
         keeper.close()
         watcher.close()
+        if recording:
+            if "outcome" in locals():
+                outcome.trace = recording.model()
+            recording.close()
 
 
 class _Watching:
-    def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, watcher: Watcher):
+    def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, watcher: Watcher,
+                 recording=None):  # fmt: skip
         self.keeper, self.popen, self.err, self.report, self.watcher = keeper, popen, err, report, watcher
+        self.recording = recording
         self.pending = b""
         self.start = time.monotonic()
         self.selector = selectors.DefaultSelector()
@@ -171,12 +186,13 @@ class _Watching:
     def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
         print(f"ipc watch: {diagnosis.report()}", file=self.report, flush=True)
         labels = [stuck.label for stuck in diagnosis.watched]
+        stopped = self.recording.model() if self.recording else None  # as it stood, before it is ended
         self.keeper.end()
         self._drain()
         print(
             f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True
         )
-        return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels)
+        return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels, stopped=stopped)
 
 
 def _left_behind(keeper: Keeper, report: TextIO, keep: bool) -> list[int]:
@@ -204,3 +220,14 @@ def _environment(watcher: Watcher) -> dict[str, str]:
     env = dict(os.environ, **watcher.environment)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [INJECT, env.get("PYTHONPATH")]))
     return env
+
+
+def _recording(argv: Sequence[str]):
+    """The strace recording of a watched command, or WatchError saying why it cannot be (no strace: 2)."""
+    from .trace.runner import Recording, TraceError, runnable
+
+    try:
+        runnable(argv)
+        return Recording()
+    except TraceError as error:
+        raise WatchError(str(error), error.code) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import selectors
 import shutil
 import signal
@@ -23,7 +22,9 @@ from pathlib import Path
 import pytest
 from support import DEMOS, ROOT
 
-from ipc.trace import build, deadlocked, runner
+from ipc.catalog import Demo, Program
+from ipc.harness import run_demo
+from ipc.trace import deadlocked, runner
 
 REQUESTS = [b"hello\n", b"how are you?\n", "Grüße aus der Pipe\n".encode(), b"bye\n"]
 REPLIES = [b"1 HELLO\n", b"2 HOW ARE YOU?\n", "3 GRÜSSE AUS DER PIPE\n".encode(), b"4 BYE\n"]
@@ -50,51 +51,14 @@ def trace(script: str, *args: str, deadlock: bool = False) -> runner.Traced:
 
 
 def trace_pair(server: list, client: list, deadlock: bool = False):
-    """Server and client traced apart, the client started once the server said ready; one merged model."""
-    with tempfile.TemporaryDirectory() as directory:
-        return _trace_pair(server, client, deadlock, os.path.join(directory, "server.strace"),
-                           os.path.join(directory, "client.strace"))
-
-
-def _trace_pair(server: list, client: list, deadlock: bool, server_out: str, client_out: str):
-    seccomp = runner.check_strace()
-    argv = [sys.executable, str(DEMOS / server[0]), *server[1:]]
-    served = runner.TracedRun(runner.strace_argv(argv, server_out, seccomp=seccomp), server_out, cwd=ROOT,
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    try:
-        fields = _ready(served.popen.stderr)
-        argv = [sys.executable, str(DEMOS / client[0]), *[arg.format(**fields) for arg in client[1:]]]
-        clients = runner.TracedRun(runner.strace_argv(argv, client_out, seccomp=seccomp), client_out, cwd=ROOT,
-                                   stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        seen: list = []
-        if deadlock:
-            def both(_) -> bool:  # the client's trace alone cannot tell: look at both
-                seen.append(build([served.text(), clients.text()]))
-                return deadlocked(seen[-1])
-            assert clients.wait(DEADLINE, both) == "deadlock"
-            served.end()
-        else:
-            assert clients.wait(DEADLINE) is None
-            assert served.wait(DEADLINE) is None
-    finally:
-        served.end()
-        served.popen.stderr.close()
-    return build([served.text(), clients.text()]), seen[-1] if seen else None
-
-
-def _ready(stream) -> dict:
-    end, pending = time.monotonic() + DEADLINE, b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        while time.monotonic() < end:
-            if not selector.select(end - time.monotonic()):
-                break
-            data = os.read(stream.fileno(), 65536)
-            assert data, f"the server ended before it was ready: {pending!r}"
-            pending += data
-            if (match := re.search(rb"ready: ?(.*)\n", pending)) is not None:
-                return dict(item.split("=", 1) for item in match.group(1).decode().split())
-    raise AssertionError(f"no ready line within {DEADLINE} s: {pending!r}")
+    """Server and client through the harness under strace (ipc trace NAME's way): the server first, the
+    client once it said ready, each traced apart; one merged model, and for a deadlock the model as it
+    stood when the harness diagnosed it."""
+    demo = Demo(name="traced", mechanism="-", teaches="-", kind="deadlock" if deadlock else "runs",
+                server=Program(server[0], tuple(server[1:])), client=Program(client[0], tuple(client[1:])))
+    result = run_demo(demo, trace=True, fix=False)
+    assert result.ok, result.problems
+    return result.trace, result.stopped
 
 
 def role(trace, name: str):
@@ -124,8 +88,11 @@ def test_pipe_demo():
     conversation(model, client, server)
     assert len(model.messages) == 8 and model.unmatched == []
     last = shown(model, server.pid, "read")[-1]
-    [wait] = [w for w in model.waits if w.call == last.index]
-    assert last.result == 0 and model.calls[wait.cause].name == "close" and wait.cause_pid == client.pid
+    assert last.result == 0  # end of file...
+    closes = [c for c in shown(model, client.pid, "close") if model.objects[c.objects[0]].label == "pipe #1"]
+    assert last.end_seq > max(c.seq for c in closes)  # ...only once the parent had closed its write end
+    for wait in [w for w in model.waits if w.call == last.index]:  # and if the read had to wait, that ended it
+        assert model.calls[wait.cause].name == "close" and wait.cause_pid == client.pid
     [wait4] = shown(model, client.pid, "wait4")
     assert wait4.result == server.pid and server.reaped_by == wait4.index and server.exit_code == 0
 

@@ -47,6 +47,7 @@ class Watcher:
         self._last = 0.0
         self._notices: list[str] = []
         self._doubtful: set[tuple[int, ...]] = set()
+        self.transparent: set[int] = set()  # never looked at: a tracer (strace) between us and the programs
 
     @property
     def environment(self) -> dict[str, str]:
@@ -67,7 +68,7 @@ class Watcher:
         if now - self._last < self.INTERVAL:
             return None
         self._last = now
-        pids = self.keeper.alive(roots)
+        pids = [pid for pid in self.keeper.alive(roots) if pid not in self.transparent]
         if roots is not None:
             rank = {pid: index for index, pid in enumerate(roots)}
             root_of = self.keeper.tree.root_of

@@ -16,7 +16,7 @@ import heapq
 from bisect import bisect_right
 from typing import Optional, Sequence
 
-from . import matching, waits
+from . import instrumentation, matching, waits
 from .classify import classify, mark_files
 from .effects import Effects, _fds, _flags, _path
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
@@ -30,7 +30,8 @@ CREATE_FD = {"socket", "accept", "accept4", "open", "openat", "openat2", "creat"
 
 def build(texts: Sequence[str], roles: Optional[dict] = None) -> Trace:
     """One model from one or more strace outputs (each from ``strace -f -ttt -T -yy``)."""
-    return Builder([parse(text, source) for source, text in enumerate(texts)], roles or {}).trace
+    sources = [instrumentation.remove(parse(text, source)) for source, text in enumerate(texts)]
+    return Builder(sources, roles or {}).trace
 
 
 class Builder(Effects):

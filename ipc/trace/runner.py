@@ -61,8 +61,15 @@ class Traced:
     stopped: Optional[Trace] = None  # the model as it was when stop_when held (a deadlock, before it was ended)
 
 
-def strace_argv(argv: Sequence[str], output: str, *, strings: int = STRINGS, every_call: bool = False,
-                seccomp: bool = True, strace: str = "strace") -> list:
+def strace_argv(
+    argv: Sequence[str],
+    output: str,
+    *,
+    strings: int = STRINGS,
+    every_call: bool = False,
+    seccomp: bool = True,
+    strace: str = "strace",
+) -> list:
     """``argv`` run under strace, writing its trace to ``output``. For launching a program yourself."""
     selection = [] if every_call else ["-e", "trace=" + ",".join(TRACED_CALLS)]
     fast = ["--seccomp-bpf"] if seccomp and not every_call else []
@@ -88,20 +95,27 @@ def check_strace() -> bool:
     if shutil.which("strace") is None:
         raise TraceError(f"strace is not installed; {INSTALL}")
     try:
-        probe = subprocess.run(["strace", "-f", "--seccomp-bpf", "-e", "trace=execve", "-o", os.devnull, "--", "true"],
-                               capture_output=True, text=True, timeout=20)
+        probe = subprocess.run(
+            ["strace", "-f", "--seccomp-bpf", "-e", "trace=execve", "-o", os.devnull, "--", "true"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except subprocess.TimeoutExpired:
         raise TraceError("strace did not answer within 20 s") from None
     if probe.returncode != 0:
         if "ptrace" in probe.stderr or "permitted" in probe.stderr:
-            raise TraceError("strace cannot trace here: ptrace is not permitted (in a container, add the "
-                             "SYS_PTRACE capability; or set kernel.yama.ptrace_scope to 0)")
+            raise TraceError(
+                "strace cannot trace here: ptrace is not permitted (in a container, add the "
+                "SYS_PTRACE capability; or set kernel.yama.ptrace_scope to 0)"
+            )
         raise TraceError(f"strace does not work here: {probe.stderr.strip().splitlines()[-1:] or probe.returncode}")
     _checked["seccomp"] = "seccomp" not in probe.stderr.lower()  # an old strace or kernel warns and goes on
     return _checked["seccomp"]
 
 
-def _runnable(argv: Sequence[str]) -> None:
+def runnable(argv: Sequence[str]) -> None:
+    """TraceError (127, 126) if argv cannot be run: strace would only say so in a line of its own."""
     program = argv[0]
     path = program if "/" in program else shutil.which(program)
     if path is None or not os.path.exists(path):
@@ -110,9 +124,15 @@ def _runnable(argv: Sequence[str]) -> None:
         raise TraceError(f"{program}: permission denied", 126)
 
 
-def trace_command(argv: Sequence[str], *, timeout: Optional[float] = None,
-                  stop_when: Optional[Callable[[Trace], bool]] = None, every_call: bool = False,
-                  strings: int = STRINGS, **popen) -> Traced:
+def trace_command(
+    argv: Sequence[str],
+    *,
+    timeout: Optional[float] = None,
+    stop_when: Optional[Callable[[Trace], bool]] = None,
+    every_call: bool = False,
+    strings: int = STRINGS,
+    **popen,
+) -> Traced:
     """Run argv under strace to its end (or until ``timeout`` s, or until ``stop_when(model)`` holds
     twice in a row with nothing new traced between), then build the model.
 
@@ -121,15 +141,40 @@ def trace_command(argv: Sequence[str], *, timeout: Optional[float] = None,
     if not argv:
         raise TraceError("no command given")
     seccomp = check_strace()
-    _runnable(argv)
+    runnable(argv)
     with _TraceDirectory() as directory:
         output = os.path.join(directory, "trace.txt")
-        run = TracedRun(strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output,
-                        **popen)
+        run = TracedRun(
+            strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output, **popen
+        )
         ended = run.wait(timeout, stop_when)
         text = run.text()
     trace = build([text])
     return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended, run.stopped)
+
+
+class Recording:
+    """The strace output files of one run (the harness's, ipc watch's), in a private directory.
+
+    ``wrap(argv, name)`` is the argv to launch instead, writing its own file;
+    ``model()`` reads every file into one model, as often as asked (while the
+    programs still run, too: a deadlock drawn as it stood); ``close()`` removes them."""
+
+    def __init__(self) -> None:
+        self.seccomp = check_strace()  # TraceError, with how to get strace, before anything is made
+        self.directory = tempfile.mkdtemp(prefix="ipc-trace-")  # mode 0700
+        self.files: list[str] = []
+
+    def wrap(self, argv: Sequence[str], name: str) -> list:
+        path = os.path.join(self.directory, f"{len(self.files)}-{name}.strace")
+        self.files.append(path)
+        return strace_argv(argv, path, seccomp=self.seccomp)
+
+    def model(self, roles: Optional[dict] = None) -> Trace:
+        return load([path for path in self.files if os.path.exists(path)], roles)
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class _TraceDirectory:
@@ -164,8 +209,9 @@ class TracedRun:
         except FileNotFoundError:
             return ""
 
-    def wait(self, timeout: Optional[float] = None,
-             stop_when: Optional[Callable[[Trace], bool]] = None) -> Optional[str]:
+    def wait(
+        self, timeout: Optional[float] = None, stop_when: Optional[Callable[[Trace], bool]] = None
+    ) -> Optional[str]:
         """Until strace exits; or end it all after ``timeout`` s ("timeout"), once ``stop_when`` held
         twice with nothing new traced ("deadlock"), or on Ctrl-C ("interrupted") or Stopped ("terminated")."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -1,0 +1,92 @@
+"""``ipc trace NAME`` and ``ipc trace -- COMMAND``: the CLI's side of ipc.trace (the parser is ipc.cli's).
+
+A demo is run as ``ipc run NAME`` runs it (server first, readiness, checks,
+cleanup: the harness), each of its programs under strace; any other command
+runs under strace directly. Then the picture of what the kernel did, and the
+files asked for (--json). Exit codes: see ipc.cli.TRACE_EPILOG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+from typing import Callable, Optional
+
+from . import catalog
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, STOPPED, print_verdict
+from .trace import export, picture, runner
+from .trace.model import Trace
+
+USAGE = "ipc trace: give a demo's name (ipc list) or a command: ipc trace -- COMMAND [ARG...]"
+
+
+def trace_command(args: argparse.Namespace, build_parser: Callable[[], argparse.ArgumentParser]) -> int:
+    if args.argv[:1] != ["--"] and len(args.argv) > 1:  # ipc trace NAME --json FILE: options after the name
+        name, args = args.argv[0], build_parser().parse_args(["trace", *args.argv[1:]])
+        args.argv = [name] + args.argv
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    names = {demo.name for demo in catalog.all_demos()}
+    if command == args.argv:  # no "--": a demo's name
+        if len(command) != 1 or command[0] not in names:
+            print(USAGE, file=sys.stderr)
+            return EXIT_USAGE
+        return trace_demo(catalog.find(command)[0], args)
+    if not command:
+        print(USAGE, file=sys.stderr)
+        return EXIT_USAGE
+    return trace_other(command, args)
+
+
+def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
+    """As ipc run NAME, each program under strace; then the picture. Exits as ipc run (a broken demo: 0
+    when it deadlocked as expected; its fix is not traced: ipc trace NAME-fixed draws that)."""
+    from .harness import run_demo  # psutil is needed from here on
+
+    try:
+        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True)
+    except runner.TraceError as error:
+        print(f"ipc trace: {error}", file=sys.stderr)
+        return error.code
+    print_verdict(result, sys.stdout)
+    if result.trace is not None:
+        draw(result.trace, args, stopped=result.stopped)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def trace_other(command: list, args: argparse.Namespace) -> int:
+    """Any command under strace, ended once its processes deadlock; its own exit code."""
+    signal.signal(signal.SIGTERM, _stop_trace)
+    try:
+        traced = runner.trace_command(command, timeout=args.timeout, stop_when=runner.stuck)
+    except runner.TraceError as error:
+        print(f"ipc trace: {error}", file=sys.stderr)
+        return error.code
+    draw(traced.trace, args, stopped=traced.stopped)
+    if traced.ended:
+        print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
+    codes = {"deadlock": 3, "timeout": 124, "interrupted": STOPPED[signal.SIGINT][0],
+             "terminated": STOPPED[signal.SIGTERM][0]}  # fmt: skip
+    return codes.get(traced.ended, traced.code)
+
+
+def draw(trace: Trace, args: argparse.Namespace, stopped: Optional[Trace] = None) -> None:
+    """The terminal picture (a deadlock as it stood when it was seen: what ending it did is no lesson),
+    then every file asked for."""
+    tty = sys.stdout.isatty()
+    width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
+    colour = tty and not os.environ.get("NO_COLOR")
+    sys.stdout.write(picture.render(stopped or trace, width=max(width, 40), colour=colour, everything=args.all,
+                                    notes=args.notes, rows=args.rows or None, stopped=stopped))  # fmt: skip
+    if stopped is not None:
+        print("(drawn as it stood when the deadlock was seen; then every process was ended)")
+    if getattr(args, "json", None):
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(export.to_json(trace), file, indent=1, ensure_ascii=False)
+
+
+def _stop_trace(signum: int, frame: object) -> None:
+    raise runner.Stopped()

@@ -1,0 +1,55 @@
+"""What the watcher's own instruments leave in a trace, taken out again. Pure.
+
+Under the harness and ``ipc watch`` a deadlock report names each process's
+Python line: the watcher sends a blocked program DUMP_SIGNAL, faulthandler
+writes the stack into a file of ipc.stacks' directory, and the blocked call
+is restarted (SA_RESTART). strace sees all of it: the call returning
+ERESTARTSYS, the signal, a few dozen writes, the same call again. None of it
+is the program's: here the writes and the signal go, and the call and its
+restart become the one wait they are to the program.
+"""
+
+from __future__ import annotations
+
+from ..stacks import DUMP_SIGNAL
+from .strace import Data, Fd, Signal, Syscall
+
+KERNEL_SIGRTMIN = 32  # strace names a real-time signal by its distance from the kernel's SIGRTMIN
+DUMP_SIGNAL_NAME = f"SIGRT_{int(DUMP_SIGNAL) - KERNEL_SIGRTMIN}"
+STACKS_DIRECTORY = "/ipc-stacks-"  # ipc.stackdumps makes its directory with this prefix
+RESTARTED = {"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ERESTART_RESTARTBLOCK"}
+
+
+def remove(records: list) -> list:
+    """The records of one strace text, less the stack dumps a watcher asked for."""
+    kept: list = []
+    interrupted: dict[int, Syscall] = {}  # task -> its call that the dump signal interrupted
+    for record in records:
+        if isinstance(record, Signal) and record.name == DUMP_SIGNAL_NAME:
+            continue
+        if isinstance(record, Syscall) and _on_stack_file(record):
+            continue
+        if isinstance(record, Syscall):
+            first = interrupted.pop(record.pid, None)
+            if first is not None and _same_call(first, record):
+                kept.remove(first)  # the program only ever made one call: it began at the first one
+                record.time, record.line, record.split = first.time, first.line, True
+                if record.duration is not None and record.end_time is not None:
+                    record.duration = record.end_time - record.time
+            if record.errno in RESTARTED:
+                interrupted[record.pid] = record  # restarted next, if a dump signal was all that came
+        kept.append(record)
+    return kept
+
+
+def _on_stack_file(record: Syscall) -> bool:
+    """A call on the dump file: its opening, the dup onto a high fd, writes, close."""
+    fds = [arg for arg in record.args if isinstance(arg, Fd)] + ([record.result_fd] if record.result_fd else [])
+    if any(fd.target is not None and STACKS_DIRECTORY in fd.target.text for fd in fds):
+        return True
+    marker = STACKS_DIRECTORY.encode()
+    return any(isinstance(arg, Data) and marker in arg.value for arg in record.args)
+
+
+def _same_call(first: Syscall, again: Syscall) -> bool:
+    return first.name == again.name and first.args[:1] == again.args[:1]
