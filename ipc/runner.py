@@ -51,13 +51,14 @@ class Entry:
 
 class Runner:
     def __init__(self, demos: list[Demo], jobs: int, repeat: int = 1, timeout: Optional[float] = None,
-                 on_change: Callable[["Runner"], None] = lambda runner: None):  # fmt: skip
+                 on_change: Callable[["Runner"], None] = lambda runner: None, trace: bool = False):  # fmt: skip
         names = {demo.name for demo in demos}
         self.entries = [Entry(demo, round_) for round_ in range(repeat) for demo in demos]
         self.fix_apart = names  # a broken demo runs its fix itself only when the fix is not run anyway
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.on_change = on_change
+        self.trace = trace  # each program under strace: every result keeps what the kernel did (result.trace)
         self.stop = threading.Event()
         self._changed = threading.Condition()
 
@@ -92,7 +93,10 @@ class Runner:
         self._notify()
         fix = entry.demo.fixed_by not in self.fix_apart
         try:
-            entry.result = run_demo(entry.demo, out=entry.output, timeout=self.timeout, fix=fix, stop=self.stop)
+            trace = self.trace and not entry.demo.untraced
+            entry.result = run_demo(
+                entry.demo, out=entry.output, timeout=self.timeout, fix=fix, stop=self.stop, trace=trace
+            )
         except Exception as error:  # a bug in the harness: this demo fails with its traceback, the others go on
             entry.output.write(traceback.format_exc())
             entry.result = Result(entry.demo, problems=[f"the harness failed: {type(error).__name__}: {error}"])

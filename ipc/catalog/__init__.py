@@ -91,6 +91,8 @@ class Demo:
     timeout: float = 20.0
     # It must run with nothing else running beside it (a timing measurement, network namespaces).
     alone: bool = False
+    # Why a run of every demo (make demo) does not trace it, when it does not: its trace would bury the rest.
+    untraced: Optional[str] = None
     # Why this demo cannot run here, or None when it can.
     unavailable: Optional[Callable[[], Optional[str]]] = None
 

@@ -20,16 +20,35 @@ from . import instrumentation, matching, waits
 from .classify import classify, mark_files
 from .effects import Effects, _fds, _flags, _path
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
-from .names import POLLS, READS, WRITES, labelled_lines, lecture_name, program_name
+from .names import POLLS, READS, WRITES, labelled_lines, lecture_name, program_name, without_housekeeping
 from .objects import compatible, name_objects, new_object, object_key, update
 from .strace import Data, Exit, Fd, Signal, Syscall, parse
 
-CREATE_FD = {"socket", "accept", "accept4", "open", "openat", "openat2", "creat", "epoll_create", "epoll_create1",
-             "eventfd", "eventfd2", "memfd_create", "timerfd_create", "signalfd4", "inotify_init1", "pidfd_open"}
+CREATE_FD = {
+    "socket",
+    "accept",
+    "accept4",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "epoll_create",
+    "epoll_create1",
+    "eventfd",
+    "eventfd2",
+    "memfd_create",
+    "timerfd_create",
+    "signalfd4",
+    "inotify_init1",
+    "pidfd_open",
+}
 
 
-def build(texts: Sequence[str], roles: Optional[dict] = None) -> Trace:
-    """One model from one or more strace outputs (each from ``strace -f -ttt -T -yy``)."""
+def build(texts: Sequence[str], roles: Optional[dict] = None, housekeeping: bool = False) -> Trace:
+    """One model from one or more strace outputs (each from ``strace -f -ttt -T -yy``). Start-up and
+    housekeeping reads of system files are left out unless ``housekeeping`` (``ipc trace --all``)."""
+    if not housekeeping:
+        texts = [without_housekeeping(text) for text in texts]
     sources = [instrumentation.remove(parse(text, source)) for source, text in enumerate(texts)]
     return Builder(sources, roles or {}).trace
 
@@ -49,8 +68,9 @@ class Builder(Effects):
         self.io = matching.Recorder(self.offsets)
         self.task_pid = self._tasks()
         self.processes: dict = {}
-        self.calls = [self._call(index, record) for index, record in enumerate(r for r in self.records
-                                                                               if isinstance(r, Syscall))]
+        self.calls = [
+            self._call(index, record) for index, record in enumerate(r for r in self.records if isinstance(r, Syscall))
+        ]
         self._replay()
         times = {r.seq: r.time for r in self.records}
         times.update({c.end_seq: c.end + self.origin for c in self.calls if c.end_seq is not None})
@@ -60,8 +80,18 @@ class Builder(Effects):
         name_objects(self.objects)
         held = [change.entry for change in self.changes if change.entry is not None]
         channels, messages, unmatched = self.io.match(self.objects, self.calls, held)
-        trace = Trace(self.processes, self.calls, self.objects, self.changes, messages, unmatched, [],
-                      self.marks, origin=self.origin, channels=channels)
+        trace = Trace(
+            self.processes,
+            self.calls,
+            self.objects,
+            self.changes,
+            messages,
+            unmatched,
+            [],
+            self.marks,
+            origin=self.origin,
+            channels=channels,
+        )
         trace.waits = waits.find(trace, self.io)
         _classify(trace)
         trace.unmatched = [u for u in trace.unmatched if not self.calls[u.call].noise]
@@ -71,11 +101,18 @@ class Builder(Effects):
     # -- the time line -------------------------------------------------------------------------
     def _place(self, sources: list) -> list:
         """Every record gets ``seq`` (where it began) and ``end_seq`` on one merged time line."""
-        per_source = [sorted([(r.time, r.source, r.line, r, False) for r in records] +
-                             [(r.end_time, r.source, r.end_line, r, True) for r in records
-                              if isinstance(r, Syscall) and r.split and r.end_line is not None],
-                             key=lambda m: m[2])  # each text in its own order: the order of its lines
-                      for records in sources]
+        per_source = [
+            sorted(
+                [(r.time, r.source, r.line, r, False) for r in records]
+                + [
+                    (r.end_time, r.source, r.end_line, r, True)
+                    for r in records
+                    if isinstance(r, Syscall) and r.split and r.end_line is not None
+                ],
+                key=lambda m: m[2],
+            )  # each text in its own order: the order of its lines
+            for records in sources
+        ]
         moments = list(heapq.merge(*per_source, key=lambda m: (m[0], m[1])))  # texts interleaved by time
         times = [m[0] for m in moments]
         for seq, (_, _, _, record, is_end) in enumerate(moments):
@@ -87,8 +124,12 @@ class Builder(Effects):
         for record in records:
             if not isinstance(record, Syscall) or record.split:
                 continue
-            if record.end_line is None or record.result is None and record.errno is None and record.name not in (
-                    "exit", "exit_group"):
+            if (
+                record.end_line is None
+                or record.result is None
+                and record.errno is None
+                and record.name not in ("exit", "exit_group")
+            ):
                 record.end_seq = None  # still in progress when the text ended
             elif len(sources) == 1 or record.duration is None:
                 record.end_seq = record.seq + 0.5  # printed whole: it returned before the next line
@@ -103,8 +144,12 @@ class Builder(Effects):
         """Task id -> process id, from every clone: a thread belongs to the process that made it."""
         parent_of = {}
         for record in self.records:
-            if isinstance(record, Syscall) and record.name in ("clone", "clone3", "fork", "vfork") \
-                    and record.result and record.result > 0:
+            if (
+                isinstance(record, Syscall)
+                and record.name in ("clone", "clone3", "fork", "vfork")
+                and record.result
+                and record.result > 0
+            ):
                 parent_of[record.result] = (record.pid, "CLONE_THREAD" in _flags(record))
         tasks = {}
 
@@ -121,10 +166,21 @@ class Builder(Effects):
     def _call(self, index: int, record: Syscall) -> Call:
         record.index = index
         end = None if record.end_seq is None else (record.end_time or record.time) - self.origin
-        return Call(index=index, pid=self.task_pid.get(record.pid, record.pid), tid=record.pid, name=record.name,
-                    lecture=lecture_name(record.name, record.args, record.result_text), args=record.args,
-                    result=record.result, errno=record.errno, seq=record.seq, end_seq=record.end_seq,
-                    start=record.time - self.origin, end=end, text=record.text)
+        return Call(
+            index=index,
+            pid=self.task_pid.get(record.pid, record.pid),
+            tid=record.pid,
+            name=record.name,
+            lecture=lecture_name(record.name, record.args, record.result_text),
+            args=record.args,
+            result=record.result,
+            errno=record.errno,
+            seq=record.seq,
+            end_seq=record.end_seq,
+            start=record.time - self.origin,
+            end=end,
+            text=record.text,
+        )
 
     # -- replaying the effects -----------------------------------------------------------------
     def _replay(self) -> None:
@@ -193,8 +249,14 @@ class Builder(Effects):
             return obj
         obj = self._object(fd.target) if fd.target is not None else self._unknown(fd.number)
         end = "read" if fd.number == 0 else "write" if fd.number in (1, 2) else "both"
-        self._set(pid, fd.number, FdEntry(fd.number, obj.id, end, open_file=self._new_open_file()),
-                  call.seq if call else 0.0, None, "open before the trace" if entry is None else "found open")
+        self._set(
+            pid,
+            fd.number,
+            FdEntry(fd.number, obj.id, end, open_file=self._new_open_file()),
+            call.seq if call else 0.0,
+            None,
+            "open before the trace" if entry is None else "found open",
+        )
         return obj
 
     def _object(self, target, created_by: Optional[int] = None) -> KernelObject:
@@ -240,8 +302,14 @@ class Builder(Effects):
         parent = self.processes[call.pid]
         process.parent, process.created_by, process.programs = call.pid, call.index, list(parent.programs[-1:])
         for fd, entry in sorted(self.tables[call.pid].items()):
-            self._set(child, fd, FdEntry(fd, entry.object, entry.end, entry.cloexec, entry.open_file),
-                      record.seq, call.index, "inherited at fork")
+            self._set(
+                child,
+                fd,
+                FdEntry(fd, entry.object, entry.end, entry.cloexec, entry.open_file),
+                record.seq,
+                call.index,
+                "inherited at fork",
+            )
 
     def _on_execve(self, call: Call, record: Syscall) -> None:
         path = record.args[0].value if record.args and isinstance(record.args[0], Data) else b"?"
@@ -262,8 +330,9 @@ class Builder(Effects):
         pid = self.task_pid.get(record.pid, record.pid)
         process = self.processes[pid]
         text = f"killed by {record.signal}" if record.signal else f"exited {record.code}"
-        self.marks.append(Mark(record.seq, record.time - self.origin, pid, record.pid,
-                               "killed" if record.signal else "exit", text))
+        self.marks.append(
+            Mark(record.seq, record.time - self.origin, pid, record.pid, "killed" if record.signal else "exit", text)
+        )
         if record.pid != pid:
             return  # a thread ended; its process goes on
         process.end_seq, process.end = record.seq, record.time - self.origin
@@ -274,8 +343,17 @@ class Builder(Effects):
     def _signal(self, record: Signal) -> None:
         sender = record.info.fields.get("si_pid") if record.info else None
         pid = self.task_pid.get(record.pid, record.pid)
-        self.marks.append(Mark(record.seq, record.time - self.origin, pid, record.pid, "signal", record.name,
-                               sender if isinstance(sender, int) and sender in self.task_pid else None))
+        self.marks.append(
+            Mark(
+                record.seq,
+                record.time - self.origin,
+                pid,
+                record.pid,
+                "signal",
+                record.name,
+                sender if isinstance(sender, int) and sender in self.task_pid else None,
+            )
+        )
 
     # -- names ----------------------------------------------------------------------------------
     def _name(self, roles: dict) -> None:
@@ -306,8 +384,14 @@ def _steps(trace: Trace) -> list:
     # A call's step is where it began; the state shown with it includes what the call did (its new
     # fds, its bytes), except for a call that waited: that comes with its "return" step.
     steps = [Step(c.seq, c.start, "call", c.pid, call=c.index) for c in trace.calls if not c.noise]
-    steps += [Step(w.end_seq, w.end, "return", w.pid, call=w.call) for w in trace.waits if w.end_seq is not None
-              and not trace.calls[w.call].noise]
-    steps += [Step(m.seq, m.time, m.kind if m.kind == "signal" else "exit", m.pid, mark=i)
-              for i, m in enumerate(trace.marks) if m.text != "SIGCHLD"]
+    steps += [
+        Step(w.end_seq, w.end, "return", w.pid, call=w.call)
+        for w in trace.waits
+        if w.end_seq is not None and not trace.calls[w.call].noise
+    ]
+    steps += [
+        Step(m.seq, m.time, m.kind if m.kind == "signal" else "exit", m.pid, mark=i)
+        for i, m in enumerate(trace.marks)
+        if m.text != "SIGCHLD"
+    ]
     return sorted(steps, key=lambda s: (s.seq, s.kind == "return"))

@@ -21,27 +21,109 @@ LECTURE = {**LECTURE_NAMES, "tgkill": "kill", "rt_sigaction": "sigaction"}
 # The calls traced by default (strace -e trace=...): processes, fds and their I/O, sockets,
 # waits. Not traced: memory (mmap, brk), stat, ioctl, futex, getdents... the bulk of start-up.
 TRACED_CALLS = (
-    "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
-    "kill", "tgkill", "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close",
-    "close_range", "dup", "dup2", "dup3", "fcntl", "pipe", "pipe2", "open", "openat", "openat2", "creat",
-    "mknod", "mknodat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "socket", "socketpair",
-    "bind", "listen", "accept", "accept4", "connect", "shutdown", "sendto", "sendmsg", "sendmmsg",
-    "recvfrom", "recvmsg", "recvmmsg", "getsockname", "getpeername", "setsockopt", "sendfile", "splice",
-    "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_wait", "epoll_pwait", "eventfd2",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "wait4",
+    "waitid",
+    "kill",
+    "tgkill",
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "pread64",
+    "pwrite64",
+    "lseek",
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "pipe",
+    "pipe2",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "mknod",
+    "mknodat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "socket",
+    "socketpair",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "connect",
+    "shutdown",
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
+    "recvfrom",
+    "recvmsg",
+    "recvmmsg",
+    "getsockname",
+    "getpeername",
+    "setsockopt",
+    "sendfile",
+    "splice",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "epoll_create1",
+    "epoll_wait",
+    "epoll_pwait",
+    "eventfd2",
     "rt_sigaction",
 )
 
-PROCESS = {"clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
-           "kill", "tgkill"}
-MAKERS = {"pipe", "pipe2", "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "shutdown",
-          "setsockopt", "mknod", "mknodat"}
+PROCESS = {
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "wait4",
+    "waitid",
+    "kill",
+    "tgkill",
+}
+MAKERS = {
+    "pipe",
+    "pipe2",
+    "socket",
+    "socketpair",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "connect",
+    "shutdown",
+    "setsockopt",
+    "mknod",
+    "mknodat",
+}
 PATHS = {"rename", "renameat", "renameat2", "unlink", "unlinkat", "open", "openat", "openat2", "creat"}
 WRITES = {"write", "writev", "pwrite64", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "splice"}
 READS = {"read", "readv", "pread64", "recv", "recvfrom", "recvmsg", "recvmmsg"}
 FD_CALLS = {"close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek"}
 POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
 HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "epoll_create1", "eventfd2"}
-
 
 
 def lecture_name(name: str, args: list, result_text: str = "") -> Optional[str]:
@@ -95,3 +177,32 @@ def boring_path(path: str) -> bool:
     if path.startswith("/dev/"):
         return not (path.startswith("/dev/pts/") or path == "/dev/tty")
     return bool(re.search(r"/(python|pypy)[\d.]*/|\.(pyc|so[.\d]*|pth|cfg)$", path))
+
+
+# Calls that only read or look at files: on a library, a module or locale data they are start-up and
+# housekeeping, never the lesson. Their lines can go before parsing (most of an interpreter's trace).
+FILE_HOUSEKEEPING = {"read", "pread64", "open", "openat", "close", "fstat", "newfstatat", "lseek", "mmap", "ioctl",
+                     "getdents64", "readlink", "readlinkat", "statx", "fcntl", "access", "faccessat2"}  # fmt: skip
+_CALL_LINE = re.compile(r"^(?:\[pid\s+)?\d+\]?\s+[\d.]+\s+(?:(?P<name>\w+)\(|<\.\.\. (?P<resumed>\w+) resumed>)")
+_PATHS = re.compile(r'<(/[^<>]*)|"(/[^"]*)"')
+
+
+def without_housekeeping(text: str) -> str:
+    """strace's text less the lines of file housekeeping on system files (each line kept or dropped whole,
+    an unfinished call's resumed half with it), so that the model has less to read. What is left is
+    consistent: an fd opened on such a file is dropped with every call that names it."""
+    kept, dropped = [], set()
+    for line in text.splitlines(keepends=True):
+        match = _CALL_LINE.match(line)
+        if match is not None:
+            pid = line.lstrip("[pid ").split(None, 1)[0].rstrip("]")
+            if match["resumed"] and (pid, match["resumed"]) in dropped:
+                dropped.discard((pid, match["resumed"]))
+                continue
+            name = match["name"]
+            if name in FILE_HOUSEKEEPING and any(boring_path(a or b) for a, b in _PATHS.findall(line)):
+                if line.rstrip().endswith("<unfinished ...>"):
+                    dropped.add((pid, name))
+                continue
+        kept.append(line)
+    return "".join(kept)

@@ -24,6 +24,7 @@ NULL, anything else, as written).
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -156,9 +157,9 @@ def parse(text: str, source: int = 0) -> list[Record]:
             if pid not in pending:
                 continue  # its first half came before the text began
             index, call, first = pending.pop(pid)
-            body = rest[resumed.end():]
+            body = rest[resumed.end() :]
             if body.startswith("<unfinished ...>)"):  # killed inside: "<... read resumed> <unfinished ...>) = ?"
-                body = body[len("<unfinished ...>"):]
+                body = body[len("<unfinished ...>") :]
             joined = _complete(call.name, first.rstrip() + " " + body, call)
             joined.split, joined.end_line, joined.end_time = True, number, time
             if joined.result is None and joined.errno is None:
@@ -167,11 +168,10 @@ def parse(text: str, source: int = 0) -> list[Record]:
             continue
         if (start := CALL_START.match(rest)) is None:
             continue
-        call = Syscall(pid=pid, time=time, name=start.group("name"), args=[], result=None,
-                       line=number, source=source)
-        if rest.endswith(UNFINISHED) or (not COMPLETE.search(rest) and _unterminated(rest[start.end():])):
+        call = Syscall(pid=pid, time=time, name=start.group("name"), args=[], result=None, line=number, source=source)
+        if rest.endswith(UNFINISHED) or (not COMPLETE.search(rest) and _unterminated(rest[start.end() :])):
             # The first half of a call; the text may also end in the middle of one (still blocked).
-            first = rest[start.end():-len(UNFINISHED)] if rest.endswith(UNFINISHED) else rest[start.end():]
+            first = rest[start.end() : -len(UNFINISHED)] if rest.endswith(UNFINISHED) else rest[start.end() :]
             call.args = split_args(first)
             call.text = f"{call.name}({first.rstrip().rstrip(',')} ..."
             if pid in pending:  # a half never resumed (the task vanished): keep it as it was
@@ -179,7 +179,7 @@ def parse(text: str, source: int = 0) -> list[Record]:
             pending[pid] = (len(records), call, first)
             records.append(call)
             continue
-        records.append(_complete(call.name, rest[start.end():], call, number, time))
+        records.append(_complete(call.name, rest[start.end() :], call, number, time))
     return records
 
 
@@ -205,7 +205,7 @@ def _event(rest: str, pid: int, time: float, line: int, source: int) -> Optional
 def _complete(name: str, body: str, call: Syscall, line: Optional[int] = None, time: Optional[float] = None) -> Syscall:
     """Fill a call in from ``args) = result <duration>``."""
     close = _close_paren(body)
-    args_text, tail = (body, "") if close is None else (body[:close], body[close + 1:].strip())
+    args_text, tail = (body, "") if close is None else (body[:close], body[close + 1 :].strip())
     call.args = split_args(args_text)
     call.text = f"{name}({args_text.strip()}) {tail}".rstrip()
     if line is not None:
@@ -225,6 +225,7 @@ def _complete(name: str, body: str, call: Syscall, line: Optional[int] = None, t
     return call
 
 
+NESTING = re.compile(r'["()\[\]{}<>]')
 TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[()\[\]{}<>,]|[^"()\[\]{}<>,]+', re.S)  # a whole string is one token
 
 
@@ -248,6 +249,8 @@ def split_args(text: str) -> list:
 
 
 def _split_top(text: str, separator: str = ",") -> list[str]:
+    if not NESTING.search(text):  # most argument lists: nothing to keep together
+        return [part.strip() for part in text.split(separator)]
     parts, start, depth = [], 0, 0
     angles: list[int] = []  # the bracket depth at which each open fd decoration began
     for token in TOKENS.finditer(text):
@@ -303,6 +306,11 @@ def parse_string(text: str) -> Data:
     body = text[1:].rsplit('"', 1)[0] if '"' in text[1:] else text[1:]
     if "\\" not in body:
         return Data(body.encode("utf-8", "surrogateescape"), truncated)
+    if "\\e" not in body:  # strace writes C's escapes: the codec's own, done in C
+        try:
+            return Data(codecs.escape_decode(body.encode("utf-8", "surrogateescape"))[0], truncated)
+        except ValueError:  # a lone backslash at the end (a string cut short): byte by byte, below
+            pass
     out = bytearray()
     index = 0
     while index < len(body):
@@ -313,11 +321,11 @@ def parse_string(text: str) -> Data:
             continue
         nxt = body[index + 1]
         if nxt in "01234567":
-            digits = re.match(r"[0-7]{1,3}", body[index + 1:]).group()
+            digits = re.match(r"[0-7]{1,3}", body[index + 1 :]).group()
             out.append(int(digits, 8) & 0xFF)
             index += 1 + len(digits)
-        elif nxt == "x" and re.match(r"[0-9a-fA-F]{2}", body[index + 2:index + 4]):
-            out.append(int(body[index + 2:index + 4], 16))
+        elif nxt == "x" and re.match(r"[0-9a-fA-F]{2}", body[index + 2 : index + 4]):
+            out.append(int(body[index + 2 : index + 4], 16))
             index += 4
         else:
             out.append(ESCAPES.get(nxt, ord(nxt) if nxt.isascii() else 63))
@@ -325,8 +333,10 @@ def parse_string(text: str) -> Data:
     return Data(bytes(out), truncated)
 
 
-SOCKET = re.compile(r"^(?P<proto>UNIX-STREAM|UNIX-DGRAM|UNIX-SEQPACKET|UNIX|TCPv6|TCP|UDPv6|UDP|UDPLITE|UDPLITEv6)"
-                    r":\[(?P<inside>.*)\]$")
+SOCKET = re.compile(
+    r"^(?P<proto>UNIX-STREAM|UNIX-DGRAM|UNIX-SEQPACKET|UNIX|TCPv6|TCP|UDPv6|UDP|UDPLITE|UDPLITEv6)"
+    r":\[(?P<inside>.*)\]$"
+)
 UNIX_INSIDE = re.compile(r'^(?P<inode>\d+)(?:->(?P<peer>\d+))?(?:,"(?P<path>.*)")?$')
 INET_INSIDE = re.compile(r"^(?P<local>.+?)(?:->(?P<remote>.+))?$")
 
@@ -346,9 +356,14 @@ def parse_target(text: str) -> Target:
             unix = UNIX_INSIDE.match(inside)
             if unix is None:
                 return Target("unix", text, socktype=socktype)
-            return Target("unix", text, inode=int(unix.group("inode")),
-                          peer=int(unix.group("peer")) if unix.group("peer") else None,
-                          local=unix.group("path"), socktype=socktype)
+            return Target(
+                "unix",
+                text,
+                inode=int(unix.group("inode")),
+                peer=int(unix.group("peer")) if unix.group("peer") else None,
+                local=unix.group("path"),
+                socktype=socktype,
+            )
         kind = "tcp" if proto.startswith("TCP") else "udp"
         socktype = "stream" if kind == "tcp" else "dgram"
         if inside.isdigit():
@@ -357,6 +372,6 @@ def parse_target(text: str) -> Target:
         return Target(kind, text, local=inet.group("local"), remote=inet.group("remote"), socktype=socktype)
     if text.startswith("/"):
         device = re.search(r"<(char|block) (\d+:\d+)>$", text)
-        path = text[:device.start()] if device else text
+        path = text[: device.start()] if device else text
         return Target("path", text, path=path, device=f"{device.group(1)} {device.group(2)}" if device else None)
     return Target("other", text)
