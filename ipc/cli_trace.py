@@ -19,6 +19,7 @@ from typing import Callable, Optional
 from . import catalog
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, STOPPED, print_verdict
 from .trace import export, picture, runner
+from .trace.build import build
 from .trace.model import Trace
 
 USAGE = "ipc trace: give a demo's name (ipc list) or a command: ipc trace -- COMMAND [ARG...]"
@@ -53,7 +54,8 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
         return error.code
     print_verdict(result, sys.stdout)
     if result.trace is not None:
-        draw(result.trace, args, stopped=result.stopped)
+        trace = build(result.trace_texts, housekeeping=True) if args.all else result.trace
+        draw(trace, args, stopped=None if args.all else result.stopped)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -61,7 +63,7 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     """Any command under strace, ended once its processes deadlock; its own exit code."""
     signal.signal(signal.SIGTERM, _stop_trace)
     try:
-        traced = runner.trace_command(command, timeout=args.timeout, stop_when=runner.stuck)
+        traced = runner.trace_command(command, timeout=args.timeout, stop_when=runner.stuck, housekeeping=args.all)
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code

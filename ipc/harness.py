@@ -40,6 +40,7 @@ from . import catalog, protocol
 from .catalog import ROOT, Demo, ExpectedDeadlock, Program
 from .deadlock import Diagnosis, Watcher
 from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
+from .trace.build import build
 from .trace.model import Trace
 from .trace.runner import Recording
 from .transcript import Line, Transcript, check_exchange, parse_line
@@ -83,6 +84,7 @@ class Result:
     fixed: Optional["Result"] = None  # a broken demo's fix, run after it
     trace: Optional[Trace] = None  # run under strace: what the kernel did (ipc.trace)
     stopped: Optional[Trace] = None  # ...and, for a deadlock, the kernel's view when it was diagnosed
+    trace_texts: list[str] = field(default_factory=list)  # strace's own words, one text per program
 
     @property
     def ok(self) -> bool:
@@ -183,7 +185,8 @@ class Run:
             if self.watch:
                 self.watch.close()
             if self.recording:
-                result.trace = self.recording.model()
+                result.trace_texts = self.recording.texts()
+                result.trace = build(result.trace_texts)
                 self.recording.close()
             result.seconds = time.monotonic() - self.start
 

@@ -131,10 +131,12 @@ def trace_command(
     stop_when: Optional[Callable[[Trace], bool]] = None,
     every_call: bool = False,
     strings: int = STRINGS,
+    housekeeping: bool = False,
     **popen,
 ) -> Traced:
     """Run argv under strace to its end (or until ``timeout`` s, or until ``stop_when(model)`` holds
-    twice in a row with nothing new traced between), then build the model.
+    twice in a row with nothing new traced between), then build the model (with the start-up file
+    reads: ``housekeeping``).
 
     On every way out, Ctrl-C included, every traced process has ended and the
     private directory of the trace is gone."""
@@ -149,7 +151,7 @@ def trace_command(
         )
         ended = run.wait(timeout, stop_when)
         text = run.text()
-    trace = build([text])
+    trace = build([text], housekeeping=housekeeping)
     return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended, run.stopped)
 
 
@@ -170,8 +172,16 @@ class Recording:
         self.files.append(path)
         return strace_argv(argv, path, seccomp=self.seccomp)
 
+    def texts(self) -> list[str]:
+        texts = []
+        for path in self.files:
+            if os.path.exists(path):
+                with open(path, encoding="utf-8", errors="surrogateescape") as file:
+                    texts.append(file.read())
+        return texts
+
     def model(self, roles: Optional[dict] = None) -> Trace:
-        return load([path for path in self.files if os.path.exists(path)], roles)
+        return build(self.texts(), roles)
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
