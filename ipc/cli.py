@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--rows", type=int, default=400, metavar="N",
                        help="draw at most N rows, the first and the last (default 400; 0: all)")
     trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
+    for option, what in PICTURES.items():
+        trace.add_argument(f"--{option}", metavar="FILE", help=f"also write {what} to FILE")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     return parser
@@ -364,11 +366,41 @@ def trace_command(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(export.to_json(traced.trace), file, indent=1, ensure_ascii=False)
+    title = "ipc trace " + (demo.name if demo is not None else " ".join(command))
+    if write_pictures(traced.stopped or traced.trace, args, title) != EXIT_OK:  # a deadlock: as it froze
+        return EXIT_USAGE
     codes = {"deadlock": 3, "timeout": 124, "interrupted": STOPPED[signal.SIGINT][0],
              "terminated": STOPPED[signal.SIGTERM][0]}
     if demo is not None:  # as ipc run: 0 when the demo did what it should (a broken one: it deadlocked)
         codes.update(deadlock=traced.code, timeout=EXIT_FAILED)
     return codes.get(traced.ended, traced.code)
+
+
+PICTURES = {"svg": "the sequence diagram as SVG, for slides",
+            "html": "a step-through page (every fd table and the bytes in flight, step by step)",
+            "perfetto": "Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)",
+            "mermaid": "a Mermaid sequenceDiagram"}
+
+
+def write_pictures(trace, args: argparse.Namespace, title: str = "ipc trace") -> int:
+    """Each picture of the model that ``args`` asks for (--svg, --html, --perfetto, --mermaid FILE);
+    EXIT_USAGE, said in one line, if a file cannot be written. For ipc trace, run --trace and watch alike."""
+    import json
+
+    from .trace import mermaid, page, perfetto, svg
+
+    makers = {"svg": lambda: svg.render(trace, title=title), "html": lambda: page.render(trace, title=title),
+              "perfetto": lambda: json.dumps(perfetto.to_perfetto(trace), ensure_ascii=False),
+              "mermaid": lambda: mermaid.render(trace, title=title)}
+    for option, make in makers.items():
+        if path := getattr(args, option, None):
+            try:
+                with open(path, "w", encoding="utf-8") as file:
+                    file.write(make())
+            except OSError as error:
+                print(f"ipc: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+                return EXIT_USAGE
+    return EXIT_OK
 
 
 def _stop_trace(signum: int, frame: object) -> None:

@@ -148,18 +148,20 @@ class Browser:
 class Tab:
     def __init__(self, browser: Browser, session: str):
         self.browser, self.session = browser, session
+        self.since = 0  # the events of the page loaded last begin here
 
     def send(self, method: str, params: Optional[dict] = None) -> dict:
         return self.browser.send(method, params, self.session)
 
     def go(self, url: str) -> None:
-        seen = len(self.browser.events)
+        """Load ``url``; requests() and problems() then tell of this page only."""
+        seen = self.since = len(self.browser.events)
         self.send("Page.navigate", {"url": url})
         self.browser._until(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == self.session
                             and self.browser.events.index(m) >= seen, DEADLINE)
 
     def _mine(self, method: str) -> list:
-        return [e["params"] for e in self.browser.events if e.get("sessionId") == self.session
+        return [e["params"] for e in self.browser.events[self.since:] if e.get("sessionId") == self.session
                 and e.get("method") == method]
 
     def requests(self) -> list:
@@ -170,8 +172,9 @@ class Tab:
         """Console errors and warnings, uncaught exceptions, and the browser's own error log entries."""
         found = [f"console.{e['type']}: {' '.join(str(a.get('value', a.get('description'))) for a in e['args'])}"
                  for e in self._mine("Runtime.consoleAPICalled") if e["type"] in ("error", "warning", "assert")]
-        found += [f"exception: {e['exceptionDetails'].get('exception', {}).get('description') or e['exceptionDetails']['text']}"
-                  for e in self._mine("Runtime.exceptionThrown")]
+        for event in self._mine("Runtime.exceptionThrown"):
+            details = event["exceptionDetails"]
+            found.append(f"exception: {details.get('exception', {}).get('description') or details['text']}")
         found += [f"log: {e['entry']['text']}" for e in self._mine("Log.entryAdded") if e["entry"]["level"] == "error"]
         return found
 

@@ -86,7 +86,8 @@ def _deadlock(trace: Trace, names: dict, used: set) -> list:
         return []
     pids = list(dict.fromkeys(pid for e in edges for pid in (e.waiter, e.holder)))
     over = ",".join(names[pid] for pid in pids[:2])
-    title = "deadlock: each waits for another that is blocked too" if deadlock else "blocked at the end"
+    title = "deadlock: each blocked call waits for a process that is blocked itself" if deadlock \
+        else "blocked at the end"
     lines = [f"    Note over {over}: {title}"]
     for edge in edges:
         who = "itself" if edge.waiter == edge.holder else trace.processes[edge.holder].label

@@ -142,7 +142,8 @@ def event(trace: Trace, step, waits: dict) -> tuple:
 
 
 def fd_text(trace: Trace, entry: FdEntry) -> tuple:
-    """(what an fd is, a note): ``("pipe #1 read end", "")``, ``("TCP 127.0.0.1:41234 → 127.0.0.1:53012", "TCP #1")``."""
+    """(what an fd is, a note): ``("pipe #1 read end", "")``, ``("TCP 127.0.0.1:41234 → 127.0.0.1:53012",
+    "TCP #1")``."""
     obj = trace.objects.get(entry.object)
     note = "close-on-exec" if entry.cloexec else ""
     if obj is None:

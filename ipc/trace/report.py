@@ -80,8 +80,8 @@ def render_report(sections: Sequence[Section], title: str = "make demo: every de
                                                      ("skipped", counts.get("skipped", 0)),
                                                      ("other", counts.get("other", 0))) if n or word == "ok")
     keys = list(dict.fromkeys(key for section in sections for key in section.details))
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{escape(title)}</title>",
+    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8"/>',
+           '<meta name="viewport" content="width=device-width, initial-scale=1"/>', f"<title>{escape(title)}</title>",
            f"<style>{STYLE}</style>", "</head>", "<body>", '<div class="page">', f"<h1>{escape(title)}</h1>",
            f'<p class="counts">{len(sections)} demo{"s" if len(sections) != 1 else ""}: {escape(said)}. '
            "Pictures are drawn from strace's record of each run: the order is exact, durations are only relative "

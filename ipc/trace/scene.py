@@ -5,8 +5,9 @@ only the model. Time runs down: every step of ``Trace.steps`` (a call began,
 a blocked call returned, a signal, an exit) is a row of its own, in the
 kernel's order, so the order is exact and durations are not to scale (they are
 written beside the bars, measured under strace). A message is an arrow row
-just before the row where its reader got the bytes; end of file and an
-exit collected by wait4 are dotted arrows from the process that caused them.
+just before the row where its reader got the bytes; end of file (a read that
+returned 0), a connect that an accept took, the open of a FIFO's other end and
+an exit collected by wait4 are dotted arrows from the process that caused them.
 
 A long run keeps its first and last rows and says how many were left out
 (``rows``); a deadlock (every blocked call waits for another process that is
@@ -164,20 +165,31 @@ def _arrivals(trace: Trace, waits: dict) -> dict:
         if wait.end_seq is None or wait.cause_pid is None or wait.cause_pid not in trace.processes:
             continue
         call = trace.calls[call_index]
-        if wait.reason.startswith("end of file"):
-            what = wait.what.split("(")[-1].rstrip(")")
-            found.setdefault(("return", call_index), []).append(
-                Row("eof", call.pid, "end of file", source=wait.cause_pid, channel=what))
-        elif call.name in ("accept", "accept4", "open", "openat", "openat2") and wait.cause is not None \
+        if call.name in ("accept", "accept4", "open", "openat", "openat2") and wait.cause is not None \
                 and wait.cause_pid != call.pid:  # a connect, or the open of a FIFO's other end
             cause = trace.calls[wait.cause]
             what = trace.objects[call.objects[0]].label if call.objects else ""
             found.setdefault(("return", call_index), []).append(
                 Row("wake", call.pid, cause.lecture or cause.name, source=wait.cause_pid, channel=what))
-        elif call.name in ("wait4", "waitid") and wait.cause_pid != call.pid:
-            child = trace.processes[wait.cause_pid]
-            found.setdefault(("return", call_index), []).append(
-                Row("reap", call.pid, child.ending, source=child.pid, channel=call.lecture or call.name))
+    for child in trace.processes.values():  # an exit collected by wait4, whether or not it had to wait
+        reaper = trace.calls[child.reaped_by] if child.reaped_by is not None else None
+        if reaper is not None and not reaper.noise and reaper.pid != child.pid:
+            wait = waits.get(reaper.index)
+            key = ("return" if wait is not None and wait.end_seq is not None else "call", reaper.index)
+            found.setdefault(key, []).append(Row("reap", reaper.pid, child.ending, source=child.pid,
+                                                 channel=reaper.lecture or reaper.name))
+    for channel in trace.channels.values():  # a read that returned 0: end of file, from the last writer's close
+        for op in channel.reads if channel.kind == "stream" and channel.eofs else ():
+            reader = trace.calls[op.call]
+            if op.length or reader.result != 0 or reader.noise:
+                continue
+            at = reader.end_seq if reader.end_seq is not None else reader.seq
+            closes = [(seq, pid) for seq, _, pid in channel.eofs if seq <= at and pid in trace.processes]
+            if closes:
+                wait = waits.get(reader.index)
+                key = ("return" if wait is not None and wait.end_seq is not None else "call", reader.index)
+                found.setdefault(key, []).append(Row("eof", reader.pid, "end of file", source=max(closes)[1],
+                                                     channel=channel.label or channel.name))
     for rows in found.values():
         rows.sort(key=lambda row: (row.kind != "message", row.message or 0))
     return found

@@ -129,7 +129,8 @@ def draw(scene: Scene, *, title: Optional[str] = None, width: int = WIDTH, ids: 
 def _defs(ids: str, count: int) -> str:
     def marker(name: str, colour: str) -> str:
         return (f'<marker id="{ids}{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="13" markerHeight="13" '
-                f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>')
+                f'markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+                f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>')
     markers = [marker(f"arrow-{n}", PALETTE[n]) for n in range(count)]
     return "<defs>" + "".join(markers + [marker("arrow-red", RED), marker("arrow-grey", GREY)]) + "</defs>"
 
@@ -184,7 +185,7 @@ def _row(scene: Scene, row, y: float, x: dict, width: int, spacing: float, ids: 
 
 
 def _arrow(scene: Scene, row, y: float, x: dict, width: int, ids: str) -> str:
-    source, target = scene.lanes.get(row.source), scene.lanes[row.pid]
+    source = scene.lanes.get(row.source)
     if source is None:
         return ""
     start, end = x[row.source], x[row.pid]
@@ -216,7 +217,7 @@ def _arrow(scene: Scene, row, y: float, x: dict, width: int, ids: str) -> str:
 
 
 def _deadlock(scene: Scene, top: float, ys: list, x: dict, width: int, ids: str) -> str:
-    title = ("Deadlock: each of these processes is blocked, waiting for another that is blocked too"
+    title = ("Deadlock: each blocked call waits for a process that is blocked itself (the cycle in red)"
              if scene.deadlock else "Blocked at the end, and who could end each wait")
     parts = [f'<g class="deadlock"><rect x="8" y="{top + 4:.1f}" width="{width - 16}" height="{ys[-1] - top + 14:.1f}" '
              f'rx="8" fill="{RED if scene.deadlock else GREY}" fill-opacity="0.05" '
@@ -241,8 +242,10 @@ def _deadlock(scene: Scene, top: float, ys: list, x: dict, width: int, ids: str)
         room = width - 40
         parts.append(f'<g class="{cls}"><line x1="{start:.1f}" y1="{y:.1f}" x2="{tip:.1f}" y2="{y:.1f}" '
                      f'stroke="{colour}" stroke-width="3" stroke-dasharray="8 5" marker-end="url(#{ids}{marker})"/>'
-                     f'{_text(_inside(middle, head, 15, width), y - 26, head, "halo", fill=colour, anchor="middle", weight="bold")}'
-                     f'{_text(_inside(middle, words, 14, width), y - 8, _fit(words, room, 14), "halo dim", anchor="middle")}</g>')
+                     + _text(_inside(middle, head, 15, width), y - 26, head, "halo", fill=colour, anchor="middle",
+                             weight="bold")
+                     + _text(_inside(middle, words, 14, width), y - 8, _fit(words, room, 14), "halo dim",
+                             anchor="middle") + "</g>")
     parts.append("</g>")
     return "".join(parts)
 
