@@ -126,6 +126,13 @@ def test_text_that_xml_cannot_hold_is_left_out():
     assert "<&>" in texts(rows(root, "message")[0])
 
 
+def test_an_empty_trace_still_draws_every_picture():
+    trace = build([""])
+    ET.fromstring(svg.render(trace))
+    assert "nothing was traced" in page.render(trace) and mermaid.render(trace) == "sequenceDiagram\n"
+    assert perfetto.to_perfetto(trace)["traceEvents"] == []
+
+
 def test_perfetto_json_names_processes_and_has_a_flow_pair_per_message(pipe):
     data = json.loads(json.dumps(perfetto.to_perfetto(pipe)))
     events = data["traceEvents"]

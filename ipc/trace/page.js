@@ -117,7 +117,10 @@
   }
 
   function show(i, fromHash) {
-    if (!steps.length) return;
+    if (!steps.length) {
+      document.getElementById("position").textContent = "nothing was traced: no step to show";
+      return;
+    }
     i = Math.max(0, Math.min(steps.length - 1, i));
     var step = steps[i], previous = i > 0 ? steps[i - 1] : null;
     index = i;

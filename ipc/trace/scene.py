@@ -22,7 +22,7 @@ from typing import Optional
 
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import Trace
-from .waits import waits_for
+from .waits import SKEW, waits_for
 
 ROWS = 160  # rows drawn before a long run is cut in the middle
 FORKS = ("clone", "clone3", "fork", "vfork")
@@ -184,7 +184,9 @@ def _arrivals(trace: Trace, waits: dict) -> dict:
             if op.length or reader.result != 0 or reader.noise:
                 continue
             at = reader.end_seq if reader.end_seq is not None else reader.seq
-            closes = [(seq, pid) for seq, _, pid in channel.eofs if seq <= at and pid in trace.processes]
+            moment = (reader.end if reader.end is not None else reader.start) + SKEW  # two straces' clocks
+            closes = [(seq, pid) for seq, closer, pid in channel.eofs if pid in trace.processes and (
+                seq <= at or (closer is not None and trace.calls[closer].start <= moment))]
             if closes:
                 wait = waits.get(reader.index)
                 key = ("return" if wait is not None and wait.end_seq is not None else "call", reader.index)
