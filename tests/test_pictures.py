@@ -119,6 +119,15 @@ def test_a_long_run_is_cut_in_the_middle_and_says_so(pipe):
     assert "--json" in texts(fold)
 
 
+def test_a_cut_anywhere_still_draws(deadlock):
+    """Wherever the cut falls (a process cut out whole, a bar that crosses it), the picture is drawn."""
+    for trace in (deadlock, load("sigpipe_shell"), load("tcp.server", "tcp.client")):
+        for limit in range(2, 40):
+            ET.fromstring(svg.render(trace, rows=limit))
+            if limit % 6 == 0:
+                assert 'id="trace-data"' in page.render(trace, rows=limit)
+
+
 def test_text_that_xml_cannot_hold_is_left_out():
     trace = load("pipe_fork")
     trace.messages[0].data = b"\x00\x1b[31m\xff\xfe<&>\n"

@@ -132,7 +132,8 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
     all_rows, left_out, left_messages = _fold(all_rows, rows)
     lanes, slots = _lanes(trace, all_rows)
     all_rows = _begins(trace, all_rows, lanes)
-    scene = Scene(lanes, slots, all_rows, _bars(trace, waits, all_rows), left_out=left_out,
+    bars = [bar for bar in _bars(trace, waits, all_rows) if bar.pid in lanes]  # not a process cut out whole
+    scene = Scene(lanes, slots, all_rows, bars, left_out=left_out,
                   left_out_messages=left_messages, steps=[r.step for r in all_rows if r.step is not None])
     scene.edges, scene.deadlock = cycle(trace)
     scene.edges = [e for e in scene.edges if e.waiter in lanes and e.holder in lanes]
