@@ -108,8 +108,9 @@ def draw(scene: Scene, *, title: Optional[str] = None, width: int = WIDTH, ids: 
             room = (spacing if lane.slot < scene.slots - 1 else width - x[lane.pid]) - 16
             out.append(_text(x[lane.pid] - 6, TOP + shift - 36, _fit(lane.label, room, 18), "lane-name", fill=colour))
             out.append(_text(x[lane.pid] - 6, TOP + shift - 16, _fit(lane.programs, room, 14), "programs"))
+    frozen = {edge.waiter for edge in scene.edges if edge.in_cycle}  # red: a call of the deadlock's cycle
     for bar in scene.bars:
-        colour = RED if bar.stuck else PALETTE[scene.lanes[bar.pid].colour % len(PALETTE)]
+        colour = RED if bar.stuck and bar.pid in frozen else PALETTE[scene.lanes[bar.pid].colour % len(PALETTE)]
         left = x[bar.pid] - 6 + 8 * bar.thread
         top = ys[bar.top]
         end = ys[bar.bottom] if bar.bottom is not None else lane_end
