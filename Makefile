@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock trace test list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock trace pictures test list readme clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -35,6 +35,9 @@ deadlock: venv ## every broken demo: its deadlock explained, then its fix; then 
 
 trace: venv ## the pipe demo's real system calls, drawn (ipc trace pipe; see README)
 	$(IPC) trace pipe
+
+pictures: venv ## redraw docs/pipe.svg, the README's picture, from a real trace of the pipe demo
+	$(IPC) trace pipe --svg docs/pipe.svg > /dev/null
 
 test: venv ## run the test suite
 	$(PY) -m pytest

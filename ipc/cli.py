@@ -57,6 +57,12 @@ ipc trace NAME exits as ipc run: 0 when the demo did what it should (a broken on
 examples: ipc trace pipe;  ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
 
 
+PICTURES = {"svg": "the sequence diagram as SVG, for slides",
+            "html": "a step-through page (every fd table and the bytes in flight, step by step)",
+            "perfetto": "Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)",
+            "mermaid": "a Mermaid sequenceDiagram"}
+
+
 def positive(kind: type):
     """An argparse type: a number above 0 ("--timeout 0" and "--repeat -1" are usage errors)."""
 
@@ -125,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave running what the command leaves running when it exits (default: end it)",
     )
+    for option, what in PICTURES.items():  # under strace, then drawn: a deadlock as it stood when it was seen
+        watch.add_argument(f"--{option}", metavar="FILE", help=f"run it under strace and write {what} to FILE")
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     trace = commands.add_parser(
         "trace", help="run a demo or any command under strace; draw its processes, calls and messages",
@@ -138,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--rows", type=int, default=400, metavar="N",
                        help="draw at most N rows, the first and the last (default 400; 0: all)")
     trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
+    for option, what in PICTURES.items():
+        trace.add_argument(f"--{option}", metavar="FILE", help=f"also write {what} to FILE")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     return parser
@@ -317,11 +327,18 @@ def watch_command(args: argparse.Namespace) -> int:
     if not command:
         print("ipc watch: give a command to run: ipc watch -- COMMAND [ARG...]", file=sys.stderr)
         return EXIT_USAGE
+    pictures = any(getattr(args, option) for option in PICTURES)
     try:
-        outcome = watch(command, use_proc=False if args.no_proc else None, quiet=args.still, keep=args.keep)
+        outcome = watch(command, use_proc=False if args.no_proc else None, quiet=args.still, keep=args.keep,
+                        trace=pictures)  # fmt: skip
     except WatchError as error:
         print(f"ipc watch: {error}", file=sys.stderr)
         return error.code
+    if pictures and outcome.trace is not None:
+        from .cli_trace import write_pictures
+
+        if write_pictures(outcome.stopped or outcome.trace, args, "ipc watch " + " ".join(command)):
+            return EXIT_USAGE
     return outcome.code
 
 

@@ -55,7 +55,8 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
     print_verdict(result, sys.stdout)
     if result.trace is not None:
         trace = build(result.trace_texts, housekeeping=True) if args.all else result.trace
-        draw(trace, args, stopped=None if args.all else result.stopped)
+        if draw(trace, args, f"ipc trace {demo.name}", stopped=None if args.all else result.stopped):
+            return EXIT_USAGE
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -67,7 +68,8 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
-    draw(traced.trace, args, stopped=traced.stopped)
+    if draw(traced.trace, args, "ipc trace " + " ".join(command), stopped=traced.stopped):
+        return EXIT_USAGE
     if traced.ended:
         print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
     codes = {"deadlock": 3, "timeout": 124, "interrupted": STOPPED[signal.SIGINT][0],
@@ -75,9 +77,9 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     return codes.get(traced.ended, traced.code)
 
 
-def draw(trace: Trace, args: argparse.Namespace, stopped: Optional[Trace] = None) -> None:
+def draw(trace: Trace, args: argparse.Namespace, title: str, stopped: Optional[Trace] = None) -> int:
     """The terminal picture (a deadlock as it stood when it was seen: what ending it did is no lesson),
-    then every file asked for."""
+    then every file asked for; EXIT_USAGE if one cannot be written."""
     tty = sys.stdout.isatty()
     width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
     colour = tty and not os.environ.get("NO_COLOR")
@@ -88,6 +90,26 @@ def draw(trace: Trace, args: argparse.Namespace, stopped: Optional[Trace] = None
     if getattr(args, "json", None):
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(export.to_json(trace), file, indent=1, ensure_ascii=False)
+    return write_pictures(stopped or trace, args, title)
+
+
+def write_pictures(trace, args: argparse.Namespace, title: str = "ipc trace") -> int:
+    """Each picture of the model that ``args`` asks for (--svg, --html, --perfetto, --mermaid FILE);
+    EXIT_USAGE, said in one line, if a file cannot be written. For ipc trace, run --trace and watch alike."""
+    from .trace import mermaid, page, perfetto, svg
+
+    makers = {"svg": lambda: svg.render(trace, title=title), "html": lambda: page.render(trace, title=title),
+              "perfetto": lambda: json.dumps(perfetto.to_perfetto(trace), ensure_ascii=False),
+              "mermaid": lambda: mermaid.render(trace, title=title)}
+    for option, make in makers.items():
+        if path := getattr(args, option, None):
+            try:
+                with open(path, "w", encoding="utf-8") as file:
+                    file.write(make())
+            except OSError as error:
+                print(f"ipc: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+                return EXIT_USAGE
+    return EXIT_OK
 
 
 def _stop_trace(signum: int, frame: object) -> None:

@@ -23,7 +23,9 @@ def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
     """Bytes as a quoted string a person can read: "1 HELLO\\n", shortened with an ellipsis."""
     if not data and not complete:
         return "…"
-    text = data.decode("utf-8", "surrogateescape")  # a byte that is not UTF-8 becomes a lone surrogate
+    # Only the start is shown: at most 4 bytes a character, and one more, say whether it is cut (a megabyte
+    # in flight is not escaped whole). A byte that is not UTF-8 becomes a lone surrogate.
+    text = data[:limit * 4 + 4].decode("utf-8", "surrogateescape")
     shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}") for ch in text)
     if len(shown) > limit:
         return '"' + shown[:max(limit - 1, 1)] + '"…'

@@ -1,0 +1,194 @@
+"""The step-through page (``ipc trace --html FILE``): the diagram beside the kernel's state, one step at a time.
+
+One self-contained HTML file: the SVG inline, the state at every step as
+JSON, the script and the style sheet (``page.js``, ``page.css``, beside this
+module) inlined. Nothing is fetched: it opens from a file, offline, in any
+browser with standard DOM (Chromium and Firefox are the ones tested).
+
+At each step the page shows what Python Tutor leaves out: every live
+process's fd table (fd 4 → "pipe #1 write end", "TCP 127.0.0.1:41234 →
+127.0.0.1:53012", a FIFO's path, a file), who is blocked in which call, and
+the bytes in flight in every pipe and socket (written, not yet read); the
+step's row is lit in the diagram. ←/→ (or the buttons) step; ``FILE#step=12``
+opens at step 12 (the model's numbering, from 1). Pure: the model in, text out.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Optional
+
+from .describe import describe, milliseconds, parts, show_bytes
+from .model import FdEntry, Trace
+from .scene import ROWS, layout
+from .svg import PALETTE, draw
+
+HERE = Path(__file__).resolve().parent
+PAGE_WIDTH = 880  # the diagram's width in the page: the state sits beside it
+
+
+def asset(name: str) -> str:
+    """page.js or page.css, shipped beside this module (package data)."""
+    return (HERE / name).read_text(encoding="utf-8")
+
+
+def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = ROWS) -> str:
+    """The whole page. ``rows``: a long run keeps its first and last rows (and their steps) only."""
+    title = title or "ipc trace"
+    scene = layout(trace, rows)
+    diagram = draw(scene, title="", width=PAGE_WIDTH, ids="page-", interactive=True)
+    data = states(trace, scene.steps)
+    data.update(title=title, palette=list(PALETTE), total=len(trace.steps),
+                colours={str(pid): lane.colour for pid, lane in scene.lanes.items()})
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("</", "<\\/").replace("<!--", "<\\!--")  # nothing in it can end the script element
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}: step through</title>
+<style>
+{asset("page.css")}
+</style>
+</head>
+<body>
+<header>
+<h1>{escape(title)}</h1>
+<nav class="controls" aria-label="steps">
+<button type="button" id="first" title="first step (Home)">« first</button>
+<button type="button" id="prev" title="previous step (←)">◀ previous</button>
+<span id="position" aria-live="polite"></span>
+<button type="button" id="next" title="next step (→)">next ▶</button>
+<button type="button" id="last" title="last step (End)">last »</button>
+<span class="hint">← → step · click a row · link a step: <code>#step=12</code></span>
+</nav>
+<p id="event"><span id="event-time"></span> <strong id="event-who"></strong> <span id="event-text"></span>
+<span id="event-detail"></span></p>
+</header>
+<main>
+<section id="diagram" aria-label="sequence diagram">
+{diagram}
+</section>
+<aside id="state">
+<h2>Processes and their fd tables</h2>
+<div id="processes"></div>
+<h2>Bytes in flight <small>written, not yet read</small></h2>
+<div id="flight"></div>
+<p class="fine">An fd open before the trace began (0, 1, 2) shows once a traced call uses it.
+Times are under strace: the order is exact, durations only relative.</p>
+</aside>
+</main>
+<script type="application/json" id="trace-data">{text}</script>
+<script>
+{asset("page.js")}
+</script>
+</body>
+</html>
+"""
+
+
+def states(trace: Trace, steps: list) -> dict:
+    """What the page shows at each of ``steps`` (indexes of trace.steps): JSON-ready, fd tables shared."""
+    waits = {wait.call: wait for wait in trace.waits}
+    tables: dict = {}
+    out = []
+    seen: dict = {}  # pid -> its process, once it has appeared
+    for index in steps:
+        step, state = trace.steps[index], trace.state_at(index)
+        for pid in state.processes:
+            seen.setdefault(pid, trace.processes[pid])
+        blocked = {}
+        for tid, call in state.blocked.items():
+            wait = waits.get(call.index)
+            what = wait.what if wait is not None else call.title
+            so_far = step.time - call.start
+            blocked.setdefault(call.pid, []).append(
+                f"blocked in {what}" + (f" (thread {tid})" if tid != call.pid else "")
+                + (f" for {milliseconds(so_far)} so far" if so_far > 0 else ""))
+        procs = []
+        for pid in state.processes:
+            rows = tuple((fd, *fd_text(trace, entry)) for fd, entry in sorted(state.fd_tables.get(pid, {}).items()))
+            procs.append([pid, tables.setdefault(rows, len(tables)), blocked.get(pid, [])])
+        ended = [[p.label, p.ending] for pid, p in seen.items() if pid not in state.processes]
+        who = trace.processes[step.pid]
+        text, detail = event(trace, step, waits)
+        out.append({"n": index + 1, "t": f"{step.time * 1000:.3f} ms", "pid": step.pid, "who": who.label,
+                    "text": text, "detail": detail, "procs": procs, "ended": ended,
+                    "flight": flight(trace, state.in_flight)})
+    labels = {str(pid): [p.label, " → ".join(dict.fromkeys(p.programs))] for pid, p in trace.processes.items()}
+    return {"steps": out, "tables": [list(map(list, rows)) for rows in tables], "processes": labels}
+
+
+def event(trace: Trace, step, waits: dict) -> tuple:
+    """(what happened at this step, a dimmer second part): for the line above the panels."""
+    if step.mark is not None:
+        mark = trace.marks[step.mark]
+        if mark.kind == "signal":
+            sender = trace.processes.get(mark.sender) if mark.sender and mark.sender != mark.pid else None
+            return f"receives signal {mark.text}", f"from {sender.label}" if sender else ""
+        return mark.text if mark.tid == mark.pid else f"thread {mark.tid} {mark.text}", ""
+    call = trace.calls[step.call]
+    wait = waits.get(call.index)
+    if step.kind == "return" and wait is not None:
+        _, tail = parts(trace, call)
+        return f"{call.title} returns {tail}".rstrip(), f"after {milliseconds(wait.duration or 0.0)}: {wait.reason}"
+    if wait is not None:  # it waits: its return is a step of its own
+        head, _ = parts(trace, call)
+        return f"{head} …", "blocks" if wait.end_seq is not None else f"blocks: {wait.reason}"
+    return describe(trace, call), ""
+
+
+def fd_text(trace: Trace, entry: FdEntry) -> tuple:
+    """(what an fd is, a note): ``("pipe #1 read end", "")``, ``("TCP 127.0.0.1:41234 → 127.0.0.1:53012",
+    "TCP #1")``."""
+    obj = trace.objects.get(entry.object)
+    note = "close-on-exec" if entry.cloexec else ""
+    if obj is None:
+        return entry.object, note
+    if obj.kind == "pipe":
+        return f"{obj.label} {entry.end} end", note
+    if obj.kind == "fifo":
+        return f"FIFO {obj.path or obj.label}" + (f", {entry.end} end" if entry.end != "both" else ""), note
+    if obj.kind in ("tcp", "udp"):
+        name = obj.kind.upper()
+        if obj.listening:
+            return f"{name} listening on {obj.local}", note
+        where = f"{obj.local or '?'} → {obj.remote}" if obj.remote else f"{obj.local or '(not bound yet)'}"
+        return f"{name} {where}", _join(note, obj.label)
+    if obj.kind.startswith("unix"):
+        kind = "stream" if obj.kind == "unix-stream" else "datagram"
+        where = f" {obj.local}" if obj.local else ""
+        peer = f" ↔ {obj.remote}" if obj.remote else ""
+        return f"Unix {kind} socket {obj.label}{where}{peer}", note
+    if obj.kind in ("file", "terminal") and obj.path:
+        return f"{obj.kind} {obj.path}", note
+    return obj.description, note
+
+
+def _join(*words: str) -> str:
+    return ", ".join(word for word in words if word)
+
+
+def flight(trace: Trace, in_flight: dict) -> list:
+    """[where, the bytes as text, how many]: each channel's bytes written and not yet read, with who wrote them."""
+    out = []
+    for name, data in sorted(in_flight.items()):
+        channel = trace.channels.get(name)
+        label = channel.label if channel is not None and channel.label else name
+        if channel is not None:
+            writers = [trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.writes)
+                       if p in trace.processes]
+            readers = [trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads)
+                       if p in trace.processes]
+            if writers or readers:
+                label += f": {', '.join(writers) or '?'} → {', '.join(readers) or 'no traced reader'}"
+        if isinstance(data, list):
+            shown = ", ".join(show_bytes(d, 40) for d in data[:6]) + (" …" if len(data) > 6 else "")
+            out.append([label, shown, f"{len(data)} datagram{'s' if len(data) != 1 else ''}, "
+                                      f"{sum(len(d) for d in data):,} bytes"])
+        else:
+            out.append([label, show_bytes(data, 120), f"{len(data):,} byte{'s' if len(data) != 1 else ''}"])
+    return out

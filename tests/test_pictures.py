@@ -1,0 +1,277 @@
+"""The pictures of a trace (SVG, Perfetto, Mermaid, the report page), drawn from recorded strace fixtures.
+
+No tracing and no browser here (tests/test_pictures_browser.py opens the
+pages in Chromium): each model is built from tests/traces, so these run fast.
+"""
+
+import json
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ipc.cli import main
+from ipc.trace import build, mermaid, page, perfetto, svg
+from ipc.trace.report import Section, render_report
+from ipc.trace.scene import layout
+
+TRACES = Path(__file__).resolve().parent / "traces"
+SVG = "{http://www.w3.org/2000/svg}"
+REQUESTS = ['"hello\\n"', '"how are you?\\n"', '"Grüße aus der Pipe\\n"', '"bye\\n"']
+REPLIES = ['"1 HELLO\\n"', '"2 HOW ARE YOU?\\n"', '"3 GRÜSSE AUS DER PIPE\\n"', '"4 BYE\\n"']
+
+
+def load(*names: str):
+    return build([(TRACES / f"{name}.strace").read_text() for name in names])
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load("pipe_fork")
+
+
+@pytest.fixture(scope="module")
+def deadlock():
+    return load("both_read_first.blocked")  # cut while both reads wait: the lanes as they froze
+
+
+def rows(root, kind: str) -> list:
+    return [g for g in root.iter(f"{SVG}g") if g.get("class", "").split()[:2] == ["row", kind]]
+
+
+def texts(element) -> str:
+    return "".join(element.itertext())
+
+
+def test_svg_parses_as_xml_with_one_arrow_per_message_labelled_with_its_bytes(pipe):
+    root = ET.fromstring(svg.render(pipe, title="pipe"))
+    assert root.tag == f"{SVG}svg" and root.get("viewBox").startswith("0 0 1280 ")
+    arrows = rows(root, "message")
+    assert len(arrows) == len(pipe.messages) == 8
+    labels = [texts(a.find(f".//{SVG}tspan[@class='bytes']")) for a in arrows]
+    assert labels == [b for pair in zip(REQUESTS, REPLIES) for b in pair]  # request, reply, in the kernel's order
+    assert [texts(a).split(" · ")[-1] for a in arrows] == ["pipe #1", "pipe #2"] * 4
+    lanes = [texts(t) for t in root.iter(f"{SVG}text") if t.get("class") == "lane-name"]
+    assert [re.sub(r"\d+", "N", lane) for lane in lanes] == ["client[N]", "server[N]"]
+
+
+def test_svg_marks_fork_exec_exit_wait_end_of_file_and_blocked_bars(pipe):
+    root = ET.fromstring(svg.render(pipe))
+    assert [texts(g) for g in rows(root, "fork")] == ["fork"]
+    assert [texts(g) for g in rows(root, "eof")] == ["end of file · pipe #1"]
+    assert [texts(g) for g in rows(root, "reap")] == ["exited 0 → waitpid"]
+    assert len(rows(root, "exit")) == 2 and all("exited 0" in texts(g) for g in rows(root, "exit"))
+    assert "execve" in texts(rows(root, "call")[0])
+    bars = [r for r in root.iter(f"{SVG}rect") if r.get("class", "").startswith("bar")]
+    assert len(bars) == len([w for w in pipe.waits if not pipe.calls[w.call].noise]) == 9
+    assert all(float(bar.get("height")) > 0 and "blocked" in texts(bar) for bar in bars)
+    returns = [texts(g) for g in rows(root, "return")]
+    assert any("ms, until client[" in text for text in returns)  # its length and what ended it
+    steps = [int(g.get("data-step")) for g in root.iter(f"{SVG}g") if g.get("data-step")]
+    assert steps == list(range(1, len(pipe.steps) + 1))  # a row for every step, in order
+
+
+def test_svg_has_no_script_no_external_reference_and_no_font_to_fetch(pipe):
+    text = svg.render(pipe)
+    assert "<script" not in text and "@import" not in text and "url(http" not in text and "href=" not in text
+    assert re.findall(r'url\(#([\w-]+)\)', text) and all(
+        f'id="{ref}"' in text for ref in re.findall(r'url\(#([\w-]+)\)', text))
+
+
+def test_a_deadlock_is_drawn_with_its_blocked_calls_and_the_cycle(deadlock):
+    root = ET.fromstring(svg.render(deadlock))
+    stuck = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "bar stuck"]
+    assert len(stuck) == 2  # both reads, blocked to the end of their lanes
+    [band] = [g for g in root.iter(f"{SVG}g") if g.get("class") == "deadlock"]
+    assert texts(band).startswith("Deadlock")
+    edges = [texts(g) for g in band.iter(f"{SVG}g") if g.get("class") == "waits-for in-cycle"]
+    assert [re.sub(r"\[\d+\]", "[N]", e) for e in edges] == [
+        "client[N] waits for server[N]read fd 5 (pipe #2) — fd 6, pipe #2's write end",
+        "server[N] waits for client[N]read fd 3 (pipe #1) — fd 4, pipe #1's write end"]
+
+
+def test_no_cycle_is_drawn_where_nothing_is_left_blocked(pipe):
+    assert "waits-for" not in svg.render(pipe) and not layout(pipe).edges
+
+
+def test_two_straces_merged_draw_both_programs_and_their_messages():
+    trace = load("tcp.server", "tcp.client")
+    root = ET.fromstring(svg.render(trace))
+    assert len(rows(root, "message")) == len(trace.messages) == 8
+    assert len(rows(root, "wake")) == 1 and texts(rows(root, "wake")[0]).startswith("connect · TCP listener")
+
+
+def test_fan_out_and_fan_in_each_part_is_an_arrow():
+    trace = load("stream_boundaries")
+    root = ET.fromstring(svg.render(trace))
+    labels = [texts(g) for g in rows(root, "message")]
+    assert len(labels) == len(trace.messages) and any("(part 1 of 2)" in label for label in labels)
+
+
+def test_a_long_run_is_cut_in_the_middle_and_says_so(pipe):
+    root = ET.fromstring(svg.render(pipe, rows=20))
+    [fold] = rows(root, "fold")
+    scene = layout(pipe, 20)
+    assert f"{scene.left_out} steps left out here" in texts(fold) and scene.left_out > 0
+    assert len(rows(root, "message")) + scene.left_out_messages == 8
+    assert "--json" in texts(fold)
+
+
+def test_a_cut_anywhere_still_draws(deadlock):
+    """Wherever the cut falls (a process cut out whole, a bar that crosses it), the picture is drawn."""
+    for trace in (deadlock, load("sigpipe_shell"), load("tcp.server", "tcp.client")):
+        for limit in range(2, 40):
+            ET.fromstring(svg.render(trace, rows=limit))
+            if limit % 6 == 0:
+                assert 'id="trace-data"' in page.render(trace, rows=limit)
+
+
+def test_text_that_xml_cannot_hold_is_left_out():
+    trace = load("pipe_fork")
+    trace.messages[0].data = b"\x00\x1b[31m\xff\xfe<&>\n"
+    root = ET.fromstring(svg.render(trace))
+    assert "<&>" in texts(rows(root, "message")[0])
+
+
+def test_an_empty_trace_still_draws_every_picture():
+    trace = build([""])
+    ET.fromstring(svg.render(trace))
+    assert "nothing was traced" in page.render(trace) and mermaid.render(trace) == "sequenceDiagram\n"
+    assert perfetto.to_perfetto(trace)["traceEvents"] == []
+
+
+def test_perfetto_json_names_processes_and_has_a_flow_pair_per_message(pipe):
+    data = json.loads(json.dumps(perfetto.to_perfetto(pipe)))
+    events = data["traceEvents"]
+    names = {e["pid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "process_name"}
+    assert set(names) == set(pipe.processes) and all(re.match(r"(client|server)\[\d+\]", n) for n in names.values())
+    slices = [e for e in events if e["ph"] == "X"]
+    assert slices and all(e["dur"] > 0 and isinstance(e["ts"], float) for e in slices)
+    blocked = [e for e in slices if e["cat"] == "blocked"]
+    assert len(blocked) == 9 and all("ended by" in e["args"] for e in blocked)
+    starts = [e for e in events if e["ph"] == "s"]
+    ends = [e for e in events if e["ph"] == "f"]
+    assert len(starts) == len(ends) == len(pipe.messages)
+    assert all(isinstance(e["id"], int) for e in starts + ends) and len({e["id"] for e in starts}) == len(starts)
+    for start in starts:  # each end has the same id, cat and name, binds to its slice, and lies inside a slice
+        [end] = [e for e in ends if e["id"] == start["id"]]
+        assert (end["cat"], end["name"], end["bp"]) == (start["cat"], start["name"], "e")
+        for flow in (start, end):
+            assert any(s["tid"] == flow["tid"] and s["ts"] <= flow["ts"] <= s["ts"] + s["dur"] for s in slices)
+    instants = {e["name"].split()[0] for e in events if e["ph"] == "i"}
+    assert {"fork", "execve", "exited"} <= instants
+
+
+def test_perfetto_draws_a_deadlocks_waits_for_as_flows(deadlock):
+    events = perfetto.to_perfetto(deadlock)["traceEvents"]
+    waits = [e for e in events if e["ph"] == "s" and e["cat"] == "waits-for"]
+    assert len(waits) == 2 and all(e["name"].startswith("waits for ") for e in waits)
+
+
+def test_mermaid_has_a_line_per_message_and_notes_for_blocks(pipe):
+    text = mermaid.render(pipe, title="pipe")
+    lines = text.splitlines()
+    assert lines[0] == "sequenceDiagram"
+    assert [re.sub(r"\d+", "N", line) for line in lines if line.strip().startswith("participant")] == [
+        "    participant PN as client[N]", "    participant PN as server[N]"]
+    messages = [line for line in lines if re.match(r"\s+P\d+->>P\d+: ", line)]
+    assert len(messages) == len(pipe.messages) == 8
+    assert messages[0].endswith(": “hello\\n” · pipe #35;1")  # Mermaid cuts a text at a bare #
+    assert sum("Note over" in line and "blocked" in line for line in lines) == 9
+    assert not any(";" in line.replace("#35;", "").replace("#59;", "") for line in lines)
+
+
+def test_mermaid_deadlock_and_a_long_run_cut(deadlock, pipe):
+    text = mermaid.render(deadlock)
+    assert "deadlock: each blocked call waits for a process that is blocked itself" in text and text.count("--x") == 2
+    cut = mermaid.render(pipe, messages=4)
+    assert len(re.findall(r"P\d+->>P\d+", cut)) == 4 and "4 messages left out here" in cut
+
+
+def test_page_holds_the_state_of_every_step_and_no_reference_outside(pipe):
+    html = page.render(pipe, title="ipc trace pipe")
+    assert "<script src" not in html and "<link" not in html and "http://" not in html.replace(
+        "http://www.w3.org/2000/svg", "")
+    data = json.loads(re.search(r'<script type="application/json" id="trace-data">(.*?)</script>', html,
+                                re.S).group(1).replace("<\\/", "</"))
+    steps = data["steps"]
+    assert [s["n"] for s in steps] == list(range(1, len(pipe.steps) + 1))
+
+    def table(step: int, pid_index: int) -> dict:
+        pid, number, _ = steps[step - 1]["procs"][pid_index]
+        return {fd: what for fd, what, _ in data["tables"][number] if what.startswith("pipe")}
+
+    ends = {3: "pipe #1 read end", 4: "pipe #1 write end", 5: "pipe #2 read end", 6: "pipe #2 write end"}
+    assert table(4, 0) == table(4, 1) == ends  # after pipe2 twice and clone: both hold all four ends
+    assert table(8, 0) == {4: ends[4], 5: ends[5]} and table(8, 1) == {3: ends[3], 6: ends[6]}  # after the closes
+    assert steps[8]["flight"] == [[f"pipe #1: {steps[0]['who']} → {steps[6]['who']}", '"hello\\n"', "6 bytes"]]
+
+
+def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
+    sections = [Section("pipe", "fork + two pipes", "a pipe is one-way", "ok", ["client[1]: sent \"hello\""],
+                        trace=pipe, page="pipe.html", details={"messages": 8}),
+                Section("both-read-first", "fork + two pipes, broken", "both read first", "ok",
+                        diagnosis="client waits for server, server waits for client", trace=deadlock),
+                Section("byte-order", "htons", "byte order", "skipped: no strace here", why_no_picture="no strace")]
+    html = render_report(sections)
+    root = ET.fromstring(html.replace("<!DOCTYPE html>", ""))  # the page is well-formed XML too
+    found = [s for s in root.iter("section") if s.get("class") == "demo"]
+    assert [s.get("data-demo") for s in found] == ["pipe", "both-read-first", "byte-order"]
+    assert len([s for s in found if s.find(f".//{SVG}svg") is not None]) == 2
+    assert [a.get("href") for a in root.iter("a")][:3] == ["#demo-pipe", "#demo-both-read-first", "#demo-byte-order"]
+    assert 'href="pipe.html"' in html and "No picture: no strace." in html and "<script" not in html
+    ids = re.findall(r'id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # two diagrams in one page: their marker ids apart
+
+
+def test_cli_writes_every_picture_and_says_when_it_cannot(capsys, monkeypatch):
+    from ipc.trace import runner
+
+    monkeypatch.setattr(runner, "trace_command", lambda argv, **_: runner.Traced(0, load("pipe_fork"), [], None))
+    with tempfile.TemporaryDirectory() as directory:
+        paths = {option: Path(directory, f"pipe.{option}") for option in ("svg", "html", "perfetto", "mermaid")}
+        argv = ["trace", *[arg for option, path in paths.items() for arg in (f"--{option}", str(path))], "--", "x"]
+        assert main(argv) == 0
+        assert all(path.stat().st_size > 1000 for path in paths.values())
+        ET.parse(paths["svg"])
+        assert json.loads(paths["perfetto"].read_text())["traceEvents"]
+        assert main(["trace", "--svg", str(Path(directory, "none", "a.svg")), "--", "x"]) == 2
+    assert capsys.readouterr().err.strip().endswith("a.svg: No such file or directory")
+
+
+def _why_no_strace():
+    from ipc.trace import runner
+    try:
+        runner.check_strace()
+    except runner.TraceError as error:
+        return str(error)
+    return None
+
+
+def structure(text: str) -> dict:
+    """What a picture of the pipe demo shows that does not change from run to run (not pids, times, interleaving)."""
+    root = ET.fromstring(text)
+    found = {"width": root.get("viewBox").split()[2],
+             "lanes": [re.sub(r"\d+", "N", texts(t)) for t in root.iter(f"{SVG}text") if t.get("class") == "lane-name"],
+             "kinds": sorted({g.get("class") for g in root.iter(f"{SVG}g") if g.get("class", "").startswith("row ")}),
+             "classes": sorted({e.get("class") for e in root.iter() if e.get("class")} - {"row start", "row return"}),
+             "summary": [texts(t) for t in root.iter(f"{SVG}text") if t.get("class") == "summary"][:1]}
+    for kind in ("message", "fork", "eof", "reap"):
+        found[kind] = sorted(re.sub(r"\[\d+\]", "[N]", texts(g)) for g in rows(root, kind))
+    return found
+
+
+@pytest.mark.skipif(_why_no_strace() is not None, reason=_why_no_strace() or "")
+def test_the_committed_svg_is_what_make_pictures_draws_today():
+    """docs/pipe.svg (the README's picture) against a fresh trace of the pipe demo: redraw it with make pictures."""
+    import sys
+
+    from ipc.trace import runner
+
+    root = Path(__file__).resolve().parents[1]
+    fresh = svg.render(runner.trace_command([sys.executable, str(root / "demos" / "pipe_fork.py")], timeout=30).trace,
+                       title="ipc trace pipe")
+    committed = (root / "docs" / "pipe.svg").read_text(encoding="utf-8")
+    assert structure(committed) == structure(fresh), "docs/pipe.svg is out of date: run make pictures"

@@ -1,0 +1,183 @@
+"""The step-through page, the SVG and the report, opened in headless Chromium (tests/browser.py drives it).
+
+Each page must load with no request but its own file and no console error;
+stepping (by a ``#step=N`` link and by the arrow keys) must show the fd
+tables and the bytes in flight the model gives for that step. A screenshot
+of each is written to build/screenshots/ for a person to look at. Skipped,
+saying why, where Chromium (or, for the real traces, strace) is missing.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from browser import Browser, why_no_chromium
+
+from ipc.trace import build, page, svg
+from ipc.trace.report import Section, render_report
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = Path(__file__).resolve().parent / "traces"
+SHOTS = ROOT / "build" / "screenshots"
+pytestmark = pytest.mark.skipif(why_no_chromium() is not None, reason=why_no_chromium() or "")
+ENDS = {"3": "pipe #1 read end", "4": "pipe #1 write end", "5": "pipe #2 read end", "6": "pipe #2 write end"}
+SEEN = """(() => ({
+  position: document.getElementById("position").textContent,
+  hash: location.hash,
+  event: document.getElementById("event").textContent.replace(/\\s+/g, " ").trim(),
+  current: Array.from(document.querySelectorAll("#diagram .current")).map(e => e.getAttribute("data-step")),
+  cursor: Number(document.querySelector("#diagram .cursor").getAttribute("y")),
+  processes: Array.from(document.querySelectorAll("#processes .process")).map(p => ({
+    name: p.querySelector("h3").firstChild.textContent,
+    status: p.querySelector(".status").textContent,
+    fds: Object.fromEntries(Array.from(p.querySelectorAll("tbody tr")).filter(r => r.cells.length === 3)
+                                 .map(r => [r.cells[0].textContent, r.cells[1].textContent]))})),
+  flight: Array.from(document.querySelectorAll("#flight .channel")).map(
+    c => [c.querySelector(".where").textContent, c.querySelector("code").textContent]),
+}))()"""
+
+
+def pipes(process: dict) -> dict:
+    return {fd: what for fd, what in process["fds"].items() if what.startswith("pipe #1") or what.startswith("pipe #2")}
+
+
+def write(directory: str, name: str, text: str) -> str:
+    path = Path(directory, name)
+    path.write_text(text, encoding="utf-8")
+    return path.as_uri()
+
+
+def shot(tab, name: str, **options) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(str(SHOTS / name), **options)
+
+
+def clean(tab) -> None:
+    """Nothing fetched but the page's own file; no console error, no uncaught exception."""
+    own = tab.evaluate("location.href").split("#")[0]
+    assert [url for url in tab.requests() if url.split("#")[0] != own] == []
+    assert tab.problems() == []
+
+
+def step_of(trace, pid: int, name: str, nth: int = 0, kind: str = "call") -> int:
+    """The model's step number (from 1) of the nth call ``name`` of process ``pid``."""
+    found = [n for n, s in enumerate(trace.steps, 1) if s.kind == kind and s.call is not None
+             and trace.calls[s.call].pid == pid and trace.calls[s.call].name == name]
+    return found[nth]
+
+
+def press(tab, steps: int) -> None:
+    """→ that many times (← if negative)."""
+    for _ in range(abs(steps)):
+        tab.key("ArrowRight" if steps > 0 else "ArrowLeft")
+
+
+def check_pipe_page(trace, url_of, tab_of, picture: str):
+    """The issue's three moments of the pipe demo, by a #step= link, then by the arrow keys."""
+    client = next(p.pid for p in trace.processes.values() if p.role == "client")
+    server = next(p.pid for p in trace.processes.values() if p.role == "server")
+    forked = step_of(trace, client, "clone")
+    closed = max(step_of(trace, client, "close", 1), step_of(trace, server, "close", 1))
+    written = step_of(trace, client, "write")
+    tab = tab_of(f"{url_of}#step={forked}")
+    seen = tab.evaluate(SEEN)
+    assert seen["position"].startswith(f"step {forked} of {len(trace.steps)}")
+    assert [pipes(p) for p in seen["processes"]] == [ENDS, ENDS]  # after pipe2 twice and clone: all four ends, both
+    assert seen["current"] == [str(forked)] and seen["cursor"] > 0
+    press(tab, closed - forked)
+    seen = tab.evaluate(SEEN)
+    assert seen["hash"] == f"#step={closed}" and seen["current"] == [str(closed)]
+    mine = {p["name"]: pipes(p) for p in seen["processes"]}
+    assert mine == {trace.processes[client].label: {"4": ENDS["4"], "5": ENDS["5"]},
+                    trace.processes[server].label: {"3": ENDS["3"], "6": ENDS["6"]}}  # each holds two
+    if written > closed:  # (a real run may write before the child's closes: the kernel's order is the trace's)
+        assert seen["flight"] == []
+    press(tab, written - closed)
+    seen = tab.evaluate(SEEN)
+    assert seen["position"].startswith(f"step {written} ") and 'write fd 4 (pipe #1) = 6 "hello\\n"' in seen["event"]
+    assert [(where.split(":")[0], data) for where, data in seen["flight"]] == [("pipe #1", '"hello\\n"')]
+    shot(tab, picture)  # "hello\n" in flight
+    tab.key("ArrowLeft")
+    assert tab.evaluate(SEEN)["hash"] == f"#step={written - 1}"
+    clean(tab)
+    return tab
+
+
+def test_pipe_page_steps_by_link_and_by_key_showing_fd_tables_and_bytes_in_flight():
+    trace = build([(TRACES / "pipe_fork.strace").read_text()])
+    with tempfile.TemporaryDirectory() as directory, Browser() as browser:
+        url = write(directory, "pipe.html", page.render(trace, title="ipc trace pipe (recorded)"))
+        tab = check_pipe_page(trace, url, browser.open, "page-pipe-recorded.png")
+        tab.go(write(directory, "pipe.svg", svg.render(trace, title="ipc trace pipe (recorded)")))
+        assert tab.evaluate("document.querySelectorAll('g.row.message').length") == 8
+        clean(tab)
+        shot(tab, "svg-pipe-recorded.png", full=True)
+
+
+def test_page_of_a_deadlock_ends_with_both_blocked_and_the_cycle_drawn():
+    trace = build([(TRACES / "both_read_first.blocked.strace").read_text()])
+    with tempfile.TemporaryDirectory() as directory, Browser() as browser:
+        tab = browser.open(write(directory, "deadlock.html", page.render(trace, title="both-read-first")))
+        tab.key("End")
+        seen = tab.evaluate(SEEN)
+        assert seen["hash"] == f"#step={len(trace.steps)}"
+        assert [p["status"].split(" for ")[0] for p in seen["processes"]] == [
+            "blocked in read fd 5 (pipe #2)", "blocked in read fd 3 (pipe #1)"]
+        cycle = tab.evaluate("Array.from(document.querySelectorAll('.waits-for.in-cycle')).map(e => e.textContent)")
+        assert len(cycle) == 2 and all(" waits for " in edge for edge in cycle)
+        clean(tab)
+        shot(tab, "page-deadlock-recorded.png")
+
+
+def test_report_opens_with_every_section_and_picture_and_fetches_nothing():
+    pipe = build([(TRACES / "pipe_fork.strace").read_text()])
+    deadlock = build([(TRACES / "both_read_first.blocked.strace").read_text()])
+    sections = [Section("pipe", "fork + two pipes", "a pipe is one-way", "ok", ['client[1]: sent "hello"'],
+                        trace=pipe, page="pipe.html"),
+                Section("both-read-first", "fork + two pipes, broken", "both sides read first", "ok",
+                        diagnosis="client waits for server; server waits for client", trace=deadlock),
+                Section("tcp4", "TCP over IPv4 loopback", "ports", "ok",
+                        trace=build([(TRACES / f"tcp.{side}.strace").read_text() for side in ("server", "client")])),
+                Section("showip", "getaddrinfo", "names", "skipped: no strace", why_no_picture="strace is missing")]
+    with tempfile.TemporaryDirectory() as directory, Browser() as browser:
+        tab = browser.open(write(directory, "report.html", render_report(sections)))
+        found = tab.evaluate("""Array.from(document.querySelectorAll('section.demo')).map(s => [
+            s.dataset.demo, s.querySelectorAll('svg.ipc-trace').length, s.querySelectorAll('g.row.message').length,
+            s.querySelectorAll('.waits-for.in-cycle').length])""")
+        assert found == [["pipe", 1, 8, 0], ["both-read-first", 1, 0, 2], ["tcp4", 1, 8, 0], ["showip", 0, 0, 0]]
+        assert tab.evaluate("document.querySelectorAll('table.contents a').length") == 4
+        clean(tab)
+        shot(tab, "report-recorded.png")
+        # The check itself can fail: a page that asks for something outside is caught.
+        tab.go(write(directory, "bad.html", '<img src="http://127.0.0.1:9/x.png"><script>console.error("x")</script>'))
+        assert any(url.startswith("http://127.0.0.1:9/") for url in tab.requests()) and tab.problems()
+
+
+def _why_no_strace():
+    from ipc.trace import runner
+    try:
+        runner.check_strace()
+    except runner.TraceError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.skipif(_why_no_strace() is not None, reason=_why_no_strace() or "")
+def test_pages_of_real_traces_the_pipe_demo_and_a_deadlock():
+    from ipc.trace import runner
+
+    pipe = runner.trace_command([sys.executable, str(ROOT / "demos" / "pipe_fork.py")], timeout=30).trace
+    broken = runner.trace_command([sys.executable, str(ROOT / "demos" / "broken" / "both_read_first.py")],
+                                  timeout=30, stop_when=runner.stuck)
+    assert broken.ended == "deadlock" and broken.stopped is not None
+    with tempfile.TemporaryDirectory() as directory, Browser() as browser:
+        check_pipe_page(pipe, write(directory, "pipe.html", page.render(pipe, title="ipc trace pipe")), browser.open,
+                        "page-pipe.png")
+        tab = browser.open(write(directory, "broken.html", page.render(broken.stopped, title="both-read-first")))
+        tab.key("End")
+        seen = tab.evaluate(SEEN)
+        assert all(p["status"].startswith("blocked in read fd ") for p in seen["processes"])
+        assert len(tab.evaluate("Array.from(document.querySelectorAll('.waits-for.in-cycle'))")) == 2
+        clean(tab)
+        shot(tab, "page-deadlock.png")
