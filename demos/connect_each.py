@@ -49,24 +49,15 @@ log = Log("client")
 
 def serve(listener: socket.socket) -> None:
     """The forked child: answer one client, then _exit()."""
-    server_log, code = Log("server"), 1
-    try:
-        listener.settimeout(TIMEOUT)
-        connection, _ = listener.accept()  # no line here: the parent is printing now, and lines would mix
-        conversation = ServerConversation()
-        for request in MessageReader(connection.recv):
-            server_log.received(request)
-            reply = conversation.reply_to(request)
-            server_log.sent(reply)
-            connection.sendall(encode(reply))
-        code = 0
-    except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
-        server_log.say("interrupted")
-        code = program.EXIT_INTERRUPTED
-    except BaseException as error:
-        server_log.say(f"error: {program.describe(error)}")
-    finally:
-        os._exit(code)  # never return into the parent's code
+    server_log = Log("server")
+    listener.settimeout(TIMEOUT)
+    connection, _ = listener.accept()  # no line here: the parent is printing now, and lines would mix
+    conversation = ServerConversation()
+    for request in MessageReader(connection.recv):
+        server_log.received(request)
+        reply = conversation.reply_to(request)
+        server_log.sent(reply)
+        connection.sendall(encode(reply))
 
 
 def start_server(host):
@@ -81,8 +72,8 @@ def start_server(host):
         held.append(socket.socket(family, kind, proto))
         held[-1].bind((where[0], port, *where[2:]))  # bound, never listening: connect() is refused, and no one else gets the port
     pid = os.fork()
-    if pid == 0:
-        serve(listener)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, listener))
     log.say(f"forked server child {pid}: it listens on {address(listener.getsockname())} only; "
             f"{', '.join(address(sock.getsockname()) for sock in held) or 'no other address'}: bound, not listening")
     listener.close()  # the child has its own copy

@@ -48,6 +48,18 @@ from ipc.stream import MessageReader, write_all
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdio_server.py")
 
 
+def become_the_server(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
+    """The child: the pipes onto fds 0 and 1, then exec stdio_server.py."""
+    os.dup2(requests_r, 0)  # fd 0 now reads the requests pipe (the old stdin is closed first)
+    os.dup2(replies_w, 1)  # fd 1 now writes the replies pipe
+    for fd in (requests_r, requests_w, replies_r, replies_w):
+        os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF from coming
+    Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
+    # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
+    # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)
+    os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
+
+
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
@@ -57,22 +69,9 @@ def main() -> None:
     requests_r, requests_w = os.pipe()  # parent -> child's fd 0
     replies_r, replies_w = os.pipe()  # child's fd 1 -> parent
     pid = os.fork()
-    if pid == 0:  # the child: becomes the server
-        try:
-            os.dup2(requests_r, 0)  # fd 0 now reads the requests pipe (the old stdin is closed first)
-            os.dup2(replies_w, 1)  # fd 1 now writes the replies pipe
-            for fd in (requests_r, requests_w, replies_r, replies_w):
-                os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF from coming
-            Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
-            # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
-            # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)
-            os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
-        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C reaches the whole process group: no error
-            Log("server").say("interrupted")
-        except BaseException as error:
-            Log("server").say(f"error: {program.describe(error)}")
-        finally:
-            os._exit(127)  # exec failed: never return into the parent's code
+    if pid == 0:  # the child becomes the server; if exec fails, 127 (as a shell's "not found")
+        os._exit(program.child("server", become_the_server, requests_r, requests_w, replies_r, replies_w,
+                               failure=127))
 
     log.say(f"forked child {pid}")
     os.close(requests_r)  # the parent never reads requests

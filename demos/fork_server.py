@@ -72,17 +72,12 @@ def reap(deadline: float) -> None:
 
 
 def serve_in_child(listener: socket.socket, connection: socket.socket) -> None:
-    try:
-        listener.close()  # the child never accepts: only the parent waits for new clients
-        os.dup2(connection.fileno(), 0)  # a socket is a file descriptor like any other: it can be stdin
-        os.dup2(connection.fileno(), 1)  # and stdout: one socket, read and written both ways
-        connection.close()  # fds 0 and 1 keep the connection open
-        log.say("fds 0 and 1 are the connection now; exec'ing demos/stdio_server.py")
-        os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
-    except BaseException as error:
-        log.say(f"error: {program.describe(error)}")
-    finally:
-        os._exit(127)  # exec failed: never return into the parent's accept loop
+    listener.close()  # the child never accepts: only the parent waits for new clients
+    os.dup2(connection.fileno(), 0)  # a socket is a file descriptor like any other: it can be stdin
+    os.dup2(connection.fileno(), 1)  # and stdout: one socket, read and written both ways
+    connection.close()  # fds 0 and 1 keep the connection open
+    log.say("fds 0 and 1 are the connection now; exec'ing demos/stdio_server.py")
+    os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
 
 
 def main() -> None:
@@ -107,8 +102,8 @@ def main() -> None:
         while args.clients == 0 or served < args.clients:
             connection, peer = listener.accept()  # blocks until a client connects
             pid = os.fork()
-            if pid == 0:
-                serve_in_child(listener, connection)
+            if pid == 0:  # the child; if exec fails, 127 (as a shell's "not found"), never back into the accept loop
+                os._exit(program.child("server", serve_in_child, listener, connection, failure=127))
             children.add(pid)
             log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}; forked child {pid}")
             connection.close()  # else the connection outlives the child: no FIN, the client never reads EOF

@@ -104,18 +104,8 @@ def main() -> None:
         log.say(f"listening on {address(listener.getsockname())} for {args.clients} clients at once")
         for _ in range(args.clients):  # one at a time: each stays connected while the next comes
             pid = os.fork()
-            if pid == 0:  # the child
-                code = 1
-                try:
-                    be_a_client(listener, connections)
-                    code = 0
-                except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
-                    Log("client").say("interrupted")
-                    code = program.EXIT_INTERRUPTED
-                except BaseException as error:
-                    Log("client").say(f"error: {program.describe(error)}")
-                finally:
-                    os._exit(code)  # never return into the parent's code
+            if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+                os._exit(program.child("client", be_a_client, listener, connections))
             children.append(pid)
             connection, peer = listener.accept()  # a new socket per client, same local port for all
             connections.append(connection)

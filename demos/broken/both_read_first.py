@@ -46,8 +46,10 @@ from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation
 from ipc.stream import MessageReader, write_all
 
 
-def serve(requests_r: int, replies_w: int) -> None:
+def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
     """The child: a correct server, which reads a request before it answers."""
+    os.close(requests_w)
+    os.close(replies_r)
     log = Log("server")
     conversation = ServerConversation()
     log.say("waiting for a request")
@@ -68,15 +70,8 @@ def main() -> None:
     requests_r, requests_w = os.pipe()  # parent -> child
     replies_r, replies_w = os.pipe()  # child -> parent
     pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(requests_w)
-            os.close(replies_r)
-            serve(requests_r, replies_w)
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, requests_r, requests_w, replies_r, replies_w))
 
     log.say(f"forked server child {pid}")
     os.close(requests_r)

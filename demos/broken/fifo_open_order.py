@@ -34,7 +34,6 @@ Expected output
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 
@@ -74,13 +73,8 @@ def main() -> None:
         os.mkfifo(replies)
         log.say(f"made FIFOs requests and replies in {directory}")
         pid = os.fork()
-        if pid == 0:  # the child: the server
-            code = 1
-            try:
-                serve(requests, replies)
-                code = 0
-            finally:
-                os._exit(code)  # never into the parent's finally: the parent removes the FIFOs
+        if pid == 0:  # the child, the server: never into the parent's finally (the parent removes the FIFOs)
+            os._exit(program.child("server", serve, requests, replies))
         requests_w = replies_r = -1
         try:
             if args.fixed:
@@ -101,13 +95,13 @@ def main() -> None:
                 log.received(reply)
                 conversation.check(request, reply)
         except BaseException:  # Ctrl-C, kill, an error: the child may be blocked in open() for good
-            os.kill(pid, signal.SIGKILL)  # it has nothing to clean up: the FIFOs are ours to remove
+            program.stop_child(pid)  # SIGKILL: it has nothing to clean up, the FIFOs are ours to remove
             raise
         finally:
             for fd in (requests_w, replies_r):
                 if fd >= 0:
                     os.close(fd)  # closing requests: the server sees end of file
-            os.waitpid(pid, 0)
+        os.waitpid(pid, 0)  # so it exits: reap it
     finally:
         shutil.rmtree(directory)  # the FIFOs and their directory, on every way out
 

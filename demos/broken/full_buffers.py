@@ -50,8 +50,9 @@ from ipc.protocol import ClientConversation, ServerConversation, encode
 from ipc.stream import MessageReader
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, other_end: socket.socket) -> None:
     """The child: answer each request as soon as it has arrived."""
+    other_end.close()  # the client's end: ours only by inheritance
     log = Log("server")
     log.say("answering each request as it arrives")
     conversation = ServerConversation()
@@ -70,14 +71,8 @@ def main() -> None:
 
     client_end, server_end = socket.socketpair()  # AF_UNIX, SOCK_STREAM: connected, both ways
     pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            client_end.close()
-            serve(server_end)
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, server_end, client_end))
     log.say(f"forked server child {pid}")
     server_end.close()
     requests = [f"request {n:04d} " + "." * args.size for n in range(1, args.count + 1)]
