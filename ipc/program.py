@@ -6,7 +6,8 @@ went away, a missing file, a timeout) into one line on stderr and exit code 1,
 so a student sees what went wrong instead of a traceback. A bug still shows
 its traceback. SIGTERM is turned into an exception too, so that the demo's
 ``finally`` blocks remove its FIFOs and socket files when the harness (or a
-person with ``kill``) stops it.
+person with ``kill``) stops it; the program then exits 143 (128 + 15), as a
+shell reports a process killed by SIGTERM, and 130 (128 + 2) after Ctrl-C.
 
 A forked child ends the same way, with ``os._exit(child(role, body, ...))``:
 its error is one line of its own, and it never returns into the parent's code.
@@ -33,6 +34,7 @@ from .protocol import ProtocolError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: kill, timeout(1), the harness
 EXPECTED = (ProtocolError, OSError)  # OSError covers refused, reset, broken pipe, timeouts, missing files
 
 
@@ -54,9 +56,12 @@ def run(main: Callable[[], Optional[int]], role: str) -> int:
     except EXPECTED as error:
         log.say(f"error: {describe(error)}")
         code = EXIT_FAILED
-    except (KeyboardInterrupt, Terminated):
+    except KeyboardInterrupt:
         log.say("interrupted")
         code = EXIT_INTERRUPTED
+    except Terminated:
+        log.say("interrupted")
+        code = EXIT_TERMINATED
     return code
 
 
@@ -71,9 +76,12 @@ def child(role: str, body: Callable[..., Optional[int]], *args: object, failure:
     try:
         try:
             return body(*args) or EXIT_OK
-        except (KeyboardInterrupt, Terminated):
+        except KeyboardInterrupt:
             Log(role).say("interrupted")
             return EXIT_INTERRUPTED
+        except Terminated:
+            Log(role).say("interrupted")
+            return EXIT_TERMINATED
         except BaseException as error:
             where = "" if isinstance(error, EXPECTED) else f" (a bug, at {last_line(error)})"
             Log(role).say(f"error: {describe(error)}{where}")

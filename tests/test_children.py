@@ -2,13 +2,14 @@
 never a return into the parent's code; and a parent never signals a child it has reaped."""
 
 import re
+import signal
 import subprocess
 import sys
 
 import pytest
 
 from ipc import program
-from support import ROOT, run_program
+from support import ROOT, Program, run_program
 
 # A request that fits (2,047 "ß" are 4,094 bytes, and a newline) but whose answer does not: "1 " and 2,047 "SS".
 FITS_BUT_ITS_ANSWER_DOES_NOT = "ß" * 2047
@@ -51,5 +52,14 @@ def test_forgotten_close_does_not_kill_a_child_it_has_already_reaped():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=10)
     err = done.stderr.decode()
     assert "ProcessLookupError" not in err
-    assert done.returncode == program.EXIT_INTERRUPTED
+    assert done.returncode == program.EXIT_TERMINATED
     assert err.splitlines()[-1].endswith("]: interrupted")
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_demo_ended_by_sigterm_exits_143_and_by_ctrl_c_130(signum, code):
+    with Program("tcp_server.py") as server:  # waits in accept() for good
+        server.ready()
+        server.popen.send_signal(signum)
+        assert server.finish()[0] == code == 128 + signum  # what a shell shows for a process a signal ended
+    assert server.lines[-1].endswith("]: interrupted")

@@ -77,9 +77,9 @@ def test_stopping_the_server_stops_and_reaps_its_busy_children():
             server.popen.send_signal(signal.SIGTERM)  # only the parent, as `kill PID` would
             code, _, _ = server.finish()
             assert sock.recv(4096) == b""  # the child was stopped: the connection closed
-    assert code == 130
+    assert code == 143  # 128 + SIGTERM
     forked, reaped = forked_and_reaped(server.lines)
-    assert len(forked) == 1 and reaped == {forked[0]: 130}  # the child, stopped by SIGTERM, was reaped
+    assert len(forked) == 1 and reaped == {forked[0]: 143}  # the child, stopped by SIGTERM, was reaped
 
 
 def test_a_port_out_of_range_is_a_usage_error():
