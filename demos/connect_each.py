@@ -55,9 +55,9 @@ def serve(listener: socket.socket) -> None:
     conversation = ServerConversation()
     for request in MessageReader(connection.recv):
         server_log.received(request)
-        reply = conversation.reply_to(request)
+        reply = encode(conversation.reply_to(request))
         server_log.sent(reply)
-        connection.sendall(encode(reply))
+        connection.sendall(reply)
 
 
 def start_server(host):
@@ -113,8 +113,9 @@ def main() -> None:
         with connect(args.host, port) as sock:
             reader, conversation = MessageReader(sock.recv), ClientConversation()
             for request in args.messages:
-                log.sent(request)
-                sock.sendall(encode(request))
+                data = encode(request)
+                log.sent(data)
+                sock.sendall(data)
                 reply = reader.receive()
                 if reply is None:
                     raise ConnectionError("the server closed the connection before answering")

@@ -75,8 +75,9 @@ def main() -> None:
         where = inbox.getsockname()
         # 1. One send is one receive: all three are waiting before the first recvfrom().
         for text in SAMPLE_REQUESTS[:3]:
-            sender.sent(text)
-            out.sendto(encode_datagram(text), where)
+            datagram = encode_datagram(text)
+            sender.sent(datagram)
+            out.sendto(datagram, where)
         sizes = []
         for _ in range(3):
             data, _ = inbox.recvfrom(4096)  # room for all three, yet it returns exactly one

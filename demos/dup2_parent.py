@@ -81,7 +81,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             message = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(message)
             write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:

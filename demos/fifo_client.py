@@ -50,7 +50,7 @@ def converse(requests: int, replies: int, messages: Sequence[str]) -> None:
     conversation = ClientConversation()
     for request in messages:
         message = encode(request)  # a request that cannot be sent is refused before it is said
-        log.sent(request)
+        log.sent(message)
         write_all(lambda data: os.write(requests, data), message)
         reply = reader.receive()
         if reply is None:

@@ -68,9 +68,9 @@ def serve_client(requests_path: str, replies_path: str) -> None:
             conversation = ServerConversation()
             for request in MessageReader(lambda n: os.read(requests, n)):
                 log.received(request)
-                reply = conversation.reply_to(request)
+                reply = encode(conversation.reply_to(request))
                 log.sent(reply)
-                write_all(lambda data: os.write(replies, data), encode(reply))
+                write_all(lambda data: os.write(replies, data), reply)
             log.say("end of file: the client closed the requests FIFO")
         except ProtocolError as error:  # tell the client what was wrong, then hang up on it
             log.say(f"error from the client: {error}")

@@ -87,7 +87,7 @@ def main() -> None:
     conversation = ClientConversation()
     for n, request in enumerate(args.messages, start=1):
         message = encode(request)  # a request that cannot be sent is refused before it is said
-        log.sent(request)
+        log.sent(message)
         put(args.dir, f"request.{n}", message)
         wait_for(args.dir, f"reply.{n}", args.timeout)
         reply = take(args.dir, f"reply.{n}")

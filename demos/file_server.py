@@ -113,8 +113,9 @@ def serve_client(directory: str) -> None:
             put(directory, f"reply.{n}", encode(error_reply(error)))
             linger(directory, f"reply.{n}")
             return
-        log.sent(reply)
-        put(directory, f"reply.{n}", encode(reply))
+        data = encode(reply)
+        log.sent(data)
+        put(directory, f"reply.{n}", data)
         deadline = time.monotonic() + TIMEOUT
 
 

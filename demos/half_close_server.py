@@ -52,9 +52,9 @@ def serve_client(connection: socket.socket, peer: str) -> None:
         connection.sendall(encode(error_reply(error)))
         return
     log.say(f"end of file from {peer} after {conversation.answered} requests, all answered; it can still hear us")
-    last = f"after your end of file: {conversation.answered} answered"
+    last = encode(f"after your end of file: {conversation.answered} answered")
     log.sent(last)  # said before the write: once it arrives, the client has its own say
-    connection.sendall(encode(last))  # our direction is still open: this arrives; close() then sends our EOF
+    connection.sendall(last)  # our direction is still open: this arrives; close() then sends our EOF
 
 
 def main() -> None:

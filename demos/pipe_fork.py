@@ -49,9 +49,9 @@ def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> N
     conversation = ServerConversation()
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)  # said before the write, so the output keeps cause before effect
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
     log.say("end of file: the parent closed its write end")
 
 
@@ -75,7 +75,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             message = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(message)
             write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:

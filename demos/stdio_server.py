@@ -74,9 +74,9 @@ def main() -> None:
     try:
         for request in MessageReader(lambda n: os.read(0, n)):
             log.received(request)
-            reply = conversation.reply_to(request)
+            reply = encode(conversation.reply_to(request))
             log.sent(reply)
-            write_stdout(encode(reply))
+            write_stdout(reply)
     except ProtocolError as error:  # tell the peer what was wrong, then end: exit 1 with one line on stderr
         write_stdout(encode(error_reply(error)))
         raise

@@ -51,9 +51,9 @@ def serve_client(connection: socket.socket, peer: str) -> None:
     try:
         for request in MessageReader(connection.recv):
             log.received(request)
-            reply = conversation.reply_to(request)  # MessageTooLong if the answer would not fit: nothing said yet
+            reply = encode(conversation.reply_to(request))  # MessageTooLong if the answer would not fit: nothing said yet
             log.sent(reply)
-            connection.sendall(encode(reply))  # sendall loops over short sends
+            connection.sendall(reply)  # sendall loops over short sends
     except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
         log.say(f"error from {peer}: {error}")
         connection.sendall(encode(error_reply(error)))

@@ -60,7 +60,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(datagram)
             sock.send(datagram)  # one send(), one datagram, one message
             try:
                 data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only

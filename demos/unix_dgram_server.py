@@ -57,9 +57,9 @@ def answer(sock: socket.socket, data: bytes, peer: str, conversation: ServerConv
     try:
         request = decode_datagram(data.removesuffix(newline))
         log.received(request)
-        reply = conversation.reply_to(request)
+        reply = encode_datagram(conversation.reply_to(request)) + newline
         log.sent(reply)
-        sock.sendto(encode_datagram(reply) + newline, peer)  # one sendto(), one datagram, to whoever sent
+        sock.sendto(reply, peer)  # one sendto(), one datagram, to whoever sent
         return True
     except ProtocolError as error:  # tell the peer what was wrong; its next datagram starts afresh
         log.say(f"error from {address(peer)}: {error}")

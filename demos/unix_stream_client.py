@@ -58,7 +58,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             data = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(data)
             sock.sendall(data)
             try:
                 reply = reader.receive()

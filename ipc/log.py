@@ -7,7 +7,9 @@ demo's server talks to its client through stdout).
 
 The harness reads these lines: ``sent "..."`` and ``received "..."`` are the
 messages it checks, and ``ready: key=value ...`` tells it a server is
-listening and where.
+listening and where. ``sent`` is told the very bytes handed to write() or
+send(), never the text they were made from: the log says what went out,
+even when a demo edited to write something else would rather claim otherwise.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ class Log:
         # so lines from several processes never merge (print() may write twice).
         os.write(sys.stderr.fileno(), line)
 
-    def sent(self, message: str) -> None:
-        self.say(f"sent {quote(message)}")
+    def sent(self, data: bytes) -> None:
+        """Say what these bytes carry, one line per message: pass the same bytes object the write is given."""
+        for message in messages_in(data):
+            self.say(f"sent {quote(message)}")
 
     def received(self, message: str) -> None:
         self.say(f"received {quote(message)}")
@@ -41,8 +45,24 @@ class Log:
         self.say(f"ready: {fields}")
 
 
+def messages_in(data: bytes) -> list[str]:
+    """The messages in bytes about to be written: each line of a stream, or a whole datagram (no newline).
+
+    Bytes that are not UTF-8 are shown escaped (\\xff), so that they cannot pass for the text of a message.
+    """
+    lines = bytes(data).split(b"\n")
+    if len(lines) > 1 and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last message
+    return [line.decode("utf-8", "backslashreplace") for line in lines]
+
+
 def quote(message: str) -> str:
     return json.dumps(message, ensure_ascii=False)
+
+
+def plural(count: int, word: str) -> str:
+    """1 byte, 2 bytes: a count with its noun."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def address(sockaddr: object) -> str:

@@ -55,9 +55,9 @@ def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> N
     log.say("waiting for a request")
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
 
 
 def main() -> None:
@@ -81,14 +81,16 @@ def main() -> None:
     try:
         for request in args.messages:
             if args.fixed:
-                log.sent(request)
-                write_all(lambda data: os.write(requests_w, data), encode(request))  # the fix: speak first...
+                message = encode(request)
+                log.sent(message)
+                write_all(lambda data: os.write(requests_w, data), message)  # the fix: speak first...
                 reply = reader.receive()  # ...then listen
             else:
                 log.say(f"waiting for the answer to {quote(request)} before sending it (the bug)")
                 reply = reader.receive()  # the bug: listens first, while the server listens too
-                log.sent(request)
-                write_all(lambda data: os.write(requests_w, data), encode(request))
+                message = encode(request)
+                log.sent(message)
+                write_all(lambda data: os.write(requests_w, data), message)
             if reply is None:
                 raise ConnectionError("the child closed its pipe before answering")
             log.received(reply)

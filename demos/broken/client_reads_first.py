@@ -68,14 +68,14 @@ def main() -> None:
         for request in args.messages:
             if args.fixed:
                 data = encode(request)
-                log.sent(request)
+                log.sent(data)
                 sock.sendall(data)  # the fix: the request first...
                 reply = reader.receive()  # ...then its answer
             else:
                 log.say("waiting for the server to speak first (the bug)")
                 reply = reader.receive()  # the bug: the server speaks only once it has a request
                 data = encode(request)
-                log.sent(request)
+                log.sent(data)
                 sock.sendall(data)
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")

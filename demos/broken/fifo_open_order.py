@@ -54,9 +54,9 @@ def serve(requests: str, replies: str) -> None:
     conversation = ServerConversation()
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
 
 
 def main() -> None:
@@ -87,8 +87,9 @@ def main() -> None:
             reader = MessageReader(lambda n: os.read(replies_r, n))
             conversation = ClientConversation()
             for request in args.messages:
-                log.sent(request)
-                write_all(lambda data: os.write(requests_w, data), encode(request))
+                message = encode(request)
+                log.sent(message)
+                write_all(lambda data: os.write(requests_w, data), message)
                 reply = reader.receive()
                 if reply is None:
                     raise ConnectionError("the server closed replies before answering")

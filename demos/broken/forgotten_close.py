@@ -57,9 +57,9 @@ def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int, fixe
     conversation = ServerConversation()
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
     log.say("end of file: every write end is closed")
 
 
@@ -83,8 +83,9 @@ def main() -> None:
         reader = MessageReader(lambda n: os.read(replies_r, n))
         conversation = ClientConversation()
         for request in args.messages:
-            log.sent(request)
-            write_all(lambda data: os.write(requests_w, data), encode(request))
+            message = encode(request)
+            log.sent(message)
+            write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError("the child closed its pipe before answering")
