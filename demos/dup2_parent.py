@@ -31,7 +31,7 @@ from run to run; every server line comes from pid 101, before and after exec)
     server[101]: sent "1 HELLO"
     client[100]: received "1 HELLO"
     ...
-    server[101]: end of file on fd 0: whoever wrote to it closed it
+    server[101]: end of file on fd 0 (a pipe): every write end of the pipe is closed
     client[100]: child 101 exited with status 0
 """
 
@@ -50,10 +50,13 @@ SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdio_server.
 
 def become_the_server(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
     """The child: the pipes onto fds 0 and 1, then exec stdio_server.py."""
-    os.dup2(requests_r, 0)  # fd 0 now reads the requests pipe (the old stdin is closed first)
-    os.dup2(replies_w, 1)  # fd 1 now writes the replies pipe
-    for fd in (requests_r, requests_w, replies_r, replies_w):
-        os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF from coming
+    for fd, target in ((requests_r, 0), (replies_w, 1)):  # fd 0 reads the requests pipe, fd 1 writes the replies one
+        if fd != target:  # as TLPI's pipe_ls_wc.c: run with fd 0 closed (<&-), pipe() returned 0 itself
+            os.dup2(fd, target)  # the old stdin (or stdout) is closed first; the copy survives exec
+        else:
+            os.set_inheritable(fd, True)  # no copy to make: but Python's pipe ends are closed by exec, dup2's are not
+    for fd in {requests_r, requests_w, replies_r, replies_w} - {0, 1}:  # never close(0) when the pipe IS fd 0
+        os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF away
     Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
     # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
     # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)

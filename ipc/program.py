@@ -184,16 +184,21 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def seconds(low: float = 0.0, high: float = 86400.0) -> Callable[[str], float]:
-    """An argparse type: a duration in seconds, more than low and at most high (a day, by default)."""
+def seconds(low: float = 0.0, high: float = 86400.0, zero: Optional[str] = None) -> Callable[[str], float]:
+    """An argparse type: a duration in seconds, more than low and at most high (a day, by default).
+
+    zero: what 0 means, if 0 is allowed too (for a deadline: "none, wait for ever")."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if value == 0 and zero:
+            return 0.0
         if not (math.isfinite(value) and low < value <= high):  # nan and inf too: no timeout can take them
-            raise argparse.ArgumentTypeError(f"{text} is out of range: more than {low:g} s, at most {high:g} s")
+            also = f", or 0 ({zero})" if zero else ""
+            raise argparse.ArgumentTypeError(f"{text} is out of range: more than {low:g} s, at most {high:g} s{also}")
         return value
 
     parse.__name__ = "seconds"

@@ -29,6 +29,8 @@ wait for bytes that cannot come.
 
 from __future__ import annotations
 
+from typing import Optional
+
 MAX_MESSAGE_BYTES = 4096
 ENCODING = "utf-8"
 ERROR_PREFIX = "error: "
@@ -93,9 +95,11 @@ def encode_datagram(text: str) -> bytes:
     return encode(text)[:-1]
 
 
-def decode_datagram(data: bytes) -> str:
-    if len(data) >= MAX_MESSAGE_BYTES:  # the same limit as on a stream, where a newline follows
-        raise MessageTooLong(MAX_MESSAGE_BYTES - 1, f"a datagram of {len(data)} bytes")
+def decode_datagram(data: bytes, size: Optional[int] = None) -> str:
+    """The message in one datagram. size: its real length, when a buffer held only part of it (recv's MSG_TRUNC)."""
+    size = len(data) if size is None else size
+    if size >= MAX_MESSAGE_BYTES:  # the same limit as on a stream, where a newline follows
+        raise MessageTooLong(MAX_MESSAGE_BYTES - 1, f"a datagram of {size} bytes")
     return _decode(data)
 
 
@@ -151,7 +155,8 @@ def answer(seq: int, request: str) -> str:
     return f"{seq} {request.upper()}"
 
 
-def error_reply(error: ProtocolError) -> str:
+def error_reply(error: Exception) -> str:
+    """The line that tells a client why it is refused: a ProtocolError, or the server's own deadline."""
     return ERROR_PREFIX + str(error)
 
 

@@ -32,6 +32,7 @@ class Program:
         self.lines: list[str] = []
         self._pending = b""
         self._cursor = 0  # lines before this were searched by an earlier wait_for_line
+        self._finished = False  # reaped, and all its output read
 
     def __enter__(self) -> "Program":
         return self
@@ -80,16 +81,23 @@ class Program:
             raise AssertionError(f"program still running after {deadline} s; it said: {self.lines}")
         rest = (self._pending + err).decode("utf-8", "replace")
         self.lines.extend(rest.splitlines())
+        self._pending, self._finished = b"", True
         return self.popen.returncode, out.decode("utf-8", "replace"), rest
 
     def stop(self) -> int:
+        if self._finished:
+            return self.popen.returncode
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
                 self.popen.wait(3)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-        self._communicate()  # reap it and close its pipes
+        _, err = self._communicate()  # reap it and close its pipes
+        self._finished = True
+        if err or self._pending:  # what it said last, kept for the test to read
+            self.lines.extend((self._pending + (err or b"")).decode("utf-8", "replace").splitlines())
+            self._pending = b""
         return self.popen.returncode
 
     def _communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:

@@ -47,30 +47,6 @@ def test_backlog_by_hand_with_a_backlog_of_its_own():
     assert "no answer within 300 ms: the kernel dropped its SYN (SYN_SENT)" in err
 
 
-@linux_only
-def test_the_kernel_counts_backlog_plus_one_in_the_accept_queue():
-    """Independently of the demo: the listener's own TCP_INFO reports its accept queue and its limit."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(2)
-        clients = [socket.socket() for _ in range(4)]
-        try:
-            for sock in clients[:3]:
-                sock.settimeout(5)
-                sock.connect(listener.getsockname())  # completes although nobody accepts
-            clients[3].setblocking(False)
-            clients[3].connect_ex(listener.getsockname())
-            _, writable, _ = select.select([], [clients[3]], [], 0.5)  # a deadline on a wait, well under the 1 s SYN resend
-            info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
-            *_, queued, limit = struct.unpack_from("8B6I", info)  # tcpi_unacked, tcpi_sacked of a listener
-            state = clients[3].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-        finally:
-            for sock in clients:
-                sock.close()
-    assert (queued, limit) == (3, 2)
-    assert writable == [] and state == 2  # the fourth is still in SYN_SENT: its SYN was dropped
-
-
 def test_backlog_refuses_a_bad_backlog_in_one_line():
     done = run_program("backlog.py", "--backlog", "-1")
     assert done.returncode == 2

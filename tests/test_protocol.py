@@ -75,6 +75,8 @@ def test_datagrams_carry_no_newline():
     assert protocol.decode_datagram(b"hi") == "hi"
     with pytest.raises(protocol.MessageTooLong):
         protocol.decode_datagram(b"x" * protocol.MAX_MESSAGE_BYTES)
+    with pytest.raises(protocol.MessageTooLong, match="a datagram of 65000 bytes, the limit is 4095 bytes"):
+        protocol.decode_datagram(b"x" * 4096, 65000)  # the buffer held 4,096 bytes; MSG_TRUNC said the real size
 
 
 def test_answers_depend_on_text_and_position():

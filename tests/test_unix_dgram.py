@@ -13,7 +13,7 @@ from ipc.harness import run_demo
 from ipc.protocol import MAX_MESSAGE_BYTES
 from support import Program, run_program
 
-DATAGRAM = re.compile(r"^datagram of (\d+) bytes from (.+)$")
+DATAGRAM = re.compile(r"^datagram of (\d+) bytes? from (.+)$")
 
 
 def test_unix_dgram_demo_through_the_harness():
@@ -68,16 +68,11 @@ def test_unix_dgram_server_answers_only_a_client_with_a_path():
         os.rmdir(directory)
 
 
-def test_unix_dgram_server_survives_bad_datagrams_and_a_vanished_client():
+def test_unix_dgram_server_survives_a_client_that_vanished_before_its_answer():
     directory = tempfile.mkdtemp()
     try:
-        with Program("unix_dgram_server.py", "--clients", "3") as server:
+        with Program("unix_dgram_server.py", "--clients", "1") as server:
             path = server.ready()["path"]
-            with bound_socket(directory, "bad.sock") as sock:
-                sock.sendto(b"x" * (3 * MAX_MESSAGE_BYTES), path)  # the server reads only MAX_MESSAGE_BYTES of it
-                assert sock.recv(MAX_MESSAGE_BYTES).startswith(b"error: message too long")
-                sock.sendto(b"\xff\xfe", path)
-                assert sock.recv(MAX_MESSAGE_BYTES).startswith(b"error: message is not valid UTF-8")
             os.kill(server.popen.pid, signal.SIGSTOP)  # hold the server, so the client is gone before it answers
             try:
                 with bound_socket(directory, "gone.sock") as sock:
@@ -87,9 +82,8 @@ def test_unix_dgram_server_survives_bad_datagrams_and_a_vanished_client():
                 os.kill(server.popen.pid, signal.SIGCONT)
             server.wait_for_line(rf"cannot answer {re.escape(directory)}/gone.sock: No such file or directory")
             code, _, _ = server.finish()
-            assert code == 0  # three conversations ended (two errors, one vanished client), none killed it
+            assert code == 0  # the one conversation ended (its client vanished), and nothing killed the server
     finally:
-        os.unlink(os.path.join(directory, "bad.sock"))
         os.rmdir(directory)
 
 

@@ -74,7 +74,7 @@ DEMOS = [
         name="client-reads-first",
         mechanism="TCP over IPv4 loopback, broken",
         teaches="the notes' HTTP case: a client that waits for the answer before sending its request waits forever",
-        server=Program("tcp_server.py", ("--host", "127.0.0.1", "--clients", "1")),
+        server=Program("tcp_server.py", ("--host", "127.0.0.1", "--clients", "1", "--idle", "0")),  # no deadline
         client=Program("broken/client_reads_first.py", ("--host", "{host}", "--port", "{port}")),
         kind="deadlock",
         check=expect(EACH_WAITS_FOR_THE_OTHER, client="recvfrom", server="recvfrom"),
