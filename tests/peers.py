@@ -139,7 +139,8 @@ class FifoPeer(Peer):
         self.requests_fd = -1
 
     def reset(self) -> None:
-        os.close(self.replies_fd)  # no reader left: the server's next write to it fails with EPIPE
+        assert select.select([self.replies_fd], [], [], DEADLINE)[0]  # the answer is here (so the server opened it)
+        os.close(self.replies_fd)  # unread, and no reader left: the server's next write to it fails with EPIPE
         self.replies_fd = -1
         os.write(self.requests_fd, b"and another\n")
         self.close()
@@ -296,6 +297,7 @@ STREAM_SERVERS = [
     Mechanism("fifo", "fifo_server.py", (), lambda fields: FifoPeer(fields["dir"])),
     Mechanism("stdio", "stdio_server.py", (), lambda fields: StdioPeer(), one_process_per_client=True),
     Mechanism("fork-server", "fork_server.py", (), tcp, concurrent=True, family=socket.AF_INET),
+    Mechanism("select-server", "select_server.py", (), tcp, concurrent=True, family=socket.AF_INET),
     Mechanism("files", "file_server.py", (), lambda fields: FilePeer(fields["dir"]), resets=False, files=True),
 ]
 

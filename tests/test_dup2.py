@@ -9,13 +9,11 @@ import tempfile
 
 import pytest
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import ROOT, run_program
+from support import ROOT, run_demo_once, run_program
 
 
 def test_dup2_demo_through_the_harness():
-    result = run_demo(catalog.find(["dup2"])[0])
+    result = run_demo_once("dup2")
     assert result.ok, result.problems
     assert result.messages == 8
     parent = {line.pid for line in result.said("client")}

@@ -11,14 +11,12 @@ import time
 
 import pytest
 
-from ipc import catalog
-from ipc.harness import run_demo
 from peers import FifoPeer, open_before
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 
 def test_fifo_demo_through_the_harness():
-    result = run_demo(catalog.find(["fifo"])[0])
+    result = run_demo_once("fifo")
     assert result.ok, result.problems
     assert result.messages == 16  # two clients, one after the other
     clients = [line.pid for line in result.said("client") if line.text.startswith("made ")]

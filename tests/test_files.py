@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 
 def put(directory: str, name: str, *parts: bytes, between=None) -> None:
@@ -41,7 +39,7 @@ def take(directory: str, name: str, deadline: float = 5.0) -> bytes:
 
 
 def test_files_demo_through_the_harness():
-    result = run_demo(catalog.find(["files"])[0])
+    result = run_demo_once("files")
     assert result.ok, result.problems  # the harness also checked that the directory was left empty
     assert result.messages == 16  # two clients, one after the other
     server = [line.text for line in result.said("server")]

@@ -4,9 +4,7 @@ import re
 import signal
 import socket
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 
 def forked_and_reaped(lines):
@@ -17,7 +15,7 @@ def forked_and_reaped(lines):
 
 
 def test_fork_server_through_the_harness():
-    result = run_demo(catalog.find(["fork-server"])[0])
+    result = run_demo_once("fork-server")
     assert result.ok, result.problems
     assert result.messages == 16  # two clients, 4 requests and 4 answers each
     listening = {line.pid for line in result.said("server") if line.text.startswith("ready:")}

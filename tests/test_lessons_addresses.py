@@ -9,7 +9,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -18,8 +17,7 @@ import pytest
 
 from ipc import catalog, harness
 from ipc.catalog import lessons_addresses
-from ipc.harness import run_demo
-from support import ROOT, Program, run_program
+from support import ROOT, Program, run_demo_once, run_program
 
 LINUX = sys.platform.startswith("linux")
 
@@ -29,7 +27,7 @@ def lines_of(result, role):
 
 
 def test_byte_order_demo_through_the_harness():
-    result = run_demo(catalog.find(["byte-order"])[0])
+    result = run_demo_once("byte-order")
     assert result.ok, result.problems
     texts = lines_of(result, "byteorder")
     assert f"this machine is {sys.byteorder}-endian (sys.byteorder)" in texts
@@ -83,8 +81,7 @@ def load_demo(name):
 
 
 def test_showip_demo_through_the_harness():
-    demo = catalog.find(["showip"])[0]
-    result = run_demo(demo)
+    result = run_demo_once("showip")
     assert result.ok, result.problems
     found = lessons_addresses.lookups(lines_of(result, "showip"))
     assert {"localhost", "127.0.0.1", "::1", "nowhere.invalid", socket.gethostname()} <= set(found)
@@ -144,7 +141,7 @@ def tries_of(text):
 
 @needs_two_addresses
 def test_connect_each_demo_through_the_harness():
-    result = run_demo(catalog.find(["connect-each"])[0])
+    result = run_demo_once("connect-each")
     assert result.ok, result.problems
     tries = tries_of("\n".join(lines_of(result, "client")))
     assert [outcome for *_, outcome in tries] == ["ConnectionRefusedError"] * (len(tries) - 1) + ["connected from"]
@@ -200,7 +197,7 @@ OWN4, OWN6 = own_non_loopback(socket.AF_INET), own_non_loopback(socket.AF_INET6)
 
 
 def test_bind_any_demo_through_the_harness():
-    result = run_demo(catalog.find(["bind-any"])[0])
+    result = run_demo_once("bind-any")
     assert result.ok, result.problems
     targets, rows = lessons_addresses.bind_table(lines_of(result, "bind"))
     cells = {(bound, label): dict(zip(targets, row)) for bound, label, row in rows}
@@ -292,7 +289,7 @@ def test_bind_any_finds_and_uses_addresses_the_test_made_in_a_namespace():
 # -- the two axes ---------------------------------------------------------------
 
 def test_axes_demo_through_the_harness():
-    result = run_demo(catalog.find(["axes"])[0])
+    result = run_demo_once("axes")
     assert result.ok, result.problems
     table = lessons_addresses.axes_table(lines_of(result, "axes"))
     assert len(table) == 6

@@ -2,9 +2,6 @@
 
 import re
 import signal
-import select
-import socket
-import struct
 import subprocess
 import sys
 
@@ -12,8 +9,7 @@ import pytest
 
 from ipc import catalog
 from ipc.catalog.lessons_sockets import two_hosts_unavailable
-from ipc.harness import run_demo
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's accept queue is what is measured")
 NO_TWO_HOSTS = two_hosts_unavailable()
@@ -27,7 +23,7 @@ def demo(name):
 # -- the listen backlog ---------------------------------------------------
 
 def test_backlog_demo_completes_more_connections_for_a_bigger_backlog():
-    result = run_demo(demo("backlog"))
+    result = run_demo_once("backlog")
     assert result.ok, result.problems
     table = result.details["backlog"]
     assert sorted(table) == [0, 1, 2, 4, 8]
@@ -66,7 +62,7 @@ def four_tuples(lines):
 
 
 def test_ports_demo_shows_one_server_port_and_a_client_port_per_connection():
-    result = run_demo(demo("ports"))
+    result = run_demo_once("ports")
     assert result.ok, result.problems
     clients, server, kernel, kernel_ends = four_tuples([f"{line.label}: {line.text}" for line in result.lines])
     assert len(clients) == 3
@@ -99,7 +95,7 @@ def namespaces():
 
 @needs_namespaces
 def test_two_hosts_exchange_across_real_addresses_and_leave_no_namespace():
-    result = run_demo(demo("two-hosts"))
+    result = run_demo_once("two-hosts")
     assert result.ok, result.problems
     assert result.messages == 16  # TCP and UDP, 4 requests and 4 answers each
     said = "\n".join(f"{line.label}: {line.text}" for line in result.lines)

@@ -6,20 +6,15 @@ project's programs do with them.)"""
 from __future__ import annotations
 
 import dataclasses
-import errno
-import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 
 import pytest
 
 from ipc import catalog
-from ipc.harness import Line, run_demo
 from ipc.protocol import encode
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 LINUX = sys.platform.startswith("linux")
 
@@ -29,7 +24,7 @@ def demo(name: str):
 
 
 def run(name: str):
-    result = run_demo(demo(name))
+    result = run_demo_once(name)
     assert result.ok, result.problems
     return result
 

@@ -9,14 +9,12 @@ import sys
 
 import pytest
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import ROOT, run_program
+from support import ROOT, run_demo_once, run_program
 
 
 @pytest.mark.parametrize("name", ["tcp4", "tcp6"])
 def test_tcp_demo_through_the_harness(name):
-    result = run_demo(catalog.find([name])[0])
+    result = run_demo_once(name)
     assert result.ok, result.problems
     assert result.messages == 16  # two clients, 4 requests and 4 answers each
     connected = [line.text for line in result.said("client") if line.text.startswith("connected")]

@@ -6,11 +6,9 @@ import socket
 
 import pytest
 
-from ipc import catalog
 from ipc.catalog.exchange_sockets import no_ipv6_loopback
-from ipc.harness import run_demo
 from ipc.protocol import MAX_MESSAGE_BYTES
-from support import Program, run_program
+from support import run_demo_once, run_program
 
 DATAGRAM = re.compile(r"^datagram of (\d+) bytes? from (.+)$")
 FAMILIES = [
@@ -21,7 +19,7 @@ FAMILIES = [
 
 @pytest.mark.parametrize("name", ["udp4", "udp6"])
 def test_udp_demo_through_the_harness(name):
-    result = run_demo(catalog.find([name])[0])
+    result = run_demo_once(name)
     if result.skipped:
         pytest.skip(result.skipped)
     assert result.ok, result.problems

@@ -8,16 +8,14 @@ import socket
 import stat
 import tempfile
 
-from ipc import catalog
-from ipc.harness import run_demo
 from ipc.protocol import MAX_MESSAGE_BYTES
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 DATAGRAM = re.compile(r"^datagram of (\d+) bytes? from (.+)$")
 
 
 def test_unix_dgram_demo_through_the_harness():
-    result = run_demo(catalog.find(["unix-dgram"])[0])
+    result = run_demo_once("unix-dgram")
     assert result.ok, result.problems  # ok includes: no socket file left in the harness's temporary directory
     assert result.messages == 16  # two clients, 4 requests and 4 answers each
     server_path = result.said("server")[1].text.removeprefix("ready: path=")

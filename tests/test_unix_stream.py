@@ -1,7 +1,6 @@
 """Unix-domain stream sockets: a path for an address, and a file to clean up."""
 
 import os
-import re
 import signal
 import socket
 import stat
