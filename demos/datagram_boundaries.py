@@ -66,11 +66,9 @@ def udp(bind: bool) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--burst", type=int, default=200,
+    parser.add_argument("--burst", type=program.whole_number(1, 100_000), default=200,
                         help="how many datagrams to send before the receiver reads (default 200)")
     args = parser.parse_args()
-    if args.burst < 1:
-        parser.error("--burst takes a whole number of at least 1")
     with udp(False) as out, udp(True) as inbox, udp(True) as relay:
         where = inbox.getsockname()
         # 1. One send is one receive: all three are waiting before the first recvfrom().

@@ -71,7 +71,8 @@ def answer(sock: socket.socket, data: bytes, size: int, peer: tuple, conversatio
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback only; '': any)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
     parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
                         help="end after this many conversations (default 0: never)")

@@ -46,8 +46,9 @@ log = Log("client")
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", required=True, help="the server's socket file")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument("--path", type=program.non_empty, required=True, help="the server's socket file")
+    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
+                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 

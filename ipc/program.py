@@ -119,6 +119,8 @@ def last_line(error: BaseException) -> str:
 
 def explain_bind(error: OSError, where: object) -> OSError:
     """bind()'s error, saying what failed and what to do: the same errno, a message that names the address."""
+    if error.errno is None:  # Python's own check, before any system call: "AF_UNIX path too long"
+        return OSError(f"cannot bind {where}: {error}")
     if isinstance(where, str):  # a Unix socket's path
         if error.errno == errno.EADDRINUSE:
             return OSError(error.errno, f"{where} is in use: {who_is_at(where)}")
@@ -172,15 +174,12 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from low to high."""
 
     def parse(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        number = int(text)  # ValueError: argparse says "invalid int value: 'many'"
         if not low <= number <= high:
             raise argparse.ArgumentTypeError(f"{number} is out of range: {low} to {high}")
         return number
 
-    parse.__name__ = "whole number"  # what argparse calls it in "invalid ... value"
+    parse.__name__, parse.kind = "int", "whole number"  # argparse names the type by __name__
     return parse
 
 
@@ -190,10 +189,7 @@ def seconds(low: float = 0.0, high: float = 86400.0, zero: Optional[str] = None)
     zero: what 0 means, if 0 is allowed too (for a deadline: "none, wait for ever")."""
 
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        value = float(text)  # ValueError: argparse says "invalid float value: 'x'"
         if value == 0 and zero:
             return 0.0
         if not (math.isfinite(value) and low < value <= high):  # nan and inf too: no timeout can take them
@@ -201,8 +197,26 @@ def seconds(low: float = 0.0, high: float = 86400.0, zero: Optional[str] = None)
             raise argparse.ArgumentTypeError(f"{text} is out of range: more than {low:g} s, at most {high:g} s{also}")
         return value
 
-    parse.__name__ = "seconds"
+    parse.__name__, parse.kind = "float", "seconds"
     return parse
+
+
+def host_name(text: str) -> str:
+    """An argparse type: a host name or a numeric address, as getaddrinfo() takes it ('' is left to the caller)."""
+    try:
+        text.encode("idna")  # what getaddrinfo() does to a name first: a label over 63 bytes, a stray byte fail here
+    except UnicodeError as error:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name or address ({error})") from None
+    return text
+
+
+def service(text: str) -> str:
+    """An argparse type: a port number, or a service's name as /etc/services lists them (http, ssh)."""
+    if text.isdigit():
+        return str(port_number(text))
+    if not (text and text.isascii() and text.isprintable() and " " not in text):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is neither a port number nor a service name")
+    return text
 
 
 def non_empty(text: str) -> str:

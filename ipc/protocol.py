@@ -92,6 +92,8 @@ def encode(text: str) -> bytes:
 
 def encode_datagram(text: str) -> bytes:
     """One message as one datagram: the datagram's edges are the message's edges."""
+    if not text:  # it would read as the goodbye, and its answer would never come
+        raise ProtocolError("an empty message cannot go in a datagram: an empty datagram ends the conversation")
     return encode(text)[:-1]
 
 

@@ -318,3 +318,21 @@ def test_axes_demo_refuses_an_oversized_message_in_one_line():
     assert done.returncode == 1
     assert re.search(rb"^axes\[\d+\]: error: MessageTooLong: .+\n$", done.stderr, re.M)
     assert b"Traceback" not in done.stderr
+
+
+@needs_two_addresses
+def test_connect_each_tries_another_port_when_its_port_is_taken_on_an_earlier_address():
+    """Issue 9: the kernel chose a port free on 127.0.0.1; taken on ::1, the demo failed (1 run in 200)."""
+    code = ("import runpy, socket, sys; real_bind = socket.socket.bind; blockers = []\n"
+            "def bind(self, address):\n"
+            "    if not blockers and isinstance(address, tuple) and address[1] != 0:  # the first fixed port\n"
+            "        blockers.append(socket.socket(self.family, self.type))\n"
+            "        real_bind(blockers[-1], address)  # someone else has it there now\n"
+            "    return real_bind(self, address)\n"
+            "socket.socket.bind = bind; sys.argv = ['connect_each.py', 'one']\n"
+            "runpy.run_path('demos/connect_each.py', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=20)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert re.search(r"port \d+ is free on \S+ but taken on another address: another port", err)
+    assert 'received "1 ONE"' in err

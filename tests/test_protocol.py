@@ -70,6 +70,11 @@ def test_encode_refuses_newlines_and_oversize():
     assert protocol.encode("x" * (protocol.MAX_MESSAGE_BYTES - 1)).endswith(b"\n")
 
 
+def test_an_empty_message_cannot_be_a_datagram_for_an_empty_datagram_is_the_goodbye():
+    with pytest.raises(protocol.ProtocolError, match="an empty datagram ends the conversation"):
+        protocol.encode_datagram("")
+
+
 def test_datagrams_carry_no_newline():
     assert protocol.encode_datagram("hi") == b"hi"
     assert protocol.decode_datagram(b"hi") == "hi"
