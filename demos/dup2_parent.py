@@ -13,7 +13,8 @@ Run it
 
 System calls, in order
     pipe() twice -> fork() -> child: dup2(requests_r, 0), dup2(replies_w, 1)
-    -> close() all four original ends -> execv(python, stdio_server.py) ->
+    (unless an end is 0 or 1 already: run with fd 0 closed, pipe() returns it)
+    -> close() the original ends -> execv(python, stdio_server.py) ->
     parent: close() the ends it does not use -> write() a request, read()
     the reply, ... -> close() its write end (the server reads end of file
     on fd 0) -> waitpid() reaps the child.

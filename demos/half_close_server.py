@@ -16,7 +16,7 @@ Run it
 
 System calls, in order
     getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR, SO_SNDBUF,
-    SO_RCVBUF) -> bind() -> listen() -> per client: accept() -> recv() and
+    SO_RCVBUF) -> bind() -> listen(SOMAXCONN) -> per client: accept() -> recv() and
     sendall() in turn until recv() returns b"" -> sendall() one more line -> close().
 
 Its peer
@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import ProtocolError, ServerConversation, encode, error_reply
-from ipc.stream import MessageReader
+from ipc.stream import MessageReader, drain
 
 log = Log("server")
 
@@ -49,7 +49,12 @@ def serve_client(connection: socket.socket, peer: str) -> None:
             connection.sendall(encode(conversation.reply_to(request)))  # the client may still be sending
     except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
         log.say(f"error from {peer}: {error}")
-        connection.sendall(encode(error_reply(error)))
+        reply = encode(error_reply(error))
+        log.sent(reply)
+        connection.sendall(reply)
+        connection.shutdown(socket.SHUT_WR)  # then read what it still sends, for a second at most: a close()
+        connection.settimeout(1.0)  # with bytes unread would send a reset, which can overtake the error line
+        drain(connection.recv)  # (see demos/tcp_server.py)
         return
     log.say(f"end of file from {peer} after {conversation.answered} requests, all answered; it can still hear us")
     last = encode(f"after your end of file: {conversation.answered} answered")
@@ -76,8 +81,11 @@ def main() -> None:
         if args.buffer:  # set before listen(): accepted connections inherit them
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, args.buffer)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.buffer)
-        listener.bind(where)
-        listener.listen(5)
+        try:
+            listener.bind(where)
+        except OSError as error:  # say which address, and why: a port below 1024, a port in use
+            raise program.explain_bind(error, where) from None
+        listener.listen(socket.SOMAXCONN)
         host, port = listener.getsockname()[:2]
         log.ready(host=host, port=port)
         served = 0

@@ -9,7 +9,8 @@ What it shows
 
 Run it
     printf 'hello\nworld\n' | python demos/stdio_server.py     prints 1 HELLO, 2 WORLD
-    python demos/stdio_server.py        then type lines; Ctrl-D ends
+    python demos/stdio_server.py [--idle SECONDS]   then type lines; Ctrl-D ends
+        (--idle: give up on a peer that sends no whole request that long; the fork server sets it)
     python demos/stdio_server.py < requests.txt > replies.txt
         the shell does the same dup2() with files before exec: the program
         then logs "fd 0 is a regular file, fd 1 is a regular file", and at the

@@ -75,7 +75,8 @@ def serve_client(connection: socket.socket, peer: str, idle: float) -> None:
         reply = encode(error_reply(why))
         log.sent(reply)
         connection.sendall(reply)
-        connection.shutdown(socket.SHUT_WR)  # our end of file, after the reply; then read what it still sends:
+        connection.shutdown(socket.SHUT_WR)  # our end of file, after the reply; then read what it still sends
+        connection.settimeout(1.0)  # (for a second at most)
         drain(connection.recv)  # closed with bytes unread, the socket would make the peer's recv() fail (ECONNRESET)
         return
     log.say(f"{peer} closed the connection")
