@@ -17,6 +17,7 @@ import pytest
 
 from ipc import catalog, harness
 from ipc.catalog import lessons_addresses
+from ipc.stream import MessageReader
 from support import ROOT, Program, run_demo_once, run_program
 
 LINUX = sys.platform.startswith("linux")
@@ -220,7 +221,7 @@ def test_a_server_bound_to_any_is_reached_through_this_machines_own_address(boun
             if reached:
                 client.connect((OWN4, port))
                 client.sendall(b"through eth\n")
-                assert client.recv(4096) == b"1 THROUGH ETH\n"
+                assert MessageReader(client.recv).receive() == "1 THROUGH ETH"
             else:
                 with pytest.raises(ConnectionRefusedError):
                     client.connect((OWN4, port))
