@@ -94,9 +94,9 @@ def give_up(signum: int, frame: object) -> None:
     raise TimeoutError("the alarm rang")
 
 
-def serve_clients(well_known: str, directory: str, idle: float, most: int) -> int:
-    """Read pids from the well-known FIFO until end of file (no client has it open); serve each (at most `most`,
-    unless 0). Returns how many it served."""
+def serve_clients(well_known: str, directory: str, idle: float, most: float) -> int:
+    """Read pids from the well-known FIFO until end of file (no client has it open), and serve each: at most
+    `most`. Returns how many it served."""
     served = 0
     hello = os.open(well_known, os.O_RDONLY)  # blocks until a client opens it for writing
     try:
@@ -150,7 +150,8 @@ def main() -> None:
         served = 0
         while args.clients == 0 or served < args.clients:
             log.say(f"waiting for a client on {well_known}: open() blocks until one opens it to write")
-            served += serve_clients(well_known, directory, args.idle, args.clients - served)  # then end of file: open() again, to wait
+            most = args.clients - served if args.clients else float("inf")
+            served += serve_clients(well_known, directory, args.idle, most)  # then end of file: open() again
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         if fifo_made:
