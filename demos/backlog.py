@@ -112,14 +112,12 @@ def measure(backlog: int, deadline: float, show_retry: bool) -> int:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--backlog", type=int, nargs="+", default=[0, 1, 2, 4, 8], metavar="N",
+    parser.add_argument("--backlog", type=program.whole_number(0, 64), nargs="+", default=[0, 1, 2, 4, 8], metavar="N",
                         help="backlogs to try, 0 to 64 (default: 0 1 2 4 8)")
-    parser.add_argument("--deadline", type=float, default=0.5,
+    parser.add_argument("--deadline", type=program.seconds(0, 0.99), default=0.5,
                         help="seconds a connect may take before it counts as unanswered (default 0.5, "
                              "well under the 1 s after which the SYN is resent)")
     args = parser.parse_args()
-    if not all(0 <= backlog <= 64 for backlog in args.backlog) or not 0 < args.deadline < 1:
-        parser.error("each backlog must be 0 to 64, and the deadline between 0 and 1 s")
     if os.path.exists("/proc/sys/net/core/somaxconn"):
         with open("/proc/sys/net/core/somaxconn") as file:
             client.say(f"net.core.somaxconn = {file.read().strip()}: the kernel caps any backlog at that")

@@ -84,7 +84,8 @@ def try_connect(listener: socket.socket, target: str, timeout: float) -> str:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each connect (default 2)")
+    parser.add_argument("--timeout", type=program.seconds(0, 60), default=2.0,
+                        help="seconds to wait for each connect (default 2)")
     args = parser.parse_args()
 
     own4, own6 = own_address("198.51.100.1"), own_address("2001:db8::1")  # documentation addresses: never used

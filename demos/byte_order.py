@@ -108,7 +108,8 @@ def show_on_the_wire() -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--port", type=program.port_number, default=8080, help="a port number to take apart; it is not bound")
-    parser.add_argument("addresses", nargs="*", default=ADDRESSES, metavar="ADDRESS", help="IPv4 or IPv6 addresses")
+    parser.add_argument("addresses", nargs="*", type=program.host_name, default=ADDRESSES, metavar="ADDRESS",
+                        help="IPv4 or IPv6 addresses")
     args = parser.parse_args()
 
     log.say(f"this machine is {sys.byteorder}-endian (sys.byteorder)")

@@ -13,8 +13,9 @@ Run it
     python demos/connect_each.py --host localhost --port PORT     (against any server)
 
 System calls, in order
-    getaddrinfo(host, 0) -> socket()/bind()/listen() on the last address, bind() on
-    the others -> fork(): the child accept()s and answers -> getaddrinfo(host, port)
+    getaddrinfo(host, 0) -> socket()/bind() on the last address, bind() on the
+    others to the same port (taken there: close, bind port 0 again) -> listen() ->
+    fork(): the child accept()s and answers -> getaddrinfo(host, port)
     -> per result: socket(), connect() (refused: close(), next) -> sendall()/recv() -> waitpid().
 
 Its peer
@@ -30,6 +31,7 @@ Expected output (pids and ports vary; the order of the list is this machine's)
     ...
 """
 
+import errno
 import os
 import signal
 import socket
@@ -49,40 +51,50 @@ log = Log("client")
 
 def serve(listener: socket.socket) -> None:
     """The forked child: answer one client, then _exit()."""
-    server_log, code = Log("server"), 1
+    server_log = Log("server")
+    listener.settimeout(TIMEOUT)
+    connection, _ = listener.accept()  # no line here: the parent is printing now, and lines would mix
+    conversation = ServerConversation()
+    for request in MessageReader(connection.recv):
+        server_log.received(request)
+        reply = encode(conversation.reply_to(request))
+        server_log.sent(reply)
+        connection.sendall(reply)
+
+
+def hold(infos: list, port: int) -> list:
+    """Bind each address, on that port, without listen(): a connect() there is refused, and no one else gets it."""
+    held = []
     try:
-        listener.settimeout(TIMEOUT)
-        connection, _ = listener.accept()  # no line here: the parent is printing now, and lines would mix
-        conversation = ServerConversation()
-        for request in MessageReader(connection.recv):
-            server_log.received(request)
-            reply = conversation.reply_to(request)
-            server_log.sent(reply)
-            connection.sendall(encode(reply))
-        code = 0
-    except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
-        server_log.say("interrupted")
-        code = program.EXIT_INTERRUPTED
-    except BaseException as error:
-        server_log.say(f"error: {program.describe(error)}")
-    finally:
-        os._exit(code)  # never return into the parent's code
+        for family, kind, proto, _, where in infos:
+            held.append(socket.socket(family, kind, proto))
+            held[-1].bind((where[0], port, *where[2:]))
+    except OSError:
+        for sock in held:
+            sock.close()
+        raise
+    return held
 
 
 def start_server(host):
     """The experiment: a server on the LAST address getaddrinfo() gives; the earlier ones held, not listening."""
     *earlier, (family, kind, proto, _, last) = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
-    listener = socket.socket(family, kind, proto)
-    listener.bind(last)
+    for attempt in range(1, 21):
+        listener = socket.socket(family, kind, proto)
+        listener.bind(last)  # port 0: the kernel picks a port free on THIS address only...
+        port = listener.getsockname()[1]
+        try:
+            held = hold(earlier, port)
+            break
+        except OSError as error:  # ...on another address someone may have it: EADDRINUSE. Then a new port.
+            listener.close()
+            if error.errno != errno.EADDRINUSE or attempt == 20:
+                raise
+            log.say(f"port {port} is free on {address(last)} but taken on another address: another port")
     listener.listen(1)  # before fork(): no client can come before the server listens
-    port = listener.getsockname()[1]
-    held = []
-    for family, kind, proto, _, where in earlier:
-        held.append(socket.socket(family, kind, proto))
-        held[-1].bind((where[0], port, *where[2:]))  # bound, never listening: connect() is refused, and no one else gets the port
     pid = os.fork()
-    if pid == 0:
-        serve(listener)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, listener))
     log.say(f"forked server child {pid}: it listens on {address(listener.getsockname())} only; "
             f"{', '.join(address(sock.getsockname()) for sock in held) or 'no other address'}: bound, not listening")
     listener.close()  # the child has its own copy
@@ -112,7 +124,8 @@ def connect(host, port: int) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default=None, help="a name or address (default: none, meaning this host)")
+    parser.add_argument("--host", type=program.host_name, default=None,
+                        help="a name or address (default: none, meaning this host)")
     parser.add_argument("--port", type=program.port_number, help="a server's port (default: start a server of our own)")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
@@ -122,8 +135,9 @@ def main() -> None:
         with connect(args.host, port) as sock:
             reader, conversation = MessageReader(sock.recv), ClientConversation()
             for request in args.messages:
-                log.sent(request)
-                sock.sendall(encode(request))
+                data = encode(request)
+                log.sent(data)
+                sock.sendall(data)
                 reply = reader.receive()
                 if reply is None:
                     raise ConnectionError("the server closed the connection before answering")

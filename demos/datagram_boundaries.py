@@ -66,17 +66,16 @@ def udp(bind: bool) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--burst", type=int, default=200,
+    parser.add_argument("--burst", type=program.whole_number(1, 100_000), default=200,
                         help="how many datagrams to send before the receiver reads (default 200)")
     args = parser.parse_args()
-    if args.burst < 1:
-        parser.error("--burst takes a whole number of at least 1")
     with udp(False) as out, udp(True) as inbox, udp(True) as relay:
         where = inbox.getsockname()
         # 1. One send is one receive: all three are waiting before the first recvfrom().
         for text in SAMPLE_REQUESTS[:3]:
-            sender.sent(text)
-            out.sendto(encode_datagram(text), where)
+            datagram = encode_datagram(text)
+            sender.sent(datagram)
+            out.sendto(datagram, where)
         sizes = []
         for _ in range(3):
             data, _ = inbox.recvfrom(4096)  # room for all three, yet it returns exactly one

@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--server", default="127.0.0.1", help="the DNS server's address")
     parser.add_argument("--port", type=program.port_number, required=True, help="its port (DNS's own is 53)")
     parser.add_argument("--type", action="append", choices=("A", "AAAA"), help="A, AAAA or both (the default)")
-    parser.add_argument("--timeout", type=program.seconds, default=3.0, help="seconds to wait for each answer")
+    parser.add_argument("--timeout", type=program.seconds(), default=3.0, help="seconds to wait for each answer")
     parser.add_argument("names", nargs="*", default=["www.ipc.test", "many.ipc.test", "nothing.ipc.test"],
                         metavar="NAME")
     args = parser.parse_args()

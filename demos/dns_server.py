@@ -119,7 +119,7 @@ def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port (default 0: any free; DNS's is 53)")
-    parser.add_argument("--queries", type=program.count, default=0, help="answer this many, then exit (0: no end)")
+    parser.add_argument("--queries", type=program.whole_number(0, 2**31), default=0, help="answer this many, then exit (0: no end)")
     parser.add_argument("--record", type=record, action="append", default=[], metavar="NAME=ADDRESS",
                         help="one more address for a name (may be repeated)")
     args = parser.parse_args()

@@ -13,7 +13,8 @@ Run it
 
 System calls, in order
     pipe() twice -> fork() -> child: dup2(requests_r, 0), dup2(replies_w, 1)
-    -> close() all four original ends -> execv(python, stdio_server.py) ->
+    (unless an end is 0 or 1 already: run with fd 0 closed, pipe() returns it)
+    -> close() the original ends -> execv(python, stdio_server.py) ->
     parent: close() the ends it does not use -> write() a request, read()
     the reply, ... -> close() its write end (the server reads end of file
     on fd 0) -> waitpid() reaps the child.
@@ -31,7 +32,7 @@ from run to run; every server line comes from pid 101, before and after exec)
     server[101]: sent "1 HELLO"
     client[100]: received "1 HELLO"
     ...
-    server[101]: end of file on fd 0: whoever wrote to it closed it
+    server[101]: end of file on fd 0 (a pipe): every write end of the pipe is closed
     client[100]: child 101 exited with status 0
 """
 
@@ -48,6 +49,21 @@ from ipc.stream import MessageReader, write_all
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdio_server.py")
 
 
+def become_the_server(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
+    """The child: the pipes onto fds 0 and 1, then exec stdio_server.py."""
+    for fd, target in ((requests_r, 0), (replies_w, 1)):  # fd 0 reads the requests pipe, fd 1 writes the replies one
+        if fd != target:  # as TLPI's pipe_ls_wc.c: run with fd 0 closed (<&-), pipe() returned 0 itself
+            os.dup2(fd, target)  # the old stdin (or stdout) is closed first; the copy survives exec
+        else:
+            os.set_inheritable(fd, True)  # no copy to make: but Python's pipe ends are closed by exec, dup2's are not
+    for fd in {requests_r, requests_w, replies_r, replies_w} - {0, 1}:  # never close(0) when the pipe IS fd 0
+        os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF away
+    Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
+    # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
+    # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)
+    os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
+
+
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
@@ -57,22 +73,9 @@ def main() -> None:
     requests_r, requests_w = os.pipe()  # parent -> child's fd 0
     replies_r, replies_w = os.pipe()  # child's fd 1 -> parent
     pid = os.fork()
-    if pid == 0:  # the child: becomes the server
-        try:
-            os.dup2(requests_r, 0)  # fd 0 now reads the requests pipe (the old stdin is closed first)
-            os.dup2(replies_w, 1)  # fd 1 now writes the replies pipe
-            for fd in (requests_r, requests_w, replies_r, replies_w):
-                os.close(fd)  # dup2 then close the original: in C a spare write end would outlive exec and keep EOF from coming
-            Log("server").say("fds 0 and 1 are the pipes now; exec'ing demos/stdio_server.py")
-            # exec keeps fds 0, 1, 2: dup2's copies are inheritable. (Python's os.pipe() ends are
-            # close-on-exec, so exec would shut a forgotten original; in C it would leak into the server.)
-            os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
-        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C reaches the whole process group: no error
-            Log("server").say("interrupted")
-        except BaseException as error:
-            Log("server").say(f"error: {program.describe(error)}")
-        finally:
-            os._exit(127)  # exec failed: never return into the parent's code
+    if pid == 0:  # the child becomes the server; if exec fails, 127 (as a shell's "not found")
+        os._exit(program.child("server", become_the_server, requests_r, requests_w, replies_r, replies_w,
+                               failure=127))
 
     log.say(f"forked child {pid}")
     os.close(requests_r)  # the parent never reads requests
@@ -82,7 +85,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             message = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(message)
             write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:

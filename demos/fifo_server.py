@@ -1,48 +1,53 @@
-"""FIFO server: answers the exchange over two named pipes, one client after another.
+r"""FIFO server: answers the exchange over named pipes, two of them per client, one client after another.
 
 What it shows
     A FIFO is a pipe with a name in the file system, so two processes that
-    share no parent can find it: mkfifo() makes it, open() joins it. Opening
-    one end blocks until some process opens the other end; the lines around
-    each open() show the wait. Once open, it is a pipe: one-way, so two
-    FIFOs, and end of file when the writer closes. One client at a time:
-    two at once would mix their bytes in the same FIFOs.
+    share no parent can find it: mkfifo() makes it, open() joins it, and
+    open() blocks until some process opens the other end. But a FIFO cannot
+    tell its writers apart: two clients writing to one FIFO mix their bytes,
+    and what one leaves unread goes to the next. So (as TLPI's fifo_seqnum
+    server) the server has one well-known FIFO where a client only says who it
+    is, its pid, in one short write (a write of up to PIPE_BUF bytes to a pipe
+    is never mixed with another), and each client brings two FIFOs of its
+    own, named by its pid: PID.requests and PID.replies. An iterative server:
+    one client at a time; one that sends no whole request for --idle seconds
+    is dropped, so it cannot hold up the others for long.
 
 Run it
-    python demos/fifo_server.py [--clients N]      (or: make fifo)
-    The ready line gives the private directory that holds the FIFOs; then
-    python demos/fifo_client.py --dir DIR, or by hand in a shell:
-    (echo hello; echo world) > DIR/requests & cat DIR/replies
+    python demos/fifo_server.py [--dir DIR] [--clients N] [--idle SECONDS]   (or: make fifo)
+    then python demos/fifo_client.py --dir DIR (DIR from the ready line), or in a shell:
+    mkfifo DIR/42.requests DIR/42.replies; cat DIR/42.replies & echo 42 > DIR/server;
+    printf 'hello\nworld\n' > DIR/42.requests; rm DIR/42.requests DIR/42.replies
 
 System calls, in order
-    mkdtemp() -> mkfifo(requests), mkfifo(replies) -> then per client:
-    open(requests, O_RDONLY), blocking until a writer opens it ->
-    open(replies, O_WRONLY), blocking until a reader opens it -> read()/
-    write() until read() returns b"" -> close() both -> finally unlink()
-    both and rmdir().
+    mkdir() -> mkfifo(DIR/server) -> open(DIR/server, O_RDONLY), blocking until
+    a client opens it for writing -> read() a pid -> per client:
+    open(PID.requests, O_RDONLY) and open(PID.replies, O_WRONLY), each blocking
+    until the client opens its end -> read()/write() until read() returns b""
+    -> close() both -> ... at end of file on DIR/server: close(), open() again
+    -> finally unlink(DIR/server), and rmdir() a directory it made.
+    The idle deadline is an alarm (setitimer): open() and read() take no timeout.
 
 Its peer
-    demos/fifo_client.py, or any program that opens the FIFOs in that order.
+    demos/fifo_client.py, or a shell that does what the client does.
 
 Expected output
-    server[200]: ready: dir=/tmp/fifo-k2j4
-    server[200]: opening requests FIFO for reading: blocks until a writer opens it
-    server[200]: opened requests FIFO after 0.052 s: a client opened it for writing
-    server[200]: opening replies FIFO for writing: blocks until a reader opens it
-    server[200]: opened replies FIFO after 0.000 s
+    server[200]: ready: dir=/tmp/ipc-fifo-k2j4
+    server[200]: waiting for a client on /tmp/ipc-fifo-k2j4/server: open() blocks until one opens it to write
+    server[200]: client 300 is here; opening 300.requests and 300.replies: each open() waits for the client's
     server[200]: received "hello"
     server[200]: sent "1 HELLO"
     ...
-    server[200]: end of file: the client closed the requests FIFO
-    server[200]: removed /tmp/fifo-k2j4/requests
-    server[200]: removed /tmp/fifo-k2j4/replies
+    server[200]: client 300 closed 300.requests: end of file
+    server[200]: removed /tmp/ipc-fifo-k2j4/server
 """
 
-import contextlib
 import os
+import shutil
+import signal
+import stat
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
@@ -54,58 +59,106 @@ from ipc.stream import MessageReader, write_all
 log = Log("server")
 
 
-def serve_client(requests_path: str, replies_path: str) -> None:
-    log.say("opening requests FIFO for reading: blocks until a writer opens it")
-    started = time.monotonic()
-    requests = os.open(requests_path, os.O_RDONLY)  # a FIFO's open() waits until the other end is opened too
-    log.say(f"opened requests FIFO after {time.monotonic() - started:.3f} s: a client opened it for writing")
+def serve_client(directory: str, pid: int, idle: float) -> None:
+    """One conversation, over the client's own two FIFOs; every wait ends after `idle` seconds."""
+    paths = [os.path.join(directory, f"{pid}.{name}") for name in ("requests", "replies")]
+    if not all(stat.S_ISFIFO(os.stat(path).st_mode) for path in paths):  # a stranger's name must not make us open a file
+        raise FileNotFoundError(f"{pid}.requests and {pid}.replies are not both FIFOs")
+    log.say(f"client {pid} is here; opening {pid}.requests and {pid}.replies: each open() waits for the client's")
+    signal.setitimer(signal.ITIMER_REAL, idle)  # the deadline: an alarm, since open() and read() take no timeout
+    requests = os.open(paths[0], os.O_RDONLY)  # blocks until the client opens it for writing
     try:
-        log.say("opening replies FIFO for writing: blocks until a reader opens it")
-        started = time.monotonic()
-        replies = os.open(replies_path, os.O_WRONLY)  # same order as the client: requests, then replies
-        log.say(f"opened replies FIFO after {time.monotonic() - started:.3f} s")
+        replies = os.open(paths[1], os.O_WRONLY)  # same order as the client: requests, then replies
         try:
             conversation = ServerConversation()
             for request in MessageReader(lambda n: os.read(requests, n)):
                 log.received(request)
-                reply = conversation.reply_to(request)
+                reply = encode(conversation.reply_to(request))  # MessageTooLong if the answer would not fit
                 log.sent(reply)
-                write_all(lambda data: os.write(replies, data), encode(reply))
-            log.say("end of file: the client closed the requests FIFO")
+                write_all(lambda data: os.write(replies, data), reply)  # EPIPE if the client left without reading
+                signal.setitimer(signal.ITIMER_REAL, idle)  # a new deadline, for the next request
+            log.say(f"client {pid} closed {pid}.requests: end of file")
         except ProtocolError as error:  # tell the client what was wrong, then hang up on it
-            log.say(f"error from the client: {error}")
-            write_all(lambda data: os.write(replies, data), encode(error_reply(error)))
+            log.say(f"error from client {pid}: {error}")
+            reply = encode(error_reply(error))
+            log.sent(reply)
+            write_all(lambda data: os.write(replies, data), reply)
         finally:
             os.close(replies)  # the client's read() now returns b""
     finally:
-        os.close(requests)
+        os.close(requests)  # what the client wrote and we did not read goes with it: no one else reads this FIFO
+        signal.setitimer(signal.ITIMER_REAL, 0)  # no alarm while we wait for the next client
+
+
+def give_up(signum: int, frame: object) -> None:
+    raise TimeoutError("the alarm rang")
+
+
+def serve_clients(well_known: str, directory: str, idle: float, most: float) -> int:
+    """Read pids from the well-known FIFO until end of file (no client has it open), and serve each: at most
+    `most`. Returns how many it served."""
+    served = 0
+    hello = os.open(well_known, os.O_RDONLY)  # blocks until a client opens it for writing
+    try:
+        for line in MessageReader(lambda n: os.read(hello, n), max_bytes=32):
+            if not line.isdigit():
+                log.say(f"ignored {line[:40]!r} on {well_known}: not a client's pid")
+                continue
+            try:
+                serve_client(directory, int(line), idle)
+            except TimeoutError:  # iterative: while one client dawdles, the others wait
+                log.say(f"client {line} kept us waiting {idle:g} s (no whole request, or its replies unread): "
+                        "dropped, next client")
+            except BrokenPipeError:
+                log.say(f"client {line} closed {line}.replies before reading its answer: next client")
+            except OSError as error:  # its FIFOs are gone, or never were: one bad client is not the end
+                log.say(f"client {line}: {program.describe(error)}: next client")
+            served += 1
+            if served == most:
+                break
+    except ProtocolError as error:  # a stranger's bytes: dropped, with whatever else was read with them
+        log.say(f"ignored bytes on {well_known} that are no client's pid ({error})")
+    finally:
+        os.close(hello)
+    return served
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--clients", type=int, default=1, help="serve this many clients, then exit (default 1; 0: forever)")
+    parser.add_argument("--dir", type=program.non_empty, help="where to make the FIFOs (default: a new private directory)")
+    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
+                        help="serve this many clients, then exit (default 0: forever)")
+    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=60.0,
+                        help="drop a client that sends no whole request for this long (default 60; 0: never)")
     args = parser.parse_args()
 
-    directory = tempfile.mkdtemp(prefix="fifo-")  # mode 0700: only this user can reach the FIFOs
-    requests_path = os.path.join(directory, "requests")
-    replies_path = os.path.join(directory, "replies")
+    made = args.dir is None or not os.path.isdir(args.dir)
+    directory = tempfile.mkdtemp(prefix="ipc-fifo-") if args.dir is None else args.dir  # mode 0700: our user only
+    if args.dir is not None and made:
+        os.mkdir(directory, 0o700)
+    well_known = os.path.join(directory, "server")
+    signal.signal(signal.SIGALRM, give_up)
+    fifo_made = False
     try:
-        os.mkfifo(requests_path, 0o600)  # client -> server
-        os.mkfifo(replies_path, 0o600)  # server -> client
+        try:
+            os.mkfifo(well_known, 0o600)  # clients say who they are here
+            fifo_made = True
+        except FileExistsError:
+            raise FileExistsError(f"{well_known} is in use: another server runs there, or a dead one left it "
+                                  "(remove it if none runs)") from None
         log.ready(dir=directory)
         served = 0
         while args.clients == 0 or served < args.clients:
-            try:
-                serve_client(requests_path, replies_path)
-            except BrokenPipeError:  # the client closed its replies FIFO before reading: one bad client, not the end
-                log.say("the client closed the replies FIFO before reading its answer: next client")
-            served += 1
+            log.say(f"waiting for a client on {well_known}: open() blocks until one opens it to write")
+            most = args.clients - served if args.clients else float("inf")
+            served += serve_clients(well_known, directory, args.idle, most)  # then end of file: open() again
     finally:
-        for path in (requests_path, replies_path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)  # a FIFO is a file: it outlives every process that used it until unlinked
-                log.say(f"removed {path}")
-        os.rmdir(directory)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if fifo_made:
+            os.unlink(well_known)  # a FIFO is a file: it outlives every process that used it until unlinked
+            log.say(f"removed {well_known}")
+        if made:
+            shutil.rmtree(directory)  # with any FIFOs a killed client left
 
 
 if __name__ == "__main__":

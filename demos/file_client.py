@@ -79,15 +79,16 @@ def wait_for(directory: str, name: str, timeout: float) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--dir", required=True, help="the server's directory (its ready line says)")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument("--dir", type=program.non_empty, required=True, help="the server's directory (its ready line says)")
+    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
+                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
     conversation = ClientConversation()
     for n, request in enumerate(args.messages, start=1):
         message = encode(request)  # a request that cannot be sent is refused before it is said
-        log.sent(request)
+        log.sent(message)
         put(args.dir, f"request.{n}", message)
         wait_for(args.dir, f"reply.{n}", args.timeout)
         reply = take(args.dir, f"reply.{n}")

@@ -12,15 +12,15 @@ What it shows
     until the parent's waitpid(), at the next accept() or at the end.
 
 Run it
-    python demos/fork_server.py [--host 127.0.0.1] [--port 0] [--clients N]
+    python demos/fork_server.py [--host 127.0.0.1] [--port 0] [--clients N] [--idle SECONDS]
     (or: make fork-server, which also runs two clients)
     Then, in two more terminals at once:  nc -N 127.0.0.1 PORT   (both answered)
 
 System calls, in order
     getaddrinfo(host, port, AI_PASSIVE) -> socket() -> setsockopt(SO_REUSEADDR)
-    -> bind() -> listen() -> getsockname() -> then per client: accept() ->
+    -> bind() -> listen(SOMAXCONN) -> getsockname() -> then per client: accept() ->
     fork() -> child: close(listener), dup2(conn, 0), dup2(conn, 1), close(conn),
-    execv(python, stdio_server.py) -> parent: close(conn), waitpid(WNOHANG)
+    execv(python, stdio_server.py --idle N) -> parent: close(conn), waitpid(WNOHANG)
     -> accept() ... -> at the end, waitpid() every child left.
 
 Its peer
@@ -35,7 +35,7 @@ parent's "forked child" line, and a child is reaped at the next accept or the en
     server[201]: fd 0 is a socket, fd 1 is a socket
     server[201]: received "hello"
     ...
-    server[201]: end of file on fd 0: whoever wrote to it closed it
+    server[201]: end of file on fd 0 (a socket): the peer shut down its sending side
     server[200]: accepted 127.0.0.1:41234 <- 127.0.0.1:53014; forked child 202
     server[200]: child 201 exited with status 0
     server[200]: child 202 exited with status 0
@@ -71,35 +71,37 @@ def reap(deadline: float) -> None:
         log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
 
 
-def serve_in_child(listener: socket.socket, connection: socket.socket) -> None:
-    try:
-        listener.close()  # the child never accepts: only the parent waits for new clients
-        os.dup2(connection.fileno(), 0)  # a socket is a file descriptor like any other: it can be stdin
-        os.dup2(connection.fileno(), 1)  # and stdout: one socket, read and written both ways
-        connection.close()  # fds 0 and 1 keep the connection open
-        log.say("fds 0 and 1 are the connection now; exec'ing demos/stdio_server.py")
-        os.execv(sys.executable, [sys.executable, SERVER])  # never returns when it works
-    except BaseException as error:
-        log.say(f"error: {program.describe(error)}")
-    finally:
-        os._exit(127)  # exec failed: never return into the parent's accept loop
+def serve_in_child(listener: socket.socket, connection: socket.socket, idle: float) -> None:
+    listener.close()  # the child never accepts: only the parent waits for new clients
+    os.dup2(connection.fileno(), 0)  # a socket is a file descriptor like any other: it can be stdin
+    os.dup2(connection.fileno(), 1)  # and stdout: one socket, read and written both ways
+    connection.close()  # fds 0 and 1 keep the connection open
+    log.say("fds 0 and 1 are the connection now; exec'ing demos/stdio_server.py")
+    os.execv(sys.executable, [sys.executable, SERVER, "--idle", str(idle)])  # never returns when it works
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
-    parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
+    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
+                        help="serve this many clients, then exit (default 0: forever)")
+    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=60.0,
+                        help="each child drops a client that sends no whole request for this long (default 60; 0: never)")
     args = parser.parse_args()
 
-    family, kind, proto, _, where = socket.getaddrinfo(
-        args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
+        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     listener = socket.socket(family, kind, proto)
     grace = 0.0  # on an error or a signal, the children are stopped at once
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
-        listener.bind(where)
-        listener.listen(5)  # up to 5 connections wait, complete, for accept()
+        try:
+            listener.bind(where)
+        except OSError as error:  # say which address, and why: a port below 1024, a port in use
+            raise program.explain_bind(error, where) from None
+        listener.listen(socket.SOMAXCONN)  # room for a burst of clients (demos/backlog.py shows a small queue)
         host, port = listener.getsockname()[:2]  # port 0 became a real port: ask which
         log.say(f"listening on {address(listener.getsockname())}")
         log.ready(host=host, port=port)
@@ -107,8 +109,8 @@ def main() -> None:
         while args.clients == 0 or served < args.clients:
             connection, peer = listener.accept()  # blocks until a client connects
             pid = os.fork()
-            if pid == 0:
-                serve_in_child(listener, connection)
+            if pid == 0:  # the child; if exec fails, 127 (as a shell's "not found"), never back into the accept loop
+                os._exit(program.child("server", serve_in_child, listener, connection, args.idle, failure=127))
             children.add(pid)
             log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}; forked child {pid}")
             connection.close()  # else the connection outlives the child: no FIN, the client never reads EOF

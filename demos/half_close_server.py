@@ -16,7 +16,7 @@ Run it
 
 System calls, in order
     getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR, SO_SNDBUF,
-    SO_RCVBUF) -> bind() -> listen() -> per client: accept() -> recv() and
+    SO_RCVBUF) -> bind() -> listen(SOMAXCONN) -> per client: accept() -> recv() and
     sendall() in turn until recv() returns b"" -> sendall() one more line -> close().
 
 Its peer
@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import ProtocolError, ServerConversation, encode, error_reply
-from ipc.stream import MessageReader
+from ipc.stream import MessageReader, drain
 
 log = Log("server")
 
@@ -49,24 +49,29 @@ def serve_client(connection: socket.socket, peer: str) -> None:
             connection.sendall(encode(conversation.reply_to(request)))  # the client may still be sending
     except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
         log.say(f"error from {peer}: {error}")
-        connection.sendall(encode(error_reply(error)))
+        reply = encode(error_reply(error))
+        log.sent(reply)
+        connection.sendall(reply)
+        connection.shutdown(socket.SHUT_WR)  # then read what it still sends, for a second at most: a close()
+        connection.settimeout(1.0)  # with bytes unread would send a reset, which can overtake the error line
+        drain(connection.recv)  # (see demos/tcp_server.py)
         return
     log.say(f"end of file from {peer} after {conversation.answered} requests, all answered; it can still hear us")
-    last = f"after your end of file: {conversation.answered} answered"
+    last = encode(f"after your end of file: {conversation.answered} answered")
     log.sent(last)  # said before the write: once it arrives, the client has its own say
-    connection.sendall(encode(last))  # our direction is still open: this arrives; close() then sends our EOF
+    connection.sendall(last)  # our direction is still open: this arrives; close() then sends our EOF
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
-    parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
-    parser.add_argument("--buffer", type=int, default=4096, metavar="BYTES",
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
+    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
+                        help="serve this many clients, then exit (default 0: forever)")
+    parser.add_argument("--buffer", type=program.whole_number(0, 1 << 26), default=4096, metavar="BYTES",
                         help="shrink each connection's send and receive buffers to this (default 4096; 0: the kernel's)")
     args = parser.parse_args()
-    if args.buffer < 0:
-        parser.error("--buffer takes a whole number of at least 0")
 
     family, kind, proto, _, where = socket.getaddrinfo(
         args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
@@ -76,8 +81,11 @@ def main() -> None:
         if args.buffer:  # set before listen(): accepted connections inherit them
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, args.buffer)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.buffer)
-        listener.bind(where)
-        listener.listen(5)
+        try:
+            listener.bind(where)
+        except OSError as error:  # say which address, and why: a port below 1024, a port in use
+            raise program.explain_bind(error, where) from None
+        listener.listen(socket.SOMAXCONN)
         host, port = listener.getsockname()[:2]
         log.ready(host=host, port=port)
         served = 0

@@ -75,7 +75,7 @@ def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
-    parser.add_argument("--timeout", type=program.seconds, default=10.0, help="seconds to wait (default 10)")
+    parser.add_argument("--timeout", type=program.seconds(), default=10.0, help="seconds to wait (default 10)")
     parser.add_argument("--output", "-o", default="-", help="write the bodies to this file (default -: stdout)")
     parser.add_argument("paths", nargs="*", default=["/", "/hello.txt"], metavar="PATH")
     args = parser.parse_args()

@@ -142,8 +142,8 @@ def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback; '': any)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument("--connections", type=program.count, default=0, help="serve this many, then exit (0: no end)")
-    parser.add_argument("--timeout", type=program.seconds, default=10.0, help="seconds per request (0: no limit)")
+    parser.add_argument("--connections", type=program.whole_number(0, 2**31), default=0, help="serve this many, then exit (0: no end)")
+    parser.add_argument("--timeout", type=program.seconds(zero="no limit"), default=10.0, help="seconds per request (0: no limit)")
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(

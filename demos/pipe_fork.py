@@ -41,15 +41,17 @@ from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation
 from ipc.stream import MessageReader, write_all
 
 
-def serve(requests_r: int, replies_w: int) -> None:
+def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
     """The child: answer every request until the parent closes its end."""
+    os.close(requests_w)  # else the child's own copy keeps it from ever seeing EOF
+    os.close(replies_r)  # the child never reads replies
     log = Log("server")
     conversation = ServerConversation()
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)  # said before the write, so the output keeps cause before effect
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
     log.say("end of file: the parent closed its write end")
 
 
@@ -62,20 +64,8 @@ def main() -> None:
     requests_r, requests_w = os.pipe()  # parent -> child
     replies_r, replies_w = os.pipe()  # child -> parent
     pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(requests_w)  # else the child's own copy keeps it from ever seeing EOF
-            os.close(replies_r)  # the child never reads replies
-            serve(requests_r, replies_w)
-            code = 0
-        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C reaches the whole process group: no error
-            Log("server").say("interrupted")
-            code = program.EXIT_INTERRUPTED
-        except BaseException as error:
-            Log("server").say(f"error: {program.describe(error)}")
-        finally:
-            os._exit(code)  # never return into the parent's code (no atexit, no finally of the parent)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, requests_r, requests_w, replies_r, replies_w))
 
     log.say(f"forked server child {pid}")
     os.close(requests_r)  # the parent never reads requests
@@ -85,7 +75,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             message = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(message)
             write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:

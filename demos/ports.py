@@ -87,11 +87,11 @@ def kernel_view(server: tuple) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--clients", type=int, default=3, help="how many clients connect at once (default 3)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    parser.add_argument("--clients", type=program.whole_number(1, 50), default=3,
+                        help="how many clients connect at once, 1 to 50 (default 3)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback)")
     args = parser.parse_args()
-    if not 1 <= args.clients <= 50:
-        parser.error("--clients must be 1 to 50")
 
     family, kind, proto, _, where = socket.getaddrinfo(args.host, 0, type=socket.SOCK_STREAM)[0]
     listener = socket.socket(family, kind, proto)
@@ -104,18 +104,8 @@ def main() -> None:
         log.say(f"listening on {address(listener.getsockname())} for {args.clients} clients at once")
         for _ in range(args.clients):  # one at a time: each stays connected while the next comes
             pid = os.fork()
-            if pid == 0:  # the child
-                code = 1
-                try:
-                    be_a_client(listener, connections)
-                    code = 0
-                except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
-                    Log("client").say("interrupted")
-                    code = program.EXIT_INTERRUPTED
-                except BaseException as error:
-                    Log("client").say(f"error: {program.describe(error)}")
-                finally:
-                    os._exit(code)  # never return into the parent's code
+            if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+                os._exit(program.child("client", be_a_client, listener, connections))
             children.append(pid)
             connection, peer = listener.accept()  # a new socket per client, same local port for all
             connections.append(connection)

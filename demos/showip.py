@@ -88,9 +88,12 @@ def source_of(name: str, hosts: list[str]) -> str:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--port", default=None, help="a port number or a service name from /etc/services (default: none)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each lookup (default 5)")
-    parser.add_argument("names", nargs="*", metavar="NAME", help="names or numeric addresses (default: see above)")
+    parser.add_argument("--port", type=program.service, default=None,
+                        help="a port number or a service name from /etc/services (default: none)")
+    parser.add_argument("--timeout", type=program.seconds(0, 60), default=5.0,
+                        help="seconds to wait for each lookup (default 5)")
+    parser.add_argument("names", nargs="*", type=program.host_name, metavar="NAME",
+                        help="names or numeric addresses (default: see above)")
     args = parser.parse_args()
     hosts = hosts_file_names()
     names = args.names or ["localhost", socket.gethostname(), "127.0.0.1", "::1"]

@@ -55,23 +55,25 @@ SHELL = "head -c 1 /dev/zero; echo $? >&2"  # head writes 1 byte to stdout, then
 log = Log("parent")
 
 
+def write_once(case: str, where: str, write, action: signal.Handlers) -> int:
+    """The writer child: set SIGPIPE's action, then write once to an end nobody reads."""
+    signal.signal(signal.SIGPIPE, action)  # per process; exec() keeps SIG_IGN or SIG_DFL, resets a handler to SIG_DFL
+    Log("writer").say(f"{case}: writing to {where} nobody can read")
+    try:
+        write()  # SIG_DFL: the kernel kills us right here; nothing below runs
+    except BrokenPipeError as error:  # the one error taught here: EPIPE
+        Log("writer").say(f"{case}: BrokenPipeError: errno {error.errno} ({errno.errorcode[error.errno]}), and still alive")
+        return 0
+    Log("writer").say(f"{case}: the write succeeded?")
+    return 1
+
+
 def attempt(case: str, where: str, write, action: signal.Handlers) -> None:
     """Fork a writer that sets SIGPIPE's action, then writes once to an end nobody reads; say how it ended."""
     case = f"{case}, SIGPIPE {action.name}"
     pid = os.fork()
-    if pid == 0:  # the writer child
-        code = 1
-        try:
-            signal.signal(signal.SIGPIPE, action)  # per process; exec() keeps SIG_IGN or SIG_DFL, resets a handler to SIG_DFL
-            Log("writer").say(f"{case}: writing to {where} nobody can read")
-            write()  # SIG_DFL: the kernel kills us right here; nothing below runs
-            Log("writer").say(f"{case}: the write succeeded?")
-        except BrokenPipeError as error:  # the one error taught here: EPIPE
-            name = errno.errorcode[error.errno]
-            Log("writer").say(f"{case}: BrokenPipeError: errno {error.errno} ({name}), and still alive")
-            code = 0
-        finally:
-            os._exit(code)  # never return into the parent's code
+    if pid == 0:  # the writer child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("writer", write_once, case, where, write, action))
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):  # killed, not exited: no exit status at all
         number = os.WTERMSIG(status)

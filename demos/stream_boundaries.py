@@ -68,8 +68,10 @@ def wait_for(control: socket.socket) -> None:
         raise ConnectionError("the other side went away")
 
 
-def write(sock: socket.socket, control: socket.socket) -> None:
+def write(sock: socket.socket, control: socket.socket, readers_ends: tuple) -> None:
     """The writer child: two sendall()s per round, the second one before or after the reader's read."""
+    for end in readers_ends:
+        end.close()  # the reader's ends, ours only by inheritance
     log = Log("writer")
     for number, (_, late, _) in enumerate(ROUNDS, 1):
         wait = "wait for the reader's read, " if late else ""
@@ -92,20 +94,8 @@ def main() -> None:
     for s in (sock, writer_sock, control, writer_control):
         s.settimeout(TIMEOUT)
     pid = os.fork()
-    if pid == 0:  # the writer child
-        code = 1
-        try:
-            sock.close()  # the reader's ends
-            control.close()
-            write(writer_sock, writer_control)
-            code = 0
-        except (KeyboardInterrupt, program.Terminated):  # Ctrl-C or kill: not an error
-            Log("writer").say("interrupted")
-            code = program.EXIT_INTERRUPTED
-        except BaseException as error:
-            Log("writer").say(f"error: {program.describe(error)}")
-        finally:
-            os._exit(code)  # never return into the reader's code
+    if pid == 0:  # the writer child: its errors are its own line; it never returns into the reader's code
+        os._exit(program.child("writer", write, writer_sock, writer_control, (sock, control)))
     writer_sock.close()  # the writer's ends
     writer_control.close()
     try:

@@ -57,7 +57,7 @@ def connect(host: str, port: int) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
@@ -68,7 +68,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             data = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(data)
             sock.sendall(data)
             try:
                 reply = reader.receive()

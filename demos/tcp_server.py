@@ -4,10 +4,16 @@ What it shows
     The server's side of a stream socket: one listening socket that only
     waits for clients, and one new socket per client, returned by accept().
     Each side prints its own address and its peer's, so the client's
-    ephemeral port (chosen by the kernel at connect time) is visible.
+    ephemeral port (chosen by the kernel at connect time) is visible. An
+    iterative server: it serves one client at a time, while the others wait
+    in the listen queue, so a client that sends no whole request within
+    --idle seconds is dropped (demos/select_server.py serves all at once).
+    A refused request gets its error line, then a graceful hang-up:
+    shutdown(SHUT_WR), then read what the client still sends. A close() with
+    bytes unread would send a reset (RST), which can overtake the error line.
 
 Run it
-    python demos/tcp_server.py [--host 127.0.0.1] [--port 0] [--clients N]
+    python demos/tcp_server.py [--host 127.0.0.1] [--port 0] [--clients N] [--idle SECONDS]
     (or: make tcp4 / make tcp6, which also run the client)
     With port 0 the kernel picks a free port; the ready line says which.
     Talk to it by hand:  nc -N 127.0.0.1 PORT   then type lines; Ctrl-D ends
@@ -16,8 +22,9 @@ Run it
 System calls, in order
     getaddrinfo(host, port, AI_PASSIVE, which matters only with no host
     (--host ''): then it means any address) -> socket() -> setsockopt(SO_REUSEADDR)
-    -> bind() -> listen() -> getsockname() -> then per client: accept() ->
-    recv()/send() until recv() returns b"" -> close().
+    -> bind() -> listen(SOMAXCONN) -> getsockname() -> then per client: accept() ->
+    recv()/send() until recv() returns b"" -> close(); after an error line:
+    shutdown(SHUT_WR), recv() until b"", close().
 
 Its peer
     demos/tcp_client.py, nc, or anything that writes lines to a TCP socket.
@@ -35,46 +42,67 @@ Expected output
 import os
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import ProtocolError, ServerConversation, encode, error_reply
-from ipc.stream import MessageReader
+from ipc.stream import MessageReader, drain
 
 log = Log("server")
 
 
-def serve_client(connection: socket.socket, peer: str) -> None:
+def serve_client(connection: socket.socket, peer: str, idle: float) -> None:
     conversation = ServerConversation()
+    deadline = time.monotonic() + idle  # for the next whole request: one byte at a time cannot stretch it
+
+    def recv(size: int) -> bytes:
+        connection.settimeout(max(deadline - time.monotonic(), 0.001) if idle else None)  # what is left of its time
+        return connection.recv(size)
+
     try:
-        for request in MessageReader(connection.recv):
+        for request in MessageReader(recv):
             log.received(request)
-            reply = conversation.reply_to(request)  # MessageTooLong if the answer would not fit: nothing said yet
+            reply = encode(conversation.reply_to(request))  # MessageTooLong if the answer would not fit
             log.sent(reply)
-            connection.sendall(encode(reply))  # sendall loops over short sends
-    except ProtocolError as error:  # tell the peer what was wrong, then hang up on it
-        log.say(f"error from {peer}: {error}")
-        connection.sendall(encode(error_reply(error)))
+            connection.sendall(reply)  # sendall loops over short sends
+            deadline = time.monotonic() + idle
+    except (ProtocolError, socket.timeout) as error:  # tell the peer what was wrong, then hang up on it
+        why = error if isinstance(error, ProtocolError) else f"no whole request within {idle:g} s"
+        log.say(f"error from {peer}: {why}")
+        reply = encode(error_reply(why))
+        log.sent(reply)
+        connection.sendall(reply)
+        connection.shutdown(socket.SHUT_WR)  # our end of file, after the reply; then read what it still sends
+        connection.settimeout(1.0)  # (for a second at most)
+        drain(connection.recv)  # closed with bytes unread, the socket would send a reset that can overtake the reply
         return
     log.say(f"{peer} closed the connection")
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; '': any address)")
-    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
-    parser.add_argument("--clients", type=int, default=0, help="serve this many clients, then exit (default: forever)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
+    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
+                        help="serve this many clients, then exit (default 0: forever)")
+    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=60.0,
+                        help="drop a client that sends no whole request for this long (default 60; 0: never)")
     args = parser.parse_args()
 
-    family, kind, proto, _, where = socket.getaddrinfo(
-        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]  # AI_PASSIVE: no host means any address
+    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
+        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     listener = socket.socket(family, kind, proto)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
-        listener.bind(where)
-        listener.listen(5)  # about 5 complete connections wait for accept() (Linux: backlog + 1; see demos/backlog.py)
+        try:
+            listener.bind(where)
+        except OSError as error:  # say which address, and why: a port below 1024, a port in use
+            raise program.explain_bind(error, where) from None
+        listener.listen(socket.SOMAXCONN)  # room for a burst of clients (demos/backlog.py shows a small queue)
         host, port = listener.getsockname()[:2]  # port 0 became a real port: ask which
         log.say(f"listening on {address(listener.getsockname())}")
         log.ready(host=host, port=port)
@@ -84,9 +112,11 @@ def main() -> None:
             with connection:
                 log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")
                 try:
-                    serve_client(connection, address(peer))
+                    serve_client(connection, address(peer), args.idle)
                 except (ConnectionResetError, BrokenPipeError) as error:  # one bad peer must not end the server
                     log.say(f"{address(peer)} reset the connection ({type(error).__name__}): back to accept()")
+                except OSError as error:  # gone some other way (ENOTCONN after its reset, a send timed out)
+                    log.say(f"lost {address(peer)} ({program.describe(error)}): back to accept()")
             served += 1
     finally:
         listener.close()

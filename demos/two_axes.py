@@ -67,25 +67,27 @@ def exchange(family: socket.AddressFamily, kind: socket.SocketKind, where, reque
             client.connect(server.getsockname())  # a stream: the address is given once, here
             connection, peer = server.accept()
             with connection:
-                client_log.sent(request)
-                client.sendall(encode(request))  # a newline marks the end: a stream keeps no boundaries
+                data = encode(request)  # a newline marks the end: a stream keeps no boundaries
+                client_log.sent(data)
+                client.sendall(data)
                 asked = MessageReader(connection.recv).receive()
                 server_log.received(asked)
-                reply = ServerConversation().reply_to(asked)
-                server_log.sent(reply)
-                connection.sendall(encode(reply))
+                data = encode(ServerConversation().reply_to(asked))
+                server_log.sent(data)
+                connection.sendall(data)
                 answer = MessageReader(client.recv).receive()
         else:
             if family == socket.AF_UNIX:
                 client.bind(f"{where}.client")  # unbound, a Unix datagram socket has no address to answer to
-            client_log.sent(request)
-            client.sendto(encode_datagram(request), server.getsockname())  # a datagram: the address goes with each one
+            data = encode_datagram(request)
+            client_log.sent(data)
+            client.sendto(data, server.getsockname())  # a datagram: the address goes with each one
             data, peer = server.recvfrom(MAX_MESSAGE_BYTES)  # one recvfrom, one whole datagram, and who sent it
             asked = decode_datagram(data)
             server_log.received(asked)
-            reply = ServerConversation().reply_to(asked)
-            server_log.sent(reply)
-            server.sendto(encode_datagram(reply), peer)
+            data = encode_datagram(ServerConversation().reply_to(asked))
+            server_log.sent(data)
+            server.sendto(data, peer)
             answer = decode_datagram(client.recv(MAX_MESSAGE_BYTES))
         client_log.received(answer)
         ClientConversation().check(request, answer)

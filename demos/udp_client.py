@@ -45,9 +45,10 @@ log = Log("client")
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
+                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -60,7 +61,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(datagram)
             sock.send(datagram)  # one send(), one datagram, one message
             try:
                 data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only

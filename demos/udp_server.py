@@ -7,8 +7,10 @@ What it shows
     address. Nothing else tells the clients apart, so the server keeps one
     conversation per address. A datagram's edges are the message's edges:
     no newline, no read loop. Nor is there an end of file: a client ends
-    its conversation with an empty datagram. UDP may lose a datagram, and
-    tells nobody.
+    its conversation with an empty datagram (from an address with no
+    conversation, it ends nothing). UDP may lose a datagram, and tells
+    nobody. A datagram longer than the buffer is cut (the rest is lost);
+    recv's MSG_TRUNC flag makes Linux say how long it really was.
 
 Run it
     python demos/udp_server.py [--host 127.0.0.1] [--port 0] [--clients N]
@@ -21,8 +23,8 @@ Run it
 System calls, in order
     getaddrinfo(host, port, SOCK_DGRAM, AI_PASSIVE, which matters only with
     no host (--host ''): then it means any address) -> socket() -> bind() ->
-    getsockname() -> then per datagram: recvfrom() -> sendto() the address
-    recvfrom() gave.
+    getsockname() -> then per datagram: recvfrom(MSG_TRUNC) (into a buffer)
+    -> sendto() the address recvfrom() gave.
 
 Its peer
     demos/udp_client.py, nc -u, or anything that sends datagrams.
@@ -44,55 +46,67 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
-from ipc.log import Log, address
+from ipc.log import Log, address, plural
 from ipc.protocol import (MAX_MESSAGE_BYTES, ProtocolError, ServerConversation, decode_datagram,
                           encode_datagram, error_reply)
 
 log = Log("server")
 
 
-def answer(sock: socket.socket, data: bytes, peer: tuple, conversation: ServerConversation) -> bool:
-    """Answer one datagram; False if it broke the rules, which ends its conversation."""
+def answer(sock: socket.socket, data: bytes, size: int, peer: tuple, conversation: ServerConversation) -> bool:
+    """Answer one datagram (size: its real length); False if it broke the rules, which ends its conversation."""
     newline = b"\n" if data.endswith(b"\n") else b""  # nc -u sends a line per datagram, newline and all
     try:
-        request = decode_datagram(data.removesuffix(newline))
+        request = decode_datagram(data.removesuffix(newline), size - len(newline))
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        sock.sendto(encode_datagram(reply) + newline, peer)  # one sendto(), one datagram, to whoever sent
-        return True
+        reply = encode_datagram(conversation.reply_to(request)) + newline
+        ok = True
     except ProtocolError as error:  # tell the peer what was wrong; its next datagram starts afresh
         log.say(f"error from {address(peer)}: {error}")
-        sock.sendto(encode_datagram(error_reply(error)) + newline, peer)
-        return False
+        reply, ok = encode_datagram(error_reply(error)) + newline, False
+    log.sent(reply)
+    sock.sendto(reply, peer)  # one sendto(), one datagram, to whoever sent; UDP never waits: it drops
+    return ok
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; '': any address)")
-    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free port)")
-    parser.add_argument("--clients", type=int, default=0, help="end after this many conversations (default: never)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
+    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
+                        help="end after this many conversations (default 0: never)")
     args = parser.parse_args()
 
-    family, kind, proto, _, where = socket.getaddrinfo(
-        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]  # AI_PASSIVE: no host means any address
+    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
+        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     try:
-        sock.bind(where)  # and no listen(): a datagram socket can receive as soon as it has an address
+        try:
+            sock.bind(where)  # and no listen(): a datagram socket can receive as soon as it has an address
+        except OSError as error:  # say which address, and why: a port below 1024, a port in use
+            raise program.explain_bind(error, where) from None
         host, port = sock.getsockname()[:2]  # port 0 became a real port: ask which
         log.say(f"bound to {address(sock.getsockname())} (no listen(), no accept())")
         log.ready(host=host, port=port)
         conversations: dict[tuple, ServerConversation] = {}  # client address -> its conversation
+        buffer = bytearray(MAX_MESSAGE_BYTES)
         ended = 0
         while args.clients == 0 or ended < args.clients:
-            data, peer = sock.recvfrom(MAX_MESSAGE_BYTES)  # one whole datagram; what a longer one has past this is lost
+            # One whole datagram; past the buffer's size, the rest is lost. With MSG_TRUNC, Linux returns the
+            # datagram's real size all the same, so the error can say how long it was.
+            size, peer = sock.recvfrom_into(buffer, 0, socket.MSG_TRUNC)
+            data = bytes(buffer[:min(size, len(buffer))])
+            if not data and peer not in conversations:  # a conversation is an address: a stranger's goodbye ends none
+                log.say(f"empty datagram from {address(peer)}, which has no conversation: ignored")
+                continue
             if not data:  # datagrams have no end of file: an empty one is the client's goodbye
                 log.say(f"empty datagram from {address(peer)}: the end of its conversation")
-                conversations.pop(peer, None)
+                del conversations[peer]
                 ended += 1
                 continue
-            log.say(f"datagram of {len(data)} bytes from {address(peer)}")
-            if not answer(sock, data, peer, conversations.setdefault(peer, ServerConversation())):
+            log.say(f"datagram of {plural(size, 'byte')} from {address(peer)}")
+            if not answer(sock, data, size, peer, conversations.setdefault(peer, ServerConversation())):
                 del conversations[peer]
                 ended += 1
     finally:

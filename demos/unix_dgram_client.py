@@ -46,8 +46,9 @@ log = Log("client")
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", required=True, help="the server's socket file")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument("--path", type=program.non_empty, required=True, help="the server's socket file")
+    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
+                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -67,7 +68,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(datagram)
             sock.send(datagram)  # one send(), one datagram, one message
             try:
                 data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only

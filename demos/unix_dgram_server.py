@@ -6,8 +6,11 @@ What it shows
     Unix datagram client that never bound a path has no name, recvfrom()
     gives None, and the server cannot answer. So each client binds a path
     of its own, and each program unlinks its own file on every way out.
-    Unlike UDP, nothing is lost: a full receiver blocks the sender, and a
-    send to a path nobody is bound to fails at once instead of vanishing.
+    Unlike UDP, the kernel loses nothing: a full receiver makes the sender
+    wait, and a send to a path nobody is bound to fails at once instead of
+    vanishing. So a client that never reads its answers would stop this
+    server for everyone: it sends with MSG_DONTWAIT, and drops (and counts)
+    an answer that would have to wait.
 
 Run it
     python demos/unix_dgram_server.py [--path PATH] [--clients N]
@@ -19,8 +22,9 @@ Run it
 
 System calls, in order
     mkdtemp() -> socket(AF_UNIX, SOCK_DGRAM) -> bind(path), which creates
-    the file -> then per datagram: recvfrom() -> sendto() the path recvfrom()
-    gave -> at the end: close() -> unlink(path) -> rmdir().
+    the file -> then per datagram: recvfrom(MSG_TRUNC) (into a buffer) ->
+    sendto(MSG_DONTWAIT) the path recvfrom() gave -> at the end: close() ->
+    unlink(path) -> rmdir().
 
 Its peer
     demos/unix_dgram_client.py, nc -uU, or anything that sends datagrams from a bound path.
@@ -44,33 +48,44 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
-from ipc.log import Log, address
+from ipc.log import Log, address, plural
 from ipc.protocol import (MAX_MESSAGE_BYTES, ProtocolError, ServerConversation, decode_datagram,
                           encode_datagram, error_reply)
 
 log = Log("server")
+dropped: dict[str, int] = {}  # client path -> answers we could not deliver
 
 
-def answer(sock: socket.socket, data: bytes, peer: str, conversation: ServerConversation) -> bool:
-    """Answer one datagram; False if it broke the rules, which ends its conversation."""
+def answer(sock: socket.socket, data: bytes, size: int, peer: str, conversation: ServerConversation) -> bool:
+    """Answer one datagram (size: its real length); False if it broke the rules, which ends its conversation."""
     newline = b"\n" if data.endswith(b"\n") else b""  # nc -uU sends a line per datagram, newline and all
     try:
-        request = decode_datagram(data.removesuffix(newline))
+        request = decode_datagram(data.removesuffix(newline), size - len(newline))
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        sock.sendto(encode_datagram(reply) + newline, peer)  # one sendto(), one datagram, to whoever sent
-        return True
+        reply = encode_datagram(conversation.reply_to(request)) + newline
+        ok = True
     except ProtocolError as error:  # tell the peer what was wrong; its next datagram starts afresh
         log.say(f"error from {address(peer)}: {error}")
-        sock.sendto(encode_datagram(error_reply(error)) + newline, peer)
-        return False
+        reply, ok = encode_datagram(error_reply(error)) + newline, False
+    try:
+        sock.sendto(reply, socket.MSG_DONTWAIT, peer)  # one sendto(), one datagram, to whoever sent; never wait:
+    except BlockingIOError:  # unlike UDP, the kernel never drops a Unix datagram: a full receiver makes the sender
+        # wait (its queue holds net.unix.max_dgram_qlen datagrams). A client that reads nothing would stop us for
+        # everyone; so we drop its answer ourselves, and say so.
+        dropped[peer] = dropped.get(peer, 0) + 1
+        log.say(f"dropped the answer to {address(peer)}: its queue is full, it reads nothing "
+                f"({plural(dropped[peer], 'answer')} dropped)")
+        return ok
+    log.sent(reply)
+    return ok
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", help="the socket file to create (default: server.sock in a new private directory)")
-    parser.add_argument("--clients", type=int, default=0, help="end after this many conversations (default: never)")
+    parser.add_argument("--path", type=program.non_empty,
+                        help="the socket file to create (default: server.sock in a new private directory)")
+    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
+                        help="end after this many conversations (default 0: never)")
     args = parser.parse_args()
 
     directory = None if args.path else tempfile.mkdtemp(prefix="ipc-unix-dgram-")  # mode 0700: only our user may send
@@ -78,25 +93,35 @@ def main() -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     bound = False
     try:
-        sock.bind(path)  # creates the file; if one is there already, even a stale one: EADDRINUSE
+        try:
+            sock.bind(path)  # creates the file; if one is there already, even a stale one: EADDRINUSE
+        except OSError as error:  # name the path, and say whether a server answers there or the file is stale
+            raise program.explain_bind(error, path) from None
         bound = True
         log.say(f"bound to {address(sock.getsockname())} (no listen(), no accept())")
         log.ready(path=path)
         conversations: dict[str, ServerConversation] = {}  # client path -> its conversation
+        buffer = bytearray(MAX_MESSAGE_BYTES)
         ended = 0
         while args.clients == 0 or ended < args.clients:
-            data, peer = sock.recvfrom(MAX_MESSAGE_BYTES)  # one whole datagram; what a longer one has past this is lost
+            # One whole datagram; past the buffer's size, the rest is lost. With MSG_TRUNC, Linux returns the
+            # datagram's real size all the same, so the error can say how long it was.
+            size, peer = sock.recvfrom_into(buffer, 0, socket.MSG_TRUNC)
+            data = bytes(buffer[:min(size, len(buffer))])
             if peer is None:  # the sender never bound a path: there is nowhere to send an answer
-                log.say(f"datagram of {len(data)} bytes from an unnamed socket: no address to answer, dropped")
+                log.say(f"datagram of {plural(size, 'byte')} from an unnamed socket: no address to answer, dropped")
+                continue
+            if not data and peer not in conversations:  # a conversation is an address: a stranger's goodbye ends none
+                log.say(f"empty datagram from {address(peer)}, which has no conversation: ignored")
                 continue
             if not data:  # datagrams have no end of file: an empty one is the client's goodbye
                 log.say(f"empty datagram from {address(peer)}: the end of its conversation")
-                conversations.pop(peer, None)
+                del conversations[peer]
                 ended += 1
                 continue
-            log.say(f"datagram of {len(data)} bytes from {address(peer)}")
+            log.say(f"datagram of {plural(size, 'byte')} from {address(peer)}")
             try:
-                if answer(sock, data, peer, conversations.setdefault(peer, ServerConversation())):
+                if answer(sock, data, size, peer, conversations.setdefault(peer, ServerConversation())):
                     continue
             except (FileNotFoundError, ConnectionRefusedError) as error:  # unlike UDP, a send to nobody fails at once
                 log.say(f"cannot answer {address(peer)}: {error.strerror}; the end of its conversation")

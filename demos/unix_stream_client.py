@@ -43,7 +43,7 @@ log = Log("client")
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", required=True, help="the server's socket file")
+    parser.add_argument("--path", type=program.non_empty, required=True, help="the server's socket file")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -58,7 +58,7 @@ def main() -> None:
         conversation = ClientConversation()
         for request in args.messages:
             data = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(request)
+            log.sent(data)
             sock.sendall(data)
             try:
                 reply = reader.receive()

@@ -6,7 +6,10 @@ The lines go to stderr, which leaves stdout free to carry data (the dup2
 demo's server talks to its client through stdout).
 
 The format of a line, and what ``sent``, ``received`` and ``ready:`` mean to
-whoever reads them, is ipc.transcript's.
+whoever reads them, is ipc.transcript's. ``sent`` is told the very bytes
+handed to write() or send(), never the text they were made from: the log says
+what went out, even when a demo edited to write something else would rather
+claim otherwise.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ class Log:
         # so lines from several processes never merge (print() may write twice).
         os.write(sys.stderr.fileno(), line)
 
-    def sent(self, message: str) -> None:
-        self.say(transcript.sent_text(message))
+    def sent(self, data: bytes) -> None:
+        """Say what these bytes carry, one line per message: pass the same bytes object the write is given."""
+        for message in messages_in(data):
+            self.say(transcript.sent_text(message))
 
     def received(self, message: str) -> None:
         self.say(transcript.received_text(message))
@@ -40,6 +45,22 @@ class Log:
         """Tell whoever started us that we are listening, and where."""
         self.say(transcript.ready_text(**where))
 
+
+
+def messages_in(data: bytes) -> list[str]:
+    """The messages in bytes about to be written: each line of a stream, or a whole datagram (no newline).
+
+    Bytes that are not UTF-8 are shown escaped (\\xff), so that they cannot pass for the text of a message.
+    """
+    lines = bytes(data).split(b"\n")
+    if len(lines) > 1 and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last message
+    return [line.decode("utf-8", "backslashreplace") for line in lines]
+
+
+def plural(count: int, word: str) -> str:
+    """1 byte, 2 bytes: a count with its noun."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 def address(sockaddr: object) -> str:
     """A socket address as a person writes it: 127.0.0.1:8080, [::1]:8080, or a path."""

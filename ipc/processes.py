@@ -225,10 +225,11 @@ class Keeper:
             live = self.alive(roots)
             if not live and not self._groups_alive(groups):
                 break
-            for pid in live:
-                send(pid, sig)
             for group in groups:  # what forked and died between two looks is still in its group
                 send_group(group, sig)
+            for pid in live:  # once each: a second SIGTERM would cut a program's own cleanup short
+                if _group_of(pid) not in groups:
+                    send(pid, sig)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
                 self._poll()
@@ -273,6 +274,13 @@ class Keeper:
         if self._subreaper:
             _Subreaper.leave()
             self._subreaper = False
+
+
+def _group_of(pid: int) -> Optional[int]:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _collect(pid: int) -> bool:

@@ -29,6 +29,8 @@ wait for bytes that cannot come.
 
 from __future__ import annotations
 
+from typing import Optional
+
 MAX_MESSAGE_BYTES = 4096
 ENCODING = "utf-8"
 ERROR_PREFIX = "error: "
@@ -90,12 +92,16 @@ def encode(text: str) -> bytes:
 
 def encode_datagram(text: str) -> bytes:
     """One message as one datagram: the datagram's edges are the message's edges."""
+    if not text:  # it would read as the goodbye, and its answer would never come
+        raise ProtocolError("an empty message cannot go in a datagram: an empty datagram ends the conversation")
     return encode(text)[:-1]
 
 
-def decode_datagram(data: bytes) -> str:
-    if len(data) >= MAX_MESSAGE_BYTES:  # the same limit as on a stream, where a newline follows
-        raise MessageTooLong(MAX_MESSAGE_BYTES - 1, f"a datagram of {len(data)} bytes")
+def decode_datagram(data: bytes, size: Optional[int] = None) -> str:
+    """The message in one datagram. size: its real length, when a buffer held only part of it (recv's MSG_TRUNC)."""
+    size = len(data) if size is None else size
+    if size >= MAX_MESSAGE_BYTES:  # the same limit as on a stream, where a newline follows
+        raise MessageTooLong(MAX_MESSAGE_BYTES - 1, f"a datagram of {size} bytes")
     return _decode(data)
 
 
@@ -151,7 +157,8 @@ def answer(seq: int, request: str) -> str:
     return f"{seq} {request.upper()}"
 
 
-def error_reply(error: ProtocolError) -> str:
+def error_reply(error: Exception) -> str:
+    """The line that tells a client why it is refused: a ProtocolError, or the server's own deadline."""
     return ERROR_PREFIX + str(error)
 
 

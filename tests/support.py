@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,9 +20,10 @@ DEADLINE = 10.0
 
 
 class Program:
-    """A demo program running on its own: its stderr (where demos log) is read line by line.
+    """A demo program running on its own: its stderr (where demos log) is read line by line, all along.
 
-    Use as a context manager: on the way out the program gets SIGTERM (as
+    A thread reads stderr as it comes, so a program that logs a lot never blocks on a full pipe while
+    the test is busy elsewhere. Use as a context manager: on the way out the program gets SIGTERM (as
     from ``kill``), then SIGKILL if it lingers, and is always reaped.
     """
 
@@ -32,8 +33,11 @@ class Program:
             stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         )
         self.lines: list[str] = []
-        self._pending = b""
         self._cursor = 0  # lines before this were searched by an earlier wait_for_line
+        self._changed = threading.Condition()
+        self._eof = False
+        self._reader = threading.Thread(target=self._read_stderr, args=(self.popen.stderr.fileno(),), daemon=True)
+        self._reader.start()
 
     def __enter__(self) -> "Program":
         return self
@@ -41,31 +45,43 @@ class Program:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def wait_for_line(self, pattern: str, deadline: float = DEADLINE) -> re.Match:
-        """Read stderr until a line matches; fail after the deadline or if the program ends.
+    def _read_stderr(self, fd: int) -> None:
+        pending = b""
+        while data := os.read(fd, 65536):
+            *complete, pending = (pending + data).split(b"\n")
+            with self._changed:
+                self.lines.extend(raw.decode("utf-8", "replace") for raw in complete)
+                self._changed.notify_all()
+        with self._changed:
+            if pending:
+                self.lines.append(pending.decode("utf-8", "replace"))
+            self._eof = True
+            self._changed.notify_all()
+
+    def wait_for_line(self, pattern: str, deadline: float = DEADLINE, anywhere: bool = False) -> re.Match:
+        """Wait until a line of stderr matches; fail after the deadline or if the program ends first.
 
         Each call looks only at lines after the one the previous call matched,
-        so waiting twice for the same pattern waits for its second occurrence.
+        so waiting twice for the same pattern waits for its second occurrence
+        (anywhere=True: look from the first line on).
         """
         regex = re.compile(pattern)
         end = time.monotonic() + deadline
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.popen.stderr, selectors.EVENT_READ)
+        with self._changed:
+            if anywhere:
+                self._cursor = 0
             while True:
-                self._cursor = min(self._cursor, len(self.lines))  # a test may have cleared the lines
                 for index in range(self._cursor, len(self.lines)):
                     if (match := regex.search(self.lines[index])):
                         self._cursor = index + 1
                         return match
                 self._cursor = len(self.lines)
-                remaining = end - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise AssertionError(f"no line matching /{pattern}/ within {deadline} s; it said: {self.lines}")
-                data = os.read(self.popen.stderr.fileno(), 65536)
-                if not data:
+                if self._eof:
                     raise AssertionError(f"program ended before printing /{pattern}/; it said: {self.lines}")
-                *complete, self._pending = (self._pending + data).split(b"\n")
-                self.lines.extend(raw.decode("utf-8", "replace") for raw in complete)
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line matching /{pattern}/ within {deadline} s; it said: {self.lines}")
+                self._changed.wait(remaining)
 
     def ready(self) -> dict[str, str]:
         """Wait for the program's ``ready: key=value ...`` line and return its fields."""
@@ -73,19 +89,18 @@ class Program:
             line = parse_line(text)
             return line.ready if line is not None else None
 
-        seen = next((found for text in self.lines if (found := fields(text)) is not None), None)  # may be behind us
+        with self._changed:
+            seen = next((found for text in self.lines if (found := fields(text)) is not None), None)  # may be behind
         return seen if seen is not None else fields(self.wait_for_line(READY).string)
 
     def finish(self, deadline: float = DEADLINE) -> tuple[int, str, str]:
-        """Wait for the program to end by itself; return its exit code, stdout and the rest of stderr."""
+        """Wait for the program to end by itself; return its exit code, stdout and what stderr said since the start."""
         try:
-            out, err = self._communicate(timeout=deadline)
+            out = self._communicate(timeout=deadline)
         except subprocess.TimeoutExpired:
             self.stop()
             raise AssertionError(f"program still running after {deadline} s; it said: {self.lines}")
-        rest = (self._pending + err).decode("utf-8", "replace")
-        self.lines.extend(rest.splitlines())
-        return self.popen.returncode, out.decode("utf-8", "replace"), rest
+        return self.popen.returncode, out.decode("utf-8", "replace"), "\n".join(self.lines) + "\n"
 
     def stop(self) -> int:
         if self.popen.poll() is None:
@@ -94,16 +109,41 @@ class Program:
                 self.popen.wait(3)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-        self._communicate()  # reap it and close its pipes
+        self._communicate()  # reap it, read the rest of its output, close its pipes
         return self.popen.returncode
 
-    def _communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:
+    def _communicate(self, timeout: float | None = None) -> bytes:
         if self.popen.stdin is not None and self.popen.stdin.closed:
             self.popen.stdin = None  # the test closed it itself: communicate() must not flush it
-        return self.popen.communicate(timeout=timeout)
+        if self.popen.stdout is not None and self.popen.stdout.closed:
+            self.popen.stdout = None  # likewise
+        stderr, self.popen.stderr = self.popen.stderr, None  # the reader thread has that one
+        try:
+            out, _ = self.popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.stderr = stderr
+            raise
+        self._reader.join(DEADLINE)  # every line it printed is in self.lines
+        if stderr is not None:
+            stderr.close()
+        return out or b""
 
 
 def run_program(script: str, *args: str, input: bytes = b"", deadline: float = DEADLINE) -> subprocess.CompletedProcess:
     """Run a demo program to its end, like a shell would, and return what it printed."""
     return subprocess.run([sys.executable, str(DEMOS / script), *args], input=input,
                           capture_output=True, cwd=ROOT, timeout=deadline)
+
+
+_runs: dict = {}
+
+
+def run_demo_once(name: str):
+    """A demo run through the harness once per test session, for the tests that only read what it printed.
+    (A broken demo runs without its fix: the deadlock tests run both.)"""
+    from ipc import catalog
+    from ipc.harness import run_demo
+
+    if name not in _runs:
+        _runs[name] = run_demo(catalog.find([name])[0], fix=False)
+    return _runs[name]

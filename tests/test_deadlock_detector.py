@@ -202,7 +202,7 @@ def test_by_hand_a_broken_demo_hangs_until_killed_then_cleans_up(script, bug_lin
         assert {stuck.pid for stuck in diagnosis.stuck} == set(tree.update([program.popen.pid]))
         program.popen.send_signal(signal.SIGTERM)  # to the parent only, as `kill PID` would
         code, _, rest = program.finish()
-    assert code == 130
+    assert code == 143  # 128 + SIGTERM
     assert rest.strip().endswith("]: interrupted")
     assert "Traceback" not in rest
 

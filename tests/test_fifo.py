@@ -1,157 +1,146 @@
-"""FIFOs: a server and a client that share no parent meet at two named pipes."""
+"""FIFOs: unrelated processes meet at a path; each client brings FIFOs of its own, named by its pid.
 
-import errno
+The exchange itself (in order, however cut, bad input, idle and vanished clients) is in test_conformance.py.
+"""
+
 import os
 import re
-import select
 import stat
 import tempfile
 import time
 
 import pytest
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import Program, run_program
-
-
-def open_for_writing(path: str, deadline: float = 5.0) -> int:
-    """open(O_WRONLY) with a deadline: with O_NONBLOCK it fails with ENXIO while no reader has it open."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as error:
-            if error.errno != errno.ENXIO or time.monotonic() > end:
-                raise
-            time.sleep(0.005)  # the server logs "opening" just before its open(): poll until it is in it
-            continue
-        os.set_blocking(fd, True)
-        return fd
-
-
-def read_all(fd: int, deadline: float = 5.0) -> bytes:
-    """Read until end of file, each read with a deadline."""
-    end = time.monotonic() + deadline
-    data = b""
-    while True:
-        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
-        assert ready, f"nothing more within {deadline} s after {data!r}"
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return data
-        data += chunk
-
-
-def converse_by_hand(server: Program, directory: str, *chunks: bytes) -> bytes:
-    """Be a client with raw os calls: open both FIFOs, write the chunks, close, return all the replies."""
-    requests = open_for_writing(os.path.join(directory, "requests"))
-    try:
-        # A non-blocking open for reading succeeds even with no writer, so wait until the server says it
-        # opened its end: before that, a read would return b"" at once.
-        replies = os.open(os.path.join(directory, "replies"), os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        os.close(requests)
-        raise
-    try:
-        try:
-            server.wait_for_line(r"opened replies FIFO")
-            os.set_blocking(replies, True)
-            for chunk in chunks:
-                os.write(requests, chunk)
-        finally:
-            os.close(requests)  # end of file for the server
-        return read_all(replies)  # until the server closes its end
-    finally:
-        os.close(replies)
+from peers import FifoPeer, open_before
+from support import Program, run_demo_once, run_program
 
 
 def test_fifo_demo_through_the_harness():
-    result = run_demo(catalog.find(["fifo"])[0])
+    result = run_demo_once("fifo")
     assert result.ok, result.problems
-    assert result.messages == 8
-    texts = [f"{line.role}: {line.text}" for line in result.lines]
-    opening = texts.index("server: opening requests FIFO for reading: blocks until a writer opens it")
-    client_opening = texts.index("client: opening requests FIFO for writing: blocks until the server opens it for reading")
-    opened = next(i for i, text in enumerate(texts) if text.startswith("server: opened requests FIFO after"))
-    # The server's open() returned only once the client had come to open its end. (Which of the two said
-    # "opening" first is a race between their start-ups; the by-hand test below holds the client back.)
-    assert opening < opened and client_opening < opened
-    client_replies = texts.index("client: opening replies FIFO for reading: blocks until the server opens it for writing")
-    opened_replies = next(i for i, text in enumerate(texts) if text.startswith("server: opened replies FIFO after"))
-    assert client_replies < opened_replies
-    last = [line.text for line in result.said("server")[-3:]]
-    assert last[0] == "end of file: the client closed the requests FIFO"
-    assert [text.rsplit("/", 1)[-1] for text in last[1:]] == ["requests", "replies"]
-    assert all(text.startswith("removed /") for text in last[1:])  # logged, like the socket servers' unlink
+    assert result.messages == 16  # two clients, one after the other
+    clients = [line.pid for line in result.said("client") if line.text.startswith("made ")]
+    server = [line.text for line in result.said("server")]
+    for pid in clients:  # each client's FIFOs are named by its pid: the server opens those, and no others
+        assert f"client {pid} is here; opening {pid}.requests and {pid}.replies: each open() waits for the client's" \
+            in server
+        assert f"client {pid} closed {pid}.requests: end of file" in server
+    assert server[-1].startswith("removed /") and server[-1].endswith("/server")
 
 
-def test_fifo_server_blocks_in_open_until_a_client_opens_the_other_end():
+def test_the_server_waits_in_open_until_a_client_comes():
     with Program("fifo_server.py") as server:
-        server.wait_for_line(r"opening requests FIFO for reading")
         directory = server.ready()["dir"]
-        with pytest.raises(AssertionError, match="no line matching"):
-            server.wait_for_line(r"opened requests FIFO", deadline=0.5)  # no writer yet: still inside open()
-        assert converse_by_hand(server, directory, b"now\n") == b"1 NOW\n"
-        assert server.finish()[0] == 0
-
-
-def test_fifo_server_answers_an_independent_client_twice():
-    with Program("fifo_server.py", "--clients", "2") as server:
-        directory = server.ready()["dir"]
-        assert stat.S_ISFIFO(os.stat(os.path.join(directory, "requests")).st_mode)
+        assert stat.S_ISFIFO(os.stat(os.path.join(directory, "server")).st_mode)
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700  # a private directory
-        assert converse_by_hand(server, directory, b"abc\nd", b"ef\n") == b"1 ABC\n2 DEF\n"
-        # The first "opening" line was read before "opened replies"; forget it and wait for the second, which the
-        # server prints once it has closed the first client's FIFOs (opening before that would join the old ones).
-        server.lines.clear()
-        server.wait_for_line(r"opening requests FIFO for reading")
-        assert converse_by_hand(server, directory, b"again\n") == b"1 AGAIN\n"  # a new conversation counts from 1
-        code, _, _ = server.finish()
-        assert code == 0
-        assert not os.path.exists(directory)  # FIFOs and directory removed
+        server.wait_for_line(r"waiting for a client on .*/server: open\(\) blocks")
+        with pytest.raises(AssertionError, match="no line matching"):
+            server.wait_for_line(r"is here", deadline=0.5)  # no writer yet: still inside open()
+        with FifoPeer(directory) as peer:
+            server.wait_for_line(rf"client {peer.number} is here")
+            peer.send(b"now\n")
+            peer.end()
+            assert peer.replies() == ["1 NOW"]
+        assert server.stop() == 143
+    assert not os.path.exists(directory)  # the directory it made, removed
 
 
-def test_fifo_server_answers_bad_bytes_with_an_error_and_hangs_up():
+def test_a_stranger_writing_to_every_fifo_in_the_directory_reaches_no_client():
+    """Issue 9: with one shared pair of FIFOs, `echo secret > DIR/requests` was answered to the next client."""
     with Program("fifo_server.py") as server:
         directory = server.ready()["dir"]
-        replies = converse_by_hand(server, directory, b"ok\n\xff\xfe\n")
-        assert replies.startswith(b"1 OK\nerror: message is not valid UTF-8") and replies.count(b"\n") == 2
-        code, _, _ = server.finish()
-        assert code == 0
-        assert any(re.search(r"error from the client: message is not valid UTF-8", line) for line in server.lines)
+        for name in os.listdir(directory):  # whatever FIFOs the server made, as a stranger would find them
+            fd = open_before(os.path.join(directory, name), os.O_WRONLY)
+            os.write(fd, b"secret\n")
+            os.close(fd)
+        server.wait_for_line(r"ignored 'secret' on .*/server: not a client's pid")
+        with FifoPeer(directory) as peer:
+            peer.send(b"hello\n")
+            peer.end()
+            assert peer.replies() == ["1 HELLO"]
 
 
-def test_fifo_server_removes_its_fifos_when_stopped_while_waiting_for_a_client():
+def test_a_client_that_writes_a_megabyte_leaves_nothing_for_the_next():
+    """Issue 9: after a client that wrote 1 MB, the next client's hello got "error: message too long"."""
     with Program("fifo_server.py") as server:
         directory = server.ready()["dir"]
-        assert os.path.exists(directory)
-        assert server.stop() == 130  # SIGTERM interrupts the blocked open(); the finally block runs
-        assert not os.path.exists(directory)
+        with FifoPeer(directory) as flood:
+            try:
+                flood.send(b"x" * 60_000)  # fills most of the pipe; the server refuses after 4,096 bytes...
+                flood.send(b"y" * 1_000_000)
+            except BrokenPipeError:  # ...and closes its end: the rest of the megabyte has no reader
+                pass
+            assert flood.receive().startswith("error: message too long")
+        with FifoPeer(directory) as peer:
+            peer.send(b"hello\n")
+            peer.end()
+            assert peer.replies() == ["1 HELLO"]
+
+
+def test_a_pid_whose_fifos_are_not_fifos_is_refused_and_the_server_goes_on():
+    with Program("fifo_server.py") as server:
+        directory = server.ready()["dir"]
+        for name in ("7.requests", "7.replies"):
+            open(os.path.join(directory, name), "w").close()  # regular files: opening them would not block or pair
+        fd = open_before(os.path.join(directory, "server"), os.O_WRONLY)
+        os.write(fd, b"7\n")
+        os.close(fd)
+        server.wait_for_line(r"client 7: FileNotFoundError: 7.requests and 7.replies are not both FIFOs: next client")
+        for name in ("7.requests", "7.replies"):
+            os.unlink(os.path.join(directory, name))
+        with FifoPeer(directory) as peer:
+            peer.send(b"hello\n")
+            assert peer.receive() == "1 HELLO"
+
+
+def test_a_server_given_a_directory_makes_it_and_removes_only_what_it_made():
+    parent = tempfile.mkdtemp()
+    try:
+        made = os.path.join(parent, "fifos")
+        with Program("fifo_server.py", "--dir", made) as server:
+            assert server.ready() == {"dir": made}
+            assert stat.S_IMODE(os.stat(made).st_mode) == 0o700
+            assert server.stop() == 143
+        assert not os.path.exists(made)
+        with Program("fifo_server.py", "--dir", parent) as server:  # exists already: used, and left in place
+            server.ready()
+            assert server.stop() == 143
+        assert os.listdir(parent) == []
+    finally:
+        os.rmdir(parent)
+
+
+def test_a_second_server_on_the_same_directory_says_it_is_in_use():
+    with Program("fifo_server.py") as first:
+        directory = first.ready()["dir"]
+        done = run_program("fifo_server.py", "--dir", directory)
+        assert done.returncode == 1
+        assert re.fullmatch(rb"server\[\d+\]: error: FileExistsError: .*/server is in use: another server runs there, "
+                            rb"or a dead one left it \(remove it if none runs\)\n", done.stderr)
+        with FifoPeer(directory) as peer:  # and the first one's FIFO is still there, and still its
+            peer.send(b"hi\n")
+            assert peer.receive() == "1 HI"
 
 
 def test_fifo_client_with_a_wrong_dir_says_so_in_one_line():
     missing = os.path.join(tempfile.gettempdir(), "no-such-dir")
     done = run_program("fifo_client.py", "--dir", missing)
     assert done.returncode == 1
-    last = done.stderr.decode().splitlines()[-1]
-    assert re.fullmatch(r"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/requests", last)
-    assert b"Traceback" not in done.stderr
+    assert re.fullmatch(rb"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/\d+"
+                        rb"\.requests\n", done.stderr)
 
 
-def test_fifo_client_gives_up_on_fifos_nobody_serves():
+def test_fifo_client_gives_up_on_a_fifo_nobody_serves():
     directory = tempfile.mkdtemp()
     try:
-        for name in ("requests", "replies"):
-            os.mkfifo(os.path.join(directory, name))  # as a server killed with SIGKILL would leave them
+        os.mkfifo(os.path.join(directory, "server"))  # as a server killed with SIGKILL would leave it
         started = time.monotonic()
         done = run_program("fifo_client.py", "--dir", directory, "--timeout", "0.5")
         assert time.monotonic() - started < 5
+        assert os.listdir(directory) == ["server"]  # the client removed its own two FIFOs
     finally:
-        for name in ("requests", "replies"):
-            os.unlink(os.path.join(directory, name))
+        os.unlink(os.path.join(directory, "server"))
         os.rmdir(directory)
     assert done.returncode == 1
     last = done.stderr.decode().splitlines()[-1]
     assert re.fullmatch(r"client\[\d+\]: error: TimeoutError: nothing from the server within 0.5 s: .*", last)
-    assert b"Traceback" not in done.stderr

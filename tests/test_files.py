@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
 
 def put(directory: str, name: str, *parts: bytes, between=None) -> None:
@@ -41,7 +39,7 @@ def take(directory: str, name: str, deadline: float = 5.0) -> bytes:
 
 
 def test_files_demo_through_the_harness():
-    result = run_demo(catalog.find(["files"])[0])
+    result = run_demo_once("files")
     assert result.ok, result.problems  # the harness also checked that the directory was left empty
     assert result.messages == 16  # two clients, one after the other
     server = [line.text for line in result.said("server")]
@@ -49,20 +47,6 @@ def test_files_demo_through_the_harness():
     # Each conversation counts from 1 again: the second client's first answer is "1 HELLO" too.
     firsts = [line.text for line in result.said("client") if line.text.startswith("received")][::4]
     assert firsts == ['received "1 HELLO"', 'received "1 HELLO"']
-
-
-def test_file_server_answers_an_independent_client():
-    with Program("file_server.py") as server:
-        directory = server.ready()["dir"]
-        assert stat_mode(directory) == 0o700  # a private directory
-        put(directory, "request.1", b"abc\n")
-        assert take(directory, "reply.1") == b"1 ABC\n"
-        put(directory, "request.2", b"Gr\xc3\xbc\xc3\x9fe\n")
-        assert take(directory, "reply.2") == "2 GRÜSSE\n".encode()
-        put(directory, "request.3")  # empty: the end marker
-        code, _, _ = server.finish()
-        assert code == 0
-        assert not os.path.exists(directory)
 
 
 def test_file_server_never_reads_a_half_written_message():
@@ -75,24 +59,49 @@ def test_file_server_never_reads_a_half_written_message():
         put(directory, "request.1", b"hel", b"lo wor", b"ld\n", between=nothing_happens_meanwhile)
         assert take(directory, "reply.1") == b"1 HELLO WORLD\n"
         put(directory, "request.2")  # empty: the end marker
-        assert server.finish()[0] == 0
+        server.wait_for_line(r"request\.2 is empty: the client's end marker")
 
 
-@pytest.mark.parametrize("bad,why", [
-    (b"\xff\xfe\n", b"error: message is not valid UTF-8"),
-    (b"x" * 5000, b"error: message too long"),
-    (b"no newline", b"error: stream ended in the middle of a message"),
+@pytest.mark.parametrize("make,what", [
+    (lambda path: os.mkdir(path), "a directory"),
+    (lambda path: os.mkfifo(path), "a FIFO"),  # opened without O_NONBLOCK, it would block the server for good
+    (lambda path: os.symlink("/etc/hostname", path), "a symbolic link"),
 ])
-def test_file_server_answers_a_bad_request_with_an_error(bad, why):
+def test_a_request_that_is_not_a_regular_file_is_refused_and_the_server_goes_on(make, what):
     with Program("file_server.py") as server:
         directory = server.ready()["dir"]
-        put(directory, "request.1", bad)
-        reply = take(directory, "reply.1")
-        assert reply.startswith(why) and reply.endswith(b"\n") and reply.count(b"\n") == 1
-        code, _, _ = server.finish()  # it stopped answering that client: with --clients 1 it is done
-        assert code == 0
-        assert any("error from the client: " + why[len(b"error: "):].decode() in line for line in server.lines)
-        assert not os.path.exists(directory)
+        make(os.path.join(directory, "request.1"))
+        assert take(directory, "reply.1").startswith(b"error: request.1 is not a regular file"), what
+        server.wait_for_line(r"error from the client: request\.1 is not a regular file")
+        put(directory, "request.1", b"next\n")
+        assert take(directory, "reply.1") == b"1 NEXT\n"
+
+
+def test_a_request_file_holding_two_messages_is_refused_not_half_answered():
+    with Program("file_server.py") as server:
+        directory = server.ready()["dir"]
+        put(directory, "request.1", b"one\ntwo\n")  # one file, one message: the second would be lost unanswered
+        assert take(directory, "reply.1") == b"error: request.1 holds more than one message: one file, one message\n"
+
+
+def test_a_server_given_a_directory_uses_it_and_refuses_one_that_is_not_empty():
+    parent = tempfile.mkdtemp()
+    try:
+        made = os.path.join(parent, "files")
+        with Program("file_server.py", "--dir", made) as server:
+            assert server.ready() == {"dir": made} and stat_mode(made) == 0o700
+            put(made, "request.1", b"hello\n")
+            assert take(made, "reply.1") == b"1 HELLO\n"
+            assert server.stop() == 143
+        assert not os.path.exists(made)  # it made it: it removed it
+        open(os.path.join(parent, "stray"), "w").close()
+        done = run_program("file_server.py", "--dir", parent)
+        assert done.returncode == 1
+        assert done.stderr.decode().endswith(f"error: FileExistsError: {parent} is not empty: its files would pass "
+                                             "for a client's messages\n")
+        os.unlink(os.path.join(parent, "stray"))
+    finally:
+        os.rmdir(parent)
 
 
 def test_file_server_cleans_up_when_stopped():
@@ -101,7 +110,7 @@ def test_file_server_cleans_up_when_stopped():
         put(directory, "request.1", b"hello\n")
         assert take(directory, "reply.1") == b"1 HELLO\n"
         put(directory, "request.2.tmp", b"a message abandoned half way")  # as a client killed mid-write leaves
-        assert server.stop() == 130  # SIGTERM: the finally block removes the directory and all in it
+        assert server.stop() == 143  # SIGTERM (128 + 15): the finally block removes the directory and all in it
         assert not os.path.exists(directory)
 
 

@@ -4,9 +4,8 @@ import re
 import signal
 import socket
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import Program, run_program
+from peers import SocketPeer
+from support import Program, run_demo_once, run_program
 
 
 def forked_and_reaped(lines):
@@ -17,7 +16,7 @@ def forked_and_reaped(lines):
 
 
 def test_fork_server_through_the_harness():
-    result = run_demo(catalog.find(["fork-server"])[0])
+    result = run_demo_once("fork-server")
     assert result.ok, result.problems
     assert result.messages == 16  # two clients, 4 requests and 4 answers each
     listening = {line.pid for line in result.said("server") if line.text.startswith("ready:")}
@@ -30,38 +29,33 @@ def test_fork_server_through_the_harness():
     assert set(forked) == talking and reaped == {pid: 0 for pid in forked}  # every child reaped: no zombie
 
 
-def test_a_second_client_is_answered_while_the_first_is_idle():
+def test_a_second_client_is_answered_while_the_first_is_idle_and_each_reads_eof_from_its_child():
     with Program("fork_server.py", "--clients", "2") as server:
-        port = int(server.ready()["port"])
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as first, \
-                socket.create_connection(("127.0.0.1", port), timeout=5) as second:
-            server.wait_for_line(rf"accepted .* <- 127\.0\.0\.1:{first.getsockname()[1]}; forked child")
-            second.sendall(b"second\n")  # the first has said nothing: a one-at-a-time server would wait on it
-            assert second.recv(4096) == b"1 SECOND\n"  # within the 5 s timeout, while the first is open
-            first.sendall(b"first\n")
-            assert first.recv(4096) == b"1 FIRST\n"
-            second.shutdown(socket.SHUT_WR)
-            assert second.recv(4096) == b""  # its child read EOF, exited: the last copy closed
-            first.shutdown(socket.SHUT_WR)
-            assert first.recv(4096) == b""
+        where = ("127.0.0.1", int(server.ready()["port"]))
+        with SocketPeer(socket.AF_INET, where) as first, SocketPeer(socket.AF_INET, where) as second:
+            server.wait_for_line(rf"accepted .* <- 127\.0\.0\.1:{first.sock.getsockname()[1]}; forked child")
+            second.send(b"second\n")  # the first has said nothing: a one-at-a-time server would wait on it
+            assert second.receive() == "1 SECOND"
+            first.send(b"first\n")
+            assert first.receive() == "1 FIRST"
+            second.end()
+            assert second.receive() is None  # its child read EOF and exited: the parent had closed its copy
+            first.end()
+            assert first.receive() is None
         code, _, _ = server.finish()
     assert code == 0
     forked, reaped = forked_and_reaped(server.lines)
     assert len(set(forked)) == 2 and reaped == {pid: 0 for pid in forked}
 
 
-def test_a_bad_request_ends_one_connection_while_another_keeps_working():
+def test_a_bad_request_ends_one_child_while_another_keeps_working():
     with Program("fork_server.py", "--clients", "2") as server:
-        port = int(server.ready()["port"])
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as good, \
-                socket.create_connection(("127.0.0.1", port), timeout=5) as bad:
-            bad.sendall(b"\xff\xfe\n")
-            assert bad.recv(4096).startswith(b"error: message is not valid UTF-8")
-            # The child exited; the parent had closed its copy, so the connection is closed now,
-            # while the parent still runs (it is waiting for the other child).
-            assert bad.recv(4096) == b""
-            good.sendall(b"still there?\n")
-            assert good.recv(4096) == b"1 STILL THERE?\n"
+        where = ("127.0.0.1", int(server.ready()["port"]))
+        with SocketPeer(socket.AF_INET, where) as good, SocketPeer(socket.AF_INET, where) as bad:
+            bad.send(b"\xff\xfe\n")
+            assert bad.replies()[0].startswith("error: message is not valid UTF-8")  # then end of file, from the
+            good.send(b"still there?\n")  # child alone: the parent, still running, closed its copy long ago
+            assert good.receive() == "1 STILL THERE?"
         code, _, _ = server.finish()
     assert code == 0  # a child's failure is the child's: the server goes on
     _, reaped = forked_and_reaped(server.lines)
@@ -77,9 +71,9 @@ def test_stopping_the_server_stops_and_reaps_its_busy_children():
             server.popen.send_signal(signal.SIGTERM)  # only the parent, as `kill PID` would
             code, _, _ = server.finish()
             assert sock.recv(4096) == b""  # the child was stopped: the connection closed
-    assert code == 130
+    assert code == 143  # 128 + SIGTERM
     forked, reaped = forked_and_reaped(server.lines)
-    assert len(forked) == 1 and reaped == {forked[0]: 130}  # the child, stopped by SIGTERM, was reaped
+    assert len(forked) == 1 and reaped == {forked[0]: 143}  # the child, stopped by SIGTERM, was reaped
 
 
 def test_a_port_out_of_range_is_a_usage_error():

@@ -1,12 +1,10 @@
 """fork + pipe: the exchange between a parent and its child."""
 
-from ipc import catalog
-from ipc.harness import run_demo
-from support import run_program
+from support import run_demo_once, run_program
 
 
 def test_pipe_demo_through_the_harness():
-    result = run_demo(catalog.find(["pipe"])[0])
+    result = run_demo_once("pipe")
     assert result.ok, result.problems
     assert result.messages == 8
     pids = {line.pid for line in result.lines}

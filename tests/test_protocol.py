@@ -70,11 +70,18 @@ def test_encode_refuses_newlines_and_oversize():
     assert protocol.encode("x" * (protocol.MAX_MESSAGE_BYTES - 1)).endswith(b"\n")
 
 
+def test_an_empty_message_cannot_be_a_datagram_for_an_empty_datagram_is_the_goodbye():
+    with pytest.raises(protocol.ProtocolError, match="an empty datagram ends the conversation"):
+        protocol.encode_datagram("")
+
+
 def test_datagrams_carry_no_newline():
     assert protocol.encode_datagram("hi") == b"hi"
     assert protocol.decode_datagram(b"hi") == "hi"
     with pytest.raises(protocol.MessageTooLong):
         protocol.decode_datagram(b"x" * protocol.MAX_MESSAGE_BYTES)
+    with pytest.raises(protocol.MessageTooLong, match="a datagram of 65000 bytes, the limit is 4095 bytes"):
+        protocol.decode_datagram(b"x" * 4096, 65000)  # the buffer held 4,096 bytes; MSG_TRUNC said the real size
 
 
 def test_answers_depend_on_text_and_position():

@@ -8,16 +8,14 @@ import socket
 import stat
 import tempfile
 
-from ipc import catalog
-from ipc.harness import run_demo
 from ipc.protocol import MAX_MESSAGE_BYTES
-from support import Program, run_program
+from support import Program, run_demo_once, run_program
 
-DATAGRAM = re.compile(r"^datagram of (\d+) bytes from (.+)$")
+DATAGRAM = re.compile(r"^datagram of (\d+) bytes? from (.+)$")
 
 
 def test_unix_dgram_demo_through_the_harness():
-    result = run_demo(catalog.find(["unix-dgram"])[0])
+    result = run_demo_once("unix-dgram")
     assert result.ok, result.problems  # ok includes: no socket file left in the harness's temporary directory
     assert result.messages == 16  # two clients, 4 requests and 4 answers each
     server_path = result.said("server")[1].text.removeprefix("ready: path=")
@@ -68,16 +66,11 @@ def test_unix_dgram_server_answers_only_a_client_with_a_path():
         os.rmdir(directory)
 
 
-def test_unix_dgram_server_survives_bad_datagrams_and_a_vanished_client():
+def test_unix_dgram_server_survives_a_client_that_vanished_before_its_answer():
     directory = tempfile.mkdtemp()
     try:
-        with Program("unix_dgram_server.py", "--clients", "3") as server:
+        with Program("unix_dgram_server.py", "--clients", "1") as server:
             path = server.ready()["path"]
-            with bound_socket(directory, "bad.sock") as sock:
-                sock.sendto(b"x" * (3 * MAX_MESSAGE_BYTES), path)  # the server reads only MAX_MESSAGE_BYTES of it
-                assert sock.recv(MAX_MESSAGE_BYTES).startswith(b"error: message too long")
-                sock.sendto(b"\xff\xfe", path)
-                assert sock.recv(MAX_MESSAGE_BYTES).startswith(b"error: message is not valid UTF-8")
             os.kill(server.popen.pid, signal.SIGSTOP)  # hold the server, so the client is gone before it answers
             try:
                 with bound_socket(directory, "gone.sock") as sock:
@@ -87,9 +80,8 @@ def test_unix_dgram_server_survives_bad_datagrams_and_a_vanished_client():
                 os.kill(server.popen.pid, signal.SIGCONT)
             server.wait_for_line(rf"cannot answer {re.escape(directory)}/gone.sock: No such file or directory")
             code, _, _ = server.finish()
-            assert code == 0  # three conversations ended (two errors, one vanished client), none killed it
+            assert code == 0  # the one conversation ended (its client vanished), and nothing killed the server
     finally:
-        os.unlink(os.path.join(directory, "bad.sock"))
         os.rmdir(directory)
 
 
@@ -99,7 +91,7 @@ def test_unix_dgram_server_removes_its_file_on_sigterm():
         assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
         server.popen.send_signal(signal.SIGTERM)
         code, _, err = server.finish()
-        assert code == 130
+        assert code == 143  # 128 + SIGTERM, as a shell reports it
         assert f"server[{server.popen.pid}]: removed {path}" in err.splitlines()
     assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
 

@@ -46,16 +46,18 @@ from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation
 from ipc.stream import MessageReader, write_all
 
 
-def serve(requests_r: int, replies_w: int) -> None:
+def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
     """The child: a correct server, which reads a request before it answers."""
+    os.close(requests_w)
+    os.close(replies_r)
     log = Log("server")
     conversation = ServerConversation()
     log.say("waiting for a request")
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
 
 
 def main() -> None:
@@ -68,15 +70,8 @@ def main() -> None:
     requests_r, requests_w = os.pipe()  # parent -> child
     replies_r, replies_w = os.pipe()  # child -> parent
     pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(requests_w)
-            os.close(replies_r)
-            serve(requests_r, replies_w)
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, requests_r, requests_w, replies_r, replies_w))
 
     log.say(f"forked server child {pid}")
     os.close(requests_r)
@@ -86,14 +81,16 @@ def main() -> None:
     try:
         for request in args.messages:
             if args.fixed:
-                log.sent(request)
-                write_all(lambda data: os.write(requests_w, data), encode(request))  # the fix: speak first...
+                message = encode(request)
+                log.sent(message)
+                write_all(lambda data: os.write(requests_w, data), message)  # the fix: speak first...
                 reply = reader.receive()  # ...then listen
             else:
                 log.say(f"waiting for the answer to {quote(request)} before sending it (the bug)")
                 reply = reader.receive()  # the bug: listens first, while the server listens too
-                log.sent(request)
-                write_all(lambda data: os.write(requests_w, data), encode(request))
+                message = encode(request)
+                log.sent(message)
+                write_all(lambda data: os.write(requests_w, data), message)
             if reply is None:
                 raise ConnectionError("the child closed its pipe before answering")
             log.received(reply)

@@ -11,12 +11,14 @@ What it shows
     from sending; each simply waits for the other to go first.
 
     The fix (--fixed) is the order: send the request, then read its answer.
-    (This client has no deadline, on purpose, so the hang lasts forever as
-    in the notes; demos/tcp_client.py also sets one.)
+    (This client has no deadline, on purpose, and the server runs with
+    --idle 0, none either, so the hang lasts forever as in the notes. With its
+    default deadline the server would drop this client after 60 s, with
+    "error: no whole request within 60 s"; demos/tcp_client.py sets one too.)
 
 Run it
     ipc run client-reads-first     (the deadlock, explained; then the fix runs)
-    python demos/tcp_server.py --clients 1        (prints its port), then
+    python demos/tcp_server.py --clients 1 --idle 0        (prints its port), then
     python demos/broken/client_reads_first.py --port PORT [--fixed] [MESSAGE...]
     By hand it hangs: Ctrl-C ends it. Or: ipc watch -- python demos/broken/client_reads_first.py --port PORT
 
@@ -53,8 +55,8 @@ log = Log("client")
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
-    parser.add_argument("--port", type=int, required=True, help="the server's port")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
+    parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("--fixed", action="store_true", help="send the request before reading the answer")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
@@ -68,14 +70,14 @@ def main() -> None:
         for request in args.messages:
             if args.fixed:
                 data = encode(request)
-                log.sent(request)
+                log.sent(data)
                 sock.sendall(data)  # the fix: the request first...
                 reply = reader.receive()  # ...then its answer
             else:
                 log.say("waiting for the server to speak first (the bug)")
                 reply = reader.receive()  # the bug: the server speaks only once it has a request
                 data = encode(request)
-                log.sent(request)
+                log.sent(data)
                 sock.sendall(data)
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")

@@ -34,7 +34,6 @@ Expected output
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 
@@ -55,9 +54,9 @@ def serve(requests: str, replies: str) -> None:
     conversation = ServerConversation()
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
 
 
 def main() -> None:
@@ -74,13 +73,8 @@ def main() -> None:
         os.mkfifo(replies)
         log.say(f"made FIFOs requests and replies in {directory}")
         pid = os.fork()
-        if pid == 0:  # the child: the server
-            code = 1
-            try:
-                serve(requests, replies)
-                code = 0
-            finally:
-                os._exit(code)  # never into the parent's finally: the parent removes the FIFOs
+        if pid == 0:  # the child, the server: never into the parent's finally (the parent removes the FIFOs)
+            os._exit(program.child("server", serve, requests, replies))
         requests_w = replies_r = -1
         try:
             if args.fixed:
@@ -93,21 +87,22 @@ def main() -> None:
             reader = MessageReader(lambda n: os.read(replies_r, n))
             conversation = ClientConversation()
             for request in args.messages:
-                log.sent(request)
-                write_all(lambda data: os.write(requests_w, data), encode(request))
+                message = encode(request)
+                log.sent(message)
+                write_all(lambda data: os.write(requests_w, data), message)
                 reply = reader.receive()
                 if reply is None:
                     raise ConnectionError("the server closed replies before answering")
                 log.received(reply)
                 conversation.check(request, reply)
         except BaseException:  # Ctrl-C, kill, an error: the child may be blocked in open() for good
-            os.kill(pid, signal.SIGKILL)  # it has nothing to clean up: the FIFOs are ours to remove
+            program.stop_child(pid)  # SIGKILL: it has nothing to clean up, the FIFOs are ours to remove
             raise
         finally:
             for fd in (requests_w, replies_r):
                 if fd >= 0:
                     os.close(fd)  # closing requests: the server sees end of file
-            os.waitpid(pid, 0)
+        os.waitpid(pid, 0)  # so it exits: reap it
     finally:
         shutil.rmtree(directory)  # the FIFOs and their directory, on every way out
 

@@ -19,7 +19,7 @@ Run it
 System calls, in order
     pipe() twice -> fork() -> child: close() the replies read end only ->
     parent: close() its unused ends -> write()/read() each message ->
-    close() its write end -> waitpid() (blocks; if interrupted, kill() the child) ->
+    close() its write end -> waitpid() (blocks; if interrupted, kill() the child unless reaped) ->
     child: read() (blocks: its own write end keeps the pipe open).
     With --fixed the child also close()s the requests write end, and its
     last read() returns b"": end of file.
@@ -38,7 +38,6 @@ Expected output
 """
 
 import os
-import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # find ipc/ from a checkout
@@ -49,15 +48,18 @@ from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation
 from ipc.stream import MessageReader, write_all
 
 
-def serve(requests_r: int, replies_w: int) -> None:
+def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int, fixed: bool) -> None:
     """The child: answer every request until end of file."""
+    if fixed:
+        os.close(requests_w)  # the fix: else the child's own copy keeps it from ever seeing EOF
+    os.close(replies_r)  # (the bug: without --fixed, requests_w stays open here)
     log = Log("server")
     conversation = ServerConversation()
     for request in MessageReader(lambda n: os.read(requests_r, n)):
         log.received(request)
-        reply = conversation.reply_to(request)
-        log.sent(reply)
-        write_all(lambda data: os.write(replies_w, data), encode(reply))
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
     log.say("end of file: every write end is closed")
 
 
@@ -71,16 +73,8 @@ def main() -> None:
     requests_r, requests_w = os.pipe()  # parent -> child
     replies_r, replies_w = os.pipe()  # child -> parent
     pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            if args.fixed:
-                os.close(requests_w)  # the fix: else the child's own copy keeps it from ever seeing EOF
-            os.close(replies_r)  # (the bug: without --fixed, requests_w stays open here)
-            serve(requests_r, replies_w)
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, requests_r, requests_w, replies_r, replies_w, args.fixed))
 
     log.say(f"forked server child {pid}")
     os.close(requests_r)
@@ -89,8 +83,9 @@ def main() -> None:
         reader = MessageReader(lambda n: os.read(replies_r, n))
         conversation = ClientConversation()
         for request in args.messages:
-            log.sent(request)
-            write_all(lambda data: os.write(requests_w, data), encode(request))
+            message = encode(request)
+            log.sent(message)
+            write_all(lambda data: os.write(requests_w, data), message)
             reply = reader.receive()
             if reply is None:
                 raise ConnectionError("the child closed its pipe before answering")
@@ -100,8 +95,7 @@ def main() -> None:
         log.say("closed my write end; waiting for the child to exit")
         _, status = os.waitpid(pid, 0)  # ...and exit; without the fix it never does
     except BaseException:  # Ctrl-C, kill, an error: without the fix the child would wait for good
-        os.kill(pid, signal.SIGKILL)  # it has nothing to clean up
-        os.waitpid(pid, 0)
+        program.stop_child(pid)  # SIGKILL (it has nothing to clean up), unless the waitpid() above reaped it already
         raise
     log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
 

@@ -50,8 +50,9 @@ from ipc.protocol import ClientConversation, ServerConversation, encode
 from ipc.stream import MessageReader
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, other_end: socket.socket) -> None:
     """The child: answer each request as soon as it has arrived."""
+    other_end.close()  # the client's end: ours only by inheritance
     log = Log("server")
     log.say("answering each request as it arrives")
     conversation = ServerConversation()
@@ -63,21 +64,17 @@ def serve(sock: socket.socket) -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="send from a second thread while reading the answers")
-    parser.add_argument("--count", type=int, default=1000, help="how many requests (default 1000)")
-    parser.add_argument("--size", type=int, default=1000, help="bytes of padding in each request (default 1000)")
+    parser.add_argument("--count", type=program.whole_number(1, 10_000), default=1000,
+                        help="how many requests, 1 to 10000 (default 1000)")
+    parser.add_argument("--size", type=program.whole_number(0, 4000), default=1000,
+                        help="bytes of padding in each request, 0 to 4000 (default 1000)")
     args = parser.parse_args()
     log = Log("client")
 
     client_end, server_end = socket.socketpair()  # AF_UNIX, SOCK_STREAM: connected, both ways
     pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            client_end.close()
-            serve(server_end)
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
+        os._exit(program.child("server", serve, server_end, client_end))
     log.say(f"forked server child {pid}")
     server_end.close()
     requests = [f"request {n:04d} " + "." * args.size for n in range(1, args.count + 1)]

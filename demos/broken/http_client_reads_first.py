@@ -71,7 +71,7 @@ def main() -> None:
             if not sock.recv(4096):  # the bug: an HTTP server speaks only once it has a whole request
                 raise ConnectionError("the server hung up without a word: it waited for a request that never came")
         request = f"GET / HTTP/1.1\r\nHost: {address(where)}\r\nConnection: close\r\n\r\n".encode("ascii")
-        log.sent(request.split(b"\r\n")[0].decode("ascii"))
+        log.sent(request.split(b"\r\n", 1)[0])  # its request line, cut from the very bytes sent
         sock.sendall(request)  # the fix: the request first...
         sock.settimeout(10.0)
         response = MessageReader(sock.recv, decoder=ResponseDecoder()).receive()  # ...then its answer

@@ -1,4 +1,4 @@
-"""Servers that serve many clients at once."""
+"""Servers that serve many clients at once: a process per client, or one process that polls them all."""
 
 from . import Demo, Program
 
@@ -12,5 +12,14 @@ DEMOS = [
         client=Program("tcp_client.py", ("--host", "{host}", "--port", "{port}")),
         clients=2,
         also_runs=("stdio_server.py",),
+    ),
+    Demo(
+        name="select-server",
+        mechanism="TCP, one process, poll() on every socket",
+        teaches="the third design: one poll() waits on the listener and every client at once; non-blocking "
+                "sockets and a table of client states, so an idle or slow client holds up no one",
+        server=Program("select_server.py", ("--clients", "2")),
+        client=Program("tcp_client.py", ("--host", "{host}", "--port", "{port}")),
+        clients=2,
     ),
 ]

@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from ipc.log import Log
-from ipc.protocol import answer
+from ipc.protocol import answer, encode
 
 mode, messages = sys.argv[1], sys.argv[2:]
 client, server = Log("client"), Log("server")
@@ -32,10 +32,10 @@ if mode == "leave-child" and os.fork() == 0:
 
 for seq, request in enumerate(messages, start=1):
     if mode == "lose" and seq == len(messages):
-        client.sent(request)
+        client.sent(encode(request))
         break
     reply = {"echo": request, "replay": answer(1, request)}.get(mode, answer(seq, request))
-    client.sent(request)
+    client.sent(encode(request))  # the log is given the bytes a write would be given
     server.received(request)
-    server.sent(reply)
+    server.sent(encode(reply))
     client.received(reply)

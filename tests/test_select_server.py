@@ -1,0 +1,61 @@
+"""The third server design: one process, one poll() over every socket. What the conformance suite does not
+already ask of every server: that one process serves clients whose conversations overlap, and that a client
+who never reads its answers stalls no one but itself."""
+
+import contextlib
+import re
+import socket
+
+from peers import SocketPeer
+from support import Program, run_demo_once
+
+
+def test_select_server_through_the_harness():
+    result = run_demo_once("select-server")
+    assert result.ok, result.problems
+    assert result.messages == 16
+    assert len({line.pid for line in result.said("server")}) == 1  # no child: one process served everyone
+    counts = [m[1] for line in result.said("server") if (m := re.search(r"\((\d+) clients?( left)?\)$", line.text))]
+    assert counts == ["1", "0", "1", "0"]  # accepted, closed; accepted, closed
+
+
+def test_one_process_answers_conversations_that_overlap():
+    with Program("select_server.py") as server:
+        where = ("127.0.0.1", int(server.ready()["port"]))
+        peers = [SocketPeer(socket.AF_INET, where) for _ in range(5)]
+        try:
+            for number, peer in enumerate(peers):
+                peer.send(b"first from %d\n" % number)
+            for number, peer in reversed(list(enumerate(peers))):  # each waits for the others to go first
+                peer.send(b"second from %d\nthird" % number)  # and a message cut across two sends
+            for number, peer in enumerate(peers):
+                peer.send(b" from %d\n" % number)
+                peer.end()
+                assert peer.replies() == [f"1 FIRST FROM {number}", f"2 SECOND FROM {number}",
+                                          f"3 THIRD FROM {number}"]
+        finally:
+            for peer in peers:
+                peer.close()
+        assert len({int(m[1]) for line in server.lines if (m := re.match(r"server\[(\d+)\]", line))}) == 1
+        assert server.stop() == 143
+
+
+def test_a_client_that_never_reads_stalls_only_itself_and_is_dropped():
+    with Program("select_server.py", "--idle", "1") as server:
+        where = ("127.0.0.1", int(server.ready()["port"]))
+        with socket.socket() as hog:
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small buffers: the stall comes sooner
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            hog.connect(where)
+            hog.setblocking(False)
+            sent = 0
+            with contextlib.suppress(BlockingIOError):  # until its buffers and the server's are full
+                while sent < 50_000_000:
+                    sent += hog.send(b"more\n" * 20_000)
+            assert sent < 50_000_000  # it stopped: the server read no more of it once its answers piled up
+            with contextlib.closing(SocketPeer(socket.AF_INET, where)) as other:  # meanwhile, anyone else
+                other.send(b"still there?\n")
+                assert other.receive() == "1 STILL THERE?"
+            # Then it is dropped: its answers never read, or (if the kernel's buffers took them all) no next request.
+            server.wait_for_line(r"closed 127\.0\.0\.1:\d+: (it reads nothing|after its error line) \(\d+ clients? left\)")
+        assert server.stop() == 143
