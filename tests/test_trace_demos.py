@@ -117,10 +117,13 @@ def test_dup2_demo_the_child_execs_a_server_that_reads_fd_0():
 def test_fifo_demo_open_waits_for_the_other_side():
     model, _ = trace_pair(["fifo_server.py", "--clients", "1"], ["fifo_client.py", "--dir", "{dir}"])
     client, server = role(model, "client"), role(model, "server")
-    assert [c.lecture for c in shown(model, server.pid, "mknodat")] == ["mkfifo", "mkfifo"]
+    assert [c.lecture for c in shown(model, server.pid, "mknodat")] == ["mkfifo"]  # its well-known FIFO
+    assert [c.lecture for c in shown(model, client.pid, "mknodat")] == ["mkfifo", "mkfifo"]  # the client's own two
     opens = [w for w in model.waits if model.calls[w.call].name == "openat"]
     assert any(w.reason.endswith("opened the other end") and w.cause_pid in (client.pid, server.pid) for w in opens)
-    conversation(model, client, server)
+    said = [m.data for m in model.messages_between(client.pid, server.pid)]
+    assert said == [f"{client.pid}\n".encode(), *REQUESTS]  # first who it is, on the server's FIFO; then its requests
+    assert [m.data for m in model.messages_between(server.pid, client.pid)] == REPLIES
 
 
 def test_files_demo_rename_then_read():
@@ -201,7 +204,7 @@ def test_broken_demo_the_blocked_calls_at_the_end(script, blocked):
 
 
 def test_broken_client_reads_first_over_tcp():
-    model, stopped = trace_pair(["tcp_server.py", "--host", "127.0.0.1", "--clients", "1"],
+    model, stopped = trace_pair(["tcp_server.py", "--host", "127.0.0.1", "--clients", "1", "--idle", "0"],
                                 ["broken/client_reads_first.py", "--host", "{host}", "--port", "{port}"],
                                 deadlock=True)
     stuck = stopped.blocked_at_end()
@@ -307,7 +310,7 @@ def test_cli_terminated_ends_what_it_traces_and_exits_143():
 def test_cli_traces_a_demo_by_its_name():
     done = ipc_trace("fifo")
     assert done.returncode == 0, done.stderr
-    assert "FIFO requests" in done.stdout and "mknodat (mkfifo)" in done.stdout
+    assert "FIFO server" in done.stdout and "mknodat (mkfifo)" in done.stdout  # the server's well-known FIFO
     assert "8 messages matched" in done.stdout
     assert ipc_trace("no-such-demo").returncode == 2
 

@@ -107,7 +107,7 @@ def gone(pid: int) -> bool:
 
 @needs_proc
 def test_two_terminals_the_cycle_runs_through_the_server_outside_which_is_left_alone():
-    with Program("tcp_server.py", "--clients", "1") as server:  # "the other terminal"
+    with Program("tcp_server.py", "--clients", "1", "--idle", "0") as server:  # "the other terminal", as documented
         port = server.ready()["port"]
         done = subprocess.run([*IPC, "watch", "--", sys.executable, "demos/broken/client_reads_first.py",
                                "--port", port], cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -124,7 +124,7 @@ def test_two_terminals_the_cycle_runs_through_the_server_outside_which_is_left_a
 
 @needs_proc
 def test_waiting_on_a_server_busy_elsewhere_is_said_once_and_nothing_is_ended():
-    with Program("tcp_server.py") as server:
+    with Program("tcp_server.py", "--idle", "0") as server:  # no deadline: it waits for the busy one for good
         port = int(server.ready()["port"])
         busy = socket.create_connection(("127.0.0.1", port), timeout=5)  # the server serves this one first...
         server.wait_for_line("accepted")
