@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Callable, Optional, TextIO
 
 from . import catalog, protocol
-from .catalog import ROOT, Demo, ExpectedDeadlock, Program
-from .deadlock import Diagnosis, Watcher
+from .catalog import ROOT, Demo, Program
+from .deadlock import Watcher
 from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
-from .trace.build import build
-from .trace.model import Trace
+from .result import Result
 from .trace.runner import Recording
 from .transcript import Line, Transcript, check_exchange, parse_line
 
@@ -68,38 +67,6 @@ class Launched:
         if self.exited_at is None:
             self.exited_at = time.monotonic()
         return self.closed or time.monotonic() - self.exited_at > LINGER
-
-
-@dataclass
-class Result:
-    demo: Demo
-    problems: list[str] = field(default_factory=list)
-    transcript: Transcript = field(default_factory=Transcript)
-    exit_codes: dict[str, int] = field(default_factory=dict)  # label -> exit code
-    messages: int = 0
-    seconds: float = 0.0
-    skipped: Optional[str] = None  # why the demo could not run here
-    diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
-    deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
-    fixed: Optional["Result"] = None  # a broken demo's fix, run after it
-    trace: Optional[Trace] = None  # run under strace: what the kernel did (ipc.trace)
-    stopped: Optional[Trace] = None  # ...and, for a deadlock, the kernel's view when it was diagnosed
-    trace_texts: list[str] = field(default_factory=list)  # strace's own words, one text per program
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def verdict(self) -> str:
-        return "skipped" if self.skipped else ("ok" if self.ok else "FAILED")
-
-    @property
-    def lines(self) -> list[Line]:
-        return self.transcript.lines
-
-    def said(self, role: str) -> list[Line]:
-        return self.transcript.said(role)
 
 
 class Run:
@@ -158,7 +125,7 @@ class Run:
                 result.diagnosis = diagnosis
                 result.deadlock_seconds = diagnosis.reported_at - self.start  # on the lines' clock
                 if self.recording:  # the kernel's view as it stood, before anything is ended
-                    result.stopped = self.recording.model()
+                    result.stopped_texts = self.recording.texts()
                 self._show(diagnosis.report())
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))
@@ -186,7 +153,6 @@ class Run:
                 self.watch.close()
             if self.recording:
                 result.trace_texts = self.recording.texts()
-                result.trace = build(result.trace_texts)
                 self.recording.close()
             result.seconds = time.monotonic() - self.start
 
@@ -382,7 +348,7 @@ class Run:
         result, demo = self.result, self.demo
         if demo.kind == "deadlock":  # it deadlocked, as it should; the harness ended it, so no exit code counts
             if demo.deadlock is not None:
-                result.problems.extend(deadlock_problems(demo.deadlock, result.diagnosis))
+                result.problems.extend(demo.deadlock.problems(result.diagnosis))
             return
         for label, code in result.exit_codes.items():
             if code != 0:
@@ -395,24 +361,6 @@ class Run:
             result.messages = count(result.transcript)
         if demo.check is not None and result.ok:
             result.problems.extend(demo.check(result.transcript))
-
-
-def deadlock_problems(expected: ExpectedDeadlock, diagnosis: Optional[Diagnosis]) -> list[str]:
-    """How the diagnosis differs from the deadlock the catalog expects (empty when it is that one)."""
-    if diagnosis is None:
-        return ["no deadlock was diagnosed"]
-    problems = []
-    if diagnosis.cycle_text() != expected.cycle:
-        problems.append(f"expected the cycle {expected.cycle!r}, the diagnosis says {diagnosis.cycle_text()!r}")
-    for name, call in expected.calls.items():
-        try:
-            blocked_in = diagnosis.process(name).call
-        except KeyError:
-            problems.append(f"the diagnosis names no {name}")
-            continue
-        if blocked_in != call:
-            problems.append(f"{name} is blocked in {blocked_in}, expected {call}")
-    return problems
 
 
 class _Stop(Exception):
@@ -435,7 +383,7 @@ def run_demo(
     detect=False turns the deadlock watch off (a demo that hangs then runs into its timeout);
     use_proc=False and quiet give the watch the psutil fallback other systems get; stop, once set,
     ends the run at once (with its cleanup), for a caller that runs several in threads; trace=True runs
-    every program under strace (ipc.trace.runner.TraceError if it cannot) and keeps the model in result.trace."""
+    every program under strace (ipc.trace.runner.TraceError if it cannot): result.trace is what the kernel did."""
     result = Run(demo, out, timeout, detect, use_proc, quiet, stop, trace).execute()
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:

@@ -57,6 +57,23 @@ class ExpectedDeadlock:
     cycle: str
     calls: dict[str, str] = field(default_factory=dict)
 
+    def problems(self, diagnosis) -> list[str]:
+        """How an ipc.deadlock.Diagnosis differs from this one (empty when it is this deadlock)."""
+        if diagnosis is None:
+            return ["no deadlock was diagnosed"]
+        problems = []
+        if diagnosis.cycle_text() != self.cycle:
+            problems.append(f"expected the cycle {self.cycle!r}, the diagnosis says {diagnosis.cycle_text()!r}")
+        for name, call in self.calls.items():
+            try:
+                blocked_in = diagnosis.process(name).call
+            except KeyError:
+                problems.append(f"the diagnosis names no {name}")
+                continue
+            if blocked_in != call:
+                problems.append(f"{name} is blocked in {blocked_in}, expected {call}")
+        return problems
+
 
 @dataclass(frozen=True)
 class Demo:

@@ -66,6 +66,7 @@ class Section:
     trace: Optional[Trace] = None  # None: not traced (no strace here, or not traceable)
     page: Optional[str] = None  # its step-through page, a file name relative to the report
     why_no_picture: str = ""  # said where there is no trace
+    picture: Optional[str] = None  # its diagram as SVG markup, drawn already (ids prefixed d<number>-)
     details: dict = field(default_factory=dict)  # more facts for the contents: {"messages": 8, "time": "0.31 s"}
 
 
@@ -109,8 +110,8 @@ def _section(section: Section, anchor: str, number: int, rows: Optional[int]) ->
                      f"bytes in flight, one step at a time</a></p>")
     if section.diagnosis:
         parts.append(f'<pre class="diagnosis">{escape(section.diagnosis)}</pre>')
-    if section.trace is not None:
-        picture = svg(section.trace, title=f"{section.name}: {section.mechanism}", rows=rows, ids=f"d{number}-")
+    if section.picture is not None or section.trace is not None:
+        picture = section.picture or svg(section.trace, title=diagram_title(section), rows=rows, ids=f"d{number}-")
         parts.append(f'<figure aria-label="sequence diagram of {escape(section.name)}">{picture}</figure>')
     else:
         parts.append(f'<p class="no-picture">No picture: {escape(section.why_no_picture or "not traced")}.</p>')
@@ -121,6 +122,10 @@ def _section(section: Section, anchor: str, number: int, rows: Optional[int]) ->
                      "</details>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def diagram_title(section: Section) -> str:
+    return f"{section.name}: {section.mechanism}"
 
 
 def _kind(verdict: str) -> str:

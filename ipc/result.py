@@ -1,0 +1,59 @@
+"""What one run of one demo came to: its verdict, its problems, its transcript, and what the kernel did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .catalog import Demo
+from .deadlock import Diagnosis
+from .trace.build import build
+from .trace.model import Trace
+from .transcript import Line, Transcript
+
+
+@dataclass
+class Result:
+    demo: Demo
+    problems: list[str] = field(default_factory=list)
+    transcript: Transcript = field(default_factory=Transcript)
+    exit_codes: dict[str, int] = field(default_factory=dict)  # label -> exit code
+    messages: int = 0
+    seconds: float = 0.0
+    skipped: Optional[str] = None  # why the demo could not run here
+    diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
+    deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
+    fixed: Optional["Result"] = None  # a broken demo's fix, run after it
+    trace_texts: list[str] = field(default_factory=list)  # run under strace: its words, one text per program
+    stopped_texts: list[str] = field(default_factory=list)  # ...and, for a deadlock, as they stood when diagnosed
+    _models: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def verdict(self) -> str:
+        return "skipped" if self.skipped else ("ok" if self.ok else "FAILED")
+
+    @property
+    def trace(self) -> Optional[Trace]:
+        """What the kernel did (ipc.trace), built from strace's texts when first asked for; None if not traced."""
+        return self._model("trace", self.trace_texts)
+
+    @property
+    def stopped(self) -> Optional[Trace]:
+        """For a deadlock: the kernel's view as it stood when the deadlock was diagnosed."""
+        return self._model("stopped", self.stopped_texts)
+
+    def _model(self, which: str, texts: list[str]) -> Optional[Trace]:
+        if texts and which not in self._models:
+            self._models[which] = build(texts)  # a model takes a while: only for whoever draws it
+        return self._models.get(which)
+
+    @property
+    def lines(self) -> list[Line]:
+        return self.transcript.lines
+
+    def said(self, role: str) -> list[Line]:
+        return self.transcript.said(role)
