@@ -6,6 +6,7 @@
     ipc run deadlocks         run every broken demo: each deadlock explained, then its fix
     ipc watch -- COMMAND [ARG...]
                               run any command; if it deadlocks, explain it and end it
+    ipc bench [MECHANISM...]  how fast each mechanism is, Python beside C, every byte checked
 
 Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
@@ -67,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--no-proc", action="store_true",
                        help="do not read /proc: the plainer psutil fallback other systems get")
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    bench = commands.add_parser(
+        "bench", help="measure each mechanism: round trips and streams, Python beside C",
+        description="Round-trip latency (p50/p90/p99/max) and stream throughput per mechanism, size and "
+                    "implementation (C, raw Python, the project's stack), every byte checked. Exit 1 if a "
+                    "measurement lost or corrupted a byte (or stalled); skipped rows say why.")
+    bench.add_argument("mechanisms", nargs="*", metavar="MECHANISM", help="pipe fifo socketpair unix unix-dgram "
+                       "tcp4 tcp6 udp files mp-pipe mp-queue shm shm-spin (default: all)")
+    bench.add_argument("--sizes", metavar="BYTES,...", help="frame sizes (default 64,4096,65536,1048576)")
+    bench.add_argument("--quick", action="store_true", help="fewer sizes, shorter and fewer samples (under 30 s)")
+    bench.add_argument("--placements", metavar="P,...", help="unpinned,same-cpu,two-cpus (default: all three)")
+    bench.add_argument("--json", metavar="FILE", help="write every summary and the machine description as JSON")
+    bench.add_argument("--svg", metavar="FILE", help="write the chart as SVG")
     return parser
 
 
@@ -81,6 +94,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return run_demos(args, sys.stdout)
         if args.command == "watch":
             return watch_command(args)
+        if args.command == "bench":
+            return bench_command(args, sys.stdout, sys.stderr)
     except KeyboardInterrupt:
         print("ipc: interrupted; every process it started was ended", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -209,3 +224,49 @@ def watch_command(args: argparse.Namespace) -> int:
         print(f"ipc watch: {error}", file=sys.stderr)
         return error.code
     return outcome.code
+
+
+def bench_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import time
+
+    from .bench import chart, machine, report, runner
+
+    mechanisms = args.mechanisms or list(runner.MECHANISMS)
+    unknown = [name for name in mechanisms if name not in runner.MECHANISMS]
+    placements = args.placements.split(",") if args.placements else list(runner.PLACEMENTS)
+    try:
+        sizes = sorted({int(size) for size in args.sizes.split(",")}) if args.sizes else \
+            list(runner.QUICK_SIZES if args.quick else runner.DEFAULT_SIZES)
+    except ValueError:
+        sizes = []
+    if unknown or not sizes or not all(16 <= size <= 64 << 20 for size in sizes) or \
+            not set(placements) <= set(runner.PLACEMENTS):
+        problem = (f"no mechanism named {unknown[0]!r}; choose from {' '.join(runner.MECHANISMS)}" if unknown else
+                   "--sizes takes whole numbers of bytes from 16 to 67108864, separated by commas" if not sizes or
+                   not all(16 <= size <= 64 << 20 for size in sizes) else
+                   f"--placements takes {','.join(runner.PLACEMENTS)}")
+        print(f"ipc bench: {problem}", file=err)
+        return EXIT_USAGE
+    signal.signal(signal.SIGTERM, _terminate)  # so workers are ended and files removed
+    settings = runner.QUICK if args.quick else runner.FULL
+    specs = runner.plan(mechanisms, sizes, settings, placements)
+    info = machine.describe()
+    progress = (lambda text: print(f"\r\033[K{text[:150]}", end="", file=err, flush=True)) if err.isatty() else None
+    started = time.monotonic()
+    outcomes = runner.run(specs, settings, progress)
+    elapsed = time.monotonic() - started
+    if progress:
+        print("\r\033[K", end="", file=err, flush=True)
+    info["load_average_end"] = machine.load_average()
+    out.write(report.render(outcomes, info, elapsed, args.quick))
+    try:
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as file:
+                file.write(report.as_json(outcomes, info, settings, elapsed, args.quick))
+        if args.svg:
+            with open(args.svg, "w", encoding="utf-8") as file:
+                file.write(chart.render(outcomes, info))
+    except OSError as error:
+        print(f"ipc bench: cannot write {error.filename}: {error.strerror}", file=err)
+        return EXIT_FAILED
+    return EXIT_FAILED if any(outcome.status == "failed" for outcome in outcomes) else EXIT_OK
