@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock test list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock test bench list readme clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -35,6 +35,9 @@ deadlock: venv ## every broken demo: its deadlock explained, then its fix; then 
 
 test: venv ## run the test suite
 	$(PY) -m pytest
+
+bench: venv ## measure every mechanism (about 4 minutes): table, bench/results.json, bench/chart.svg
+	$(IPC) bench --json bench/results.json --svg bench/chart.svg
 
 list: venv ## list the demos
 	$(IPC) list

@@ -247,13 +247,16 @@ def bench_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                    f"--placements takes {','.join(runner.PLACEMENTS)}")
         print(f"ipc bench: {problem}", file=err)
         return EXIT_USAGE
-    signal.signal(signal.SIGTERM, _terminate)  # so workers are ended and files removed
     settings = runner.QUICK if args.quick else runner.FULL
     specs = runner.plan(mechanisms, sizes, settings, placements)
     info = machine.describe()
     progress = (lambda text: print(f"\r\033[K{text[:150]}", end="", file=err, flush=True)) if err.isatty() else None
     started = time.monotonic()
-    outcomes = runner.run(specs, settings, progress)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # so workers are ended and files removed
+    try:
+        outcomes = runner.run(specs, settings, progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     elapsed = time.monotonic() - started
     if progress:
         print("\r\033[K", end="", file=err, flush=True)

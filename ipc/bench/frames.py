@@ -46,6 +46,10 @@ class CorruptMessage(PayloadError):
     pass
 
 
+class PeerHungUp(LostMessage):
+    """The other side closed or died: its own error, if it said one, is the better reason."""
+
+
 def window(size: int) -> int:
     """After how many frames of this size a stream's sequence numbers start again from 0."""
     return max(4, WINDOW_BYTES // size)

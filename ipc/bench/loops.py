@@ -62,7 +62,7 @@ def read_exact(readinto: Callable, view: memoryview) -> bool:
             return False
         more = readinto(view[got:])
         if not more:
-            raise frames.LostMessage(f"the stream ended {got} bytes into a {total}-byte frame")
+            raise frames.PeerHungUp(f"the stream ended {got} bytes into a {total}-byte frame")
         got += more
     return True
 
@@ -91,7 +91,7 @@ def raw_latency_client(end: End, size: int, schedule: Schedule) -> frames.Checks
         t0 = clock()
         send(out)
         if not receive():
-            raise frames.LostMessage(f"the server hung up before answering frame {sequence}")
+            raise frames.PeerHungUp(f"the server hung up before answering frame {sequence}")
         if unpack(buffer) != (sequence, size):  # inside the loop: sequence number and length
             raise frames.header_error(sequence, size, buffer)
         t1 = clock()
@@ -149,7 +149,7 @@ def stream_values(end: End, size: int, value_seconds: float, values: int, warmup
         for index in range(count):
             pack(expected, 0, index % wrap, size)
             if not receive():
-                raise frames.LostMessage(f"the server hung up after {index} of {count} frames")
+                raise frames.PeerHungUp(f"the server hung up after {index} of {count} frames")
             if buffer != expected:  # memcmp of the whole frame: header and every payload byte
                 raise frames.mismatch(index % wrap, expected, buffer)
         t1 = clock()
@@ -171,7 +171,7 @@ def stream_server(end: End, size: int, path: str = "plain", memfd: Optional[int]
     request = bytearray(HEADER_BYTES)
     wrap = frames.window(size)
     pack = HEADER.pack_into
-    sent = 0
+    sent = skipped = 0
     while True:
         if end.datagram:
             if end.readinto(request) != HEADER_BYTES:
@@ -182,10 +182,9 @@ def stream_server(end: End, size: int, path: str = "plain", memfd: Optional[int]
         if count == 0:
             return
         for index in range(count):
-            sequence = index % wrap
             if inject and sent == inject[1] and inject[0] == "lose":
-                sent += 1
-                continue  # the frame is never sent: the client must notice the gap
+                skipped = 1  # this frame is never sent: the next one comes in its place
+            sequence = (index + skipped) % wrap
             if send_span is not None:
                 send_span(sequence * size, size)  # zero copy: from the file of frames
             else:
@@ -228,7 +227,7 @@ def project_latency_client(end: End, size: int, schedule: Schedule) -> int:
         t0 = clock()
         reply = exchange()
         if reply is None:
-            raise frames.LostMessage(f"the server hung up before answering request {conversation.checked + 1}")
+            raise frames.PeerHungUp(f"the server hung up before answering request {conversation.checked + 1}")
         conversation.check(text, reply)  # every byte of the answer, and its number
         t1 = clock()
         if not schedule.keep(t0, t1):
@@ -263,7 +262,7 @@ def project_stream_values(end: End, size: int, value_seconds: float, values: int
         for index in range(count):
             message = reader.receive()
             if message is None:
-                raise frames.LostMessage(f"the server hung up after {index} of {count} lines")
+                raise frames.PeerHungUp(f"the server hung up after {index} of {count} lines")
             if message[11:] != text or int(message[:10]) != index:
                 raise frames.CorruptMessage(f"line {index}: got {message[:40]!r}...")
         t1 = clock()

@@ -81,7 +81,7 @@ def parse(out: str) -> dict:
         elif word == "value":
             values.append((int(numbers[0]), int(numbers[1])))
         elif word == "crc":
-            crc = tuple(int(number, 16) for number in numbers)
+            crc = (int(numbers[0], 16), int(numbers[1], 16), int(numbers[2]))
     if crc is not None and crc[0] != crc[1]:
         raise WorkerFailed("the C reference's payload checksums differ")
     return {"samples_ns": samples, "crc": crc} if crc is not None else {"values": values}

@@ -105,6 +105,8 @@ def measure(spec: Spec, directory: str) -> dict:
             os.waitpid(pid, 0)
             server_said = os.read(errors_r, 2000).decode(errors="replace")
             os.close(errors_r)
+            if isinstance(error, frames.PayloadError) and not isinstance(error, frames.PeerHungUp):
+                raise WorkerFailed(_describe(error)) from error  # the client's check came first
             raise WorkerFailed(server_said or _describe(error)) from error
         _, status = os.waitpid(pid, 0)
         server_said = os.read(errors_r, 2000).decode(errors="replace")
