@@ -10,7 +10,7 @@
  * It sets the mechanism up, fork()s the server, and the client prints:
  *   sample NS            one round trip, timed with CLOCK_MONOTONIC (after the warm-up)
  *   value BYTES NS       one timed stream of frames (after calibration)
- *   crc SENT RECEIVED    CRC-32 (zlib's) of every frame sent and received in the round trips
+ *   crc SENT RECEIVED N  CRC-32 (zlib's) of every frame sent and received in the round trips, and how many
  * A lost, extra or corrupted byte: a one-line error on stderr and exit 1. Built by ipc/bench/reference.py
  * with `cc -O2` into a private temporary directory.
  */
@@ -174,7 +174,7 @@ static void latency_client(struct end *e, size_t size, struct options *o) {
     }
     if (e->dgram) send_control(e, 0); else close(e->wfd);  /* the server sees end of file */
     for (int i = 0; i < count; i++) printf("sample %llu\n", (unsigned long long)samples[i]);
-    printf("crc %08x %08x\n", crc_sent, crc_received);
+    printf("crc %08x %08x %u\n", crc_sent, crc_received, sequence);
     if (crc_sent != crc_received) fail("payload checksum differs: a corrupted byte");
     free(out); free(in); free(samples);
 }

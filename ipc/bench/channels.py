@@ -14,12 +14,14 @@ parent ends the whole process group when it passes.
 from __future__ import annotations
 
 import fcntl
+import functools
 import io
 import os
 import socket
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .. import stream
 from .frames import HEADER
 
 STREAMS = ("pipe", "fifo", "socketpair", "unix", "tcp4", "tcp6")
@@ -36,6 +38,7 @@ class Unsupported(Exception):
 class End:
     """One process's side of a channel: the calls its loops make, and what to close."""
     readinto: Callable  # (buffer) -> bytes read, 0 at end of file
+    write: Callable  # (bytes) -> bytes written, maybe fewer than given: os.write, sock.send
     write_all: Callable  # (bytes) -> None, every byte written
     read: Callable  # (n) -> bytes: what the demos hand to MessageReader
     send: Callable  # (bytes) -> None: one datagram, or write_all on a stream
@@ -51,20 +54,18 @@ class End:
 def fd_end(read_fd: int, write_fd: int) -> End:
     """A pipe or FIFO side: FileIO.readinto is one read() straight into our buffer."""
     reader = io.FileIO(read_fd, "rb", closefd=False)
-
-    def write_all(data) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write_fd, view):]  # a pipe may take fewer bytes than it was given
+    write = functools.partial(os.write, write_fd)
+    write_all = functools.partial(stream.write_all, write)  # the project's loop: a pipe may take fewer bytes
 
     def close() -> None:
         os.close(read_fd)
         os.close(write_fd)
-    return End(reader.readinto, write_all, lambda n: os.read(read_fd, n), write_all, write_fd, closers=[close])
+    return End(reader.readinto, write, write_all, lambda n: os.read(read_fd, n), write_all, write_fd,
+               closers=[close])
 
 
 def socket_end(sock: socket.socket, datagram: bool = False) -> End:
-    return End(sock.recv_into, sock.sendall, sock.recv, sock.send if datagram else sock.sendall,
+    return End(sock.recv_into, sock.send, sock.sendall, sock.recv, sock.send if datagram else sock.sendall,
                sock.fileno(), datagram, [sock.close])
 
 

@@ -28,7 +28,7 @@ from .channels import End
 from .frames import HEADER, HEADER_BYTES, SEQUENCE_LIMIT
 
 WARMUP_MIN = 20  # round trips thrown away before the first sample, at least
-FIRST_STREAM_FRAMES = 4
+FIRST_STREAM_FRAMES = 4  # a stream's first value; calibration doubles it
 
 
 class Schedule:
@@ -53,10 +53,39 @@ class Schedule:
         return t1 < self._until and len(self.samples) < self._max
 
 
+class Calibration:
+    """pyperf's calibration for streams: double the frames per value until one lasts long enough (those
+    values are thrown away, as warm-up), then keep values of about value_seconds each."""
+
+    def __init__(self, value_seconds: float, values: int, warmup_s: float) -> None:
+        self.count = FIRST_STREAM_FRAMES
+        self.results: list = []
+        self._value_ns = value_seconds * 1e9
+        self._values = values
+        self._warm_until = time.perf_counter_ns() + int(warmup_s * 1e9)
+        self._calibrated = False
+
+    def done(self) -> bool:
+        return len(self.results) >= self._values
+
+    def record(self, t0: int, t1: int, nbytes: int) -> None:
+        elapsed = t1 - t0
+        if self._calibrated:
+            self.results.append((nbytes, elapsed))
+        elif elapsed >= self._value_ns * 0.5 and t1 >= self._warm_until:
+            self._calibrated = True
+        if not self._calibrated or elapsed < self._value_ns * 0.8:
+            self.count = max(self.count * 2, int(self.count * self._value_ns / max(elapsed, 1)))
+
+
 def read_exact(readinto: Callable, view: memoryview) -> bool:
     """Fill view; False at end of file before its first byte, an error at end of file inside it."""
+    return finish_read(readinto, view, readinto(view))
+
+
+def finish_read(readinto: Callable, view: memoryview, got: int) -> bool:
+    """After a read that returned got bytes: read the rest of the frame (a stream may hand it over in parts)."""
     total = len(view)
-    got = readinto(view)
     while got < total:
         if not got:
             return False
@@ -67,13 +96,25 @@ def read_exact(readinto: Callable, view: memoryview) -> bool:
     return True
 
 
-def receive_frame(end: End, view: memoryview) -> bool:
-    if not end.datagram:
-        return read_exact(end.readinto, view)
-    got = end.readinto(view)
-    if got != len(view):
+def finish_write(write: Callable, data, done: int) -> None:
+    """After a write that took done bytes: write the rest (a pipe or socket may take fewer than it was given)."""
+    view = memoryview(data)
+    while done < len(view):
+        done += write(view[done:])
+
+
+def receive_rest(end: End, view: memoryview, got: int) -> bool:
+    """After a read of got bytes that was not a whole frame: finish it, or say why not (False: the peer stopped)."""
+    if end.datagram:
+        if got == HEADER_BYTES:
+            return False  # a control frame: stop
         raise frames.CorruptMessage(f"a datagram of {got} bytes arrived where {len(view)} were sent")
-    return True
+    return finish_read(end.readinto, view, got)
+
+
+def receive_frame(end: End, view: memoryview) -> bool:
+    got = end.readinto(view)
+    return got == len(view) or receive_rest(end, view, got)
 
 
 # Round trips, raw ---------------------------------------------------------------------------
@@ -82,15 +123,18 @@ def raw_latency_client(end: End, size: int, schedule: Schedule) -> frames.Checks
     out = frames.frame(0, size)
     buffer = bytearray(size)
     view = memoryview(buffer)
-    send, clock, pack, unpack = end.send, time.perf_counter_ns, HEADER.pack_into, HEADER.unpack_from
-    receive = (lambda: read_exact(end.readinto, view)) if not end.datagram else (lambda: receive_frame(end, view))
+    write, readinto = end.write, end.readinto
+    clock, pack, unpack = time.perf_counter_ns, HEADER.pack_into, HEADER.unpack_from
     checksum = frames.Checksum()
     sequence = 0
     while True:
         pack(out, 0, sequence, size)
         t0 = clock()
-        send(out)
-        if not receive():
+        sent = write(out)
+        if sent != size:  # the usual case is one call each way; the rest only when the kernel splits a frame
+            finish_write(write, out, sent)
+        got = readinto(view)
+        if got != size and not receive_rest(end, view, got):
             raise frames.PeerHungUp(f"the server hung up before answering frame {sequence}")
         if unpack(buffer) != (sequence, size):  # inside the loop: sequence number and length
             raise frames.header_error(sequence, size, buffer)
@@ -109,15 +153,11 @@ def raw_latency_server(end: End, size: int, inject: Optional[tuple] = None) -> N
     """Echo every frame back until end of file (or a stop frame on datagrams)."""
     buffer = bytearray(size)
     view = memoryview(buffer)
+    write, readinto = end.write, end.readinto
     served = 0
     while True:
-        if end.datagram:
-            got = end.readinto(view)
-            if got == HEADER_BYTES:
-                return
-            if got != size:
-                raise frames.CorruptMessage(f"server: a datagram of {got} bytes where {size} were sent")
-        elif not read_exact(end.readinto, view):
+        got = readinto(view)
+        if got != size and not receive_rest(end, view, got):
             return
         if inject and served == inject[1]:
             if inject[0] == "lose":
@@ -127,41 +167,36 @@ def raw_latency_server(end: End, size: int, inject: Optional[tuple] = None) -> N
             end.send(buffer)
             buffer[-1] ^= 0x01
         else:
-            end.send(buffer)
+            sent = write(buffer)
+            if sent != size:
+                finish_write(write, buffer, sent)
         served += 1
 
 
 # Streams, raw -------------------------------------------------------------------------------
 
 def stream_values(end: End, size: int, value_seconds: float, values: int, warmup_s: float) -> list:
-    """Ask for streams of frames and time them; the first (calibration) ones are thrown away."""
+    """Ask for streams of frames and time them; each frame compared in full with the one expected."""
     expected = frames.frame(0, size)
     buffer = bytearray(size)
     view = memoryview(buffer)
     wrap = frames.window(size)
-    clock, pack = time.perf_counter_ns, HEADER.pack_into
-    receive = (lambda: read_exact(end.readinto, view)) if not end.datagram else (lambda: receive_frame(end, view))
-    count, results, warm_until = FIRST_STREAM_FRAMES, [], clock() + int(warmup_s * 1e9)
-    calibrated = False
-    while len(results) < values:
+    readinto, clock, pack = end.readinto, time.perf_counter_ns, HEADER.pack_into
+    calibration = Calibration(value_seconds, values, warmup_s)
+    while not calibration.done():
+        count = calibration.count
         t0 = clock()
         end.send(frames.control(count))
         for index in range(count):
             pack(expected, 0, index % wrap, size)
-            if not receive():
+            got = readinto(view)
+            if got != size and not receive_rest(end, view, got):
                 raise frames.PeerHungUp(f"the server hung up after {index} of {count} frames")
             if buffer != expected:  # memcmp of the whole frame: header and every payload byte
                 raise frames.mismatch(index % wrap, expected, buffer)
-        t1 = clock()
-        elapsed = t1 - t0
-        if calibrated:
-            results.append((count * size, elapsed))
-        elif elapsed >= value_seconds * 1e9 * 0.5 and t1 >= warm_until:
-            calibrated = True  # pyperf's calibration: double until a value lasts long enough
-        if not calibrated or elapsed < value_seconds * 1e9 * 0.8:
-            count = max(count * 2, int(count * value_seconds * 1e9 / max(elapsed, 1)))
+        calibration.record(t0, clock(), count * size)
     end.send(frames.control(0))
-    return results
+    return calibration.results
 
 
 def stream_server(end: End, size: int, path: str = "plain", memfd: Optional[int] = None,
@@ -170,7 +205,7 @@ def stream_server(end: End, size: int, path: str = "plain", memfd: Optional[int]
     out = frames.frame(0, size)
     request = bytearray(HEADER_BYTES)
     wrap = frames.window(size)
-    pack = HEADER.pack_into
+    write, pack = end.write, HEADER.pack_into
     sent = skipped = 0
     while True:
         if end.datagram:
@@ -194,7 +229,9 @@ def stream_server(end: End, size: int, path: str = "plain", memfd: Optional[int]
                     end.send(out)
                     out[-1] ^= 0x01
                 else:
-                    end.send(out)
+                    done = write(out)
+                    if done != size:
+                        finish_write(write, out, done)
             sent += 1
 
 
@@ -255,8 +292,9 @@ def project_stream_values(end: End, size: int, value_seconds: float, values: int
     line_bytes = len(protocol.encode(f"{0:010d} {text}"))
     reader = MessageReader(end.read)
     clock = time.perf_counter_ns
-    count, results, warm_until, calibrated = FIRST_STREAM_FRAMES, [], clock() + int(warmup_s * 1e9), False
-    while len(results) < values:
+    calibration = Calibration(value_seconds, values, warmup_s)
+    while not calibration.done():
+        count = calibration.count
         t0 = clock()
         end.write_all(frames.control(count))
         for index in range(count):
@@ -265,16 +303,9 @@ def project_stream_values(end: End, size: int, value_seconds: float, values: int
                 raise frames.PeerHungUp(f"the server hung up after {index} of {count} lines")
             if message[11:] != text or int(message[:10]) != index:
                 raise frames.CorruptMessage(f"line {index}: got {message[:40]!r}...")
-        t1 = clock()
-        elapsed = t1 - t0
-        if calibrated:
-            results.append((count * line_bytes, elapsed))
-        elif elapsed >= value_seconds * 1e9 * 0.5 and t1 >= warm_until:
-            calibrated = True
-        if not calibrated or elapsed < value_seconds * 1e9 * 0.8:
-            count = max(count * 2, int(count * value_seconds * 1e9 / max(elapsed, 1)))
+        calibration.record(t0, clock(), count * line_bytes)
     end.write_all(frames.control(0))
-    return results
+    return calibration.results
 
 
 def project_stream_server(end: End, size: int) -> None:
@@ -293,6 +324,6 @@ def pin(cpu: Optional[int]) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-__all__ = ["Schedule", "raw_latency_client", "raw_latency_server", "stream_values", "stream_server",
+__all__ = ["Schedule", "Calibration", "raw_latency_client", "raw_latency_server", "stream_values", "stream_server",
            "project_latency_client", "project_latency_server", "project_stream_values", "project_stream_server",
            "write_all", "pin"]

@@ -27,7 +27,7 @@ from typing import Optional
 
 from . import frames
 from .frames import HEADER, HEADER_BYTES
-from .loops import FIRST_STREAM_FRAMES, Schedule
+from .loops import Calibration, Schedule
 
 COUNTER = struct.Struct("Q")
 CONTROL_AREA = 64  # two counters, then the slots start on a cache line of their own
@@ -165,8 +165,9 @@ def shm_stream_values(channel: SharedChannel, size: int, value_seconds: float, v
     wrap = frames.window(size)
     clock, pack = time.perf_counter_ns, HEADER.pack_into
     consumed = 0
-    count, results, warm_until, calibrated = FIRST_STREAM_FRAMES, [], clock() + int(warmup_s * 1e9), False
-    while len(results) < values:
+    calibration = Calibration(value_seconds, values, warmup_s)
+    while not calibration.done():
+        count = calibration.count
         t0 = clock()
         os.write(channel.control[1], frames.control(count))
         for index in range(count):
@@ -183,16 +184,9 @@ def shm_stream_values(channel: SharedChannel, size: int, value_seconds: float, v
                 COUNTER.pack_into(channel.buffer, 8, consumed)
             else:
                 channel.free.post()
-        t1 = clock()
-        elapsed = t1 - t0
-        if calibrated:
-            results.append((count * size, elapsed))
-        elif elapsed >= value_seconds * 1e9 * 0.5 and t1 >= warm_until:
-            calibrated = True
-        if not calibrated or elapsed < value_seconds * 1e9 * 0.8:
-            count = max(count * 2, int(count * value_seconds * 1e9 / max(elapsed, 1)))
+        calibration.record(t0, clock(), count * size)
     os.write(channel.control[1], frames.control(0))
-    return results
+    return calibration.results
 
 
 def shm_stream_server(channel: SharedChannel, size: int) -> None:
@@ -276,8 +270,9 @@ def mp_stream_values(channel: MultiprocessingChannel, size: int, value_seconds: 
     expected = frames.frame(0, size)
     wrap = frames.window(size)
     clock = time.perf_counter_ns
-    count, results, warm_until, calibrated = FIRST_STREAM_FRAMES, [], clock() + int(warmup_s * 1e9), False
-    while len(results) < values:
+    calibration = Calibration(value_seconds, values, warmup_s)
+    while not calibration.done():
+        count = calibration.count
         t0 = clock()
         send(frames.control(count))
         for index in range(count):
@@ -286,16 +281,9 @@ def mp_stream_values(channel: MultiprocessingChannel, size: int, value_seconds: 
             if expected != data:
                 raise frames.mismatch(index % wrap, expected, data) if len(data) == size else \
                     frames.CorruptMessage(f"frame {index}: {len(data)} bytes where {size} were sent")
-        t1 = clock()
-        elapsed = t1 - t0
-        if calibrated:
-            results.append((count * size, elapsed))
-        elif elapsed >= value_seconds * 1e9 * 0.5 and t1 >= warm_until:
-            calibrated = True
-        if not calibrated or elapsed < value_seconds * 1e9 * 0.8:
-            count = max(count * 2, int(count * value_seconds * 1e9 / max(elapsed, 1)))
+        calibration.record(t0, clock(), count * size)
     send(frames.control(0))
-    return results
+    return calibration.results
 
 
 def mp_stream_server(channel: MultiprocessingChannel, size: int) -> None:
