@@ -52,6 +52,9 @@ def write_all(write: Callable[[bytes], int], data: bytes) -> None:
     ``write(data)`` returns how many bytes it took, like ``os.write(fd, data)``
     and ``sock.send(data)``.
     """
-    view = memoryview(data)
+    written = write(data)
+    if written == len(data):  # the usual case: the kernel took it all at once
+        return
+    view = memoryview(data)[written:]
     while view:
         view = view[write(view) :]
