@@ -3,7 +3,8 @@
 Left: round-trip median by mechanism and size (log scale), Python filled,
 C hollow, one colour per size. Right: stream throughput by mechanism and
 path at the size nearest 64 KiB, a bar per path, coloured by kind of path.
-Both unpinned; the placement, machine, date and load are in the title.
+Both unpinned (the placement, machine, date and load are in the title); a
+round trip whose worker processes disagree is drawn faded.
 """
 
 from __future__ import annotations
@@ -53,12 +54,12 @@ def render(outcomes: Sequence[Outcome], info: dict) -> str:
 
 
 def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float, height: float) -> list:
-    points = []  # (mechanism, size, is_c, p50)
+    points = []  # (mechanism, size, is_c, p50, unstable)
     for outcome in outcomes:
         spec = outcome.spec
         summary = runner.summary(outcome)
         if spec.kind == LATENCY and spec.placement == "unpinned" and summary and spec.implementation in ("c", "raw", "python"):
-            points.append((spec.mechanism, spec.size, spec.implementation == "c", summary["p50_us"]))
+            points.append((spec.mechanism, spec.size, spec.implementation == "c", summary["p50_us"], summary["unstable"]))
     parts = [_text(x, y + 10, "Round trip, median µs (log scale; left is faster)", 21, weight="bold")]
     if not points:
         return parts + [_text(x, y + 60, "no round trips in this run", 18)]
@@ -85,14 +86,14 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
         cy = top + row * (index + 0.5)
         parts.append(f"<line x1='{left}' y1='{cy:.1f}' x2='{right}' y2='{cy:.1f}' stroke='#f0f0f0'/>")
         parts.append(_text(left - 10, cy + 6, mechanism, 18, "end"))
-        for mech, size, is_c, value in points:
+        for mech, size, is_c, value, unstable in points:
             if mech != mechanism:
                 continue
             colour = SIZE_COLOURS[sizes.index(size) % len(SIZE_COLOURS)]
             fill = "white" if is_c else colour
             offset = -7 if is_c else 7
             parts.append(f"<circle cx='{scale(value):.1f}' cy='{cy + offset:.1f}' r='7' fill='{fill}' "
-                         f"stroke='{colour}' stroke-width='2.5'><title>{escape(mech)} {size_text(size)} "
+                         f"stroke='{colour}' stroke-width='2.5' opacity='{0.35 if unstable else 1}'><title>{escape(mech)} {size_text(size)} "
                          f"{'C' if is_c else 'Python'}: {value:.1f} µs</title></circle>")
     ly = bottom + 56
     lx = left
@@ -105,6 +106,10 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
     parts.append(_text(lx + 22, ly, "Python", 16))
     parts.append(f"<circle cx='{lx + 105:.1f}' cy='{ly - 6:.1f}' r='7' fill='white' stroke='#444' stroke-width='2.5'/>")
     parts.append(_text(lx + 117, ly, "C", 16))
+    parts.append(_text(left, ly + 28, "faded: its worker processes disagree by more than 10% (unpinned, the scheduler", 15,
+                       colour="#555"))
+    parts.append(_text(left, ly + 48, "puts the pair on one CPU or on two); pinned figures are in the table", 15,
+                       colour="#555"))
     return parts
 
 
@@ -142,8 +147,11 @@ def _throughput_panel(outcomes: Sequence[Outcome], x: float, y: float, width: fl
         parts.append(_text(left + length + 6, cy + row * 0.7, f"{value:,.0f}", font))
     ly = top + row * len(bars) + 40
     lx = x
+    present = {bar[2] for bar in bars}
     for kind, name in (("c", "C"), ("raw", "raw Python"), ("bigpipe", "1 MiB pipe"), ("zero-copy", "zero copy"),
                        ("project", "project stack"), ("python", "Python library")):
+        if kind not in present:
+            continue
         parts.append(f"<rect x='{lx}' y='{ly - 14}' width='16' height='16' fill='{PATH_COLOURS[kind]}'/>")
         parts.append(_text(lx + 22, ly, name, 15))
         lx += 26 + 9 * len(name) + 14

@@ -43,6 +43,7 @@ class Settings:
     value_s: float
     values: int
     deadline_s: Optional[float] = None
+    placed_streams: bool = True  # streams in every placement too, or unpinned only
 
     @property
     def deadline(self) -> float:
@@ -52,8 +53,8 @@ class Settings:
         return 20.0 + 10 * (self.warmup_s + self.budget_s + self.value_s * (self.values + 4))
 
 
-FULL = Settings(workers=3, warmup_s=0.05, budget_s=0.15, value_s=0.1, values=2)
-QUICK = Settings(workers=2, warmup_s=0.01, budget_s=0.03, value_s=0.02, values=1)
+FULL = Settings(workers=3, warmup_s=0.03, budget_s=0.12, value_s=0.1, values=1)
+QUICK = Settings(workers=2, warmup_s=0.01, budget_s=0.03, value_s=0.02, values=1, placed_streams=False)
 
 
 def placements_here() -> dict:
@@ -86,7 +87,8 @@ def implementations(mechanism: str, kind: str) -> list:
 def plan(mechanisms: Sequence[str], sizes: Sequence[int], settings: Settings,
          placements: Sequence[str] = PLACEMENTS) -> list:
     """Every measurement of a run. Other placements than unpinned: at the smallest size for round trips,
-    at the size nearest 64 KiB for streams (measuring each size in each placement would take too long)."""
+    at the size nearest 64 KiB for streams (measuring each size in each placement would take too long;
+    --quick measures streams unpinned only)."""
     specs = []
     common = dict(warmup_s=settings.warmup_s, budget_s=settings.budget_s, value_s=settings.value_s,
                   values=settings.values)
@@ -96,7 +98,8 @@ def plan(mechanisms: Sequence[str], sizes: Sequence[int], settings: Settings,
             for implementation, path in implementations(mechanism, kind):
                 for size in sizes:
                     for placement in placements:
-                        if placement != "unpinned" and size != placed_size:
+                        if placement != "unpinned" and (size != placed_size or
+                                                         (kind == THROUGHPUT and not settings.placed_streams)):
                             continue
                         specs.append(Spec(kind, mechanism, implementation, size, path, placement, **common))
     return specs
