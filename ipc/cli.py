@@ -261,7 +261,8 @@ def bench_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if progress:
         print("\r\033[K", end="", file=err, flush=True)
     info["load_average_end"] = machine.load_average()
-    out.write(report.render(outcomes, info, elapsed, args.quick))
+    whole = not args.mechanisms and not args.sizes and not args.placements  # the run the time targets are about
+    out.write(report.render(outcomes, info, elapsed, args.quick, whole))
     try:
         if args.json:
             with open(args.json, "w", encoding="utf-8") as file:

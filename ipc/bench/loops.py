@@ -199,8 +199,7 @@ def stream_values(end: End, size: int, value_seconds: float, values: int, warmup
     return calibration.results
 
 
-def stream_server(end: End, size: int, path: str = "plain", memfd: Optional[int] = None,
-                  send_span: Optional[Callable] = None, inject: Optional[tuple] = None) -> None:
+def stream_server(end: End, size: int, send_span: Optional[Callable] = None, inject: Optional[tuple] = None) -> None:
     """Send as many frames as each control frame asks for; stop at 0 or end of file."""
     out = frames.frame(0, size)
     request = bytearray(HEADER_BYTES)
@@ -323,7 +322,3 @@ def pin(cpu: Optional[int]) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
 
-
-__all__ = ["Schedule", "Calibration", "raw_latency_client", "raw_latency_server", "stream_values", "stream_server",
-           "project_latency_client", "project_latency_server", "project_stream_values", "project_stream_server",
-           "write_all", "pin"]

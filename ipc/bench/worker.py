@@ -142,7 +142,7 @@ def _serve(spec: Spec, channel, memfd: Optional[int]) -> None:
             loops.raw_latency_server(end, size, spec.inject)
         else:
             send_span = channels.sender_path(spec.path, end, memfd) if memfd is not None else None
-            loops.stream_server(end, size, spec.path, memfd, send_span, spec.inject)
+            loops.stream_server(end, size, send_span, spec.inject)
     finally:
         end.close()
 
