@@ -3,9 +3,10 @@
  *
  * Usage:
  *   reference latency    MECH SIZE [--cpus C,S] [--dir DIR] [--warmup-ms N] [--budget-ms N] [--max-samples N]
- *   reference throughput MECH SIZE [--cpus C,S] [--dir DIR] [--warmup-ms N] [--value-ms N] [--values N] [--big-pipe]
+ *   reference throughput MECH SIZE [--cpus C,S] [--dir DIR] [--warmup-ms N] [--value-ms N] [--values N] [--big-buffers]
  *   reference latency|throughput fds SIZE --role client|server --fds R,W ...   (one side only, on inherited fds)
  * MECH: pipe fifo socketpair unix unix-dgram tcp4 tcp6 udp. C,S: the CPUs of client and server, -1 unpinned.
+ * --big-buffers: a 1 MiB pipe (F_SETPIPE_SZ), or 4 MiB socket buffers (SO_SNDBUF/SO_RCVBUF) on a stream socket.
  *
  * It sets the mechanism up, fork()s the server, and the client prints:
  *   sample NS            one round trip, timed with CLOCK_MONOTONIC (after the warm-up)
@@ -41,7 +42,7 @@
 
 struct end { int rfd, wfd, dgram; };
 struct options {
-    int client_cpu, server_cpu, big_pipe, max_samples, values;
+    int client_cpu, server_cpu, big_buffers, max_samples, values;
     double warmup_ms, budget_ms, value_ms;
     const char *dir, *role;
     int fds[2];
@@ -260,6 +261,13 @@ static void set_buffers(int fd, size_t size) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
 }
 
+static void enlarge(int fd, struct options *o) {  /* fewer times a full buffer puts the writer to sleep */
+    int room = 4 << 20;
+    if (!o->big_buffers) return;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof room);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
+}
+
 static struct sockaddr_un unix_address(const char *dir, const char *name) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if ((size_t)snprintf(a.sun_path, sizeof a.sun_path, "%s/%s", dir, name) >= sizeof a.sun_path)
@@ -277,7 +285,7 @@ static void run(const char *mode, const char *mech, size_t size, struct options 
 
     if (!strcmp(mech, "pipe")) {
         if (pipe(fds) || pipe(fds + 2)) die("pipe");
-        if (o->big_pipe && (fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0 || fcntl(fds[3], F_SETPIPE_SZ, 1 << 20) < 0))
+        if (o->big_buffers && (fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0 || fcntl(fds[3], F_SETPIPE_SZ, 1 << 20) < 0))
             die("F_SETPIPE_SZ");
         client = (struct end){fds[2], fds[1], 0};
         server = (struct end){fds[0], fds[3], 0};
@@ -304,6 +312,8 @@ static void run(const char *mode, const char *mech, size_t size, struct options 
             die("socketpair");
         } else if (dgram) {
             for (int i = 0; i < 2; i++) set_buffers(fds[i], size);
+        } else {
+            for (int i = 0; i < 2; i++) enlarge(fds[i], o);
         }
         client = (struct end){fds[0], fds[0], dgram};
         server = (struct end){fds[1], fds[1], dgram};
@@ -345,6 +355,7 @@ static void run(const char *mode, const char *mech, size_t size, struct options 
             close(listener);
             if (address.ss_family == AF_UNIX) unlink(((struct sockaddr_un *)&address)->sun_path);
             else setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            enlarge(s, o);
             server = (struct end){s, s, 0};
         } else {
             for (int i = 0; i < 4; i++) if (fds[i] >= 0 && fds[i] != server.rfd && fds[i] != server.wfd) close(fds[i]);
@@ -362,6 +373,7 @@ static void run(const char *mode, const char *mech, size_t size, struct options 
         int s = socket(address.ss_family, SOCK_STREAM, 0);
         if (s < 0 || connect(s, (struct sockaddr *)&address, address_length)) die("connect");
         if (address.ss_family != AF_UNIX) setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        enlarge(s, o);
         client = (struct end){s, s, 0};
     } else {
         for (int i = 0; i < 4; i++) if (fds[i] >= 0 && fds[i] != client.rfd && fds[i] != client.wfd) close(fds[i]);
@@ -386,7 +398,7 @@ int main(int argc, char **argv) {
     if (size < MIN_SIZE || size > (64L << 20)) fail("SIZE must be 16 bytes to 64 MiB");
     for (int i = 4; i < argc; i++) {
         const char *option = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(option, "--big-pipe")) { o.big_pipe = 1; continue; }
+        if (!strcmp(option, "--big-buffers")) { o.big_buffers = 1; continue; }
         if (!value) fail("an option needs a value");
         i++;
         if (!strcmp(option, "--cpus")) { if (!parse_pair(value, &o.client_cpu, &o.server_cpu)) fail("--cpus C,S"); }

@@ -69,7 +69,7 @@ def test_every_mechanism_and_implementation_completes_with_every_byte_checked(ev
     for mechanism in runner.MECHANISMS:
         assert any(key[1] == mechanism for key in seen), f"{mechanism} never ran"
     if sys.platform.startswith("linux"):
-        for path in ("bigpipe", "splice", "splice+bigpipe", "sendfile"):
+        for path in ("bigpipe", "bigbuf", "splice", "splice+bigpipe", "sendfile"):
             assert any(key[3] == path for key in seen), f"the {path} path never ran"
     assert not segments_of_this_process(), "a shared memory segment was left behind"
 

@@ -28,6 +28,7 @@ STREAMS = ("pipe", "fifo", "socketpair", "unix", "tcp4", "tcp6")
 DATAGRAMS = ("unix-dgram", "udp")
 UDP_MAX = 65507  # 65535 minus the IP and UDP headers
 BIG_PIPE = 1024 * 1024  # what F_SETPIPE_SZ asks for (the default limit, /proc/sys/fs/pipe-max-size)
+BIG_SOCKET = 4 * 1024 * 1024  # what SO_SNDBUF/SO_RCVBUF ask for (the kernel caps it at net.core.wmem_max/rmem_max)
 
 
 class Unsupported(Exception):
@@ -62,6 +63,12 @@ def fd_end(read_fd: int, write_fd: int) -> End:
         os.close(write_fd)
     return End(reader.readinto, write, write_all, lambda n: os.read(read_fd, n), write_all, write_fd,
                closers=[close])
+
+
+def enlarge(sock: socket.socket) -> None:
+    """Bigger socket buffers: fewer times a full buffer makes the writer sleep and the reader wake."""
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        sock.setsockopt(socket.SOL_SOCKET, option, BIG_SOCKET)
 
 
 def socket_end(sock: socket.socket, datagram: bool = False) -> End:
@@ -137,10 +144,12 @@ class FifoChannel(Channel):
 
 
 class SocketPairChannel(Channel):
-    def __init__(self) -> None:
+    def __init__(self, big: bool = False) -> None:
         super().__init__()
         self.pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._closers.extend(sock.close for sock in self.pair)
+        for sock in self.pair if big else ():
+            enlarge(sock)
 
     def end(self, role: str) -> End:
         mine, other = self.pair if role == "client" else self.pair[::-1]
@@ -152,8 +161,9 @@ class SocketPairChannel(Channel):
 class ListeningChannel(Channel):
     """Unix stream or TCP: the server listens before fork(), the client connects after."""
 
-    def __init__(self, mechanism: str, directory: str) -> None:
+    def __init__(self, mechanism: str, directory: str, big: bool = False) -> None:
         super().__init__()
+        self.big = big
         if mechanism == "unix":
             self.family, self.address = socket.AF_UNIX, os.path.join(directory, "server.sock")
         elif mechanism == "tcp4":
@@ -182,6 +192,8 @@ class ListeningChannel(Channel):
             sock, _ = self.listener.accept()
             self.close()  # the listener and its socket file are no longer needed
         self._closers.clear()
+        if self.big:
+            enlarge(sock)
         if self.family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else Nagle holds small messages back
         return socket_end(sock)
@@ -230,9 +242,9 @@ def open_channel(mechanism: str, directory: str, size: int, path: str = "plain")
     if mechanism == "fifo":
         return FifoChannel(directory)
     if mechanism == "socketpair":
-        return SocketPairChannel()
+        return SocketPairChannel(big=path == "bigbuf")
     if mechanism in ("unix", "tcp4", "tcp6"):
-        return ListeningChannel(mechanism, directory)
+        return ListeningChannel(mechanism, directory, big=path == "bigbuf")
     if mechanism in DATAGRAMS:
         return DatagramChannel(mechanism, directory, size)
     raise ValueError(f"no channel for {mechanism!r}")

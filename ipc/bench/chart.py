@@ -19,7 +19,7 @@ from .worker import LATENCY, THROUGHPUT, Outcome
 
 WIDTH, HEIGHT = 1600, 1000
 SIZE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
-PATH_COLOURS = {"c": "#8c8c8c", "raw": "#2c7fb8", "zero-copy": "#31a354", "bigpipe": "#fd8d3c", "project": "#756bb1",
+PATH_COLOURS = {"c": "#8c8c8c", "raw": "#2c7fb8", "zero-copy": "#31a354", "bigger": "#fd8d3c", "project": "#756bb1",
                 "python": "#de2d26"}
 FONT = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'"
 
@@ -35,7 +35,7 @@ def _path_kind(spec) -> str:
         return spec.implementation
     if "splice" in spec.path or spec.path == "sendfile":
         return "zero-copy"
-    return "bigpipe" if spec.path == "bigpipe" else "raw"
+    return "bigger" if spec.path in ("bigpipe", "bigbuf") else "raw"
 
 
 def render(outcomes: Sequence[Outcome], info: dict) -> str:
@@ -148,7 +148,7 @@ def _throughput_panel(outcomes: Sequence[Outcome], x: float, y: float, width: fl
     ly = top + row * len(bars) + 40
     lx = x
     present = {bar[2] for bar in bars}
-    for kind, name in (("c", "C"), ("raw", "raw Python"), ("bigpipe", "1 MiB pipe"), ("zero-copy", "zero copy"),
+    for kind, name in (("c", "C"), ("raw", "raw Python"), ("bigger", "bigger buffer"), ("zero-copy", "zero copy"),
                        ("project", "project stack"), ("python", "Python library")):
         if kind not in present:
             continue

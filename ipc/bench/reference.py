@@ -50,8 +50,8 @@ def arguments(binary: str, spec: Spec, directory: str) -> list:
         argv += ["--budget-ms", f"{spec.budget_s * 1000:g}", "--max-samples", str(spec.max_samples)]
     else:
         argv += ["--value-ms", f"{spec.value_s * 1000:g}", "--values", str(spec.values)]
-        if spec.path == "bigpipe":
-            argv.append("--big-pipe")
+        if spec.path in ("bigpipe", "bigbuf"):
+            argv.append("--big-buffers")
     return argv
 
 

@@ -15,10 +15,12 @@ from .worker import LATENCY, THROUGHPUT, Outcome
 
 WHY = {
     "pipe": "write() + read() per message each way: 2 system calls, 2 copies (your buffer -> the pipe's pages -> "
-            "the reader's buffer), and a wake-up of the reader",
+            "the reader's buffer), and a wake-up of the reader; it holds 64 KiB (F_SETPIPE_SZ: up to 1 MiB), and a "
+            "writer that fills it sleeps until the reader has made room; splice() moves a file's pages in "
+            "without the first copy",
     "fifo": "a pipe with a name: once open() has met the other side, the same 2 calls and 2 copies as a pipe",
     "socketpair": "send() + recv(): 2 calls, 2 copies through a socket buffer (sk_buff) with more bookkeeping "
-                  "per message than a pipe's page",
+                  "per message than a pipe's page; the buffer size (SO_SNDBUF) decides how often a writer sleeps",
     "unix": "a socketpair reached by connect()/accept() on a path: after that, the same 2 calls and 2 copies",
     "unix-dgram": "one sendto() is one recv(): 2 calls, 2 copies, boundaries kept by the kernel, no stream state",
     "tcp4": "2 calls, 2 copies, and the whole TCP/IP stack on loopback: headers, sequence numbers, ACKs; "
@@ -43,6 +45,7 @@ LABELS = {
     ("raw", "plain"): "raw Python", ("raw", "bigpipe"): "raw Python, 1 MiB pipe (F_SETPIPE_SZ)",
     ("raw", "splice"): "Python splice() out (zero copy)", ("raw", "splice+bigpipe"): "splice() + 1 MiB pipe",
     ("raw", "sendfile"): "Python sendfile() out (zero copy)", ("project", "plain"): "project stack",
+    ("c", "bigbuf"): "C, 4 MiB socket buffers (SO_SNDBUF)", ("raw", "bigbuf"): "raw Python, 4 MiB socket buffers",
 }
 PYTHON_LABELS = {"mp-pipe": "send_bytes/recv_bytes", "mp-queue": "put/get (pickled)", "shm": "eventfd wake-ups",
                  "shm-spin": "spinning (burns a CPU)", "files": "write + rename, polled"}

@@ -77,7 +77,9 @@ def implementations(mechanism: str, kind: str) -> list:
                  ("raw", "splice+bigpipe")]
     elif kind == THROUGHPUT and mechanism == "fifo":
         pairs.append(("raw", "splice"))
-    elif kind == THROUGHPUT and mechanism in ("socketpair", "unix", "tcp4", "tcp6"):
+    elif kind == THROUGHPUT and mechanism in ("socketpair", "unix"):
+        pairs = [("c", "plain"), ("c", "bigbuf"), ("raw", "plain"), ("raw", "bigbuf"), ("raw", "sendfile")]
+    elif kind == THROUGHPUT and mechanism in ("tcp4", "tcp6"):
         pairs.append(("raw", "sendfile"))
     if kind == LATENCY or mechanism in STREAMS:
         pairs.append(("project", "plain"))
