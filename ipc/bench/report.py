@@ -277,6 +277,16 @@ def why_lines(mechanisms: Iterable[str]) -> list:
     return ["Why (system calls and copies per message):"] + [f"  {m:<{width}}  {WHY[m]}" for m in mechanisms if m in WHY]
 
 
+def wake_up_cost(outcomes: Sequence[Outcome]) -> Optional[float]:
+    """What waking a process on another CPU costs here, in µs: a round trip over shared memory with two
+    eventfd wake-ups, less the same round trip spinning (no wake-up), halved. Both on two CPUs."""
+    found = _index(outcomes)
+    sizes = sorted(o.spec.size for o in outcomes)
+    woken = _p50(found, "shm", "python", sizes[0], "two-cpus") if sizes else None
+    spun = _p50(found, "shm-spin", "python", sizes[0], "two-cpus") if sizes else None
+    return (woken - spun) / 2 if woken and spun else None
+
+
 def unstable_count(outcomes: Sequence[Outcome]) -> int:
     return sum(1 for o in outcomes if (s := runner.summary(o)) and s["unstable"])
 
@@ -294,6 +304,10 @@ def render(outcomes: Sequence[Outcome], info: dict, elapsed: Optional[float], qu
     lines += [""] + ratio_lines(ratios(outcomes))
     lines += [""] + target_lines(targets(outcomes), elapsed, quick, whole)
     lines += [""] + why_lines(mechanisms)
+    if (wake := wake_up_cost(outcomes)) is not None:
+        lines.append(f"  Measured here: waking a process that sleeps on another CPU costs about {wake:.0f} µs "
+                     f"(shared memory woken by eventfd, less the same spinning, two CPUs, per wake-up): that is why "
+                     f"round trips across CPUs cost tens of µs whatever the mechanism (compare the same-cpu rows).")
     if any(o.spec.placement == "unpinned" and o.spec.kind == LATENCY and (s := runner.summary(o)) and s["unstable"]
            for o in outcomes):
         lines += ["", "note: unpinned round trips are a draw: the scheduler puts the two processes on one CPU "
@@ -327,5 +341,6 @@ def as_json(outcomes: Sequence[Outcome], info: dict, settings, elapsed: Optional
         "ratios": ratios(outcomes),
         "targets": targets(outcomes),
         "why": {m: WHY[m] for m in dict.fromkeys(o.spec.mechanism for o in outcomes) if m in WHY},
+        "cross_cpu_wake_up_us": wake_up_cost(outcomes),
     }
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
