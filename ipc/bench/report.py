@@ -81,18 +81,29 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
+def _said_before(said: set, outcome: Outcome) -> bool:
+    """A skip says its reason once per mechanism and implementation, not at every size and placement."""
+    key = (outcome.spec.mechanism, label(outcome), outcome.status, outcome.reason)
+    if outcome.status == "skipped" and key in said:
+        return True
+    said.add(key)
+    return False
+
+
 def latency_table(outcomes: Sequence[Outcome]) -> list:
     rows = [("mechanism", "size", "placement", "implementation", "p50 µs", "p90 µs", "p99 µs", "max µs",
              "samples", "note")]
-    previous = None
+    previous, said = None, set()
     for outcome in outcomes:
         spec = outcome.spec
         if spec.kind != LATENCY:
             continue
+        summary = runner.summary(outcome)
+        if summary is None and _said_before(said, outcome):
+            continue
         key = (spec.mechanism, spec.size, spec.placement)
         first, place = ((spec.mechanism, size_text(spec.size)), spec.placement) if key != previous else (("", ""), "")
         previous = key
-        summary = runner.summary(outcome)
         if summary is None:
             rows.append((*first, place, label(outcome), "-", "-", "-", "-", "-", f"{outcome.status}: {outcome.reason}"))
             continue
@@ -105,15 +116,17 @@ def latency_table(outcomes: Sequence[Outcome]) -> list:
 
 def throughput_table(outcomes: Sequence[Outcome]) -> list:
     rows = [("mechanism", "size", "placement", "path", "MB/s", "range", "values", "note")]
-    previous = None
+    previous, said = None, set()
     for outcome in outcomes:
         spec = outcome.spec
         if spec.kind != THROUGHPUT:
             continue
+        summary = runner.summary(outcome)
+        if summary is None and _said_before(said, outcome):
+            continue
         key = (spec.mechanism, spec.size, spec.placement)
         first, place = ((spec.mechanism, size_text(spec.size)), spec.placement) if key != previous else (("", ""), "")
         previous = key
-        summary = runner.summary(outcome)
         if summary is None:
             rows.append((*first, place, label(outcome), "-", "-", "-", f"{outcome.status}: {outcome.reason}"))
             continue
