@@ -174,11 +174,13 @@ def _measure(spec: Spec, settings: Settings, top: str, binary, shm_names: list) 
 
 
 def summary(outcome: Outcome) -> Optional[dict]:
+    """The outcome's figures (None unless it is ok); worked out once, then kept."""
     if outcome.status != "ok":
         return None
-    if outcome.spec.kind == LATENCY:
-        return stats.latency_summary(outcome.samples_ns)
-    return stats.throughput_summary(outcome.values, outcome.workers)
+    if outcome.summary is None:
+        outcome.summary = (stats.latency_summary(outcome.samples_ns) if outcome.spec.kind == LATENCY
+                           else stats.throughput_summary(outcome.values, outcome.workers))
+    return outcome.summary
 
 
 def _remove_segments(names: list) -> None:

@@ -57,6 +57,7 @@ class Outcome:
     values: list = field(default_factory=list)  # streams: (bytes, ns) per timed value, all workers
     workers: int = 0
     seconds: float = 0.0
+    summary: Optional[dict] = None  # runner.summary() fills it in
 
     def as_dict(self) -> dict:
         return {"spec": asdict(self.spec), "status": self.status, "reason": self.reason, "workers": self.workers}
