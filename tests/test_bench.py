@@ -27,7 +27,6 @@ TINY = runner.Settings(workers=1, warmup_s=0.0, budget_s=0.003, value_s=0.003, v
 # writes come back short and must be finished; it is also too big for UDP (a skip, with its reason).
 SIZES = (16, 70001)
 EXPECTED_SKIPS = ("latency only", "no flow control", "at most 65,507 bytes", "lines of at most 4096 bytes")
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="zero copy, eventfd and pinning are Linux's")
 
 
 @pytest.fixture

@@ -44,7 +44,8 @@ def render(outcomes: Sequence[Outcome], info: dict) -> str:
     load = info.get("load_average")
     where = f"{info.get('cpu_model') or 'unknown CPU'}, {info.get('cpus_online')} CPUs"
     where += f", {info['virtualization']} VM" if info.get("virtualization") else ""
-    parts.append(_text(40, 46, "How fast is each IPC mechanism? Python beside C, every byte checked", 28, weight="bold"))
+    title = "How fast is each IPC mechanism? Python beside C, every byte checked"
+    parts.append(_text(40, 46, title, 28, weight="bold"))
     parts.append(_text(40, 78, f"{where}; {info.get('kernel')}; {info.get('date')}"
                        + (f"; load average {load[0]:.2f}" if load else "") + "; unpinned", 17, colour="#555"))
     parts += _latency_panel(outcomes, 40, 120, 740, HEIGHT - 160)
@@ -58,8 +59,10 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
     for outcome in outcomes:
         spec = outcome.spec
         summary = runner.summary(outcome)
-        if spec.kind == LATENCY and spec.placement == "unpinned" and summary and spec.implementation in ("c", "raw", "python"):
-            points.append((spec.mechanism, spec.size, spec.implementation == "c", summary["p50_us"], summary["unstable"]))
+        if (spec.kind == LATENCY and spec.placement == "unpinned" and summary
+                and spec.implementation in ("c", "raw", "python")):
+            points.append((spec.mechanism, spec.size, spec.implementation == "c", summary["p50_us"],
+                           summary["unstable"]))
     parts = [_text(x, y + 10, "Round trip, median µs (log scale; left is faster)", 21, weight="bold")]
     if not points:
         return parts + [_text(x, y + 60, "no round trips in this run", 18)]
@@ -93,8 +96,9 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
             fill = "white" if is_c else colour
             offset = -7 if is_c else 7
             parts.append(f"<circle cx='{scale(value):.1f}' cy='{cy + offset:.1f}' r='7' fill='{fill}' "
-                         f"stroke='{colour}' stroke-width='2.5' opacity='{0.35 if unstable else 1}'><title>{escape(mech)} {size_text(size)} "
-                         f"{'C' if is_c else 'Python'}: {value:.1f} µs</title></circle>")
+                         f"stroke='{colour}' stroke-width='2.5' opacity='{0.35 if unstable else 1}'>"
+                         f"<title>{escape(mech)} {size_text(size)} {'C' if is_c else 'Python'}: {value:.1f} µs"
+                         f"</title></circle>")
     ly = bottom + 56
     lx = left
     for size in sizes:
@@ -104,10 +108,11 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
         lx += 95
     parts.append(f"<circle cx='{lx + 10:.1f}' cy='{ly - 6:.1f}' r='7' fill='#444'/>")
     parts.append(_text(lx + 22, ly, "Python", 16))
-    parts.append(f"<circle cx='{lx + 105:.1f}' cy='{ly - 6:.1f}' r='7' fill='white' stroke='#444' stroke-width='2.5'/>")
+    parts.append(f"<circle cx='{lx + 105:.1f}' cy='{ly - 6:.1f}' r='7' fill='white' stroke='#444' "
+                 f"stroke-width='2.5'/>")
     parts.append(_text(lx + 117, ly, "C", 16))
-    parts.append(_text(left, ly + 28, "faded: its worker processes disagree by more than 10% (unpinned, the scheduler", 15,
-                       colour="#555"))
+    parts.append(_text(left, ly + 28, "faded: its worker processes disagree by more than 10% (unpinned, the scheduler",
+                       15, colour="#555"))
     parts.append(_text(left, ly + 48, "puts the pair on one CPU or on two); pinned figures are in the table", 15,
                        colour="#555"))
     return parts

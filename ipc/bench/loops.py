@@ -22,7 +22,7 @@ import time
 from typing import Callable, Optional
 
 from .. import protocol
-from ..stream import MessageReader, write_all
+from ..stream import MessageReader
 from . import frames
 from .channels import End
 from .frames import HEADER, HEADER_BYTES, SEQUENCE_LIMIT

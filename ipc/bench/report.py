@@ -177,7 +177,8 @@ def ratios(outcomes: Sequence[Outcome]) -> list:
             c, raw, project = (_p50(found, mechanism, impl, size, placement) for impl in ("c", "raw", "project"))
             if raw and (c or project):
                 rows.append({"kind": kind, "mechanism": mechanism, "size": size, "placement": placement,
-                             "raw_over_c": raw / c if c else None, "project_over_raw": project / raw if project else None})
+                             "raw_over_c": raw / c if c else None,
+                             "project_over_raw": project / raw if project else None})
         else:
             c = found.get((THROUGHPUT, mechanism, "c", "plain", size, placement))
             best = _best_stream(found, mechanism, size, placement, "raw")
@@ -227,8 +228,11 @@ def targets(outcomes: Sequence[Outcome]) -> list:
     results = []
 
     def worst(numerator: str, denominator: str, placement: str) -> Optional[tuple]:
-        pairs = [(n / d, m + _shaky(found, m, (numerator, denominator), small, placement)) for m in STREAM_MECHANISMS
-                 if (n := _p50(found, m, numerator, small, placement)) and (d := _p50(found, m, denominator, small, placement))]
+        pairs = []
+        for m in STREAM_MECHANISMS:
+            n, d = _p50(found, m, numerator, small, placement), _p50(found, m, denominator, small, placement)
+            if n and d:
+                pairs.append((n / d, m + _shaky(found, m, (numerator, denominator), small, placement)))
         return max(pairs) if pairs else None
 
     limits = {"unpinned": 1.1, "same-cpu": 1.35}
@@ -259,7 +263,8 @@ def targets(outcomes: Sequence[Outcome]) -> list:
     best = min(((p, m) for m in runner.MECHANISMS if m not in runner.PYTHON_OWN
                 and (p := _p50(found, m, "raw", big, "unpinned"))), default=None)
     results.append(_target("1 MiB round trip: best Python at least 2x faster than multiprocessing.Pipe (unpinned)",
-                           (mp / best[0], f"{best[1]} {best[0]:,.0f} µs vs mp.Pipe {mp:,.0f} µs") if mp and best else None,
+                           (mp / best[0], f"{best[1]} {best[0]:,.0f} µs vs mp.Pipe {mp:,.0f} µs")
+                           if mp and best else None,
                            2.0, lower_is_better=False))
     return results
 
@@ -275,8 +280,9 @@ def _target(text: str, measured: Optional[tuple], limit: Optional[float], lower_
 def target_lines(found: list, elapsed: Optional[float], quick: bool, whole: bool = True) -> list:
     lines = ["Targets (issue 13), measured side by side in this run:"]
     for target in found:
-        verdict = {True: "met", False: "NOT met", None: "reported" if target["measured"] is not None else "-"}[target["met"]]
-        value = f"{target['measured']:.2f}x ({target['detail']})" if target["measured"] is not None else target["detail"]
+        measured = target["measured"]
+        verdict = {True: "met", False: "NOT met", None: "reported" if measured is not None else "-"}[target["met"]]
+        value = f"{measured:.2f}x ({target['detail']})" if measured is not None else target["detail"]
         lines.append(f"  [{verdict}] {target['target']}: {value}")
     if elapsed is not None and not whole:
         lines.append(f"  this run (not every mechanism and size) took {elapsed:.0f} s")
@@ -289,7 +295,8 @@ def target_lines(found: list, elapsed: Optional[float], quick: bool, whole: bool
 
 def why_lines(mechanisms: Iterable[str]) -> list:
     width = max((len(m) for m in mechanisms), default=0)
-    return ["Why (system calls and copies per message):"] + [f"  {m:<{width}}  {WHY[m]}" for m in mechanisms if m in WHY]
+    lines = [f"  {m:<{width}}  {WHY[m]}" for m in mechanisms if m in WHY]
+    return ["Why (system calls and copies per message):"] + lines
 
 
 def wake_up_cost(outcomes: Sequence[Outcome]) -> Optional[float]:

@@ -56,12 +56,11 @@ class Notifier:
             os.close(fd)
 
 
-def spin_until(buffer, offset: int, condition) -> int:
-    """Poll a counter in shared memory until condition(value); sched_yield() between looks."""
-    unpack, value = COUNTER.unpack_from, COUNTER.unpack_from(buffer, offset)[0]
-    while not condition(value):
+def spin_until_above(buffer, offset: int, floor: int) -> int:
+    """Poll a counter in shared memory until it exceeds floor; sched_yield() between looks."""
+    unpack = COUNTER.unpack_from
+    while (value := unpack(buffer, offset)[0]) <= floor:
         os.sched_yield()  # with both processes on one CPU, let the other one run
-        value = unpack(buffer, offset)[0]
     return value
 
 
@@ -121,7 +120,7 @@ def shm_latency_client(channel: SharedChannel, size: int, schedule: Schedule) ->
         request[:] = out  # the one copy in
         if channel.spin:
             COUNTER.pack_into(channel.buffer, 0, sequence + 1)  # after the frame: the server polls this
-            spin_until(channel.buffer, 8, lambda value: value == sequence + 1)
+            spin_until_above(channel.buffer, 8, sequence)  # the reply's number
         else:
             channel.full.post()
             channel.free.wait()
@@ -146,7 +145,7 @@ def shm_latency_server(channel: SharedChannel, size: int) -> None:
     sequence = 0
     while True:
         if channel.spin:
-            spin_until(channel.buffer, 0, lambda value: value == sequence + 1)
+            spin_until_above(channel.buffer, 0, sequence)  # the request's number
         else:
             channel.full.wait()
         if HEADER.unpack_from(request)[1] == HEADER_BYTES:
@@ -172,7 +171,7 @@ def shm_stream_values(channel: SharedChannel, size: int, value_seconds: float, v
         os.write(channel.control[1], frames.control(count))
         for index in range(count):
             if channel.spin:
-                spin_until(channel.buffer, 0, lambda produced: produced > consumed)
+                spin_until_above(channel.buffer, 0, consumed)  # produced > consumed
             else:
                 channel.full.wait()
             pack(expected, 0, index % wrap, size)
@@ -200,7 +199,7 @@ def shm_stream_server(channel: SharedChannel, size: int) -> None:
         for index in range(frames.read_control(request)):
             HEADER.pack_into(out, 0, index % wrap, size)
             if channel.spin:
-                spin_until(channel.buffer, 8, lambda consumed: produced - consumed < channel.slots)
+                spin_until_above(channel.buffer, 8, produced - channel.slots)  # a free slot
             else:
                 channel.free.wait()
             channel.slot(produced)[:] = out  # the one copy in

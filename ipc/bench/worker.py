@@ -33,7 +33,7 @@ class Spec:
     mechanism: str
     implementation: str  # "raw", "project", "c", or "python" (multiprocessing, shared memory, files)
     size: int
-    path: str = "plain"  # streams: "plain", "bigpipe", "bigbuf" (4 MiB socket buffers), "splice", "splice+bigpipe", "sendfile"
+    path: str = "plain"  # streams: plain, bigpipe, bigbuf (socket buffers), splice, splice+bigpipe, sendfile
     placement: str = "unpinned"
     cpus: tuple = (None, None)  # client's and server's CPU, None for unpinned
     warmup_s: float = 0.05
