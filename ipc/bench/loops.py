@@ -112,11 +112,6 @@ def receive_rest(end: End, view: memoryview, got: int) -> bool:
     return finish_read(end.readinto, view, got)
 
 
-def receive_frame(end: End, view: memoryview) -> bool:
-    got = end.readinto(view)
-    return got == len(view) or receive_rest(end, view, got)
-
-
 # Round trips, raw ---------------------------------------------------------------------------
 
 def raw_latency_client(end: End, size: int, schedule: Schedule) -> frames.Checksum:
