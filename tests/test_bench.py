@@ -93,6 +93,8 @@ def test_the_report_json_and_svg_are_well_formed(everything):
     assert root.tag.endswith("svg") and root.get("width") == str(chart.WIDTH)
     texts = " ".join(element.text or "" for element in root.iter() if element.tag.endswith("text"))
     assert "pipe" in texts and "shm-spin" in texts and "Round trip" in texts
+    again = report.outcomes_from_json(document)  # what bench/redraw_chart.py does with a run's JSON
+    assert chart.render(again, document["machine"]) == svg
 
 
 def test_placements_pin_both_processes_or_say_why(everything):

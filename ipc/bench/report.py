@@ -11,7 +11,7 @@ from typing import Iterable, Optional, Sequence
 
 from . import machine, runner
 from .stats import UNSTABLE_SPREAD
-from .worker import LATENCY, THROUGHPUT, Outcome
+from .worker import LATENCY, THROUGHPUT, Outcome, Spec
 
 WHY = {
     "pipe": "write() + read() per message each way: 2 system calls, 2 copies (your buffer -> the pipe's pages -> "
@@ -366,3 +366,16 @@ def as_json(outcomes: Sequence[Outcome], info: dict, settings, elapsed: Optional
         "cross_cpu_wake_up_us": wake_up_cost(outcomes),
     }
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def outcomes_from_json(document: dict) -> list:
+    """The outcomes of a run written by as_json, with their summaries (not their samples): enough to
+    render the table, the chart and the targets again."""
+    outcomes = []
+    for entry in document["results"]:
+        spec = dict(entry["spec"])
+        spec["cpus"] = tuple(spec["cpus"])
+        spec["inject"] = tuple(spec["inject"]) if spec["inject"] else None
+        outcomes.append(Outcome(Spec(**spec), entry["status"], entry["reason"], workers=entry["workers"],
+                                summary=entry["summary"]))
+    return outcomes
