@@ -43,7 +43,8 @@ def main() -> int:
           f"{'a ' + machine['virtualization'] + ' VM' if machine['virtualization'] else 'not a VM'}, "
           f"{machine['python']}; load average {load[0]} at the start, "
           f"{(machine.get('load_average_end') or ['?'])[0]} at the end; the run took {document['elapsed_s']:.0f} s.\n")
-    print(f"Round trip, median µs ({size_text(small)} frames unless said; C / raw Python / project stack):\n")
+    print(f"Round trip, median µs ({size_text(small)} frames unless said; C / raw Python / project stack, "
+          f"or one figure for a mechanism that is a Python library):\n")
     print(f"| mechanism | one CPU | two CPUs | unpinned | {size_text(big)}, unpinned |")
     print("|---|---|---|---|---|")
     for mechanism in mechanisms:
