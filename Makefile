@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock trace pictures test list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock trace pictures test bench list readme clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -41,6 +41,9 @@ pictures: venv ## redraw docs/pipe.svg, the README's picture, from a real trace 
 
 test: venv ## run the test suite
 	$(PY) -m pytest
+
+bench: venv ## measure every mechanism (about 4 minutes): table, bench/results.json, bench/chart.svg
+	$(IPC) bench --json bench/results.json --svg bench/chart.svg
 
 list: venv ## list the demos
 	$(IPC) list

@@ -108,18 +108,23 @@ def record(text: str) -> tuple[str, str]:
     return name.lower().rstrip("."), where
 
 
+record.kind = "text"  # what it takes, as ipc.program's types say it (tests/test_options.py fuzzes every option)
+
+
 def _is_address(family: int, text: str) -> bool:
     try:
         return bool(socket.inet_pton(family, text))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte, or a character that is not even ASCII
         return False
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port (default 0: any free; DNS's is 53)")
-    parser.add_argument("--queries", type=program.whole_number(0, 2**31), default=0, help="answer this many, then exit (0: no end)")
+    parser.add_argument("--queries", type=program.whole_number(0, 2**31), default=0,
+                        help="answer this many, then exit (0: no end)")
     parser.add_argument("--record", type=record, action="append", default=[], metavar="NAME=ADDRESS",
                         help="one more address for a name (may be repeated)")
     args = parser.parse_args()
@@ -131,9 +136,9 @@ def main() -> None:
         args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
     with socket.socket(family, kind, proto) as sock:
         try:
-            sock.bind(where)
-        except PermissionError:
-            raise PermissionError(f"cannot bind port {args.port}: ports below 1024 need root") from None
+            sock.bind(where)  # and no listen(): UDP has no connections to accept
+        except OSError as error:  # say which address, and why: a port below 1024 (53 is one), a port in use
+            raise program.explain_bind(error, where) from None
         log.say(f"zone {ZONE_ORIGIN}: " + "; ".join(f"{name} {' '.join(found)}" for name, found in zone.items()))
         log.ready(host=sock.getsockname()[0], port=sock.getsockname()[1])
         answered = 0

@@ -140,10 +140,13 @@ def serve_connection(connection: socket.socket, peer: str, timeout: float) -> No
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback; '': any)")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
+                        help="address to listen on (default: loopback; '': any)")
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument("--connections", type=program.whole_number(0, 2**31), default=0, help="serve this many, then exit (0: no end)")
-    parser.add_argument("--timeout", type=program.seconds(zero="no limit"), default=10.0, help="seconds per request (0: no limit)")
+    parser.add_argument("--connections", type=program.whole_number(0, 2**31), default=0,
+                        help="serve this many, then exit (0: no end)")
+    parser.add_argument("--timeout", type=program.seconds(zero="no limit"), default=10.0,
+                        help="seconds per request (0: no limit)")
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(
@@ -153,8 +156,8 @@ def main() -> None:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
         try:
             listener.bind(where)
-        except PermissionError:
-            raise PermissionError(f"cannot bind port {args.port}: ports below 1024 need root") from None
+        except OSError as error:  # say which address, and why: a port below 1024, a port in use
+            raise program.explain_bind(error, where) from None
         listener.listen(socket.SOMAXCONN)  # a browser connects several times at once
         host, port = listener.getsockname()[:2]
         log.say(f"listening on {address(listener.getsockname())}: http://{address(listener.getsockname())}/")

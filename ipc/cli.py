@@ -8,6 +8,7 @@
                               run any command; if it deadlocks, explain it and end it
     ipc trace NAME | -- COMMAND [ARG...]
                               run a demo or any command under strace; draw its processes, calls, messages
+    ipc bench [MECHANISM...]  how fast each mechanism is, Python beside C, every byte checked
 
 Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
@@ -150,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
         trace.add_argument(f"--{option}", metavar="FILE", help=f"also write {what} to FILE")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
+    bench = commands.add_parser(
+        "bench", help="measure each mechanism: round trips and streams, Python beside C",
+        description="Round-trip latency (p50/p90/p99/max) and stream throughput per mechanism, size and "
+                    "implementation (C, raw Python, the project's stack), every byte checked. Exit 1 if a "
+                    "measurement lost or corrupted a byte (or stalled); skipped rows say why.")
+    bench.add_argument("mechanisms", nargs="*", metavar="MECHANISM", help="pipe fifo socketpair unix unix-dgram "
+                       "tcp4 tcp6 udp files mp-pipe mp-queue shm shm-spin (default: all)")
+    bench.add_argument("--sizes", metavar="BYTES,...", help="frame sizes (default 64,4096,65536,1048576)")
+    bench.add_argument("--quick", action="store_true", help="fewer sizes, shorter and fewer samples (under 30 s)")
+    bench.add_argument("--placements", metavar="P,...", help="unpinned,same-cpu,two-cpus (default: all three)")
+    bench.add_argument("--json", metavar="FILE", help="write every summary and the machine description as JSON")
+    bench.add_argument("--svg", metavar="FILE", help="write the chart as SVG")
     return parser
 
 
@@ -180,6 +193,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return watch_command(args)
         if args.command == "trace":
             return trace_command(args)
+        if args.command == "bench":
+            return bench_command(args)
     except KeyboardInterrupt:
         return _stopped(*STOPPED[signal.SIGINT])
     except _Stopped as stopped:
@@ -346,3 +361,9 @@ def trace_command(args: argparse.Namespace) -> int:
     from .cli_trace import trace_command as traced  # strace's side of the CLI, in a module of its own
 
     return traced(args, build_parser)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from .cli_bench import bench_command as measured  # the benchmark's side of the CLI, in a module of its own
+
+    return measured(args, sys.stdout, sys.stderr)

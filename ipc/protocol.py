@@ -105,11 +105,11 @@ def decode_datagram(data: bytes, size: Optional[int] = None) -> str:
     return _decode(data)
 
 
-def _decode(line: bytes) -> str:
+def _decode(line) -> str:
     try:
         text = line.decode(ENCODING)
     except UnicodeDecodeError:
-        raise InvalidText(line) from None
+        raise InvalidText(bytes(line)) from None
     return text[:-1] if text.endswith("\r") else text  # forgive nc/telnet's CRLF
 
 
@@ -138,10 +138,12 @@ class Decoder:
             self._ended = True
 
     def next_message(self) -> str | _Sentinel:
+        if not self._buffer and not self._ended:
+            return NEED_DATA  # the usual state between two messages: nothing to look through
         newline = self._buffer.find(b"\n", 0, self._max)
         if newline >= 0:
-            line = bytes(self._buffer[:newline])
-            del self._buffer[: newline + 1]
+            line = self._buffer[:newline]
+            del self._buffer[: newline + 1]  # cheap: a bytearray drops its first bytes without moving the rest
             return _decode(line)
         if len(self._buffer) >= self._max:
             raise MessageTooLong(self._max, f"no newline in its first {self._max} bytes")
@@ -171,9 +173,10 @@ class ServerConversation:
     def reply_to(self, request: str) -> str:
         """The answer to this request; MessageTooLong if the answer would not fit."""
         reply = answer(self.answered + 1, request)
-        size = len(reply.encode(ENCODING)) + 1
-        if size > MAX_MESSAGE_BYTES:  # upper() and the number can make an answer longer than its request
-            raise MessageTooLong(MAX_MESSAGE_BYTES, f"its answer would be {size} bytes")
+        if 4 * len(reply) + 1 > MAX_MESSAGE_BYTES:  # could it be too long? (a character is at most 4 bytes in UTF-8)
+            size = len(reply.encode(ENCODING)) + 1
+            if size > MAX_MESSAGE_BYTES:  # upper() and the number can make an answer longer than its request
+                raise MessageTooLong(MAX_MESSAGE_BYTES, f"its answer would be {size} bytes")
         self.answered += 1
         return reply
 
@@ -185,9 +188,9 @@ class ClientConversation:
         self.checked = 0
 
     def check(self, request: str, reply: str) -> None:
-        if reply.startswith(ERROR_PREFIX):
-            raise UnexpectedReply(f"server refused {request!r}: {reply[len(ERROR_PREFIX):]}")
         expected = answer(self.checked + 1, request)
         if reply != expected:
+            if reply.startswith(ERROR_PREFIX):
+                raise UnexpectedReply(f"server refused {request!r}: {reply[len(ERROR_PREFIX):]}")
             raise UnexpectedReply(f"expected {expected!r} in answer to {request!r}, got {reply!r}")
         self.checked += 1

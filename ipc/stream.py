@@ -56,7 +56,12 @@ def write_all(write: Callable[[bytes], int], data: bytes) -> None:
     ``write(data)`` returns how many bytes it took, like ``os.write(fd, data)``
     and ``sock.send(data)``.
     """
-    view = memoryview(data)
+    if not data:
+        return  # nothing to write: no call at all (an empty send() on a datagram socket would send something)
+    written = write(data)
+    if written == len(data):  # the usual case: the kernel took it all at once
+        return
+    view = memoryview(data)[written:]
     while view:
         view = view[write(view) :]
 
