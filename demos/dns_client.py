@@ -66,11 +66,11 @@ log = Log("client")
 def ask(sock: socket.socket, name: str, qtype: str) -> None:
     ident = random.getrandbits(16)  # the answer must carry the same id
     header = struct.pack("!6H", ident, RD, 1, 0, 0, 0)  # id, flags (RD: recursion desired), 1 question, 0, 0, 0
-    question = encode_name(name) + struct.pack("!2H", TYPES[qtype], CLASS_IN)
-    log.say(f"query {ident:#06x}: {name} {qtype}, {len(header + question)} bytes")
-    log.say(f"  header   {hex_fields(header, 2, 4, 6, 8, 10)}   id, flags RD, 1 question")
-    log.say(f"  question {hex_fields(question, len(question) - 4, len(question) - 2)}   {name}, {qtype}, IN")
-    sock.send(header + question)  # one datagram: the whole query
+    query = header + encode_name(name) + struct.pack("!2H", TYPES[qtype], CLASS_IN)  # the question: name, type, class
+    log.say(f"query {ident:#06x}: {name} {qtype}, {len(query)} bytes")  # shown from the very bytes sent
+    log.say(f"  header   {hex_fields(query[:12], 2, 4, 6, 8, 10)}   id, flags RD, 1 question")
+    log.say(f"  question {hex_fields(query[12:], len(query) - 16, len(query) - 14)}   {name}, {qtype}, IN")
+    sock.send(query)  # one datagram: the whole query
     data = sock.recv(4096)  # one datagram: the whole answer (socket.timeout if none comes)
     if len(data) < 12:
         raise DNSFormatError(f"an answer of {len(data)} bytes: too short for a DNS header")
@@ -98,7 +98,7 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--server", default="127.0.0.1", help="the DNS server's address")
+    parser.add_argument("--server", type=program.host_name, default="127.0.0.1", help="the DNS server's address")
     parser.add_argument("--port", type=program.port_number, required=True, help="its port (DNS's own is 53)")
     parser.add_argument("--type", action="append", choices=("A", "AAAA"), help="A, AAAA or both (the default)")
     parser.add_argument("--timeout", type=program.seconds(), default=3.0, help="seconds to wait for each answer")
@@ -108,7 +108,7 @@ def main() -> None:
 
     family, kind, proto, _, where = socket.getaddrinfo(args.server, args.port, type=socket.SOCK_DGRAM)[0]
     with socket.socket(family, kind, proto) as sock:
-        sock.settimeout(args.timeout or None)
+        sock.settimeout(args.timeout)  # a datagram can be lost: never wait for ever
         sock.connect(where)  # UDP: no packet; only answers from this address come in
         for name in args.names:
             for qtype in args.type or ("A", "AAAA"):

@@ -73,9 +73,10 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
-    parser.add_argument("--timeout", type=program.seconds(), default=10.0, help="seconds to wait (default 10)")
+    parser.add_argument("--timeout", type=program.seconds(), default=10.0,
+                        help="seconds to wait for each connect() and recv() (default 10)")
     parser.add_argument("--output", "-o", default="-", help="write the bodies to this file (default -: stdout)")
     parser.add_argument("paths", nargs="*", default=["/", "/hello.txt"], metavar="PATH")
     args = parser.parse_args()
@@ -85,7 +86,7 @@ def main() -> None:
         parser.error("--host: a name in ASCII (an international name goes as xn--..., its IDNA form)")
 
     with open(args.output, "wb") if args.output != "-" else open(sys.stdout.fileno(), "wb", closefd=False) as output, \
-            connect(args.host, args.port, args.timeout or None) as sock:
+            connect(args.host, args.port, args.timeout) as sock:
         log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
         sizes = []
 

@@ -220,9 +220,11 @@ def test_the_client_refuses_a_wrong_answer_in_one_line(reply_for, says):
     ("dns_client.py", ["--port", "53", "a" * 64 + ".test"], 1, "error: DNSFormatError: "),
     ("dns_client.py", ["--port", "53", "--type", "MX"], 2, "invalid choice: 'MX'"),
     ("dns_client.py", ["--port", "70000"], 2, "70000 is not a port"),
+    ("dns_client.py", ["--port", "53", "--timeout", "0"], 2, "0 is out of range: more than 0 s"),
+    ("dns_client.py", ["--port", "53", "--server", "a" * 64], 2, "is not a host name or address"),
     ("dns_server.py", ["--record", "nonsense"], 2, "'nonsense' is not NAME=ADDRESS"),
     ("dns_server.py", ["--record", "x.ipc.test=10.0.0.256"], 2, "is not NAME=ADDRESS"),
-    ("dns_server.py", ["--queries", "-2"], 2, "-2 is negative"),
+    ("dns_server.py", ["--queries", "-2"], 2, "-2 is out of range: 0 to"),
     ("dns_server.py", ["--record", "a" * 64 + ".test=10.0.0.1"], 2, "each label between dots is 1 to 63 bytes"),
     ("dns_names.py", ["--nonsense"], 2, "unrecognized arguments: --nonsense"),
 ])
@@ -243,7 +245,8 @@ def test_port_53_without_privileges_says_why():
             "runpy.run_path('demos/dns_server.py', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", fake], capture_output=True, cwd=ROOT, timeout=10)
     assert done.returncode == 1
-    assert re.fullmatch(rb"dns\[\d+\]: error: PermissionError: cannot bind port 53: ports below 1024 need root\n",
+    assert re.fullmatch(rb"dns\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:53: ports below 1024 need "
+                        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
                         done.stderr)
 
 

@@ -197,14 +197,16 @@ def test_sigterm_ends_the_server_in_one_line_with_a_connection_open():
 
 @pytest.mark.parametrize("script,args,code,says", [
     ("http_server.py", ["--port", "70000"], 2, "70000 is not a port"),
-    ("http_server.py", ["--timeout", "nan"], 2, "nan is not a length of time"),
-    ("http_server.py", ["--timeout", "-1"], 2, "-1 is not a length of time"),
-    ("http_server.py", ["--connections", "-1"], 2, "-1 is negative"),
+    ("http_server.py", ["--timeout", "nan"], 2, "nan is out of range: more than 0 s, at most 86400 s, or 0 (no limit)"),
+    ("http_server.py", ["--timeout", "-1"], 2, "-1 is out of range"),
+    ("http_server.py", ["--connections", "-1"], 2, "-1 is out of range: 0 to"),
+    ("http_server.py", ["--host", "a" * 64], 2, "is not a host name or address"),
     ("http_server.py", ["--host", "nowhere.invalid"], 1, "error: gaierror: "),
     ("http_client.py", ["--port", "80", "no-slash"], 2, "a PATH starts with /"),
     ("http_client.py", ["--port", "80", "/grüße"], 2, "a PATH starts with / and is ASCII"),
     ("http_client.py", ["--port", "80", "--host", "bücher.test"], 2, "--host: a name in ASCII"),
     ("http_client.py", ["--port", "{closed}"], 1, "error: ConnectionRefusedError: Connection refused"),
+    ("http_client.py", ["--port", "80", "--timeout", "0"], 2, "0 is out of range: more than 0 s"),  # 0: for ever
     ("http_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1,
      "error: TimeoutError: no whole response within 0.3 s"),
     ("http_client.py", ["--port", "1", "-o", "/nonexistent/dir/out"], 1,
@@ -245,5 +247,6 @@ def test_port_80_without_privileges_says_why():
             "runpy.run_path('demos/http_server.py', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", fake], capture_output=True, cwd=ROOT, timeout=10)
     assert done.returncode == 1
-    assert re.fullmatch(rb"server\[\d+\]: error: PermissionError: cannot bind port 80: ports below 1024 need root\n",
+    assert re.fullmatch(rb"server\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:80: ports below 1024 need "
+                        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
                         done.stderr)

@@ -57,7 +57,7 @@ log = Log("client")
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="the server's name or address")
+    parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("--fixed", action="store_true", help="send the request before reading the response")
     args = parser.parse_args()
