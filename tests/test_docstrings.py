@@ -2,8 +2,9 @@
 
 The lines of a docstring's "Expected output" section that look like a process's line (``role[pid]: text``)
 must appear, in that order, among the lines that role really printed when the demo ran through the harness.
-Numbers (pids, ports, sizes, times, bytes in hex) and paths vary from run to run, so they match any number and
-any path, and a table's columns any width; "..." inside a line matches anything. Prose and "..." lines between them say what is left out, and are skipped.
+Numbers (pids, ports, sizes, times, bytes and numbers in hex: 1a, 0x1a2b) and paths vary from run to run, so
+they match any number and any path, and a table's columns any width; "..." inside a line matches anything.
+Prose and "..." lines between them say what is left out, and are skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ipc import catalog
 from support import ROOT, run_demo_once
 
 SHOWN = re.compile(r"^ {4}(?P<role>[A-Za-z][\w.-]*)\[\d+\]: (?P<text>.*)$")
-VARYING = re.compile(r"(\.\.\.|\b[0-9a-f]{2}\b|\d+|/[^\s\"'(),:]+| {2,})")  # "...", a byte, a number, a path, columns
+VARYING = re.compile(r"(\.\.\.|\b0x[0-9a-f]+\b|\b[0-9a-f]{2}\b|\d+|/[^\s\"'(),:]+| {2,})")  # "...", hex, a byte, ...
 
 
 def expected_lines(script: str) -> list[tuple[str, str]]:
@@ -31,6 +32,8 @@ def pattern(text: str) -> re.Pattern:
     for token in VARYING.split(text):
         if token == "...":
             parts.append(".*")
+        elif token.startswith("0x"):
+            parts.append("0x[0-9a-f]+")  # a number in hex: a DNS query's random id
         elif re.fullmatch(r"[0-9a-f]{2}", token) and not token.isdigit():
             parts.append("[0-9a-f]{2}")  # a byte in hex
         elif token.isdigit():
