@@ -36,9 +36,12 @@ Expected output
     client[300]: waiting for the server to speak first (the bug)
     ...then nothing. The harness reports, within a second:
     The cycle: client waits for server, server waits for client.
-    With --fixed:
-    client[300]: sent "GET / HTTP/1.1"
+
+Expected output with --fixed
+    client[300]: connected 127.0.0.1:53012 -> 127.0.0.1:41234
+    client[300]: sent "GET / HTTP/1.1" and 0 bytes of body
     client[300]: received "HTTP/1.1 200 OK" and 399 bytes of body
+    client[300]: closed the connection
 """
 
 import os
@@ -71,7 +74,8 @@ def main() -> None:
             if not sock.recv(4096):  # the bug: an HTTP server speaks only once it has a whole request
                 raise ConnectionError("the server hung up without a word: it waited for a request that never came")
         request = f"GET / HTTP/1.1\r\nHost: {address(where)}\r\nConnection: close\r\n\r\n".encode("ascii")
-        log.sent(request.split(b"\r\n", 1)[0])  # its request line, cut from the very bytes sent
+        request_line, body = request.split(b"\r\n", 1)[0], request.partition(b"\r\n\r\n")[2]  # of the bytes sent
+        log.say(f"sent {quote(request_line.decode('ascii'))} and {len(body)} bytes of body")  # as the server says it
         sock.sendall(request)  # the fix: the request first...
         sock.settimeout(10.0)
         response = MessageReader(sock.recv, decoder=ResponseDecoder()).receive()  # ...then its answer

@@ -52,7 +52,8 @@ def check_http(transcript: Transcript) -> list[str]:
 
 def check_http_fixed(transcript: Transcript) -> list[str]:
     said = transcript.texts("client")
-    if 'sent "GET / HTTP/1.1"' not in said or not any(t.startswith('received "HTTP/1.1 200 OK" and ') for t in said):
+    if 'sent "GET / HTTP/1.1" and 0 bytes of body' not in said \
+            or not any(t.startswith('received "HTTP/1.1 200 OK" and ') for t in said):
         return [f"the client did not get its page: it said {said}"]
     return []
 
@@ -91,7 +92,8 @@ def no_chromium() -> Optional[str]:
 
 
 def count_http(transcript: Transcript) -> int:
-    """Requests and responses: as the client sent and read them, or else as the server received and sent them."""
+    """Requests and responses: as the client sent and read them (curl -v's "> GET", "< HTTP/"), or else as the
+    server received and sent them ('PEER: received "GET ..."'): 2 for each request answered."""
     client = sum(t.startswith(("> GET ", "< HTTP/")) for t in transcript.texts("client"))
     return client or sum(bool(re.match(r'^\S+: (received|sent) "', t)) for t in transcript.texts("server"))
 
@@ -146,6 +148,7 @@ DEMOS = [
         client=Program("broken/http_client_reads_first.py", ("--host", "{host}", "--port", "{port}", "--fixed")),
         kind="runs",
         check=check_http_fixed,
+        count=count_http,  # the request and its response, as the server logged them
     ),
 ]
 
