@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install what the project needs
 
-demo: venv ## run every demo through the harness and check it
-	$(IPC) run all
+demo: venv ## run every demo at once (one per CPU), check it, draw it: report/index.html
+	$(IPC) run all --report report
 
 deadlock: venv ## every broken demo: its deadlock explained, then its fix; then ipc watch on two
 	$(IPC) run deadlocks

@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with several demos: print each one's whole transcript when it finishes",
     )
     run.add_argument("--timeout", type=positive(float), metavar="SECONDS", help="end each run after this long")
+    run.add_argument("--report", metavar="DIR", help="trace each demo (where strace is here) and write DIR/index.html: "
+                     "every demo's verdict, transcript and sequence diagram, and a step-through page for each")
     watch = commands.add_parser(
         "watch",
         help="run any command; explain and end it if it deadlocks",
@@ -265,7 +267,7 @@ def run_demos(args: argparse.Namespace, out: TextIO) -> int:
     except KeyError as unknown:
         print(f"ipc: no demo named {unknown}; 'ipc list' shows them", file=sys.stderr)
         return EXIT_USAGE
-    if len({demo.name for demo in demos}) > 1:
+    if len({demo.name for demo in demos}) > 1 or args.report:
         return run_together(demos, args, out)
     results = []
     for _ in range(args.repeat):
@@ -286,12 +288,42 @@ def run_together(demos: list, args: argparse.Namespace, out: TextIO) -> int:
     from .runner import Runner
 
     console = Console(out, live=wants_live(out) and not args.quiet, verbose=args.verbose)
-    jobs = args.jobs or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    runner = Runner(demos, jobs=jobs, repeat=args.repeat, timeout=args.timeout,
-                    on_change=(lambda runner: None) if args.quiet else console.update)  # fmt: skip
-    results = runner.run()
-    console.finish(runner, results)
+    jobs = args.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    trace, untraced = _can_trace() if args.report else (False, "")
+    drawer = None
+    if args.report:
+        from .demo_report import Drawer
+
+        drawer = Drawer(jobs)  # before the runs start their threads: its workers are forked now
+
+    def changed(runner: Runner) -> None:
+        if not args.quiet:
+            console.update(runner)
+        if drawer is not None:
+            drawer.draw([entry for entry in runner.entries if entry.round == 0])  # drawn while others run
+
+    try:
+        runner = Runner(demos, jobs=jobs, repeat=args.repeat, timeout=args.timeout, trace=trace, on_change=changed)
+        results = runner.run()
+        console.finish(runner, results)
+        if drawer is not None:
+            path = drawer.write(args.report, [entry for entry in runner.entries if entry.round == 0], untraced)
+            print(f"report: {path}  (open it in a browser: it fetches nothing)", file=out)
+    finally:
+        if drawer is not None:
+            drawer.close()
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
+
+
+def _can_trace() -> tuple[bool, str]:
+    """Whether the demos can run under strace here, and if not, why (said in the report, once per demo)."""
+    from .trace.runner import TraceError, check_strace
+
+    try:
+        check_strace()
+    except TraceError as error:
+        return False, f"not traced: {error}"
+    return True, ""
 
 
 def print_verdict(result, out: TextIO) -> None:

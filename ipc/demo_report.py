@@ -1,51 +1,75 @@
 """make demo's report: one page with every demo run, checked and drawn, and a step-through page for each.
 
-``write(directory, entries, jobs)`` takes the runs of ipc.runner (each demo
-traced, where strace is here) and writes ``DIRECTORY/index.html`` (ipc.trace.report)
+A ``Drawer`` takes the runs of ipc.runner (each demo traced, where strace
+is here) as they finish; its ``write`` then writes ``DIRECTORY/index.html`` (ipc.trace.report)
 and ``DIRECTORY/NAME.html`` (ipc.trace.page) for every demo that was traced.
 Building a model and drawing it is the slow part, all Python: it is done in
 worker processes, one per CPU, each reading strace's texts and handing back
 the finished SVG and page, so that the work is not queued behind one
-interpreter's lock. Nothing in the pages is fetched from the network.
+interpreter's lock, and is done while the other demos still run. Nothing in the pages is fetched from the network.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from html import escape
 from typing import Optional, Sequence
 
 from .runner import Entry
 from .trace import page, svg
 from .trace.build import build
-from .trace.report import ROWS, Section, diagram_title, render_report
+from .trace.report import ROWS, Section, render_report
 
 INDEX = "index.html"
 
 
-def write(directory: str, entries: Sequence[Entry], jobs: int, why_untraced: str = "") -> str:
-    """Write the report and every demo's page into directory; return the report's path."""
-    os.makedirs(directory, exist_ok=True)
-    sections = [_section(entry) for entry in entries if entry.result is not None]
-    for section, entry in zip(sections, entries):
-        if not entry.result.trace_texts:
-            section.why_no_picture = why_untraced or entry.demo.untraced or "it was not traced"
-    drawn = [(number, section, entry) for number, (section, entry) in enumerate(zip(sections, entries))
-             if entry.result.trace_texts]  # fmt: skip
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("fork")) as pool:
-        # forked once the runs' threads have ended: a worker starts with the modules loaded, and no lock held
-        futures = [pool.submit(_draw, n, diagram_title(section), _texts(entry)) for n, section, entry in drawn]
-        for (_, section, entry), future in zip(drawn, futures):
-            section.picture, step_page = future.result()
-            section.page = f"{_file_name(entry.demo.name)}.html"
-            with open(os.path.join(directory, section.page), "w", encoding="utf-8") as file:
-                file.write(step_page)
-    path = os.path.join(directory, INDEX)
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(render_report(sections))
-    return path
+class Drawer:
+    """Draws each traced run as soon as it has finished, in worker processes, while the others still run.
+
+    Made before the runs start: its workers are forked then, from a process with one thread (a fork
+    while other threads hold locks could leave a worker stuck on one), and kept for every drawing."""
+
+    def __init__(self, jobs: int):
+        self.jobs = max(1, jobs)
+        self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+        wait([self.pool.submit(time.sleep, 0.05) for _ in range(self.jobs)])  # every worker forked, now
+        self.drawings: dict[int, Future] = {}  # id(entry) -> (its SVG, its page)
+        self.numbers: dict[int, int] = {}
+
+    def draw(self, entries: Sequence[Entry]) -> None:
+        """Start drawing every finished, traced entry not drawn yet."""
+        for entry in entries:
+            if entry.result is not None and entry.result.trace_texts and id(entry) not in self.drawings:
+                number = self.numbers.setdefault(id(entry), len(self.numbers))
+                title = f"{entry.demo.name}: {entry.demo.mechanism}"
+                self.drawings[id(entry)] = self.pool.submit(_draw, number, title, _texts(entry))
+
+    def write(self, directory: str, entries: Sequence[Entry], why_untraced: str = "") -> str:
+        """Wait for the drawings, then write the report and every demo's page into directory; its path."""
+        self.draw(entries)
+        os.makedirs(directory, exist_ok=True)
+        sections = []
+        for entry in (entry for entry in entries if entry.result is not None):
+            section = _section(entry)
+            drawing = self.drawings.get(id(entry))
+            if drawing is None:
+                section.why_no_picture = why_untraced or entry.demo.untraced or "it was not traced"
+            else:
+                section.picture, step_page = drawing.result()
+                section.page = f"{_file_name(entry.demo.name)}.html"
+                with open(os.path.join(directory, section.page), "w", encoding="utf-8") as file:
+                    file.write(step_page)
+            sections.append(section)
+        path = os.path.join(directory, INDEX)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(render_report(sections))
+        return path
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
 
 
 def _texts(entry: Entry) -> list[str]:

@@ -1,0 +1,66 @@
+"""How long does make demo take, against running every demo one after another as it used to?
+
+    python bench/make_demo.py [N]        (default N = 3)
+
+Both measured side by side, alternating, N times each:
+  sequential  ipc run all -j 1           every demo, one at a time, not traced (make demo before)
+  make demo   ipc run all --report DIR   every demo, one per CPU at a time, each under strace, then the
+                                         report with every sequence diagram and every step-through page
+Printed: median and spread (min-max) of each, and their ratio. Target: make demo in at most half the
+time of the sequential run. The machine's load is printed with each figure: on a shared 2-CPU machine
+other work slows both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+IPC = [sys.executable, "-m", "ipc"]
+TARGET = 0.5
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=900)
+    if done.returncode != 0:
+        said = (done.stdout + done.stderr).decode(errors="replace")[-3000:]
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{said}")
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    if runs < 1:
+        print("usage: make_demo.py [N], N at least 1", file=sys.stderr)
+        return 2
+    directory = tempfile.mkdtemp(prefix="ipc-bench-report-")
+    sequential, together, loads = [], [], []
+    try:
+        for _ in range(runs):
+            loads.append(os.getloadavg()[0])
+            sequential.append(timed([*IPC, "run", "all", "-j", "1", "-q"]))
+            together.append(timed([*IPC, "run", "all", "-q", "--report", directory]))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    ratio = statistics.median(together) / statistics.median(sequential)
+    print(f"{runs} runs each, alternating; load average at each start: {', '.join(f'{load:.2f}' for load in loads)}")
+    print(f"sequential (ipc run all -j 1):      {_figure(sequential)} s")
+    print(f"make demo (-j {os.cpu_count()}, traced, report):  {_figure(together)} s")
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    print(f"make demo / sequential: {ratio:.2f} (target at most {TARGET}: {verdict})")
+    return 0
+
+
+def _figure(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
