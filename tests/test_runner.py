@@ -6,9 +6,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
+import pytest
 
 from ipc import catalog
 from ipc.catalog import Demo, Program
@@ -107,3 +109,32 @@ def test_ctrl_c_stops_every_run_and_cleans_up():
     assert ipc.returncode == 130, err
     assert "ipc: interrupted; every process it started was ended" in err
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+
+
+def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
+    from browser import Browser, why_no_chromium
+
+    from ipc.trace.runner import TraceError, check_strace
+
+    try:
+        check_strace()
+    except TraceError as error:
+        pytest.skip(str(error))
+    if why_no_chromium():
+        pytest.skip(why_no_chromium())
+    with tempfile.TemporaryDirectory() as directory:
+        done = subprocess.run([sys.executable, "-m", "ipc", "run", "pipe", "both-read-first", "byte-order",
+                               "--report", directory], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        index = Path(directory, "index.html")
+        assert f"report: {index}" in done.stdout
+        with Browser() as browser:
+            tab = browser.open(index.as_uri())
+            found = tab.evaluate("""Array.from(document.querySelectorAll('section.demo')).map(s => [
+                s.dataset.demo, s.querySelectorAll('svg').length, s.querySelectorAll('.waits-for.in-cycle').length,
+                Array.from(s.querySelectorAll('a')).map(a => a.getAttribute('href'))])""")
+            assert found == [["pipe", 1, 0, ["pipe.html"]], ["both-read-first", 1, 2, ["both-read-first.html"]],
+                             ["byte-order", 1, 0, ["byte-order.html"]]]
+            assert tab.problems() == [] and all(url.startswith("file:") for url in tab.requests())
+            tab.go(Path(directory, "pipe.html").as_uri() + "#step=9")  # its step-through page works too
+            assert tab.problems() == [] and "pipe #1" in tab.evaluate("document.body.innerText")
