@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock trace pictures test bench list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock trace pictures test lint bench list readme clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -39,8 +39,12 @@ trace: venv ## the pipe demo's real system calls, drawn (ipc trace pipe; see REA
 pictures: venv ## redraw docs/pipe.svg, the README's picture, from a real trace of the pipe demo
 	$(IPC) trace pipe --svg docs/pipe.svg > /dev/null
 
-test: venv ## run the test suite
+test: venv lint ## run the linter, then the test suite
 	$(PY) -m pytest
+
+lint: venv ## ruff: the linter and the formatter's check, as configured in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: venv ## measure every mechanism (about 4 minutes): table, bench/results.json, bench/chart.svg
 	$(IPC) bench --json bench/results.json --svg bench/chart.svg

@@ -35,7 +35,9 @@ def main() -> int:
         print("usage: deadlock_latency.py [N], N at least 1", file=sys.stderr)
         return 2
     broken = [demo for demo in catalog.all_demos() if demo.kind == "deadlock"]
-    header = f"{'demo':<24} {'detect median/worst':>20} {'quiet median/worst':>19} {'run median/worst':>17}  {'failed':>6}"
+    header = (
+        f"{'demo':<24} {'detect median/worst':>20} {'quiet median/worst':>19} {'run median/worst':>17}  {'failed':>6}"
+    )
     print(f"{runs} runs of each broken demo, seconds\n{header}\n{'-' * len(header)}")
     worst_detect = worst_run = 0.0
     failures = 0
@@ -59,8 +61,13 @@ def main() -> int:
             continue
         worst_detect, worst_run = max(worst_detect, max(detect)), max(worst_run, max(whole))
         print(f"{demo.name:<24} {_pair(detect):>20} {_pair(quiet):>19} {_pair(whole):>17}  {failed:>6}")
-    print(f"\nworst detect {worst_detect:.3f} s (target < {TARGET_DETECT:g} s): {'met' if worst_detect < TARGET_DETECT else 'MISSED'}")
-    print(f"worst run    {worst_run:.3f} s (target < {TARGET_RUN:g} s): {'met' if worst_run < TARGET_RUN else 'MISSED'}")
+    print(
+        f"\nworst detect {worst_detect:.3f} s (target < {TARGET_DETECT:g} s): "
+        f"{'met' if worst_detect < TARGET_DETECT else 'MISSED'}"
+    )
+    print(
+        f"worst run    {worst_run:.3f} s (target < {TARGET_RUN:g} s): {'met' if worst_run < TARGET_RUN else 'MISSED'}"
+    )
     print(f"runs that did not deadlock as expected: {failures}")
     return 0 if failures == 0 else 1
 

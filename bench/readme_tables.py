@@ -27,8 +27,14 @@ def main() -> int:
     def figure(kind, mechanism, implementation, size, placement, path="plain", key="p50_us"):
         for r in results:
             s = r["spec"]
-            if (s["kind"], s["mechanism"], s["implementation"], s["size"], s["placement"], s["path"]) == \
-                    (kind, mechanism, implementation, size, placement, path):
+            if (s["kind"], s["mechanism"], s["implementation"], s["size"], s["placement"], s["path"]) == (
+                kind,
+                mechanism,
+                implementation,
+                size,
+                placement,
+                path,
+            ):
                 value = r["summary"][key]
                 return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
         return "-"
@@ -39,12 +45,16 @@ def main() -> int:
     mechanisms = list(dict.fromkeys(r["spec"]["mechanism"] for r in results))
     machine = document["machine"]
     load = machine.get("load_average") or ["?"]
-    print(f"Measured {machine['date']} on {machine['cpu_model']}, {machine['cpus_online']} CPUs, {machine['kernel']}, "
-          f"{'a ' + machine['virtualization'] + ' VM' if machine['virtualization'] else 'not a VM'}, "
-          f"{machine['python']}; load average {load[0]} at the start, "
-          f"{(machine.get('load_average_end') or ['?'])[0]} at the end; the run took {document['elapsed_s']:.0f} s.\n")
-    print(f"Round trip, median µs ({size_text(small)} frames unless said; C / raw Python / project stack, "
-          f"or one figure for a mechanism that is a Python library):\n")
+    print(
+        f"Measured {machine['date']} on {machine['cpu_model']}, {machine['cpus_online']} CPUs, {machine['kernel']}, "
+        f"{'a ' + machine['virtualization'] + ' VM' if machine['virtualization'] else 'not a VM'}, "
+        f"{machine['python']}; load average {load[0]} at the start, "
+        f"{(machine.get('load_average_end') or ['?'])[0]} at the end; the run took {document['elapsed_s']:.0f} s.\n"
+    )
+    print(
+        f"Round trip, median µs ({size_text(small)} frames unless said; C / raw Python / project stack, "
+        f"or one figure for a mechanism that is a Python library):\n"
+    )
     print(f"| mechanism | one CPU | two CPUs | unpinned | {size_text(big)}, unpinned |")
     print("|---|---|---|---|---|")
     for mechanism in mechanisms:
@@ -59,8 +69,10 @@ def main() -> int:
     for r in results:
         s = r["spec"]
         if s["kind"] == "throughput" and s["size"] == stream and s["placement"] == "unpinned":
-            cells = [figure("throughput", s["mechanism"], s["implementation"], stream, placement, s["path"],
-                            "median_mb_s") for placement in ("same-cpu", "two-cpus", "unpinned")]
+            cells = [
+                figure("throughput", s["mechanism"], s["implementation"], stream, placement, s["path"], "median_mb_s")
+                for placement in ("same-cpu", "two-cpus", "unpinned")
+            ]
             print(f"| {s['mechanism']} | {r['label']} | " + " | ".join(cells) + " |")
     print("\nTargets:\n")
     for target in document["targets"]:

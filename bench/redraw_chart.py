@@ -1,6 +1,6 @@
 """Draw the chart of `ipc bench` again from the JSON a run wrote, without measuring anything.
 
-    python bench/redraw_chart.py [bench/results.json] [bench/chart.svg]
+python bench/redraw_chart.py [bench/results.json] [bench/chart.svg]
 """
 
 from __future__ import annotations

@@ -62,8 +62,14 @@ def one_run(number: int, env: dict, deadline: float, log: Path) -> tuple[int, fl
     """One `ipc run all`: (exit code, seconds, the demos its summary says FAILED)."""
     started = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-m", "ipc", "run", "all"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=deadline)
+        done = subprocess.run(
+            [sys.executable, "-m", "ipc", "run", "all"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=deadline,
+        )
         code, out = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as expired:
         code, out = -1, f"still running after {deadline:g} s\n{expired.stdout or ''}"
@@ -88,8 +94,11 @@ def main() -> int:
     tag, tmpdir = uuid.uuid4().hex, tempfile.mkdtemp(prefix="ipc-soak-")
     env = {**os.environ, TAG: tag, "TMPDIR": tmpdir, "PYTHONPATH": str(ROOT)}
     fds_before, namespaces_before = open_fds(), namespaces()
-    print(f"soak: {args.runs} runs of `ipc run all`, {args.parallel} at once, on {os.cpu_count()} CPUs "
-          f"(load average {os.getloadavg()[0]:.1f}); TMPDIR {tmpdir}", flush=True)
+    print(
+        f"soak: {args.runs} runs of `ipc run all`, {args.parallel} at once, on {os.cpu_count()} CPUs "
+        f"(load average {os.getloadavg()[0]:.1f}); TMPDIR {tmpdir}",
+        flush=True,
+    )
     results, started = [], time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
         futures = {pool.submit(one_run, n, env, args.deadline, args.log): n for n in range(1, args.runs + 1)}
@@ -97,15 +106,19 @@ def main() -> int:
             code, seconds, failed = future.result()
             results.append((futures[future], code, seconds, failed))
             verdict = "ok" if code == 0 else f"FAILED (exit {code}: {', '.join(failed) or 'see its log'})"
-            print(f"run {futures[future]:3d}: {verdict} in {seconds:.1f} s  [{len(results)}/{args.runs} done]",
-                  flush=True)
+            print(
+                f"run {futures[future]:3d}: {verdict} in {seconds:.1f} s  [{len(results)}/{args.runs} done]", flush=True
+            )
     wall = time.monotonic() - started
 
     time.sleep(1.0)  # what a run's processes still had to do when it returned (their own cleanup): let them
     left_processes = tagged(tag)
     left_files = sorted(str(path.relative_to(tmpdir)) for path in Path(tmpdir).rglob("*"))
-    left_namespaces = sorted(name for name in namespaces() - namespaces_before
-                             if (m := re.fullmatch(r"ipc-[ab]-(\d+)", name)) and not psutil.pid_exists(int(m[1])))
+    left_namespaces = sorted(
+        name
+        for name in namespaces() - namespaces_before
+        if (m := re.fullmatch(r"ipc-[ab]-(\d+)", name)) and not psutil.pid_exists(int(m[1]))
+    )
     left_fds = sorted(open_fds() - fds_before)
     for process in left_processes:
         process.kill()
@@ -114,18 +127,26 @@ def main() -> int:
     seconds = sorted(result[2] for result in results)
     failures = [result for result in results if result[1] != 0]
     by_demo = Counter(name for result in failures for name in result[3])
-    print(f"\nsoak: {len(results) - len(failures)} of {len(results)} runs passed, {len(failures)} failed, "
-          f"in {wall / 60:.1f} min")
-    print(f"  one run: median {statistics.median(seconds):.1f} s, fastest {seconds[0]:.1f} s, slowest "
-          f"{seconds[-1]:.1f} s, quartiles {statistics.quantiles(seconds, n=4)[0]:.1f}-"
-          f"{statistics.quantiles(seconds, n=4)[2]:.1f} s" if len(seconds) > 1 else "")
+    print(
+        f"\nsoak: {len(results) - len(failures)} of {len(results)} runs passed, {len(failures)} failed, "
+        f"in {wall / 60:.1f} min"
+    )
+    print(
+        f"  one run: median {statistics.median(seconds):.1f} s, fastest {seconds[0]:.1f} s, slowest "
+        f"{seconds[-1]:.1f} s, quartiles {statistics.quantiles(seconds, n=4)[0]:.1f}-"
+        f"{statistics.quantiles(seconds, n=4)[2]:.1f} s"
+        if len(seconds) > 1
+        else ""
+    )
     if by_demo:
         print("  failed demos: " + ", ".join(f"{name} ({count}x)" for name, count in by_demo.most_common()))
     if failures:
         print(f"  the output of each failed run is in {args.log}")
-    print(f"  left behind: {len(left_processes)} processes {[p.pid for p in left_processes]}, "
-          f"{len(left_files)} files {left_files[:10]}, {len(left_namespaces)} network namespaces "
-          f"{left_namespaces}, {len(left_fds)} fds of the caller {left_fds}")
+    print(
+        f"  left behind: {len(left_processes)} processes {[p.pid for p in left_processes]}, "
+        f"{len(left_files)} files {left_files[:10]}, {len(left_namespaces)} network namespaces "
+        f"{left_namespaces}, {len(left_fds)} fds of the caller {left_fds}"
+    )
     return 0 if not failures and not (left_processes or left_files or left_namespaces or left_fds) else 1
 
 

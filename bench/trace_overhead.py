@@ -63,8 +63,10 @@ def main() -> int:
                         text = file.read()
                     lines[name] = text.count("\n")
         plain = statistics.median(times["plain"])
-        print(f"{os.path.basename(script)}, {runs} runs of each, interleaved; {os.cpu_count()} CPUs; "
-              f"seccomp-bpf {'works' if seccomp else 'does not work here'}")
+        print(
+            f"{os.path.basename(script)}, {runs} runs of each, interleaved; {os.cpu_count()} CPUs; "
+            f"seccomp-bpf {'works' if seccomp else 'does not work here'}"
+        )
         print(f"{'way':<12} {'median ms':>10} {'min-max ms':>16} {'x plain':>8} {'strace lines':>13}")
         for name, values in times.items():
             median = statistics.median(values)
@@ -77,8 +79,10 @@ def main() -> int:
         start = time.perf_counter()
         render(trace)
         drawn = time.perf_counter() - start
-        print(f"model from the last trace ({lines['seccomp-bpf']} lines, {len(trace.calls)} calls, "
-              f"{len(trace.messages)} messages): built in {built * 1000:.0f} ms, drawn in {drawn * 1000:.0f} ms")
+        print(
+            f"model from the last trace ({lines['seccomp-bpf']} lines, {len(trace.calls)} calls, "
+            f"{len(trace.messages)} messages): built in {built * 1000:.0f} ms, drawn in {drawn * 1000:.0f} ms"
+        )
     return 0
 
 

@@ -67,9 +67,13 @@ def main() -> int:
     print(f"10 MB of stderr, {runs} runs each, alternating; seconds: median (min-max); load {os.getloadavg()[0]:.2f}")
     python_start, _, watch_start = (statistics.median(x) for x in side_by_side([sys.executable, "-c", "pass"], runs))
     print(f"start-up alone: python {python_start:.3f}, ipc watch -- python {watch_start:.3f}")
-    print(f"{'command':>23}  {'alone':>20}  {'alone, 2>&1 | cat':>20}  {'under ipc watch':>20}  "
-          f"{'ratio':>6}  {'vs | cat':>8}  {'pass-through':>12}")
-    commands = [(f"fast, lines of {size} B", FAST.format(size=size, count=TOTAL // size)) for size in (100, 1024, 65536)]
+    print(
+        f"{'command':>23}  {'alone':>20}  {'alone, 2>&1 | cat':>20}  {'under ipc watch':>20}  "
+        f"{'ratio':>6}  {'vs | cat':>8}  {'pass-through':>12}"
+    )
+    commands = [
+        (f"fast, lines of {size} B", FAST.format(size=size, count=TOTAL // size)) for size in (100, 1024, 65536)
+    ]
     commands.append(("working, lines of 100 B", WORKING.format(count=TOTAL // 100)))
     ratio = 0.0
     for label, code in commands:
@@ -77,8 +81,10 @@ def main() -> int:
         ratio = statistics.median(watched) / statistics.median(alone)
         vs_pipe = statistics.median(watched) / statistics.median(piped)
         cost = (statistics.median(watched) - watch_start) - (statistics.median(alone) - python_start)
-        print(f"{label:>23}  {_figure(alone):>20}  {_figure(piped):>20}  {_figure(watched):>20}  "
-              f"{ratio:>5.2f}x  {vs_pipe:>7.2f}x  {cost * 1000:>9.0f} ms")
+        print(
+            f"{label:>23}  {_figure(alone):>20}  {_figure(piped):>20}  {_figure(watched):>20}  "
+            f"{ratio:>5.2f}x  {vs_pipe:>7.2f}x  {cost * 1000:>9.0f} ms"
+        )
     verdict = "met" if ratio <= TARGET else "NOT met"
     print(f"a command that works while it logs: {ratio:.2f}x its own time; target {TARGET}x {verdict}")
     return 0 if ratio <= TARGET else 1

@@ -78,14 +78,18 @@ def measure(backlog: int, deadline: float, show_retry: bool) -> int:
             _, writable, _ = select.select([], [sock], [], deadline)  # writable once the handshake is over
             if not writable:
                 stuck = sock
-                client.say(f"connect #{completed + 1}: no answer within {deadline * 1000:.0f} ms: "
-                           f"the kernel dropped its SYN ({tcp_state(sock)})")
+                client.say(
+                    f"connect #{completed + 1}: no answer within {deadline * 1000:.0f} ms: "
+                    f"the kernel dropped its SYN ({tcp_state(sock)})"
+                )
             elif (error := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)) != 0:
                 raise OSError(error, os.strerror(error))
             else:
                 completed += 1
-                client.say(f"connect #{completed} completed in {(time.monotonic() - started) * 1000:.1f} ms, "
-                           f"before any accept() ({tcp_state(sock)})")
+                client.say(
+                    f"connect #{completed} completed in {(time.monotonic() - started) * 1000:.1f} ms, "
+                    f"before any accept() ({tcp_state(sock)})"
+                )
         listener.setblocking(False)  # accept() now says EAGAIN instead of waiting for more
         accepted = 0
         while True:
@@ -95,13 +99,20 @@ def measure(backlog: int, deadline: float, show_retry: bool) -> int:
                 break
             accepted += 1
         server.say(f"accept() now finds {accepted} connection(s) waiting")
-        server.say(f"result: backlog={backlog} completed={completed} accepted={accepted} "
-                   f"dropped={'yes' if stuck else 'no'}")
+        server.say(
+            f"result: backlog={backlog} completed={completed} accepted={accepted} dropped={'yes' if stuck else 'no'}"
+        )
         if show_retry and stuck is not None:  # the queue is empty again: the next resent SYN gets in
             _, writable, _ = select.select([], [stuck], [], 4.0)
             waited = time.monotonic() - started
-            client.say(f"connect #{completed + 1} " + (f"completed {waited:.2f} s after connect(): the kernel "
-                       f"resent the SYN and accept() had made room" if writable else "still waits after 4 s"))
+            client.say(
+                f"connect #{completed + 1} "
+                + (
+                    f"completed {waited:.2f} s after connect(): the kernel resent the SYN and accept() had made room"
+                    if writable
+                    else "still waits after 4 s"
+                )
+            )
             server.say(f"result: retry={'yes' if writable else 'no'} seconds={waited:.2f}")
         return completed
     finally:
@@ -112,17 +123,29 @@ def measure(backlog: int, deadline: float, show_retry: bool) -> int:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--backlog", type=program.whole_number(0, 64), nargs="+", default=[0, 1, 2, 4, 8], metavar="N",
-                        help="backlogs to try, 0 to 64 (default: 0 1 2 4 8)")
-    parser.add_argument("--deadline", type=program.seconds(0, 0.99), default=0.5,
-                        help="seconds a connect may take before it counts as unanswered (default 0.5, "
-                             "well under the 1 s after which the SYN is resent)")
+    parser.add_argument(
+        "--backlog",
+        type=program.whole_number(0, 64),
+        nargs="+",
+        default=[0, 1, 2, 4, 8],
+        metavar="N",
+        help="backlogs to try, 0 to 64 (default: 0 1 2 4 8)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=program.seconds(0, 0.99),
+        default=0.5,
+        help="seconds a connect may take before it counts as unanswered (default 0.5, "
+        "well under the 1 s after which the SYN is resent)",
+    )
     args = parser.parse_args()
     if os.path.exists("/proc/sys/net/core/somaxconn"):
         with open("/proc/sys/net/core/somaxconn") as file:
             client.say(f"net.core.somaxconn = {file.read().strip()}: the kernel caps any backlog at that")
-    table = [(backlog, measure(backlog, args.deadline, show_retry=i == len(args.backlog) - 1))
-             for i, backlog in enumerate(args.backlog)]
+    table = [
+        (backlog, measure(backlog, args.deadline, show_retry=i == len(args.backlog) - 1))
+        for i, backlog in enumerate(args.backlog)
+    ]
     client.say("  backlog   completed (connections the kernel finished without accept())")
     for backlog, completed in table:
         client.say(f"{backlog:>9} {completed:>11}")

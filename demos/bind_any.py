@@ -78,14 +78,17 @@ def try_connect(listener: socket.socket, target: str, timeout: float) -> str:
         connection, peer = listener.accept()  # the connection is made already; accept() only picks it up
         with connection:
             if peer[1] != client.getsockname()[1]:
-                raise ConnectionError(f"accepted a stranger's connection from {peer}")  # someone else came in through ANY
+                raise ConnectionError(
+                    f"accepted a stranger's connection from {peer}"
+                )  # someone else came in through ANY
             return "yes*" if peer[0].startswith("::ffff:") else "yes"  # * an IPv4 client, seen as IPv4-mapped IPv6
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--timeout", type=program.seconds(0, 60), default=2.0,
-                        help="seconds to wait for each connect (default 2)")
+    parser.add_argument(
+        "--timeout", type=program.seconds(0, 60), default=2.0, help="seconds to wait for each connect (default 2)"
+    )
     args = parser.parse_args()
 
     own4, own6 = own_address("198.51.100.1"), own_address("2001:db8::1")  # documentation addresses: never used
@@ -93,11 +96,20 @@ def main() -> None:
     if not (own4 and own6):
         log.say("without one, what INADDR_ANY adds over LOOPBACK (for that family) cannot be shown here")
     with socket.socket(socket.AF_INET6) as fresh:
-        log.say(f"IPV6_V6ONLY is {fresh.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)} by default here"
-                " (Linux: /proc/sys/net/ipv6/bindv6only); the :: rows below set it explicitly")
+        log.say(
+            f"IPV6_V6ONLY is {fresh.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)} by default here"
+            " (Linux: /proc/sys/net/ipv6/bindv6only); the :: rows below set it explicitly"
+        )
     targets = [host for host in (LOOPBACK, own4, LOOPBACK6, own6) if host]
-    binds = [(ANY, "INADDR_ANY", None), (LOOPBACK, "INADDR_LOOPBACK", None), (own4, "own-address", None),
-             (ANY6, "V6ONLY=0", 0), (ANY6, "V6ONLY=1", 1), (LOOPBACK6, "in6addr_loopback", None), (own6, "own-address", None)]
+    binds = [
+        (ANY, "INADDR_ANY", None),
+        (LOOPBACK, "INADDR_LOOPBACK", None),
+        (own4, "own-address", None),
+        (ANY6, "V6ONLY=0", 0),
+        (ANY6, "V6ONLY=1", 1),
+        (LOOPBACK6, "in6addr_loopback", None),
+        (own6, "own-address", None),
+    ]
     width = max(len(host) for host in targets) + 2  # one column per address this machine has
     log.say(("bound \\ connect to".ljust(width + 18) + "".join(target.ljust(width) for target in targets)).rstrip())
     for host, label, v6only in binds:

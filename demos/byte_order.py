@@ -49,9 +49,14 @@ ADDRESSES = ("127.0.0.1", "192.168.0.1", "::1", "2001:db8::1f90")
 def show_port(port: int) -> None:
     log.say(f"port {port} = {port:#06x}")
     log.say(f"  in this machine's memory, struct '=H'   {struct.pack('=H', port).hex(' ')}")
-    log.say(f"  in network order, struct '!H'           {struct.pack('!H', port).hex(' ')}")  # '!' is big-endian everywhere
+    log.say(
+        f"  in network order, struct '!H'           {struct.pack('!H', port).hex(' ')}"
+    )  # '!' is big-endian everywhere
     wire = socket.htons(port)  # the number whose bytes, stored the host's way, are in network order
-    log.say(f"  htons({port}) = {wire:#06x}, in memory         {struct.pack('=H', wire).hex(' ')}; ntohs({wire:#06x}) = {socket.ntohs(wire)}")
+    log.say(
+        f"  htons({port}) = {wire:#06x}, in memory         {struct.pack('=H', wire).hex(' ')}; "
+        f"ntohs({wire:#06x}) = {socket.ntohs(wire)}"
+    )
 
 
 def show_address(text: str) -> None:
@@ -62,7 +67,10 @@ def show_address(text: str) -> None:
         number = struct.unpack("!I", packed)[0]  # the 32-bit number the four dotted bytes write down
         wire = socket.htonl(number)
         log.say(f"  as a number {number:#010x}, in memory (struct '=I') {struct.pack('=I', number).hex(' ')}")
-        log.say(f"  htonl = {wire:#010x}, in memory {struct.pack('=I', wire).hex(' ')}; ntohl gives back {socket.ntohl(wire):#010x}")
+        log.say(
+            f"  htonl = {wire:#010x}, in memory {struct.pack('=I', wire).hex(' ')}; "
+            f"ntohl gives back {socket.ntohl(wire):#010x}"
+        )
     else:  # 128 bits is no C integer: an IPv6 address is only ever 16 bytes, with no htonl for it
         log.say("  16 bytes, always in network order: an IPv6 address has no host order")
     log.say(f"  inet_ntop gives back {socket.inet_ntop(family, packed)}")
@@ -77,10 +85,15 @@ def show_kernel_sockaddr(family: socket.AddressFamily, host: str) -> None:
         raw, size = ctypes.create_string_buffer(128), ctypes.c_uint32(128)
         if libc.getsockname(sock.fileno(), raw, ctypes.byref(size)) != 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    data, cuts = raw.raw[:size.value], ((0, 2, 4, 8, 16) if family == socket.AF_INET else (0, 2, 4, 8, 24, 28))
-    log.say(f"sockaddr of {host} port {port} ({size.value} bytes): {' | '.join(data[a:b].hex(' ') for a, b in zip(cuts, cuts[1:]))}")
-    log.say("  family (host order; BSD: a length byte, then the family) | port (network order) | "
-            + ("address | zero padding" if family == socket.AF_INET else "flowinfo | address | scope id (host order)"))
+    data, cuts = raw.raw[: size.value], ((0, 2, 4, 8, 16) if family == socket.AF_INET else (0, 2, 4, 8, 24, 28))
+    log.say(
+        f"sockaddr of {host} port {port} ({size.value} bytes): "
+        + " | ".join(data[a:b].hex(" ") for a, b in zip(cuts, cuts[1:]))
+    )
+    log.say(
+        "  family (host order; BSD: a length byte, then the family) | port (network order) | "
+        + ("address | zero padding" if family == socket.AF_INET else "flowinfo | address | scope id (host order)")
+    )
 
 
 def show_on_the_wire() -> None:
@@ -90,7 +103,11 @@ def show_on_the_wire() -> None:
     except PermissionError as error:  # the one error taught here
         log.say(f"on the wire: not shown ({error.strerror}: a raw socket needs root)")
         return
-    with raw, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+    with (
+        raw,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
         receiver.bind(("127.0.0.1", 0))
         port = receiver.getsockname()[1]
         sender.sendto(b"hello", ("127.0.0.1", port))
@@ -98,18 +115,33 @@ def show_on_the_wire() -> None:
         while True:
             raw.settimeout(max(deadline - time.monotonic(), 0.001))
             packet = raw.recv(65535)  # a copy of every UDP datagram this machine receives: find ours
-            udp = packet[(packet[0] & 0x0F) * 4:][:8]  # skip the IP header (its length counts 32-bit words)
+            udp = packet[(packet[0] & 0x0F) * 4 :][:8]  # skip the IP header (its length counts 32-bit words)
             if udp[2:4] == struct.pack("!H", port):
                 break
-    log.say(f"on the wire, a UDP header to 127.0.0.1 port {port} (provoked: sendto() on loopback, caught by a raw socket as root):")
-    log.say(f"  {' | '.join(udp[a:a + 2].hex(' ') for a in (0, 2, 4, 6))}  (source port | destination port | length | checksum)")
+    log.say(
+        f"on the wire, a UDP header to 127.0.0.1 port {port} "
+        "(provoked: sendto() on loopback, caught by a raw socket as root):"
+    )
+    log.say(
+        "  "
+        + " | ".join(udp[a : a + 2].hex(" ") for a in (0, 2, 4, 6))
+        + "  (source port | destination port | length | checksum)"
+    )
 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--port", type=program.port_number, default=8080, help="a port number to take apart; it is not bound")
-    parser.add_argument("addresses", nargs="*", type=program.host_name, default=ADDRESSES, metavar="ADDRESS",
-                        help="IPv4 or IPv6 addresses")
+    parser.add_argument(
+        "--port", type=program.port_number, default=8080, help="a port number to take apart; it is not bound"
+    )
+    parser.add_argument(
+        "addresses",
+        nargs="*",
+        type=program.host_name,
+        default=ADDRESSES,
+        metavar="ADDRESS",
+        help="IPv4 or IPv6 addresses",
+    )
     args = parser.parse_args()
 
     log.say(f"this machine is {sys.byteorder}-endian (sys.byteorder)")

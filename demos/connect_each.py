@@ -95,8 +95,10 @@ def start_server(host):
     pid = os.fork()
     if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
         os._exit(program.child("server", serve, listener))
-    log.say(f"forked server child {pid}: it listens on {address(listener.getsockname())} only; "
-            f"{', '.join(address(sock.getsockname()) for sock in held) or 'no other address'}: bound, not listening")
+    log.say(
+        f"forked server child {pid}: it listens on {address(listener.getsockname())} only; "
+        f"{', '.join(address(sock.getsockname()) for sock in held) or 'no other address'}: bound, not listening"
+    )
     listener.close()  # the child has its own copy
     return pid, port, held
 
@@ -115,8 +117,10 @@ def connect(host, port: int) -> socket.socket:
         except OSError as error:  # the error taught here: this address did not take it, so on to the next
             sock.close()
             sock, outcome = None, f"{type(error).__name__}: {error.strerror or error}"
-        log.say(f"try {attempt} of {len(infos)}: connect({address(where)}): {outcome}"
-                f" after {(time.monotonic() - started) * 1000:.1f} ms")
+        log.say(
+            f"try {attempt} of {len(infos)}: connect({address(where)}): {outcome}"
+            f" after {(time.monotonic() - started) * 1000:.1f} ms"
+        )
         if sock is not None:
             return sock
     raise ConnectionError(f"none of the {len(infos)} addresses of {host!r} took the connection")
@@ -124,8 +128,9 @@ def connect(host, port: int) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", type=program.host_name, default=None,
-                        help="a name or address (default: none, meaning this host)")
+    parser.add_argument(
+        "--host", type=program.host_name, default=None, help="a name or address (default: none, meaning this host)"
+    )
     parser.add_argument("--port", type=program.port_number, help="a server's port (default: start a server of our own)")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

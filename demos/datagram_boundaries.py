@@ -66,8 +66,12 @@ def udp(bind: bool) -> socket.socket:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--burst", type=program.whole_number(1, 100_000), default=200,
-                        help="how many datagrams to send before the receiver reads (default 200)")
+    parser.add_argument(
+        "--burst",
+        type=program.whole_number(1, 100_000),
+        default=200,
+        help="how many datagrams to send before the receiver reads (default 200)",
+    )
     args = parser.parse_args()
     with udp(False) as out, udp(True) as inbox, udp(True) as relay:
         where = inbox.getsockname()
@@ -90,9 +94,11 @@ def main() -> None:
         out.sendto(datagram, where)
         buffer = bytearray(16)
         size, _, flags, _ = inbox.recvmsg_into([buffer], 0, socket.MSG_TRUNC)  # Linux: returns the full size
-        gone = datagram[len(buffer):size]  # shown as the sender sent them: the receiver never gets them now
+        gone = datagram[len(buffer) : size]  # shown as the sender sent them: the receiver never gets them now
         truncated = "MSG_TRUNC" if flags & socket.MSG_TRUNC else "no MSG_TRUNC flag"
-        receiver.say(f"truncated: kept {len(buffer)} of {size} bytes ({truncated}), lost {size - len(buffer)}: {gone!r}")
+        receiver.say(
+            f"truncated: kept {len(buffer)} of {size} bytes ({truncated}), lost {size - len(buffer)}: {gone!r}"
+        )
         out.sendto(b"next", where)
         receiver.say(f"the next recvfrom() returns the next datagram, not the rest: {inbox.recvfrom(4096)[0]!r}")
 
@@ -100,8 +106,10 @@ def main() -> None:
         inbox.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # Linux doubles it, for its bookkeeping
         if SO_RXQ_OVFL is not None:
             inbox.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)  # stamp each datagram with the drops so far
-        sender.say(f"burst: {args.burst} datagrams of 60 bytes into a receive queue of "
-                   f"{inbox.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)} bytes, before any recvfrom()")
+        sender.say(
+            f"burst: {args.burst} datagrams of 60 bytes into a receive queue of "
+            f"{inbox.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)} bytes, before any recvfrom()"
+        )
         for number in range(args.burst):
             out.sendto(f"{number:06d}".encode().ljust(60, b"."), where)  # no error, no matter how many are dropped
         inbox.setblocking(False)
@@ -121,8 +129,10 @@ def main() -> None:
             received.append(int(data[:6]))
         counted = "" if dropped is None else f" (the kernel counted {dropped} drops)"
         lost = args.burst - len(received)
-        receiver.say(f"burst: sent {args.burst}, received {len(received)}, lost {lost}{counted}; "
-                     f"the datagrams that got in: #{received[0]} to #{received[-1]}")
+        receiver.say(
+            f"burst: sent {args.burst}, received {len(received)}, lost {lost}{counted}; "
+            f"the datagrams that got in: #{received[0]} to #{received[-1]}"
+        )
 
         # 4. Order: four straight to the receiver, then four through a relay that swaps each pair.
         for path, via in (("straight", where), ("through the relay", relay.getsockname())):
@@ -130,13 +140,15 @@ def main() -> None:
                 out.sendto(b"%d" % number, via)
             if via != where:
                 held = [relay.recvfrom(4096)[0] for _ in range(4)]
-                Log("relay").say("swaps each pair, on purpose, as two routes of different speed could "
-                                 "(loopback never reorders)")
+                Log("relay").say(
+                    "swaps each pair, on purpose, as two routes of different speed could (loopback never reorders)"
+                )
                 for data in (held[1], held[0], held[3], held[2]):
                     relay.sendto(data, where)
             order = [int(inbox.recvfrom(4096)[0]) for _ in range(4)]  # the numbers are ours: UDP has none
             in_order = "in order" if order == sorted(order) else "out of order"
             receiver.say(f"{path}: arrival order {', '.join(map(str, order))}: {in_order}")
+
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "receiver"))

@@ -77,8 +77,10 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
     got_id, flags, questions, answers, _, _ = struct.unpack("!6H", data[:12])  # network order: "!"
     if got_id != ident:
         raise DNSFormatError(f"the answer's id {got_id:#06x} is not our query's {ident:#06x}")
-    log.say(f"answer {got_id:#06x}: {len(data)} bytes: {RCODES.get(flags & 0xF, flags & 0xF)}, "
-            f"flags {flag_names(flags)}, {answers} answer{'s' * (answers != 1)}")
+    log.say(
+        f"answer {got_id:#06x}: {len(data)} bytes: {RCODES.get(flags & 0xF, flags & 0xF)}, "
+        f"flags {flag_names(flags)}, {answers} answer{'s' * (answers != 1)}"
+    )
     log.say(f"  header   {hex_fields(data[:12], 2, 4, 6, 8, 10)}")
     offset = 12
     for _ in range(questions):  # the question comes back as it went
@@ -86,15 +88,18 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
     for _ in range(answers):
         start = offset
         owner, offset = read_name(data, offset)  # 2 bytes when it is a pointer
-        rtype, rclass, ttl, length = struct.unpack("!HHIH", data[offset:offset + 10])  # struct.error if cut short
-        rdata, n = data[offset + 10:offset + 10 + length], offset - start
+        rtype, rclass, ttl, length = struct.unpack("!HHIH", data[offset : offset + 10])  # struct.error if cut short
+        rdata, n = data[offset + 10 : offset + 10 + length], offset - start
         if len(rdata) != length:
             raise DNSFormatError(f"a record of {length} bytes cut short at {len(rdata)}")
         offset += 10 + length
         family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(rtype)
         shown = socket.inet_ntop(family, rdata) if family and length == (4 if rtype == 1 else 16) else rdata.hex()
-        log.say(f"  record   {hex_fields(data[start:offset], n, n + 2, n + 4, n + 8, n + 10)}   {owner}. {ttl} "
-                f"{'IN' if rclass == CLASS_IN else rclass} {TYPE_NAMES.get(rtype, rtype)} {shown}")
+        log.say(
+            f"  record   {hex_fields(data[start:offset], n, n + 2, n + 4, n + 8, n + 10)}   {owner}. {ttl} "
+            f"{'IN' if rclass == CLASS_IN else rclass} {TYPE_NAMES.get(rtype, rtype)} {shown}"
+        )
+
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
@@ -102,8 +107,9 @@ def main() -> None:
     parser.add_argument("--port", type=program.port_number, required=True, help="its port (DNS's own is 53)")
     parser.add_argument("--type", action="append", choices=("A", "AAAA"), help="A, AAAA or both (the default)")
     parser.add_argument("--timeout", type=program.seconds(), default=3.0, help="seconds to wait for each answer")
-    parser.add_argument("names", nargs="*", default=["www.ipc.test", "many.ipc.test", "nothing.ipc.test"],
-                        metavar="NAME")
+    parser.add_argument(
+        "names", nargs="*", default=["www.ipc.test", "many.ipc.test", "nothing.ipc.test"], metavar="NAME"
+    )
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(args.server, args.port, type=socket.SOCK_DGRAM)[0]

@@ -104,11 +104,14 @@ def inside(dnsmasq: bool) -> None:
         run("ip", "link", "set", "lo", "up")  # a new network namespace starts with lo down
         for where in addresses:
             run("ip", "address", "add", where + ("/128" if ":" in where else "/32"), "dev", "lo")
-        shown = subprocess.run(["ip", "-brief", "address", "show", "lo"], capture_output=True, text=True,
-                               timeout=TIMEOUT)
+        shown = subprocess.run(
+            ["ip", "-brief", "address", "show", "lo"], capture_output=True, text=True, timeout=TIMEOUT
+        )
         log.say("a host of its own: " + " ".join(shown.stdout.split()))
-        for name, text in (("resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:2\n"),
-                           ("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")):
+        for name, text in (
+            ("resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:2\n"),
+            ("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"),
+        ):
             with open(os.path.join(here, name), "w") as file:
                 file.write(text)
             run("mount", "--bind", os.path.join(here, name), f"/etc/{name}")  # seen in this mount namespace only
@@ -117,11 +120,23 @@ def inside(dnsmasq: bool) -> None:
         if dnsmasq:
             with open(os.path.join(here, "hosts"), "w") as file:
                 file.writelines(f"{a} {name}\n" for name, found in SAMPLE_ZONE.items() for a in found)
-            server = children.Child(["dnsmasq", "--no-daemon",  # in the foreground, keeping its user: setgroups() is
-                                     "--conf-file=/dev/null", "--no-resolv", "--no-hosts",  # denied in a user namespace
-                                     f"--addn-hosts={here}/hosts", f"--local=/{ZONE_ORIGIN}/",
-                                     "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53",
-                                     "--log-facility=-", "--log-queries"], "dnsmasq")
+            server = children.Child(
+                [
+                    "dnsmasq",
+                    "--no-daemon",  # in the foreground, keeping its user: setgroups() is
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",  # denied in a user namespace
+                    f"--addn-hosts={here}/hosts",
+                    f"--local=/{ZONE_ORIGIN}/",
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--port=53",
+                    "--log-facility=-",
+                    "--log-queries",
+                ],
+                "dnsmasq",
+            )
             ready = r"read \S+/hosts - \d+ names"  # its zone is loaded (it says "started" before that)
         else:
             server = children.Child([sys.executable, os.path.join(DEMOS, "dns_server.py"), "--port", "53"], "dns")
@@ -140,8 +155,9 @@ def inside(dnsmasq: bool) -> None:
                 raise ChildProcessError("demos/dns_client.py failed")
             for name in ("many.ipc.test", "www.ipc.test"):
                 log.say(f"3. getaddrinfo({name!r}, 80): {', '.join(map(address, lookup(name)))}")
-            shared = {name: {where[0] for where in lookup(name)} for name in ("www.ipc.test", "web.ipc.test",
-                                                                             "ipc.test")}
+            shared = {
+                name: {where[0] for where in lookup(name)} for name in ("www.ipc.test", "web.ipc.test", "ipc.test")
+            }
             common = set.intersection(*shared.values())
             log.say(f"several names, one address: {', '.join(shared)} -> {', '.join(sorted(common)) or 'none'}")
             try:

@@ -77,23 +77,27 @@ def respond(query: bytes, zone: dict) -> tuple[bytes, str]:
         if questions != 1:
             raise DNSFormatError(f"{questions} questions (one, in practice)")
         name, end = read_name(query, 12)  # the question's name starts right after the header
-        qtype, qclass = struct.unpack("!2H", query[end:end + 4])  # struct.error when cut short
+        qtype, qclass = struct.unpack("!2H", query[end : end + 4])  # struct.error when cut short
     except (DNSFormatError, struct.error) as error:
         return struct.pack("!6H", ident, flags_back | 1, 0, 0, 0, 0), f"FORMERR ({error})"  # 1: FORMERR
     family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(qtype) if qclass == CLASS_IN else None
     addresses = [a for a in zone.get(name.lower(), ()) if family and (":" in a) == (family == socket.AF_INET6)]
     in_zone = name.lower() in zone or f".{name.lower()}".endswith(f".{ZONE_ORIGIN}")
     rcode = 5 if qclass != CLASS_IN or not in_zone else 0 if name.lower() in zone else 3  # REFUSED, NOERROR, NXDOMAIN
-    records = b"".join(struct.pack("!HHHIH", 0xC00C, qtype, CLASS_IN, TTL, 4 if family == socket.AF_INET else 16)
-                       + socket.inet_pton(family, a) for a in addresses)  # c0 0c: "the name at byte 12"
-    question = query[12:end + 4]  # copied as it came, letter case and all
+    records = b"".join(
+        struct.pack("!HHHIH", 0xC00C, qtype, CLASS_IN, TTL, 4 if family == socket.AF_INET else 16)
+        + socket.inet_pton(family, a)
+        for a in addresses
+    )  # c0 0c: "the name at byte 12"
+    question = query[12 : end + 4]  # copied as it came, letter case and all
     answer = struct.pack("!6H", ident, flags_back | rcode, 1, len(addresses), 0, 0) + question + records
     what = f"{name} {TYPE_NAMES.get(qtype, qtype)}{'' if qclass == CLASS_IN else f' class {qclass}'} -> {RCODES[rcode]}"
     if len(answer) > MAX_UDP_ANSWER:  # too big for a datagram: TC (truncated) tells the resolver to ask over TCP
         answer = struct.pack("!6H", ident, flags_back | TC | rcode, 1, 0, 0, 0) + question
         return answer, f"{what}, {len(addresses)} answers: too big for UDP, sent truncated (TC) with none"
     return answer, f"{what}, {len(addresses)} answer{'s' * (len(addresses) != 1)}" + (
-        f": {' '.join(addresses)}" if addresses else "")
+        f": {' '.join(addresses)}" if addresses else ""
+    )
 
 
 def record(text: str) -> tuple[str, str]:
@@ -120,20 +124,29 @@ def _is_address(family: int, text: str) -> bool:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
-                        help="address to listen on (default: loopback only)")
+    parser.add_argument(
+        "--host", type=program.host_name, default="127.0.0.1", help="address to listen on (default: loopback only)"
+    )
     parser.add_argument("--port", type=program.port_number, default=0, help="port (default 0: any free; DNS's is 53)")
-    parser.add_argument("--queries", type=program.whole_number(0, 2**31), default=0,
-                        help="answer this many, then exit (0: no end)")
-    parser.add_argument("--record", type=record, action="append", default=[], metavar="NAME=ADDRESS",
-                        help="one more address for a name (may be repeated)")
+    parser.add_argument(
+        "--queries", type=program.whole_number(0, 2**31), default=0, help="answer this many, then exit (0: no end)"
+    )
+    parser.add_argument(
+        "--record",
+        type=record,
+        action="append",
+        default=[],
+        metavar="NAME=ADDRESS",
+        help="one more address for a name (may be repeated)",
+    )
     args = parser.parse_args()
     zone = {name: tuple(addresses) for name, addresses in SAMPLE_ZONE.items()}
     for name, where in args.record:
         zone[name] = zone.get(name, ()) + (where,)
 
     family, kind, proto, _, where = socket.getaddrinfo(
-        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
+        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
     with socket.socket(family, kind, proto) as sock:
         try:
             sock.bind(where)  # and no listen(): UDP has no connections to accept

@@ -74,8 +74,7 @@ def main() -> None:
     replies_r, replies_w = os.pipe()  # child's fd 1 -> parent
     pid = os.fork()
     if pid == 0:  # the child becomes the server; if exec fails, 127 (as a shell's "not found")
-        os._exit(program.child("server", become_the_server, requests_r, requests_w, replies_r, replies_w,
-                               failure=127))
+        os._exit(program.child("server", become_the_server, requests_r, requests_w, replies_r, replies_w, failure=127))
 
     log.say(f"forked child {pid}")
     os.close(requests_r)  # the parent never reads requests

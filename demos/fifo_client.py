@@ -67,9 +67,15 @@ def converse(requests: int, replies: int, messages: list) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--dir", type=program.non_empty, required=True, help="the server's directory (its ready line says)")
-    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
-                        help=f"give up after this many seconds (default {TIMEOUT:g})")
+    parser.add_argument(
+        "--dir", type=program.non_empty, required=True, help="the server's directory (its ready line says)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=program.seconds(),
+        default=TIMEOUT,
+        help=f"give up after this many seconds (default {TIMEOUT:g})",
+    )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -91,7 +97,7 @@ def main() -> None:
             except OSError as error:  # mkfifo's error names no file: add it
                 raise type(error)(error.errno, error.strerror, path) from None
             made.append(path)
-        log.say(f"made {pid}.requests and {pid}.replies; telling the server \"{pid}\" through {args.dir}/server")
+        log.say(f'made {pid}.requests and {pid}.replies; telling the server "{pid}" through {args.dir}/server')
         hello = os.open(os.path.join(args.dir, "server"), os.O_WRONLY)  # blocks until the server opens it to read
         try:
             os.write(hello, f"{pid}\n".encode())  # one write of a few bytes: atomic (up to PIPE_BUF), never mixed

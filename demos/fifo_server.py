@@ -62,7 +62,9 @@ log = Log("server")
 def serve_client(directory: str, pid: int, idle: float) -> None:
     """One conversation, over the client's own two FIFOs; every wait ends after `idle` seconds."""
     paths = [os.path.join(directory, f"{pid}.{name}") for name in ("requests", "replies")]
-    if not all(stat.S_ISFIFO(os.stat(path).st_mode) for path in paths):  # a stranger's name must not make us open a file
+    if not all(
+        stat.S_ISFIFO(os.stat(path).st_mode) for path in paths
+    ):  # a stranger's name must not make us open a file
         raise FileNotFoundError(f"{pid}.requests and {pid}.replies are not both FIFOs")
     log.say(f"client {pid} is here; opening {pid}.requests and {pid}.replies: each open() waits for the client's")
     signal.setitimer(signal.ITIMER_REAL, idle)  # the deadline: an alarm, since open() and read() take no timeout
@@ -107,8 +109,10 @@ def serve_clients(well_known: str, directory: str, idle: float, most: float) -> 
             try:
                 serve_client(directory, int(line), idle)
             except TimeoutError:  # iterative: while one client dawdles, the others wait
-                log.say(f"client {line} kept us waiting {idle:g} s (no whole request, or its replies unread): "
-                        "dropped, next client")
+                log.say(
+                    f"client {line} kept us waiting {idle:g} s (no whole request, or its replies unread): "
+                    "dropped, next client"
+                )
             except BrokenPipeError:
                 log.say(f"client {line} closed {line}.replies before reading its answer: next client")
             except OSError as error:  # its FIFOs are gone, or never were: one bad client is not the end
@@ -125,11 +129,21 @@ def serve_clients(well_known: str, directory: str, idle: float, most: float) -> 
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--dir", type=program.non_empty, help="where to make the FIFOs (default: a new private directory)")
-    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
-                        help="serve this many clients, then exit (default 0: forever)")
-    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=60.0,
-                        help="drop a client that sends no whole request for this long (default 60; 0: never)")
+    parser.add_argument(
+        "--dir", type=program.non_empty, help="where to make the FIFOs (default: a new private directory)"
+    )
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(0, 2**31),
+        default=0,
+        help="serve this many clients, then exit (default 0: forever)",
+    )
+    parser.add_argument(
+        "--idle",
+        type=program.seconds(zero="no deadline"),
+        default=60.0,
+        help="drop a client that sends no whole request for this long (default 60; 0: never)",
+    )
     args = parser.parse_args()
 
     made = args.dir is None or not os.path.isdir(args.dir)
@@ -144,8 +158,9 @@ def main() -> None:
             os.mkfifo(well_known, 0o600)  # clients say who they are here
             fifo_made = True
         except FileExistsError:
-            raise FileExistsError(f"{well_known} is in use: another server runs there, or a dead one left it "
-                                  "(remove it if none runs)") from None
+            raise FileExistsError(
+                f"{well_known} is in use: another server runs there, or a dead one left it (remove it if none runs)"
+            ) from None
         log.ready(dir=directory)
         served = 0
         while args.clients == 0 or served < args.clients:

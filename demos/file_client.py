@@ -79,9 +79,15 @@ def wait_for(directory: str, name: str, timeout: float) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--dir", type=program.non_empty, required=True, help="the server's directory (its ready line says)")
-    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
-                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument(
+        "--dir", type=program.non_empty, required=True, help="the server's directory (its ready line says)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=program.seconds(),
+        default=TIMEOUT,
+        help=f"seconds to wait for each answer (default {TIMEOUT:g})",
+    )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 

@@ -85,10 +85,19 @@ def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
-    parser.add_argument("--count", type=program.whole_number(0, 1_000_000), default=5000,
-                        help="how many requests to send (default 5000)")
-    parser.add_argument("--buffer", type=program.whole_number(0, 1 << 26), default=4096, metavar="BYTES",
-                        help="send and receive buffer size to ask for (default 4096; 0: the kernel's)")
+    parser.add_argument(
+        "--count",
+        type=program.whole_number(0, 1_000_000),
+        default=5000,
+        help="how many requests to send (default 5000)",
+    )
+    parser.add_argument(
+        "--buffer",
+        type=program.whole_number(0, 1 << 26),
+        default=4096,
+        metavar="BYTES",
+        help="send and receive buffer size to ask for (default 4096; 0: the kernel's)",
+    )
     args = parser.parse_args()
     requests = [f"request {number} of {args.count}" for number in range(1, args.count + 1)]
 

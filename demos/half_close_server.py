@@ -64,17 +64,31 @@ def serve_client(connection: socket.socket, peer: str) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
-                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument(
+        "--host",
+        type=program.host_name,
+        default="127.0.0.1",
+        help="address to listen on (default: loopback only; '': any)",
+    )
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
-                        help="serve this many clients, then exit (default 0: forever)")
-    parser.add_argument("--buffer", type=program.whole_number(0, 1 << 26), default=4096, metavar="BYTES",
-                        help="shrink each connection's send and receive buffers to this (default 4096; 0: the kernel's)")
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(0, 2**31),
+        default=0,
+        help="serve this many clients, then exit (default 0: forever)",
+    )
+    parser.add_argument(
+        "--buffer",
+        type=program.whole_number(0, 1 << 26),
+        default=4096,
+        metavar="BYTES",
+        help="shrink each connection's send and receive buffers to this (default 4096; 0: the kernel's)",
+    )
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(
-        args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     listener = socket.socket(family, kind, proto)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart

@@ -70,10 +70,24 @@ def main() -> None:
         log.say(f"{os.path.basename(browser)} --headless loads {url}")
         with tempfile.TemporaryDirectory(prefix="browser-profile-") as profile:  # a private profile, removed after
             page = subprocess.run(
-                [browser, "--headless=new", "--no-sandbox",  # the sandbox fails as root and in containers; our page
-                 "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 f"--user-data-dir={profile}", "--dump-dom", url],
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT, start_new_session=True)
+                [
+                    browser,
+                    "--headless=new",
+                    "--no-sandbox",  # the sandbox fails as root and in containers; our page
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    f"--user-data-dir={profile}",
+                    "--dump-dom",
+                    url,
+                ],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                start_new_session=True,
+            )
         title = re.search(r"<title>(.*?)</title>", page.stdout)
         script = re.search(r'<p id="script">(.*?)</p>', page.stdout)
         if page.returncode != 0 or not title or not script:
@@ -85,8 +99,9 @@ def main() -> None:
         server.stop()  # it serves for ever: SIGTERM ends it, and it closes its listener
     ports = [m[1] for line in server.lines if (m := re.search(r"accepted \S+ <- \S+:(\d+)$", line))]
     requests = [line for line in server.lines if re.search(r': received "GET ', line)]
-    log.say(f"{len(requests)} requests over {len(ports)} connections to {host}:{port}, "
-            f"from client ports {', '.join(ports)}")
+    log.say(
+        f"{len(requests)} requests over {len(ports)} connections to {host}:{port}, from client ports {', '.join(ports)}"
+    )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,12 @@ def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
-    parser.add_argument("--timeout", type=program.seconds(), default=10.0,
-                        help="seconds to wait for each connect() and recv() (default 10)")
+    parser.add_argument(
+        "--timeout",
+        type=program.seconds(),
+        default=10.0,
+        help="seconds to wait for each connect() and recv() (default 10)",
+    )
     parser.add_argument("--output", "-o", default="-", help="write the bodies to this file (default -: stdout)")
     parser.add_argument("paths", nargs="*", default=["/", "/hello.txt"], metavar="PATH")
     args = parser.parse_args()
@@ -85,8 +89,10 @@ def main() -> None:
     if not args.host.isascii():
         parser.error("--host: a name in ASCII (an international name goes as xn--..., its IDNA form)")
 
-    with open(args.output, "wb") if args.output != "-" else open(sys.stdout.fileno(), "wb", closefd=False) as output, \
-            connect(args.host, args.port, args.timeout) as sock:
+    with (
+        open(args.output, "wb") if args.output != "-" else open(sys.stdout.fileno(), "wb", closefd=False) as output,
+        connect(args.host, args.port, args.timeout) as sock,
+    ):
         log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
         sizes = []
 
@@ -99,9 +105,12 @@ def main() -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
         for number, path in enumerate(args.paths, start=1):
             last = number == len(args.paths)
-            request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{args.port}\r\n"
-                       "User-Agent: demos/http_client.py\r\nAccept: */*\r\n"
-                       + ("Connection: close\r\n" if last else "") + "\r\n").encode("ascii")
+            request = (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{args.port}\r\n"
+                "User-Agent: demos/http_client.py\r\nAccept: */*\r\n"
+                + ("Connection: close\r\n" if last else "")
+                + "\r\n"
+            ).encode("ascii")
             for line in request.decode("ascii").split("\r\n")[:-1]:  # shown from the very bytes sent
                 log.say(f"> {line}".rstrip())
             sock.sendall(request)
@@ -115,8 +124,10 @@ def main() -> None:
             for line in [*response.lines, ""]:
                 log.say(f"< {line}".rstrip())
             how = "as Content-Length said" if response.header("Content-Length") else "up to end of file"
-            log.say(f"body: {len(response.body)} bytes, {how} (head {response.head_bytes} bytes; "
-                    f"{len(sizes)} recv() call{'s' * (len(sizes) != 1)}, {sum(sizes)} bytes)")
+            log.say(
+                f"body: {len(response.body)} bytes, {how} (head {response.head_bytes} bytes; "
+                f"{len(sizes)} recv() call{'s' * (len(sizes) != 1)}, {sum(sizes)} bytes)"
+            )
             output.write(response.body)  # to stdout (or -o FILE), as curl does
             output.flush()
             if not response.keep_alive and not last:

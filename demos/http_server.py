@@ -57,29 +57,40 @@ log = Log("server")
 OTHER_METHODS = ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")  # HTTP's own: 405, not 501
 COLOURS = ("crimson", "seagreen", "royalblue")
 SITE = {  # path -> (Content-Type, body): a page, and the parts a browser fetches for it
-    "/": ("text/html", '<!doctype html>\n<html><head><title>One page, several parts</title>'
-          '<link rel="icon" href="data:,"><link rel="stylesheet" href="/style.css"></head>\n'
-          '<body><h1>One page, several parts</h1>\n'
-          + "".join(f'<img src="/{c}.svg" alt="{c}"> ' for c in COLOURS)
-          + '\n<p id="script">the script did not run</p><script src="/script.js"></script></body></html>\n'),
+    "/": (
+        "text/html",
+        "<!doctype html>\n<html><head><title>One page, several parts</title>"
+        '<link rel="icon" href="data:,"><link rel="stylesheet" href="/style.css"></head>\n'
+        "<body><h1>One page, several parts</h1>\n"
+        + "".join(f'<img src="/{c}.svg" alt="{c}"> ' for c in COLOURS)
+        + '\n<p id="script">the script did not run</p><script src="/script.js"></script></body></html>\n',
+    ),
     "/style.css": ("text/css", "body { font-family: sans-serif; } img { width: 96px; }\n"),
     "/script.js": ("text/javascript", "document.getElementById('script').textContent = 'the script ran';\n"),
     "/hello.txt": ("text/plain", "Hello from demos/http_server.py\n"),
     "/count.txt": ("text/plain", "".join(f"{n}\n" for n in range(1, 10001))),  # 48894 bytes: many recv() calls
-    **{f"/{c}.svg": ("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2 2">'
-                     f'<circle cx="1" cy="1" r="1" fill="{c}"/></svg>\n') for c in COLOURS},
+    **{
+        f"/{c}.svg": (
+            "image/svg+xml",
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2 2">'
+            f'<circle cx="1" cy="1" r="1" fill="{c}"/></svg>\n',
+        )
+        for c in COLOURS
+    },
 }
 
 
 def respond(connection, peer: str, status: int, body: str, kind="text/plain", keep_alive=True, head_only=False):
     data = body.encode()
-    head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
-            f"Date: {formatdate(usegmt=True)}\r\nServer: demos/http_server.py\r\n"
-            + ("Allow: GET, HEAD\r\n" if status == 405 else "")
-            + f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"  # how the client knows where the body ends
-            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n").encode("latin-1")
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        f"Date: {formatdate(usegmt=True)}\r\nServer: demos/http_server.py\r\n"
+        + ("Allow: GET, HEAD\r\n" if status == 405 else "")
+        + f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"  # how the client knows where the body ends
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    ).encode("latin-1")
     data = head if head_only else head + data
-    status_line = data[:data.index(b"\r\n")].decode("latin-1")  # logged from the very bytes sent
+    status_line = data[: data.index(b"\r\n")].decode("latin-1")  # logged from the very bytes sent
     log.say(f"{peer}: sent {quote(status_line)} and {len(data) - len(head)} bytes of {kind}")
     connection.sendall(data)  # sendall loops over short sends
 
@@ -140,17 +151,21 @@ def serve_connection(connection: socket.socket, peer: str, timeout: float) -> No
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
-                        help="address to listen on (default: loopback; '': any)")
+    parser.add_argument(
+        "--host", type=program.host_name, default="127.0.0.1", help="address to listen on (default: loopback; '': any)"
+    )
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument("--connections", type=program.whole_number(0, 2**31), default=0,
-                        help="serve this many, then exit (0: no end)")
-    parser.add_argument("--timeout", type=program.seconds(zero="no limit"), default=10.0,
-                        help="seconds per request (0: no limit)")
+    parser.add_argument(
+        "--connections", type=program.whole_number(0, 2**31), default=0, help="serve this many, then exit (0: no end)"
+    )
+    parser.add_argument(
+        "--timeout", type=program.seconds(zero="no limit"), default=10.0, help="seconds per request (0: no limit)"
+    )
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(
-        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     listener = socket.socket(family, kind, proto)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
@@ -166,8 +181,9 @@ def main() -> None:
         while args.connections == 0 or len(workers) < args.connections:
             connection, peer = listener.accept()  # blocks until a client connects
             log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")  # this connection's 4-tuple
-            workers.append(threading.Thread(target=serve_connection, args=(connection, address(peer), args.timeout),
-                                            daemon=True))  # a thread per connection; daemon: Ctrl-C ends them all
+            workers.append(
+                threading.Thread(target=serve_connection, args=(connection, address(peer), args.timeout), daemon=True)
+            )  # a thread per connection; daemon: Ctrl-C ends them all
             workers[-1].start()
             workers = workers if args.connections else [worker for worker in workers if worker.is_alive()]
         for worker in workers:

@@ -87,10 +87,15 @@ def kernel_view(server: tuple) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--clients", type=program.whole_number(1, 50), default=3,
-                        help="how many clients connect at once, 1 to 50 (default 3)")
-    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
-                        help="address to listen on (default: loopback)")
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(1, 50),
+        default=3,
+        help="how many clients connect at once, 1 to 50 (default 3)",
+    )
+    parser.add_argument(
+        "--host", type=program.host_name, default="127.0.0.1", help="address to listen on (default: loopback)"
+    )
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(args.host, 0, type=socket.SOCK_STREAM)[0]

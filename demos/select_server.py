@@ -103,7 +103,7 @@ class Client:
             self.refuse(error)
 
     def writable(self) -> None:
-        del self.outgoing[:self.sock.send(self.outgoing)]  # what fits now; the rest waits for the next POLLOUT
+        del self.outgoing[: self.sock.send(self.outgoing)]  # what fits now; the rest waits for the next POLLOUT
         self.moved()
         if not self.outgoing and self.state == "refusing":
             self.sock.shutdown(socket.SHUT_WR)  # the error line went first; then read what it still sends:
@@ -123,17 +123,30 @@ class Client:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
-                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument(
+        "--host",
+        type=program.host_name,
+        default="127.0.0.1",
+        help="address to listen on (default: loopback only; '': any)",
+    )
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
-                        help="serve this many clients, then exit (default 0: forever)")
-    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=60.0,
-                        help="drop a client that makes no progress for this long (default 60; 0: never)")
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(0, 2**31),
+        default=0,
+        help="serve this many clients, then exit (default 0: forever)",
+    )
+    parser.add_argument(
+        "--idle",
+        type=program.seconds(zero="no deadline"),
+        default=60.0,
+        help="drop a client that makes no progress for this long (default 60; 0: never)",
+    )
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
-        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     listener = socket.socket(family, kind, proto)
     clients: dict[int, Client] = {}  # fd -> its client: all the state there is
     try:
@@ -162,8 +175,9 @@ def main() -> None:
                     clients[sock.fileno()] = Client(sock, address(peer), args.idle)
                     poller.register(sock, select.POLLIN)
                     accepted += 1
-                    log.say(f"accepted {address(sock.getsockname())} <- {address(peer)} "
-                            f"({plural(len(clients), 'client')})")
+                    log.say(
+                        f"accepted {address(sock.getsockname())} <- {address(peer)} ({plural(len(clients), 'client')})"
+                    )
                     if accepted == args.clients:
                         poller.unregister(listener)  # that was the last one it will take
                     continue

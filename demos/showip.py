@@ -88,25 +88,39 @@ def source_of(name: str, hosts: list[str]) -> str:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--port", type=program.service, default=None,
-                        help="a port number or a service name from /etc/services (default: none)")
-    parser.add_argument("--timeout", type=program.seconds(0, 60), default=5.0,
-                        help="seconds to wait for each lookup (default 5)")
-    parser.add_argument("names", nargs="*", type=program.host_name, metavar="NAME",
-                        help="names or numeric addresses (default: see above)")
+    parser.add_argument(
+        "--port",
+        type=program.service,
+        default=None,
+        help="a port number or a service name from /etc/services (default: none)",
+    )
+    parser.add_argument(
+        "--timeout", type=program.seconds(0, 60), default=5.0, help="seconds to wait for each lookup (default 5)"
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        type=program.host_name,
+        metavar="NAME",
+        help="names or numeric addresses (default: see above)",
+    )
     args = parser.parse_args()
     hosts = hosts_file_names()
     names = args.names or ["localhost", socket.gethostname(), "127.0.0.1", "::1"]
     if not args.names:
-        names += [name for name in hosts if name not in names][:1] + ["nowhere.invalid"]  # one more name from /etc/hosts
+        names += [name for name in hosts if name not in names][:1] + [
+            "nowhere.invalid"
+        ]  # one more name from /etc/hosts
 
     for name in names:
         started = time.monotonic()
         try:
             infos = lookup(name, args.port, args.timeout)
         except socket.gaierror as error:  # the one error taught here: the name has no address
-            log.say(f"{name}: no address: gaierror {EAI_NAMES.get(error.errno, error.errno)}: {error.strerror}"
-                    f" ({time.monotonic() - started:.3f} s)")
+            log.say(
+                f"{name}: no address: gaierror {EAI_NAMES.get(error.errno, error.errno)}: {error.strerror}"
+                f" ({time.monotonic() - started:.3f} s)"
+            )
             continue
         except TimeoutError as error:
             log.say(f"{name}: no address: {error}")

@@ -62,7 +62,9 @@ def write_once(case: str, where: str, write, action: signal.Handlers) -> int:
     try:
         write()  # SIG_DFL: the kernel kills us right here; nothing below runs
     except BrokenPipeError as error:  # the one error taught here: EPIPE
-        Log("writer").say(f"{case}: BrokenPipeError: errno {error.errno} ({errno.errorcode[error.errno]}), and still alive")
+        Log("writer").say(
+            f"{case}: BrokenPipeError: errno {error.errno} ({errno.errorcode[error.errno]}), and still alive"
+        )
         return 0
     Log("writer").say(f"{case}: the write succeeded?")
     return 1
@@ -77,8 +79,10 @@ def attempt(case: str, where: str, write, action: signal.Handlers) -> None:
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):  # killed, not exited: no exit status at all
         number = os.WTERMSIG(status)
-        log.say(f"{case}: writer {pid} was killed by signal {number} ({signal.Signals(number).name}): "
-                f"a shell reports {128 + number}")
+        log.say(
+            f"{case}: writer {pid} was killed by signal {number} ({signal.Signals(number).name}): "
+            f"a shell reports {128 + number}"
+        )
     else:
         log.say(f"{case}: writer {pid} exited with status {os.WEXITSTATUS(status)}")
 
@@ -86,8 +90,10 @@ def attempt(case: str, where: str, write, action: signal.Handlers) -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.parse_args()
-    log.say(f"Python set SIGPIPE to {signal.getsignal(signal.SIGPIPE).name} at startup: a broken pipe is then "
-            "a BrokenPipeError it can report and clean up after, not a silent death")
+    log.say(
+        f"Python set SIGPIPE to {signal.getsignal(signal.SIGPIPE).name} at startup: a broken pipe is then "
+        "a BrokenPipeError it can report and clean up after, not a silent death"
+    )
     read_end, write_end = os.pipe()
     os.close(read_end)  # the only read end: nobody can ever read this pipe now
     ours, theirs = socket.socketpair()  # a connected pair of stream sockets
@@ -98,15 +104,19 @@ def main() -> None:
         for action in (signal.SIG_DFL, signal.SIG_IGN):
             attempt("socket send()", "a socket", lambda: ours.send(b"x"), action)
         if hasattr(socket, "MSG_NOSIGNAL"):  # Linux; macOS has the socket option SO_NOSIGPIPE instead
-            attempt("socket send(MSG_NOSIGNAL)", "a socket", lambda: ours.send(b"x", socket.MSG_NOSIGNAL),
-                    signal.SIG_DFL)  # the flag asks for EPIPE without the signal, for this one call
+            attempt(
+                "socket send(MSG_NOSIGNAL)", "a socket", lambda: ours.send(b"x", socket.MSG_NOSIGNAL), signal.SIG_DFL
+            )  # the flag asks for EPIPE without the signal, for this one call
         for restore in (True, False):  # True: SIGPIPE back to SIG_DFL for sh; False: our SIG_IGN goes through exec()
-            done = subprocess.run(["sh", "-c", SHELL], stdout=write_end, stderr=subprocess.PIPE, timeout=TIMEOUT,
-                                  restore_signals=restore)
+            done = subprocess.run(
+                ["sh", "-c", SHELL], stdout=write_end, stderr=subprocess.PIPE, timeout=TIMEOUT, restore_signals=restore
+            )
             *said, status = done.stderr.decode().strip().splitlines() or ["nothing"]
             head = f"head said {said[-1]!r}, " if said else ""
-            log.say(f"sh -c '{SHELL.replace(' >&2', '')}' on that pipe, restore_signals={restore}: "
-                    f"{head}the shell printed {status}")
+            log.say(
+                f"sh -c '{SHELL.replace(' >&2', '')}' on that pipe, restore_signals={restore}: "
+                f"{head}the shell printed {status}"
+            )
     finally:
         os.close(write_end)
         ours.close()

@@ -83,8 +83,12 @@ def write_stdout(data: bytes) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=0.0,
-                        help="give up on a peer that sends no whole request for this long (default 0: never)")
+    parser.add_argument(
+        "--idle",
+        type=program.seconds(zero="no deadline"),
+        default=0.0,
+        help="give up on a peer that sends no whole request for this long (default 0: never)",
+    )
     args = parser.parse_args()
 
     log.say(f"fd 0 is {kind(0)}, fd 1 is {kind(1)}")  # inherited across exec: the program never opened them

@@ -85,6 +85,21 @@ def write(sock: socket.socket, control: socket.socket, readers_ends: tuple) -> N
         wait_for(control)  # the reader has finished this round
 
 
+def round_reads(sock: socket.socket, number: int, first: int, how: str):
+    """MessageReader's read for one round: its first recv() asks for this round's size, and says what it got."""
+    sizes = []
+
+    def read(n: int) -> bytes:
+        size = n if sizes else first
+        data = sock.recv(size)
+        sizes.append(len(data))
+        caught = f": {seen(len(data))} ({how})" if len(sizes) == 1 else ""
+        Log("reader").say(f"round {number}: recv({size}) -> {len(data)} bytes {data!r}{caught}")
+        return data
+
+    return read
+
+
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.parse_args()
@@ -102,17 +117,7 @@ def main() -> None:
         for number, (first, late, how) in enumerate(ROUNDS, 1):
             if not late:
                 wait_for(control)  # both chunks are in our socket now
-            sizes = []
-
-            def read(n: int) -> bytes:  # MessageReader's read, asking for this round's size first
-                size = n if sizes else first
-                data = sock.recv(size)
-                sizes.append(len(data))
-                caught = f": {seen(len(data))} ({how})" if len(sizes) == 1 else ""
-                log.say(f"round {number}: recv({size}) -> {len(data)} bytes {data!r}{caught}")
-                return data
-
-            reader = MessageReader(read)  # a fresh one per round: each round starts on a line boundary
+            reader = MessageReader(round_reads(sock, number, first, how))  # each round starts on a line boundary
             for line in range(2):
                 message = reader.receive()
                 if message is None:

@@ -48,8 +48,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ipc import program
 from ipc.log import Log
-from ipc.protocol import (MAX_MESSAGE_BYTES, SAMPLE_REQUESTS, ClientConversation, ServerConversation,
-                          decode_datagram, encode, encode_datagram)
+from ipc.protocol import (
+    MAX_MESSAGE_BYTES,
+    SAMPLE_REQUESTS,
+    ClientConversation,
+    ServerConversation,
+    decode_datagram,
+    encode,
+    encode_datagram,
+)
 from ipc.stream import MessageReader
 
 TIMEOUT = 5.0  # seconds any one wait may take
@@ -101,10 +108,22 @@ def main() -> None:
     log = Log("axes")
 
     directory = tempfile.mkdtemp()  # private (0700): the Unix sockets' files go here
-    rows = [("domain", "type", "address form (server's getsockname())", "client, as the server saw it", "works here", "messages")]
+    rows = [
+        (
+            "domain",
+            "type",
+            "address form (server's getsockname())",
+            "client, as the server saw it",
+            "works here",
+            "messages",
+        )
+    ]
     try:
-        for family, where in [(socket.AF_UNIX, os.path.join(directory, "{}.sock")), (socket.AF_INET, ("127.0.0.1", 0)),
-                              (socket.AF_INET6, ("::1", 0))]:
+        for family, where in [
+            (socket.AF_UNIX, os.path.join(directory, "{}.sock")),
+            (socket.AF_INET, ("127.0.0.1", 0)),
+            (socket.AF_INET6, ("::1", 0)),
+        ]:
             for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                 address = where.format(kind.name[5:].lower()) if family == socket.AF_UNIX else where
                 log.say(f"{family.name} x {kind.name}: the server binds {address!r}")

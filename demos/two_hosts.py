@@ -69,8 +69,11 @@ def ip(*args: str) -> str:
 
 def start(namespace: str, script: str, *args: str) -> tuple[subprocess.Popen, queue.Queue, threading.Thread]:
     """Run a demo program on one host; its lines pass through to our stderr, ready lines also to the queue."""
-    child = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, os.path.join(DEMOS, script), *args],
-                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)  # ip: setns() to that host, then exec
+    child = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, sys.executable, os.path.join(DEMOS, script), *args],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # ip: setns() to that host, then exec
     ready: queue.Queue = queue.Queue()
 
     def relay() -> None:
@@ -86,8 +89,14 @@ def start(namespace: str, script: str, *args: str) -> tuple[subprocess.Popen, qu
     return child, ready, relaying
 
 
-def exchange(name: str, server_script: str, client_script: str, hosts: list[str], messages: list[str],
-             children: list[subprocess.Popen]) -> None:
+def exchange(
+    name: str,
+    server_script: str,
+    client_script: str,
+    hosts: list[str],
+    messages: list[str],
+    children: list[subprocess.Popen],
+) -> None:
     log.say(f"{name}: {server_script} on host A, {client_script} on host B")
     server, ready, server_relay = start(hosts[0], server_script, "--host", ADDRESSES[0], "--clients", "1")
     children.append(server)

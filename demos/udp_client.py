@@ -47,8 +47,12 @@ def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
-    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
-                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument(
+        "--timeout",
+        type=program.seconds(),
+        default=TIMEOUT,
+        help=f"seconds to wait for each answer (default {TIMEOUT:g})",
+    )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -57,7 +61,10 @@ def main() -> None:
     with socket.socket(family, kind, proto) as sock:
         sock.settimeout(args.timeout)
         sock.connect(where)  # no packet sent: it fixes the default peer (and the kernel picks our port)
-        log.say(f"{address(sock.getsockname())} -> {address(sock.getpeername())} (connect() sent nothing: it only chose the peer)")
+        log.say(
+            f"{address(sock.getsockname())} -> {address(sock.getpeername())} "
+            "(connect() sent nothing: it only chose the peer)"
+        )
         conversation = ClientConversation()
         for request in args.messages:
             datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
@@ -66,8 +73,10 @@ def main() -> None:
             try:
                 data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
             except TimeoutError:
-                raise TimeoutError(f"no answer within {args.timeout:g} s: a datagram may have been lost "
-                                   "(UDP resends nothing and tells nobody), or no server is there") from None
+                raise TimeoutError(
+                    f"no answer within {args.timeout:g} s: a datagram may have been lost "
+                    "(UDP resends nothing and tells nobody), or no server is there"
+                ) from None
             reply = decode_datagram(data)
             log.received(reply)
             conversation.check(request, reply)

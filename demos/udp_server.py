@@ -47,8 +47,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ipc import program
 from ipc.log import Log, address, plural
-from ipc.protocol import (MAX_MESSAGE_BYTES, ProtocolError, ServerConversation, decode_datagram,
-                          encode_datagram, error_reply)
+from ipc.protocol import (
+    MAX_MESSAGE_BYTES,
+    ProtocolError,
+    ServerConversation,
+    decode_datagram,
+    encode_datagram,
+    error_reply,
+)
 
 log = Log("server")
 
@@ -71,15 +77,24 @@ def answer(sock: socket.socket, data: bytes, size: int, peer: tuple, conversatio
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--host", type=program.host_name, default="127.0.0.1",
-                        help="address to listen on (default: loopback only; '': any)")
+    parser.add_argument(
+        "--host",
+        type=program.host_name,
+        default="127.0.0.1",
+        help="address to listen on (default: loopback only; '': any)",
+    )
     parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
-                        help="end after this many conversations (default 0: never)")
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(0, 2**31),
+        default=0,
+        help="end after this many conversations (default 0: never)",
+    )
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
-        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
+        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     try:
         try:
@@ -96,7 +111,7 @@ def main() -> None:
             # One whole datagram; past the buffer's size, the rest is lost. With MSG_TRUNC, Linux returns the
             # datagram's real size all the same, so the error can say how long it was.
             size, peer = sock.recvfrom_into(buffer, 0, socket.MSG_TRUNC)
-            data = bytes(buffer[:min(size, len(buffer))])
+            data = bytes(buffer[: min(size, len(buffer))])
             if not data and peer not in conversations:  # a conversation is an address: a stranger's goodbye ends none
                 log.say(f"empty datagram from {address(peer)}, which has no conversation: ignored")
                 continue

@@ -47,8 +47,12 @@ log = Log("client")
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--path", type=program.non_empty, required=True, help="the server's socket file")
-    parser.add_argument("--timeout", type=program.seconds(), default=TIMEOUT,
-                        help=f"seconds to wait for each answer (default {TIMEOUT:g})")
+    parser.add_argument(
+        "--timeout",
+        type=program.seconds(),
+        default=TIMEOUT,
+        help=f"seconds to wait for each answer (default {TIMEOUT:g})",
+    )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
@@ -61,10 +65,14 @@ def main() -> None:
         sock.bind(own)  # without a name of our own, the server's recvfrom() gets None: no address to answer
         bound = True
         try:
-            sock.connect(args.path)  # sends nothing; no such file: FileNotFoundError, nobody bound there: ConnectionRefusedError
+            sock.connect(
+                args.path
+            )  # sends nothing; no such file: FileNotFoundError, nobody bound there: ConnectionRefusedError
         except (FileNotFoundError, ConnectionRefusedError) as error:  # a socket's error names no file: add it
             raise type(error)(error.errno, error.strerror, args.path) from None
-        log.say(f"{address(sock.getsockname())} -> {address(sock.getpeername())} (bound first: the answers need an address)")
+        log.say(
+            f"{address(sock.getsockname())} -> {address(sock.getpeername())} (bound first: the answers need an address)"
+        )
         conversation = ClientConversation()
         for request in args.messages:
             datagram = encode_datagram(request)  # a request that cannot be sent is refused before it is said
@@ -73,8 +81,10 @@ def main() -> None:
             try:
                 data = sock.recv(MAX_MESSAGE_BYTES)  # one whole datagram, from our peer only
             except TimeoutError:
-                raise TimeoutError(f"no answer within {args.timeout:g} s: nothing is lost on a Unix socket, "
-                                   "the request is with the server, which has not answered") from None
+                raise TimeoutError(
+                    f"no answer within {args.timeout:g} s: nothing is lost on a Unix socket, "
+                    "the request is with the server, which has not answered"
+                ) from None
             reply = decode_datagram(data)
             log.received(reply)
             conversation.check(request, reply)

@@ -49,8 +49,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ipc import program
 from ipc.log import Log, address, plural
-from ipc.protocol import (MAX_MESSAGE_BYTES, ProtocolError, ServerConversation, decode_datagram,
-                          encode_datagram, error_reply)
+from ipc.protocol import (
+    MAX_MESSAGE_BYTES,
+    ProtocolError,
+    ServerConversation,
+    decode_datagram,
+    encode_datagram,
+    error_reply,
+)
 
 log = Log("server")
 dropped: dict[str, int] = {}  # client path -> answers we could not deliver
@@ -73,8 +79,10 @@ def answer(sock: socket.socket, data: bytes, size: int, peer: str, conversation:
         # wait (its queue holds net.unix.max_dgram_qlen datagrams). A client that reads nothing would stop us for
         # everyone; so we drop its answer ourselves, and say so.
         dropped[peer] = dropped.get(peer, 0) + 1
-        log.say(f"dropped the answer to {address(peer)}: its queue is full, it reads nothing "
-                f"({plural(dropped[peer], 'answer')} dropped)")
+        log.say(
+            f"dropped the answer to {address(peer)}: its queue is full, it reads nothing "
+            f"({plural(dropped[peer], 'answer')} dropped)"
+        )
         return ok
     log.sent(reply)
     return ok
@@ -82,10 +90,17 @@ def answer(sock: socket.socket, data: bytes, size: int, peer: str, conversation:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", type=program.non_empty,
-                        help="the socket file to create (default: server.sock in a new private directory)")
-    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
-                        help="end after this many conversations (default 0: never)")
+    parser.add_argument(
+        "--path",
+        type=program.non_empty,
+        help="the socket file to create (default: server.sock in a new private directory)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(0, 2**31),
+        default=0,
+        help="end after this many conversations (default 0: never)",
+    )
     args = parser.parse_args()
 
     directory = None if args.path else tempfile.mkdtemp(prefix="ipc-unix-dgram-")  # mode 0700: only our user may send
@@ -107,7 +122,7 @@ def main() -> None:
             # One whole datagram; past the buffer's size, the rest is lost. With MSG_TRUNC, Linux returns the
             # datagram's real size all the same, so the error can say how long it was.
             size, peer = sock.recvfrom_into(buffer, 0, socket.MSG_TRUNC)
-            data = bytes(buffer[:min(size, len(buffer))])
+            data = bytes(buffer[: min(size, len(buffer))])
             if peer is None:  # the sender never bound a path: there is nowhere to send an answer
                 log.say(f"datagram of {plural(size, 'byte')} from an unnamed socket: no address to answer, dropped")
                 continue

@@ -84,12 +84,23 @@ def serve_client(connection: socket.socket, peer: str, idle: float) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", type=program.non_empty,
-                        help="the socket file to create (default: server.sock in a new private directory)")
-    parser.add_argument("--clients", type=program.whole_number(0, 2**31), default=0,
-                        help="serve this many clients, then exit (default 0: forever)")
-    parser.add_argument("--idle", type=program.seconds(zero="no deadline"), default=60.0,
-                        help="drop a client that sends no whole request for this long (default 60; 0: never)")
+    parser.add_argument(
+        "--path",
+        type=program.non_empty,
+        help="the socket file to create (default: server.sock in a new private directory)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=program.whole_number(0, 2**31),
+        default=0,
+        help="serve this many clients, then exit (default 0: forever)",
+    )
+    parser.add_argument(
+        "--idle",
+        type=program.seconds(zero="no deadline"),
+        default=60.0,
+        help="drop a client that sends no whole request for this long (default 60; 0: never)",
+    )
     args = parser.parse_args()
 
     directory = None if args.path else tempfile.mkdtemp(prefix="ipc-unix-stream-")  # 0700: only our user connects
@@ -98,7 +109,9 @@ def main() -> None:
     bound = False
     try:
         try:
-            listener.bind(path)  # creates the file; one already there, even stale, is EADDRINUSE (no SO_REUSEADDR helps)
+            listener.bind(
+                path
+            )  # creates the file; one already there, even stale, is EADDRINUSE (no SO_REUSEADDR helps)
         except OSError as error:  # name the path, and say whether a server answers there or the file is stale
             raise program.explain_bind(error, path) from None
         bound = True
@@ -109,7 +122,9 @@ def main() -> None:
         while args.clients == 0 or served < args.clients:
             connection, peer = listener.accept()  # blocks until a client connects
             with connection:
-                log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")  # the client never bound: unnamed
+                log.say(
+                    f"accepted {address(connection.getsockname())} <- {address(peer)}"
+                )  # the client never bound: unnamed
                 try:
                     serve_client(connection, address(peer), args.idle)
                 except (ConnectionResetError, BrokenPipeError) as error:  # one bad peer must not end the server

@@ -27,9 +27,12 @@ class Child:
     def __init__(self, argv: Sequence[str], role: str, *, merge_stdout: bool = False):
         self.role = role
         self._own_prefix = re.compile(rf"^(\w{{3}} [ \d]\d \d\d:\d\d:\d\d )?{re.escape(role)}(\[\d+\])?: ")
-        self.popen = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE if merge_stdout else subprocess.DEVNULL,
-                                      stderr=subprocess.STDOUT if merge_stdout else subprocess.PIPE)
+        self.popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if merge_stdout else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if merge_stdout else subprocess.PIPE,
+        )
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._ended = False
@@ -61,7 +64,7 @@ class Child:
         with self._changed:
             while True:
                 for line in self.lines[seen:]:
-                    if (match := regex.search(line)):
+                    if match := regex.search(line):
                         return match
                 seen = len(self.lines)
                 if self._ended:

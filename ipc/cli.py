@@ -58,10 +58,12 @@ ipc trace NAME exits as ipc run: 0 when the demo did what it should (a broken on
 examples: ipc trace pipe;  ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
 
 
-PICTURES = {"svg": "the sequence diagram as SVG, for slides",
-            "html": "a step-through page (every fd table and the bytes in flight, step by step)",
-            "perfetto": "Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)",
-            "mermaid": "a Mermaid sequenceDiagram"}
+PICTURES = {
+    "svg": "the sequence diagram as SVG, for slides",
+    "html": "a step-through page (every fd table and the bytes in flight, step by step)",
+    "perfetto": "Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)",
+    "mermaid": "a Mermaid sequenceDiagram",
+}
 
 
 def positive(kind: type):
@@ -108,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with several demos: print each one's whole transcript when it finishes",
     )
     run.add_argument("--timeout", type=positive(float), metavar="SECONDS", help="end each run after this long")
-    run.add_argument("--report", metavar="DIR", help="trace each demo (where strace is here) and write DIR/index.html: "
-                     "every demo's verdict, transcript and sequence diagram, and a step-through page for each")
+    run.add_argument(
+        "--report",
+        metavar="DIR",
+        help="trace each demo (where strace is here) and write DIR/index.html: "
+        "every demo's verdict, transcript and sequence diagram, and a step-through page for each",
+    )
     watch = commands.add_parser(
         "watch",
         help="run any command; explain and end it if it deadlocks",
@@ -138,28 +144,42 @@ def build_parser() -> argparse.ArgumentParser:
         watch.add_argument(f"--{option}", metavar="FILE", help=f"run it under strace and write {what} to FILE")
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     trace = commands.add_parser(
-        "trace", help="run a demo or any command under strace; draw its processes, calls and messages",
+        "trace",
+        help="run a demo or any command under strace; draw its processes, calls and messages",
         description="Run a demo (NAME, as 'ipc list' names them) or COMMAND under strace and draw what the "
-                    "kernel did: a lane per process, its calls (the kernel's names, the lecture's beside them), "
-                    "an arrow from each write to the read that took its bytes, and every wait with what ended it.",
-        epilog=TRACE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "kernel did: a lane per process, its calls (the kernel's names, the lecture's beside them), "
+        "an arrow from each write to the read that took its bytes, and every wait with what ended it.",
+        epilog=TRACE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
     trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
     trace.add_argument("--width", type=int, metavar="COLUMNS", help="the picture's width (default: the terminal's)")
-    trace.add_argument("--rows", type=int, default=400, metavar="N",
-                       help="draw at most N rows, the first and the last (default 400; 0: all)")
+    trace.add_argument(
+        "--rows",
+        type=int,
+        default=400,
+        metavar="N",
+        help="draw at most N rows, the first and the last (default 400; 0: all)",
+    )
     trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
     for option, what in PICTURES.items():
         trace.add_argument(f"--{option}", metavar="FILE", help=f"also write {what} to FILE")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     bench = commands.add_parser(
-        "bench", help="measure each mechanism: round trips and streams, Python beside C",
+        "bench",
+        help="measure each mechanism: round trips and streams, Python beside C",
         description="Round-trip latency (p50/p90/p99/max) and stream throughput per mechanism, size and "
-                    "implementation (C, raw Python, the project's stack), every byte checked. Exit 1 if a "
-                    "measurement lost or corrupted a byte (or stalled); skipped rows say why.")
-    bench.add_argument("mechanisms", nargs="*", metavar="MECHANISM", help="pipe fifo socketpair unix unix-dgram "
-                       "tcp4 tcp6 udp files mp-pipe mp-queue shm shm-spin (default: all)")
+        "implementation (C, raw Python, the project's stack), every byte checked. Exit 1 if a "
+        "measurement lost or corrupted a byte (or stalled); skipped rows say why.",
+    )
+    bench.add_argument(
+        "mechanisms",
+        nargs="*",
+        metavar="MECHANISM",
+        help="pipe fifo socketpair unix unix-dgram tcp4 tcp6 udp files mp-pipe mp-queue shm shm-spin (default: all)",
+    )
     bench.add_argument("--sizes", metavar="BYTES,...", help="frame sizes (default 64,4096,65536,1048576)")
     bench.add_argument("--quick", action="store_true", help="fewer sizes, shorter and fewer samples (under 30 s)")
     bench.add_argument("--placements", metavar="P,...", help="unpinned,same-cpu,two-cpus (default: all three)")

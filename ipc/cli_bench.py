@@ -17,16 +17,26 @@ def bench_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     unknown = [name for name in mechanisms if name not in runner.MECHANISMS]
     placements = args.placements.split(",") if args.placements else list(runner.PLACEMENTS)
     try:
-        sizes = sorted({int(size) for size in args.sizes.split(",")}) if args.sizes else \
-            list(runner.QUICK_SIZES if args.quick else runner.DEFAULT_SIZES)
+        sizes = (
+            sorted({int(size) for size in args.sizes.split(",")})
+            if args.sizes
+            else list(runner.QUICK_SIZES if args.quick else runner.DEFAULT_SIZES)
+        )
     except ValueError:
         sizes = []
-    if unknown or not sizes or not all(16 <= size <= 64 << 20 for size in sizes) or \
-            not set(placements) <= set(runner.PLACEMENTS):
-        problem = (f"no mechanism named {unknown[0]!r}; choose from {' '.join(runner.MECHANISMS)}" if unknown else
-                   "--sizes takes whole numbers of bytes from 16 to 67108864, separated by commas" if not sizes or
-                   not all(16 <= size <= 64 << 20 for size in sizes) else
-                   f"--placements takes {','.join(runner.PLACEMENTS)}")
+    if (
+        unknown
+        or not sizes
+        or not all(16 <= size <= 64 << 20 for size in sizes)
+        or not set(placements) <= set(runner.PLACEMENTS)
+    ):
+        problem = (
+            f"no mechanism named {unknown[0]!r}; choose from {' '.join(runner.MECHANISMS)}"
+            if unknown
+            else "--sizes takes whole numbers of bytes from 16 to 67108864, separated by commas"
+            if not sizes or not all(16 <= size <= 64 << 20 for size in sizes)
+            else f"--placements takes {','.join(runner.PLACEMENTS)}"
+        )
         print(f"ipc bench: {problem}", file=err)
         return EXIT_USAGE
     settings = runner.QUICK if args.quick else runner.FULL

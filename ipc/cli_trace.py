@@ -98,9 +98,12 @@ def write_pictures(trace, args: argparse.Namespace, title: str = "ipc trace") ->
     EXIT_USAGE, said in one line, if a file cannot be written. For ipc trace, run --trace and watch alike."""
     from .trace import mermaid, page, perfetto, svg
 
-    makers = {"svg": lambda: svg.render(trace, title=title), "html": lambda: page.render(trace, title=title),
-              "perfetto": lambda: json.dumps(perfetto.to_perfetto(trace), ensure_ascii=False),
-              "mermaid": lambda: mermaid.render(trace, title=title)}
+    makers = {
+        "svg": lambda: svg.render(trace, title=title),
+        "html": lambda: page.render(trace, title=title),
+        "perfetto": lambda: json.dumps(perfetto.to_perfetto(trace), ensure_ascii=False),
+        "mermaid": lambda: mermaid.render(trace, title=title),
+    }
     for option, make in makers.items():
         if path := getattr(args, option, None):
             try:

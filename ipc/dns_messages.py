@@ -87,7 +87,7 @@ def read_name(message: bytes, offset: int) -> tuple[str, int]:
                 raise DNSFormatError(f"a name of over {MAX_NAME_BYTES} bytes")
             return name, end if end is not None else offset + 1
         else:
-            label = message[offset + 1: offset + 1 + length]
+            label = message[offset + 1 : offset + 1 + length]
             if len(label) < length:
                 raise DNSFormatError(f"a label runs past the end of the message (at byte {offset})")
             labels.append(label.decode("ascii", "backslashreplace"))

@@ -133,8 +133,9 @@ class _Decoder:
                     raise HTTPError(431, f"no blank line in the first {self._max_head} bytes: the head is too long")
                 if self._ended:
                     if self._buffer:
-                        raise self._truncated(f"the stream ended inside a head ({len(self._buffer)} bytes, "
-                                              "no blank line)")
+                        raise self._truncated(
+                            f"the stream ended inside a head ({len(self._buffer)} bytes, no blank line)"
+                        )
                     return END
                 return NEED_DATA
             head = self._buffer[: end.start()].decode("latin-1")  # a head is bytes; latin-1 maps each to one character

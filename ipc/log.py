@@ -46,7 +46,6 @@ class Log:
         self.say(transcript.ready_text(**where))
 
 
-
 def messages_in(data: bytes) -> list[str]:
     """The messages in bytes about to be written: each line of a stream, or a whole datagram (no newline).
 
@@ -61,6 +60,7 @@ def messages_in(data: bytes) -> list[str]:
 def plural(count: int, word: str) -> str:
     """1 byte, 2 bytes: a count with its noun."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
 
 def address(sockaddr: object) -> str:
     """A socket address as a person writes it: 127.0.0.1:8080, [::1]:8080, or a path."""

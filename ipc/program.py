@@ -128,8 +128,11 @@ def explain_bind(error: OSError, where: object) -> OSError:
     host, port = where[0], where[1]
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if error.errno == errno.EACCES and 0 < port < 1024:
-        return PermissionError(error.errno, f"cannot bind {shown}: ports below 1024 need privileges "
-                                            "(root, or CAP_NET_BIND_SERVICE); try --port 0 or a port from 1024 up")
+        return PermissionError(
+            error.errno,
+            f"cannot bind {shown}: ports below 1024 need privileges "
+            "(root, or CAP_NET_BIND_SERVICE); try --port 0 or a port from 1024 up",
+        )
     if error.errno == errno.EADDRINUSE:
         return OSError(error.errno, f"cannot bind {shown}: another socket has that port (ss -tulpn shows which)")
     if error.errno == errno.EADDRNOTAVAIL:

@@ -191,6 +191,6 @@ class ClientConversation:
         expected = answer(self.checked + 1, request)
         if reply != expected:
             if reply.startswith(ERROR_PREFIX):
-                raise UnexpectedReply(f"server refused {request!r}: {reply[len(ERROR_PREFIX):]}")
+                raise UnexpectedReply(f"server refused {request!r}: {reply[len(ERROR_PREFIX) :]}")
             raise UnexpectedReply(f"expected {expected!r} in answer to {request!r}, got {reply!r}")
         self.checked += 1

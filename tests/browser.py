@@ -31,10 +31,12 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 DEADLINE = 30.0
 KEYS = {"ArrowRight": 39, "ArrowLeft": 37, "Home": 36, "End": 35}
 # Puts our two pipe ends on fds 3 and 4 of the browser, whatever numbers they have here.
-ON_FDS_3_AND_4 = ("import fcntl, os, sys\n"
-                  "a, b = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])\n"
-                  "os.dup2(a, 3, inheritable=True); os.dup2(b, 4, inheritable=True); os.close(a); os.close(b)\n"
-                  "os.execvp(sys.argv[3], sys.argv[3:])\n")
+ON_FDS_3_AND_4 = (
+    "import fcntl, os, sys\n"
+    "a, b = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])\n"
+    "os.dup2(a, 3, inheritable=True); os.dup2(b, 4, inheritable=True); os.close(a); os.close(b)\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
 
 
 def find_chromium() -> Optional[str]:
@@ -58,15 +60,32 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="chromium-")
         commands_read, self.commands = os.pipe()
         self.answers, answers_write = os.pipe()
-        argv = [find_chromium() or "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
-                "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "--no-first-run",
-                "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--mute-audio", "--hide-scrollbars",
-                f"--window-size={width},{height}", "about:blank"]
-        self.process = subprocess.Popen([sys.executable, "-c", ON_FDS_3_AND_4, str(commands_read),
-                                         str(answers_write), *argv], pass_fds=(commands_read, answers_write),
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        argv = [
+            find_chromium() or "chromium",
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--mute-audio",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", ON_FDS_3_AND_4, str(commands_read), str(answers_write), *argv],
+            pass_fds=(commands_read, answers_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         os.close(commands_read)
         os.close(answers_write)
         self.pending = b""
@@ -103,8 +122,9 @@ class Browser:
         self.commands = self.answers = -1
         shutil.rmtree(self.profile, ignore_errors=True)
 
-    def send(self, method: str, params: Optional[dict] = None, session: Optional[str] = None,
-             deadline: float = DEADLINE) -> dict:
+    def send(
+        self, method: str, params: Optional[dict] = None, session: Optional[str] = None, deadline: float = DEADLINE
+    ) -> dict:
         self.number += 1
         message = {"id": self.number, "method": method, "params": params or {}}
         if session:
@@ -139,8 +159,10 @@ class Browser:
         tab = Tab(self, session)
         for domain in ("Page", "Runtime", "Network", "Log"):
             tab.send(f"{domain}.enable")
-        tab.send("Emulation.setDeviceMetricsOverride", {"width": width or self.width, "height": height or self.height,
-                                                         "deviceScaleFactor": 1, "mobile": False})
+        tab.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width or self.width, "height": height or self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         tab.go(url)
         return tab
 
@@ -157,12 +179,21 @@ class Tab:
         """Load ``url``; requests() and problems() then tell of this page only."""
         seen = self.since = len(self.browser.events)
         self.send("Page.navigate", {"url": url})
-        self.browser._until(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == self.session
-                            and self.browser.events.index(m) >= seen, DEADLINE)
+        self.browser._until(
+            lambda m: (
+                m.get("method") == "Page.loadEventFired"
+                and m.get("sessionId") == self.session
+                and self.browser.events.index(m) >= seen
+            ),
+            DEADLINE,
+        )
 
     def _mine(self, method: str) -> list:
-        return [e["params"] for e in self.browser.events[self.since:] if e.get("sessionId") == self.session
-                and e.get("method") == method]
+        return [
+            e["params"]
+            for e in self.browser.events[self.since :]
+            if e.get("sessionId") == self.session and e.get("method") == method
+        ]
 
     def requests(self) -> list:
         """The URL of every request the page made (its own file included)."""
@@ -170,8 +201,11 @@ class Tab:
 
     def problems(self) -> list:
         """Console errors and warnings, uncaught exceptions, and the browser's own error log entries."""
-        found = [f"console.{e['type']}: {' '.join(str(a.get('value', a.get('description'))) for a in e['args'])}"
-                 for e in self._mine("Runtime.consoleAPICalled") if e["type"] in ("error", "warning", "assert")]
+        found = [
+            f"console.{e['type']}: {' '.join(str(a.get('value', a.get('description'))) for a in e['args'])}"
+            for e in self._mine("Runtime.consoleAPICalled")
+            if e["type"] in ("error", "warning", "assert")
+        ]
         for event in self._mine("Runtime.exceptionThrown"):
             details = event["exceptionDetails"]
             found.append(f"exception: {details.get('exception', {}).get('description') or details['text']}")
@@ -186,8 +220,10 @@ class Tab:
 
     def key(self, name: str) -> None:
         for kind in ("keyDown", "keyUp"):
-            self.send("Input.dispatchKeyEvent", {"type": kind, "key": name, "code": name,
-                                                 "windowsVirtualKeyCode": KEYS.get(name, 0)})
+            self.send(
+                "Input.dispatchKeyEvent",
+                {"type": kind, "key": name, "code": name, "windowsVirtualKeyCode": KEYS.get(name, 0)},
+            )
 
     def screenshot(self, path: str, full: bool = False, clip: Optional[tuple] = None) -> None:
         """A PNG of the viewport; ``full``: of the whole page; ``clip``: of (x, y, width, height) of the page."""
@@ -196,8 +232,9 @@ class Tab:
             params.update(captureBeyondViewport=True, clip=dict(zip(("x", "y", "width", "height"), clip), scale=1))
         elif full:
             size = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": size[0], "height": size[1],
-                                                             "scale": 1})
+            params.update(
+                captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}
+            )
         data = self.send("Page.captureScreenshot", params)["data"]
         with open(path, "wb") as file:
             file.write(base64.b64decode(data))

@@ -27,7 +27,7 @@ def expected_lines(script: str) -> list[str]:
 def pattern(line: str, vary: tuple[str, ...] = ()) -> re.Pattern:
     parts, last = [], 0
     for match in re.finditer("|".join(VARYING + list(vary)), line):
-        parts += [re.escape(line[last:match.start()]), r"\d+" if match[0].isdigit() else r".+?"]
+        parts += [re.escape(line[last : match.start()]), r"\d+" if match[0].isdigit() else r".+?"]
         last = match.end()
     return re.compile("^" + "".join(parts) + re.escape(line[last:]) + "$")
 
@@ -36,7 +36,7 @@ def mismatches(script: str, real: list[str], vary: tuple[str, ...] = ()) -> list
     """The expected lines of the script's docstring that its real output lacks (empty: it matches)."""
     by_role: dict[str, list[str]] = {}
     for line in real:
-        if (match := LABELLED.match(line)):
+        if match := LABELLED.match(line):
             by_role.setdefault(match["role"], []).append(line)
     missing, cursor = [], {}
     expected = expected_lines(script)

@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
+from support import DEADLINE, Program
+
 from ipc.protocol import ERROR_PREFIX
 from ipc.stream import MessageReader
-from support import DEADLINE, Program
 
 
 def read_before(fd: int, deadline: float = DEADLINE) -> Callable[[int], bytes]:
@@ -302,12 +303,26 @@ STREAM_SERVERS = [
 ]
 
 
-
 DATAGRAM_SERVERS = [
-    Mechanism("udp4", "udp_server.py", ("--host", "127.0.0.1"),
-              lambda fields: DatagramPeer(socket.AF_INET, (fields["host"], int(fields["port"]))), family=socket.AF_INET),
-    Mechanism("udp6", "udp_server.py", ("--host", "::1"),
-              lambda fields: DatagramPeer(socket.AF_INET6, (fields["host"], int(fields["port"]))), family=socket.AF_INET6),
-    Mechanism("unix-dgram", "unix_dgram_server.py", (),
-              lambda fields: DatagramPeer(socket.AF_UNIX, fields["path"]), family=socket.AF_UNIX),
+    Mechanism(
+        "udp4",
+        "udp_server.py",
+        ("--host", "127.0.0.1"),
+        lambda fields: DatagramPeer(socket.AF_INET, (fields["host"], int(fields["port"]))),
+        family=socket.AF_INET,
+    ),
+    Mechanism(
+        "udp6",
+        "udp_server.py",
+        ("--host", "::1"),
+        lambda fields: DatagramPeer(socket.AF_INET6, (fields["host"], int(fields["port"]))),
+        family=socket.AF_INET6,
+    ),
+    Mechanism(
+        "unix-dgram",
+        "unix_dgram_server.py",
+        (),
+        lambda fields: DatagramPeer(socket.AF_UNIX, fields["path"]),
+        family=socket.AF_UNIX,
+    ),
 ]

@@ -30,7 +30,10 @@ class Program:
     def __init__(self, script: str, *args: str, stdin=subprocess.DEVNULL):
         self.popen = subprocess.Popen(
             [sys.executable, str(DEMOS / script), *args],
-            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
         )
         self.lines: list[str] = []
         self._cursor = 0  # lines before this were searched by an earlier wait_for_line
@@ -72,7 +75,7 @@ class Program:
                 self._cursor = 0
             while True:
                 for index in range(self._cursor, len(self.lines)):
-                    if (match := regex.search(self.lines[index])):
+                    if match := regex.search(self.lines[index]):
                         self._cursor = index + 1
                         return match
                 self._cursor = len(self.lines)
@@ -85,6 +88,7 @@ class Program:
 
     def ready(self) -> dict[str, str]:
         """Wait for the program's ``ready: key=value ...`` line and return its fields."""
+
         def fields(text: str):
             line = parse_line(text)
             return line.ready if line is not None else None
@@ -99,7 +103,7 @@ class Program:
             out = self._communicate(timeout=deadline)
         except subprocess.TimeoutExpired:
             self.stop()
-            raise AssertionError(f"program still running after {deadline} s; it said: {self.lines}")
+            raise AssertionError(f"program still running after {deadline} s; it said: {self.lines}") from None
         return self.popen.returncode, out.decode("utf-8", "replace"), "\n".join(self.lines) + "\n"
 
     def stop(self) -> int:
@@ -131,8 +135,9 @@ class Program:
 
 def run_program(script: str, *args: str, input: bytes = b"", deadline: float = DEADLINE) -> subprocess.CompletedProcess:
     """Run a demo program to its end, like a shell would, and return what it printed."""
-    return subprocess.run([sys.executable, str(DEMOS / script), *args], input=input,
-                          capture_output=True, cwd=ROOT, timeout=deadline)
+    return subprocess.run(
+        [sys.executable, str(DEMOS / script), *args], input=input, capture_output=True, cwd=ROOT, timeout=deadline
+    )
 
 
 _runs: dict = {}

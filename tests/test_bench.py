@@ -45,9 +45,12 @@ def segments_of_this_process() -> list:
 def everything():
     """Every mechanism, implementation and path, both kinds, two sizes, once: about two seconds."""
     specs = runner.plan(runner.MECHANISMS, SIZES, TINY, placements=("unpinned",))
-    specs += [replace(spec, placement=placement) for spec in specs
-              if spec.mechanism == "pipe" and spec.size == 16 and spec.kind == LATENCY
-              for placement in ("same-cpu", "two-cpus")]
+    specs += [
+        replace(spec, placement=placement)
+        for spec in specs
+        if spec.mechanism == "pipe" and spec.size == 16 and spec.kind == LATENCY
+        for placement in ("same-cpu", "two-cpus")
+    ]
     return runner.run(specs, TINY)
 
 
@@ -55,8 +58,11 @@ def test_every_mechanism_and_implementation_completes_with_every_byte_checked(ev
     seen = set()
     for outcome in everything:
         spec = outcome.spec
-        if outcome.status == "skipped" and (any(why in outcome.reason for why in EXPECTED_SKIPS)
-                                            or "one CPU" in outcome.reason or "C compiler" in outcome.reason):
+        if outcome.status == "skipped" and (
+            any(why in outcome.reason for why in EXPECTED_SKIPS)
+            or "one CPU" in outcome.reason
+            or "C compiler" in outcome.reason
+        ):
             continue
         assert outcome.status == "ok", f"{spec.label()}: {outcome.status}: {outcome.reason}"
         summary = runner.summary(outcome)
@@ -140,6 +146,7 @@ def test_a_failed_measurement_is_reported_failed_and_gives_no_figure():
 
 # The C reference ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def c_reference(directory):
     try:
@@ -172,9 +179,25 @@ def pipes(c_role: str) -> tuple:
 def test_the_c_client_and_the_python_server_agree_on_frames_and_checksums(c_reference):
     size = 100
     c_fds, server = pipes("client")
-    done = run_beside([c_reference, "latency", "fds", str(size), "--role", "client", "--fds", "%d,%d" % c_fds,
-                       "--warmup-ms", "0", "--budget-ms", "2"],
-                      lambda end: loops.raw_latency_server(end, size), c_fds, server)
+    done = run_beside(
+        [
+            c_reference,
+            "latency",
+            "fds",
+            str(size),
+            "--role",
+            "client",
+            "--fds",
+            "%d,%d" % c_fds,
+            "--warmup-ms",
+            "0",
+            "--budget-ms",
+            "2",
+        ],
+        lambda end: loops.raw_latency_server(end, size),
+        c_fds,
+        server,
+    )
     assert done.returncode == 0, done.stderr
     figures = reference.parse(done.stdout)
     sent, received, count = figures["crc"]
@@ -187,9 +210,25 @@ def test_the_c_client_and_the_python_server_agree_on_frames_and_checksums(c_refe
 
 def test_the_c_client_detects_a_byte_the_python_server_corrupted(c_reference):
     c_fds, server = pipes("client")
-    done = run_beside([c_reference, "latency", "fds", "64", "--role", "client", "--fds", "%d,%d" % c_fds,
-                       "--warmup-ms", "0", "--budget-ms", "2"],
-                      lambda end: loops.raw_latency_server(end, 64, ("corrupt", 21)), c_fds, server)
+    done = run_beside(
+        [
+            c_reference,
+            "latency",
+            "fds",
+            "64",
+            "--role",
+            "client",
+            "--fds",
+            "%d,%d" % c_fds,
+            "--warmup-ms",
+            "0",
+            "--budget-ms",
+            "2",
+        ],
+        lambda end: loops.raw_latency_server(end, 64, ("corrupt", 21)),
+        c_fds,
+        server,
+    )
     assert done.returncode == 1 and "checksum differs" in done.stderr
 
 
@@ -197,8 +236,12 @@ def test_the_python_client_reads_the_c_servers_streams_byte_for_byte(c_reference
     size = 70001
     c_fds, client = pipes("server")
     values = []
-    done = run_beside([c_reference, "throughput", "fds", str(size), "--role", "server", "--fds", "%d,%d" % c_fds],
-                      lambda end: values.extend(loops.stream_values(end, size, 0.003, 1, 0.0)), c_fds, client)
+    done = run_beside(
+        [c_reference, "throughput", "fds", str(size), "--role", "server", "--fds", "%d,%d" % c_fds],
+        lambda end: values.extend(loops.stream_values(end, size, 0.003, 1, 0.0)),
+        c_fds,
+        client,
+    )
     assert done.returncode == 0, done.stderr
     assert values and values[0][0] % size == 0
 
@@ -216,6 +259,7 @@ def test_no_compiler_is_a_skip_that_says_how_to_get_one(monkeypatch, directory):
 
 
 # Pure parts -----------------------------------------------------------------------------------
+
 
 def test_a_header_that_is_off_says_lost_or_corrupt():
     size = 64
@@ -255,10 +299,25 @@ def test_the_machine_is_described():
 
 # The command ----------------------------------------------------------------------------------
 
+
 def test_ipc_bench_runs_and_writes_json_and_svg(directory, capsys):
     json_path, svg_path = Path(directory, "bench.json"), Path(directory, "bench.svg")
-    code = cli.main(["bench", "pipe", "shm", "--quick", "--sizes", "64", "--placements", "unpinned",
-                     "--json", str(json_path), "--svg", str(svg_path)])
+    code = cli.main(
+        [
+            "bench",
+            "pipe",
+            "shm",
+            "--quick",
+            "--sizes",
+            "64",
+            "--placements",
+            "unpinned",
+            "--json",
+            str(json_path),
+            "--svg",
+            str(svg_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Round trips" in out and "Targets (issue 13)" in out and "pipe" in out
@@ -269,12 +328,15 @@ def test_ipc_bench_runs_and_writes_json_and_svg(directory, capsys):
     svg_path.unlink()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["bench", "carrier-pigeon"], "no mechanism named 'carrier-pigeon'"),
-    (["bench", "--sizes", "8"], "--sizes takes whole numbers"),
-    (["bench", "--sizes", "lots"], "--sizes takes whole numbers"),
-    (["bench", "--placements", "moon"], "--placements takes"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "carrier-pigeon"], "no mechanism named 'carrier-pigeon'"),
+        (["bench", "--sizes", "8"], "--sizes takes whole numbers"),
+        (["bench", "--sizes", "lots"], "--sizes takes whole numbers"),
+        (["bench", "--placements", "moon"], "--placements takes"),
+    ],
+)
 def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err

@@ -50,12 +50,13 @@ def test_every_script_has_a_teaching_docstring_and_help(script):
     docstring = source.split('"""')[1]
     for heading in ("Run it", "System calls", "Its peer", "Expected output"):
         assert heading in docstring, f"{script}: docstring lacks '{heading}'"
-    done = subprocess.run([sys.executable, str(ROOT / "demos" / script), "--help"],
-                          capture_output=True, timeout=10)
+    done = subprocess.run([sys.executable, str(ROOT / "demos" / script), "--help"], capture_output=True, timeout=10)
     assert done.returncode == 0 and b"usage:" in done.stdout
 
 
 def test_unknown_demo_is_a_usage_error():
-    done = subprocess.run([sys.executable, "-m", "ipc", "run", "no-such-demo"], capture_output=True, cwd=ROOT, timeout=10)
+    done = subprocess.run(
+        [sys.executable, "-m", "ipc", "run", "no-such-demo"], capture_output=True, cwd=ROOT, timeout=10
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == b"ipc: no demo named 'no-such-demo'; 'ipc list' shows them"

@@ -19,10 +19,10 @@ import subprocess
 import time
 
 import pytest
-
-from ipc.catalog import no_ipv6_loopback
 from peers import DATAGRAM_SERVERS, STREAM_SERVERS, DatagramPeer, Mechanism, Peer
 from support import DEADLINE, Program
+
+from ipc.catalog import no_ipv6_loopback
 
 TOO_LONG = "error: message too long: no newline in its first 4096 bytes, the limit is 4096 bytes"
 
@@ -201,8 +201,11 @@ def test_nc_sees_the_error_line(mechanism):
     if subprocess.run(["nc", "-h"], capture_output=True, timeout=DEADLINE).stderr.find(b"OpenBSD") < 0:
         pytest.skip("this nc is not OpenBSD's: no -N")
     with session(mechanism) as server:
-        where = (["-U", server.fields["path"]] if mechanism.family == socket.AF_UNIX
-                 else [server.fields["host"], server.fields["port"]])
+        where = (
+            ["-U", server.fields["path"]]
+            if mechanism.family == socket.AF_UNIX
+            else [server.fields["host"], server.fields["port"]]
+        )
         done = subprocess.run(["nc", "-N", *where], input=b"a" * 5000 + b"\n", capture_output=True, timeout=DEADLINE)
     assert done.stdout.decode() == TOO_LONG + "\n"
 
@@ -214,8 +217,11 @@ def test_a_burst_of_clients_all_get_in_while_the_server_is_busy(mechanism):
     with session(mechanism) as server, contextlib.closing(server.connect()) as busy:
         busy.send(b"hold on\n")
         assert busy.receive() == "1 HOLD ON"  # an iterative server is busy with this client now
-        where = server.fields["path"] if mechanism.family == socket.AF_UNIX else (
-            server.fields["host"], int(server.fields["port"]))
+        where = (
+            server.fields["path"]
+            if mechanism.family == socket.AF_UNIX
+            else (server.fields["host"], int(server.fields["port"]))
+        )
         burst = [socket.socket(mechanism.family, socket.SOCK_STREAM) for _ in range(50)]
         try:
             for sock in burst:
@@ -235,15 +241,28 @@ def test_a_burst_of_clients_all_get_in_while_the_server_is_busy(mechanism):
 # -- datagram servers: what applies where a message is a datagram ------------------------------------------------
 
 
-@pytest.fixture(params=[pytest.param(m, id=m.name, marks=pytest.mark.skipif(
-    m.family == socket.AF_INET6 and bool(no_ipv6_loopback()), reason=str(no_ipv6_loopback()))) for m in DATAGRAM_SERVERS])
+@pytest.fixture(
+    params=[
+        pytest.param(
+            m,
+            id=m.name,
+            marks=pytest.mark.skipif(
+                m.family == socket.AF_INET6 and bool(no_ipv6_loopback()), reason=str(no_ipv6_loopback())
+            ),
+        )
+        for m in DATAGRAM_SERVERS
+    ]
+)
 def datagrams(request) -> Mechanism:
     return request.param
 
 
 def test_datagrams_a_conversation_per_address(datagrams):
-    with session(datagrams) as server, contextlib.closing(server.connect()) as a, \
-            contextlib.closing(server.connect()) as b:
+    with (
+        session(datagrams) as server,
+        contextlib.closing(server.connect()) as a,
+        contextlib.closing(server.connect()) as b,
+    ):
         a.send(b"abc")
         assert a.receive() == "1 ABC"
         b.send(b"xyz")

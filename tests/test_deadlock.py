@@ -21,20 +21,50 @@ BROKEN = [demo for demo in catalog.all_demos() if demo.kind == "deadlock"]
 
 # For each broken demo: process -> (the call it is blocked in, what one of its fds is, its Python file)
 EXPECTED = {
-    "both-read-first": {"client": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/both_read_first.py"),
-                        "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/both_read_first.py")},
-    "client-reads-first": {"client": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/broken/client_reads_first.py"),
-                           "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/tcp_server.py")},
-    "http-client-reads-first": {"client": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/broken/http_client_reads_first.py"),
-                                "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/http_server.py")},
-    "fifo-open-order": {"client": ("openat", None, "demos/broken/fifo_open_order.py"),
-                        "server": ("openat", None, "demos/broken/fifo_open_order.py")},
-    "forgotten-close": {"client": ("wait4", None, "demos/broken/forgotten_close.py"),
-                        "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/forgotten_close.py")},
-    "full-buffers": {"client": ("sendto", r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)", "demos/broken/full_buffers.py"),
-                     "server": ("sendto", r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)", "demos/broken/full_buffers.py")},
-    "subprocess-pipe-buffer": {"parent": ("write", r"the write end of pipe:\[\d+\]", "demos/broken/subprocess_pipe_buffer.py"),
-                               "cat": ("write", r"the write end of pipe:\[\d+\]", None)},
+    "both-read-first": {
+        "client": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/both_read_first.py"),
+        "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/both_read_first.py"),
+    },
+    "client-reads-first": {
+        "client": (
+            "recvfrom",
+            r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+",
+            "demos/broken/client_reads_first.py",
+        ),
+        "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/tcp_server.py"),
+    },
+    "http-client-reads-first": {
+        "client": (
+            "recvfrom",
+            r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+",
+            "demos/broken/http_client_reads_first.py",
+        ),
+        "server": ("recvfrom", r"a TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", "demos/http_server.py"),
+    },
+    "fifo-open-order": {
+        "client": ("openat", None, "demos/broken/fifo_open_order.py"),
+        "server": ("openat", None, "demos/broken/fifo_open_order.py"),
+    },
+    "forgotten-close": {
+        "client": ("wait4", None, "demos/broken/forgotten_close.py"),
+        "server": ("read", r"the read end of pipe:\[\d+\]", "demos/broken/forgotten_close.py"),
+    },
+    "full-buffers": {
+        "client": (
+            "sendto",
+            r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)",
+            "demos/broken/full_buffers.py",
+        ),
+        "server": (
+            "sendto",
+            r"a Unix stream socket, socket:\[\d+\], connected to socket:\[\d+\] \(both unnamed: a socketpair\)",
+            "demos/broken/full_buffers.py",
+        ),
+    },
+    "subprocess-pipe-buffer": {
+        "parent": ("write", r"the write end of pipe:\[\d+\]", "demos/broken/subprocess_pipe_buffer.py"),
+        "cat": ("write", r"the write end of pipe:\[\d+\]", None),
+    },
 }
 
 
@@ -65,8 +95,10 @@ def test_the_deadlock_is_diagnosed_and_nothing_survives(demo):
         if fd_text:  # what the fd is, and who holds its other end
             assert any(re.fullmatch(fd_text, text) for text in stuck.fds.values()), stuck.fds
         others = [s for s in diagnosis.stuck if s.pid in stuck.waits_for and s.pid != stuck.pid]
-        assert all(re.search(rf"{re.escape(o.label)}( itself)? \(fd \d+\)|{re.escape(o.label)}", " ".join(stuck.details))
-                   for o in others), stuck.details
+        assert all(
+            re.search(rf"{re.escape(o.label)}( itself)? \(fd \d+\)|{re.escape(o.label)}", " ".join(stuck.details))
+            for o in others
+        ), stuck.details
         if script:  # the Python line it is stuck on
             assert stuck.python.startswith(script + ":"), stuck.python
             assert stuck.source
@@ -118,16 +150,22 @@ def test_each_fixed_twin_completes(name):
 
 
 def test_ipc_run_says_the_deadlock_was_expected_then_runs_the_fix():
-    done = subprocess.run([sys.executable, "-m", "ipc", "run", "both-read-first"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "ipc", "run", "both-read-first"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stdout
-    assert "== both-read-first: ok: it deadlocked as expected (client waits for server, server waits for client)" in done.stdout
+    assert (
+        "== both-read-first: ok: it deadlocked as expected (client waits for server, server waits for client)"
+        in done.stdout
+    )
     assert "-- the fix: both-read-first-fixed" in done.stdout
     assert "== both-read-first: its fix, both-read-first-fixed, passed (8 messages" in done.stdout
 
 
 def test_a_broken_demo_whose_fix_fails_fails(monkeypatch):
-    echo = Demo(name="bad-fix", mechanism="fake", teaches="-", client=Program(str(ROOT / "tests/fakes/fake_demo.py"), ("echo",)))
+    echo = Demo(
+        name="bad-fix", mechanism="fake", teaches="-", client=Program(str(ROOT / "tests/fakes/fake_demo.py"), ("echo",))
+    )
     monkeypatch.setattr(catalog, "find", lambda names: [echo] if names == ["bad-fix"] else [])
     demo = dataclasses.replace(BROKEN[0], fixed_by="bad-fix")
     result = run_demo(demo)
@@ -135,27 +173,39 @@ def test_a_broken_demo_whose_fix_fails_fails(monkeypatch):
     assert len(result.problems) == 1 and result.problems[0].startswith("its fix, bad-fix, failed: client[")
 
 
-@pytest.mark.parametrize("fixed_by,problem", [
-    ("no-such-demo", "its fix, 'no-such-demo', is not in the catalog"),
-    ("forgotten-close", "its fix, forgotten-close, is itself a broken demo"),
-])
+@pytest.mark.parametrize(
+    "fixed_by,problem",
+    [
+        ("no-such-demo", "its fix, 'no-such-demo', is not in the catalog"),
+        ("forgotten-close", "its fix, forgotten-close, is itself a broken demo"),
+    ],
+)
 def test_a_fix_must_be_a_demo_that_works(fixed_by, problem):
     result = run_demo(dataclasses.replace(BROKEN[0], fixed_by=fixed_by))
     assert result.problems == [problem]
 
 
 def test_a_broken_demo_that_does_not_deadlock_fails():
-    demo = Demo(name="not-broken", mechanism="pipes", teaches="-", kind="deadlock",
-                client=Program("broken/both_read_first.py", ("--fixed",)))
+    demo = Demo(
+        name="not-broken",
+        mechanism="pipes",
+        teaches="-",
+        kind="deadlock",
+        client=Program("broken/both_read_first.py", ("--fixed",)),
+    )
     result = run_demo(demo)
     assert result.problems == ["expected a deadlock, but every process finished"]
 
 
 def test_the_wrong_cycle_is_caught():
-    demo = dataclasses.replace(catalog.find(["both-read-first"])[0], deadlock=ExpectedDeadlock("server waits for itself"))
+    demo = dataclasses.replace(
+        catalog.find(["both-read-first"])[0], deadlock=ExpectedDeadlock("server waits for itself")
+    )
     result = run_demo(demo, fix=False)
-    assert result.problems == ["expected the cycle 'server waits for itself', the diagnosis says "
-                               "'client waits for server, server waits for client'"]
+    assert result.problems == [
+        "expected the cycle 'server waits for itself', the diagnosis says "
+        "'client waits for server, server waits for client'"
+    ]
 
 
 def test_a_demo_that_should_work_but_deadlocks_is_stopped_at_once_with_the_reason():
@@ -175,4 +225,6 @@ def test_without_proc_a_plainer_report_after_a_quiet_period():
     assert report.startswith("DEADLOCK: ")
     assert "Who waits for whom cannot be seen here: without /proc" in report
     assert "Beyond doubt: every process was launched here" in report  # the evidence that let it end them
-    assert diagnosis.process("client").python.startswith("demos/broken/both_read_first.py:")  # faulthandler needs no /proc
+    assert diagnosis.process("client").python.startswith(
+        "demos/broken/both_read_first.py:"
+    )  # faulthandler needs no /proc

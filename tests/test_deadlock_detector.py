@@ -14,11 +14,11 @@ import sys
 import time
 
 import pytest
+from support import Program, run_program
 
 from ipc import procfs, syscalls
 from ipc.deadlock import SETTLE, Detector
 from ipc.processes import Tree
-from support import Program, run_program
 
 pytestmark = pytest.mark.skipif(not procfs.AVAILABLE, reason="needs Linux's /proc")
 LOOK = SETTLE + 0.45  # long enough that a deadlock would surely have been reported
@@ -77,7 +77,10 @@ def test_two_readers_of_each_others_pipes_are_deadlocked(processes):
 
 def test_a_reader_whose_writer_sleeps_is_not_deadlocked(processes):
     r, w = os.pipe()
-    processes += [spawn(READ.format(fd=r), r), spawn(f"import os, time; time.sleep({LOOK + 0.3}); os.write({w}, b'x')", w)]
+    processes += [
+        spawn(READ.format(fd=r), r),
+        spawn(f"import os, time; time.sleep({LOOK + 0.3}); os.write({w}, b'x')", w),
+    ]
     close(r, w)
     assert look([p.pid for p in processes]) is None
     assert processes[0].wait(5) == 0  # and the reader did get its byte
@@ -85,7 +88,10 @@ def test_a_reader_whose_writer_sleeps_is_not_deadlocked(processes):
 
 def test_a_reader_whose_writer_computes_is_not_deadlocked(processes):
     r, w = os.pipe()
-    busy = f"import os, time\nend = time.monotonic() + {LOOK + 0.3}\nwhile time.monotonic() < end: pass\nos.write({w}, b'x')"
+    busy = (
+        f"import os, time\nend = time.monotonic() + {LOOK + 0.3}\nwhile time.monotonic() < end: pass\n"
+        f"os.write({w}, b'x')"
+    )
     processes += [spawn(READ.format(fd=r), r), spawn(busy, w)]
     close(r, w)
     assert look([p.pid for p in processes]) is None
@@ -127,8 +133,10 @@ def test_accept_waits_on_the_world_unless_the_world_is_closed(processes):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         fd = listener.fileno()
-        processes += [spawn(f"import socket; socket.socket(fileno={fd}).accept()", fd, w),  # would write after accept
-                      spawn(READ.format(fd=r), r)]
+        processes += [
+            spawn(f"import socket; socket.socket(fileno={fd}).accept()", fd, w),  # would write after accept
+            spawn(READ.format(fd=r), r),
+        ]
     close(r, w)
     pids = [p.pid for p in processes]
     assert look(pids, closed_world=False) is None  # ipc watch: someone outside may still connect
@@ -137,11 +145,17 @@ def test_accept_waits_on_the_world_unless_the_world_is_closed(processes):
     assert any("only the other watched processes could" in line for line in diagnosis.process(str(pids[0])).details)
 
 
-@pytest.mark.parametrize("how,call", [
-    ("import select; p = select.poll(); p.register({fd}, select.POLLIN); p.poll()", "poll"),
-    ("import selectors; s = selectors.DefaultSelector(); s.register({fd}, selectors.EVENT_READ); s.select()", "epoll_wait"),
-    ("import select; select.select([{fd}], [], [])", "pselect6"),
-])
+@pytest.mark.parametrize(
+    "how,call",
+    [
+        ("import select; p = select.poll(); p.register({fd}, select.POLLIN); p.poll()", "poll"),
+        (
+            "import selectors; s = selectors.DefaultSelector(); s.register({fd}, selectors.EVENT_READ); s.select()",
+            "epoll_wait",
+        ),
+        ("import select; select.select([{fd}], [], [])", "pselect6"),
+    ],
+)
 def test_waiting_in_poll_epoll_or_select_without_a_timeout_counts(processes, how, call):
     a_r, a_w, b_r, b_w = crossed_pipes()
     processes += [spawn(how.format(fd=a_r), a_r, b_w), spawn(how.format(fd=b_r), b_r, a_w)]
@@ -150,7 +164,7 @@ def test_waiting_in_poll_epoll_or_select_without_a_timeout_counts(processes, how
     assert diagnosis is not None and len(diagnosis.cycle) == 2
     if syscalls.MACHINE == "x86_64":  # other architectures name some of these calls differently
         assert {stuck.call for stuck in diagnosis.stuck} == {call}
-    assert all(f"to read, with no timeout" in stuck.shown for stuck in diagnosis.stuck)
+    assert all("to read, with no timeout" in stuck.shown for stuck in diagnosis.stuck)
 
 
 def test_a_thread_blocked_in_read_while_main_joins_it_counts(processes):
@@ -165,8 +179,14 @@ def test_a_thread_blocked_in_read_while_main_joins_it_counts(processes):
 
 
 def test_the_tree_follows_forks_and_orphans(processes):
-    parent = subprocess.Popen([sys.executable, "-c", "import os, time\nif os.fork() == 0: time.sleep(30)\n"
-                               "print(os.getpid(), flush=True); time.sleep(30)"], stdout=subprocess.PIPE)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, time\nif os.fork() == 0: time.sleep(30)\nprint(os.getpid(), flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
     processes.append(parent)
     parent.stdout.readline()  # the child is forked by now
     tree = Tree()
@@ -187,12 +207,15 @@ def test_the_tree_follows_forks_and_orphans(processes):
 # -- the broken demos, run by hand ------------------------------------------
 
 
-@pytest.mark.parametrize("script,bug_line", [
-    ("broken/both_read_first.py", "(the bug)"),
-    ("broken/fifo_open_order.py", "(the bug)"),
-    ("broken/forgotten_close.py", "waiting for the child to exit"),
-    ("broken/full_buffers.py", "(the bug)"),
-])
+@pytest.mark.parametrize(
+    "script,bug_line",
+    [
+        ("broken/both_read_first.py", "(the bug)"),
+        ("broken/fifo_open_order.py", "(the bug)"),
+        ("broken/forgotten_close.py", "waiting for the child to exit"),
+        ("broken/full_buffers.py", "(the bug)"),
+    ],
+)
 def test_by_hand_a_broken_demo_hangs_until_killed_then_cleans_up(script, bug_line):
     with Program(script) as program:
         program.wait_for_line(bug_line)
@@ -207,8 +230,10 @@ def test_by_hand_a_broken_demo_hangs_until_killed_then_cleans_up(script, bug_lin
     assert "Traceback" not in rest
 
 
-@pytest.mark.parametrize("script", ["broken/both_read_first.py", "broken/fifo_open_order.py",
-                                    "broken/forgotten_close.py", "broken/full_buffers.py"])
+@pytest.mark.parametrize(
+    "script",
+    ["broken/both_read_first.py", "broken/fifo_open_order.py", "broken/forgotten_close.py", "broken/full_buffers.py"],
+)
 def test_by_hand_the_fix_runs_with_its_own_messages(script):
     done = run_program(script, "--fixed", *(["--count", "3"] if "full" in script else ["one", "two"]))
     assert done.returncode == 0, done.stderr

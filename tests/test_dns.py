@@ -48,6 +48,7 @@ def query(name, qtype=1, ident=0x1234, flags=0x0100, questions=1):
 
 # -- through the harness ---------------------------------------------------------
 
+
 def test_dns_demo_through_the_harness_matches_the_docstrings():
     result = run_demo(catalog.find(["dns"])[0])
     assert result.ok, result.problems
@@ -91,11 +92,19 @@ def test_dnsmasq_an_independent_server_gives_the_same_names():
 
 
 def test_dns_names_without_unshare_says_so_in_one_line():
-    done = subprocess.run([sys.executable, str(ROOT / "demos" / "dns_names.py")], capture_output=True, cwd=ROOT,
-                          timeout=10, env={**os.environ, "PATH": "/nonexistent"})
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "demos" / "dns_names.py")],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=10,
+        env={**os.environ, "PATH": "/nonexistent"},
+    )
     assert done.returncode == 1
-    assert re.fullmatch(rb"names\[\d+\]: error: FileNotFoundError: needs Linux namespaces and unshare, mount, ip "
-                        rb"\(util-linux, iproute2\)\n", done.stderr)
+    assert re.fullmatch(
+        rb"names\[\d+\]: error: FileNotFoundError: needs Linux namespaces and unshare, mount, ip "
+        rb"\(util-linux, iproute2\)\n",
+        done.stderr,
+    )
 
 
 @pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
@@ -103,10 +112,18 @@ def test_the_inner_step_refuses_to_run_in_its_parents_namespaces():
     # Its parent here (sh) shares its namespaces, as a person typing --inside at a prompt would: it must refuse
     # before it mounts or adds anything. All inside a sandbox, so that a failing guard could change nothing here.
     script = f'"{sys.executable}" demos/dns_names.py --inside; echo "code $?"; ip -brief address show lo'
-    done = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c", script],
-                          capture_output=True, text=True, cwd=ROOT, timeout=20)
-    assert re.fullmatch(r"names\[\d+\]: error: PermissionError: --inside is for dns_names\.py itself, once unshare "
-                        r"has made it namespaces of its own\n", done.stderr)
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=20,
+    )
+    assert re.fullmatch(
+        r"names\[\d+\]: error: PermissionError: --inside is for dns_names\.py itself, once unshare "
+        r"has made it namespaces of its own\n",
+        done.stderr,
+    )
     assert done.stdout.split()[:4] == ["code", "1", "lo", "DOWN"]  # and no address was added
 
 
@@ -122,14 +139,19 @@ def test_dns_names_stopped_midway_ends_everything_it_started():
 
 # -- dig, a real client ------------------------------------------------------------
 
+
 @pytest.mark.skipif(shutil.which("dig") is None, reason=NO_DIG)
 def test_dig_reads_the_demo_servers_answers():
     with dns_server("--record", "demo.ipc.test=127.0.0.1", "--queries", "6") as dns:
         port = dns.ready()["port"]
 
         def dig(*args):
-            done = subprocess.run(["dig", "@127.0.0.1", "-p", port, "+time=3", "+tries=1", *args],
-                                  capture_output=True, text=True, timeout=10)
+            done = subprocess.run(
+                ["dig", "@127.0.0.1", "-p", port, "+time=3", "+tries=1", *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             assert done.returncode == 0, done.stderr
             return done.stdout
 
@@ -146,15 +168,22 @@ def test_dig_reads_the_demo_servers_answers():
 
 # -- bad datagrams: answered as DNS says, and the server goes on --------------------
 
-@pytest.mark.parametrize("datagram,rcode", [
-    (query("www.ipc.test", questions=2), "FORMERR"),
-    (struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01", "FORMERR"),  # a name pointing at itself
-    (struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\x03www", "FORMERR"),  # the question cut short
-    (query("www.ipc.test", flags=0x1000), "NOTIMP"),  # opcode 2: a server status request
-    (query("www.ipc.test", qtype=15), "NOERROR"),  # MX: the name exists, no such record (0 answers)
-    (query("WWW.IPC.TEST"), "NOERROR"),  # names are case-insensitive
-    (query("www.ipc.test")[:-2] + b"\x00\x03", "REFUSED"),  # class CH (Chaosnet), not the Internet's
-])
+
+@pytest.mark.parametrize(
+    "datagram,rcode",
+    [
+        (query("www.ipc.test", questions=2), "FORMERR"),
+        (
+            struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",
+            "FORMERR",
+        ),  # a name pointing at itself
+        (struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\x03www", "FORMERR"),  # the question cut short
+        (query("www.ipc.test", flags=0x1000), "NOTIMP"),  # opcode 2: a server status request
+        (query("www.ipc.test", qtype=15), "NOERROR"),  # MX: the name exists, no such record (0 answers)
+        (query("WWW.IPC.TEST"), "NOERROR"),  # names are case-insensitive
+        (query("www.ipc.test")[:-2] + b"\x00\x03", "REFUSED"),  # class CH (Chaosnet), not the Internet's
+    ],
+)
 def test_each_query_gets_the_rcode_dns_prescribes(datagram, rcode):
     with dns_server("--queries", "1") as dns:
         (ident, flags, _, answers, _, _), data = ask(int(dns.ready()["port"]), datagram)
@@ -204,30 +233,36 @@ def fake_server_answers(reply_for):
     return code, client.lines[-1]
 
 
-@pytest.mark.parametrize("reply_for,says", [
-    (lambda q: struct.pack("!H", (struct.unpack("!H", q[:2])[0] + 1) % 65536) + q[2:], "is not our query's"),
-    (lambda q: q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01", "ends in the middle"),
-    (lambda q: q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a", "cut short"),
-    (lambda q: q[:5], "too short for a DNS header"),
-])
+@pytest.mark.parametrize(
+    "reply_for,says",
+    [
+        (lambda q: struct.pack("!H", (struct.unpack("!H", q[:2])[0] + 1) % 65536) + q[2:], "is not our query's"),
+        (lambda q: q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01", "ends in the middle"),
+        (lambda q: q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a", "cut short"),
+        (lambda q: q[:5], "too short for a DNS header"),
+    ],
+)
 def test_the_client_refuses_a_wrong_answer_in_one_line(reply_for, says):
     code, last = fake_server_answers(reply_for)
     assert code == 1 and says in last and re.match(r"client\[\d+\]: error: DNSFormatError: ", last)
 
 
-@pytest.mark.parametrize("script,args,code,says", [
-    ("dns_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1, "error: TimeoutError: no answer within 0.3 s"),
-    ("dns_client.py", ["--port", "53", "a" * 64 + ".test"], 1, "error: DNSFormatError: "),
-    ("dns_client.py", ["--port", "53", "--type", "MX"], 2, "invalid choice: 'MX'"),
-    ("dns_client.py", ["--port", "70000"], 2, "70000 is not a port"),
-    ("dns_client.py", ["--port", "53", "--timeout", "0"], 2, "0 is out of range: more than 0 s"),
-    ("dns_client.py", ["--port", "53", "--server", "a" * 64], 2, "is not a host name or address"),
-    ("dns_server.py", ["--record", "nonsense"], 2, "'nonsense' is not NAME=ADDRESS"),
-    ("dns_server.py", ["--record", "x.ipc.test=10.0.0.256"], 2, "is not NAME=ADDRESS"),
-    ("dns_server.py", ["--queries", "-2"], 2, "-2 is out of range: 0 to"),
-    ("dns_server.py", ["--record", "a" * 64 + ".test=10.0.0.1"], 2, "each label between dots is 1 to 63 bytes"),
-    ("dns_names.py", ["--nonsense"], 2, "unrecognized arguments: --nonsense"),
-])
+@pytest.mark.parametrize(
+    "script,args,code,says",
+    [
+        ("dns_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1, "error: TimeoutError: no answer within 0.3 s"),
+        ("dns_client.py", ["--port", "53", "a" * 64 + ".test"], 1, "error: DNSFormatError: "),
+        ("dns_client.py", ["--port", "53", "--type", "MX"], 2, "invalid choice: 'MX'"),
+        ("dns_client.py", ["--port", "70000"], 2, "70000 is not a port"),
+        ("dns_client.py", ["--port", "53", "--timeout", "0"], 2, "0 is out of range: more than 0 s"),
+        ("dns_client.py", ["--port", "53", "--server", "a" * 64], 2, "is not a host name or address"),
+        ("dns_server.py", ["--record", "nonsense"], 2, "'nonsense' is not NAME=ADDRESS"),
+        ("dns_server.py", ["--record", "x.ipc.test=10.0.0.256"], 2, "is not NAME=ADDRESS"),
+        ("dns_server.py", ["--queries", "-2"], 2, "-2 is out of range: 0 to"),
+        ("dns_server.py", ["--record", "a" * 64 + ".test=10.0.0.1"], 2, "each label between dots is 1 to 63 bytes"),
+        ("dns_names.py", ["--nonsense"], 2, "unrecognized arguments: --nonsense"),
+    ],
+)
 def test_bad_input_gets_one_line_and_a_non_zero_exit(script, args, code, says):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))  # bound: the datagram is queued here, and nobody ever answers
@@ -238,16 +273,20 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(script, args, code, says):
 
 
 def test_port_53_without_privileges_says_why():
-    fake = ("import runpy, socket, sys\n"
-            "def bind(self, where): raise PermissionError(13, 'Permission denied')\n"
-            "socket.socket.bind = bind  # as for a user who is not root\n"
-            "sys.argv = ['dns_server.py', '--port', '53']\n"
-            "runpy.run_path('demos/dns_server.py', run_name='__main__')\n")
+    fake = (
+        "import runpy, socket, sys\n"
+        "def bind(self, where): raise PermissionError(13, 'Permission denied')\n"
+        "socket.socket.bind = bind  # as for a user who is not root\n"
+        "sys.argv = ['dns_server.py', '--port', '53']\n"
+        "runpy.run_path('demos/dns_server.py', run_name='__main__')\n"
+    )
     done = subprocess.run([sys.executable, "-c", fake], capture_output=True, cwd=ROOT, timeout=10)
     assert done.returncode == 1
-    assert re.fullmatch(rb"dns\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:53: ports below 1024 need "
-                        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
-                        done.stderr)
+    assert re.fullmatch(
+        rb"dns\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:53: ports below 1024 need "
+        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
+        done.stderr,
+    )
 
 
 def test_the_zone_the_checks_expect_is_the_one_the_server_serves():

@@ -13,12 +13,15 @@ def test_a_name_is_length_prefixed_labels_and_a_zero_byte():
     assert encode_name(".") == b"\x00"
 
 
-@pytest.mark.parametrize("name,says", [
-    ("a" * 64 + ".test", "1 to 63 bytes"),
-    ("www..test", "1 to 63 bytes"),
-    (".".join(["abcdefgh"] * 30), "the limit is 255"),
-    ("grüße.test", "not ASCII"),
-])
+@pytest.mark.parametrize(
+    "name,says",
+    [
+        ("a" * 64 + ".test", "1 to 63 bytes"),
+        ("www..test", "1 to 63 bytes"),
+        (".".join(["abcdefgh"] * 30), "the limit is 255"),
+        ("grüße.test", "not ASCII"),
+    ],
+)
 def test_names_the_wire_cannot_carry_are_refused(name, says):
     with pytest.raises(DNSFormatError, match=says):
         encode_name(name)
@@ -38,13 +41,16 @@ def test_a_pointer_names_an_earlier_name_and_takes_two_bytes():
     assert read_name(partial, len(message)) == ("web.ipc.test", len(partial))
 
 
-@pytest.mark.parametrize("message,offset,says", [
-    (b"\x00" * 12 + b"\xc0\x0c", 12, "does not point back"),  # a pointer to itself: a loop
-    (b"\x00" * 12 + b"\x03ww", 12, "runs past the end"),
-    (b"\x00" * 12 + b"\x03www", 12, "runs past the end"),
-    (b"\x00" * 12 + b"\xc0", 12, "cut off"),
-    (b"\x00" * 12 + b"\x80abc", 12, "reserved bits"),
-])
+@pytest.mark.parametrize(
+    "message,offset,says",
+    [
+        (b"\x00" * 12 + b"\xc0\x0c", 12, "does not point back"),  # a pointer to itself: a loop
+        (b"\x00" * 12 + b"\x03ww", 12, "runs past the end"),
+        (b"\x00" * 12 + b"\x03www", 12, "runs past the end"),
+        (b"\x00" * 12 + b"\xc0", 12, "cut off"),
+        (b"\x00" * 12 + b"\x80abc", 12, "reserved bits"),
+    ],
+)
 def test_malformed_names_are_errors_not_hangs(message, offset, says):
     with pytest.raises(DNSFormatError, match=says):
         read_name(message, offset)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import ROOT, run_demo_once
 
 from ipc import catalog
-from support import ROOT, run_demo_once
 
 SHOWN = re.compile(r"^ {4}(?P<role>[A-Za-z][\w.-]*)\[\d+\]: (?P<text>.*)$")
 VARYING = re.compile(r"(\.\.\.|\b0x[0-9a-f]+\b|\b[0-9a-f]{2}\b|\d+|/[^\s\"'(),:]+| {2,})")  # "...", hex, a byte, ...
@@ -49,8 +49,9 @@ def pattern(text: str) -> re.Pattern:
 
 def first_demo_running(script: str) -> catalog.Demo:
     demos = [demo for demo in catalog.all_demos() if script in demo.scripts]
-    return next((demo for demo in demos if script in (demo.client.script, getattr(demo.server, "script", None))),
-                demos[0])
+    return next(
+        (demo for demo in demos if script in (demo.client.script, getattr(demo.server, "script", None))), demos[0]
+    )
 
 
 SCRIPTS = sorted({script for demo in catalog.all_demos() for script in demo.scripts})
@@ -72,6 +73,8 @@ def test_the_expected_output_in_the_docstring_is_what_the_demo_prints(script):
                 continue
             regex = pattern(text)
             found = next((i for i in range(position, len(said)) if regex.match(said[i])), None)
-            assert found is not None, (f"{script}: the docstring shows {role}[...]: {text!r}, but after the lines "
-                                       f"matched so far, {demo.name} printed no such line; {role} said {said}")
+            assert found is not None, (
+                f"{script}: the docstring shows {role}[...]: {text!r}, but after the lines "
+                f"matched so far, {demo.name} printed no such line; {role} said {said}"
+            )
             position = found + 1

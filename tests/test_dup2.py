@@ -8,7 +8,6 @@ import sys
 import tempfile
 
 import pytest
-
 from support import ROOT, run_demo_once, run_program
 
 
@@ -24,7 +23,9 @@ def test_dup2_demo_through_the_harness():
     texts = [line.text for line in result.said("server")]
     assert texts[0].startswith("fds 0 and 1 are the pipes now; exec'ing")  # said by the child, before exec
     assert texts[1] == "fd 0 is a pipe, fd 1 is a pipe"  # said by stdio_server.py, after exec
-    assert texts[-1] == "end of file on fd 0 (a pipe): every write end of the pipe is closed"  # the parent's, and no copy
+    assert (
+        texts[-1] == "end of file on fd 0 (a pipe): every write end of the pipe is closed"
+    )  # the parent's, and no copy
 
 
 def test_stdio_server_in_a_shell_pipeline():
@@ -44,11 +45,14 @@ def test_dup2_parent_by_hand_with_its_own_messages():
     assert re.search(r"child \d+ exited with status 0", err)
 
 
-@pytest.mark.parametrize("stdin,says", [
-    ("file", "end of file on fd 0 (a regular file): the whole file has been read"),
-    ("devnull", "end of file on fd 0 (/dev/null): /dev/null reads as empty, always"),
-    ("socket", "end of file on fd 0 (a socket): the peer shut down its sending side"),
-])
+@pytest.mark.parametrize(
+    "stdin,says",
+    [
+        ("file", "end of file on fd 0 (a regular file): the whole file has been read"),
+        ("devnull", "end of file on fd 0 (/dev/null): /dev/null reads as empty, always"),
+        ("socket", "end of file on fd 0 (a socket): the peer shut down its sending side"),
+    ],
+)
 def test_stdio_server_says_what_end_of_file_meant_for_what_fd_0_is(stdin, says):
     """Issue 9: `stdio_server.py < requests.txt` said "whoever wrote to it closed it", true only of a pipe."""
     if stdin == "file":
@@ -63,8 +67,9 @@ def test_stdio_server_says_what_end_of_file_meant_for_what_fd_0_is(stdin, says):
         ours.shutdown(socket.SHUT_WR)
         ours.close()
     with source:
-        done = subprocess.run([sys.executable, str(ROOT / "demos" / "stdio_server.py")], stdin=source,
-                              capture_output=True, timeout=10)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "demos" / "stdio_server.py")], stdin=source, capture_output=True, timeout=10
+        )
     assert done.returncode == 0, done.stderr
     assert done.stderr.decode().splitlines()[-1].endswith("]: " + says)
 
@@ -72,8 +77,11 @@ def test_stdio_server_says_what_end_of_file_meant_for_what_fd_0_is(stdin, says):
 @pytest.mark.parametrize("closed", ["<&-", ">&-", "<&- >&-"])
 def test_dup2_parent_works_with_fd_0_or_1_closed(closed):
     """Issue 9: with fd 0 closed, pipe() returns fd 0 itself; dup2(0, 0) then close(0) lost the pipe."""
-    done = subprocess.run(["sh", "-c", f'exec "$0" "$1" one two {closed}', sys.executable,
-                           str(ROOT / "demos" / "dup2_parent.py")], capture_output=True, timeout=10)
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$0" "$1" one two {closed}', sys.executable, str(ROOT / "demos" / "dup2_parent.py")],
+        capture_output=True,
+        timeout=10,
+    )
     assert done.returncode == 0, done.stderr
     err = done.stderr.decode()
     assert 'received "2 TWO"' in err and "Bad file descriptor" not in err

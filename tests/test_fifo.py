@@ -10,7 +10,6 @@ import tempfile
 import time
 
 import pytest
-
 from peers import FifoPeer, open_before
 from support import Program, run_demo_once, run_program
 
@@ -22,8 +21,10 @@ def test_fifo_demo_through_the_harness():
     clients = [line.pid for line in result.said("client") if line.text.startswith("made ")]
     server = [line.text for line in result.said("server")]
     for pid in clients:  # each client's FIFOs are named by its pid: the server opens those, and no others
-        assert f"client {pid} is here; opening {pid}.requests and {pid}.replies: each open() waits for the client's" \
+        assert (
+            f"client {pid} is here; opening {pid}.requests and {pid}.replies: each open() waits for the client's"
             in server
+        )
         assert f"client {pid} closed {pid}.requests: end of file" in server
     assert server[-1].startswith("removed /") and server[-1].endswith("/server")
 
@@ -115,8 +116,11 @@ def test_a_second_server_on_the_same_directory_says_it_is_in_use():
         directory = first.ready()["dir"]
         done = run_program("fifo_server.py", "--dir", directory)
         assert done.returncode == 1
-        assert re.fullmatch(rb"server\[\d+\]: error: FileExistsError: .*/server is in use: another server runs there, "
-                            rb"or a dead one left it \(remove it if none runs\)\n", done.stderr)
+        assert re.fullmatch(
+            rb"server\[\d+\]: error: FileExistsError: .*/server is in use: another server runs there, "
+            rb"or a dead one left it \(remove it if none runs\)\n",
+            done.stderr,
+        )
         with FifoPeer(directory) as peer:  # and the first one's FIFO is still there, and still its
             peer.send(b"hi\n")
             assert peer.receive() == "1 HI"
@@ -126,8 +130,11 @@ def test_fifo_client_with_a_wrong_dir_says_so_in_one_line():
     missing = os.path.join(tempfile.gettempdir(), "no-such-dir")
     done = run_program("fifo_client.py", "--dir", missing)
     assert done.returncode == 1
-    assert re.fullmatch(rb"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/\d+"
-                        rb"\.requests\n", done.stderr)
+    assert re.fullmatch(
+        rb"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/\d+"
+        rb"\.requests\n",
+        done.stderr,
+    )
 
 
 def test_fifo_client_gives_up_on_a_fifo_nobody_serves():

@@ -7,7 +7,6 @@ import tempfile
 import time
 
 import pytest
-
 from support import Program, run_demo_once, run_program
 
 
@@ -62,11 +61,14 @@ def test_file_server_never_reads_a_half_written_message():
         server.wait_for_line(r"request\.2 is empty: the client's end marker")
 
 
-@pytest.mark.parametrize("make,what", [
-    (lambda path: os.mkdir(path), "a directory"),
-    (lambda path: os.mkfifo(path), "a FIFO"),  # opened without O_NONBLOCK, it would block the server for good
-    (lambda path: os.symlink("/etc/hostname", path), "a symbolic link"),
-])
+@pytest.mark.parametrize(
+    "make,what",
+    [
+        (lambda path: os.mkdir(path), "a directory"),
+        (lambda path: os.mkfifo(path), "a FIFO"),  # opened without O_NONBLOCK, it would block the server for good
+        (lambda path: os.symlink("/etc/hostname", path), "a symbolic link"),
+    ],
+)
 def test_a_request_that_is_not_a_regular_file_is_refused_and_the_server_goes_on(make, what):
     with Program("file_server.py") as server:
         directory = server.ready()["dir"]
@@ -97,8 +99,9 @@ def test_a_server_given_a_directory_uses_it_and_refuses_one_that_is_not_empty():
         open(os.path.join(parent, "stray"), "w").close()
         done = run_program("file_server.py", "--dir", parent)
         assert done.returncode == 1
-        assert done.stderr.decode().endswith(f"error: FileExistsError: {parent} is not empty: its files would pass "
-                                             "for a client's messages\n")
+        assert done.stderr.decode().endswith(
+            f"error: FileExistsError: {parent} is not empty: its files would pass for a client's messages\n"
+        )
         os.unlink(os.path.join(parent, "stray"))
     finally:
         os.rmdir(parent)
@@ -119,7 +122,9 @@ def test_file_client_with_a_wrong_dir_says_so_in_one_line():
     done = run_program("file_client.py", "--dir", missing)
     assert done.returncode == 1
     last = done.stderr.decode().splitlines()[-1]
-    assert re.fullmatch(r"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/request\.1\.tmp", last)
+    assert re.fullmatch(
+        r"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/request\.1\.tmp", last
+    )
     assert b"Traceback" not in done.stderr
 
 

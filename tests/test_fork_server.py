@@ -11,7 +11,9 @@ from support import Program, run_demo_once, run_program
 def forked_and_reaped(lines):
     """The children the server said it forked, and {child: exit status} of those it reaped."""
     forked = [int(m[1]) for line in lines if (m := re.search(r"forked child (\d+)$", line))]
-    reaped = {int(m[1]): int(m[2]) for line in lines if (m := re.search(r"child (\d+) exited with status (-?\d+)$", line))}
+    reaped = {
+        int(m[1]): int(m[2]) for line in lines if (m := re.search(r"child (\d+) exited with status (-?\d+)$", line))
+    }
     return forked, reaped
 
 

@@ -1,6 +1,5 @@
 """The harness catches what a broken demo does wrong, and cleans up on every way out."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -27,11 +26,14 @@ def test_a_correct_exchange_passes():
     assert result.messages == 8
 
 
-@pytest.mark.parametrize("mode,complaint", [
-    ("echo", "got 'hello' for 'hello', expected '1 HELLO'"),
-    ("replay", "got '1 HOW ARE YOU?' for 'how are you?', expected '2 HOW ARE YOU?'"),
-    ("lose", "sent 4 message(s) but received 3 answer(s)"),
-])
+@pytest.mark.parametrize(
+    "mode,complaint",
+    [
+        ("echo", "got 'hello' for 'hello', expected '1 HELLO'"),
+        ("replay", "got '1 HOW ARE YOU?' for 'how are you?', expected '2 HOW ARE YOU?'"),
+        ("lose", "sent 4 message(s) but received 3 answer(s)"),
+    ],
+)
 def test_echo_replay_and_loss_are_caught(mode, complaint):
     result = run_demo(fake(mode))
     assert not result.ok
@@ -96,8 +98,9 @@ def test_a_demo_that_cannot_run_here_is_skipped_and_takes_nothing():
 
 
 def test_a_lesson_counts_the_messages_its_processes_said():
-    lesson = Demo(name="fake-lesson", mechanism="fake", teaches="nothing", kind="runs",
-                  client=Program(FAKE, ("good", "a", "b")))
+    lesson = Demo(
+        name="fake-lesson", mechanism="fake", teaches="nothing", kind="runs", client=Program(FAKE, ("good", "a", "b"))
+    )
     result = run_demo(lesson)
     assert result.ok, result.problems
     assert result.messages == 8  # 2 requests and 2 answers, each said by its sender and its receiver

@@ -7,9 +7,13 @@ import pytest
 
 from ipc import children
 
-SAYS = [sys.executable, "-c", "import sys, time; print('plain line', flush=True); "
-        "sys.stderr.write('tool: prefixed\\n'); sys.stderr.flush(); print('x[7]: labelled', flush=True); "
-        "time.sleep(30)"]
+SAYS = [
+    sys.executable,
+    "-c",
+    "import sys, time; print('plain line', flush=True); "
+    "sys.stderr.write('tool: prefixed\\n'); sys.stderr.flush(); print('x[7]: labelled', flush=True); "
+    "time.sleep(30)",
+]
 
 
 def test_lines_are_labelled_unless_they_are_already_and_a_wait_finds_them(capfd):

@@ -40,6 +40,7 @@ def server(*args):
 
 # -- through the harness -------------------------------------------------------
 
+
 def test_http_demo_through_the_harness_matches_the_docstrings():
     result = run_demo(catalog.find(["http"])[0])
     assert result.ok, result.problems
@@ -66,8 +67,11 @@ def test_the_servers_deadline_turns_the_deadlock_into_an_error():
         http.wait_for_line(r"no request for 0\.5 s: hanging up")
         assert http.finish()[0] == 0
     assert done.returncode == 1
-    assert re.fullmatch(rb"(client\[\d+\]: .*\n){2}client\[\d+\]: error: ConnectionError: the server hung up "
-                        rb"without a word: it waited for a request that never came\n", done.stderr)
+    assert re.fullmatch(
+        rb"(client\[\d+\]: .*\n){2}client\[\d+\]: error: ConnectionError: the server hung up "
+        rb"without a word: it waited for a request that never came\n",
+        done.stderr,
+    )
 
 
 @pytest.mark.skipif(no_chromium() is not None, reason=str(no_chromium()))
@@ -81,13 +85,29 @@ def test_a_browser_opens_several_connections_for_one_page():
 
 # -- curl, a real client --------------------------------------------------------
 
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason=NO_CURL)
 def test_curl_and_the_demo_client_see_the_same_exchange():
     with Program("http_server.py", "--connections", "2") as http:
         port = http.ready()["port"]
         url = f"http://127.0.0.1:{port}"
-        curl = subprocess.run(["curl", "-sv", "-o", "/dev/null", f"{url}/", "--next", "-o", "/dev/null",
-                               "-H", "Connection: close", f"{url}/hello.txt"], capture_output=True, timeout=10)
+        curl = subprocess.run(
+            [
+                "curl",
+                "-sv",
+                "-o",
+                "/dev/null",
+                f"{url}/",
+                "--next",
+                "-o",
+                "/dev/null",
+                "-H",
+                "Connection: close",
+                f"{url}/hello.txt",
+            ],
+            capture_output=True,
+            timeout=10,
+        )
         ours = run_program("http_client.py", "--port", port, "-o", "/dev/null", "/", "/hello.txt")
         assert http.finish()[0] == 0
     assert curl.returncode == 0 and ours.returncode == 0, (curl.stderr, ours.stderr)
@@ -105,8 +125,9 @@ def test_curl_and_the_demo_client_see_the_same_exchange():
 @pytest.mark.skipif(shutil.which("curl") is None, reason=NO_CURL)
 def test_curl_head_gets_the_length_without_the_body():
     with server() as http:
-        done = subprocess.run(["curl", "-sI", f"http://127.0.0.1:{http.ready()['port']}/count.txt"],
-                              capture_output=True, timeout=10)
+        done = subprocess.run(
+            ["curl", "-sI", f"http://127.0.0.1:{http.ready()['port']}/count.txt"], capture_output=True, timeout=10
+        )
         assert http.finish()[0] == 0
     assert done.returncode == 0
     assert b"HTTP/1.1 200 OK\r\n" in done.stdout and b"Content-Length: 48894\r\n" in done.stdout
@@ -116,15 +137,19 @@ def test_curl_head_gets_the_length_without_the_body():
 
 # -- bad requests: the right status, then a clean close -------------------------
 
-@pytest.mark.parametrize("data,status", [
-    (b"hello\r\n\r\n", "400 Bad Request"),
-    (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),  # no Host
-    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, "413 Request Entity Too Large"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * 20000 + b"\r\n\r\n", "431 Request Header Fields Too Large"),
-    (b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "501 Not Implemented"),
-    (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", "505 HTTP Version Not Supported"),
-    (b"GET /nowhere HTTP/1.0\r\n\r\n", "404 Not Found"),
-])
+
+@pytest.mark.parametrize(
+    "data,status",
+    [
+        (b"hello\r\n\r\n", "400 Bad Request"),
+        (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),  # no Host
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, "413 Request Entity Too Large"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * 20000 + b"\r\n\r\n", "431 Request Header Fields Too Large"),
+        (b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "501 Not Implemented"),
+        (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", "505 HTTP Version Not Supported"),
+        (b"GET /nowhere HTTP/1.0\r\n\r\n", "404 Not Found"),
+    ],
+)
 def test_a_bad_request_gets_its_status_and_the_connection_closes_cleanly(data, status):
     with server() as http:
         response = raw_exchange(int(http.ready()["port"]), data)  # a reset here would raise ConnectionResetError
@@ -139,9 +164,11 @@ def test_a_bad_request_gets_its_status_and_the_connection_closes_cleanly(data, s
 
 def test_a_405_keeps_the_connection_usable_its_body_read_and_skipped():
     with server() as http:
-        response = raw_exchange(int(http.ready()["port"]),
-                                b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
-                                b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = raw_exchange(
+            int(http.ready()["port"]),
+            b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
         assert http.finish()[0] == 0
     assert re.findall(rb"HTTP/1.1 (\d{3} [A-Za-z ]+)\r\n", response) == [b"405 Method Not Allowed", b"200 OK"]
     assert b"\r\nAllow: GET, HEAD\r\n" in response  # RFC 9110: a 405 says which methods are allowed
@@ -176,9 +203,12 @@ def test_an_idle_connection_is_closed_without_an_answer_and_others_are_served_me
 
 def test_pipelined_requests_are_answered_in_order_on_one_connection():
     with server() as http:
-        response = raw_exchange(int(http.ready()["port"]), b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
-                                b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
-                                b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = raw_exchange(
+            int(http.ready()["port"]),
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
         assert http.finish()[0] == 0
     assert re.findall(rb"HTTP/1.1 (\d{3})", response) == [b"200", b"404", b"200"]
     assert response.endswith(b"Connection: close\r\n\r\n")  # HEAD: the head only
@@ -195,24 +225,41 @@ def test_sigterm_ends_the_server_in_one_line_with_a_connection_open():
 
 # -- bad command lines and bad peers: one line, no traceback --------------------
 
-@pytest.mark.parametrize("script,args,code,says", [
-    ("http_server.py", ["--port", "70000"], 2, "70000 is not a port"),
-    ("http_server.py", ["--timeout", "nan"], 2, "nan is out of range: more than 0 s, at most 86400 s, or 0 (no limit)"),
-    ("http_server.py", ["--timeout", "-1"], 2, "-1 is out of range"),
-    ("http_server.py", ["--connections", "-1"], 2, "-1 is out of range: 0 to"),
-    ("http_server.py", ["--host", "a" * 64], 2, "is not a host name or address"),
-    ("http_server.py", ["--host", "nowhere.invalid"], 1, "error: gaierror: "),
-    ("http_client.py", ["--port", "80", "no-slash"], 2, "a PATH starts with /"),
-    ("http_client.py", ["--port", "80", "/grüße"], 2, "a PATH starts with / and is ASCII"),
-    ("http_client.py", ["--port", "80", "--host", "bücher.test"], 2, "--host: a name in ASCII"),
-    ("http_client.py", ["--port", "{closed}"], 1, "error: ConnectionRefusedError: Connection refused"),
-    ("http_client.py", ["--port", "80", "--timeout", "0"], 2, "0 is out of range: more than 0 s"),  # 0: for ever
-    ("http_client.py", ["--port", "{silent}", "--timeout", "0.3"], 1,
-     "error: TimeoutError: no whole response within 0.3 s"),
-    ("http_client.py", ["--port", "1", "-o", "/nonexistent/dir/out"], 1,
-     "error: FileNotFoundError: No such file or directory"),
-    ("http_browser.py", ["--browser", "/nonexistent/chromium"], 1, "error: FileNotFoundError: no Chromium found"),
-])
+
+@pytest.mark.parametrize(
+    "script,args,code,says",
+    [
+        ("http_server.py", ["--port", "70000"], 2, "70000 is not a port"),
+        (
+            "http_server.py",
+            ["--timeout", "nan"],
+            2,
+            "nan is out of range: more than 0 s, at most 86400 s, or 0 (no limit)",
+        ),
+        ("http_server.py", ["--timeout", "-1"], 2, "-1 is out of range"),
+        ("http_server.py", ["--connections", "-1"], 2, "-1 is out of range: 0 to"),
+        ("http_server.py", ["--host", "a" * 64], 2, "is not a host name or address"),
+        ("http_server.py", ["--host", "nowhere.invalid"], 1, "error: gaierror: "),
+        ("http_client.py", ["--port", "80", "no-slash"], 2, "a PATH starts with /"),
+        ("http_client.py", ["--port", "80", "/grüße"], 2, "a PATH starts with / and is ASCII"),
+        ("http_client.py", ["--port", "80", "--host", "bücher.test"], 2, "--host: a name in ASCII"),
+        ("http_client.py", ["--port", "{closed}"], 1, "error: ConnectionRefusedError: Connection refused"),
+        ("http_client.py", ["--port", "80", "--timeout", "0"], 2, "0 is out of range: more than 0 s"),  # 0: for ever
+        (
+            "http_client.py",
+            ["--port", "{silent}", "--timeout", "0.3"],
+            1,
+            "error: TimeoutError: no whole response within 0.3 s",
+        ),
+        (
+            "http_client.py",
+            ["--port", "1", "-o", "/nonexistent/dir/out"],
+            1,
+            "error: FileNotFoundError: No such file or directory",
+        ),
+        ("http_browser.py", ["--browser", "/nonexistent/chromium"], 1, "error: FileNotFoundError: no Chromium found"),
+    ],
+)
 def test_bad_input_gets_one_line_and_a_non_zero_exit(script, args, code, says):
     with socket.socket() as closed, socket.socket() as silent:
         closed.bind(("127.0.0.1", 0))  # bound, not listening: connect() is refused
@@ -235,18 +282,23 @@ def test_the_client_refuses_a_server_that_does_not_speak_http():
                 connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
                 code, _, _ = client.finish()
     assert code == 1
-    assert re.fullmatch(r"client\[\d+\]: error: ProtocolError: not a status line: 'SSH-2.0-OpenSSH_9.2' .*",
-                        client.lines[-1])
+    assert re.fullmatch(
+        r"client\[\d+\]: error: ProtocolError: not a status line: 'SSH-2.0-OpenSSH_9.2' .*", client.lines[-1]
+    )
 
 
 def test_port_80_without_privileges_says_why():
-    fake = ("import runpy, socket, sys\n"
-            "def bind(self, where): raise PermissionError(13, 'Permission denied')\n"
-            "socket.socket.bind = bind  # as for a user who is not root\n"
-            "sys.argv = ['http_server.py', '--port', '80']\n"
-            "runpy.run_path('demos/http_server.py', run_name='__main__')\n")
+    fake = (
+        "import runpy, socket, sys\n"
+        "def bind(self, where): raise PermissionError(13, 'Permission denied')\n"
+        "socket.socket.bind = bind  # as for a user who is not root\n"
+        "sys.argv = ['http_server.py', '--port', '80']\n"
+        "runpy.run_path('demos/http_server.py', run_name='__main__')\n"
+    )
     done = subprocess.run([sys.executable, "-c", fake], capture_output=True, cwd=ROOT, timeout=10)
     assert done.returncode == 1
-    assert re.fullmatch(rb"server\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:80: ports below 1024 need "
-                        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
-                        done.stderr)
+    assert re.fullmatch(
+        rb"server\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:80: ports below 1024 need "
+        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
+        done.stderr,
+    )

@@ -15,7 +15,7 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nh
 def decode_all(decoder, data, *, bytewise=False, eof=True):
     """Every message the decoder gives for data, fed at once or one byte at a time."""
     messages = []
-    chunks = [data[i:i + 1] for i in range(len(data))] if bytewise else [data]
+    chunks = [data[i : i + 1] for i in range(len(data))] if bytewise else [data]
     for chunk in chunks + ([b""] if eof else []):
         decoder.feed(chunk)
         while (message := decoder.next_message()) not in (NEED_DATA, END):
@@ -45,10 +45,16 @@ def test_a_bare_lf_ends_lines_too_as_from_nc_without_crlf():
     assert request.version == "HTTP/1.0" and not request.keep_alive  # HTTP/1.0 closes unless asked
 
 
-@pytest.mark.parametrize("connection,version,keep", [
-    ("close", "HTTP/1.1", False), ("keep-alive", "HTTP/1.0", True), ("Keep-Alive, Upgrade", "HTTP/1.0", True),
-    (None, "HTTP/1.1", True), ("upgrade, CLOSE", "HTTP/1.1", False),
-])
+@pytest.mark.parametrize(
+    "connection,version,keep",
+    [
+        ("close", "HTTP/1.1", False),
+        ("keep-alive", "HTTP/1.0", True),
+        ("Keep-Alive, Upgrade", "HTTP/1.0", True),
+        (None, "HTTP/1.1", True),
+        ("upgrade, CLOSE", "HTTP/1.1", False),
+    ],
+)
 def test_keep_alive_follows_the_version_and_the_connection_field(connection, version, keep):
     head = f"GET / {version}\r\nHost: x\r\n" + (f"Connection: {connection}\r\n" if connection else "") + "\r\n"
     [request] = decode_all(RequestDecoder(), head.encode())
@@ -63,22 +69,25 @@ def test_end_of_file_between_requests_is_a_clean_end():
     assert decoder.next_message() is END
 
 
-@pytest.mark.parametrize("data,status,says", [
-    (b"hello\r\n\r\n", 400, "not a request line"),
-    (b"GET /\r\nHost: x\r\n\r\n", 400, "not a request line"),
-    (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "not a request line"),
-    (b"GET / HTTP/1.1\r\n\r\n", 400, "exactly one Host"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "exactly one Host"),
-    (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, "not a header line"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400, "line folding"),
-    (b"GET / HTTP/1.1\r\nHost: x\x00y\r\n\r\n", 400, "control character"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, "Content-Length is not one number"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\n", 400, "Content-Length is not one number"),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n", 413, "a body of 999999 bytes"),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501, "Transfer-Encoding"),
-    (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * MAX_HEAD_BYTES + b"\r\n\r\n", 431, "no blank line in the first"),
-])
+@pytest.mark.parametrize(
+    "data,status,says",
+    [
+        (b"hello\r\n\r\n", 400, "not a request line"),
+        (b"GET /\r\nHost: x\r\n\r\n", 400, "not a request line"),
+        (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "not a request line"),
+        (b"GET / HTTP/1.1\r\n\r\n", 400, "exactly one Host"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "exactly one Host"),
+        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, "not a header line"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400, "line folding"),
+        (b"GET / HTTP/1.1\r\nHost: x\x00y\r\n\r\n", 400, "control character"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, "Content-Length is not one number"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\n", 400, "Content-Length is not one number"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n", 413, "a body of 999999 bytes"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501, "Transfer-Encoding"),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * MAX_HEAD_BYTES + b"\r\n\r\n", 431, "no blank line in the first"),
+    ],
+)
 def test_bad_requests_raise_the_status_a_server_answers(data, status, says):
     with pytest.raises(HTTPError) as raised:
         decode_all(RequestDecoder(), data)
@@ -93,10 +102,13 @@ def test_an_endless_head_is_refused_before_it_fills_memory():
     assert raised.value.status == 431
 
 
-@pytest.mark.parametrize("data,says", [
-    (GET[:-2], "ended inside a head"),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nshort", "ended inside a body (5 of 10 bytes)"),
-])
+@pytest.mark.parametrize(
+    "data,says",
+    [
+        (GET[:-2], "ended inside a head"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nshort", "ended inside a body (5 of 10 bytes)"),
+    ],
+)
 def test_a_request_cut_short_by_end_of_file_is_a_400(data, says):
     with pytest.raises(HTTPError) as raised:
         decode_all(RequestDecoder(), data)
@@ -129,11 +141,14 @@ def test_a_response_without_content_length_runs_to_end_of_file():
     assert response.body == b"all of it" and not response.keep_alive
 
 
-@pytest.mark.parametrize("data,says", [
-    (b"SSH-2.0-OpenSSH\r\n\r\n", "not a status line"),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "reads Content-Length only"),
-    (OK[:-2], "ended inside a body (3 of 5 bytes)"),
-])
+@pytest.mark.parametrize(
+    "data,says",
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not a status line"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "reads Content-Length only"),
+        (OK[:-2], "ended inside a body (3 of 5 bytes)"),
+    ],
+)
 def test_responses_this_client_cannot_read_are_protocol_errors(data, says):
     with pytest.raises(ProtocolError, match=re.escape(says)):
         decode_all(ResponseDecoder(), data)

@@ -59,11 +59,14 @@ def test_byte_order_demo_by_hand_takes_its_own_port_and_addresses():
     assert sockaddr and bytes.fromhex(sockaddr[2]) == struct.pack("!H", int(sockaddr[1]))
 
 
-@pytest.mark.parametrize("args,code,says", [
-    (["1.2.3.999"], 1, "error: OSError: illegal IP address string passed to inet_pton"),
-    (["--port", "70000"], 2, "70000 is not a port: a port is 16 bits"),
-    (["--port", "http"], 2, "'http' is not a number"),
-])
+@pytest.mark.parametrize(
+    "args,code,says",
+    [
+        (["1.2.3.999"], 1, "error: OSError: illegal IP address string passed to inet_pton"),
+        (["--port", "70000"], 2, "70000 is not a port: a port is 16 bits"),
+        (["--port", "http"], 2, "'http' is not a number"),
+    ],
+)
 def test_byte_order_demo_refuses_bad_input_in_one_line(args, code, says):
     done = run_program("byte_order.py", *args)
     assert done.returncode == code
@@ -72,6 +75,7 @@ def test_byte_order_demo_refuses_bad_input_in_one_line(args, code, says):
 
 
 # -- names and addresses: showip ----------------------------------------------
+
 
 def load_demo(name):
     """A demo's functions, imported from its file (the demos are scripts, not a package)."""
@@ -132,8 +136,9 @@ def test_showip_stops_waiting_for_a_lookup_that_hangs(monkeypatch):
 # -- names and addresses: a client that tries each address --------------------
 
 LOCAL_HOST_ADDRESSES = [info[4] for info in socket.getaddrinfo(None, 0, type=socket.SOCK_STREAM)]
-needs_two_addresses = pytest.mark.skipif(len(LOCAL_HOST_ADDRESSES) < 2,
-                                         reason="getaddrinfo(None) gives one address here: nothing to fall back on")
+needs_two_addresses = pytest.mark.skipif(
+    len(LOCAL_HOST_ADDRESSES) < 2, reason="getaddrinfo(None) gives one address here: nothing to fall back on"
+)
 
 
 def tries_of(text):
@@ -166,11 +171,17 @@ def test_connect_each_finds_an_independent_server_on_the_last_address():
         assert code == 0
 
 
-@pytest.mark.parametrize("args,says", [
-    (["--host", "nowhere.invalid"], "error: gaierror: "),
-    (["--host", "127.0.0.1", "--port", "{port}"], "error: ConnectionError: none of the 1 addresses of '127.0.0.1' took the connection"),
-    (["--port", "70000"], "70000 is not a port: a port is 16 bits"),
-])
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["--host", "nowhere.invalid"], "error: gaierror: "),
+        (
+            ["--host", "127.0.0.1", "--port", "{port}"],
+            "error: ConnectionError: none of the 1 addresses of '127.0.0.1' took the connection",
+        ),
+        (["--port", "70000"], "70000 is not a port: a port is 16 bits"),
+    ],
+)
 def test_connect_each_fails_in_one_line(args, says):
     with socket.socket() as placeholder:  # bound, not listening: this port surely refuses
         placeholder.bind(("127.0.0.1", 0))
@@ -182,6 +193,7 @@ def test_connect_each_fails_in_one_line(args, says):
 
 
 # -- INADDR_ANY versus INADDR_LOOPBACK -----------------------------------------
+
 
 def own_non_loopback(family):
     """An address of this machine that is not loopback (found with psutil, independently of the demo)."""
@@ -233,26 +245,39 @@ def test_a_server_bound_to_any_is_reached_through_this_machines_own_address(boun
 
 # -- in a network namespace of the test's own making (root, iproute2) ----------
 
+
 def can_make_network_namespaces():
     if not LINUX or os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("ip")):
         return False
     try:
-        return subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=10
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
-needs_namespaces = pytest.mark.skipif(not can_make_network_namespaces(),
-                                      reason="needs root, unshare and ip to make a network namespace")
-VETH = ("ip link set lo up; ip link add v0 type veth peer name v1; ip addr add 10.99.0.1/24 dev v0;"
-        " ip -6 addr add fd99::1/64 dev v0 nodad; ip link set v0 up; ip link set v1 up;"
-        " ip route add default via 10.99.0.2; ip -6 route add default via fd99::2")
+needs_namespaces = pytest.mark.skipif(
+    not can_make_network_namespaces(), reason="needs root, unshare and ip to make a network namespace"
+)
+VETH = (
+    "ip link set lo up; ip link add v0 type veth peer name v1; ip addr add 10.99.0.1/24 dev v0;"
+    " ip -6 addr add fd99::1/64 dev v0 nodad; ip link set v0 up; ip link set v1 up;"
+    " ip route add default via 10.99.0.2; ip -6 route add default via fd99::2"
+)
 
 
 def run_in_new_namespace(setup, script, *args):
     """Run a demo in a network namespace of its own, set up by `setup`; it vanishes with the process."""
-    return subprocess.run(["unshare", "-n", "sh", "-ec", f'{setup}; exec "$0" "$@"', sys.executable,
-                           str(ROOT / "demos" / script), *args], capture_output=True, timeout=30, cwd=ROOT)
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-ec", f'{setup}; exec "$0" "$@"', sys.executable, str(ROOT / "demos" / script), *args],
+        capture_output=True,
+        timeout=30,
+        cwd=ROOT,
+    )
 
 
 def as_result(demo_name, stderr):
@@ -285,17 +310,24 @@ def test_bind_any_finds_and_uses_addresses_the_test_made_in_a_namespace():
 
 # -- the two axes ---------------------------------------------------------------
 
+
 def test_axes_demo_through_the_harness():
     result = run_demo_once("axes")
     assert result.ok, result.problems
     table = lessons_addresses.axes_table(lines_of(result, "axes"))
     assert len(table) == 6
-    assert table[("AF_UNIX", "SOCK_STREAM")]["client, as the server saw it"] == "'' (unnamed)"  # a Unix client need not bind
-    assert re.match(r"^\('127\.0\.0\.1', \d+\)$", table[("AF_INET", "SOCK_DGRAM")]["address form (server's getsockname())"])
+    assert (
+        table[("AF_UNIX", "SOCK_STREAM")]["client, as the server saw it"] == "'' (unnamed)"
+    )  # a Unix client need not bind
+    assert re.match(
+        r"^\('127\.0\.0\.1', \d+\)$", table[("AF_INET", "SOCK_DGRAM")]["address form (server's getsockname())"]
+    )
     if not lessons_addresses.loopback_works(socket.AF_INET6, "::1"):
         pytest.skip("no IPv6 loopback here: its rows say no")
     assert all(row["works here"] == "yes" and row["messages"] == "2" for row in table.values())
-    assert re.match(r"^\('::1', \d+, 0, 0\)$", table[("AF_INET6", "SOCK_STREAM")]["address form (server's getsockname())"])
+    assert re.match(
+        r"^\('::1', \d+, 0, 0\)$", table[("AF_INET6", "SOCK_STREAM")]["address form (server's getsockname())"]
+    )
 
 
 @needs_namespaces
@@ -304,9 +336,13 @@ def test_axes_without_a_network_shows_ip_rows_failing_and_unix_rows_working():
     assert done.returncode == 0, done.stderr
     table = lessons_addresses.axes_table([line for line in lines_of(as_result("axes", done.stderr), "axes")])
     assert {key: row["works here"] == "yes" for key, row in table.items()} == {
-        ("AF_UNIX", "SOCK_STREAM"): True, ("AF_UNIX", "SOCK_DGRAM"): True,
-        ("AF_INET", "SOCK_STREAM"): False, ("AF_INET", "SOCK_DGRAM"): False,
-        ("AF_INET6", "SOCK_STREAM"): False, ("AF_INET6", "SOCK_DGRAM"): False}
+        ("AF_UNIX", "SOCK_STREAM"): True,
+        ("AF_UNIX", "SOCK_DGRAM"): True,
+        ("AF_INET", "SOCK_STREAM"): False,
+        ("AF_INET", "SOCK_DGRAM"): False,
+        ("AF_INET6", "SOCK_STREAM"): False,
+        ("AF_INET6", "SOCK_DGRAM"): False,
+    }
     assert all(row["works here"].startswith("no: OSError: ") for key, row in table.items() if key[0] != "AF_UNIX")
 
 
@@ -320,14 +356,16 @@ def test_axes_demo_refuses_an_oversized_message_in_one_line():
 @needs_two_addresses
 def test_connect_each_tries_another_port_when_its_port_is_taken_on_an_earlier_address():
     """Issue 9: the kernel chose a port free on 127.0.0.1; taken on ::1, the demo failed (1 run in 200)."""
-    code = ("import runpy, socket, sys; real_bind = socket.socket.bind; blockers = []\n"
-            "def bind(self, address):\n"
-            "    if not blockers and isinstance(address, tuple) and address[1] != 0:  # the first fixed port\n"
-            "        blockers.append(socket.socket(self.family, self.type))\n"
-            "        real_bind(blockers[-1], address)  # someone else has it there now\n"
-            "    return real_bind(self, address)\n"
-            "socket.socket.bind = bind; sys.argv = ['connect_each.py', 'one']\n"
-            "runpy.run_path('demos/connect_each.py', run_name='__main__')\n")
+    code = (
+        "import runpy, socket, sys; real_bind = socket.socket.bind; blockers = []\n"
+        "def bind(self, address):\n"
+        "    if not blockers and isinstance(address, tuple) and address[1] != 0:  # the first fixed port\n"
+        "        blockers.append(socket.socket(self.family, self.type))\n"
+        "        real_bind(blockers[-1], address)  # someone else has it there now\n"
+        "    return real_bind(self, address)\n"
+        "socket.socket.bind = bind; sys.argv = ['connect_each.py', 'one']\n"
+        "runpy.run_path('demos/connect_each.py', run_name='__main__')\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=20)
     err = done.stderr.decode()
     assert done.returncode == 0, err

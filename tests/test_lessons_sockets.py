@@ -22,6 +22,7 @@ def demo(name):
 
 # -- the listen backlog ---------------------------------------------------
 
+
 def test_backlog_demo_completes_more_connections_for_a_bigger_backlog():
     result = run_demo_once("backlog")
     assert result.ok, result.problems
@@ -52,11 +53,14 @@ def test_backlog_refuses_a_bad_backlog_in_one_line():
 
 # -- ports and 4-tuples ---------------------------------------------------
 
+
 def four_tuples(lines):
     """The connections each view shows, as (client address, server address) pairs."""
     clients = {m.groups() for line in lines if (m := re.search(r"client\[\d+\]: connected (\S+) -> (\S+)$", line))}
     server = {m.groups()[::-1] for line in lines if (m := re.search(r"server\[\d+\]: accepted (\S+) <- (\S+)$", line))}
-    kernel = [m.groups() for line in lines if (m := re.search(r": kernel: pid \d+ ESTABLISHED (\S+) (<-|->) (\S+)$", line))]
+    kernel = [
+        m.groups() for line in lines if (m := re.search(r": kernel: pid \d+ ESTABLISHED (\S+) (<-|->) (\S+)$", line))
+    ]
     kernel_ends = {(a, b) if arrow == "->" else (b, a) for a, arrow, b in kernel}
     return clients, server, kernel, kernel_ends
 
@@ -87,6 +91,7 @@ def test_ports_refuses_a_bad_count_in_one_line():
 
 
 # -- two hosts ------------------------------------------------------------
+
 
 def namespaces():
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=True).stdout
@@ -124,11 +129,21 @@ def test_two_hosts_deletes_its_namespaces_when_killed_mid_exchange():
 def test_two_hosts_says_why_it_cannot_run_without_root():
     if not sys.platform.startswith("linux"):
         pytest.skip("elsewhere it stops earlier, for want of network namespaces")
-    done = subprocess.run([sys.executable, "-c", "import os, runpy, sys; os.geteuid = lambda: 1000; "
-                           "sys.argv = ['two_hosts.py']; runpy.run_path('demos/two_hosts.py', run_name='__main__')"],
-                          capture_output=True, cwd=catalog.ROOT, timeout=10)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, runpy, sys; os.geteuid = lambda: 1000; "
+            "sys.argv = ['two_hosts.py']; runpy.run_path('demos/two_hosts.py', run_name='__main__')",
+        ],
+        capture_output=True,
+        cwd=catalog.ROOT,
+        timeout=10,
+    )
     assert done.returncode == 1
-    assert re.fullmatch(rb"hosts\[\d+\]: error: PermissionError: needs root to make network namespaces: .*\n", done.stderr)
+    assert re.fullmatch(
+        rb"hosts\[\d+\]: error: PermissionError: needs root to make network namespaces: .*\n", done.stderr
+    )
 
 
 def test_two_hosts_is_skipped_with_the_reason_where_it_cannot_run(monkeypatch):

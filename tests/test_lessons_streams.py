@@ -46,6 +46,7 @@ def edited(result, old: str, new: str):
 
 # -- 1. no message boundaries on a stream -------------------------------------------------------
 
+
 def test_boundaries_demo_provokes_all_four_reads_and_frames_them():
     result = run("boundaries")
     reader = texts(result, "reader")
@@ -79,6 +80,7 @@ def test_boundaries_by_hand():
 
 # -- 2. datagrams keep boundaries; truncation, loss, order --------------------------------------
 
+
 def burst_counts(result) -> tuple[int, int, int, int | None]:
     line = next(t for t in texts(result, "receiver") if t.startswith("burst:"))
     m = re.search(r"sent (\d+), received (\d+), lost (\d+)(?: \(the kernel counted (\d+) drops\))?", line)
@@ -89,7 +91,10 @@ def test_datagrams_demo_shows_boundaries_truncation_loss_and_reordering():
     result = run("datagrams")
     receiver = texts(result, "receiver")
     assert [t for t in receiver if t.startswith("received")] == [
-        'received "hello"', 'received "how are you?"', 'received "Grüße aus der Pipe"']
+        'received "hello"',
+        'received "how are you?"',
+        'received "Grüße aus der Pipe"',
+    ]
     assert any(t.startswith("truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48") for t in receiver)
     sent, received, lost, dropped = burst_counts(result)
     assert sent == 200 and received > 0 and lost > 0 and received + lost == sent
@@ -118,6 +123,7 @@ def test_datagrams_by_hand_refuses_a_bad_burst():
 
 # -- 3. broken pipe: SIGPIPE or EPIPE -----------------------------------------------------------
 
+
 def test_sigpipe_demo_shows_the_signal_the_shells_141_and_epipe():
     result = run("sigpipe")
     parent = texts(result, "parent")
@@ -141,11 +147,15 @@ def test_sigpipe_check_fails_when_the_writer_was_not_killed():
 
 # -- 8. full duplex and half-close --------------------------------------------------------------
 
+
 def test_half_close_demo_moves_both_ways_at_once_and_answers_after_eof():
     result = run("half-close")
     client = texts(result, "client")
-    overlap = next(re.search(r"^sent all (\d+) requests; meanwhile (\d+) answers had come back", t) for t in client
-                   if t.startswith("sent all"))
+    overlap = next(
+        re.search(r"^sent all (\d+) requests; meanwhile (\d+) answers had come back", t)
+        for t in client
+        if t.startswith("sent all")
+    )
     assert int(overlap[1]) == 5000 and int(overlap[2]) > 0
     assert 'received "after your end of file: 5000 answered"' in client
     server = texts(result, "server")
@@ -159,8 +169,10 @@ def test_half_close_check_fails_without_overlap_or_after_eof_line():
     assert check(result.transcript) == []
     assert check(without(result, r"^shutdown\(SHUT_WR\)"))
     assert check(without(result, r'^sent "after your end of file'))
-    zero = [dataclasses.replace(line, text=re.sub(r"meanwhile \d+ answers", "meanwhile 0 answers", line.text))
-            for line in result.lines]
+    zero = [
+        dataclasses.replace(line, text=re.sub(r"meanwhile \d+ answers", "meanwhile 0 answers", line.text))
+        for line in result.lines
+    ]
     assert any("full duplex not shown" in p for p in check(Transcript(zero)))
 
 
@@ -224,7 +236,7 @@ def test_with_small_buffers_a_client_that_never_reads_gets_stuck():
             sent = 0
             with pytest.raises(socket.timeout):  # TimeoutError from Python 3.10 on
                 while sent < len(data):
-                    sent += sock.send(data[sent:sent + 65536])
+                    sent += sock.send(data[sent : sent + 65536])
         assert 0 < sent < len(data) // 4  # both ways filled up: the server blocked sending its answers
         server.stop()
 
@@ -239,8 +251,10 @@ def test_half_close_client_says_clearly_when_nobody_listens():
     assert b"Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("script,args", [("half_close_client.py", ("--port", "1", "--count", "-5")),
-                                         ("half_close_server.py", ("--buffer", "-5"))])
+@pytest.mark.parametrize(
+    "script,args",
+    [("half_close_client.py", ("--port", "1", "--count", "-5")), ("half_close_server.py", ("--buffer", "-5"))],
+)
 def test_half_close_programs_refuse_negative_sizes(script, args):
     done = run_program(script, *args)
     assert done.returncode == 2

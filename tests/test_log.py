@@ -6,31 +6,37 @@ import subprocess
 import sys
 
 import pytest
-
-from ipc.log import Log, messages_in, plural
 from support import ROOT
 
+from ipc.log import Log, messages_in, plural
+
 # An edit a student might make: every message the demo writes gets a "!" more than the text it was made from.
-EDITED = ("import runpy, sys; import ipc.protocol as p; real = p.encode\n"
-          "p.encode = lambda text: real(text + '!')\n"
-          "p.encode_datagram = lambda text: real(text + '!')[:-1]\n"
-          "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')\n")
+EDITED = (
+    "import runpy, sys; import ipc.protocol as p; real = p.encode\n"
+    "p.encode = lambda text: real(text + '!')\n"
+    "p.encode_datagram = lambda text: real(text + '!')[:-1]\n"
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
 
 
 def said(stderr: str, what: str) -> list[str]:
     return [json.loads(m[1]) for m in re.finditer(rf'^\w+\[\d+\]: {what} (".*")$', stderr, re.M)]
 
 
-@pytest.mark.parametrize("script,args", [
-    ("pipe_fork.py", ()),
-    ("broken/both_read_first.py", ("--fixed",)),
-    ("broken/forgotten_close.py", ("--fixed",)),
-    ("broken/fifo_open_order.py", ("--fixed",)),
-    ("two_axes.py", ()),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("pipe_fork.py", ()),
+        ("broken/both_read_first.py", ("--fixed",)),
+        ("broken/forgotten_close.py", ("--fixed",)),
+        ("broken/fifo_open_order.py", ("--fixed",)),
+        ("two_axes.py", ()),
+    ],
+)
 def test_a_demo_edited_to_write_something_else_logs_what_it_wrote(script, args):
-    done = subprocess.run([sys.executable, "-c", EDITED, f"demos/{script}", *args, "hello"],
-                          capture_output=True, cwd=ROOT, timeout=20)
+    done = subprocess.run(
+        [sys.executable, "-c", EDITED, f"demos/{script}", *args, "hello"], capture_output=True, cwd=ROOT, timeout=20
+    )
     err = done.stderr.decode()
     sent, received = said(err, "sent"), said(err, "received")
     assert "hello!" in sent  # what was written, not the text it was made from

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from unittest import mock
 
 import pytest
+from support import DEMOS, run_program
 
 from ipc import catalog, program
-from support import DEMOS, run_program
 
 SCRIPTS = sorted({script for demo in catalog.all_demos() for script in demo.scripts})
 RUN_DEADLINE = 20.0  # seconds a run may take before it counts as a hang (a server: until it says ready)
@@ -94,7 +94,7 @@ def kind_of(action: argparse.Action) -> str:
 
 def random_values(rng: random.Random, kind: str) -> list[str]:
     if kind in ("port", "whole number"):
-        return [str(rng.randint(-10**6, 10**6)), str(rng.randint(0, 70000))]
+        return [str(rng.randint(-(10**6), 10**6)), str(rng.randint(0, 70000))]
     if kind == "seconds":
         return [repr(rng.uniform(-5, 5)), repr(rng.expovariate(1.0))]
     letters = "aé/.:-_ \t0123456789ß\x7f"
@@ -143,13 +143,19 @@ def without(args: list[str], option: str) -> list[str]:
     if option not in args:
         return list(args)
     at = args.index(option)
-    return args[:at] + args[at + (1 if option == "--fixed" else 2):]
+    return args[:at] + args[at + (1 if option == "--fixed" else 2) :]
 
 
 def run(script: str, args: list[str], server: bool, place: str) -> str:
     """One real run; returns what went wrong, or ''."""
-    popen = subprocess.Popen([sys.executable, str(DEMOS / script), *args], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=place, start_new_session=True)
+    popen = subprocess.Popen(
+        [sys.executable, str(DEMOS / script), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=place,
+        start_new_session=True,
+    )
     err, end = b"", time.monotonic() + RUN_DEADLINE
     try:
         while not (server and b": ready: " in err):
@@ -203,14 +209,17 @@ def test_every_option_takes_or_refuses_every_value_and_no_run_crashes_or_hangs(s
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("script,args", [
-    ("udp_client.py", ["--port", "9", "--timeout", "-1"]),
-    ("udp_client.py", ["--port", "9", "--timeout", "nan"]),
-    ("unix_dgram_client.py", ["--path", "x", "--timeout", "-1"]),
-    ("tcp_server.py", ["--clients", "-1"]),
-    ("fifo_server.py", ["--clients", "-1"]),
-    ("file_client.py", ["--dir", ""]),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("udp_client.py", ["--port", "9", "--timeout", "-1"]),
+        ("udp_client.py", ["--port", "9", "--timeout", "nan"]),
+        ("unix_dgram_client.py", ["--path", "x", "--timeout", "-1"]),
+        ("tcp_server.py", ["--clients", "-1"]),
+        ("fifo_server.py", ["--clients", "-1"]),
+        ("file_client.py", ["--dir", ""]),
+    ],
+)
 def test_the_bad_command_lines_issue_9_found_are_usage_errors(script, args):
     done = run_program(script, *args)
     assert done.returncode == 2, done

@@ -76,8 +76,9 @@ def test_svg_marks_fork_exec_exit_wait_end_of_file_and_blocked_bars(pipe):
 def test_svg_has_no_script_no_external_reference_and_no_font_to_fetch(pipe):
     text = svg.render(pipe)
     assert "<script" not in text and "@import" not in text and "url(http" not in text and "href=" not in text
-    assert re.findall(r'url\(#([\w-]+)\)', text) and all(
-        f'id="{ref}"' in text for ref in re.findall(r'url\(#([\w-]+)\)', text))
+    assert re.findall(r"url\(#([\w-]+)\)", text) and all(
+        f'id="{ref}"' in text for ref in re.findall(r"url\(#([\w-]+)\)", text)
+    )
 
 
 def test_a_deadlock_is_drawn_with_its_blocked_calls_and_the_cycle(deadlock):
@@ -89,7 +90,8 @@ def test_a_deadlock_is_drawn_with_its_blocked_calls_and_the_cycle(deadlock):
     edges = [texts(g) for g in band.iter(f"{SVG}g") if g.get("class") == "waits-for in-cycle"]
     assert [re.sub(r"\[\d+\]", "[N]", e) for e in edges] == [
         "client[N] waits for server[N]read fd 5 (pipe #2) — fd 6, pipe #2's write end",
-        "server[N] waits for client[N]read fd 3 (pipe #1) — fd 4, pipe #1's write end"]
+        "server[N] waits for client[N]read fd 3 (pipe #1) — fd 4, pipe #1's write end",
+    ]
 
 
 def test_no_cycle_is_drawn_where_nothing_is_left_blocked(pipe):
@@ -175,7 +177,9 @@ def test_mermaid_has_a_line_per_message_and_notes_for_blocks(pipe):
     lines = text.splitlines()
     assert lines[0] == "sequenceDiagram"
     assert [re.sub(r"\d+", "N", line) for line in lines if line.strip().startswith("participant")] == [
-        "    participant PN as client[N]", "    participant PN as server[N]"]
+        "    participant PN as client[N]",
+        "    participant PN as server[N]",
+    ]
     messages = [line for line in lines if re.match(r"\s+P\d+->>P\d+: ", line)]
     assert len(messages) == len(pipe.messages) == 8
     assert messages[0].endswith(": “hello\\n” · pipe #35;1")  # Mermaid cuts a text at a bare #
@@ -192,10 +196,16 @@ def test_mermaid_deadlock_and_a_long_run_cut(deadlock, pipe):
 
 def test_page_holds_the_state_of_every_step_and_no_reference_outside(pipe):
     html = page.render(pipe, title="ipc trace pipe")
-    assert "<script src" not in html and "<link" not in html and "http://" not in html.replace(
-        "http://www.w3.org/2000/svg", "")
-    data = json.loads(re.search(r'<script type="application/json" id="trace-data">(.*?)</script>', html,
-                                re.S).group(1).replace("<\\/", "</"))
+    assert (
+        "<script src" not in html
+        and "<link" not in html
+        and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    )
+    data = json.loads(
+        re.search(r'<script type="application/json" id="trace-data">(.*?)</script>', html, re.S)
+        .group(1)
+        .replace("<\\/", "</")
+    )
     steps = data["steps"]
     assert [s["n"] for s in steps] == list(range(1, len(pipe.steps) + 1))
 
@@ -210,11 +220,27 @@ def test_page_holds_the_state_of_every_step_and_no_reference_outside(pipe):
 
 
 def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
-    sections = [Section("pipe", "fork + two pipes", "a pipe is one-way", "ok", ["client[1]: sent \"hello\""],
-                        trace=pipe, page="pipe.html", details={"messages": 8}),
-                Section("both-read-first", "fork + two pipes, broken", "both read first", "ok",
-                        diagnosis="client waits for server, server waits for client", trace=deadlock),
-                Section("byte-order", "htons", "byte order", "skipped: no strace here", why_no_picture="no strace")]
+    sections = [
+        Section(
+            "pipe",
+            "fork + two pipes",
+            "a pipe is one-way",
+            "ok",
+            ['client[1]: sent "hello"'],
+            trace=pipe,
+            page="pipe.html",
+            details={"messages": 8},
+        ),
+        Section(
+            "both-read-first",
+            "fork + two pipes, broken",
+            "both read first",
+            "ok",
+            diagnosis="client waits for server, server waits for client",
+            trace=deadlock,
+        ),
+        Section("byte-order", "htons", "byte order", "skipped: no strace here", why_no_picture="no strace"),
+    ]
     html = render_report(sections)
     root = ET.fromstring(html.replace("<!DOCTYPE html>", ""))  # the page is well-formed XML too
     found = [s for s in root.iter("section") if s.get("class") == "demo"]
@@ -243,6 +269,7 @@ def test_cli_writes_every_picture_and_says_when_it_cannot(capsys, monkeypatch):
 
 def _why_no_strace():
     from ipc.trace import runner
+
     try:
         runner.check_strace()
     except runner.TraceError as error:
@@ -253,11 +280,13 @@ def _why_no_strace():
 def structure(text: str) -> dict:
     """What a picture of the pipe demo shows that does not change from run to run (not pids, times, interleaving)."""
     root = ET.fromstring(text)
-    found = {"width": root.get("viewBox").split()[2],
-             "lanes": [re.sub(r"\d+", "N", texts(t)) for t in root.iter(f"{SVG}text") if t.get("class") == "lane-name"],
-             "kinds": sorted({g.get("class") for g in root.iter(f"{SVG}g") if g.get("class", "").startswith("row ")}),
-             "classes": sorted({e.get("class") for e in root.iter() if e.get("class")} - {"row start", "row return"}),
-             "summary": [texts(t) for t in root.iter(f"{SVG}text") if t.get("class") == "summary"][:1]}
+    found = {
+        "width": root.get("viewBox").split()[2],
+        "lanes": [re.sub(r"\d+", "N", texts(t)) for t in root.iter(f"{SVG}text") if t.get("class") == "lane-name"],
+        "kinds": sorted({g.get("class") for g in root.iter(f"{SVG}g") if g.get("class", "").startswith("row ")}),
+        "classes": sorted({e.get("class") for e in root.iter() if e.get("class")} - {"row start", "row return"}),
+        "summary": [texts(t) for t in root.iter(f"{SVG}text") if t.get("class") == "summary"][:1],
+    }
     for kind in ("message", "fork", "eof", "reap"):
         found[kind] = sorted(re.sub(r"\[\d+\]", "[N]", texts(g)) for g in rows(root, kind))
     return found
@@ -271,7 +300,9 @@ def test_the_committed_svg_is_what_make_pictures_draws_today():
     from ipc.trace import runner
 
     root = Path(__file__).resolve().parents[1]
-    fresh = svg.render(runner.trace_command([sys.executable, str(root / "demos" / "pipe_fork.py")], timeout=30).trace,
-                       title="ipc trace pipe")
+    fresh = svg.render(
+        runner.trace_command([sys.executable, str(root / "demos" / "pipe_fork.py")], timeout=30).trace,
+        title="ipc trace pipe",
+    )
     committed = (root / "docs" / "pipe.svg").read_text(encoding="utf-8")
     assert structure(committed) == structure(fresh), "docs/pipe.svg is out of date: run make pictures"

@@ -62,8 +62,11 @@ def clean(tab) -> None:
 
 def step_of(trace, pid: int, name: str, nth: int = 0, kind: str = "call") -> int:
     """The model's step number (from 1) of the nth call ``name`` of process ``pid``."""
-    found = [n for n, s in enumerate(trace.steps, 1) if s.kind == kind and s.call is not None
-             and trace.calls[s.call].pid == pid and trace.calls[s.call].name == name]
+    found = [
+        n
+        for n, s in enumerate(trace.steps, 1)
+        if s.kind == kind and s.call is not None and trace.calls[s.call].pid == pid and trace.calls[s.call].name == name
+    ]
     return found[nth]
 
 
@@ -89,8 +92,10 @@ def check_pipe_page(trace, url_of, tab_of, picture: str):
     seen = tab.evaluate(SEEN)
     assert seen["hash"] == f"#step={closed}" and seen["current"] == [str(closed)]
     mine = {p["name"]: pipes(p) for p in seen["processes"]}
-    assert mine == {trace.processes[client].label: {"4": ENDS["4"], "5": ENDS["5"]},
-                    trace.processes[server].label: {"3": ENDS["3"], "6": ENDS["6"]}}  # each holds two
+    assert mine == {
+        trace.processes[client].label: {"4": ENDS["4"], "5": ENDS["5"]},
+        trace.processes[server].label: {"3": ENDS["3"], "6": ENDS["6"]},
+    }  # each holds two
     if written > closed:  # (a real run may write before the child's closes: the kernel's order is the trace's)
         assert seen["flight"] == []
     press(tab, written - closed)
@@ -123,7 +128,9 @@ def test_page_of_a_deadlock_ends_with_both_blocked_and_the_cycle_drawn():
         seen = tab.evaluate(SEEN)
         assert seen["hash"] == f"#step={len(trace.steps)}"
         assert [p["status"].split(" for ")[0] for p in seen["processes"]] == [
-            "blocked in read fd 5 (pipe #2)", "blocked in read fd 3 (pipe #1)"]
+            "blocked in read fd 5 (pipe #2)",
+            "blocked in read fd 3 (pipe #1)",
+        ]
         cycle = tab.evaluate("Array.from(document.querySelectorAll('.waits-for.in-cycle')).map(e => e.textContent)")
         assert len(cycle) == 2 and all(" waits for " in edge for edge in cycle)
         clean(tab)
@@ -133,13 +140,33 @@ def test_page_of_a_deadlock_ends_with_both_blocked_and_the_cycle_drawn():
 def test_report_opens_with_every_section_and_picture_and_fetches_nothing():
     pipe = build([(TRACES / "pipe_fork.strace").read_text()])
     deadlock = build([(TRACES / "both_read_first.blocked.strace").read_text()])
-    sections = [Section("pipe", "fork + two pipes", "a pipe is one-way", "ok", ['client[1]: sent "hello"'],
-                        trace=pipe, page="pipe.html"),
-                Section("both-read-first", "fork + two pipes, broken", "both sides read first", "ok",
-                        diagnosis="client waits for server; server waits for client", trace=deadlock),
-                Section("tcp4", "TCP over IPv4 loopback", "ports", "ok",
-                        trace=build([(TRACES / f"tcp.{side}.strace").read_text() for side in ("server", "client")])),
-                Section("showip", "getaddrinfo", "names", "skipped: no strace", why_no_picture="strace is missing")]
+    sections = [
+        Section(
+            "pipe",
+            "fork + two pipes",
+            "a pipe is one-way",
+            "ok",
+            ['client[1]: sent "hello"'],
+            trace=pipe,
+            page="pipe.html",
+        ),
+        Section(
+            "both-read-first",
+            "fork + two pipes, broken",
+            "both sides read first",
+            "ok",
+            diagnosis="client waits for server; server waits for client",
+            trace=deadlock,
+        ),
+        Section(
+            "tcp4",
+            "TCP over IPv4 loopback",
+            "ports",
+            "ok",
+            trace=build([(TRACES / f"tcp.{side}.strace").read_text() for side in ("server", "client")]),
+        ),
+        Section("showip", "getaddrinfo", "names", "skipped: no strace", why_no_picture="strace is missing"),
+    ]
     with tempfile.TemporaryDirectory() as directory, Browser() as browser:
         tab = browser.open(write(directory, "report.html", render_report(sections)))
         found = tab.evaluate("""Array.from(document.querySelectorAll('section.demo')).map(s => [
@@ -156,6 +183,7 @@ def test_report_opens_with_every_section_and_picture_and_fetches_nothing():
 
 def _why_no_strace():
     from ipc.trace import runner
+
     try:
         runner.check_strace()
     except runner.TraceError as error:
@@ -168,12 +196,17 @@ def test_pages_of_real_traces_the_pipe_demo_and_a_deadlock():
     from ipc.trace import runner
 
     pipe = runner.trace_command([sys.executable, str(ROOT / "demos" / "pipe_fork.py")], timeout=30).trace
-    broken = runner.trace_command([sys.executable, str(ROOT / "demos" / "broken" / "both_read_first.py")],
-                                  timeout=30, stop_when=runner.stuck)
+    broken = runner.trace_command(
+        [sys.executable, str(ROOT / "demos" / "broken" / "both_read_first.py")], timeout=30, stop_when=runner.stuck
+    )
     assert broken.ended == "deadlock" and broken.stopped is not None
     with tempfile.TemporaryDirectory() as directory, Browser() as browser:
-        check_pipe_page(pipe, write(directory, "pipe.html", page.render(pipe, title="ipc trace pipe")), browser.open,
-                        "page-pipe.png")
+        check_pipe_page(
+            pipe,
+            write(directory, "pipe.html", page.render(pipe, title="ipc trace pipe")),
+            browser.open,
+            "page-pipe.png",
+        )
         tab = browser.open(write(directory, "broken.html", page.render(broken.stopped, title="both-read-first")))
         tab.key("End")
         seen = tab.evaluate(SEEN)

@@ -19,7 +19,7 @@ def test_one_byte_at_a_time_gives_the_same_messages():
     decoder = Decoder()
     got = []
     for i in range(len(data)):
-        decoder.feed(data[i:i + 1])  # the UTF-8 of "ü" is split across two feeds
+        decoder.feed(data[i : i + 1])  # the UTF-8 of "ü" is split across two feeds
         got += messages_from(decoder)
     decoder.feed(b"")
     assert got == ["hello", "Grüße"]
@@ -143,7 +143,7 @@ def test_any_chunking_gives_the_same_messages(seed):
     chunks, at = [], 0
     while at < len(data):
         size = rng.randint(1, 40)
-        chunks.append(data[at:at + size])
+        chunks.append(data[at : at + size])
         at += size
     chunks.append(b"")
     assert list(MessageReader(lambda n: chunks.pop(0))) == messages

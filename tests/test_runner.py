@@ -22,8 +22,15 @@ FAKE = str(Path(__file__).parent / "fakes" / "fake_demo.py")
 
 
 def fake(mode: str, **options) -> Demo:
-    return Demo(**{"name": f"fake-{mode}", "mechanism": "fake", "teaches": "nothing", "client": Program(FAKE, (mode,)),
-                   **options})
+    return Demo(
+        **{
+            "name": f"fake-{mode}",
+            "mechanism": "fake",
+            "teaches": "nothing",
+            "client": Program(FAKE, (mode,)),
+            **options,
+        }
+    )
 
 
 def run(demos, jobs=2, repeat=1, live=False):
@@ -36,8 +43,13 @@ def run(demos, jobs=2, repeat=1, live=False):
 
 
 def test_plain_lines_one_per_finished_demo_and_a_summary():
-    done = subprocess.run([sys.executable, "-m", "ipc", "run", "pipe", "fifo", "tcp4", "-j", "2"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ipc", "run", "pipe", "fifo", "tcp4", "-j", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
     assert sorted(re.match(r"ok +(\S+) ", line)[1] for line in lines[:3]) == ["fifo", "pipe", "tcp4"]
@@ -50,7 +62,7 @@ def test_a_failure_is_shown_in_full_at_the_end_and_the_others_still_pass():
     runner, results, text = run([fake("good"), fake("echo"), fake("good", name="fake-again")])
     assert [result.ok for result in results] == [True, False, True]
     end = text.split("== fake-echo: FAILED; its whole run:")[1]
-    assert 'client[' in end and 'received "hello"' in end  # its transcript, whole
+    assert "client[" in end and 'received "hello"' in end  # its transcript, whole
     assert "got 'hello' for 'hello', expected '1 HELLO'" in end
     assert text.rstrip().endswith("2 ok, 1 failed, 0 skipped")
 
@@ -95,8 +107,13 @@ def test_on_a_terminal_the_table_is_redrawn_in_place_with_colour(monkeypatch):
 
 
 def test_ctrl_c_stops_every_run_and_cleans_up():
-    ipc = subprocess.Popen([sys.executable, "-m", "ipc", "run", "all", "-j", "2"], cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ipc = subprocess.Popen(
+        [sys.executable, "-m", "ipc", "run", "all", "-j", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ipc.stdout.readline()  # a first demo has finished: others are running
         children = psutil.Process(ipc.pid).children(recursive=True)
@@ -123,8 +140,13 @@ def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
     if why_no_chromium():
         pytest.skip(why_no_chromium())
     with tempfile.TemporaryDirectory() as directory:
-        done = subprocess.run([sys.executable, "-m", "ipc", "run", "pipe", "both-read-first", "byte-order",
-                               "--report", directory], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "ipc", "run", "pipe", "both-read-first", "byte-order", "--report", directory],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         index = Path(directory, "index.html")
         assert f"report: {index}" in done.stdout
@@ -133,8 +155,11 @@ def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
             found = tab.evaluate("""Array.from(document.querySelectorAll('section.demo')).map(s => [
                 s.dataset.demo, s.querySelectorAll('svg').length, s.querySelectorAll('.waits-for.in-cycle').length,
                 Array.from(s.querySelectorAll('a')).map(a => a.getAttribute('href'))])""")
-            assert found == [["pipe", 1, 0, ["pipe.html"]], ["both-read-first", 1, 2, ["both-read-first.html"]],
-                             ["byte-order", 1, 0, ["byte-order.html"]]]
+            assert found == [
+                ["pipe", 1, 0, ["pipe.html"]],
+                ["both-read-first", 1, 2, ["both-read-first.html"]],
+                ["byte-order", 1, 0, ["byte-order.html"]],
+            ]
             assert tab.problems() == [] and all(url.startswith("file:") for url in tab.requests())
             tab.go(Path(directory, "pipe.html").as_uri() + "#step=9")  # its step-through page works too
             assert tab.problems() == [] and "pipe #1" in tab.evaluate("document.body.innerText")

@@ -31,8 +31,7 @@ def test_one_process_answers_conversations_that_overlap():
             for number, peer in enumerate(peers):
                 peer.send(b" from %d\n" % number)
                 peer.end()
-                assert peer.replies() == [f"1 FIRST FROM {number}", f"2 SECOND FROM {number}",
-                                          f"3 THIRD FROM {number}"]
+                assert peer.replies() == [f"1 FIRST FROM {number}", f"2 SECOND FROM {number}", f"3 THIRD FROM {number}"]
         finally:
             for peer in peers:
                 peer.close()
@@ -57,5 +56,7 @@ def test_a_client_that_never_reads_stalls_only_itself_and_is_dropped():
                 other.send(b"still there?\n")
                 assert other.receive() == "1 STILL THERE?"
             # Then it is dropped: its answers never read, or (if the kernel's buffers took them all) no next request.
-            server.wait_for_line(r"closed 127\.0\.0\.1:\d+: (it reads nothing|after its error line) \(\d+ clients? left\)")
+            server.wait_for_line(
+                r"closed 127\.0\.0\.1:\d+: (it reads nothing|after its error line) \(\d+ clients? left\)"
+            )
         assert server.stop() == 143

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from support import ROOT, run_demo_once, run_program
 
 
@@ -46,19 +45,27 @@ def without_the_right_to_bind_low_ports():
         os._exit(99)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="capabilities and the unprivileged port floor are Linux's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="capabilities and the unprivileged port floor are Linux's"
+)
 def test_a_port_below_1024_says_it_needs_privileges():
     floor = int(open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read())
     if floor <= 80:
         pytest.skip(f"net.ipv4.ip_unprivileged_port_start is {floor}: anyone may bind port 80 here")
-    done = subprocess.run([sys.executable, str(ROOT / "demos" / "tcp_server.py"), "--port", "80"], capture_output=True,
-                          timeout=10, preexec_fn=without_the_right_to_bind_low_ports if os.geteuid() == 0 else None)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "demos" / "tcp_server.py"), "--port", "80"],
+        capture_output=True,
+        timeout=10,
+        preexec_fn=without_the_right_to_bind_low_ports if os.geteuid() == 0 else None,
+    )
     if done.returncode == 99:
         pytest.skip("cannot give up CAP_NET_BIND_SERVICE here")
     assert done.returncode == 1
-    assert re.fullmatch(rb"server\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:80: ports below 1024 need "
-                        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
-                        done.stderr)
+    assert re.fullmatch(
+        rb"server\[\d+\]: error: PermissionError: cannot bind 127\.0\.0\.1:80: ports below 1024 need "
+        rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
+        done.stderr,
+    )
 
 
 def test_a_port_in_use_says_so():
@@ -66,5 +73,6 @@ def test_a_port_in_use_says_so():
         port = taken.getsockname()[1]
         done = run_program("tcp_server.py", "--port", str(port))
     assert done.returncode == 1
-    assert done.stderr.decode().endswith(f"error: OSError: cannot bind 127.0.0.1:{port}: another socket has that port "
-                                         "(ss -tulpn shows which)\n")
+    assert done.stderr.decode().endswith(
+        f"error: OSError: cannot bind 127.0.0.1:{port}: another socket has that port (ss -tulpn shows which)\n"
+    )

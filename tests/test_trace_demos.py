@@ -43,9 +43,14 @@ pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
 
 
 def trace(script: str, *args: str, deadlock: bool = False) -> runner.Traced:
-    traced = runner.trace_command([sys.executable, str(DEMOS / script), *args], timeout=DEADLINE, cwd=ROOT,
-                                  stop_when=deadlocked if deadlock else None,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    traced = runner.trace_command(
+        [sys.executable, str(DEMOS / script), *args],
+        timeout=DEADLINE,
+        cwd=ROOT,
+        stop_when=deadlocked if deadlock else None,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     assert traced.ended == ("deadlock" if deadlock else None), traced.ended
     return traced
 
@@ -54,8 +59,14 @@ def trace_pair(server: list, client: list, deadlock: bool = False):
     """Server and client through the harness under strace (ipc trace NAME's way): the server first, the
     client once it said ready, each traced apart; one merged model, and for a deadlock the model as it
     stood when the harness diagnosed it."""
-    demo = Demo(name="traced", mechanism="-", teaches="-", kind="deadlock" if deadlock else "runs",
-                server=Program(server[0], tuple(server[1:])), client=Program(client[0], tuple(client[1:])))
+    demo = Demo(
+        name="traced",
+        mechanism="-",
+        teaches="-",
+        kind="deadlock" if deadlock else "runs",
+        server=Program(server[0], tuple(server[1:])),
+        client=Program(client[0], tuple(client[1:])),
+    )
     result = run_demo(demo, trace=True, fix=False)
     assert result.ok, result.problems
     return result.trace, result.stopped
@@ -82,8 +93,10 @@ def test_pipe_demo():
     assert len(shown(model, client.pid, "pipe2")) == 2
     assert [c.title for c in shown(model, client.pid, "clone")] == ["clone (fork)"]
     assert server.parent == client.pid
-    ends = {pid: [model.objects[c.objects[0]].label + " " + _end(model, c) for c in shown(model, pid, "close")][:2]
-            for pid in (client.pid, server.pid)}
+    ends = {
+        pid: [model.objects[c.objects[0]].label + " " + _end(model, c) for c in shown(model, pid, "close")][:2]
+        for pid in (client.pid, server.pid)
+    }
     assert ends == {client.pid: ["pipe #1 read", "pipe #2 write"], server.pid: ["pipe #1 write", "pipe #2 read"]}
     conversation(model, client, server)
     assert len(model.messages) == 8 and model.unmatched == []
@@ -98,8 +111,11 @@ def test_pipe_demo():
 
 
 def _end(model, close) -> str:
-    change = next(ch for ch in reversed(model.fd_changes) if ch.pid == close.pid and ch.fd == close.fds[0]
-                  and ch.entry is not None and ch.seq <= close.seq)
+    change = next(
+        ch
+        for ch in reversed(model.fd_changes)
+        if ch.pid == close.pid and ch.fd == close.fds[0] and ch.entry is not None and ch.seq <= close.seq
+    )
     return change.entry.end
 
 
@@ -134,11 +150,17 @@ def test_files_demo_rename_then_read():
     assert all(m.kind == "file" for m in model.messages)
 
 
-@pytest.mark.parametrize("server, client, kind", [
-    (["unix_stream_server.py", "--clients", "1"], ["unix_stream_client.py", "--path", "{path}"], "unix-stream"),
-    (["tcp_server.py", "--host", "127.0.0.1", "--clients", "1"],
-     ["tcp_client.py", "--host", "{host}", "--port", "{port}"], "tcp"),
-])
+@pytest.mark.parametrize(
+    "server, client, kind",
+    [
+        (["unix_stream_server.py", "--clients", "1"], ["unix_stream_client.py", "--path", "{path}"], "unix-stream"),
+        (
+            ["tcp_server.py", "--host", "127.0.0.1", "--clients", "1"],
+            ["tcp_client.py", "--host", "{host}", "--port", "{port}"],
+            "tcp",
+        ),
+    ],
+)
 def test_stream_socket_demos(server, client, kind):
     model, _ = trace_pair(server, client)
     serving, asking = role(model, "server"), role(model, "client")
@@ -153,11 +175,16 @@ def test_stream_socket_demos(server, client, kind):
     conversation(model, asking, serving)
 
 
-@pytest.mark.parametrize("server, client", [
-    (["udp_server.py", "--host", "127.0.0.1", "--clients", "1"],
-     ["udp_client.py", "--host", "{host}", "--port", "{port}"]),
-    (["unix_dgram_server.py", "--clients", "1"], ["unix_dgram_client.py", "--path", "{path}"]),
-])
+@pytest.mark.parametrize(
+    "server, client",
+    [
+        (
+            ["udp_server.py", "--host", "127.0.0.1", "--clients", "1"],
+            ["udp_client.py", "--host", "{host}", "--port", "{port}"],
+        ),
+        (["unix_dgram_server.py", "--clients", "1"], ["unix_dgram_client.py", "--path", "{path}"]),
+    ],
+)
 def test_datagram_demos_one_arrow_per_datagram(server, client):
     model, _ = trace_pair(server, client)
     serving, asking = role(model, "server"), role(model, "client")
@@ -185,13 +212,16 @@ def test_sigpipe_demo_epipe_and_the_death_by_sigpipe():
     assert reset and all(c.args[0] == "SIGPIPE" for c in reset)
 
 
-@pytest.mark.parametrize("script, blocked", [
-    ("both_read_first.py", ["read", "read"]),
-    ("forgotten_close.py", ["read", "wait4"]),
-    ("fifo_open_order.py", ["openat", "openat"]),
-    ("full_buffers.py", ["sendto", "sendto"]),
-    ("subprocess_pipe_buffer.py", ["write", "write"]),
-])
+@pytest.mark.parametrize(
+    "script, blocked",
+    [
+        ("both_read_first.py", ["read", "read"]),
+        ("forgotten_close.py", ["read", "wait4"]),
+        ("fifo_open_order.py", ["openat", "openat"]),
+        ("full_buffers.py", ["sendto", "sendto"]),
+        ("subprocess_pipe_buffer.py", ["write", "write"]),
+    ],
+)
 def test_broken_demo_the_blocked_calls_at_the_end(script, blocked):
     traced = trace(f"broken/{script}", deadlock=True)
     stopped = traced.stopped
@@ -204,18 +234,24 @@ def test_broken_demo_the_blocked_calls_at_the_end(script, blocked):
 
 
 def test_broken_client_reads_first_over_tcp():
-    model, stopped = trace_pair(["tcp_server.py", "--host", "127.0.0.1", "--clients", "1", "--idle", "0"],
-                                ["broken/client_reads_first.py", "--host", "{host}", "--port", "{port}"],
-                                deadlock=True)
+    model, stopped = trace_pair(
+        ["tcp_server.py", "--host", "127.0.0.1", "--clients", "1", "--idle", "0"],
+        ["broken/client_reads_first.py", "--host", "{host}", "--port", "{port}"],
+        deadlock=True,
+    )
     stuck = stopped.blocked_at_end()
     assert {stopped.processes[w.pid].role for w in stuck} == {"client", "server"}
     assert stopped.messages == []  # both wait to read; no byte was ever sent
 
 
 def test_shell_pipeline_through_the_cli():
-    done = subprocess.run([sys.executable, "-m", "ipc", "trace", "--width", "100", "--",
-                           "sh", "-c", "printf 'a\\nb\\n' | tr a-z A-Z"],
-                          capture_output=True, text=True, timeout=DEADLINE, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "ipc", "trace", "--width", "100", "--", "sh", "-c", "printf 'a\\nb\\n' | tr a-z A-Z"],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("A\nB\n")  # tr's own output comes first
     assert any('"a\\nb\\n" · pipe #1' in line and "▶" in line for line in done.stdout.splitlines())
@@ -259,8 +295,14 @@ def test_a_c_program_not_written_for_the_project():
 
 
 def ipc_trace(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ipc", "trace", *args], capture_output=True, text=True,
-                          timeout=DEADLINE, cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "ipc", "trace", *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        cwd=ROOT,
+        **kwargs,
+    )
 
 
 def test_cli_passes_the_commands_exit_code_and_writes_json():
@@ -295,8 +337,13 @@ def test_cli_ends_a_deadlock_and_exits_3():
 def test_cli_terminated_ends_what_it_traces_and_exits_143():
     import psutil
 
-    ipc = subprocess.Popen([sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ipc = subprocess.Popen(
+        [sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     end = time.monotonic() + DEADLINE
     while not any(p.name() == "sleep" for p in psutil.Process(ipc.pid).children(recursive=True)):
         assert time.monotonic() < end and ipc.poll() is None, "sleep never started under strace"
@@ -318,8 +365,13 @@ def test_cli_traces_a_demo_by_its_name():
 def test_cli_interrupted_ends_what_it_traces_and_exits_130():
     import psutil
 
-    ipc = subprocess.Popen([sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ipc = subprocess.Popen(
+        [sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     end = time.monotonic() + DEADLINE
     while not any(p.name() == "sleep" for p in psutil.Process(ipc.pid).children(recursive=True)):
         assert time.monotonic() < end and ipc.poll() is None, "sleep never started under strace"
@@ -339,9 +391,14 @@ def test_cli_colour_on_a_terminal_unless_no_color(no_color):
     if no_color:
         env["NO_COLOR"] = "1"
     try:
-        ipc = subprocess.Popen([sys.executable, "-m", "ipc", "trace", "--", "sh", "-c", "printf x | cat"],
-                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.DEVNULL,
-                               env=env)
+        ipc = subprocess.Popen(
+            [sys.executable, "-m", "ipc", "trace", "--", "sh", "-c", "printf x | cat"],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         os.close(terminal)
         output = b""
         with selectors.DefaultSelector() as selector:

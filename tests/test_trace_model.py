@@ -53,17 +53,30 @@ def test_pipe_each_side_closes_the_ends_it_does_not_use(pipe):
     client, server = by_role(pipe, "client"), by_role(pipe, "server")
     requests, replies = (pipe.objects[c.objects[0]] for c in lecture(pipe, client.pid, "pipe2"))
     assert (requests.label, replies.label) == ("pipe #1", "pipe #2")
-    ends = {pid: [(pipe.objects[ch.entry.object].label if ch.entry else None, ch.why)
-                  for ch in pipe.fd_changes if ch.pid == pid and ch.why == "close"] for pid in (client.pid, server.pid)}
+    ends = {
+        pid: [
+            (pipe.objects[ch.entry.object].label if ch.entry else None, ch.why)
+            for ch in pipe.fd_changes
+            if ch.pid == pid and ch.why == "close"
+        ]
+        for pid in (client.pid, server.pid)
+    }
     closed = {pid: [(c.fds[0]) for c in lecture(pipe, pid, "close")][:2] for pid in (client.pid, server.pid)}
     assert closed == {client.pid: [3, 6], server.pid: [4, 5]}  # read end of #1, write end of #2; and the others
     assert all(why == "close" for changes in ends.values() for _, why in changes)
     # After the closes each process holds one end of each pipe: the one it uses.
-    table = {pid: {fd: (pipe.objects[e.object].label, e.end) for fd, e in pipe.fd_table(pid, lecture(
-        pipe, client.pid, "write")[0].seq).items() if pipe.objects[e.object].kind == "pipe"}
-             for pid in (client.pid, server.pid)}
-    assert table == {client.pid: {4: ("pipe #1", "write"), 5: ("pipe #2", "read")},
-                     server.pid: {3: ("pipe #1", "read"), 6: ("pipe #2", "write")}}
+    table = {
+        pid: {
+            fd: (pipe.objects[e.object].label, e.end)
+            for fd, e in pipe.fd_table(pid, lecture(pipe, client.pid, "write")[0].seq).items()
+            if pipe.objects[e.object].kind == "pipe"
+        }
+        for pid in (client.pid, server.pid)
+    }
+    assert table == {
+        client.pid: {4: ("pipe #1", "write"), 5: ("pipe #2", "read")},
+        server.pid: {3: ("pipe #1", "read"), 6: ("pipe #2", "write")},
+    }
 
 
 def test_pipe_every_request_and_reply_is_matched_writer_to_reader(pipe):
@@ -100,8 +113,11 @@ def test_pipe_waits_say_what_ended_them(pipe):
 def test_pipe_states_step_by_step_fd_tables_and_bytes_in_flight(pipe):
     """What the step-through page of issue 11 shows, from the model."""
     client, server = by_role(pipe, "client"), by_role(pipe, "server")
-    steps = {(pipe.calls[s.call].title, s.pid, s.kind): i for i, s in reversed(list(enumerate(pipe.steps)))
-             if s.call is not None}
+    steps = {
+        (pipe.calls[s.call].title, s.pid, s.kind): i
+        for i, s in reversed(list(enumerate(pipe.steps)))
+        if s.call is not None
+    }
 
     def pipe_fds(state, pid):
         return sorted(fd for fd, e in state.fd_tables[pid].items() if pipe.objects[e.object].kind == "pipe")
@@ -170,8 +186,10 @@ def test_broken_demo_both_reads_block_and_no_message_crosses():
     trace = load("both_read_first")
     client, server = by_role(trace, "client"), by_role(trace, "server")
     assert trace.messages == []
-    stuck = {w.pid: (trace.calls[w.call].name, trace.objects[trace.calls[w.call].objects[0]].label, w.signal)
-             for w in trace.blocked_at_end()}
+    stuck = {
+        w.pid: (trace.calls[w.call].name, trace.objects[trace.calls[w.call].objects[0]].label, w.signal)
+        for w in trace.blocked_at_end()
+    }
     assert stuck == {client.pid: ("read", "pipe #2", "SIGTERM"), server.pid: ("read", "pipe #1", "SIGTERM")}
     assert not deadlocked(trace)  # it was ended
     cut = load("both_read_first.blocked")
@@ -192,8 +210,9 @@ def test_tcp_traced_apart_is_joined_by_the_four_tuple():
     assert [m.data for m in trace.messages_between(server.pid, client.pid)] == REPLIES
     [waited] = [w for w in trace.waits if w.call == accept.index]
     assert waited.reason == f"until {client.label} connected" and waited.cause == connect.index
-    assert any(w.pid == client.pid and trace.calls[w.call].name == "poll" and w.cause_pid == server.pid
-               for w in trace.waits)
+    assert any(
+        w.pid == client.pid and trace.calls[w.call].name == "poll" and w.cause_pid == server.pid for w in trace.waits
+    )
 
 
 def test_traced_apart_the_order_of_the_texts_does_not_matter():
@@ -210,8 +229,11 @@ def test_udp_one_message_per_datagram_with_addresses():
     assert [m.data for m in trace.messages_between(server.pid, client.pid)] == [r.rstrip(b"\n") for r in REPLIES]
     assert all(m.kind == "datagram" and m.write_parts == m.read_parts == 1 for m in trace.messages)
     assert {(m.source_address, m.destination) for m in to_server} == {
-        (trace.objects[lecture(trace, client.pid, "connect")[0].objects[0]].local,
-         trace.objects[lecture(trace, server.pid, "bind")[0].objects[0]].local)}
+        (
+            trace.objects[lecture(trace, client.pid, "connect")[0].objects[0]].local,
+            trace.objects[lecture(trace, server.pid, "bind")[0].objects[0]].local,
+        )
+    }
     assert trace.unmatched == []
 
 
@@ -275,8 +297,9 @@ def test_datagrams_are_matched_by_their_bytes_not_by_two_straces_clocks():
     [send] = [c for c in lecture(trace, client.pid, "sendto") if c.data == b"how are you?"]
     [receive] = [c for c in lecture(trace, server.pid, "recvfrom") if c.data == b"how are you?"]
     assert receive.end < send.start  # by the clocks
-    assert [m.data for m in trace.messages_between(client.pid, server.pid)] == [
-        r.rstrip(b"\n") for r in REQUESTS] + [b""]
+    assert [m.data for m in trace.messages_between(client.pid, server.pid)] == [r.rstrip(b"\n") for r in REQUESTS] + [
+        b""
+    ]
     assert trace.unmatched == []
 
 
@@ -284,16 +307,20 @@ def test_each_blocked_call_says_whom_it_waits_for():
     trace = load("both_read_first")
     client, server = by_role(trace, "client"), by_role(trace, "server")
     waiting = {w.pid: waits_for(trace, w) for w in trace.blocked_at_end()}
-    assert waiting == {client.pid: [(server.pid, 6, "pipe #2's write end")],
-                       server.pid: [(client.pid, 4, "pipe #1's write end")]}  # the cycle
+    assert waiting == {
+        client.pid: [(server.pid, 6, "pipe #2's write end")],
+        server.pid: [(client.pid, 4, "pipe #1's write end")],
+    }  # the cycle
     assert "it waits for server[" in render(trace)
 
 
 def test_a_poll_with_a_timeout_is_not_a_deadlock():
-    text = ("10 1.0 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.1>\n"
-            "10 1.1 clone(child_stack=NULL, flags=SIGCHLD) = 11 <0.1>\n"
-            "10 1.2 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, {timeout}) = 1 <0.1>\n".replace("{timeout}", "0")
-            + "11 1.3 read(3<pipe:[7]>,  <unfinished ...>\n")
+    text = (
+        "10 1.0 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.1>\n"
+        "10 1.1 clone(child_stack=NULL, flags=SIGCHLD) = 11 <0.1>\n"
+        "10 1.2 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, {timeout}) = 1 <0.1>\n".replace("{timeout}", "0")
+        + "11 1.3 read(3<pipe:[7]>,  <unfinished ...>\n"
+    )
     polling = text + "10 1.4 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, 5000"
     forever = text + "10 1.4 poll([{fd=3<pipe:[7]>, events=POLLIN}], 1, -1"
     assert not deadlocked(build([polling]))  # it will time out and go on
@@ -302,11 +329,13 @@ def test_a_poll_with_a_timeout_is_not_a_deadlock():
 
 def test_a_thread_in_no_traced_call_counts_only_if_it_waits_in_futex():
     """futex is not traced: a server thread joining its handler thread shows in no call at all."""
-    text = ("20 1.0 socketpair(AF_UNIX, SOCK_STREAM, 0, [3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]) = 0 <0.1>\n"
-            "20 1.1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 21 <0.1>\n"
-            "20 1.2 clone(child_stack=NULL, flags=SIGCHLD) = 30 <0.1>\n"
-            "21 1.3 recvfrom(3<UNIX-STREAM:[1->2]>,  <unfinished ...>\n"
-            "30 1.4 recvfrom(4<UNIX-STREAM:[2->1]>, ")
+    text = (
+        "20 1.0 socketpair(AF_UNIX, SOCK_STREAM, 0, [3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]) = 0 <0.1>\n"
+        "20 1.1 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 21 <0.1>\n"
+        "20 1.2 clone(child_stack=NULL, flags=SIGCHLD) = 30 <0.1>\n"
+        "21 1.3 recvfrom(3<UNIX-STREAM:[1->2]>,  <unfinished ...>\n"
+        "30 1.4 recvfrom(4<UNIX-STREAM:[2->1]>, "
+    )
     trace = build([text])
     assert not deadlocked(trace)  # thread 20 might be running
     assert deadlocked(trace, lambda pid, tid: (pid, tid) == (20, 20))  # it waits in futex: a join

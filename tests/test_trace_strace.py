@@ -8,7 +8,7 @@ def calls(text: str) -> list:
 
 
 def test_a_whole_line_gives_pid_time_name_args_result_and_duration():
-    [call] = calls('5882  1796133701.411677 pipe2([3<pipe:[14365]>, 4<pipe:[14365]>], O_CLOEXEC) = 0 <0.000009>\n')
+    [call] = calls("5882  1796133701.411677 pipe2([3<pipe:[14365]>, 4<pipe:[14365]>], O_CLOEXEC) = 0 <0.000009>\n")
     assert (call.pid, call.time, call.name, call.result, call.errno) == (5882, 1796133701.411677, "pipe2", 0, None)
     assert call.duration == 0.000009 and not call.split
     ends, flags = call.args
@@ -18,10 +18,10 @@ def test_a_whole_line_gives_pid_time_name_args_result_and_duration():
 
 def test_unfinished_and_resumed_halves_are_joined_keeping_when_the_call_began():
     text = (
-        '5882  1796133701.412532 read(5<pipe:[14366]>,  <unfinished ...>\n'
+        "5882  1796133701.412532 read(5<pipe:[14366]>,  <unfinished ...>\n"
         '5893  1796133701.415834 write(6<pipe:[14366]>, "1 HELLO\\n", 8 <unfinished ...>\n'
         '5882  1796133701.415888 <... read resumed>"1 HELLO\\n", 4096) = 8 <0.003350>\n'
-        '5893  1796133701.415894 <... write resumed>) = 8 <0.000052>\n'
+        "5893  1796133701.415894 <... write resumed>) = 8 <0.000052>\n"
     )
     read, write = calls(text)
     assert read.time == 1796133701.412532 and read.end_time == 1796133701.415888  # it began waiting, then got bytes
@@ -33,21 +33,29 @@ def test_unfinished_and_resumed_halves_are_joined_keeping_when_the_call_began():
 
 def test_signals_exits_and_a_process_killed_inside_a_call():
     text = (
-        '10226 1796133921.813393 read(3</tmp/tr/ff>,  <unfinished ...>\n'
-        '10224 1796133922.132424 kill(10226, SIGKILL) = 0 <0.000074>\n'
-        '10226 1796133922.132540 <... read resumed> <unfinished ...>) = ?\n'
-        '10226 1796133922.132704 +++ killed by SIGKILL +++\n'
-        '10224 1796133922.132735 --- SIGCHLD {si_signo=SIGCHLD, si_pid=10226, si_status=SIGKILL} ---\n'
+        "10226 1796133921.813393 read(3</tmp/tr/ff>,  <unfinished ...>\n"
+        "10224 1796133922.132424 kill(10226, SIGKILL) = 0 <0.000074>\n"
+        "10226 1796133922.132540 <... read resumed> <unfinished ...>) = ?\n"
+        "10226 1796133922.132704 +++ killed by SIGKILL +++\n"
+        "10224 1796133922.132735 --- SIGCHLD {si_signo=SIGCHLD, si_pid=10226, si_status=SIGKILL} ---\n"
         '10224 1796133922.132900 write(1</tmp/tr/ff>, "hi\\n", 3) = -1 EPIPE (Broken pipe) <0.000004>\n'
-        '10224 1796133922.132915 --- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER, si_pid=10224, si_uid=0} ---\n'
-        '10224 1796133922.133031 +++ killed by SIGPIPE (core dumped) +++\n'
-        '7 1796133922.2 +++ exited with 3 +++\n'
+        "10224 1796133922.132915 --- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER, si_pid=10224, si_uid=0} ---\n"
+        "10224 1796133922.133031 +++ killed by SIGPIPE (core dumped) +++\n"
+        "7 1796133922.2 +++ exited with 3 +++\n"
     )
     records = parse(text)
     read = records[0]
     assert read.name == "read" and read.result is None and read.end_line is None  # it never returned
-    assert [type(r).__name__ for r in records] == ["Syscall", "Syscall", "Exit", "Signal", "Syscall", "Signal",
-                                                   "Exit", "Exit"]
+    assert [type(r).__name__ for r in records] == [
+        "Syscall",
+        "Syscall",
+        "Exit",
+        "Signal",
+        "Syscall",
+        "Signal",
+        "Exit",
+        "Exit",
+    ]
     killed, sigchld, write, sigpipe, core, exited = records[2:]
     assert (killed.pid, killed.signal, killed.code) == (10226, "SIGKILL", None)
     assert isinstance(sigchld, Signal) and sigchld.info.fields["si_pid"] == 10226
@@ -58,13 +66,15 @@ def test_signals_exits_and_a_process_killed_inside_a_call():
 
 
 def test_a_call_interrupted_by_a_signal_keeps_its_errno():
-    [call] = calls('3964  1796134422.121237 read(5<pipe:[162955]>, 0x5611672d69a0, 4096) = ? ERESTARTSYS '
-                   '(To be restarted if SA_RESTART is set) <0.507022>\n')
+    [call] = calls(
+        "3964  1796134422.121237 read(5<pipe:[162955]>, 0x5611672d69a0, 4096) = ? ERESTARTSYS "
+        "(To be restarted if SA_RESTART is set) <0.507022>\n"
+    )
     assert call.result is None and call.errno == "ERESTARTSYS" and call.duration == 0.507022
 
 
 def test_the_last_line_may_be_a_call_still_waiting():
-    text = '6980  1.5 read(5<pipe:[177820]>,  <unfinished ...>\n6981  1.6 read(3<pipe:[177819]>, '
+    text = "6980  1.5 read(5<pipe:[177820]>,  <unfinished ...>\n6981  1.6 read(3<pipe:[177819]>, "
     first, second = calls(text)
     assert first.end_line is None and second.end_line is None and second.args[0].number == 3
 
@@ -81,8 +91,13 @@ def test_strings_decode_to_bytes():
 
 def test_decorations_say_what_an_fd_is():
     unix = parse_target('UNIX-STREAM:[20211->20740,"/tmp/d/server.sock"]')
-    assert (unix.kind, unix.inode, unix.peer, unix.local, unix.socktype) == ("unix", 20211, 20740,
-                                                                               "/tmp/d/server.sock", "stream")
+    assert (unix.kind, unix.inode, unix.peer, unix.local, unix.socktype) == (
+        "unix",
+        20211,
+        20740,
+        "/tmp/d/server.sock",
+        "stream",
+    )
     dgram = parse_target('UNIX:[20334,"/tmp/d/server.sock"]')
     assert dgram.socktype == "dgram" and dgram.peer is None
     tcp = parse_target("TCP:[127.0.0.1:54686->127.0.0.1:37785]")
@@ -96,12 +111,13 @@ def test_decorations_say_what_an_fd_is():
 
 def test_arguments_keep_fds_structs_and_lists_apart():
     [dup2, openat, poll, connect, fifo] = calls(
-        '1 1.0 dup2(3</tmp/x,y>, 1</dev/null<char 1:3>>) = 1</tmp/x,y> <0.1>\n'
+        "1 1.0 dup2(3</tmp/x,y>, 1</dev/null<char 1:3>>) = 1</tmp/x,y> <0.1>\n"
         '1 1.1 openat(AT_FDCWD</tmp>, "f", O_RDONLY) = 3</tmp/f> <0.1>\n'
-        '1 1.2 poll([{fd=3<UNIX-STREAM:[1->2]>, events=POLLIN}], 1, 10000) = 1 ([{fd=3, revents=POLLIN}]) <0.1>\n'
+        "1 1.2 poll([{fd=3<UNIX-STREAM:[1->2]>, events=POLLIN}], 1, 10000) = 1 ([{fd=3, revents=POLLIN}]) <0.1>\n"
         '1 1.3 connect(3<TCP:[9]>, {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("127.0.0.1")}, 16)'
-        ' = -1 EINPROGRESS (Operation now in progress) <0.1>\n'
-        '1 1.4 dup2(3</tmp/d/f>(deleted), 1) = 1</tmp/d/f>(deleted) <0.1>\n')
+        " = -1 EINPROGRESS (Operation now in progress) <0.1>\n"
+        "1 1.4 dup2(3</tmp/d/f>(deleted), 1) = 1</tmp/d/f>(deleted) <0.1>\n"
+    )
     assert [fd.number for fd in dup2.args] == [3, 1] and dup2.args[0].target.path == "/tmp/x,y"
     assert dup2.result_fd == Fd(1, parse_target("/tmp/x,y"))
     assert openat.args[0].number == AT_FDCWD and openat.args[0].target.path == "/tmp"

@@ -5,15 +5,20 @@ import re
 import socket
 
 import pytest
+from support import run_demo_once, run_program
 
 from ipc.catalog.exchange_sockets import no_ipv6_loopback
 from ipc.protocol import MAX_MESSAGE_BYTES
-from support import run_demo_once, run_program
 
 DATAGRAM = re.compile(r"^datagram of (\d+) bytes? from (.+)$")
 FAMILIES = [
     pytest.param("127.0.0.1", socket.AF_INET, id="ipv4"),
-    pytest.param("::1", socket.AF_INET6, id="ipv6", marks=pytest.mark.skipif(bool(no_ipv6_loopback()), reason=str(no_ipv6_loopback()))),
+    pytest.param(
+        "::1",
+        socket.AF_INET6,
+        id="ipv6",
+        marks=pytest.mark.skipif(bool(no_ipv6_loopback()), reason=str(no_ipv6_loopback())),
+    ),
 ]
 
 
@@ -38,7 +43,8 @@ def test_udp_demo_through_the_harness(name):
         senders.append(sender)
     assert senders == [clients[0]] * 4 + [clients[1]] * 4  # recvfrom() said who sent each datagram
     assert [text for text in server if text.startswith("empty datagram")] == [
-        f"empty datagram from {client}: the end of its conversation" for client in clients]
+        f"empty datagram from {client}: the end of its conversation" for client in clients
+    ]
 
 
 def test_udp_client_says_clearly_when_nobody_is_there():
@@ -60,6 +66,8 @@ def test_udp_client_says_a_datagram_may_be_lost_when_no_answer_comes():
         assert silent.recv(MAX_MESSAGE_BYTES) == b"hello"  # the first datagram is the request: connect() sent nothing
     assert done.returncode == 1
     lines = done.stderr.decode().splitlines()
-    assert lines[-1].endswith("error: TimeoutError: no answer within 0.3 s: a datagram may have been lost "
-                              "(UDP resends nothing and tells nobody), or no server is there")
+    assert lines[-1].endswith(
+        "error: TimeoutError: no answer within 0.3 s: a datagram may have been lost "
+        "(UDP resends nothing and tells nobody), or no server is there"
+    )
     assert b"Traceback" not in done.stderr

@@ -8,8 +8,9 @@ import socket
 import stat
 import tempfile
 
-from ipc.protocol import MAX_MESSAGE_BYTES
 from support import Program, run_demo_once, run_program
+
+from ipc.protocol import MAX_MESSAGE_BYTES
 
 DATAGRAM = re.compile(r"^datagram of (\d+) bytes? from (.+)$")
 
@@ -101,7 +102,9 @@ def test_unix_dgram_client_says_clearly_when_nobody_is_there():
     done = run_program("unix_dgram_client.py", "--path", os.path.join(tmpdir, "nobody.sock"))
     assert done.returncode == 1
     lines = done.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("error: FileNotFoundError: No such file or directory: " + os.path.join(tmpdir, "nobody.sock"))
+    assert len(lines) == 1 and lines[0].endswith(
+        "error: FileNotFoundError: No such file or directory: " + os.path.join(tmpdir, "nobody.sock")
+    )
     assert b"Traceback" not in done.stderr
 
     stale = os.path.join(tmpdir, "stale.sock")

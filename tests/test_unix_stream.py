@@ -6,9 +6,10 @@ import socket
 import stat
 import tempfile
 
+from support import Program, run_program
+
 from ipc import catalog
 from ipc.harness import run_demo
-from support import Program, run_program
 
 
 def test_unix_demo_through_the_harness():
@@ -47,8 +48,10 @@ def test_unix_server_makes_a_private_directory_and_removes_it_on_sigterm():
         server.popen.send_signal(signal.SIGTERM)  # as `kill PID` would
         code, _, err = server.finish()
         assert code == 143  # 128 + SIGTERM, as a shell reports it
-        assert err.splitlines()[-2:] == [f"server[{server.popen.pid}]: removed {path}",
-                                         f"server[{server.popen.pid}]: interrupted"]
+        assert err.splitlines()[-2:] == [
+            f"server[{server.popen.pid}]: removed {path}",
+            f"server[{server.popen.pid}]: interrupted",
+        ]
     assert not os.path.exists(path) and not os.path.exists(directory)
 
 
@@ -60,8 +63,10 @@ def test_a_stale_socket_file_makes_bind_fail_and_is_left_alone():
             old.bind(path)  # a server that died without unlinking: the file stays after close()
         server = run_program("unix_stream_server.py", "--path", path)
         assert server.returncode == 1
-        assert server.stderr.decode().endswith(f"]: error: OSError: {path} is in use: a stale socket file, left by a "
-                                               f"server that did not unlink it (remove it: rm {path})\n")
+        assert server.stderr.decode().endswith(
+            f"]: error: OSError: {path} is in use: a stale socket file, left by a "
+            f"server that did not unlink it (remove it: rm {path})\n"
+        )
         assert stat.S_ISSOCK(os.stat(path).st_mode)  # not its file, so not removed
 
         client = run_program("unix_stream_client.py", "--path", path)  # a file, but nobody listening
@@ -77,8 +82,9 @@ def test_unix_client_says_clearly_when_there_is_no_socket_file():
     done = run_program("unix_stream_client.py", "--path", os.path.join(tempfile.gettempdir(), "nobody.sock"))
     assert done.returncode == 1
     lines = done.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("error: FileNotFoundError: No such file or directory: " + os.path.join(tempfile.gettempdir(), "nobody.sock"))
-
+    assert len(lines) == 1 and lines[0].endswith(
+        "error: FileNotFoundError: No such file or directory: " + os.path.join(tempfile.gettempdir(), "nobody.sock")
+    )
 
 
 def test_a_path_where_a_server_listens_says_so_and_leaves_it_alone():

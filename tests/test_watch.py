@@ -1,7 +1,6 @@
 """ipc watch -- COMMAND: any command, its whole process tree; a deadlock explained and ended
 (exit 3), otherwise the command's own exit code, however long it takes."""
 
-import io
 import re
 import signal
 import socket
@@ -15,7 +14,7 @@ import pytest
 
 from ipc import procfs
 from ipc.deadlock import SETTLE
-from ipc.watch import EXIT_DEADLOCK, watch
+from ipc.watch import EXIT_DEADLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCH = [sys.executable, "-m", "ipc", "watch"]
@@ -37,8 +36,11 @@ def test_a_shell_pipeline_that_deadlocks_is_explained_and_ended():
     cycle = re.search(r"^The cycle: cat\[(\d+)\] waits for cat\[(\d+)\], cat\[\2\] waits for cat\[\1\]\.$", err, re.M)
     assert cycle, err
     assert re.search(rf"^And: sh waits for cat\[({cycle[1]}|{cycle[2]})\] and cat\[\d+\]\.$", err, re.M)
-    assert re.search(r"is blocked in read on fd 3\n.*\n    fd 3 is the FIFO .*/loop, opened for reading, empty; "
-                     r"its write end is held by cat\[\d+\] \(fd 1\)", err)
+    assert re.search(
+        r"is blocked in read on fd 3\n.*\n    fd 3 is the FIFO .*/loop, opened for reading, empty; "
+        r"its write end is held by cat\[\d+\] \(fd 1\)",
+        err,
+    )
     assert re.search(r"^ipc watch: ended sh\[\d+\], cat\[\d+\], cat\[\d+\]; exit code 3 \(deadlock\)$", err, re.M)
     # the pipeline's FIFO is gone: the conftest checks TMPDIR; every process is gone: it checks that too
 
@@ -49,10 +51,16 @@ def test_the_classic_subprocess_deadlock_in_a_program_not_written_for_this_proje
     assert done.returncode == 3, done.stderr
     err = done.stderr
     assert "The cycle: writes_all_then_reads.py waits for cat, cat waits for writes_all_then_reads.py." in err
-    assert re.search(r"writes_all_then_reads\.py\[\d+\] is blocked in write on fd \d+\n"
-                     r"    at tests/programs/writes_all_then_reads\.py:\d+ in <module>:  child\.stdin\.write\(.*\n"
-                     r"    fd \d+ is the write end of pipe:\[\d+\], full \((\d+) of \1 bytes\); its read end is held by cat\[\d+\] \(fd 0\)", err)
-    assert re.search(r"cat\[\d+\] is blocked in write on fd 1\n    \(not a Python program: no source line to show\)", err)
+    assert re.search(
+        r"writes_all_then_reads\.py\[\d+\] is blocked in write on fd \d+\n"
+        r"    at tests/programs/writes_all_then_reads\.py:\d+ in <module>:  child\.stdin\.write\(.*\n"
+        r"    fd \d+ is the write end of pipe:\[\d+\], full \((\d+) of \1 bytes\); "
+        r"its read end is held by cat\[\d+\] \(fd 0\)",
+        err,
+    )
+    assert re.search(
+        r"cat\[\d+\] is blocked in write on fd 1\n    \(not a Python program: no source line to show\)", err
+    )
 
 
 @needs_proc
@@ -62,7 +70,9 @@ def test_this_projects_programs_get_their_roles_and_python_lines():
     err = done.stderr
     assert re.search(r"^client\[\d+\]: forked server child \d+", err, re.M)  # its own lines pass through
     assert "The cycle: client waits for server, server waits for client." in err
-    assert re.search(r"^    at demos/broken/both_read_first\.py:\d+ in main:  reply = reader\.receive\(\)  # the bug", err, re.M)
+    assert re.search(
+        r"^    at demos/broken/both_read_first\.py:\d+ in main:  reply = reader\.receive\(\)  # the bug", err, re.M
+    )
 
 
 def test_a_command_that_exits_passes_its_exit_code_and_output_through():
@@ -78,8 +88,12 @@ def test_a_command_that_only_sleeps_for_a_while_is_left_alone():
 
 
 def test_a_server_waiting_for_clients_from_outside_is_left_alone():
-    ipc = subprocess.Popen([*WATCH, "--", sys.executable, "demos/tcp_server.py", "--clients", "1"], cwd=ROOT,
-                           stderr=subprocess.PIPE, text=True)
+    ipc = subprocess.Popen(
+        [*WATCH, "--", sys.executable, "demos/tcp_server.py", "--clients", "1"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(re.search(r"port=(\d+)", next(line for line in ipc.stderr if "ready:" in line))[1])
         time.sleep(SETTLE + 0.2)  # idle in accept() for longer than a deadlock takes to be reported: it must not be
@@ -100,11 +114,14 @@ def test_a_command_ended_by_a_signal_exits_128_plus_its_number():
     assert ipc_watch("sh", "-c", "kill -TERM $$").returncode == 128 + signal.SIGTERM
 
 
-@pytest.mark.parametrize("command,code,message", [
-    (["no-such-command-here"], 127, "ipc watch: no-such-command-here: command not found"),
-    (["tests/conftest.py"], 126, "ipc watch: tests/conftest.py: permission denied"),
-    ([], 2, "ipc watch: give a command to run: ipc watch -- COMMAND [ARG...]"),
-])
+@pytest.mark.parametrize(
+    "command,code,message",
+    [
+        (["no-such-command-here"], 127, "ipc watch: no-such-command-here: command not found"),
+        (["tests/conftest.py"], 126, "ipc watch: tests/conftest.py: permission denied"),
+        ([], 2, "ipc watch: give a command to run: ipc watch -- COMMAND [ARG...]"),
+    ],
+)
 def test_commands_that_cannot_run(command, code, message):
     done = ipc_watch(*command)
     assert (done.returncode, done.stderr.strip()) == (code, message)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from support import Program
 
 from ipc import procfs
 from ipc.deadlock import SETTLE
 from ipc.watch import EXIT_DEADLOCK, watch
-from support import Program
 
 ROOT = Path(__file__).resolve().parents[1]
 IPC = [sys.executable, "-m", "ipc"]
@@ -109,13 +109,18 @@ def gone(pid: int) -> bool:
 def test_two_terminals_the_cycle_runs_through_the_server_outside_which_is_left_alone():
     with Program("tcp_server.py", "--clients", "1", "--idle", "0") as server:  # "the other terminal", as documented
         port = server.ready()["port"]
-        done = subprocess.run([*IPC, "watch", "--", sys.executable, "demos/broken/client_reads_first.py",
-                               "--port", port], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [*IPC, "watch", "--", sys.executable, "demos/broken/client_reads_first.py", "--port", port],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == EXIT_DEADLOCK, done.stderr
         err = done.stderr
         pid = server.popen.pid
         assert f"tcp_server.py[{pid}], outside the watched processes, is blocked in recvfrom (recv) on fd" in err
-        assert f"The cycle: client waits for tcp_server.py, tcp_server.py waits for client." in err
+        assert "The cycle: client waits for tcp_server.py, tcp_server.py waits for client." in err
         assert f"Left alone: tcp_server.py[{pid}], not one of the watched processes" in err
         assert re.search(r"ipc watch: ended client\[\d+\]; exit code 3", err)
         code, _, _ = server.finish()  # not ended by a signal: it saw the client's end close, and finished
@@ -128,8 +133,10 @@ def test_waiting_on_a_server_busy_elsewhere_is_said_once_and_nothing_is_ended():
         port = int(server.ready()["port"])
         busy = socket.create_connection(("127.0.0.1", port), timeout=5)  # the server serves this one first...
         server.wait_for_line("accepted")
-        client = (f"import socket; s = socket.create_connection(('127.0.0.1', {port})); s.sendall(b'hello\\n'); "
-                  f"print(s.recv(100))")  # a client with no timeout: it would wait forever
+        client = (
+            f"import socket; s = socket.create_connection(('127.0.0.1', {port})); s.sendall(b'hello\\n'); "
+            f"print(s.recv(100))"
+        )  # a client with no timeout: it would wait forever
         thread, report, outcome = in_background(argv=[sys.executable, "-c", client], notice=0.5)
         try:
             wait_until(lambda: "waiting, not deadlocked" in report.getvalue(), what="the notice")
@@ -150,8 +157,13 @@ def test_waiting_on_a_server_busy_elsewhere_is_said_once_and_nothing_is_ended():
 
 @needs_proc
 def test_a_double_forked_daemon_in_a_deadlock_is_found_and_ended():
-    done = subprocess.run([*IPC, "watch", "--", sys.executable, "tests/programs/daemon_deadlock.py"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*IPC, "watch", "--", sys.executable, "tests/programs/daemon_deadlock.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == EXIT_DEADLOCK, done.stderr
     pids = [int(pid) for pid in re.findall(r"daemon_deadlock\.py\[(\d+)\] is blocked", done.stderr)]
     assert len(pids) == 2, done.stderr
@@ -161,24 +173,39 @@ def test_a_double_forked_daemon_in_a_deadlock_is_found_and_ended():
 
 @needs_proc
 def test_threads_that_take_two_locks_in_opposite_orders_are_reported_with_their_lines():
-    done = subprocess.run([*IPC, "watch", "--", sys.executable, "tests/programs/lock_order.py"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*IPC, "watch", "--", sys.executable, "tests/programs/lock_order.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == EXIT_DEADLOCK, done.stderr
     err = done.stderr
     assert re.search(r"lock_order\.py\[\d+\] is blocked: every one of its threads waits for a lock", err)
-    threads = re.findall(r"^    thread \d+( \(main\))? waits in futex \(a lock\), at tests/programs/lock_order\.py:(\d+)",
-                         err, re.M)
+    threads = re.findall(
+        r"^    thread \d+( \(main\))? waits in futex \(a lock\), at tests/programs/lock_order\.py:(\d+)", err, re.M
+    )
     assert sorted(line for _, line in threads) == ["17", "17", "25"], err  # two in `with other`, main in join()
     assert "The cycle: the threads of lock_order.py wait for each other's locks." in err
 
 
 @needs_proc
 def test_a_multiprocessing_pipe_deadlock_tells_the_cycle_first_and_the_spare_ends_after():
-    done = subprocess.run([*IPC, "watch", "--", sys.executable, "tests/programs/mp_pipe.py"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*IPC, "watch", "--", sys.executable, "tests/programs/mp_pipe.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == EXIT_DEADLOCK, done.stderr
-    cycle = re.search(r"^The cycle: mp_pipe\.py\[(\d+)\] waits for mp_pipe\.py\[(\d+)\], "
-                      r"mp_pipe\.py\[\2\] waits for mp_pipe\.py\[\1\]\.$", done.stderr, re.M)
+    cycle = re.search(
+        r"^The cycle: mp_pipe\.py\[(\d+)\] waits for mp_pipe\.py\[(\d+)\], "
+        r"mp_pipe\.py\[\2\] waits for mp_pipe\.py\[\1\]\.$",
+        done.stderr,
+        re.M,
+    )
     assert cycle and cycle[1] != cycle[2], done.stderr
     assert "Besides: " in done.stderr and "spare copy" in done.stderr
     assert not re.search(r"waits for itself", done.stderr.split("The cycle:")[1].split("\n")[0])
@@ -211,10 +238,14 @@ def test_without_proc_a_sleep_is_described_and_left_to_finish():
     assert text.count("ALL ASLEEP") == 1  # said once
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "demos/tcp_server.py"],  # waiting for its first client
-    ["sh", "demos/broken/pipeline_loop.sh"],  # a real deadlock, which cannot be told apart without /proc
-], ids=["server", "deadlock"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "demos/tcp_server.py"],  # waiting for its first client
+        ["sh", "demos/broken/pipeline_loop.sh"],  # a real deadlock, which cannot be told apart without /proc
+    ],
+    ids=["server", "deadlock"],
+)
 def test_without_proc_nothing_is_ended_until_asked(running, command):
     watching = running("watch", "--no-proc", "--still", "0.5", "--", *command)
     watching.wait_for(r"^ipc watch: ALL ASLEEP: ")
@@ -229,10 +260,13 @@ def test_without_proc_nothing_is_ended_until_asked(running, command):
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
-@pytest.mark.parametrize("demo,when", [
-    ("client-reads-first", r"connected"),
-    ("fifo", r"ready: "),
-])
+@pytest.mark.parametrize(
+    "demo,when",
+    [
+        ("client-reads-first", r"connected"),
+        ("fifo", r"ready: "),
+    ],
+)
 def test_a_signal_to_ipc_run_ends_everything_and_cleans_up(running, sig, code, demo, when):
     run = running("run", demo)
     run.wait_for(when)
@@ -260,8 +294,13 @@ def test_sigterm_during_two_hosts_leaves_no_namespace(running):
 
 
 def test_background_children_left_running_are_named_and_ended():
-    done = subprocess.run([*IPC, "watch", "--", "sh", "-c", "for i in $(seq 200); do sleep 60 & done; exit 0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*IPC, "watch", "--", "sh", "-c", "for i in $(seq 200); do sleep 60 & done; exit 0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "ipc watch: the command exited and left 200 process(es) running; ending them: 200 × sleep" in done.stderr
     # none is left: the conftest finds any process of this test still running
@@ -290,7 +329,8 @@ def test_keep_leaves_them_running_as_asked():
 
 def test_a_64_kib_stderr_line_passes_through_quickly():
     code = "import sys; sys.stderr.write('a' * 65536 + '\\n')"
-    done = subprocess.run([*IPC, "watch", "--", sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          timeout=20)  # it took 31 s when every byte was searched for a label, again and again
+    done = subprocess.run(
+        [*IPC, "watch", "--", sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=20
+    )  # it took 31 s when every byte was searched for a label, again and again
     assert done.returncode == 0
     assert done.stderr == b"a" * 65536 + b"\n"

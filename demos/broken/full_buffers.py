@@ -64,10 +64,18 @@ def serve(sock: socket.socket, other_end: socket.socket) -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="send from a second thread while reading the answers")
-    parser.add_argument("--count", type=program.whole_number(1, 10_000), default=1000,
-                        help="how many requests, 1 to 10000 (default 1000)")
-    parser.add_argument("--size", type=program.whole_number(0, 4000), default=1000,
-                        help="bytes of padding in each request, 0 to 4000 (default 1000)")
+    parser.add_argument(
+        "--count",
+        type=program.whole_number(1, 10_000),
+        default=1000,
+        help="how many requests, 1 to 10000 (default 1000)",
+    )
+    parser.add_argument(
+        "--size",
+        type=program.whole_number(0, 4000),
+        default=1000,
+        help="bytes of padding in each request, 0 to 4000 (default 1000)",
+    )
     args = parser.parse_args()
     log = Log("client")
 

@@ -1,4 +1,4 @@
-"""Broken on purpose: the classic subprocess deadlock: a parent writes all its input to a child before reading any output.
+"""Broken on purpose: the classic subprocess deadlock: a parent writes all its input to a child, then reads.
 
 What it shows
     The deadlock Python's subprocess documentation warns about ("use
@@ -53,8 +53,12 @@ log = Log("parent")
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--fixed", action="store_true", help="use communicate(), which writes and reads at once")
-    parser.add_argument("--lines", type=program.whole_number(0, 1_000_000), default=10000,
-                        help="how many 100-byte lines to send (default 10000)")
+    parser.add_argument(
+        "--lines",
+        type=program.whole_number(0, 1_000_000),
+        default=10000,
+        help="how many 100-byte lines to send (default 10000)",
+    )
     args = parser.parse_args()
     data = b"".join(f"line {n:05d} {'.' * 88}\n".encode() for n in range(args.lines))
 

@@ -38,6 +38,7 @@ class Unsupported(Exception):
 @dataclass
 class End:
     """One process's side of a channel: the calls its loops make, and what to close."""
+
     readinto: Callable  # (buffer) -> bytes read, 0 at end of file
     write: Callable  # (bytes) -> bytes written, maybe fewer than given: os.write, sock.send
     write_all: Callable  # (bytes) -> None, every byte written
@@ -61,8 +62,8 @@ def fd_end(read_fd: int, write_fd: int) -> End:
     def close() -> None:
         os.close(read_fd)
         os.close(write_fd)
-    return End(reader.readinto, write, write_all, lambda n: os.read(read_fd, n), write_all, write_fd,
-               closers=[close])
+
+    return End(reader.readinto, write, write_all, lambda n: os.read(read_fd, n), write_all, write_fd, closers=[close])
 
 
 def enlarge(sock: socket.socket) -> None:
@@ -72,8 +73,16 @@ def enlarge(sock: socket.socket) -> None:
 
 
 def socket_end(sock: socket.socket, datagram: bool = False) -> End:
-    return End(sock.recv_into, sock.send, sock.sendall, sock.recv, sock.send if datagram else sock.sendall,
-               sock.fileno(), datagram, [sock.close])
+    return End(
+        sock.recv_into,
+        sock.send,
+        sock.sendall,
+        sock.recv,
+        sock.send if datagram else sock.sendall,
+        sock.fileno(),
+        datagram,
+        [sock.close],
+    )
 
 
 class Channel:
@@ -226,8 +235,9 @@ class DatagramChannel(Channel):
                 os.unlink(path)  # connected: the names are no longer needed
         room = self.pair[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         if family == socket.AF_UNIX and size + 1024 > room:
-            raise Unsupported(f"a {size:,}-byte datagram does not fit a send buffer of {room:,} bytes "
-                              f"(raise net.core.wmem_max)")
+            raise Unsupported(
+                f"a {size:,}-byte datagram does not fit a send buffer of {room:,} bytes (raise net.core.wmem_max)"
+            )
 
     def end(self, role: str) -> End:
         mine, other = self.pair if role == "client" else self.pair[::-1]
@@ -268,7 +278,7 @@ def memfd_of_frames(count: int, size: int, first_frame: bytes) -> int:
     try:
         view = memoryview(frames)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     except BaseException:
         os.close(fd)
         raise
@@ -286,10 +296,12 @@ def sender_path(path: str, end: End, memfd: Optional[int]) -> Callable[[int, int
             done = 0
             while done < size:
                 done += os.splice(memfd, fd, size - done, offset_src=offset + done)
+
         return send
 
     def send(offset: int, size: int) -> None:
         done = 0
         while done < size:
             done += os.sendfile(fd, memfd, offset + done, size - done)
+
     return send

@@ -19,15 +19,30 @@ from .worker import LATENCY, THROUGHPUT, Outcome
 
 WIDTH, HEIGHT = 1600, 1100
 SIZE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
-PATH_COLOURS = {"c": "#8c8c8c", "raw": "#2c7fb8", "zero-copy": "#31a354", "bigger": "#fd8d3c", "project": "#756bb1",
-                "python": "#de2d26"}
+PATH_COLOURS = {
+    "c": "#8c8c8c",
+    "raw": "#2c7fb8",
+    "zero-copy": "#31a354",
+    "bigger": "#fd8d3c",
+    "project": "#756bb1",
+    "python": "#de2d26",
+}
 FONT = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'"
 
 
-def _text(x: float, y: float, content: str, size: int = 16, anchor: str = "start", weight: str = "normal",
-          colour: str = "#222") -> str:
-    return (f"<text x='{x:.1f}' y='{y:.1f}' font-size='{size}' text-anchor='{anchor}' font-weight='{weight}' "
-            f"fill='{colour}' {FONT}>{escape(content)}</text>")
+def _text(
+    x: float,
+    y: float,
+    content: str,
+    size: int = 16,
+    anchor: str = "start",
+    weight: str = "normal",
+    colour: str = "#222",
+) -> str:
+    return (
+        f"<text x='{x:.1f}' y='{y:.1f}' font-size='{size}' text-anchor='{anchor}' font-weight='{weight}' "
+        f"fill='{colour}' {FONT}>{escape(content)}</text>"
+    )
 
 
 def stream_placement(outcomes: Sequence[Outcome]) -> str:
@@ -46,15 +61,24 @@ def _path_kind(spec) -> str:
 
 
 def render(outcomes: Sequence[Outcome], info: dict) -> str:
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' "
-             f"viewBox='0 0 {WIDTH} {HEIGHT}'>", f"<rect width='{WIDTH}' height='{HEIGHT}' fill='white'/>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' viewBox='0 0 {WIDTH} {HEIGHT}'>",
+        f"<rect width='{WIDTH}' height='{HEIGHT}' fill='white'/>",
+    ]
     load = info.get("load_average")
     where = f"{info.get('cpu_model') or 'unknown CPU'}, {info.get('cpus_online')} CPUs"
     where += f", {info['virtualization']} VM" if info.get("virtualization") else ""
     title = "How fast is each IPC mechanism? Python beside C, every byte checked"
     parts.append(_text(40, 46, title, 28, weight="bold"))
-    parts.append(_text(40, 78, f"{where}; {info.get('kernel')}; {info.get('date')}"
-                       + (f"; load average {load[0]:.2f}" if load else ""), 17, colour="#555"))
+    parts.append(
+        _text(
+            40,
+            78,
+            f"{where}; {info.get('kernel')}; {info.get('date')}" + (f"; load average {load[0]:.2f}" if load else ""),
+            17,
+            colour="#555",
+        )
+    )
     parts += _latency_panel(outcomes, 40, 120, 740, HEIGHT - 160)
     parts += _throughput_panel(outcomes, 830, 120, 730, HEIGHT - 160)
     parts.append("</svg>")
@@ -66,10 +90,15 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
     for outcome in outcomes:
         spec = outcome.spec
         summary = runner.summary(outcome)
-        if (spec.kind == LATENCY and spec.placement == "unpinned" and summary
-                and spec.implementation in ("c", "raw", "python")):
-            points.append((spec.mechanism, spec.size, spec.implementation == "c", summary["p50_us"],
-                           summary["unstable"]))
+        if (
+            spec.kind == LATENCY
+            and spec.placement == "unpinned"
+            and summary
+            and spec.implementation in ("c", "raw", "python")
+        ):
+            points.append(
+                (spec.mechanism, spec.size, spec.implementation == "c", summary["p50_us"], summary["unstable"])
+            )
     parts = [_text(x, y + 10, "Round trip unpinned, median µs (log scale; left is faster)", 21, weight="bold")]
     if not points:
         return parts + [_text(x, y + 60, "no round trips in this run", 18)]
@@ -85,6 +114,7 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
 
     def scale(value: float) -> float:
         return left + (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (right - left)
+
     bottom = top + row * len(mechanisms)
     decade = low
     while decade <= high * 1.001:
@@ -102,10 +132,12 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
             colour = SIZE_COLOURS[sizes.index(size) % len(SIZE_COLOURS)]
             fill = "white" if is_c else colour
             offset = -7 if is_c else 7
-            parts.append(f"<circle cx='{scale(value):.1f}' cy='{cy + offset:.1f}' r='7' fill='{fill}' "
-                         f"stroke='{colour}' stroke-width='2.5' opacity='{0.35 if unstable else 1}'>"
-                         f"<title>{escape(mech)} {size_text(size)} {'C' if is_c else 'Python'}: {value:.1f} µs"
-                         f"</title></circle>")
+            parts.append(
+                f"<circle cx='{scale(value):.1f}' cy='{cy + offset:.1f}' r='7' fill='{fill}' "
+                f"stroke='{colour}' stroke-width='2.5' opacity='{0.35 if unstable else 1}'>"
+                f"<title>{escape(mech)} {size_text(size)} {'C' if is_c else 'Python'}: {value:.1f} µs"
+                f"</title></circle>"
+            )
     ly = bottom + 56
     lx = left
     for size in sizes:
@@ -115,13 +147,20 @@ def _latency_panel(outcomes: Sequence[Outcome], x: float, y: float, width: float
         lx += 95
     parts.append(f"<circle cx='{lx + 10:.1f}' cy='{ly - 6:.1f}' r='7' fill='#444'/>")
     parts.append(_text(lx + 22, ly, "Python", 16))
-    parts.append(f"<circle cx='{lx + 105:.1f}' cy='{ly - 6:.1f}' r='7' fill='white' stroke='#444' "
-                 f"stroke-width='2.5'/>")
+    parts.append(f"<circle cx='{lx + 105:.1f}' cy='{ly - 6:.1f}' r='7' fill='white' stroke='#444' stroke-width='2.5'/>")
     parts.append(_text(lx + 117, ly, "C", 16))
-    parts.append(_text(left, ly + 28, "faded: its worker processes disagree by more than 10% (unpinned, the scheduler",
-                       15, colour="#555"))
-    parts.append(_text(left, ly + 48, "puts the pair on one CPU or on two); pinned figures are in the table", 15,
-                       colour="#555"))
+    parts.append(
+        _text(
+            left,
+            ly + 28,
+            "faded: its worker processes disagree by more than 10% (unpinned, the scheduler",
+            15,
+            colour="#555",
+        )
+    )
+    parts.append(
+        _text(left, ly + 48, "puts the pair on one CPU or on two); pinned figures are in the table", 15, colour="#555")
+    )
     return parts
 
 
@@ -155,19 +194,26 @@ def _throughput_panel(outcomes: Sequence[Outcome], x: float, y: float, width: fl
         previous = mechanism
         parts.append(_text(left - 8, cy + row * 0.7, text, font, "end"))
         length = (right - left) * value / most
-        parts.append(f"<rect x='{left}' y='{cy + row * 0.15:.1f}' width='{length:.1f}' height='{row * 0.7:.1f}' "
-                     f"fill='{PATH_COLOURS[kind]}'><title>{escape(mechanism)} {escape(text)}: {value:,.0f} MB/s"
-                     f"</title></rect>")
+        parts.append(
+            f"<rect x='{left}' y='{cy + row * 0.15:.1f}' width='{length:.1f}' height='{row * 0.7:.1f}' "
+            f"fill='{PATH_COLOURS[kind]}'><title>{escape(mechanism)} {escape(text)}: {value:,.0f} MB/s"
+            f"</title></rect>"
+        )
         parts.append(_text(left + length + 6, cy + row * 0.7, f"{value:,.0f}", font))
     ly = top + row * len(bars) + 40
     lx = x
     present = {bar[2] for bar in bars}
-    for kind, name in (("c", "C"), ("raw", "raw Python"), ("bigger", "bigger buffer"), ("zero-copy", "zero copy"),
-                       ("project", "project stack"), ("python", "Python library")):
+    for kind, name in (
+        ("c", "C"),
+        ("raw", "raw Python"),
+        ("bigger", "bigger buffer"),
+        ("zero-copy", "zero copy"),
+        ("project", "project stack"),
+        ("python", "Python library"),
+    ):
         if kind not in present:
             continue
         parts.append(f"<rect x='{lx}' y='{ly - 14}' width='16' height='16' fill='{PATH_COLOURS[kind]}'/>")
         parts.append(_text(lx + 22, ly, name, 15))
         lx += 26 + 9 * len(name) + 14
     return parts
-

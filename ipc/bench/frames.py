@@ -86,8 +86,10 @@ def header_error(expected_sequence: int, size: int, data) -> PayloadError:
     """Why a frame's header is wrong, as the error to raise (call only when it is)."""
     sequence, length = HEADER.unpack_from(data)
     if length != size:
-        return CorruptMessage(f"frame {expected_sequence}: header says {length} bytes where {size} were sent "
-                              f"(a byte lost or added before it, or a corrupted header)")
+        return CorruptMessage(
+            f"frame {expected_sequence}: header says {length} bytes where {size} were sent "
+            f"(a byte lost or added before it, or a corrupted header)"
+        )
     if sequence > expected_sequence:
         return LostMessage(f"frame {expected_sequence} lost: frame {sequence} arrived in its place")
     return LostMessage(f"frame {expected_sequence}: frame {sequence} arrived again or out of order")
@@ -99,8 +101,9 @@ def mismatch(expected_sequence: int, expected, got) -> PayloadError:
     if HEADER.unpack_from(got) != HEADER.unpack_from(expected):
         return header_error(expected_sequence, size, got)
     first = next(i for i in range(size) if got[i] != expected[i])
-    return CorruptMessage(f"frame {expected_sequence}: byte {first} of {size} is {got[first]:#04x}, "
-                          f"{expected[first]:#04x} was sent")
+    return CorruptMessage(
+        f"frame {expected_sequence}: byte {first} of {size} is {got[first]:#04x}, {expected[first]:#04x} was sent"
+    )
 
 
 class Checksum:
@@ -118,8 +121,10 @@ class Checksum:
 
     def verify(self) -> None:
         if self.sent != self.received:
-            raise CorruptMessage(f"payload checksum differs: CRC-32 {self.received:08x} over the {self.frames} frames "
-                                 f"received, {self.sent:08x} over those sent (a corrupted byte)")
+            raise CorruptMessage(
+                f"payload checksum differs: CRC-32 {self.received:08x} over the {self.frames} frames "
+                f"received, {self.sent:08x} over those sent (a corrupted byte)"
+            )
 
 
 def crc32(data, start: int = 0) -> int:

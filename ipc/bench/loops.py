@@ -114,6 +114,7 @@ def receive_rest(end: End, view: memoryview, got: int) -> bool:
 
 # Round trips, raw ---------------------------------------------------------------------------
 
+
 def raw_latency_client(end: End, size: int, schedule: Schedule) -> frames.Checksum:
     out = frames.frame(0, size)
     buffer = bytearray(size)
@@ -169,6 +170,7 @@ def raw_latency_server(end: End, size: int, inject: Optional[tuple] = None) -> N
 
 
 # Streams, raw -------------------------------------------------------------------------------
+
 
 def stream_values(end: End, size: int, value_seconds: float, values: int, warmup_s: float) -> list:
     """Ask for streams of frames and time them; each frame compared in full with the one expected."""
@@ -231,6 +233,7 @@ def stream_server(end: End, size: int, send_span: Optional[Callable] = None, inj
 
 # The project's stack ------------------------------------------------------------------------
 
+
 def project_text(size: int) -> str:
     """A request whose line is at most size bytes, and whose numbered answer fits the protocol's limit."""
     room = min(size, protocol.MAX_MESSAGE_BYTES - 8) - 1  # "n " before the answer; n < 10**6
@@ -245,6 +248,7 @@ def project_latency_client(end: End, size: int, schedule: Schedule) -> int:
     conversation = protocol.ClientConversation()
     clock = time.perf_counter_ns
     if end.datagram:
+
         def exchange() -> Optional[str]:
             end.send(protocol.encode_datagram(text))
             return protocol.decode_datagram(end.read(protocol.MAX_MESSAGE_BYTES))
@@ -254,6 +258,7 @@ def project_latency_client(end: End, size: int, schedule: Schedule) -> int:
         def exchange() -> Optional[str]:
             end.write_all(protocol.encode(text))
             return reader.receive()
+
     while True:
         t0 = clock()
         reply = exchange()
@@ -272,7 +277,7 @@ def project_latency_server(end: End) -> None:
     """What demos/pipe_fork.py's child and the socket servers do."""
     conversation = protocol.ServerConversation()
     if end.datagram:
-        while (data := end.read(protocol.MAX_MESSAGE_BYTES)):
+        while data := end.read(protocol.MAX_MESSAGE_BYTES):
             end.send(protocol.encode_datagram(conversation.reply_to(protocol.decode_datagram(data))))
         return
     for request in MessageReader(end.read):
@@ -316,4 +321,3 @@ def project_stream_server(end: End, size: int) -> None:
 def pin(cpu: Optional[int]) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-

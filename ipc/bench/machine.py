@@ -13,9 +13,11 @@ import sys
 import time
 from typing import Optional
 
-SMALL_VM_WARNING = ("a virtual machine with few CPUs: its vCPUs are threads of a host that runs other work, "
-                    "so tails (p99, max) are unreliable, and pinning two processes to two vCPUs can make them "
-                    "worse, not better; each figure says its placement")
+SMALL_VM_WARNING = (
+    "a virtual machine with few CPUs: its vCPUs are threads of a host that runs other work, "
+    "so tails (p99, max) are unreliable, and pinning two processes to two vCPUs can make them "
+    "worse, not better; each figure says its placement"
+)
 
 
 def describe() -> dict:
@@ -46,9 +48,11 @@ def warnings(info: dict) -> list:
         found.append(SMALL_VM_WARNING)
     load = info["load_average"]
     if load and load[0] > 0.3 * (info["cpus_online"] or 1):
-        found.append(f"the machine was busy (load average {load[0]:.2f} over the last minute on "
-                     f"{info['cpus_online']} CPUs): other work shares the CPUs, so figures are slower and "
-                     f"spread wider than on a quiet machine")
+        found.append(
+            f"the machine was busy (load average {load[0]:.2f} over the last minute on "
+            f"{info['cpus_online']} CPUs): other work shares the CPUs, so figures are slower and "
+            f"spread wider than on a quiet machine"
+        )
     return found
 
 
@@ -107,8 +111,10 @@ def summary_line(info: dict) -> str:
     load = info["load_average"]
     load_text = f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else "load average unknown"
     allowed_text = f", {len(allowed)} usable" if allowed and len(allowed) != cpus else ""
-    return (f"{info['cpu_model'] or 'unknown CPU'}, {cpus} CPUs{allowed_text}, {info['kernel']}, {vm}, "
-            f"{info['python']}; {load_text}; {info['date']}")
+    return (
+        f"{info['cpu_model'] or 'unknown CPU'}, {cpus} CPUs{allowed_text}, {info['kernel']}, {vm}, "
+        f"{info['python']}; {load_text}; {info['date']}"
+    )
 
 
 def _read_text(path: str) -> Optional[str]:

@@ -32,8 +32,13 @@ def build(directory: str) -> str:
         raise Unsupported(f"{SOURCE} is missing: the C reference comes with a checkout of the project")
     binary = os.path.join(directory, "reference")
     try:
-        done = subprocess.run([compiler, "-O2", "-o", binary, str(SOURCE)], capture_output=True, text=True,
-                              timeout=COMPILE_SECONDS, start_new_session=True)
+        done = subprocess.run(
+            [compiler, "-O2", "-o", binary, str(SOURCE)],
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_SECONDS,
+            start_new_session=True,
+        )
     except subprocess.TimeoutExpired:
         raise Unsupported(f"{compiler} did not finish compiling the C reference within {COMPILE_SECONDS} s") from None
     if done.returncode != 0:
@@ -44,8 +49,18 @@ def build(directory: str) -> str:
 
 def arguments(binary: str, spec: Spec, directory: str) -> list:
     client, server = (-1 if cpu is None else cpu for cpu in spec.cpus)
-    argv = [binary, spec.kind, spec.mechanism, str(spec.size), "--cpus", f"{client},{server}", "--dir", directory,
-            "--warmup-ms", f"{spec.warmup_s * 1000:g}"]
+    argv = [
+        binary,
+        spec.kind,
+        spec.mechanism,
+        str(spec.size),
+        "--cpus",
+        f"{client},{server}",
+        "--dir",
+        directory,
+        "--warmup-ms",
+        f"{spec.warmup_s * 1000:g}",
+    ]
     if spec.kind == LATENCY:
         argv += ["--budget-ms", f"{spec.budget_s * 1000:g}", "--max-samples", str(spec.max_samples)]
     else:
@@ -58,13 +73,19 @@ def arguments(binary: str, spec: Spec, directory: str) -> list:
 def run(binary: str, spec: Spec, directory: str, deadline: float) -> dict:
     if spec.mechanism not in MECHANISMS:
         raise Unsupported(f"the C reference has no {spec.mechanism}")
-    process = subprocess.Popen(arguments(binary, spec, directory), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+    process = subprocess.Popen(
+        arguments(binary, spec, directory),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
-        raise WorkerFailed(f"no result within {deadline:g} s: a message was lost or a process stalled; "
-                           f"the C reference was ended") from None
+        raise WorkerFailed(
+            f"no result within {deadline:g} s: a message was lost or a process stalled; the C reference was ended"
+        ) from None
     finally:
         _end_session(process)
     if process.returncode != 0:

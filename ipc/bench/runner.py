@@ -73,8 +73,14 @@ def implementations(mechanism: str, kind: str) -> list:
         return [("python", "plain")]
     pairs = [("c", "plain"), ("raw", "plain")]
     if kind == THROUGHPUT and mechanism == "pipe":
-        pairs = [("c", "plain"), ("c", "bigpipe"), ("raw", "plain"), ("raw", "bigpipe"), ("raw", "splice"),
-                 ("raw", "splice+bigpipe")]
+        pairs = [
+            ("c", "plain"),
+            ("c", "bigpipe"),
+            ("raw", "plain"),
+            ("raw", "bigpipe"),
+            ("raw", "splice"),
+            ("raw", "splice+bigpipe"),
+        ]
     elif kind == THROUGHPUT and mechanism == "fifo":
         pairs.append(("raw", "splice"))
     elif kind == THROUGHPUT and mechanism in ("socketpair", "unix"):
@@ -86,22 +92,25 @@ def implementations(mechanism: str, kind: str) -> list:
     return pairs
 
 
-def plan(mechanisms: Sequence[str], sizes: Sequence[int], settings: Settings,
-         placements: Sequence[str] = PLACEMENTS) -> list:
+def plan(
+    mechanisms: Sequence[str], sizes: Sequence[int], settings: Settings, placements: Sequence[str] = PLACEMENTS
+) -> list:
     """Every measurement of a run. Other placements than unpinned: at the smallest size for round trips,
     at the size nearest 64 KiB for streams (measuring each size in each placement would take too long;
     --quick measures streams unpinned only)."""
     specs = []
-    common = dict(warmup_s=settings.warmup_s, budget_s=settings.budget_s, value_s=settings.value_s,
-                  values=settings.values)
+    common = dict(
+        warmup_s=settings.warmup_s, budget_s=settings.budget_s, value_s=settings.value_s, values=settings.values
+    )
     for kind in (LATENCY, THROUGHPUT):
         placed_size = min(sizes) if kind == LATENCY else min(sizes, key=lambda size: abs(size - 65536))
         for mechanism in mechanisms:
             for implementation, path in implementations(mechanism, kind):
                 for size in sizes:
                     for placement in placements:
-                        if placement != "unpinned" and (size != placed_size or
-                                                         (kind == THROUGHPUT and not settings.placed_streams)):
+                        if placement != "unpinned" and (
+                            size != placed_size or (kind == THROUGHPUT and not settings.placed_streams)
+                        ):
                             continue
                         specs.append(Spec(kind, mechanism, implementation, size, path, placement, **common))
     return specs
@@ -130,8 +139,10 @@ def run(specs: Sequence[Spec], settings: Settings, progress: Optional[Callable[[
                 outcome = _measure(replace(spec, cpus=cpus), settings, top, binary, shm_names)
             outcome.seconds = time.monotonic() - started
             outcomes.append(outcome)
-            say(f"[{index}/{len(specs)}] {spec.label()}: {outcome.status}"
-                + (f" ({outcome.reason})" if outcome.reason else ""))
+            say(
+                f"[{index}/{len(specs)}] {spec.label()}: {outcome.status}"
+                + (f" ({outcome.reason})" if outcome.reason else "")
+            )
     finally:
         _remove_segments(shm_names)
         shutil.rmtree(top, ignore_errors=True)
@@ -178,8 +189,11 @@ def summary(outcome: Outcome) -> Optional[dict]:
     if outcome.status != "ok":
         return None
     if outcome.summary is None:
-        outcome.summary = (stats.latency_summary(outcome.samples_ns) if outcome.spec.kind == LATENCY
-                           else stats.throughput_summary(outcome.values, outcome.workers))
+        outcome.summary = (
+            stats.latency_summary(outcome.samples_ns)
+            if outcome.spec.kind == LATENCY
+            else stats.throughput_summary(outcome.values, outcome.workers)
+        )
     return outcome.summary
 
 

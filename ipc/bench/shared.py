@@ -37,6 +37,7 @@ MAX_RING_SLOTS = 64
 
 # Notifications the kernel can wake -----------------------------------------------------------
 
+
 class Notifier:
     """A counting semaphore between two processes: an eventfd (EFD_SEMAPHORE), or a pipe of tokens."""
 
@@ -69,6 +70,7 @@ class SharedChannel:
 
     def __init__(self, name: str, size: int, kind: str, stream: bool) -> None:
         from multiprocessing import shared_memory
+
         self.size, self.spin = size, kind == "shm-spin"
         self.slots = max(2, min(MAX_RING_SLOTS, RING_BYTES // size)) if stream else 2
         self.segment = shared_memory.SharedMemory(name=name, create=True, size=CONTROL_AREA + self.slots * size)
@@ -82,7 +84,7 @@ class SharedChannel:
 
     def slot(self, index: int) -> memoryview:
         start = CONTROL_AREA + (index % self.slots) * self.size
-        return self.buffer[start:start + self.size]
+        return self.buffer[start : start + self.size]
 
     def close(self, unlink: bool) -> None:
         self.buffer.release()
@@ -101,6 +103,7 @@ class SharedChannel:
 def _stop_resource_tracker() -> None:
     """multiprocessing starts a tracker process for shared memory; end it now rather than after we exit."""
     from multiprocessing import resource_tracker
+
     stop = getattr(resource_tracker._resource_tracker, "_stop", None)
     if stop is not None and getattr(resource_tracker._resource_tracker, "_pid", None):
         try:
@@ -158,8 +161,7 @@ def shm_latency_server(channel: SharedChannel, size: int) -> None:
         sequence += 1
 
 
-def shm_stream_values(channel: SharedChannel, size: int, value_seconds: float, values: int,
-                      warmup_s: float) -> list:
+def shm_stream_values(channel: SharedChannel, size: int, value_seconds: float, values: int, warmup_s: float) -> list:
     expected = frames.frame(0, size)
     wrap = frames.window(size)
     clock, pack = time.perf_counter_ns, HEADER.pack_into
@@ -212,6 +214,7 @@ def shm_stream_server(channel: SharedChannel, size: int) -> None:
 
 # multiprocessing.Pipe and multiprocessing.Queue -----------------------------------------------
 
+
 class MultiprocessingChannel:
     def __init__(self, kind: str) -> None:
         context = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing
@@ -263,8 +266,9 @@ def mp_latency_server(channel: MultiprocessingChannel) -> None:
         send(data)
 
 
-def mp_stream_values(channel: MultiprocessingChannel, size: int, value_seconds: float, values: int,
-                     warmup_s: float) -> list:
+def mp_stream_values(
+    channel: MultiprocessingChannel, size: int, value_seconds: float, values: int, warmup_s: float
+) -> list:
     send, receive = channel.send["client"], channel.receive["client"]
     expected = frames.frame(0, size)
     wrap = frames.window(size)
@@ -278,8 +282,11 @@ def mp_stream_values(channel: MultiprocessingChannel, size: int, value_seconds: 
             data = receive()
             HEADER.pack_into(expected, 0, index % wrap, size)
             if expected != data:
-                raise frames.mismatch(index % wrap, expected, data) if len(data) == size else \
-                    frames.CorruptMessage(f"frame {index}: {len(data)} bytes where {size} were sent")
+                raise (
+                    frames.mismatch(index % wrap, expected, data)
+                    if len(data) == size
+                    else frames.CorruptMessage(f"frame {index}: {len(data)} bytes where {size} were sent")
+                )
         calibration.record(t0, clock(), count * size)
     send(frames.control(0))
     return calibration.results
@@ -289,7 +296,7 @@ def mp_stream_server(channel: MultiprocessingChannel, size: int) -> None:
     send, receive = channel.send["server"], channel.receive["server"]
     out = frames.frame(0, size)
     wrap = frames.window(size)
-    while (count := frames.read_control(receive())):
+    while count := frames.read_control(receive()):
         for index in range(count):
             HEADER.pack_into(out, 0, index % wrap, size)
             send(bytes(out))  # a Queue pickles later, in its feeder thread: hand it a copy
@@ -297,13 +304,14 @@ def mp_stream_server(channel: MultiprocessingChannel, size: int) -> None:
 
 # Files renamed into place ------------------------------------------------------------------
 
+
 def put_file(directory: str, name: str, data) -> None:
     temporary = os.path.join(directory, name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
     os.rename(temporary, os.path.join(directory, name))  # atomic: the reader sees no file, or all of it
@@ -320,7 +328,7 @@ def take_file(directory: str, name: str, size: int) -> bytes:
             os.sched_yield()  # nothing wakes a reader when a file appears: look again
     try:
         chunks = []
-        while (chunk := os.read(fd, size)):
+        while chunk := os.read(fd, size):
             chunks.append(chunk)
     finally:
         os.close(fd)
@@ -358,6 +366,8 @@ def stream_unsupported(mechanism: str) -> Optional[str]:
     if mechanism == "files":
         return "latency only: a file has no stream, each message is a file of its own"
     if mechanism == "udp":
-        return ("no flow control: a sender faster than its reader overflows the receive queue and datagrams "
-                "are lost (make datagrams shows it)")
+        return (
+            "no flow control: a sender faster than its reader overflows the receive queue and datagrams "
+            "are lost (make datagrams shows it)"
+        )
     return None

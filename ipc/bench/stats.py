@@ -42,14 +42,16 @@ def latency_summary(per_worker_ns: Sequence[Sequence[int]]) -> dict:
         raise ValueError("no samples")
     medians = [statistics.median(samples) / 1000 for samples in per_worker_ns if samples]
     summary = {f"p{p}_us": percentile(everything, p) / 1000 for p in PERCENTILES}
-    summary.update({
-        "min_us": everything[0] / 1000,
-        "max_us": everything[-1] / 1000,
-        "samples": len(everything),
-        "workers": len(medians),
-        "worker_medians_us": [round(m, 3) for m in medians],
-        "spread": round(spread(medians), 4),
-    })
+    summary.update(
+        {
+            "min_us": everything[0] / 1000,
+            "max_us": everything[-1] / 1000,
+            "samples": len(everything),
+            "workers": len(medians),
+            "worker_medians_us": [round(m, 3) for m in medians],
+            "spread": round(spread(medians), 4),
+        }
+    )
     summary["unstable"] = summary["spread"] > UNSTABLE_SPREAD
     return summary
 

@@ -69,6 +69,7 @@ class WorkerFailed(Exception):
 
 # In the worker process -------------------------------------------------------------------------
 
+
 def measure(spec: Spec, directory: str) -> dict:
     """Runs in the worker: set up, fork the server, run the client. Returns the figures."""
     mechanism = spec.mechanism
@@ -201,6 +202,7 @@ def _describe(error: BaseException) -> str:
 
 # In the driver ---------------------------------------------------------------------------------
 
+
 def spawn(spec: Spec, directory: str, deadline: float) -> dict:
     """Run measure() in a worker process of its own; its figures, or WorkerFailed / Unsupported."""
     results_r, results_w = os.pipe()
@@ -220,7 +222,7 @@ def spawn(spec: Spec, directory: str, deadline: float) -> dict:
             data = json.dumps(answer).encode()
             view = memoryview(data)
             while view:
-                view = view[os.write(results_w, view):]
+                view = view[os.write(results_w, view) :]
         finally:
             os._exit(0)
     os.close(results_w)
@@ -233,8 +235,9 @@ def spawn(spec: Spec, directory: str, deadline: float) -> dict:
         while True:
             remaining = ended - time.monotonic()
             if remaining <= 0 or not select.select([results_r], [], [], remaining)[0]:
-                raise WorkerFailed(f"no result within {deadline:g} s: a message was lost or a process stalled; "
-                                   f"the worker was ended")
+                raise WorkerFailed(
+                    f"no result within {deadline:g} s: a message was lost or a process stalled; the worker was ended"
+                )
             chunk = os.read(results_r, 1 << 16)
             if not chunk:
                 break

@@ -20,7 +20,7 @@ DEMOS = [
         name="fifo",
         mechanism="named pipes (mkfifo)",
         teaches="unrelated processes meet at a path; open() blocks until the other side opens too; "
-                "a FIFO mixes its writers' bytes, so each client brings FIFOs of its own",
+        "a FIFO mixes its writers' bytes, so each client brings FIFOs of its own",
         server=Program("fifo_server.py", ("--clients", "2")),
         client=Program("fifo_client.py", ("--dir", "{dir}")),
         clients=2,

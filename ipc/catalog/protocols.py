@@ -52,8 +52,9 @@ def check_http(transcript: Transcript) -> list[str]:
 
 def check_http_fixed(transcript: Transcript) -> list[str]:
     said = transcript.texts("client")
-    if 'sent "GET / HTTP/1.1" and 0 bytes of body' not in said \
-            or not any(t.startswith('received "HTTP/1.1 200 OK" and ') for t in said):
+    if 'sent "GET / HTTP/1.1" and 0 bytes of body' not in said or not any(
+        t.startswith('received "HTTP/1.1 200 OK" and ') for t in said
+    ):
         return [f"the client did not get its page: it said {said}"]
     return []
 
@@ -77,8 +78,11 @@ def check_http_browser(transcript: Transcript) -> list[str]:
         problems.append("a request came on a connection the server never accepted")
     counted = re.compile(r"^(\d+) requests over (\d+) connections to \S+, from client ports (.*)$")
     summary = [m for t in browser if (m := counted.match(t))]
-    if not summary or (int(summary[0][1]), int(summary[0][2])) != (len(requests), len(accepted)) \
-            or summary[0][3].split(", ") != [peer.rsplit(":", 1)[1] for peer in accepted]:
+    if (
+        not summary
+        or (int(summary[0][1]), int(summary[0][2])) != (len(requests), len(accepted))
+        or summary[0][3].split(", ") != [peer.rsplit(":", 1)[1] for peer in accepted]
+    ):
         problems.append(f"the browser's count {[m[0] for m in summary]} disagrees with the server's lines")
     if not any(t.endswith('3 pictures, "the script ran"') for t in browser):
         problems.append("the page the browser built lacks its pictures or its script's line")
@@ -105,10 +109,11 @@ DEMOS = [
         name="http",
         mechanism="HTTP/1.1 over TCP, keep-alive",
         teaches="HTTP is bytes on a TCP stream: a head up to a blank line, then Content-Length bytes of body; "
-                "several requests on one connection, the last one closes it",
+        "several requests on one connection, the last one closes it",
         server=HTTP_SERVER,
-        client=Program("http_client.py",
-                       ("--host", "{host}", "--port", "{port}", "--output", "/dev/null", *HTTP_PATHS)),
+        client=Program(
+            "http_client.py", ("--host", "{host}", "--port", "{port}", "--output", "/dev/null", *HTTP_PATHS)
+        ),
         kind="runs",
         check=check_http,
         count=count_http,
@@ -117,7 +122,7 @@ DEMOS = [
         name="http-browser",
         mechanism="HTTP/1.1 over TCP, headless Chromium",
         teaches="a browser fetches a page's parts over several connections at once, each from its own client port: "
-                "the 4-tuples at accept() tell them apart",
+        "the 4-tuples at accept() tell them apart",
         client=Program("http_browser.py"),
         also_runs=("http_server.py",),
         kind="runs",
@@ -132,7 +137,7 @@ DEMOS = [
         name="http-client-reads-first",
         mechanism="HTTP/1.1 over TCP, broken",
         teaches="the notes' HTTP deadlock with a real HTTP server: a client that reads before sending its GET waits "
-                "for ever (the server, without its deadline, waits too)",
+        "for ever (the server, without its deadline, waits too)",
         server=Program("http_server.py", ("--host", "127.0.0.1", "--connections", "1", "--timeout", "0")),
         client=Program("broken/http_client_reads_first.py", ("--host", "{host}", "--port", "{port}")),
         kind="deadlock",
@@ -179,11 +184,11 @@ def client_lookups(texts: list[str]) -> tuple[dict, list[str]]:
 
     blocks, problems, block = {}, [], None
     for text in texts:
-        if (m := QUERY.match(text)):
+        if m := QUERY.match(text):
             block = blocks[(m[2], m[3])] = {"id": m[1], "sent": b"", "rcode": None, "addresses": set()}
         elif block is None:
             continue
-        elif (m := ANSWER.match(text)):
+        elif m := ANSWER.match(text):
             block["rcode"] = m[2]
             if m[1] != block["id"] or "QR" not in m[3].split():
                 problems.append(f"answer {m[1]} to query {block['id']} is not marked as its answer ({m[3]})")
@@ -191,13 +196,16 @@ def client_lookups(texts: list[str]) -> tuple[dict, list[str]]:
             block["sent"] += bytes.fromhex(m[2].replace("|", ""))
         elif m and m[1] == "record":
             owner, _, _, kind, shown = m[3].split()
-            data = bytes.fromhex(m[2].replace("|", ""))[-(4 if kind == "A" else 16):]
+            data = bytes.fromhex(m[2].replace("|", ""))[-(4 if kind == "A" else 16) :]
             if socket.inet_pton(socket.AF_INET if kind == "A" else socket.AF_INET6, shown) != data:
                 problems.append(f"a record's bytes are not the address it shows: {text.strip()}")
             block["addresses"].add(shown)
     for (name, kind), block in blocks.items():
-        query = struct.pack("!6H", int(block["id"], 16), RD, 1, 0, 0, 0) + encode_name(name) + struct.pack(
-            "!2H", TYPES[kind], CLASS_IN)  # recomputed here, independently of the demo
+        query = (
+            struct.pack("!6H", int(block["id"], 16), RD, 1, 0, 0, 0)
+            + encode_name(name)
+            + struct.pack("!2H", TYPES[kind], CLASS_IN)
+        )  # recomputed here, independently of the demo
         if block["sent"] != query:
             problems.append(f"query {block['id']} for {name} {kind}: the bytes shown are not a query for it")
     return {key: (block["rcode"], block["addresses"]) for key, block in blocks.items()}, problems
@@ -219,8 +227,10 @@ def check_dns(transcript: Transcript) -> list[str]:
             rcode, addresses = lookups.get((name, kind), (None, set()))
             wanted = "NOERROR" if name in SAMPLE_ZONE else "NXDOMAIN"
             if (rcode, addresses) != (wanted, zone_addresses(name, kind)):
-                problems.append(f"{name} {kind}: got {rcode} {sorted(addresses)}, "
-                                f"the zone says {wanted} {sorted(zone_addresses(name, kind))}")
+                problems.append(
+                    f"{name} {kind}: got {rcode} {sorted(addresses)}, "
+                    f"the zone says {wanted} {sorted(zone_addresses(name, kind))}"
+                )
             logged = re.compile(rf"^query 0x[0-9a-f]{{4}} from \S+: {re.escape(name)} {kind} -> {wanted}, ")
             if not any(logged.match(t) for t in served):
                 problems.append(f"the server logged no answer to {name} {kind}")
@@ -254,8 +264,13 @@ def check_dns_names(transcript: Transcript) -> list[str]:
         problems.append("nothing.ipc.test did not fail with EAI_NONAME")
     tries = [m for t in client if (m := TRY.match(t))]
     order = [m[3].rsplit(":", 1)[0].strip("[]") for m in tries]
-    if not tries or [int(m[1]) for m in tries] != list(range(1, len(tries) + 1)) or tries[-1][4] != "connected from" \
-            or any(m[4] != "ConnectionRefusedError" for m in tries[:-1]) or int(tries[0][2]) != len(found):
+    if (
+        not tries
+        or [int(m[1]) for m in tries] != list(range(1, len(tries) + 1))
+        or tries[-1][4] != "connected from"
+        or any(m[4] != "ConnectionRefusedError" for m in tries[:-1])
+        or int(tries[0][2]) != len(found)
+    ):
         problems.append(f"connect_each did not try the addresses in turn until one connected: {[m[0] for m in tries]}")
     elif not transcript.texts("dnsmasq") and order != found:  # our server keeps its order; dnsmasq rotates it
         problems.append(f"connect_each tried {order}, not getaddrinfo's order {found}")
@@ -277,10 +292,17 @@ def no_namespaces() -> Optional[str]:
         if not sys.platform.startswith("linux") or missing:
             _NAMESPACES.append(f"needs Linux namespaces and {', '.join(missing) or 'unshare'} (util-linux, iproute2)")
         else:
-            probe = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "true"],
-                                   capture_output=True, text=True, timeout=10)
-            _NAMESPACES.append(None if probe.returncode == 0 else
-                               f"cannot make namespaces here: {probe.stderr.strip()} (needs root or user namespaces)")
+            probe = subprocess.run(
+                ["unshare", "--user", "--map-root-user", "--net", "--mount", "true"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            _NAMESPACES.append(
+                None
+                if probe.returncode == 0
+                else f"cannot make namespaces here: {probe.stderr.strip()} (needs root or user namespaces)"
+            )
     return _NAMESPACES[0]
 
 
@@ -295,7 +317,7 @@ DEMOS += [
         name="dns",
         mechanism="DNS over UDP, loopback",
         teaches="a DNS query and its answer, byte by byte: a 12-byte header of big-endian numbers, the name as labels, "
-                "records whose name is a pointer; A and AAAA; NXDOMAIN",
+        "records whose name is a pointer; A and AAAA; NXDOMAIN",
         server=Program("dns_server.py", ("--host", "127.0.0.1", "--queries", str(2 * len(NAMES)))),
         client=Program("dns_client.py", ("--server", "{host}", "--port", "{port}", *NAMES)),
         kind="runs",
@@ -306,7 +328,7 @@ DEMOS += [
         name="dns-names",
         mechanism="DNS: dig, struct, getaddrinfo, in namespaces",
         teaches="a name resolved three ways through a real server on port 53 of a host of its own; one name, several "
-                "addresses (connect-each tries them); several names, one address",
+        "addresses (connect-each tries them); several names, one address",
         client=Program("dns_names.py"),
         also_runs=("dns_server.py", "dns_client.py", "connect_each.py"),
         kind="runs",
@@ -317,7 +339,7 @@ DEMOS += [
         name="dns-dnsmasq",
         mechanism="DNS: dnsmasq, in namespaces",
         teaches="the same names served by Debian's dnsmasq, an independent server: the same answers, "
-                "in a rotating order (round robin)",
+        "in a rotating order (round robin)",
         client=Program("dns_names.py", ("--dnsmasq",)),
         also_runs=("dns_client.py", "connect_each.py"),
         kind="runs",

@@ -16,5 +16,19 @@ from .build import build
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Message, Process, State, Step, Trace, Unmatched, Wait
 from .waits import deadlocked
 
-__all__ = ["build", "deadlocked", "Call", "FdChange", "FdEntry", "KernelObject", "Mark", "Message", "Process",
-           "State", "Step", "Trace", "Unmatched", "Wait"]
+__all__ = [
+    "build",
+    "deadlocked",
+    "Call",
+    "FdChange",
+    "FdEntry",
+    "KernelObject",
+    "Mark",
+    "Message",
+    "Process",
+    "State",
+    "Step",
+    "Trace",
+    "Unmatched",
+    "Wait",
+]

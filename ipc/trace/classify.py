@@ -44,12 +44,17 @@ def mark_files(trace: Trace) -> None:
             if obj.kind != "file" or boring_path(obj.path or ""):
                 continue
             if (call.name in WRITES and call.result and call.result > 0) or (
-                    call.name in ("dup2", "dup3") and call.result in (0, 1, 2)):
+                call.name in ("dup2", "dup3") and call.result in (0, 1, 2)
+            ):
                 obj.interesting = True
     for key, pids in unlinkers.items():
         obj = trace.objects[key]
-        if obj.kind == "file" and key not in readers and obj.created_by is not None \
-                and trace.calls[obj.created_by].pid in pids:
+        if (
+            obj.kind == "file"
+            and key not in readers
+            and obj.created_by is not None
+            and trace.calls[obj.created_by].pid in pids
+        ):
             obj.interesting = False
 
 
@@ -109,4 +114,3 @@ def _noise(call: Call, trace: Trace, waited: bool) -> bool:
     if name in ("open", "openat", "openat2", "creat"):  # shown when it failed only if it was waiting (a FIFO)
         return not interesting or (call.errno is not None and not call.errno.startswith(("ERESTART", "EINTR")))
     return not interesting
-

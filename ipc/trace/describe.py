@@ -1,7 +1,7 @@
 """One short line per call, a person's words for what it did. Pure.
 
-    pipe2 (pipe) → pipe #1: 3 read, 4 write
-    read fd 5 (pipe #2) = 8 "1 HELLO\\n"
+pipe2 (pipe) → pipe #1: 3 read, 4 write
+read fd 5 (pipe #2) = 8 "1 HELLO\\n"
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from .names import POLLS, READS, WRITES
 from .objects import sockaddr
 from .strace import Data, Fd, Raw, Struct
 
-WHY = {"EPIPE": " (no reader left)", "ECONNREFUSED": " (nobody listens there)", "EADDRINUSE": " (address taken)",
-       "EAGAIN": " (would block)", "EINPROGRESS": " (non-blocking: it goes on)", "ENOENT": " (no such file)",
-       "ECONNRESET": " (peer reset)"}
+WHY = {
+    "EPIPE": " (no reader left)",
+    "ECONNREFUSED": " (nobody listens there)",
+    "EADDRINUSE": " (address taken)",
+    "EAGAIN": " (would block)",
+    "EINPROGRESS": " (non-blocking: it goes on)",
+    "ENOENT": " (no such file)",
+    "ECONNRESET": " (peer reset)",
+}
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
 
 
@@ -25,10 +31,10 @@ def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
         return "…"
     # Only the start is shown: at most 4 bytes a character, and one more, say whether it is cut (a megabyte
     # in flight is not escaped whole). A byte that is not UTF-8 becomes a lone surrogate.
-    text = data[:limit * 4 + 4].decode("utf-8", "surrogateescape")
+    text = data[: limit * 4 + 4].decode("utf-8", "surrogateescape")
     shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}") for ch in text)
     if len(shown) > limit:
-        return '"' + shown[:max(limit - 1, 1)] + '"…'
+        return '"' + shown[: max(limit - 1, 1)] + '"…'
     return f'"{shown}"' + ("" if complete else "…")
 
 
@@ -40,8 +46,14 @@ def object_label(trace: Trace, call: Call, position: int = 0) -> str:
 
 def end_label(trace: Trace, pid: int, fd: int, seq: float) -> str:
     """``pipe #1 read end``: what an fd was at that moment (for a close: just before it)."""
-    entry = next((change.entry for change in reversed(trace.fd_changes) if change.pid == pid and change.fd == fd
-                  and change.seq <= seq and change.entry is not None), None)
+    entry = next(
+        (
+            change.entry
+            for change in reversed(trace.fd_changes)
+            if change.pid == pid and change.fd == fd and change.seq <= seq and change.entry is not None
+        ),
+        None,
+    )
     if entry is None:
         return ""
     obj = trace.objects[entry.object]

@@ -23,8 +23,14 @@ class Effects:
     def _new_fd(self, call: Call, fd: Fd, obj: KernelObject, end: str, cloexec: bool) -> None:
         call.fds.append(fd.number)
         call.objects.append(obj.id)
-        self._set(call.pid, fd.number, FdEntry(fd.number, obj.id, end, cloexec, self._new_open_file()),
-                  call.end_seq, call.index, call.name)
+        self._set(
+            call.pid,
+            fd.number,
+            FdEntry(fd.number, obj.id, end, cloexec, self._new_open_file()),
+            call.end_seq,
+            call.index,
+            call.name,
+        )
 
     def _on_pipe2(self, call: Call, record: Syscall) -> None:
         ends = record.args[0] if record.args and isinstance(record.args[0], list) else []
@@ -52,8 +58,11 @@ class Effects:
             end = "both"
         if target is not None and target.kind == "path" and target.path in self.fifo_generation:
             obj = self.objects[self.paths[target.path]]
-        elif target is not None and target.kind == "path" and ("O_TRUNC" in flags or (
-                "O_CREAT" in flags and target.path not in self.paths)):
+        elif (
+            target is not None
+            and target.kind == "path"
+            and ("O_TRUNC" in flags or ("O_CREAT" in flags and target.path not in self.paths))
+        ):
             obj = self._new_file(target, call)  # new content: a new object, so old bytes are not matched again
         else:
             obj = self._object(target, call.index) if target else self._unknown(record.result)
@@ -81,8 +90,14 @@ class Effects:
             return
         if new not in call.fds:
             call.fds.append(new)
-        self._set(call.pid, new, FdEntry(new, entry.object, entry.end, cloexec, entry.open_file),
-                  call.end_seq, call.index, call.name)
+        self._set(
+            call.pid,
+            new,
+            FdEntry(new, entry.object, entry.end, cloexec, entry.open_file),
+            call.end_seq,
+            call.index,
+            call.name,
+        )
 
     def _on_dup(self, call: Call, record: Syscall) -> None:
         self._copy(call, _number(record.args, 0), record.result, False)
@@ -101,8 +116,14 @@ class Effects:
         elif command == "F_SETFD" and (entry := self._entry(call.pid, fd)) is not None:
             cloexec = "FD_CLOEXEC" in _flags(record)
             if cloexec != entry.cloexec:
-                self._set(call.pid, fd, FdEntry(fd, entry.object, entry.end, cloexec, entry.open_file),
-                          call.end_seq, call.index, "fcntl(F_SETFD)")
+                self._set(
+                    call.pid,
+                    fd,
+                    FdEntry(fd, entry.object, entry.end, cloexec, entry.open_file),
+                    call.end_seq,
+                    call.index,
+                    "fcntl(F_SETFD)",
+                )
 
     def _on_close(self, call: Call, record: Syscall) -> None:
         self._set(call.pid, _number(record.args, 0), None, call.end_seq, call.index, "close")
@@ -112,8 +133,14 @@ class Effects:
         for fd, entry in sorted(self.tables[call.pid].items()):
             if first <= fd <= (last if last >= 0 else 1 << 31):
                 if "CLOSE_RANGE_CLOEXEC" in _flags(record):
-                    self._set(call.pid, fd, FdEntry(fd, entry.object, entry.end, True, entry.open_file),
-                              call.end_seq, call.index, "close_range(CLOEXEC)")
+                    self._set(
+                        call.pid,
+                        fd,
+                        FdEntry(fd, entry.object, entry.end, True, entry.open_file),
+                        call.end_seq,
+                        call.index,
+                        "close_range(CLOEXEC)",
+                    )
                 else:
                     self._set(call.pid, fd, None, call.end_seq, call.index, "close_range")
 
@@ -154,8 +181,11 @@ class Effects:
     _on_mknod = _on_mknodat
 
     def _on_rename(self, call: Call, record: Syscall) -> None:
-        old, new = (_path(record.args, 0), _path(record.args, 1)) if call.name == "rename" else \
-            (_path(record.args, 1), _path(record.args, 3))
+        old, new = (
+            (_path(record.args, 0), _path(record.args, 1))
+            if call.name == "rename"
+            else (_path(record.args, 1), _path(record.args, 3))
+        )
         if old in self.paths:
             key = self.paths.pop(old)
             self.paths[new] = key

@@ -28,48 +28,127 @@ def to_json(trace: Trace) -> dict:
         "version": VERSION,
         "note": "times in seconds from origin, measured under strace: the order is exact, durations are relative",
         "origin": trace.origin,
-        "processes": [{
-            "pid": p.pid, "label": p.label, "role": p.role, "parent": p.parent, "programs": p.programs,
-            "threads": p.threads, "created_by": p.created_by, "start": p.start, "end": p.end,
-            "exit_code": p.exit_code, "killed_by": p.killed_by, "reaped_by": p.reaped_by,
-        } for p in sorted(trace.processes.values(), key=lambda p: p.seq)],
-        "calls": [{
-            "index": c.index, "pid": c.pid, "tid": c.tid, "name": c.name, "lecture": c.lecture,
-            "start": c.start, "end": c.end, "result": c.result, "errno": c.errno, "fds": c.fds,
-            "objects": c.objects, "kind": c.kind, "noise": c.noise, "text": c.text,
-            **({"bytes": {**_bytes(c.data), "complete": c.data_complete}} if c.data is not None else {}),
-            **({"note": c.note} if c.note else {}),
-        } for c in calls],
-        "objects": [{
-            "id": o.id, "kind": o.kind, "label": o.label, "inode": o.inode, "path": o.path, "local": o.local,
-            "remote": o.remote, "peer": o.peer, "listening": o.listening, "created_by": o.created_by,
-            "lecture": o.interesting,
-        } for o in trace.objects.values()],
-        "fd_changes": [{
-            "time": change.time, "pid": change.pid, "fd": change.fd, "call": change.call,
-            "why": change.why, "entry": None if change.entry is None else {
-                "object": change.entry.object, "end": change.entry.end, "cloexec": change.entry.cloexec,
-                "open_file": change.entry.open_file},
-        } for change in trace.fd_changes],
-        "messages": [{
-            "id": m.id, "channel": m.channel, "kind": m.kind, "offset": m.offset, "length": m.length,
-            **_bytes(m.data), "complete": m.complete,
-            "writer": {"pid": m.writer_pid, "call": m.writer, "time": m.write_time, "name": calls[m.writer].name},
-            "reader": {"pid": m.reader_pid, "call": m.reader, "time": m.read_time, "name": calls[m.reader].name},
-            "write_parts": m.write_parts, "read_parts": m.read_parts,
-            "source": m.source_address, "destination": m.destination,
-        } for m in trace.messages],
-        "unmatched": [{
-            "channel": u.channel, "call": u.call, "pid": u.pid, "offset": u.offset, "length": u.length,
-            **_bytes(u.data), "reason": u.reason,
-        } for u in trace.unmatched],
-        "waits": [{
-            "call": w.call, "pid": w.pid, "tid": w.tid, "start": w.start, "end": w.end, "duration": w.duration,
-            "what": w.what, "reason": w.reason, "cause": w.cause, "cause_pid": w.cause_pid, "signal": w.signal,
-        } for w in trace.waits],
-        "marks": [{"time": m.time, "pid": m.pid, "tid": m.tid, "kind": m.kind, "text": m.text, "sender": m.sender}
-                  for m in trace.marks],
-        "steps": [{"time": s.time, "kind": s.kind, "pid": s.pid, "call": s.call, "mark": s.mark}
-                  for s in trace.steps],
+        "processes": [
+            {
+                "pid": p.pid,
+                "label": p.label,
+                "role": p.role,
+                "parent": p.parent,
+                "programs": p.programs,
+                "threads": p.threads,
+                "created_by": p.created_by,
+                "start": p.start,
+                "end": p.end,
+                "exit_code": p.exit_code,
+                "killed_by": p.killed_by,
+                "reaped_by": p.reaped_by,
+            }
+            for p in sorted(trace.processes.values(), key=lambda p: p.seq)
+        ],
+        "calls": [
+            {
+                "index": c.index,
+                "pid": c.pid,
+                "tid": c.tid,
+                "name": c.name,
+                "lecture": c.lecture,
+                "start": c.start,
+                "end": c.end,
+                "result": c.result,
+                "errno": c.errno,
+                "fds": c.fds,
+                "objects": c.objects,
+                "kind": c.kind,
+                "noise": c.noise,
+                "text": c.text,
+                **({"bytes": {**_bytes(c.data), "complete": c.data_complete}} if c.data is not None else {}),
+                **({"note": c.note} if c.note else {}),
+            }
+            for c in calls
+        ],
+        "objects": [
+            {
+                "id": o.id,
+                "kind": o.kind,
+                "label": o.label,
+                "inode": o.inode,
+                "path": o.path,
+                "local": o.local,
+                "remote": o.remote,
+                "peer": o.peer,
+                "listening": o.listening,
+                "created_by": o.created_by,
+                "lecture": o.interesting,
+            }
+            for o in trace.objects.values()
+        ],
+        "fd_changes": [
+            {
+                "time": change.time,
+                "pid": change.pid,
+                "fd": change.fd,
+                "call": change.call,
+                "why": change.why,
+                "entry": None
+                if change.entry is None
+                else {
+                    "object": change.entry.object,
+                    "end": change.entry.end,
+                    "cloexec": change.entry.cloexec,
+                    "open_file": change.entry.open_file,
+                },
+            }
+            for change in trace.fd_changes
+        ],
+        "messages": [
+            {
+                "id": m.id,
+                "channel": m.channel,
+                "kind": m.kind,
+                "offset": m.offset,
+                "length": m.length,
+                **_bytes(m.data),
+                "complete": m.complete,
+                "writer": {"pid": m.writer_pid, "call": m.writer, "time": m.write_time, "name": calls[m.writer].name},
+                "reader": {"pid": m.reader_pid, "call": m.reader, "time": m.read_time, "name": calls[m.reader].name},
+                "write_parts": m.write_parts,
+                "read_parts": m.read_parts,
+                "source": m.source_address,
+                "destination": m.destination,
+            }
+            for m in trace.messages
+        ],
+        "unmatched": [
+            {
+                "channel": u.channel,
+                "call": u.call,
+                "pid": u.pid,
+                "offset": u.offset,
+                "length": u.length,
+                **_bytes(u.data),
+                "reason": u.reason,
+            }
+            for u in trace.unmatched
+        ],
+        "waits": [
+            {
+                "call": w.call,
+                "pid": w.pid,
+                "tid": w.tid,
+                "start": w.start,
+                "end": w.end,
+                "duration": w.duration,
+                "what": w.what,
+                "reason": w.reason,
+                "cause": w.cause,
+                "cause_pid": w.cause_pid,
+                "signal": w.signal,
+            }
+            for w in trace.waits
+        ],
+        "marks": [
+            {"time": m.time, "pid": m.pid, "tid": m.tid, "kind": m.kind, "text": m.text, "sender": m.sender}
+            for m in trace.marks
+        ],
+        "steps": [{"time": s.time, "kind": s.kind, "pid": s.pid, "call": s.call, "mark": s.mark} for s in trace.steps],
     }
-

@@ -59,12 +59,17 @@ class Channel:
         """Bytes written and not yet read at ``seq`` ('?' where strace cut them); datagrams: the queue.
 
         ``own``: a call whose bytes count as done (the call of the step being shown)."""
+
         def done(op: Op, at: Optional[float]) -> bool:
             return op.call == own or (at is not None and at <= seq)
 
         if self.kind == "datagram":
-            return [op.data for op in self.writes if done(op, op.in_seq) and not (
-                op.call in self.delivered and done(self.delivered[op.call], self.delivered[op.call].end_seq))]
+            return [
+                op.data
+                for op in self.writes
+                if done(op, op.in_seq)
+                and not (op.call in self.delivered and done(self.delivered[op.call], self.delivered[op.call].end_seq))
+            ]
         if self.kind == "file":
             return b""
         written = b"".join(op.data.ljust(op.length, b"?") for op in self.writes if done(op, op.in_seq))
@@ -127,8 +132,9 @@ class Recorder:
             self.file_sizes[obj.id] = max(self.file_sizes.get(obj.id, 0), offset + length)
         return offset
 
-    def released(self, entry: FdEntry, obj: KernelObject, holders: list, seq: float, call: Optional[int],
-                 pid: int) -> None:
+    def released(
+        self, entry: FdEntry, obj: KernelObject, holders: list, seq: float, call: Optional[int], pid: int
+    ) -> None:
         """An fd went away: when it was the last way to write into a stream, that stream has reached its end."""
         if obj.kind in ("pipe", "fifo"):
             if entry.end != "read" and not any(h.end != "read" for h in holders):
@@ -166,8 +172,11 @@ class Recorder:
             if channel.kind == "stream":
                 kind, _, rest = name.partition(":")
                 reading_end = f"unix:{rest.split('->')[-1]}" if kind == "unix" else name
-                channel.reader_traced = reading_end in readers or kind == "tcp" and any(
-                    o.kind == "tcp" and f"{o.remote}->{o.local}" == rest for o in objects.values())
+                channel.reader_traced = (
+                    reading_end in readers
+                    or kind == "tcp"
+                    and any(o.kind == "tcp" and f"{o.remote}->{o.local}" == rest for o in objects.values())
+                )
             channel.label = channel_label(name, objects)
             if channel.kind == "file":
                 made = name in objects and objects[name].created_by is not None
@@ -176,8 +185,13 @@ class Recorder:
                 _match_datagrams(channel, messages, unmatched)
             else:
                 _match_stream(channel, messages, unmatched)
-        messages.sort(key=lambda m: (calls[m.reader].end_seq if calls[m.reader].end_seq is not None else 0,
-                                     calls[m.writer].seq, m.offset))
+        messages.sort(
+            key=lambda m: (
+                calls[m.reader].end_seq if calls[m.reader].end_seq is not None else 0,
+                calls[m.writer].seq,
+                m.offset,
+            )
+        )
         for number, message in enumerate(messages):
             message.id = number
             writer, reader = calls[message.writer], calls[message.reader]
@@ -221,8 +235,11 @@ def stream_channel(obj: KernelObject, target, writing: bool) -> str:
     """The name of the direction a write goes into, or a read comes out of."""
     if obj.kind == "unix-stream":
         inode = obj.inode if obj.inode is not None else (target.inode if target else None)
-        peer = target.peer if target is not None and target.peer is not None else (
-            int(obj.peer.split(":")[1]) if obj.peer and obj.peer.split(":")[1].isdigit() else None)
+        peer = (
+            target.peer
+            if target is not None and target.peer is not None
+            else (int(obj.peer.split(":")[1]) if obj.peer and obj.peer.split(":")[1].isdigit() else None)
+        )
         if inode is not None and peer is not None:
             return f"unix:{inode}->{peer}" if writing else f"unix:{peer}->{inode}"
     if obj.kind == "tcp":
@@ -268,17 +285,35 @@ def _match_stream(channel: Channel, messages: list, unmatched: list) -> None:
         if write.offset + write.length > total_read:
             low = max(write.offset, total_read)
             reason = "left unread" if reads or channel.reader_traced else "no traced reader"
-            unmatched.append(Unmatched(channel.name, write.call, write.pid, low, write.offset + write.length - low,
-                                       _slice(write, low, write.offset + write.length), reason))
+            unmatched.append(
+                Unmatched(
+                    channel.name,
+                    write.call,
+                    write.pid,
+                    low,
+                    write.offset + write.length - low,
+                    _slice(write, low, write.offset + write.length),
+                    reason,
+                )
+            )
     for read in reads:
         if read.offset + read.length > total_written:
             low = max(read.offset, total_written)
-            unmatched.append(Unmatched(channel.name, read.call, read.pid, low, read.offset + read.length - low,
-                                       _slice(read, low, read.offset + read.length), "no traced writer"))
+            unmatched.append(
+                Unmatched(
+                    channel.name,
+                    read.call,
+                    read.pid,
+                    low,
+                    read.offset + read.length - low,
+                    _slice(read, low, read.offset + read.length),
+                    "no traced writer",
+                )
+            )
 
 
 def _slice(op: Op, low: int, high: int) -> bytes:
-    return op.data[low - op.offset:high - op.offset]
+    return op.data[low - op.offset : high - op.offset]
 
 
 def _message(channel: Channel, write: Op, read: Op, low: int, high: int) -> Message:
@@ -287,8 +322,21 @@ def _message(channel: Channel, write: Op, read: Op, low: int, high: int) -> Mess
     if len(data) < high - low:  # the writer's bytes were cut by -s: the reader's may show more
         data = _slice(read, low, high) if len(_slice(read, low, high)) > len(data) else data
         complete = len(data) == high - low
-    return Message(0, channel.name, channel.kind, write.call, read.call, write.pid, read.pid, 0.0, 0.0, low,
-                   high - low, data, complete)
+    return Message(
+        0,
+        channel.name,
+        channel.kind,
+        write.call,
+        read.call,
+        write.pid,
+        read.pid,
+        0.0,
+        0.0,
+        low,
+        high - low,
+        data,
+        complete,
+    )
 
 
 def _count_parts(found: list) -> None:
@@ -309,14 +357,18 @@ def _match_datagrams(channel: Channel, messages: list, unmatched: list) -> None:
     channel.writes, channel.reads = sends, receives
     waiting = list(sends)
     for receive in receives:
-        senders = [send for send in waiting if not (receive.address and send.own
-                                                    and not same_address(receive.address, send.own))]
+        senders = [
+            send
+            for send in waiting
+            if not (receive.address and send.own and not same_address(receive.address, send.own))
+        ]
         send = next((s for s in senders if s.length == receive.length and _same_start(s, receive)), None)
         if send is None and receive.length:
             send = next((s for s in senders if receive.length < s.length and _same_start(s, receive)), None)
         if send is None:
-            unmatched.append(Unmatched(channel.name, receive.call, receive.pid, 0, receive.length, receive.data,
-                                       "no traced writer"))
+            unmatched.append(
+                Unmatched(channel.name, receive.call, receive.pid, 0, receive.length, receive.data, "no traced writer")
+            )
             continue
         waiting.remove(send)
         channel.delivered[send.call] = receive
@@ -327,8 +379,17 @@ def _match_datagrams(channel: Channel, messages: list, unmatched: list) -> None:
         message.source_address, message.destination = send.own, send.address
         messages.append(message)
         if receive.length < send.length:
-            unmatched.append(Unmatched(channel.name, send.call, send.pid, receive.length,
-                                       send.length - receive.length, send.data[receive.length:], "truncated"))
+            unmatched.append(
+                Unmatched(
+                    channel.name,
+                    send.call,
+                    send.pid,
+                    receive.length,
+                    send.length - receive.length,
+                    send.data[receive.length :],
+                    "truncated",
+                )
+            )
     for send in waiting:
         reason = "lost: never received" if receives else "no traced reader"
         unmatched.append(Unmatched(channel.name, send.call, send.pid, 0, send.length, send.data, reason))
@@ -368,9 +429,17 @@ def _match_file(channel: Channel, messages: list, unmatched: list, made_here: bo
     for write in writes:
         missing = [o for o in range(write.offset, write.offset + write.length) if (write.call, o) not in read_bytes]
         if missing:
-            unmatched.append(Unmatched(channel.name, write.call, write.pid, missing[0], len(missing),
-                                       _slice(write, missing[0], missing[-1] + 1),
-                                       "never read" if made_here else "no traced reader"))
+            unmatched.append(
+                Unmatched(
+                    channel.name,
+                    write.call,
+                    write.pid,
+                    missing[0],
+                    len(missing),
+                    _slice(write, missing[0], missing[-1] + 1),
+                    "never read" if made_here else "no traced reader",
+                )
+            )
 
 
 def _payload(name: str, args: list, limit: Optional[int]) -> tuple:
@@ -380,11 +449,17 @@ def _payload(name: str, args: list, limit: Optional[int]) -> tuple:
         if isinstance(value, Data):
             pieces.append(value)
         elif isinstance(value, list):  # readv/writev: [{iov_base="...", iov_len=3}, ...]
-            pieces.extend(v.fields["iov_base"] for v in value if isinstance(v, Struct)
-                          and isinstance(v.fields.get("iov_base"), Data))
+            pieces.extend(
+                v.fields["iov_base"]
+                for v in value
+                if isinstance(v, Struct) and isinstance(v.fields.get("iov_base"), Data)
+            )
         elif isinstance(value, Struct) and isinstance(value.fields.get("msg_iov"), list):  # sendmsg/recvmsg
-            pieces.extend(v.fields["iov_base"] for v in value.fields["msg_iov"] if isinstance(v, Struct)
-                          and isinstance(v.fields.get("iov_base"), Data))
+            pieces.extend(
+                v.fields["iov_base"]
+                for v in value.fields["msg_iov"]
+                if isinstance(v, Struct) and isinstance(v.fields.get("iov_base"), Data)
+            )
     data = b"".join(piece.value for piece in pieces)
     complete = not any(piece.truncated for piece in pieces)
     if limit is not None:
@@ -398,11 +473,22 @@ def _kept(record: Syscall, length: int) -> int:
     args = record.args
     if record.name == "recvfrom" and len(args) > 2 and isinstance(args[2], int):
         return min(length, args[2])
-    if record.name == "recvmsg" and len(args) > 1 and isinstance(args[1], Struct) \
-            and "MSG_TRUNC" in str(args[1].fields.get("msg_flags", "")):
+    if (
+        record.name == "recvmsg"
+        and len(args) > 1
+        and isinstance(args[1], Struct)
+        and "MSG_TRUNC" in str(args[1].fields.get("msg_flags", ""))
+    ):
         iovs = args[1].fields.get("msg_iov")
-        return sum(v.fields.get("iov_len", 0) for v in iovs if isinstance(v, Struct)
-                   and isinstance(v.fields.get("iov_len"), int)) if isinstance(iovs, list) else length
+        return (
+            sum(
+                v.fields.get("iov_len", 0)
+                for v in iovs
+                if isinstance(v, Struct) and isinstance(v.fields.get("iov_len"), int)
+            )
+            if isinstance(iovs, list)
+            else length
+        )
     return length
 
 

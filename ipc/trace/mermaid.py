@@ -35,13 +35,23 @@ def render(trace: Trace, *, title: str = "", messages: int = MESSAGES) -> str:
         writer, reader = trace.calls[message.writer], trace.calls[message.reader]
         if not (writer.noise or reader.noise):
             at = reader.end_seq if reader.end_seq is not None else reader.seq
-            arrow(at, 1, "message", message.writer_pid, message.reader_pid, "->>",
-                  f"{_quote(message.data, message.complete)} · {_channel(trace, message.channel)}")
+            arrow(
+                at,
+                1,
+                "message",
+                message.writer_pid,
+                message.reader_pid,
+                "->>",
+                f"{_quote(message.data, message.complete)} · {_channel(trace, message.channel)}",
+            )
     for call in trace.calls:
         if call.noise:
             continue
-        if call.name in ("clone", "clone3", "fork", "vfork") and call.lecture != "thread" \
-                and call.result in trace.processes:
+        if (
+            call.name in ("clone", "clone3", "fork", "vfork")
+            and call.lecture != "thread"
+            and call.result in trace.processes
+        ):
             arrow(call.seq, 0, "fork", call.pid, call.result, "-->>", call.lecture or "fork")
         wait = waits.get(call.index)
         if wait is None or wait.end_seq is None:
@@ -74,8 +84,14 @@ def _cut(events: list, limit: int) -> list:
     head, tail = places[limit * 3 // 4], places[len(places) - limit // 4]
     left = sum(1 for event in events[head:tail] if event[2] == "message")
     first = events[places[0]]
-    note = (0, 0, "note", f"Note over {first[3].split('->>')[0]}: {left:,} messages left out here "
-                          f"(ipc trace --json FILE holds every one)", first[4][:1])
+    note = (
+        0,
+        0,
+        "note",
+        f"Note over {first[3].split('->>')[0]}: {left:,} messages left out here "
+        f"(ipc trace --json FILE holds every one)",
+        first[4][:1],
+    )
     return events[:head] + [note] + events[tail:]
 
 
@@ -86,13 +102,15 @@ def _deadlock(trace: Trace, names: dict, used: set) -> list:
         return []
     pids = list(dict.fromkeys(pid for e in edges for pid in (e.waiter, e.holder)))
     over = ",".join(names[pid] for pid in pids[:2])
-    title = "deadlock: each blocked call waits for a process that is blocked itself" if deadlock \
-        else "blocked at the end"
+    title = (
+        "deadlock: each blocked call waits for a process that is blocked itself" if deadlock else "blocked at the end"
+    )
     lines = [f"    Note over {over}: {title}"]
     for edge in edges:
         who = "itself" if edge.waiter == edge.holder else trace.processes[edge.holder].label
-        lines.append(f"    {names[edge.waiter]}--x{names[edge.holder]}: "
-                     f"{_safe(f'in {edge.what}, waits for {who}: {edge.held}')}")
+        lines.append(
+            f"    {names[edge.waiter]}--x{names[edge.holder]}: {_safe(f'in {edge.what}, waits for {who}: {edge.held}')}"
+        )
     return lines
 
 
@@ -105,7 +123,7 @@ def _quote(data: bytes, complete: bool) -> str:
     """Bytes between typographic quotes: Mermaid's own quote would need an entity code."""
     shown = show_bytes(data, 30, complete)
     close = shown.rfind('"')
-    return f"“{shown[1:close]}”{shown[close + 1:]}" if shown.startswith('"') and close > 0 else shown
+    return f"“{shown[1:close]}”{shown[close + 1 :]}" if shown.startswith('"') and close > 0 else shown
 
 
 # Mermaid 11 drops a message's text from a "#" on ("pipe #1" showed as "pipe"): # and ; become its entity codes.

@@ -275,8 +275,9 @@ class Trace:
         at = self.steps[step]
         waited = {wait.call for wait in self.waits}
         own = at.call if at.kind == "return" or (at.call is not None and at.call not in waited) else None
-        alive = [p.pid for p in self.processes.values()
-                 if p.seq <= at.seq and (p.end_seq is None or p.end_seq > at.seq)]
+        alive = [
+            p.pid for p in self.processes.values() if p.seq <= at.seq and (p.end_seq is None or p.end_seq > at.seq)
+        ]
         tables = {pid: self.fd_table(pid, at.seq, own) for pid in alive}
         in_flight = {name: channel.in_flight(at.seq, own) for name, channel in self.channels.items()}
         blocked = {}
@@ -294,8 +295,11 @@ class Trace:
         found = []
         for process in self.processes.values():
             if process.seq <= seq and (process.end_seq is None or process.end_seq > seq):
-                found += [(process.pid, fd, entry.end) for fd, entry in sorted(self.fd_table(process.pid, seq).items())
-                          if entry.object == object_id]
+                found += [
+                    (process.pid, fd, entry.end)
+                    for fd, entry in sorted(self.fd_table(process.pid, seq).items())
+                    if entry.object == object_id
+                ]
         return found
 
     def messages_between(self, writer_pid: int, reader_pid: int) -> list:

@@ -40,8 +40,12 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
     scene = layout(trace, rows)
     diagram = draw(scene, title="", width=PAGE_WIDTH, ids="page-", interactive=True)
     data = states(trace, scene.steps)
-    data.update(title=title, palette=list(PALETTE), total=len(trace.steps),
-                colours={str(pid): lane.colour for pid, lane in scene.lanes.items()})
+    data.update(
+        title=title,
+        palette=list(PALETTE),
+        total=len(trace.steps),
+        colours={str(pid): lane.colour for pid, lane in scene.lanes.items()},
+    )
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("</", "<\\/").replace("<!--", "<\\!--")  # nothing in it can end the script element
     return f"""<!DOCTYPE html>
@@ -106,8 +110,10 @@ def states(trace: Trace, steps: list) -> dict:
             what = wait.what if wait is not None else call.title
             so_far = step.time - call.start
             blocked.setdefault(call.pid, []).append(
-                f"blocked in {what}" + (f" (thread {tid})" if tid != call.pid else "")
-                + (f" for {milliseconds(so_far)} so far" if so_far > 0 else ""))
+                f"blocked in {what}"
+                + (f" (thread {tid})" if tid != call.pid else "")
+                + (f" for {milliseconds(so_far)} so far" if so_far > 0 else "")
+            )
         procs = []
         for pid in state.processes:
             rows = tuple((fd, *fd_text(trace, entry)) for fd, entry in sorted(state.fd_tables.get(pid, {}).items()))
@@ -115,9 +121,19 @@ def states(trace: Trace, steps: list) -> dict:
         ended = [[p.label, p.ending] for pid, p in seen.items() if pid not in state.processes]
         who = trace.processes[step.pid]
         text, detail = event(trace, step, waits)
-        out.append({"n": index + 1, "t": f"{step.time * 1000:.3f} ms", "pid": step.pid, "who": who.label,
-                    "text": text, "detail": detail, "procs": procs, "ended": ended,
-                    "flight": flight(trace, state.in_flight)})
+        out.append(
+            {
+                "n": index + 1,
+                "t": f"{step.time * 1000:.3f} ms",
+                "pid": step.pid,
+                "who": who.label,
+                "text": text,
+                "detail": detail,
+                "procs": procs,
+                "ended": ended,
+                "flight": flight(trace, state.in_flight),
+            }
+        )
     labels = {str(pid): [p.label, " → ".join(dict.fromkeys(p.programs))] for pid, p in trace.processes.items()}
     return {"steps": out, "tables": [list(map(list, rows)) for rows in tables], "processes": labels}
 
@@ -179,16 +195,23 @@ def flight(trace: Trace, in_flight: dict) -> list:
         channel = trace.channels.get(name)
         label = channel.label if channel is not None and channel.label else name
         if channel is not None:
-            writers = [trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.writes)
-                       if p in trace.processes]
-            readers = [trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads)
-                       if p in trace.processes]
+            writers = [
+                trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.writes) if p in trace.processes
+            ]
+            readers = [
+                trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads) if p in trace.processes
+            ]
             if writers or readers:
                 label += f": {', '.join(writers) or '?'} → {', '.join(readers) or 'no traced reader'}"
         if isinstance(data, list):
             shown = ", ".join(show_bytes(d, 40) for d in data[:6]) + (" …" if len(data) > 6 else "")
-            out.append([label, shown, f"{len(data)} datagram{'s' if len(data) != 1 else ''}, "
-                                      f"{sum(len(d) for d in data):,} bytes"])
+            out.append(
+                [
+                    label,
+                    shown,
+                    f"{len(data)} datagram{'s' if len(data) != 1 else ''}, {sum(len(d) for d in data):,} bytes",
+                ]
+            )
         else:
             out.append([label, show_bytes(data, 120), f"{len(data):,} byte{'s' if len(data) != 1 else ''}"])
     return out

@@ -33,8 +33,15 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
     waits = {wait.call: wait for wait in trace.waits}
     events: list = []
     for process in sorted(trace.processes.values(), key=lambda p: p.seq):
-        events.append({"ph": "M", "name": "process_name", "pid": process.pid, "tid": process.pid,
-                       "args": {"name": f"{process.label} {' → '.join(dict.fromkeys(process.programs))}".strip()}})
+        events.append(
+            {
+                "ph": "M",
+                "name": "process_name",
+                "pid": process.pid,
+                "tid": process.pid,
+                "args": {"name": f"{process.label} {' → '.join(dict.fromkeys(process.programs))}".strip()},
+            }
+        )
         for tid in process.threads or [process.pid]:
             name = process.label if tid == process.pid else f"{process.label} thread {tid}"
             events.append({"ph": "M", "name": "thread_name", "pid": process.pid, "tid": tid, "args": {"name": name}})
@@ -49,8 +56,18 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
         if wait is not None:
             args["waited for"] = wait.what
             args["ended by"] = wait.reason
-        events.append({"ph": "X", "name": call.title, "cat": "blocked" if wait is not None else call.kind,
-                       "pid": call.pid, "tid": call.tid, "ts": ts, "dur": dur, "args": args})
+        events.append(
+            {
+                "ph": "X",
+                "name": call.title,
+                "cat": "blocked" if wait is not None else call.kind,
+                "pid": call.pid,
+                "tid": call.tid,
+                "ts": ts,
+                "dur": dur,
+                "args": args,
+            }
+        )
         slices[call.index] = (ts, dur)
         if call.name in ("clone", "clone3", "fork", "vfork") and call.result in trace.processes:
             child = trace.processes[call.result]
@@ -62,8 +79,9 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
         if mark.kind == "signal" and mark.text == "SIGCHLD" and not everything:
             continue
         name = f"signal {mark.text}" if mark.kind == "signal" else mark.text
-        events.append(_instant(name, "signal" if mark.kind == "signal" else "process", mark.pid, mark.tid,
-                               mark.time * US))
+        events.append(
+            _instant(name, "signal" if mark.kind == "signal" else "process", mark.pid, mark.tid, mark.time * US)
+        )
     number = 0
     for message in trace.messages:
         if message.writer not in slices or message.reader not in slices:
@@ -76,11 +94,24 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
     for edge in edges:
         if edge.waiter in stuck and edge.holder in stuck and edge.waiter != edge.holder:
             number += 1
-            events += _flow(number, f"waits for {trace.processes[edge.holder].label}: {edge.held}", "waits-for",
-                            trace, stuck[edge.waiter], stuck[edge.holder], slices)
-    return {"traceEvents": events, "displayTimeUnit": "ms",
-            "otherData": {"source": "ipc trace", "note": "times from the first traced call, measured under "
-                                                         "strace: the order is exact, durations only relative"}}
+            events += _flow(
+                number,
+                f"waits for {trace.processes[edge.holder].label}: {edge.held}",
+                "waits-for",
+                trace,
+                stuck[edge.waiter],
+                stuck[edge.holder],
+                slices,
+            )
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "source": "ipc trace",
+            "note": "times from the first traced call, measured under "
+            "strace: the order is exact, durations only relative",
+        },
+    }
 
 
 def _instant(name: str, category: str, pid: int, tid: int, ts: float) -> dict:
@@ -92,6 +123,16 @@ def _flow(number: int, name: str, category: str, trace: Trace, source: int, targ
     (start, _), (ts, dur) = slices[source], slices[target]
     at = ts + dur - min(0.5, dur / 2)  # inside the read's slice, near its end: after the bytes went in
     first, second = trace.calls[source], trace.calls[target]
-    return [{"ph": "s", "id": number, "name": name, "cat": category, "pid": first.pid, "tid": first.tid, "ts": start},
-            {"ph": "f", "bp": "e", "id": number, "name": name, "cat": category, "pid": second.pid, "tid": second.tid,
-             "ts": at}]
+    return [
+        {"ph": "s", "id": number, "name": name, "cat": category, "pid": first.pid, "tid": first.tid, "ts": start},
+        {
+            "ph": "f",
+            "bp": "e",
+            "id": number,
+            "name": name,
+            "cat": category,
+            "pid": second.pid,
+            "tid": second.tid,
+            "ts": at,
+        },
+    ]

@@ -30,8 +30,10 @@ from .waits import waits_for
 
 COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
 TIME = 9  # the time column
-UNDER_TRACE = ("Times are milliseconds from the first call, measured under strace: every call is slowed by "
-               "the tracing, so the order is exact and the durations are only relative.")
+UNDER_TRACE = (
+    "Times are milliseconds from the first call, measured under strace: every call is slowed by "
+    "the tracing, so the order is exact and the durations are only relative."
+)
 
 
 @dataclass
@@ -55,7 +57,7 @@ class Canvas:
     def put(self, column: int, text: str, style: str = "", limit: Optional[int] = None) -> None:
         limit = len(self.chars) if limit is None else min(limit, len(self.chars))
         if column + len(text) > limit:
-            text = text[:max(limit - column - 1, 0)] + "…" if limit > column else ""
+            text = text[: max(limit - column - 1, 0)] + "…" if limit > column else ""
         for offset, char in enumerate(text):
             if 0 <= column + offset < limit:
                 self.chars[column + offset] = char
@@ -73,15 +75,23 @@ class Canvas:
         return ("".join(out).rstrip() + "\x1b[0m").replace("\x1b[0m\x1b[0m", "\x1b[0m")
 
 
-def render(trace: Trace, width: int = 100, colour: bool = False, everything: bool = False,
-           notes: bool = False, rows: Optional[int] = None, stopped: Optional[Trace] = None) -> str:
+def render(
+    trace: Trace,
+    width: int = 100,
+    colour: bool = False,
+    everything: bool = False,
+    notes: bool = False,
+    rows: Optional[int] = None,
+    stopped: Optional[Trace] = None,
+) -> str:
     """The whole picture: a line saying times are under trace, the lanes, then what is left at the end.
 
     ``rows``: draw at most this many rows (the beginning and the end), saying how many were left out.
     ``stopped``: the model as it was when a deadlock was seen: its blocked calls are the ones named."""
     limit, rows = rows, _rows(trace, everything, notes)
-    pids = [p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq)
-            if any(row.pid == p.pid for row in rows)]
+    pids = [
+        p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq) if any(row.pid == p.pid for row in rows)
+    ]
     if not pids:
         return "Nothing to draw: the trace holds no process-to-process calls (try --all).\n"
     slot = _slots(trace, rows, pids)
@@ -100,7 +110,7 @@ def render(trace: Trace, width: int = 100, colour: bool = False, everything: boo
     left_out = 0
     if limit and len(rows) > limit:
         head = limit * 3 // 4
-        left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head):]
+        left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head) :]
     layout = _Layout(pids, axis, lane, width, style, colour, slot, count, _Blocked(trace))
     lines = [_wrap(UNDER_TRACE, width), ""]
     lines += _header(trace, firsts, axis, lane, width, style, colour)
@@ -189,12 +199,14 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
             else:  # drawn where its process ended (killed inside the call), or at the very end
                 process = trace.processes[call.pid]
                 at = process.end_seq - 0.25 if process.end_seq is not None else float("inf")
-                rows.append(Row(at, 1, "end", call.pid, None, [f"still in {call.title}: {wait.reason}"],
-                                style="31"))
+                rows.append(Row(at, 1, "end", call.pid, None, [f"still in {call.title}: {wait.reason}"], style="31"))
         else:
             rows.append(Row(call.seq, 3, "call", call.pid, call.start, [text], style=dim))
-        if call.name in ("clone", "clone3", "fork", "vfork", "vfork") and call.result in trace.processes \
-                and call.lecture != "thread":
+        if (
+            call.name in ("clone", "clone3", "fork", "vfork", "vfork")
+            and call.result in trace.processes
+            and call.lecture != "thread"
+        ):
             rows.append(Row(call.seq, 4, "fork", call.result, source=call.pid, label=call.lecture or "fork"))
     part: dict = {}
     for message in sorted(trace.messages, key=lambda m: (m.writer, m.offset)):
@@ -206,21 +218,48 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
         if not (shown(writer) and shown(reader)):
             continue
         wait = waits.get(reader.index)
-        at = reader.end_seq if wait is not None and reader.end_seq is not None and reader.end_seq > reader.seq \
+        at = (
+            reader.end_seq
+            if wait is not None and reader.end_seq is not None and reader.end_seq > reader.seq
             else reader.seq
-        rows.append(Row(at, 2, "arrow", reader.pid, source=writer.pid,
-                        label=f"{show_bytes(message.data, 18, message.complete)} · {_channel(trace, message.channel)}"
-                              + split))
+        )
+        rows.append(
+            Row(
+                at,
+                2,
+                "arrow",
+                reader.pid,
+                source=writer.pid,
+                label=f"{show_bytes(message.data, 18, message.complete)} · {_channel(trace, message.channel)}" + split,
+            )
+        )
     for wait in trace.waits:
         call = trace.calls[wait.call]
         if wait.reason.startswith("end of file") and wait.cause_pid is not None and shown(call):
-            rows.append(Row(wait.end_seq, 2, "eof", call.pid, source=wait.cause_pid,
-                            label=f"end of file · {wait.what.split('(')[-1].rstrip(')')}"))
+            rows.append(
+                Row(
+                    wait.end_seq,
+                    2,
+                    "eof",
+                    call.pid,
+                    source=wait.cause_pid,
+                    label=f"end of file · {wait.what.split('(')[-1].rstrip(')')}",
+                )
+            )
     for mark in trace.marks:
         if mark.kind == "signal" and mark.text != "SIGCHLD":
             sender = trace.processes.get(mark.sender) if mark.sender and mark.sender != mark.pid else None
-            rows.append(Row(mark.seq, 3, "signal", mark.pid, mark.time,
-                            [f"signal {mark.text}" + (f" from {sender.label}" if sender else "")], style="31"))
+            rows.append(
+                Row(
+                    mark.seq,
+                    3,
+                    "signal",
+                    mark.pid,
+                    mark.time,
+                    [f"signal {mark.text}" + (f" from {sender.label}" if sender else "")],
+                    style="31",
+                )
+            )
         elif mark.kind in ("exit", "killed") and mark.tid == mark.pid:
             bad = mark.kind == "killed" or not mark.text.endswith(" 0")
             rows.append(Row(mark.seq, 5, "exit", mark.pid, mark.time, [mark.text], style="31" if bad else ""))
@@ -278,8 +317,9 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
     text = row.text
     if row.kind == "end" and len(text) == 2 and len(text[0]) + 3 + len(text[1]) <= room:
         text = [f"{text[0]} · {text[1]}"]
-    pieces = [(piece, index > 0 and row.kind == "end") for index, line in enumerate(text)
-              for piece in _fold(line, room)]
+    pieces = [
+        (piece, index > 0 and row.kind == "end") for index, line in enumerate(text) for piece in _fold(line, room)
+    ]
     lines = []
     for number, (piece, dim) in enumerate(pieces[:4]):
         target = canvas if number == 0 else Canvas(width)
@@ -288,7 +328,7 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
         look = "2" if dim or row.kind == "note" else f"1;{style[row.pid]}" if row.kind == "begin" else row.style
         target.put(x + 2, piece, look, limit)
         if " · " in piece and row.kind == "end":  # the wait's length and cause, dimmed
-            target.put(x + 2 + piece.index(" · "), piece[piece.index(" · "):], "2", limit)
+            target.put(x + 2 + piece.index(" · "), piece[piece.index(" · ") :], "2", limit)
         lines.append(target.render(colour))
     return lines
 
@@ -325,7 +365,7 @@ def _arrow(canvas: Canvas, start: int, end: int, row: Row, colour: str) -> None:
     room = high - low - 4
     if room > 6:
         if len(label) > room:
-            label = label[:room - 2] + "… "
+            label = label[: room - 2] + "… "
         canvas.put(low + 2 + (room - len(label)) // 2, label, colour)
 
 
@@ -349,10 +389,19 @@ def _summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = No
     elif stuck := [w for w in trace.blocked_at_end() if w.pid in pids]:
         lines.append("Blocked at the end:")
         lines += [_wrap(f"  {_blocked_line(trace, wait)}", width) for wait in stuck]
-    used = sorted({key for call in trace.calls if not call.noise and call.pid in pids for key in call.objects
-                   if trace.objects[key].interesting and trace.objects[key].kind != "file"})
-    legend = sorted({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values(),
-                    key=lambda text: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)])
+    used = sorted(
+        {
+            key
+            for call in trace.calls
+            if not call.noise and call.pid in pids
+            for key in call.objects
+            if trace.objects[key].interesting and trace.objects[key].kind != "file"
+        }
+    )
+    legend = sorted(
+        {trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values(),
+        key=lambda text: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)],
+    )
     if legend:
         lines.append(_wrap("Objects: " + "; ".join(dict.fromkeys(legend)) + ".", width))
     return lines
@@ -360,8 +409,12 @@ def _summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = No
 
 def _blocked_line(trace: Trace, wait, with_reason: bool = True) -> str:
     since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
-    held = [f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
-            if fd is not None else f"{trace.processes[pid].label} ({what})" for pid, fd, what in waits_for(trace, wait)]
+    held = [
+        f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
+        if fd is not None
+        else f"{trace.processes[pid].label} ({what})"
+        for pid, fd, what in waits_for(trace, wait)
+    ]
     who = f"; it waits for {', '.join(held)}" if held else ""
     return f"{trace.processes[wait.pid].label} in {wait.what}{since}{': ' + wait.reason if with_reason else ''}{who}"
 
@@ -375,22 +428,23 @@ def _unmatched(trace: Trace, items: list) -> str:
     item = Unmatched(item.channel, item.call, item.pid, item.offset, length, item.data, item.reason)
     return {
         "left unread": f"{item.length} bytes written by {who}{calls} into {where} were never read (left in the "
-                       f"buffer): {data}",
+        f"buffer): {data}",
         "no traced reader": f"{item.length} bytes written by {who} to {where} left the trace (no traced process "
-                            f"read them): {data}",
+        f"read them): {data}",
         "never read": f"{item.length} bytes written by {who} to {where} were never read: {data}",
-        "lost: never received": (f"{len(items)} datagrams ({item.length} bytes) sent by {who} to {where} were "
-                                 f"lost (never received): {data}" if len(items) > 1 else
-                                 f"a datagram of {item.length} bytes sent by {who} to {where} was lost "
-                                 f"(never received): {data}"),
+        "lost: never received": (
+            f"{len(items)} datagrams ({item.length} bytes) sent by {who} to {where} were lost (never received): {data}"
+            if len(items) > 1
+            else f"a datagram of {item.length} bytes sent by {who} to {where} was lost (never received): {data}"
+        ),
         "truncated": f"{item.length} bytes of a datagram sent by {who} were cut off: the receiver's buffer was "
-                     f"shorter: {data}",
+        f"shorter: {data}",
         "no traced writer": f"{item.length} bytes read by {who} from {where} came from outside the trace: {data}",
     }.get(item.reason, f"{item.length} bytes by {who} on {where}: {item.reason}: {data}")
 
 
 def _wrap(text: str, width: int) -> str:
-    indent = text[:len(text) - len(text.lstrip(" "))]
+    indent = text[: len(text) - len(text.lstrip(" "))]
     words, lines, current = text.lstrip(" ").split(" "), [], indent
     for word in words:
         if current.strip() and len(current) + 1 + len(word) > width:

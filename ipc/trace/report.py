@@ -70,30 +70,50 @@ class Section:
     details: dict = field(default_factory=dict)  # more facts for the contents: {"messages": 8, "time": "0.31 s"}
 
 
-def render_report(sections: Sequence[Section], title: str = "make demo: every demo, run and checked",
-                  rows: Optional[int] = ROWS) -> str:
+def render_report(
+    sections: Sequence[Section], title: str = "make demo: every demo, run and checked", rows: Optional[int] = ROWS
+) -> str:
     """The report as one HTML page (text)."""
     anchors = _anchors([section.name for section in sections])
     counts: dict = {}
     for section in sections:
         counts[_kind(section.verdict)] = counts.get(_kind(section.verdict), 0) + 1
-    said = ", ".join(f"{n} {word}" for word, n in (("ok", counts.get("ok", 0)), ("failed", counts.get("failed", 0)),
-                                                     ("skipped", counts.get("skipped", 0)),
-                                                     ("other", counts.get("other", 0))) if n or word == "ok")
+    said = ", ".join(
+        f"{n} {word}"
+        for word, n in (
+            ("ok", counts.get("ok", 0)),
+            ("failed", counts.get("failed", 0)),
+            ("skipped", counts.get("skipped", 0)),
+            ("other", counts.get("other", 0)),
+        )
+        if n or word == "ok"
+    )
     keys = list(dict.fromkeys(key for section in sections for key in section.details))
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8"/>',
-           '<meta name="viewport" content="width=device-width, initial-scale=1"/>', f"<title>{escape(title)}</title>",
-           f"<style>{STYLE}</style>", "</head>", "<body>", '<div class="page">', f"<h1>{escape(title)}</h1>",
-           f'<p class="counts">{len(sections)} demo{"s" if len(sections) != 1 else ""}: {escape(said)}. '
-           "Pictures are drawn from strace's record of each run: the order is exact, durations are only relative "
-           "(everything runs slower under strace).</p>",
-           '<nav aria-label="contents"><table class="contents"><thead><tr><th>demo</th><th>mechanism</th>'
-           "<th>verdict</th>" + "".join(f"<th>{escape(key)}</th>" for key in keys) + "</tr></thead><tbody>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8"/>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
+        f"<title>{escape(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        '<div class="page">',
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="counts">{len(sections)} demo{"s" if len(sections) != 1 else ""}: {escape(said)}. '
+        "Pictures are drawn from strace's record of each run: the order is exact, durations are only relative "
+        "(everything runs slower under strace).</p>",
+        '<nav aria-label="contents"><table class="contents"><thead><tr><th>demo</th><th>mechanism</th>'
+        "<th>verdict</th>" + "".join(f"<th>{escape(key)}</th>" for key in keys) + "</tr></thead><tbody>",
+    ]
     for section, anchor in zip(sections, anchors):
-        out.append(f'<tr><td><a href="#{anchor}">{escape(section.name)}</a></td><td>{escape(section.mechanism)}</td>'
-                   f"<td>{_verdict(section.verdict)}</td>"
-                   + "".join(f'<td class="count">{escape(str(section.details.get(key, "")))}</td>' for key in keys)
-                   + "</tr>")
+        out.append(
+            f'<tr><td><a href="#{anchor}">{escape(section.name)}</a></td><td>{escape(section.mechanism)}</td>'
+            f"<td>{_verdict(section.verdict)}</td>"
+            + "".join(f'<td class="count">{escape(str(section.details.get(key, "")))}</td>' for key in keys)
+            + "</tr>"
+        )
     out.append("</tbody></table></nav>")
     for number, (section, anchor) in enumerate(zip(sections, anchors)):
         out.append(_section(section, anchor, number, rows))
@@ -102,12 +122,16 @@ def render_report(sections: Sequence[Section], title: str = "make demo: every de
 
 
 def _section(section: Section, anchor: str, number: int, rows: Optional[int]) -> str:
-    parts = [f'<section class="demo" id="{anchor}" data-demo="{escape(section.name)}">',
-             f"<h2>{escape(section.name)} {_verdict(section.verdict)}</h2>",
-             f'<p class="mechanism"><strong>{escape(section.mechanism)}</strong>: {escape(section.teaches)}</p>']
+    parts = [
+        f'<section class="demo" id="{anchor}" data-demo="{escape(section.name)}">',
+        f"<h2>{escape(section.name)} {_verdict(section.verdict)}</h2>",
+        f'<p class="mechanism"><strong>{escape(section.mechanism)}</strong>: {escape(section.teaches)}</p>',
+    ]
     if section.page:
-        parts.append(f'<p class="links"><a href="{escape(section.page)}">Step through it: every fd table and the '
-                     f"bytes in flight, one step at a time</a></p>")
+        parts.append(
+            f'<p class="links"><a href="{escape(section.page)}">Step through it: every fd table and the '
+            f"bytes in flight, one step at a time</a></p>"
+        )
     if section.diagnosis:
         parts.append(f'<pre class="diagnosis">{escape(section.diagnosis)}</pre>')
     if section.picture is not None or section.trace is not None:
@@ -117,9 +141,11 @@ def _section(section: Section, anchor: str, number: int, rows: Optional[int]) ->
         parts.append(f'<p class="no-picture">No picture: {escape(section.why_no_picture or "not traced")}.</p>')
     if section.transcript:
         kind = _kind(section.verdict)
-        parts.append(f"<details{' open' if kind != 'ok' else ''}><summary>transcript ({len(section.transcript)} "
-                     f"lines)</summary><pre class=\"transcript\">{escape(chr(10).join(section.transcript))}</pre>"
-                     "</details>")
+        parts.append(
+            f"<details{' open' if kind != 'ok' else ''}><summary>transcript ({len(section.transcript)} "
+            f'lines)</summary><pre class="transcript">{escape(chr(10).join(section.transcript))}</pre>'
+            "</details>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -106,8 +106,7 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
                 all_rows.append(Row("start", call.pid, f"{head} ⋯", step=index, time=call.start))
             else:
                 style = "exec" if call.name in ("execve", "execveat") else "error" if _failed(call) else ""
-                all_rows.append(Row("call", call.pid, describe(trace, call), step=index, time=call.start,
-                                    style=style))
+                all_rows.append(Row("call", call.pid, describe(trace, call), step=index, time=call.start, style=style))
             if call.name in FORKS and call.lecture != "thread" and call.result in trace.processes:
                 all_rows.append(Row("fork", call.result, call.lecture or "fork", source=call.pid))
         elif step.kind == "return" and call is not None:
@@ -116,8 +115,17 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
             _, tail = parts(trace, call)
             said = wait.reason.startswith("until ") and wait.reason[6:] in tail
             detail = milliseconds(wait.duration or 0.0) + ("" if said else f", {wait.reason}")
-            all_rows.append(Row("return", call.pid, tail or "returned", detail, step=index, time=call.end,
-                                style="error" if _failed(call) else ""))
+            all_rows.append(
+                Row(
+                    "return",
+                    call.pid,
+                    tail or "returned",
+                    detail,
+                    step=index,
+                    time=call.end,
+                    style="error" if _failed(call) else "",
+                )
+            )
         elif step.mark is not None:
             mark = trace.marks[step.mark]
             if mark.kind == "signal":
@@ -127,14 +135,29 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
             else:
                 text = mark.text if mark.tid == mark.pid else f"thread {mark.tid} {mark.text}"
                 bad = mark.kind == "killed" or not mark.text.endswith(" 0")
-                all_rows.append(Row("exit", mark.pid, text, step=index, time=mark.time,
-                                    style="error" if bad and mark.tid == mark.pid else ""))
+                all_rows.append(
+                    Row(
+                        "exit",
+                        mark.pid,
+                        text,
+                        step=index,
+                        time=mark.time,
+                        style="error" if bad and mark.tid == mark.pid else "",
+                    )
+                )
     all_rows, left_out, left_messages = _fold(all_rows, rows)
     lanes, slots = _lanes(trace, all_rows)
     all_rows = _begins(trace, all_rows, lanes)
     bars = [bar for bar in _bars(trace, waits, all_rows) if bar.pid in lanes]  # not a process cut out whole
-    scene = Scene(lanes, slots, all_rows, bars, left_out=left_out,
-                  left_out_messages=left_messages, steps=[r.step for r in all_rows if r.step is not None])
+    scene = Scene(
+        lanes,
+        slots,
+        all_rows,
+        bars,
+        left_out=left_out,
+        left_out_messages=left_messages,
+        steps=[r.step for r in all_rows if r.step is not None],
+    )
     scene.edges, scene.deadlock = cycle(trace)
     scene.edges = [e for e in scene.edges if e.waiter in lanes and e.holder in lanes]
     scene.summary = _summary(trace, scene)
@@ -160,25 +183,38 @@ def _arrivals(trace: Trace, waits: dict) -> dict:
         key = ("return" if wait is not None and wait.end_seq is not None else "call", reader.index)
         split = f" (part {part[message.id]} of {message.write_parts})" if message.write_parts > 1 else ""
         text = show_bytes(message.data, 28, message.complete) + split
-        found.setdefault(key, []).append(Row("message", reader.pid, text, source=writer.pid,
-                                             channel=_channel(trace, message.channel), message=message.id))
+        found.setdefault(key, []).append(
+            Row(
+                "message",
+                reader.pid,
+                text,
+                source=writer.pid,
+                channel=_channel(trace, message.channel),
+                message=message.id,
+            )
+        )
     for call_index, wait in waits.items():
         if wait.end_seq is None or wait.cause_pid is None or wait.cause_pid not in trace.processes:
             continue
         call = trace.calls[call_index]
-        if call.name in ("accept", "accept4", "open", "openat", "openat2") and wait.cause is not None \
-                and wait.cause_pid != call.pid:  # a connect, or the open of a FIFO's other end
+        if (
+            call.name in ("accept", "accept4", "open", "openat", "openat2")
+            and wait.cause is not None
+            and wait.cause_pid != call.pid
+        ):  # a connect, or the open of a FIFO's other end
             cause = trace.calls[wait.cause]
             what = trace.objects[call.objects[0]].label if call.objects else ""
             found.setdefault(("return", call_index), []).append(
-                Row("wake", call.pid, cause.lecture or cause.name, source=wait.cause_pid, channel=what))
+                Row("wake", call.pid, cause.lecture or cause.name, source=wait.cause_pid, channel=what)
+            )
     for child in trace.processes.values():  # an exit collected by wait4, whether or not it had to wait
         reaper = trace.calls[child.reaped_by] if child.reaped_by is not None else None
         if reaper is not None and not reaper.noise and reaper.pid != child.pid:
             wait = waits.get(reaper.index)
             key = ("return" if wait is not None and wait.end_seq is not None else "call", reaper.index)
-            found.setdefault(key, []).append(Row("reap", reaper.pid, child.ending, source=child.pid,
-                                                 channel=reaper.lecture or reaper.name))
+            found.setdefault(key, []).append(
+                Row("reap", reaper.pid, child.ending, source=child.pid, channel=reaper.lecture or reaper.name)
+            )
     for channel in trace.channels.values():  # a read that returned 0: end of file, from the last writer's close
         for op in channel.reads if channel.kind == "stream" and channel.eofs else ():
             reader = trace.calls[op.call]
@@ -186,13 +222,18 @@ def _arrivals(trace: Trace, waits: dict) -> dict:
                 continue
             at = reader.end_seq if reader.end_seq is not None else reader.seq
             moment = (reader.end if reader.end is not None else reader.start) + SKEW  # two straces' clocks
-            closes = [(seq, pid) for seq, closer, pid in channel.eofs if pid in trace.processes and (
-                seq <= at or (closer is not None and trace.calls[closer].start <= moment))]
+            closes = [
+                (seq, pid)
+                for seq, closer, pid in channel.eofs
+                if pid in trace.processes
+                and (seq <= at or (closer is not None and trace.calls[closer].start <= moment))
+            ]
             if closes:
                 wait = waits.get(reader.index)
                 key = ("return" if wait is not None and wait.end_seq is not None else "call", reader.index)
-                found.setdefault(key, []).append(Row("eof", reader.pid, "end of file", source=max(closes)[1],
-                                                     channel=channel.label or channel.name))
+                found.setdefault(key, []).append(
+                    Row("eof", reader.pid, "end of file", source=max(closes)[1], channel=channel.label or channel.name)
+                )
     for rows in found.values():
         rows.sort(key=lambda row: (row.kind != "message", row.message or 0))
     return found
@@ -208,14 +249,17 @@ def _fold(rows: list, limit: Optional[int]) -> tuple:
     if not limit or len(rows) <= limit:
         return rows, 0, 0
     head, tail = limit * 3 // 4, limit - limit * 3 // 4
-    middle = rows[head:len(rows) - tail]
+    middle = rows[head : len(rows) - tail]
     steps = sum(1 for row in middle if row.step is not None)
     messages = sum(1 for row in middle if row.kind == "message")
     text = f"{steps:,} steps left out here ({messages:,} messages)" if messages else f"{steps:,} steps left out here"
     times = [row.time for row in middle if row.time is not None]
-    detail = f"from {times[0] * 1000:,.1f} ms to {times[-1] * 1000:,.1f} ms; ipc trace --json FILE holds every one" \
-        if times else ""
-    return rows[:head] + [Row("fold", -1, text, detail)] + rows[len(rows) - tail:], steps, messages
+    detail = (
+        f"from {times[0] * 1000:,.1f} ms to {times[-1] * 1000:,.1f} ms; ipc trace --json FILE holds every one"
+        if times
+        else ""
+    )
+    return rows[:head] + [Row("fold", -1, text, detail)] + rows[len(rows) - tail :], steps, messages
 
 
 def _lanes(trace: Trace, rows: list) -> tuple:
@@ -298,11 +342,18 @@ def cycle(trace: Trace) -> tuple:
     for wait in stuck:
         found = waits_for(trace, wait)
         call = trace.calls[wait.call]
-        if not found and call.name in ("open", "openat", "openat2") and call.objects and \
-                trace.objects[call.objects[0]].kind == "fifo":
+        if (
+            not found
+            and call.name in ("open", "openat", "openat2")
+            and call.objects
+            and trace.objects[call.objects[0]].kind == "fifo"
+        ):
             other = "writing" if "O_RDONLY" in call.text else "reading"
-            found = [(pid, None, f"could open it for {other} (only the traced processes know its path)")
-                     for pid in sorted(blocked) if pid != wait.pid]
+            found = [
+                (pid, None, f"could open it for {other} (only the traced processes know its path)")
+                for pid in sorted(blocked)
+                if pid != wait.pid
+            ]
         for pid, fd, what in found:
             held = f"fd {fd}, {what}" if fd is not None else what
             if not any(e.waiter == wait.pid and e.holder == pid and e.held == held for e in edges):
@@ -335,20 +386,28 @@ def _mark_cycles(edges: list, blocked: set) -> None:
 
 def _summary(trace: Trace, scene: Scene) -> list:
     shown = [m for m in trace.messages if not trace.calls[m.writer].noise and not trace.calls[m.reader].noise]
-    lines = [f"{len(shown):,} message{'s' if len(shown) != 1 else ''} matched writer → reader "
-             f"({sum(m.length for m in shown):,} bytes)"
-             + (f"; {scene.left_out_messages:,} of them in the rows left out" if scene.left_out_messages else "")
-             + "."]
+    lines = [
+        f"{len(shown):,} message{'s' if len(shown) != 1 else ''} matched writer → reader "
+        f"({sum(m.length for m in shown):,} bytes)"
+        + (f"; {scene.left_out_messages:,} of them in the rows left out" if scene.left_out_messages else "")
+        + "."
+    ]
     groups: dict = {}
     for item in trace.unmatched:
         groups.setdefault((_channel(trace, item.channel), item.pid, item.reason), []).append(item)
     for (channel, pid, reason), items in groups.items():
         who = trace.processes[pid].label if pid in trace.processes else f"process {pid}"
         lines.append(f"{sum(i.length for i in items):,} bytes of {who} on {channel}: {reason}")
-    used = sorted({key for call in trace.calls if not call.noise for key in call.objects
-                   if trace.objects[key].interesting and trace.objects[key].kind != "file"})
+    used = sorted(
+        {
+            key
+            for call in trace.calls
+            if not call.noise
+            for key in call.objects
+            if trace.objects[key].interesting and trace.objects[key].kind != "file"
+        }
+    )
     legend = list({trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values())
     if legend:
         lines.append("Objects: " + "; ".join(sorted(legend)) + ".")
     return lines
-

@@ -19,8 +19,24 @@ from .model import Trace, Wait
 from .names import POLLS, READS, WRITES
 from .strace import Fd, Struct
 
-BLOCKING = READS | WRITES | POLLS | {"accept", "accept4", "connect", "open", "openat", "openat2", "wait4", "waitid",
-                                     "pause", "rt_sigsuspend", "sigsuspend"}
+BLOCKING = (
+    READS
+    | WRITES
+    | POLLS
+    | {
+        "accept",
+        "accept4",
+        "connect",
+        "open",
+        "openat",
+        "openat2",
+        "wait4",
+        "waitid",
+        "pause",
+        "rt_sigsuspend",
+        "sigsuspend",
+    }
+)
 INTERRUPTED = {"EINTR", "ERESTARTSYS", "ERESTARTNOHAND", "ERESTARTNOINTR", "ERESTART_RESTARTBLOCK"}
 BIG_WRITE = 4096  # a write this long can meet a full buffer; a shorter one split by a reader is not taken for a wait
 LONG = 0.005  # s: a call this long with no traced cause waited for something outside the trace
@@ -81,8 +97,20 @@ class _Finder:
         if found is None:
             return None
         reason, cause, cause_pid, signal = found
-        return Wait(call.index, call.pid, call.tid, call.seq, call.end_seq, call.start, call.end,
-                    self.what(call, obj), reason, cause, cause_pid, signal)
+        return Wait(
+            call.index,
+            call.pid,
+            call.tid,
+            call.seq,
+            call.end_seq,
+            call.start,
+            call.end,
+            self.what(call, obj),
+            reason,
+            cause,
+            cause_pid,
+            signal,
+        )
 
     def what(self, call, obj) -> str:
         if call.name in ("wait4", "waitid"):
@@ -124,13 +152,18 @@ class _Finder:
                     unread = read.offset + read.length < op.offset + op.length  # the write still had bytes to put in
                     if read.pid != call.pid and during(read.end_seq, read.pid) and unread:
                         then = f", then interrupted by {signal} ({op.length} of {asked} bytes written)" * bool(signal)
-                        return (f"until {self.label(read.pid)} read (the buffer was full){then}", read.call, read.pid,
-                                signal)
+                        return (
+                            f"until {self.label(read.pid)} read (the buffer was full){then}",
+                            read.call,
+                            read.pid,
+                            signal,
+                        )
         if call.name in ("accept", "accept4") and call.objects:
             accepted = self.trace.objects[call.objects[-1]]
             for connect, obj in self.io.connects:
-                same = obj.id == accepted.peer or (obj.kind == "tcp" and obj.local == accepted.remote
-                                                  and obj.remote == accepted.local)
+                same = obj.id == accepted.peer or (
+                    obj.kind == "tcp" and obj.local == accepted.remote and obj.remote == accepted.local
+                )
                 if same and during(connect.seq, connect.pid):
                     return f"until {self.label(connect.pid)} connected", connect.index, connect.pid, None
         if call.name in ("open", "openat", "openat2"):
@@ -155,13 +188,17 @@ class _Finder:
             obj = self.trace.objects.get(self._object_of(call, fd))
             if obj is None:
                 continue
-            name = f"dgram:{obj.local or obj.id}" if obj.kind in ("udp", "unix-dgram") else \
-                stream_channel(obj, fd.target, False)
+            name = (
+                f"dgram:{obj.local or obj.id}"
+                if obj.kind in ("udp", "unix-dgram")
+                else stream_channel(obj, fd.target, False)
+            )
             seqs, events = self._events(name, obj)
-            for seq, cause, pid, verb in events[bisect_right(seqs, call.seq):]:
+            for seq, cause, pid, verb in events[bisect_right(seqs, call.seq) :]:
                 moment = self.time_at.get(seq)
-                if (best is not None and seq >= best[0]) or (call.end_seq is not None and seq > call.end_seq and (
-                        moment is None or moment > call.end + SKEW)):
+                if (best is not None and seq >= best[0]) or (
+                    call.end_seq is not None and seq > call.end_seq and (moment is None or moment > call.end + SKEW)
+                ):
                     break  # past the end of the wait, even by a late clock
                 if pid != call.pid and during(seq, pid):
                     best = (seq, cause, pid, verb)
@@ -180,8 +217,11 @@ class _Finder:
                 events += [(op.end_seq, op.call, op.pid, verb) for op in channel.writes if op.end_seq is not None]
                 events += [(seq, closer, pid, "closed") for seq, closer, pid in channel.eofs]
             if obj.listening:
-                events += [(c.seq, c.index, c.pid, "connected") for c, o in self.io.connects
-                           if o.remote and obj.local and o.remote == obj.local]
+                events += [
+                    (c.seq, c.index, c.pid, "connected")
+                    for c, o in self.io.connects
+                    if o.remote and obj.local and o.remote == obj.local
+                ]
             events.sort(key=lambda event: event[0])
             self.events[name] = ([event[0] for event in events], events)
         return self.events[name]
@@ -205,11 +245,16 @@ class _Finder:
             return "until something outside the trace", None, None, None
         return None
 
-
     def _signal_after(self, call) -> Optional[str]:
         """The signal that cut a call short: the first one its task got after the call began."""
-        return next((m.text for m in self.trace.marks if m.kind == "signal" and m.tid == call.tid
-                     and m.seq > call.seq and m.text != "SIGCHLD"), None)
+        return next(
+            (
+                m.text
+                for m in self.trace.marks
+                if m.kind == "signal" and m.tid == call.tid and m.seq > call.seq and m.text != "SIGCHLD"
+            ),
+            None,
+        )
 
 
 def _watched(args: list) -> list:
@@ -278,19 +323,28 @@ def waits_for(trace: Trace, wait: Wait) -> list:
     call = trace.calls[wait.call]
     at = wait.end_seq - 0.25 if wait.end_seq is not None else float("inf")  # as things stood when it ended
     if call.name in ("wait4", "waitid"):
-        children = [p for p in trace.processes.values() if p.parent == call.pid and (
-            p.end_seq is None or p.end_seq > at)]
+        children = [
+            p for p in trace.processes.values() if p.parent == call.pid and (p.end_seq is None or p.end_seq > at)
+        ]
         return [(child.pid, None, "its child") for child in children]
     if not call.objects:
         return []
     obj = trace.objects[call.objects[0]]
     if obj.kind in ("pipe", "fifo"):
         wanted = "read" if call.name in WRITES else "write"
-        return [(pid, fd, f"{obj.label}'s {wanted} end") for pid, fd, end in trace.holders(obj.id, at)
-                if end in (wanted, "both")]
+        return [
+            (pid, fd, f"{obj.label}'s {wanted} end")
+            for pid, fd, end in trace.holders(obj.id, at)
+            if end in (wanted, "both")
+        ]
     if obj.kind in ("unix-stream", "tcp"):
-        peers = [o for o in trace.objects.values() if o.id == obj.peer or (
-            obj.kind == "tcp" and o.kind == "tcp" and o.local == obj.remote and o.remote == obj.local)]
-        return [(pid, fd, f"the other end of {obj.label}") for peer in peers
-                for pid, fd, _ in trace.holders(peer.id, at)]
+        peers = [
+            o
+            for o in trace.objects.values()
+            if o.id == obj.peer
+            or (obj.kind == "tcp" and o.kind == "tcp" and o.local == obj.remote and o.remote == obj.local)
+        ]
+        return [
+            (pid, fd, f"the other end of {obj.label}") for peer in peers for pid, fd, _ in trace.holders(peer.id, at)
+        ]
     return []
