@@ -1,8 +1,8 @@
 """The soak: `ipc run all` many times, several at once; then what failed, and what was left behind.
 
-    python bench/soak.py [--runs 200] [--parallel 4] [--deadline SECONDS] [--log DIR]
+    python bench/soak.py [--runs 200] [--parallel 4] [--jobs 1] [--deadline SECONDS] [--log DIR]
 
-Each run is `python -m ipc run all` with a TMPDIR of the soak's own (so every temporary directory the
+Each run is `python -m ipc run all -j JOBS` (JOBS demos at once within the run) with a TMPDIR of the soak's own (so every temporary directory the
 harness and the demos make is in one place) and a tag in its environment (so every process it starts is
 found again, even one that escaped to init). At the end it reports:
   runs      how many passed and failed, and which demos failed how often (a failed run's whole output is
@@ -33,7 +33,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "IPC_SOAK_TAG"
-FAILED_ROW = re.compile(r"^(\S+)\s+.*\s(FAILED)\s+[\d.]+ s$")
+FAILED_ROW = re.compile(r"^== (\S+): FAILED")  # how ipc run says a demo failed, whatever else it prints
 
 
 def open_fds() -> set[int]:
@@ -58,12 +58,12 @@ def tagged(tag: str) -> list[psutil.Process]:
     return [process for process in found if process.is_running() and process.status() != psutil.STATUS_ZOMBIE]
 
 
-def one_run(number: int, env: dict, deadline: float, log: Path) -> tuple[int, float, list[str]]:
-    """One `ipc run all`: (exit code, seconds, the demos its summary says FAILED)."""
+def one_run(number: int, env: dict, deadline: float, log: Path, jobs: int) -> tuple[int, float, list[str]]:
+    """One `ipc run all -j JOBS`: (exit code, seconds, the demos it says FAILED)."""
     started = time.monotonic()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "ipc", "run", "all"],
+            [sys.executable, "-m", "ipc", "run", "all", "-j", str(jobs)],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -85,23 +85,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200, help="how many runs of ipc run all (default 200)")
     parser.add_argument("--parallel", type=int, default=4, help="how many at once (default 4)")
+    parser.add_argument("--jobs", type=int, default=1, help="each run's own -j: demos at once within it (default 1)")
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds one run may take (default 600)")
     parser.add_argument("--log", type=Path, default=ROOT / "bench" / "soak-logs", help="where failed runs' output goes")
     args = parser.parse_args()
-    if args.runs < 1 or args.parallel < 1 or not args.deadline > 0:
+    if args.runs < 1 or args.parallel < 1 or args.jobs < 1 or not args.deadline > 0:
         parser.error("--runs and --parallel take a whole number of at least 1, --deadline a positive number")
 
     tag, tmpdir = uuid.uuid4().hex, tempfile.mkdtemp(prefix="ipc-soak-")
     env = {**os.environ, TAG: tag, "TMPDIR": tmpdir, "PYTHONPATH": str(ROOT)}
     fds_before, namespaces_before = open_fds(), namespaces()
     print(
-        f"soak: {args.runs} runs of `ipc run all`, {args.parallel} at once, on {os.cpu_count()} CPUs "
+        f"soak: {args.runs} runs of `ipc run all -j {args.jobs}`, {args.parallel} at once, on {os.cpu_count()} CPUs "
         f"(load average {os.getloadavg()[0]:.1f}); TMPDIR {tmpdir}",
         flush=True,
     )
     results, started = [], time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-        futures = {pool.submit(one_run, n, env, args.deadline, args.log): n for n in range(1, args.runs + 1)}
+        futures = {pool.submit(one_run, n, env, args.deadline, args.log, args.jobs): n for n in range(1, args.runs + 1)}
         for future in concurrent.futures.as_completed(futures):
             code, seconds, failed = future.result()
             results.append((futures[future], code, seconds, failed))
