@@ -2,9 +2,9 @@
 
     python bench/soak.py [--runs 200] [--parallel 4] [--jobs 1] [--deadline SECONDS] [--log DIR]
 
-Each run is `python -m ipc run all -j JOBS` (JOBS demos at once within the run) with a TMPDIR of the soak's own (so every temporary directory the
-harness and the demos make is in one place) and a tag in its environment (so every process it starts is
-found again, even one that escaped to init). At the end it reports:
+Each run is `python -m ipc run all -j JOBS` (JOBS demos at once within the run) with a TMPDIR of the
+soak's own (so every temporary directory the harness and the demos make is in one place) and a tag in
+its environment (so every process it starts is found again, even one that escaped to init). At the end it reports:
   runs      how many passed and failed, and which demos failed how often (a failed run's whole output is
             kept in --log, bench/soak-logs by default);
   time      the median and spread of a run's wall time;
