@@ -14,7 +14,7 @@ import shutil
 import time
 from typing import TextIO
 
-from .harness import Result
+from .result import Result
 from .runner import RUNNING, WAITING, Runner, tally
 
 COLOURS = {"ok": "32", "FAILED": "1;31", "skipped": "2", RUNNING: "33", WAITING: "2"}
