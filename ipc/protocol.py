@@ -125,10 +125,6 @@ class Decoder:
         self._buffer = bytearray()
         self._ended = False
 
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
     def feed(self, data: bytes) -> None:
         if self._ended:
             raise ProtocolError("bytes fed after the end of the stream")
