@@ -16,7 +16,7 @@ import heapq
 from bisect import bisect_right
 from typing import Optional, Sequence
 
-from . import instrumentation, matching, waits
+from . import instrumentation, recorder, waits
 from .classify import classify, mark_files
 from .effects import Effects, _fds, _flags, _path
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
@@ -65,7 +65,7 @@ class Builder(Effects):
         self.offsets: dict = {}  # open file description -> its offset (regular files)
         self.paths: dict = {}  # path -> the object at that path now (files, FIFOs, socket files)
         self.fifo_generation: dict = {}
-        self.io = matching.Recorder(self.offsets)
+        self.io = recorder.Recorder(self.offsets)
         self.task_pid = self._tasks()
         self.processes: dict = {}
         self.calls = [

@@ -249,7 +249,7 @@ class Trace:
     marks: list  # every Mark
     steps: list = field(default_factory=list)
     origin: float = 0.0  # the epoch time of the first record: every time here counts from it
-    channels: dict = field(default_factory=dict)  # channel -> its writes and reads (ipc.trace.matching.Channel)
+    channels: dict = field(default_factory=dict)  # channel -> its writes and reads (ipc.trace.channels.Channel)
 
     def process(self, pid: int) -> Process:
         return self.processes[pid]

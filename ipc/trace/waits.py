@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Callable, Optional
 
-from .matching import stream_channel
+from .channels import stream_channel
 from .model import Trace, Wait
 from .names import POLLS, READS, WRITES
 from .strace import Fd, Struct
