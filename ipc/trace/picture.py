@@ -15,18 +15,19 @@ returned, and its lane is dotted between them, with how long it waited and
 what ended it. A message is an arrow from the writer's lane to the reader's,
 on the row where the reader got it; end of file is a dotted arrow from the
 close that caused it. Times are milliseconds from the trace's first record.
+Below the lanes, ipc.trace.picture_summary says what was matched, what was
+left over, and who was blocked.
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .describe import describe, milliseconds, parts, show_bytes
-from .model import Trace, Unmatched
-from .waits import waits_for
+from .model import Trace
+from .picture_summary import channel_label, summary, wrap
 
 COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
 TIME = 9  # the time column
@@ -112,7 +113,7 @@ def render(
         head = limit * 3 // 4
         left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head) :]
     layout = _Layout(pids, axis, lane, width, style, colour, slot, count, _Blocked(trace))
-    lines = [_wrap(UNDER_TRACE, width), ""]
+    lines = [wrap(UNDER_TRACE, width), ""]
     lines += _header(trace, firsts, axis, lane, width, style, colour)
     for number, row in enumerate(rows):
         if left_out and number == limit * 3 // 4:
@@ -120,7 +121,7 @@ def render(
         if row.pid not in axis or (row.source is not None and row.source not in axis):
             continue
         lines += _draw(trace, row, layout)
-    lines += [""] + _summary(trace, pids, width, stopped)
+    lines += [""] + summary(trace, pids, width, stopped)
     return "\n".join(lines) + "\n"
 
 
@@ -230,7 +231,8 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
                 "arrow",
                 reader.pid,
                 source=writer.pid,
-                label=f"{show_bytes(message.data, 18, message.complete)} · {_channel(trace, message.channel)}" + split,
+                label=f"{show_bytes(message.data, 18, message.complete)} · {channel_label(trace, message.channel)}"
+                + split,
             )
         )
     for wait in trace.waits:
@@ -264,11 +266,6 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
             bad = mark.kind == "killed" or not mark.text.endswith(" 0")
             rows.append(Row(mark.seq, 5, "exit", mark.pid, mark.time, [mark.text], style="31" if bad else ""))
     return sorted(rows, key=lambda row: (row.pos, row.order))
-
-
-def _channel(trace: Trace, name: str) -> str:
-    channel = trace.channels.get(name)
-    return channel.label if channel is not None and channel.label else name
 
 
 def _header(trace: Trace, pids: list, axis: dict, lane: int, width: int, style: dict, colour: bool) -> list:
@@ -367,89 +364,3 @@ def _arrow(canvas: Canvas, start: int, end: int, row: Row, colour: str) -> None:
         if len(label) > room:
             label = label[: room - 2] + "… "
         canvas.put(low + 2 + (room - len(label)) // 2, label, colour)
-
-
-def _summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = None) -> list:
-    lines = []
-    shown = [m for m in trace.messages if not trace.calls[m.writer].noise and not trace.calls[m.reader].noise]
-    total = sum(m.length for m in shown)
-    lines.append(f"{len(shown)} message{'s' if len(shown) != 1 else ''} matched writer → reader ({total} bytes).")
-    groups: dict = {}
-    for item in trace.unmatched:  # one line per channel, process and reason
-        groups.setdefault((_channel(trace, item.channel), item.pid, item.reason), []).append(item)
-    for items in groups.values():
-        lines.append(_wrap("! " + _unmatched(trace, items), width))
-    if stopped is not None and stopped.blocked_at_end():  # the deadlock as it stood, before anything was ended
-        lines.append("Blocked when the deadlock was seen:")
-        ended = {(w.tid, round(w.start + trace.origin, 6)): w for w in trace.waits}
-        for wait in stopped.blocked_at_end():
-            final = ended.get((wait.tid, round(wait.start + stopped.origin, 6)))
-            then = f"; then {final.reason}" if final is not None else ""
-            lines.append(_wrap(f"  {_blocked_line(stopped, wait, with_reason=False)}{then}", width))
-    elif stuck := [w for w in trace.blocked_at_end() if w.pid in pids]:
-        lines.append("Blocked at the end:")
-        lines += [_wrap(f"  {_blocked_line(trace, wait)}", width) for wait in stuck]
-    used = sorted(
-        {
-            key
-            for call in trace.calls
-            if not call.noise and call.pid in pids
-            for key in call.objects
-            if trace.objects[key].interesting and trace.objects[key].kind != "file"
-        }
-    )
-    legend = sorted(
-        {trace.objects[key].label: trace.objects[key].description for key in reversed(used)}.values(),
-        key=lambda text: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)],
-    )
-    if legend:
-        lines.append(_wrap("Objects: " + "; ".join(dict.fromkeys(legend)) + ".", width))
-    return lines
-
-
-def _blocked_line(trace: Trace, wait, with_reason: bool = True) -> str:
-    since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
-    held = [
-        f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
-        if fd is not None
-        else f"{trace.processes[pid].label} ({what})"
-        for pid, fd, what in waits_for(trace, wait)
-    ]
-    who = f"; it waits for {', '.join(held)}" if held else ""
-    return f"{trace.processes[wait.pid].label} in {wait.what}{since}{': ' + wait.reason if with_reason else ''}{who}"
-
-
-def _unmatched(trace: Trace, items: list) -> str:
-    item = items[0]
-    who, where = trace.processes[item.pid].label, _channel(trace, item.channel)
-    length = sum(i.length for i in items)
-    calls = f" ({len(items)} calls)" if len(items) > 1 else ""
-    data = show_bytes(item.data, 30, len(item.data) >= item.length and len(items) == 1)
-    item = Unmatched(item.channel, item.call, item.pid, item.offset, length, item.data, item.reason)
-    return {
-        "left unread": f"{item.length} bytes written by {who}{calls} into {where} were never read (left in the "
-        f"buffer): {data}",
-        "no traced reader": f"{item.length} bytes written by {who} to {where} left the trace (no traced process "
-        f"read them): {data}",
-        "never read": f"{item.length} bytes written by {who} to {where} were never read: {data}",
-        "lost: never received": (
-            f"{len(items)} datagrams ({item.length} bytes) sent by {who} to {where} were lost (never received): {data}"
-            if len(items) > 1
-            else f"a datagram of {item.length} bytes sent by {who} to {where} was lost (never received): {data}"
-        ),
-        "truncated": f"{item.length} bytes of a datagram sent by {who} were cut off: the receiver's buffer was "
-        f"shorter: {data}",
-        "no traced writer": f"{item.length} bytes read by {who} from {where} came from outside the trace: {data}",
-    }.get(item.reason, f"{item.length} bytes by {who} on {where}: {item.reason}: {data}")
-
-
-def _wrap(text: str, width: int) -> str:
-    indent = text[: len(text) - len(text.lstrip(" "))]
-    words, lines, current = text.lstrip(" ").split(" "), [], indent
-    for word in words:
-        if current.strip() and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = indent + "  " + word
-        else:
-            current = f"{current} {word}" if current.strip() else current + word
-    return "\n".join(lines + [current])
