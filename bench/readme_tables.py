@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
-from ipc.bench.report import size_text  # noqa: E402
+from ipc.bench.tables import size_text  # noqa: E402
 
 
 def main() -> int:

@@ -9,6 +9,8 @@ reference  the C reference (bench/reference.c), compiled with cc at run time
 runner     the plan of a run, and running it
 stats      percentiles, spread, stability
 machine    the machine the figures come from
-report     the terminal table, ratios, targets and JSON
+tables     the terminal tables of the figures, and the labels they go by
+targets    ratios side by side, the issue's targets judged, the why of each mechanism
+report     the whole report put together, and its JSON
 chart      the SVG chart
 """

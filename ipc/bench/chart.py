@@ -14,7 +14,7 @@ from typing import Sequence
 from xml.sax.saxutils import escape
 
 from . import runner
-from .report import label, size_text
+from .tables import label, size_text
 from .worker import LATENCY, THROUGHPUT, Outcome
 
 WIDTH, HEIGHT = 1600, 1100
