@@ -27,7 +27,7 @@ demo: venv ## run every demo at once (one per CPU), check it, draw it: report/in
 	$(IPC) run all --report report
 
 deadlock: venv ## every broken demo: its deadlock explained, then its fix; then ipc watch on two
-	$(IPC) run deadlocks
+	$(IPC) run deadlocks --verbose
 	@echo "== ipc watch on a shell pipeline that deadlocks (exit code 3 expected)"
 	$(IPC) watch -- sh demos/broken/pipeline_loop.sh; test $$? -eq 3
 	@echo "== ipc watch on the classic subprocess deadlock, in a program not written for this project"

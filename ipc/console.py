@@ -49,6 +49,8 @@ class Console:
             if entry.result is not None and index not in self._shown:
                 self._shown.add(index)
                 if self.verbose:
+                    scripts = ", ".join("demos/" + script for script in entry.demo.scripts)
+                    self._print(f"\n== {entry.demo.name}: {entry.demo.mechanism} ({scripts})")
                     self._print(entry.output.getvalue().rstrip("\n"))
                 round_ = f" (run {entry.round + 1})" if len(runner.entries) > len(_demos(runner)) else ""
                 self._print(self._row(entry.demo.name + round_, entry.state, entry.result))
