@@ -80,6 +80,11 @@ def running():
         command.kill()
 
 
+def ipc_watch(*command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """ipc watch -- COMMAND, run to its end (within timeout) in a process of its own."""
+    return subprocess.run([*IPC, "watch", "--", *command], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def in_background(**options):
     """watch() in a thread of this process, so the test can act on the world meanwhile."""
     report, err, outcome = io.StringIO(), io.BytesIO(), []
@@ -109,13 +114,7 @@ def gone(pid: int) -> bool:
 def test_two_terminals_the_cycle_runs_through_the_server_outside_which_is_left_alone():
     with Program("tcp_server.py", "--clients", "1", "--idle", "0") as server:  # "the other terminal", as documented
         port = server.ready()["port"]
-        done = subprocess.run(
-            [*IPC, "watch", "--", sys.executable, "demos/broken/client_reads_first.py", "--port", port],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = ipc_watch(sys.executable, "demos/broken/client_reads_first.py", "--port", port)
         assert done.returncode == EXIT_DEADLOCK, done.stderr
         err = done.stderr
         pid = server.popen.pid
@@ -157,13 +156,7 @@ def test_waiting_on_a_server_busy_elsewhere_is_said_once_and_nothing_is_ended():
 
 @needs_proc
 def test_a_double_forked_daemon_in_a_deadlock_is_found_and_ended():
-    done = subprocess.run(
-        [*IPC, "watch", "--", sys.executable, "tests/programs/daemon_deadlock.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = ipc_watch(sys.executable, "tests/programs/daemon_deadlock.py", timeout=30)
     assert done.returncode == EXIT_DEADLOCK, done.stderr
     pids = [int(pid) for pid in re.findall(r"daemon_deadlock\.py\[(\d+)\] is blocked", done.stderr)]
     assert len(pids) == 2, done.stderr
@@ -173,13 +166,7 @@ def test_a_double_forked_daemon_in_a_deadlock_is_found_and_ended():
 
 @needs_proc
 def test_threads_that_take_two_locks_in_opposite_orders_are_reported_with_their_lines():
-    done = subprocess.run(
-        [*IPC, "watch", "--", sys.executable, "tests/programs/lock_order.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = ipc_watch(sys.executable, "tests/programs/lock_order.py", timeout=30)
     assert done.returncode == EXIT_DEADLOCK, done.stderr
     err = done.stderr
     assert re.search(r"lock_order\.py\[\d+\] is blocked: every one of its threads waits for a lock", err)
@@ -192,13 +179,7 @@ def test_threads_that_take_two_locks_in_opposite_orders_are_reported_with_their_
 
 @needs_proc
 def test_a_multiprocessing_pipe_deadlock_tells_the_cycle_first_and_the_spare_ends_after():
-    done = subprocess.run(
-        [*IPC, "watch", "--", sys.executable, "tests/programs/mp_pipe.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = ipc_watch(sys.executable, "tests/programs/mp_pipe.py", timeout=30)
     assert done.returncode == EXIT_DEADLOCK, done.stderr
     cycle = re.search(
         r"^The cycle: mp_pipe\.py\[(\d+)\] waits for mp_pipe\.py\[(\d+)\], "
@@ -294,13 +275,7 @@ def test_sigterm_during_two_hosts_leaves_no_namespace(running):
 
 
 def test_background_children_left_running_are_named_and_ended():
-    done = subprocess.run(
-        [*IPC, "watch", "--", "sh", "-c", "for i in $(seq 200); do sleep 60 & done; exit 0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = ipc_watch("sh", "-c", "for i in $(seq 200); do sleep 60 & done; exit 0", timeout=60)
     assert done.returncode == 0, done.stderr
     assert "ipc watch: the command exited and left 200 process(es) running; ending them: 200 × sleep" in done.stderr
     # none is left: the conftest finds any process of this test still running
