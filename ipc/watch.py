@@ -28,13 +28,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, BinaryIO, Optional, Sequence, TextIO
 
 from .deadlock import Diagnosis, Watcher
 from .processes import TICK, Keeper
 from .procfs import command
-from .trace.model import Trace
 from .transcript import parse_label
+
+if TYPE_CHECKING:  # the trace package is loaded only when a command is watched under strace
+    from .trace.model import Trace
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
 EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
