@@ -339,3 +339,16 @@ def test_a_thread_in_no_traced_call_counts_only_if_it_waits_in_futex():
     trace = build([text])
     assert not deadlocked(trace)  # thread 20 might be running
     assert deadlocked(trace, lambda pid, tid: (pid, tid) == (20, 20))  # it waits in futex: a join
+
+
+def test_an_fd_is_gone_as_close_begins_even_while_the_call_is_still_under_way():
+    text = (
+        "10  1.000000 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.000010>\n"
+        "10  1.000100 clone(child_stack=NULL, flags=SIGCHLD) = 11 <0.000100>\n"
+        "10  1.000300 close(4<pipe:[7]> <unfinished ...>\n"
+        "11  1.000400 close(3<pipe:[7]>) = 0 <0.000005>\n"  # the child's step, in the middle of the parent's close
+        "10  1.000500 <... close resumed>) = 0 <0.000200>\n"
+    )
+    trace = build([text])
+    child_close = next(n for n, s in enumerate(trace.steps) if s.call is not None and trace.calls[s.call].pid == 11)
+    assert sorted(trace.state_at(child_close).fd_tables[10]) == [3]  # the parent's fd 4 went when its close began

@@ -126,7 +126,9 @@ class Effects:
                 )
 
     def _on_close(self, call: Call, record: Syscall) -> None:
-        self._set(call.pid, _number(record.args, 0), None, call.end_seq, call.index, "close")
+        # As close() begins, the kernel takes the fd out of the table; what may take longer is releasing the
+        # file. So another process's step while close() is still under way finds the fd already gone.
+        self._set(call.pid, _number(record.args, 0), None, call.seq, call.index, "close")
 
     def _on_close_range(self, call: Call, record: Syscall) -> None:
         first, last = _number(record.args, 0), _number(record.args, 1)
