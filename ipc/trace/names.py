@@ -20,7 +20,7 @@ LECTURE = {**LECTURE_NAMES, "tgkill": "kill", "rt_sigaction": "sigaction"}
 
 # The calls traced by default (strace -e trace=...): processes, fds and their I/O, sockets,
 # waits. Not traced: memory (mmap, brk), stat, ioctl, futex, getdents... the bulk of start-up.
-TRACED_CALLS = (
+PROCESS_CALLS = (
     "clone",
     "clone3",
     "fork",
@@ -33,6 +33,9 @@ TRACED_CALLS = (
     "waitid",
     "kill",
     "tgkill",
+)
+TRACED_CALLS = (
+    *PROCESS_CALLS,
     "read",
     "write",
     "readv",
@@ -89,20 +92,7 @@ TRACED_CALLS = (
     "rt_sigaction",
 )
 
-PROCESS = {
-    "clone",
-    "clone3",
-    "fork",
-    "vfork",
-    "execve",
-    "execveat",
-    "exit",
-    "exit_group",
-    "wait4",
-    "waitid",
-    "kill",
-    "tgkill",
-}
+PROCESS = set(PROCESS_CALLS)  # a process's life: made, changed, ended, waited for, signalled
 MAKERS = {
     "pipe",
     "pipe2",

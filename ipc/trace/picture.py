@@ -209,10 +209,7 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
             and call.lecture != "thread"
         ):
             rows.append(Row(call.seq, 4, "fork", call.result, source=call.pid, label=call.lecture or "fork"))
-    part: dict = {}
-    for message in sorted(trace.messages, key=lambda m: (m.writer, m.offset)):
-        part[message.id] = part.get(("writer", message.writer), 0) + 1
-        part[("writer", message.writer)] = part[message.id]
+    part = trace.write_parts()
     for message in trace.messages:
         writer, reader = trace.calls[message.writer], trace.calls[message.reader]
         split = f" · part {part[message.id]}/{message.write_parts}" if message.write_parts > 1 else ""

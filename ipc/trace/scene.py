@@ -171,10 +171,7 @@ def _failed(call) -> bool:
 def _arrivals(trace: Trace, waits: dict) -> dict:
     """The arrow rows to draw just before a step's row: ("call" | "return", reader call) -> rows."""
     found: dict = {}
-    part: dict = {}
-    for message in sorted(trace.messages, key=lambda m: (m.writer, m.offset)):
-        part[message.id] = part.get(("writer", message.writer), 0) + 1
-        part[("writer", message.writer)] = part[message.id]
+    part = trace.write_parts()
     for message in trace.messages:
         writer, reader = trace.calls[message.writer], trace.calls[message.reader]
         if writer.noise or reader.noise:
