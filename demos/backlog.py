@@ -7,6 +7,9 @@ What it shows
     takes it. The backlog bounds that queue. Here the server never calls
     accept(); clients connect one after another until one gets no answer,
     for several backlogs. Measured on Linux: the queue takes backlog + 1.
+    The kernel says so itself: a listening socket's tcp_info holds the
+    queue's length and its limit, so the demo sees the queue full instead
+    of guessing from a time (it still does that where tcp_info is missing).
     Then the kernel drops new SYNs in silence: the client gets no error (the
     notes say it is "denied"), its connect() just waits in SYN_SENT while the
     kernel resends the SYN after 1 s, 2 s, 4 s... Once accept() makes room,
@@ -18,8 +21,9 @@ Run it
 System calls, in order
     per backlog: socket() -> bind(port 0) -> listen(backlog) -> per client:
     socket() -> setblocking(False) -> connect() (EINPROGRESS) -> select()
-    for writable, up to the deadline -> getsockopt(SO_ERROR) ... until one
-    does not complete -> accept() until EAGAIN, counting -> close() all.
+    for writable, meanwhile getsockopt(TCP_INFO) of the listener: is its
+    queue full? -> getsockopt(SO_ERROR) ... until one does not complete ->
+    accept() until EAGAIN, counting -> close() all.
 
 Its peer
     Itself: the listening socket and its clients live in this one process.
@@ -29,7 +33,7 @@ Expected output (ports and times vary)
     server[100]: listen(2) on 127.0.0.1:41234; it never calls accept()
     client[100]: connect #1 completed in 0.1 ms, before any accept() (ESTABLISHED)
     ...
-    client[100]: connect #4: no answer within 500 ms: the kernel dropped its SYN (SYN_SENT)
+    client[100]: connect #4: the accept queue is full (3 waiting, backlog 2): the kernel dropped its SYN (SYN_SENT)
     server[100]: accept() now finds 3 connection(s) waiting
     server[100]: result: backlog=2 completed=3 accepted=3 dropped=yes
     ...
@@ -43,8 +47,10 @@ Expected output (ports and times vary)
 import os
 import select
 import socket
+import struct
 import sys
 import time
+from typing import Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
@@ -61,6 +67,26 @@ def tcp_state(sock: socket.socket) -> str:
     return TCP_STATES.get(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0], "other")
 
 
+def accept_queue(listener: socket.socket) -> Optional[tuple[int, int]]:
+    """(connections waiting in the accept queue, the backlog): Linux's tcp_info of a listening socket
+    keeps them where a connection keeps its unacked and sacked counts."""
+    if not hasattr(socket, "TCP_INFO"):  # Linux only
+        return None
+    return struct.unpack_from("II", listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32), 24)
+
+
+def unanswered(sock: socket.socket, listener: socket.socket, deadline: float) -> Optional[str]:
+    """None once the handshake of sock's connect() is over; else why it is not and will not be."""
+    started = time.monotonic()
+    while not select.select([], [sock], [], 0.01)[1]:  # writable once the handshake is over
+        queue = accept_queue(listener)
+        if queue is not None and queue[0] > queue[1]:  # the kernel drops every SYN that finds the queue full
+            return f"the accept queue is full ({queue[0]} waiting, backlog {queue[1]})"
+        if time.monotonic() - started > deadline:  # where the queue cannot be read: a guess by time
+            return f"no answer within {deadline * 1000:.0f} ms"
+    return None
+
+
 def measure(backlog: int, deadline: float, show_retry: bool) -> int:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     clients: list[socket.socket] = []
@@ -75,13 +101,9 @@ def measure(backlog: int, deadline: float, show_retry: bool) -> int:
             sock.setblocking(False)  # so connect() cannot wait: we wait in select(), with a deadline
             started = time.monotonic()
             sock.connect_ex(listener.getsockname())  # sends the SYN; EINPROGRESS
-            _, writable, _ = select.select([], [sock], [], deadline)  # writable once the handshake is over
-            if not writable:
+            if (why := unanswered(sock, listener, deadline)) is not None:
                 stuck = sock
-                client.say(
-                    f"connect #{completed + 1}: no answer within {deadline * 1000:.0f} ms: "
-                    f"the kernel dropped its SYN ({tcp_state(sock)})"
-                )
+                client.say(f"connect #{completed + 1}: {why}: the kernel dropped its SYN ({tcp_state(sock)})")
             elif (error := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)) != 0:
                 raise OSError(error, os.strerror(error))
             else:
@@ -135,8 +157,8 @@ def main() -> None:
         "--deadline",
         type=program.seconds(0, 0.99),
         default=0.5,
-        help="seconds a connect may take before it counts as unanswered (default 0.5, "
-        "well under the 1 s after which the SYN is resent)",
+        help="where the accept queue cannot be read (not Linux): seconds a connect may take before it "
+        "counts as unanswered (default 0.5, well under the 1 s after which the SYN is resent)",
     )
     args = parser.parse_args()
     if os.path.exists("/proc/sys/net/core/somaxconn"):

@@ -24,8 +24,8 @@ Its peer
 
 Expected output
     server[200]: ready: host=127.0.0.1 port=41234
-    server[200]: end of file from 127.0.0.1:53012 after 5000 requests, all answered; it can still hear us
-    server[200]: sent "after your end of file: 5000 answered"
+    server[200]: end of file from 127.0.0.1:53012 after 2000 requests, all answered; it can still hear us
+    server[200]: sent "after your end of file: 2000 answered"
 """
 
 import os

@@ -48,7 +48,7 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
     from .harness import run_demo  # psutil is needed from here on
 
     try:
-        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True)
+        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True, trace_startup=args.all)
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code

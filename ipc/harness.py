@@ -41,7 +41,7 @@ from .catalog import ROOT, Demo, Program
 from .deadlock import Watcher
 from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
 from .result import Result
-from .trace.runner import Recording
+from .trace.runner import Recording, TraceError
 from .transcript import Line, Transcript, check_exchange, parse_line
 
 TRACED_SLOWER = 3  # a run under strace may take this many times its deadline: strace stops it at every call
@@ -82,9 +82,11 @@ class Run:
         quiet: Optional[float] = None,
         stop: Optional[threading.Event] = None,
         trace: bool = False,
+        trace_startup: bool = False,
     ):
         # Under strace (ipc trace NAME): first, so that a missing strace says so before anything is made.
         self.recording = Recording() if trace else None
+        self.trace_startup = trace_startup  # strace starts each program (its start-up traced too), not main()
         self.demo = demo
         self.stop = stop  # set by whoever runs several demos at once: stop now, clean up (Ctrl-C, SIGTERM)
         self.out = out
@@ -139,6 +141,8 @@ class Run:
     def _cleanup(self) -> None:
         result = self.result
         try:
+            if self.recording and all(launched.popen.poll() is not None for launched in self.launched):
+                self.recording.settle()  # strace -p writes its last lines after its programs have ended
             self._end_everything()
             self._check_nothing_left()
             if result.diagnosis is not None:
@@ -196,7 +200,11 @@ class Run:
             env.update(self.watch.environment)  # where to dump a Python stack when asked
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         argv = [sys.executable, str(program.path), *args, *extra]
-        if self.recording:
+        from_start = self.trace_startup or self.demo.traced_from_start
+        attached = self.recording is not None and not from_start  # traced from main(): ipc.attach
+        if attached:
+            env.update(self.recording.attach_environment())
+        elif self.recording:
             argv = self.recording.wrap(argv, role)
         popen = self.keeper.launch(
             argv,
@@ -207,10 +215,17 @@ class Run:
             env=env,
         )
         launched = Launched(role, popen)
-        if self.watch and self.recording:
+        if self.watch and self.recording and not attached:
             self.watch.transparent.add(popen.pid)  # strace: the programs it runs are the ones to watch
         elif self.watch:
             self.watch.call(popen.pid, role)  # until its own lines say otherwise
+        if attached:
+            try:
+                tracer = self.recording.attach(self.keeper, popen, argv, role)
+            except TraceError as error:
+                raise _Stop(str(error)) from None
+            if self.watch and tracer is not None:
+                self.watch.transparent.add(tracer)  # strace itself is never part of the exchange
         os.set_blocking(popen.stdout.fileno(), False)
         self.selector.register(popen.stdout, selectors.EVENT_READ, launched)
         self.launched.append(launched)
@@ -311,10 +326,11 @@ class Run:
     def _end_everything(self) -> None:
         """End every process still running and reap it; note processes a finished one left behind."""
         running = {launched.pid for launched in self.launched if launched.popen.poll() is None}
+        tracers = set(self.recording.tracer_pids) if self.recording else set()  # ours, not the demo's
         left = [
             pid
             for pid in self.keeper.alive()
-            if pid not in running and self.keeper.tree.root_of.get(pid) not in running
+            if pid not in running and self.keeper.tree.root_of.get(pid) not in running and pid not in tracers
         ]
         if left and self.result.ok:
             owners = {launched.pid: launched for launched in self.launched}
@@ -377,14 +393,16 @@ def run_demo(
     quiet: Optional[float] = None,
     stop: Optional[threading.Event] = None,
     trace: bool = False,
+    trace_startup: bool = False,
 ) -> Result:
     """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
     is False, the demo named by its ``fixed_by`` runs too and must pass (result.fixed).
     detect=False turns the deadlock watch off (a demo that hangs then runs into its timeout);
     use_proc=False and quiet give the watch the psutil fallback other systems get; stop, once set,
     ends the run at once (with its cleanup), for a caller that runs several in threads; trace=True runs
-    every program under strace (ipc.trace.runner.TraceError if it cannot): result.trace is what the kernel did."""
-    result = Run(demo, out, timeout, detect, use_proc, quiet, stop, trace).execute()
+    every program under strace (ipc.trace.runner.TraceError if it cannot): result.trace is what the kernel did,
+    from each program's main() on (ipc.attach), or from its start, start-up included, with trace_startup."""
+    result = Run(demo, out, timeout, detect, use_proc, quiet, stop, trace, trace_startup).execute()
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:
             fixed_demo = catalog.find([demo.fixed_by])[0]

@@ -28,7 +28,7 @@ import stat
 import traceback
 from typing import Callable, NoReturn, Optional
 
-from . import stacks
+from . import attach, stacks
 from .log import Log
 from .protocol import ProtocolError
 
@@ -50,6 +50,7 @@ def run(main: Callable[[], Optional[int]], role: str) -> int:
     """Call main() and return the exit code the program should end with."""
     signal.signal(signal.SIGTERM, raise_terminated)
     stacks.enable()  # only if a watcher asked for it (IPC_STACK_DIR)
+    attach.stop_for_tracer()  # only under ipc trace, make demo: strace takes over here, start-up untraced
     log = Log(role)
     try:
         code = main() or EXIT_OK

@@ -2,8 +2,9 @@
 
 Each demo runs through the harness in a thread of its own, its output kept
 apart in a buffer (so nothing interleaves), at most ``jobs`` at a time. A
-demo the catalog marks ``alone`` (a timing measurement, network namespaces)
-runs only once every other has finished, with nothing beside it. A broken
+demo the catalog marks ``alone`` (a timing measurement) runs only once every
+other has finished, with nothing beside it; the ones it marks ``slow`` start
+first, the others fill the time beside them. A broken
 demo whose fix is in the same run leaves the fix to its own entry: every
 demo runs once per round.
 
@@ -64,7 +65,9 @@ class Runner:
 
     def run(self) -> list[Result]:
         """Run every entry; the results in the catalog's order. Raises what interrupted it, once all is clean."""
-        together = [entry for entry in self.entries if not entry.demo.alone]
+        together = sorted(  # the slow ones first (a stable sort: otherwise the catalog's order)
+            (entry for entry in self.entries if not entry.demo.alone), key=lambda entry: entry.demo.slow is None
+        )
         alone = [entry for entry in self.entries if entry.demo.alone]
         threads: list[threading.Thread] = []
         try:

@@ -41,7 +41,7 @@ def test_backlog_by_hand_with_a_backlog_of_its_own():
     assert done.returncode == 0, done.stderr
     err = done.stderr.decode()
     assert "result: backlog=3 completed=4 accepted=4 dropped=yes" in err
-    assert "no answer within 300 ms: the kernel dropped its SYN (SYN_SENT)" in err
+    assert "the accept queue is full (4 waiting, backlog 3): the kernel dropped its SYN (SYN_SENT)" in err
 
 
 def test_backlog_refuses_a_bad_backlog_in_one_line():

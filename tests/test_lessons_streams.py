@@ -156,11 +156,11 @@ def test_half_close_demo_moves_both_ways_at_once_and_answers_after_eof():
         for t in client
         if t.startswith("sent all")
     )
-    assert int(overlap[1]) == 5000 and int(overlap[2]) > 0
-    assert 'received "after your end of file: 5000 answered"' in client
+    assert int(overlap[1]) == 2000 and int(overlap[2]) > 0
+    assert 'received "after your end of file: 2000 answered"' in client
     server = texts(result, "server")
     eof = next(i for i, t in enumerate(server) if t.startswith("end of file from"))
-    assert server[eof + 1] == 'sent "after your end of file: 5000 answered"'  # sent after the EOF
+    assert server[eof + 1] == 'sent "after your end of file: 2000 answered"'  # sent after the EOF
 
 
 def test_half_close_check_fails_without_overlap_or_after_eof_line():

@@ -417,3 +417,17 @@ def test_cli_colour_on_a_terminal_unless_no_color(no_color):
         os.close(controller)
     assert b"pipe #1" in output
     assert (b"\x1b[" in output) != no_color
+
+
+def test_the_harness_traces_each_demo_from_its_main_and_its_start_up_only_when_asked():
+    demo = Demo(name="traced", mechanism="-", teaches="-", kind="runs", client=Program("pipe_fork.py"))
+    from_main = run_demo(demo, trace=True, fix=False)
+    assert from_main.ok, from_main.problems  # strace -p is the harness's own: not a process left behind
+    [text] = from_main.trace_texts
+    assert ".pyc" not in text and "--- stopped by SIGSTOP ---" in text  # no module was loaded under strace
+    client = role(from_main.trace, "client")
+    assert client.programs == ["pipe_fork.py"]  # named by the execve the harness wrote for it
+    assert len(from_main.trace.messages) == 8 and from_main.trace.unmatched == []
+    from_start = run_demo(demo, trace=True, trace_startup=True, fix=False)
+    assert from_start.ok, from_start.problems
+    assert ".pyc" in from_start.trace_texts[0] and len(from_start.trace.messages) == 8

@@ -352,3 +352,23 @@ def test_an_fd_is_gone_as_close_begins_even_while_the_call_is_still_under_way():
     trace = build([text])
     child_close = next(n for n, s in enumerate(trace.steps) if s.call is not None and trace.calls[s.call].pid == 11)
     assert sorted(trace.state_at(child_close).fd_tables[10]) == [3]  # the parent's fd 4 went when its close began
+
+
+def test_a_program_traced_from_its_main_is_named_by_its_execve_and_its_sigcont_is_left_out():
+    # What the harness records for a demo traced from main() (ipc.attach): the execve it could not see,
+    # written by the harness, then strace attached to the stopped program, which the harness continued.
+    text = (
+        '20  1.000000 execve("/usr/bin/python3", ["/usr/bin/python3", "demos/pipe_fork.py"], '
+        "0x0 /* before strace attached */) = 0 <0.000000>\n"
+        "20  1.001000 --- stopped by SIGSTOP ---\n"
+        "20  1.002000 --- SIGCONT {si_signo=SIGCONT, si_code=SI_USER, si_pid=19, si_uid=0} ---\n"
+        "20  1.003000 pipe2([3<pipe:[7]>, 4<pipe:[7]>], O_CLOEXEC) = 0 <0.000010>\n"
+        "20  1.004000 --- SIGCONT {si_signo=SIGCONT, si_code=SI_USER, si_pid=18, si_uid=0} ---\n"
+        "20  1.005000 exit_group(0) = ?\n"
+        "20  1.006000 +++ exited with 0 +++\n"
+    )
+    trace = build([text])
+    assert trace.processes[20].programs == ["pipe_fork.py"]
+    signals = [mark for mark in trace.marks if mark.kind == "signal"]
+    assert len(signals) == 1 and signals[0].time > 0.003  # a SIGCONT after the program's first call is its own
+    assert [call.name for call in trace.lecture_calls()] == ["execve", "pipe2", "exit_group"]

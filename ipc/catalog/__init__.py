@@ -106,10 +106,16 @@ class Demo:
     fixed_by: Optional[str] = None
     # A whole run never takes longer than this; then it is stopped and fails.
     timeout: float = 20.0
-    # It must run with nothing else running beside it (a timing measurement, network namespaces).
+    # It must run with nothing else running beside it (a timing measurement).
     alone: bool = False
+    # Why it takes long (it waits a second on purpose, runs a browser...): a run of several starts it
+    # first, so that the short ones fill the time beside it instead of leaving it to run last.
+    slow: Optional[str] = None
     # Why a run of every demo (make demo) does not trace it, when it does not: its trace would bury the rest.
     untraced: Optional[str] = None
+    # Traced by strace from each program's start, not from its main() (ipc.attach): for a demo whose
+    # programs run many others (ip, mount...), whose start-ups strace's seccomp filter makes cheaper.
+    traced_from_start: bool = False
     # Why this demo cannot run here, or None when it can.
     unavailable: Optional[Callable[[], Optional[str]]] = None
 

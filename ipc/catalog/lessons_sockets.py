@@ -155,7 +155,7 @@ DEMOS = [
         client=Program("backlog.py"),
         kind="runs",
         check=check_backlog,
-        alone=True,  # it times how long a SYN goes unanswered: other demos' load would blur that
+        slow="it waits a second for the kernel to resend a SYN",
     ),
     Demo(
         name="ports",
@@ -174,8 +174,9 @@ DEMOS = [
         kind="runs",
         check=check_two_hosts,
         count=count_exchanges,
-        alone=True,  # it makes network namespaces and links: root's business, one at a time
         also_runs=("tcp_server.py", "tcp_client.py", "udp_server.py", "udp_client.py"),
         unavailable=two_hosts_unavailable,
+        traced_from_start=True,  # it runs ip a dozen times, and its servers and clients through ip netns exec
+        slow="it makes two network namespaces and a link between them",
     ),
 ]

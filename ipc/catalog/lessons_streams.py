@@ -155,5 +155,6 @@ DEMOS = [
         client=Program("half_close_client.py", ("--host", "{host}", "--port", "{port}", "--buffer", "4096")),
         kind="runs",
         check=check_half_close,
+        slow="2000 requests and answers, each a system call: under strace, and drawn",
     ),
 ]

@@ -132,6 +132,7 @@ DEMOS = [
         unavailable=no_chromium,
         untraced="Chromium makes some 28,000 system calls of its own: ipc trace http-browser draws them, "
         "the report leaves them out",
+        slow="it starts a browser",
     ),
     Demo(
         name="http-client-reads-first",
@@ -334,6 +335,8 @@ DEMOS += [
         kind="runs",
         check=check_dns_names,
         unavailable=no_namespaces,
+        traced_from_start=True,  # it runs ip, unshare, mount, dig...: 150 programs
+        slow="it makes network namespaces and runs some 150 programs",
     ),
     Demo(
         name="dns-dnsmasq",
@@ -345,5 +348,7 @@ DEMOS += [
         kind="runs",
         check=check_dns_names,
         unavailable=no_dnsmasq,
+        traced_from_start=True,  # it runs ip, unshare, mount, dnsmasq...: 150 programs
+        slow="it makes network namespaces and runs some 150 programs",
     ),
 ]

@@ -23,6 +23,7 @@ WHY = {
     "ECONNRESET": " (peer reset)",
 }
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
+ESCAPE_TABLE = str.maketrans({**{chr(n): f"\\x{n:02x}" for n in [*range(32), 127]}, **ESCAPES})
 
 
 def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
@@ -31,8 +32,10 @@ def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
         return "…"
     # Only the start is shown: at most 4 bytes a character, and one more, say whether it is cut (a megabyte
     # in flight is not escaped whole). A byte that is not UTF-8 becomes a lone surrogate.
-    text = data[: limit * 4 + 4].decode("utf-8", "surrogateescape")
-    shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}") for ch in text)
+    text = data[: limit * 4 + 4].decode("utf-8", "surrogateescape")[: limit + 1]  # each shows as 1 or more
+    shown = text.translate(ESCAPE_TABLE)
+    if not shown.isprintable():  # beyond ASCII: a byte that is not UTF-8, a control character
+        shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}") for ch in text)
     if len(shown) > limit:
         return '"' + shown[: max(limit - 1, 1)] + '"…'
     return f'"{shown}"' + ("" if complete else "…")

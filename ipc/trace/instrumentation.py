@@ -7,6 +7,9 @@ is restarted (SA_RESTART). strace sees all of it: the call returning
 ERESTARTSYS, the signal, a few dozen writes, the same call again. None of it
 is the program's: here the writes and the signal go, and the call and its
 restart become the one wait they are to the program.
+
+A program traced from its main() on (ipc.attach) stopped itself and was
+continued once strace was attached: that SIGCONT, before any call of it, goes too.
 """
 
 from __future__ import annotations
@@ -24,9 +27,14 @@ def remove(records: list) -> list:
     """The records of one strace text, less the stack dumps a watcher asked for."""
     kept: list = []
     interrupted: dict[int, Syscall] = {}  # task -> its call that the dump signal interrupted
+    calling: set[int] = set()  # the tasks seen in a call since their execve
     for record in records:
         if isinstance(record, Signal) and record.name == DUMP_SIGNAL_NAME:
             continue
+        if isinstance(record, Signal) and record.name == "SIGCONT" and record.pid not in calling:
+            continue  # the harness letting an attached program go on
+        if isinstance(record, Syscall) and record.name != "execve":
+            calling.add(record.pid)
         if isinstance(record, Syscall) and _on_stack_file(record):
             continue
         if isinstance(record, Syscall):

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+from ..attach import ENV
 from .build import build
 from .model import Trace
 from .names import TRACED_CALLS
@@ -37,6 +38,7 @@ from .waits import deadlocked
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
+ATTACH_WITHIN = 10.0  # seconds a program may take to reach main(), or strace to attach to it
 INSTALL = "install it with: apt-get install strace (Debian, Ubuntu), dnf install strace (Fedora)"
 
 
@@ -158,19 +160,66 @@ def trace_command(
 class Recording:
     """The strace output files of one run (the harness's, ipc watch's), in a private directory.
 
-    ``wrap(argv, name)`` is the argv to launch instead, writing its own file;
-    ``model()`` reads every file into one model, as often as asked (while the
-    programs still run, too: a deadlock drawn as it stood); ``close()`` removes them."""
+    Two ways to trace a program, each writing a file of its own:
+    ``wrap(argv, name)`` is the argv to launch instead (strace starts the program: every call from
+    its execve on); ``attach(keeper, popen, argv, name)`` traces a demo launched with
+    ``attach_environment`` from its main() on (see ipc.attach: the interpreter's start-up, hundreds
+    of stops, is not traced). ``model()`` reads every file into one model, as often as asked (while
+    the programs still run, too: a deadlock drawn as it stood); ``settle()`` lets the attached
+    straces finish their files; ``close()`` removes them."""
 
     def __init__(self) -> None:
         self.seccomp = check_strace()  # TraceError, with how to get strace, before anything is made
         self.directory = tempfile.mkdtemp(prefix="ipc-trace-")  # mode 0700
         self.files: list[str] = []
+        self.tracers: list[subprocess.Popen] = []  # the straces attach() started
 
     def wrap(self, argv: Sequence[str], name: str) -> list:
-        path = os.path.join(self.directory, f"{len(self.files)}-{name}.strace")
-        self.files.append(path)
-        return strace_argv(argv, path, seccomp=self.seccomp)
+        return strace_argv(argv, self._new_file(name), seccomp=self.seccomp)
+
+    @staticmethod
+    def attach_environment() -> dict:
+        """For a program to be traced by attach(): it stops itself before main() (ipc.attach)."""
+        return {ENV: "1"}
+
+    def attach(self, keeper, popen: subprocess.Popen, argv: Sequence[str], name: str) -> Optional[int]:
+        """Trace ``popen`` (launched with attach_environment) from its main() on: wait until it has stopped
+        itself, attach strace, continue it. The strace's pid, or None when the program ended before main()."""
+        path = self._new_file(name)
+        if not _wait_stopped(popen.pid, time.monotonic() + ATTACH_WITHIN):
+            return None
+        with open(path, "w", encoding="utf-8") as file:  # strace appends (-A): what it could not see
+            file.write(_execve_line(popen.pid, argv))
+        errors = path + ".errors"
+        with open(errors, "w") as stderr:
+            tracer = keeper.launch(
+                attach_argv(popen.pid, path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        self.tracers.append(tracer)
+        deadline = time.monotonic() + ATTACH_WITHIN
+        while not _traced(popen.pid):
+            if tracer.poll() is not None or time.monotonic() > deadline:
+                os.kill(popen.pid, signal.SIGKILL)  # stopped for good otherwise
+                with open(errors, encoding="utf-8", errors="replace") as said:
+                    last = said.read().strip().splitlines()[-1:]
+                raise TraceError(f"strace could not attach to {name}[{popen.pid}]: {last or 'no answer'}")
+            time.sleep(0.001)
+        os.kill(popen.pid, signal.SIGCONT)
+        return tracer.pid
+
+    def settle(self, within: float = 2.0) -> None:
+        """Wait (a while) for the attached straces to end on their own, their files complete: they end
+        once every program they trace has."""
+        deadline = time.monotonic() + within
+        for tracer in self.tracers:
+            try:
+                tracer.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return
+
+    @property
+    def tracer_pids(self) -> list[int]:
+        return [tracer.pid for tracer in self.tracers]
 
     def texts(self) -> list[str]:
         texts = []
@@ -185,6 +234,50 @@ class Recording:
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _new_file(self, name: str) -> str:
+        path = os.path.join(self.directory, f"{len(self.files)}-{name}.strace")
+        self.files.append(path)
+        return path
+
+
+def attach_argv(pid: int, output: str, strings: int = STRINGS) -> list:
+    """strace attached to a running program: as strace_argv, but without --seccomp-bpf (strace can only
+    install that filter in a program it starts) and appending (-A) to what the file already has."""
+    selection = ["-e", "trace=" + ",".join(TRACED_CALLS)]
+    return ["strace", "-f", "-ttt", "-T", "-yy", "-s", str(strings), *selection, "-A", "-o", output, "-p", str(pid)]
+
+
+def _wait_stopped(pid: int, deadline: float) -> bool:
+    """Until our child ``pid`` has stopped (True) or ended (False), or the deadline (TraceError)."""
+    while time.monotonic() < deadline:
+        try:
+            state = os.waitid(os.P_PID, pid, os.WSTOPPED | os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        if state is not None:
+            return state.si_code in (os.CLD_STOPPED, os.CLD_TRAPPED)
+        time.sleep(0.001)
+    raise TraceError(f"process {pid} did not reach main() within {ATTACH_WITHIN:g} s, to be traced")
+
+
+def _traced(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in status)
+    except OSError:
+        return False
+
+
+def _execve_line(pid: int, argv: Sequence[str]) -> str:
+    """The execve strace would have shown, had it started the program: it names the process."""
+    quoted = ", ".join(_quoted(arg) for arg in argv)
+    environment = "0x0 /* before strace attached */"
+    return f"{pid} {time.time():.6f} execve({_quoted(argv[0])}, [{quoted}], {environment}) = 0 <0.000000>\n"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class _TraceDirectory:

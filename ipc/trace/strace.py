@@ -226,20 +226,21 @@ def _complete(name: str, body: str, call: Syscall, line: Optional[int] = None, t
 
 
 NESTING = re.compile(r'["()\[\]{}<>]')
+OPENING, CLOSING = ("(", "[", "{"), (")", "]", "}")
 TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[()\[\]{}<>,]|[^"()\[\]{}<>,]+', re.S)  # a whole string is one token
 
 
 def _close_paren(body: str) -> Optional[int]:
     """Index of the parenthesis that closes an argument list whose "(" came before ``body``."""
-    depth = 0
-    for token in TOKENS.finditer(body):
-        char = token.group()
-        if char in "([{":
+    depth, at = 0, 0
+    for token in TOKENS.findall(body):  # the tokens cover the text: each starts where the last ended
+        if token in OPENING:
             depth += 1
-        elif char in ")]}":
-            if depth == 0 and char == ")":
-                return token.start()
+        elif token in CLOSING:
+            if depth == 0 and token == ")":
+                return at
             depth -= 1
+        at += len(token)
     return None
 
 
@@ -251,21 +252,22 @@ def split_args(text: str) -> list:
 def _split_top(text: str, separator: str = ",") -> list[str]:
     if not NESTING.search(text):  # most argument lists: nothing to keep together
         return [part.strip() for part in text.split(separator)]
-    parts, start, depth = [], 0, 0
+    parts, start, depth, at, before = [], 0, 0, 0, ""
     angles: list[int] = []  # the bracket depth at which each open fd decoration began
-    for token in TOKENS.finditer(text):
-        char, at = token.group(), token.start()
-        if char == "<" and at > 0 and (text[at - 1].isalnum() or angles):
+    for token in TOKENS.findall(text):  # the tokens cover the text: each starts where the last ended
+        if token == "<" and at > 0 and (before.isalnum() or angles):
             angles.append(depth)  # an fd's decoration: 3<pipe:[5]>, 2</dev/null<char 1:3>>
-        elif char == ">" and angles and angles[-1] == depth and text[at - 1] != "-":
+        elif token == ">" and angles and angles[-1] == depth and before != "-":
             angles.pop()
-        elif char in "([{":
+        elif token in OPENING:
             depth += 1
-        elif char in ")]}":
+        elif token in CLOSING:
             depth -= 1
-        elif char == separator and depth == 0 and not angles:
+        elif token == separator and depth == 0 and not angles:
             parts.append(text[start:at].strip())
             start = at + 1
+        at += len(token)
+        before = token[-1]
     parts.append(text[start:].strip())
     return parts
 
