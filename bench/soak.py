@@ -1,8 +1,9 @@
 """The soak: `ipc run all` many times, several at once; then what failed, and what was left behind.
 
-    python bench/soak.py [--runs 200] [--parallel 4] [--jobs 1] [--deadline SECONDS] [--log DIR]
+    python bench/soak.py [--runs 200] [--parallel 4] [--jobs 1] [--report] [--deadline SECONDS] [--log DIR]
 
-Each run is `python -m ipc run all -j JOBS` (JOBS demos at once within the run) with a TMPDIR of the
+Each run is `python -m ipc run all -j JOBS` (JOBS demos at once within the run; with --report, make demo's
+way: each demo traced, the report written into the soak's TMPDIR and removed) with a TMPDIR of the
 soak's own (so every temporary directory the harness and the demos make is in one place) and a tag in
 its environment (so every process it starts is found again, even one that escaped to init). At the end it reports:
   runs      how many passed and failed, and which demos failed how often (a failed run's whole output is
@@ -58,12 +59,13 @@ def tagged(tag: str) -> list[psutil.Process]:
     return [process for process in found if process.is_running() and process.status() != psutil.STATUS_ZOMBIE]
 
 
-def one_run(number: int, env: dict, deadline: float, log: Path, jobs: int) -> tuple[int, float, list[str]]:
+def one_run(number: int, env: dict, deadline: float, log: Path, jobs: int, report: bool) -> tuple[int, float, list]:
     """One `ipc run all -j JOBS`: (exit code, seconds, the demos it says FAILED)."""
     started = time.monotonic()
+    directory = tempfile.mkdtemp(prefix="report-", dir=env["TMPDIR"]) if report else None
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "ipc", "run", "all", "-j", str(jobs)],
+            [sys.executable, "-m", "ipc", "run", "all", "-j", str(jobs), *(["--report", directory] if report else [])],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -73,6 +75,9 @@ def one_run(number: int, env: dict, deadline: float, log: Path, jobs: int) -> tu
         code, out = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as expired:
         code, out = -1, f"still running after {deadline:g} s\n{expired.stdout or ''}"
+    finally:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
     seconds = time.monotonic() - started
     failed = [m[1] for line in out.splitlines() if (m := FAILED_ROW.match(line))]
     if code != 0:
@@ -86,6 +91,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200, help="how many runs of ipc run all (default 200)")
     parser.add_argument("--parallel", type=int, default=4, help="how many at once (default 4)")
     parser.add_argument("--jobs", type=int, default=1, help="each run's own -j: demos at once within it (default 1)")
+    parser.add_argument("--report", action="store_true", help="each run traced, with its report (make demo's way)")
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds one run may take (default 600)")
     parser.add_argument("--log", type=Path, default=ROOT / "bench" / "soak-logs", help="where failed runs' output goes")
     args = parser.parse_args()
@@ -96,13 +102,15 @@ def main() -> int:
     env = {**os.environ, TAG: tag, "TMPDIR": tmpdir, "PYTHONPATH": str(ROOT)}
     fds_before, namespaces_before = open_fds(), namespaces()
     print(
-        f"soak: {args.runs} runs of `ipc run all -j {args.jobs}`, {args.parallel} at once, on {os.cpu_count()} CPUs "
+        f"soak: {args.runs} runs of `ipc run all -j {args.jobs}{' --report DIR' * args.report}`, "
+        f"{args.parallel} at once, on {os.cpu_count()} CPUs "
         f"(load average {os.getloadavg()[0]:.1f}); TMPDIR {tmpdir}",
         flush=True,
     )
     results, started = [], time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-        futures = {pool.submit(one_run, n, env, args.deadline, args.log, args.jobs): n for n in range(1, args.runs + 1)}
+        settings = (env, args.deadline, args.log, args.jobs, args.report)
+        futures = {pool.submit(one_run, n, *settings): n for n in range(1, args.runs + 1)}
         for future in concurrent.futures.as_completed(futures):
             code, seconds, failed = future.result()
             results.append((futures[future], code, seconds, failed))
