@@ -339,6 +339,10 @@ class Run:
                 who = f"{owner.role}[{owner.pid}]" if owner else "the demo"
                 found = [pid for pid in left if self.keeper.tree.root_of.get(pid, pid) == root]
                 self.result.problems.append(f"{who} left processes running: {found}")
+        if tracers:  # the programs first, while strace -p still passes each its SIGTERM (one that came as
+            # strace itself was detaching could be lost: the program would not clean up); strace then ends
+            self.keeper.end([pid for pid in self.keeper.roots if pid not in tracers])
+            self.recording.settle()
         self.keeper.close()  # SIGTERM what runs, GRACE to clean up, then SIGKILL; reaped
         for launched in self.launched:
             if not launched.closed:
