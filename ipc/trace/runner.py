@@ -15,6 +15,12 @@ The flags, and why:
                   never mixed with the program's output
 Not -X raw: strace's decoded flags (O_CLOEXEC, SOCK_STREAM) are what a student reads.
 
+A demo run by the harness is traced from its main() instead (ipc.attach): it stops itself,
+``strace -p PID`` attaches (-A: appending to the file, whose first line the harness wrote: the
+execve strace did not see) and the harness continues it. Without its start-up, the program makes
+so few calls that losing --seccomp-bpf (strace installs that filter only in a program it starts)
+costs less than the start-up did.
+
 ``strace_argv`` wraps any launch argv; ``load`` builds one model from several
 output files (a server and a client traced apart merge by timestamp).
 """

@@ -227,11 +227,14 @@ def _complete(name: str, body: str, call: Syscall, line: Optional[int] = None, t
 
 NESTING = re.compile(r'["()\[\]{}<>]')
 OPENING, CLOSING = ("(", "[", "{"), (")", "]", "}")
-TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[()\[\]{}<>,]|[^"()\[\]{}<>,]+', re.S)  # a whole string is one token
+# A whole string is one token (written as runs between escapes: a 4 KiB message is not matched a character at a time)
+TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[()\[\]{}<>,]|[^"()\[\]{}<>,]+', re.S)
 
 
 def _close_paren(body: str) -> Optional[int]:
     """Index of the parenthesis that closes an argument list whose "(" came before ``body``."""
+    if '"' not in body and (result := body.rfind(") = ")) >= 0:  # no string to hide a ") = ": the last one
+        return result
     depth, at = 0, 0
     for token in TOKENS.findall(body):  # the tokens cover the text: each starts where the last ended
         if token in OPENING:
