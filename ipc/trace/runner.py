@@ -16,8 +16,8 @@ The flags, and why:
 Not -X raw: strace's decoded flags (O_CLOEXEC, SOCK_STREAM) are what a student reads.
 
 A demo run by the harness is traced from its main() instead (ipc.attach): it stops itself,
-``strace -p PID`` attaches (-A: appending to the file, whose first line the harness wrote: the
-execve strace did not see) and the harness continues it. Without its start-up, the program makes
+``strace -p PID`` attaches (-A: appending to the file, to which the harness adds the execve strace
+did not see, stamped as main() begins) and the harness continues it. Without its start-up, the program makes
 so few calls that losing --seccomp-bpf (strace installs that filter only in a program it starts)
 costs less than the start-up did.
 
@@ -194,8 +194,6 @@ class Recording:
         path = self._new_file(name)
         if not _wait_stopped(popen.pid, time.monotonic() + ATTACH_WITHIN):
             return None
-        with open(path, "w", encoding="utf-8") as file:  # strace appends (-A): what it could not see
-            file.write(_execve_line(popen.pid, argv))
         errors = path + ".errors"
         with open(errors, "w") as stderr:
             tracer = keeper.launch(
@@ -210,6 +208,8 @@ class Recording:
                     last = said.read().strip().splitlines()[-1:]
                 raise TraceError(f"strace could not attach to {name}[{popen.pid}]: {last or 'no answer'}")
             time.sleep(0.001)
+        with open(path, "a", encoding="utf-8") as file:  # strace appends too (-A): what it did not see
+            file.write(_execve_line(popen.pid, argv))  # stamped now: main() is about to begin
         os.kill(popen.pid, signal.SIGCONT)
         return tracer.pid
 
