@@ -372,3 +372,30 @@ def test_a_program_traced_from_its_main_is_named_by_its_execve_and_its_sigcont_i
     signals = [mark for mark in trace.marks if mark.kind == "signal"]
     assert len(signals) == 1 and signals[0].time > 0.003  # a SIGCONT after the program's first call is its own
     assert [call.name for call in trace.lecture_calls()] == ["execve", "pipe2", "exit_group"]
+
+
+def test_a_poll_woken_by_a_write_whose_return_strace_printed_later_names_that_write():
+    # Seen in fork-server under the harness: the server's write began while the client polled, and
+    # strace printed the write's return only after the poll's. The write still ended the wait.
+    text = (
+        "10  1.000000 poll([{fd=3<TCP:[127.0.0.1:5000->127.0.0.1:6000]>, events=POLLIN}], 1, -1 <unfinished ...>\n"
+        '11  1.010000 write(1<TCP:[127.0.0.1:6000->127.0.0.1:5000]>, "1 HELLO\\n", 8 <unfinished ...>\n'
+        "10  1.010100 <... poll resumed>) = 1 ([{fd=3, revents=POLLIN}]) <0.010100>\n"
+        '10  1.010200 recvfrom(3<TCP:[127.0.0.1:5000->127.0.0.1:6000]>, "1 HELLO\\n", 4096, 0, NULL, NULL) = 8'
+        " <0.000010>\n"
+        "11  1.010300 <... write resumed>) = 8 <0.000300>\n"
+    )
+    trace = build([text])
+    [message] = trace.messages
+    assert message.data == b"1 HELLO\n" and (message.writer_pid, message.reader_pid) == (11, 10)
+    [wait] = [wait for wait in trace.waits if trace.calls[wait.call].name == "poll"]
+    assert wait.cause == message.writer and wait.cause_pid == 11 and wait.reason.endswith(" wrote"), wait.reason
+
+
+def test_a_non_blocking_call_slowed_by_strace_did_not_wait_for_anything():
+    text = (
+        "10  1.000000 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3<TCP:[7]> <0.000010>\n"
+        "10  1.000100 connect(3<TCP:[7]>, {sa_family=AF_INET, sin_port=htons(5000), "
+        'sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EINPROGRESS (Operation now in progress) <0.006000>\n'
+    )
+    assert build([text]).waits == []  # 6 ms, but it returned at once: strace's stop was the slow part

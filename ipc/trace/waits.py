@@ -39,6 +39,7 @@ BLOCKING = (
 )
 INTERRUPTED = {"EINTR", "ERESTARTSYS", "ERESTARTNOHAND", "ERESTARTNOINTR", "ERESTART_RESTARTBLOCK"}
 BIG_WRITE = 4096  # a write this long can meet a full buffer; a shorter one split by a reader is not taken for a wait
+NEVER_WAITED = {"EAGAIN", "EWOULDBLOCK", "EINPROGRESS"}  # a non-blocking call said it would have to wait
 LONG = 0.005  # s: a call this long with no traced cause waited for something outside the trace
 SKEW = 0.005  # s: how late one strace's clock reading may be against another's (each stamps a line when it gets to it)
 
@@ -194,13 +195,14 @@ class _Finder:
                 else stream_channel(obj, fd.target, False)
             )
             seqs, events = self._events(name, obj)
-            for seq, cause, pid, verb in events[bisect_right(seqs, call.seq) :]:
+            for seq, cause, pid, verb, began in events[bisect_right(seqs, call.seq) :]:
                 moment = self.time_at.get(seq)
                 if (best is not None and seq >= best[0]) or (
                     call.end_seq is not None and seq > call.end_seq and (moment is None or moment > call.end + SKEW)
                 ):
                     break  # past the end of the wait, even by a late clock
-                if pid != call.pid and during(seq, pid):
+                # a write whose return strace printed late still woke the poll if it began during it
+                if pid != call.pid and (during(seq, pid) or (began is not None and during(began, pid))):
                     best = (seq, cause, pid, verb)
                     break
         if best is None:
@@ -214,11 +216,13 @@ class _Finder:
             events = []
             if channel is not None:
                 verb = "sent a datagram" if channel.kind == "datagram" else "wrote"
-                events += [(op.end_seq, op.call, op.pid, verb) for op in channel.writes if op.end_seq is not None]
-                events += [(seq, closer, pid, "closed") for seq, closer, pid in channel.eofs]
+                events += [
+                    (op.end_seq, op.call, op.pid, verb, op.seq) for op in channel.writes if op.end_seq is not None
+                ]
+                events += [(seq, closer, pid, "closed", None) for seq, closer, pid in channel.eofs]
             if obj.listening:
                 events += [
-                    (c.seq, c.index, c.pid, "connected")
+                    (c.seq, c.index, c.pid, "connected", None)
                     for c, o in self.io.connects
                     if o.remote and obj.local and o.remote == obj.local
                 ]
@@ -241,6 +245,8 @@ class _Finder:
             signal = self._signal_after(call)
             return f"interrupted by {signal or 'a signal'}", None, None, signal or "?"
         interesting = obj is None or obj.interesting
+        if call.errno in NEVER_WAITED:  # non-blocking: slow only because strace stopped it
+            return None
         if call.duration is not None and call.duration >= LONG and interesting and call.name not in WRITES:
             return "until something outside the trace", None, None, None
         return None
