@@ -121,6 +121,8 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
         return f"{title} fd {fd} {args[1] if len(args) > 1 else ''}{on}", failed
     if name == "setsockopt":
         return f"{title} fd {fd} {args[2] if len(args) > 2 else ''}={_short(args[3] if len(args) > 3 else '')}", failed
+    if name == "getsockopt":
+        return f"{title} fd {fd} {args[2] if len(args) > 2 else ''}", failed
     if name in ("mknod", "mknodat"):
         return f"{title} {_path(args)}", failed
     if name in ("open", "openat", "openat2", "creat"):

@@ -79,6 +79,7 @@ TRACED_CALLS = (
     "getsockname",
     "getpeername",
     "setsockopt",
+    "getsockopt",
     "sendfile",
     "splice",
     "poll",
