@@ -64,9 +64,14 @@ class Channel:
             ]
         if self.kind == "file":
             return b""
-        written = b"".join(op.data.ljust(op.length, b"?") for op in self.writes if done(op, op.in_seq))
         taken = sum(op.length for op in self.reads if done(op, op.end_seq))
-        return written[taken:]
+        parts, position = [], 0  # the written bytes past the first `taken`, without copying the rest
+        for op in self.writes:
+            if done(op, op.in_seq):
+                if position + op.length > taken:
+                    parts.append(op.data.ljust(op.length, b"?")[max(0, taken - position) :])
+                position += op.length
+        return b"".join(parts)
 
 
 def channel_label(name: str, objects: dict) -> str:
