@@ -43,7 +43,6 @@ Expected output
 """
 
 import os
-import shutil
 import signal
 import stat
 import sys
@@ -127,6 +126,16 @@ def serve_clients(well_known: str, directory: str, idle: float, most: float) -> 
     return served
 
 
+def remove_directory(directory: str) -> None:
+    """With any FIFOs a killed client left (it holds nothing else)."""
+    for name in os.listdir(directory):
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:  # its client unlinked it as we went: client and server both clean up
+            pass
+    os.rmdir(directory)
+
+
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument(
@@ -173,7 +182,7 @@ def main() -> None:
             os.unlink(well_known)  # a FIFO is a file: it outlives every process that used it until unlinked
             log.say(f"removed {well_known}")
         if made:
-            shutil.rmtree(directory)  # with any FIFOs a killed client left
+            remove_directory(directory)
 
 
 if __name__ == "__main__":

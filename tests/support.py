@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -152,3 +153,11 @@ def run_demo_once(name: str):
     if name not in _runs:
         _runs[name] = run_demo(catalog.find([name])[0], fix=False)
     return _runs[name]
+
+
+def load_demo(name: str):
+    """A demo's functions, imported from its file (the demos are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, DEMOS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,11 +7,12 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import time
 
 import pytest
 from peers import FifoPeer, open_before
-from support import Program, run_demo_once, run_program
+from support import Program, load_demo, run_demo_once, run_program
 
 
 def test_fifo_demo_through_the_harness():
@@ -151,3 +152,30 @@ def test_fifo_client_gives_up_on_a_fifo_nobody_serves():
     assert done.returncode == 1
     last = done.stderr.decode().splitlines()[-1]
     assert re.fullmatch(r"client\[\d+\]: error: TimeoutError: nothing from the server within 0.5 s: .*", last)
+
+
+def test_the_server_removes_its_directory_while_a_client_unlinks_its_own_fifos():
+    # Seen once in a soak: the server's rmtree listed a client's FIFO, the client unlinked it, and rmtree's
+    # unlink said FileNotFoundError: the server failed and left its directory behind.
+    remove_directory = load_demo("fifo_server").remove_directory
+    for _ in range(5):
+        directory = tempfile.mkdtemp(prefix="ipc-test-fifo-")
+        names = [os.path.join(directory, f"{pid}.requests") for pid in range(2000)]
+        for name in names:
+            os.mkfifo(name)
+        client = threading.Thread(target=unlink_each, args=(reversed(names),))
+        client.start()
+        try:
+            remove_directory(directory)
+        finally:
+            client.join(10)
+        assert not os.path.exists(directory)
+
+
+def unlink_each(paths) -> None:
+    """What a client does on its way out, for many clients at once: unlink its FIFOs, if still there."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:  # the server's rmtree was first
+            pass

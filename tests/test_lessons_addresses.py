@@ -1,6 +1,5 @@
 """Lessons on addresses: byte order, getaddrinfo, INADDR_ANY vs loopback, the two axes."""
 
-import importlib.util
 import ipaddress
 import os
 import re
@@ -14,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from support import ROOT, Program, run_demo_once, run_program
+from support import ROOT, Program, load_demo, run_demo_once, run_program
 
 from ipc.catalog import lessons_addresses
 from ipc.stream import MessageReader
@@ -75,14 +74,6 @@ def test_byte_order_demo_refuses_bad_input_in_one_line(args, code, says):
 
 
 # -- names and addresses: showip ----------------------------------------------
-
-
-def load_demo(name):
-    """A demo's functions, imported from its file (the demos are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "demos" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_showip_demo_through_the_harness():
