@@ -196,6 +196,14 @@ class Keeper:
         self.reap()
         return self.tree.update(self.roots if roots is None else roots)
 
+    def _under(self, roots: Optional[list[int]]) -> list[int]:
+        """The live processes of the run, or only these roots and the processes found under them."""
+        live = self.alive(roots)
+        if roots is None:
+            return live
+        chosen = set(roots)
+        return [pid for pid in live if pid in chosen or self.tree.root_of.get(pid) in chosen]
+
     def reap(self) -> None:
         """Adopt the orphans given to this process that carry our tag; collect every ended orphan's exit."""
         if not self._subreaper:
@@ -219,10 +227,10 @@ class Keeper:
             return self._end(list(pids) if pids is not None else None, grace)
 
     def _end(self, roots: Optional[list[int]], grace: float) -> list[int]:
-        found = self.alive(roots)
+        found = self._under(roots)
         groups = self._groups if roots is None else [pid for pid in roots if pid in self._groups]
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            live = self.alive(roots)
+            live = self._under(roots)
             if not live and not self._groups_alive(groups):
                 break
             for group in groups:  # what forked and died between two looks is still in its group
@@ -233,7 +241,7 @@ class Keeper:
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
                 self._poll()
-                if not self.alive(roots) and not self._groups_alive(groups):
+                if not self._under(roots) and not self._groups_alive(groups):
                     break
                 time.sleep(0.01)
         for popen in self.popens:

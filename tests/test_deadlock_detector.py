@@ -18,7 +18,7 @@ from support import Program, run_program
 
 from ipc import procfs, syscalls
 from ipc.deadlock import SETTLE, Detector
-from ipc.processes import Tree
+from ipc.processes import Keeper, Tree
 
 pytestmark = pytest.mark.skipif(not procfs.AVAILABLE, reason="needs Linux's /proc")
 LOOK = SETTLE + 0.45  # long enough that a deadlock would surely have been reported
@@ -176,6 +176,21 @@ def test_a_thread_blocked_in_read_while_main_joins_it_counts(processes):
     assert diagnosis is not None
     threaded_one = diagnosis.process(str(processes[0].pid))
     assert threaded_one.call == "read" and threaded_one.tid != threaded_one.pid  # the thread, not the main one
+
+
+def test_the_keeper_ends_only_the_processes_asked_for_and_what_runs_under_them():
+    # The harness ends a traced demo's programs before their strace -p: it must not get the SIGTERM too.
+    with Keeper() as keeper:
+        script = "import os, time\nif os.fork() == 0: time.sleep(30)\nprint('forked', flush=True); time.sleep(30)"
+        first = keeper.launch([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        other = keeper.launch([sys.executable, "-c", "import time; time.sleep(30)"])
+        first.stdout.readline()  # its child is forked by now
+        under = [pid for pid in keeper.alive() if keeper.tree.root_of.get(pid) == first.pid]
+        assert len(under) == 2
+        ended = keeper.end([first.pid])
+        first.stdout.close()
+        assert sorted(ended) == sorted(under) and first.returncode is not None
+        assert other.poll() is None and keeper.alive() == [other.pid]  # left alone, until the keeper closes
 
 
 def test_the_tree_follows_forks_and_orphans(processes):
