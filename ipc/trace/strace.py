@@ -25,6 +25,7 @@ NULL, anything else, as written).
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -346,6 +347,7 @@ UNIX_INSIDE = re.compile(r'^(?P<inode>\d+)(?:->(?P<peer>\d+))?(?:,"(?P<path>.*)"
 INET_INSIDE = re.compile(r"^(?P<local>.+?)(?:->(?P<remote>.+))?$")
 
 
+@functools.lru_cache(maxsize=4096)  # a trace names the same few fds again and again; a Target is frozen
 def parse_target(text: str) -> Target:
     """The inside of a ``-yy`` decoration: pipe:[5], /a/path, UNIX-STREAM:[1->2], TCP:[a:1->b:2]..."""
     if (match := re.fullmatch(r"pipe:\[(\d+)\]", text)) is not None:
