@@ -201,7 +201,7 @@ class Run:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         argv = [sys.executable, str(program.path), *args, *extra]
         from_start = self.trace_startup or self.demo.traced_from_start
-        attached = self.recording is not None and not from_start  # traced from main(): ipc.attach
+        attached = self.recording is not None and not from_start and self.recording.can_attach  # ipc.attach
         if attached:
             env.update(self.recording.attach_environment())
         elif self.recording:

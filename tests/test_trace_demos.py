@@ -431,3 +431,11 @@ def test_the_harness_traces_each_demo_from_its_main_and_its_start_up_only_when_a
     from_start = run_demo(demo, trace=True, trace_startup=True, fix=False)
     assert from_start.ok, from_start.problems
     assert ".pyc" in from_start.trace_texts[0] and len(from_start.trace.messages) == 8
+
+
+def test_where_strace_may_not_attach_the_harness_traces_each_demo_from_its_start(monkeypatch):
+    monkeypatch.setitem(runner._checked, "attach", False)  # as under Yama's scope 2, or without SYS_PTRACE
+    demo = Demo(name="traced", mechanism="-", teaches="-", kind="runs", client=Program("pipe_fork.py"))
+    result = run_demo(demo, trace=True, fix=False)
+    assert result.ok, result.problems
+    assert ".pyc" in result.trace_texts[0] and len(result.trace.messages) == 8

@@ -31,6 +31,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -122,6 +123,40 @@ def check_strace() -> bool:
     return _checked["seccomp"]
 
 
+def check_attach() -> bool:
+    """Whether strace may attach to a program that stopped itself (ipc.attach's way). Asked once, of a
+    tiny program; where it may not (Yama's scope 2 or 3, a container without SYS_PTRACE), the harness
+    traces every demo from its start instead."""
+    if "attach" not in _checked:
+        check_strace()
+        _checked["attach"] = _probe_attach()
+    return _checked["attach"]
+
+
+def _probe_attach() -> bool:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # where ipc/ is
+    env = {**os.environ, ENV: "1", "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    stops = "from ipc import program; program.run(int, 'probe')"  # as a demo does: it stops before main()
+    program = subprocess.Popen([sys.executable, "-c", stops], env=env, **quiet)
+    tracer = None
+    try:
+        deadline = time.monotonic() + ATTACH_WITHIN
+        if not _wait_stopped(program.pid, deadline):
+            return False
+        tracer = subprocess.Popen(["strace", "-p", str(program.pid), "-o", os.devnull], **quiet)
+        while not _traced(program.pid) and tracer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return _traced(program.pid)
+    except TraceError:
+        return False
+    finally:
+        for process in (program, tracer):
+            if process is not None:
+                process.kill()  # a stopped program dies of SIGKILL too
+                process.wait()
+
+
 def runnable(argv: Sequence[str]) -> None:
     """TraceError (127, 126) if argv cannot be run: strace would only say so in a line of its own."""
     program = argv[0]
@@ -182,6 +217,10 @@ class Recording:
 
     def wrap(self, argv: Sequence[str], name: str) -> list:
         return strace_argv(argv, self._new_file(name), seccomp=self.seccomp)
+
+    @property
+    def can_attach(self) -> bool:
+        return check_attach()
 
     @staticmethod
     def attach_environment() -> dict:
