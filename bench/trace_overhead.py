@@ -13,6 +13,11 @@ busy machine slows them alike:
 For each: the median and the spread (min-max) of the wall time, the ratio of
 medians to plain, and how many lines strace wrote. Then the time to build the
 model from the last trace and to draw it.
+
+Then the same program as the harness runs it (ipc trace NAME, make demo), when
+the catalog has a demo that runs SCRIPT by itself: untraced, traced from its
+main() (ipc.attach: what the harness does), and traced from its start (ipc trace
+--all): the wall time of the whole run, and the CPU its processes used (strace's too).
 """
 
 from __future__ import annotations
@@ -83,7 +88,44 @@ def main() -> int:
             f"model from the last trace ({lines['seccomp-bpf']} lines, {len(trace.calls)} calls, "
             f"{len(trace.messages)} messages): built in {built * 1000:.0f} ms, drawn in {drawn * 1000:.0f} ms"
         )
+    through_the_harness(runs, os.path.basename(script))
     return 0
+
+
+def through_the_harness(runs: int, script: str) -> None:
+    from ipc import catalog  # noqa: E402 (psutil is needed from here on)
+    from ipc.harness import run_demo
+
+    demo = next((d for d in catalog.all_demos() if d.server is None and d.client.path.name == script), None)
+    if demo is None:
+        print(f"\nno demo of the catalog runs {script} by itself: not run through the harness")
+        return
+    ways = {"untraced": {}, "from main()": {"trace": True}, "from start": {"trace": True, "trace_startup": True}}
+    wall: dict = {name: [] for name in ways}
+    cpu: dict = {name: [] for name in ways}
+    for _ in range(runs):
+        for name, options in ways.items():
+            before, start = _children_cpu(), time.perf_counter()
+            result = run_demo(demo, fix=False, **options)
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(_children_cpu() - before)
+            if not result.ok:
+                raise SystemExit(f"{demo.name} failed ({name}): {result.problems}")
+    print(f"\nthrough the harness (ipc run {demo.name}, ipc trace {demo.name}), {runs} runs of each, interleaved")
+    print(f"{'way':<12} {'wall ms':>10} {'min-max ms':>16} {'CPU ms':>10} {'min-max ms':>16}")
+    for name in ways:
+        print(f"{name:<12} {_figure(wall[name])} {_figure(cpu[name])}")
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _figure(values: list) -> str:
+    return f"{statistics.median(values) * 1000:>10.1f} {f'{min(values) * 1000:.0f}-{max(values) * 1000:.0f}':>16}"
 
 
 if __name__ == "__main__":
