@@ -145,9 +145,7 @@ def _probe_attach() -> bool:
         if not _wait_stopped(program.pid, deadline):
             return False
         tracer = subprocess.Popen(["strace", "-p", str(program.pid), "-o", os.devnull], **quiet)
-        while not _traced(program.pid) and tracer.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.001)
-        return _traced(program.pid)
+        return _attached(program.pid, tracer, deadline)
     except TraceError:
         return False
     finally:
@@ -239,14 +237,11 @@ class Recording:
                 attach_argv(popen.pid, path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
             )
         self.tracers.append(tracer)
-        deadline = time.monotonic() + ATTACH_WITHIN
-        while not _traced(popen.pid):
-            if tracer.poll() is not None or time.monotonic() > deadline:
-                os.kill(popen.pid, signal.SIGKILL)  # stopped for good otherwise
-                with open(errors, encoding="utf-8", errors="replace") as said:
-                    last = said.read().strip().splitlines()[-1:]
-                raise TraceError(f"strace could not attach to {name}[{popen.pid}]: {last or 'no answer'}")
-            time.sleep(0.001)
+        if not _attached(popen.pid, tracer, time.monotonic() + ATTACH_WITHIN):
+            os.kill(popen.pid, signal.SIGKILL)  # stopped for good otherwise
+            with open(errors, encoding="utf-8", errors="replace") as said:
+                last = said.read().strip().splitlines()[-1:]
+            raise TraceError(f"strace could not attach to {name}[{popen.pid}]: {last or 'no answer'}")
         with open(path, "a", encoding="utf-8") as file:  # strace appends too (-A): what it did not see
             file.write(_execve_line(popen.pid, argv))  # stamped now: main() is about to begin
         os.kill(popen.pid, signal.SIGCONT)
@@ -304,6 +299,15 @@ def _wait_stopped(pid: int, deadline: float) -> bool:
             return state.si_code in (os.CLD_STOPPED, os.CLD_TRAPPED)
         time.sleep(0.001)
     raise TraceError(f"process {pid} did not reach main() within {ATTACH_WITHIN:g} s, to be traced")
+
+
+def _attached(pid: int, tracer: subprocess.Popen, deadline: float) -> bool:
+    """Until strace has attached to ``pid`` (True), or has ended without, or the deadline (False)."""
+    while not _traced(pid):
+        if tracer.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def _traced(pid: int) -> bool:
