@@ -80,7 +80,8 @@ def unanswered(sock: socket.socket, listener: socket.socket, deadline: float) ->
     started = time.monotonic()
     while not select.select([], [sock], [], 0.01)[1]:  # writable once the handshake is over
         queue = accept_queue(listener)
-        if queue is not None and queue[0] > queue[1]:  # the kernel drops every SYN that finds the queue full
+        full = queue is not None and queue[0] > queue[1]  # the kernel drops every SYN that finds it full
+        if full and tcp_state(sock) == "SYN_SENT":  # (not this very connection, completed since select())
             return f"the accept queue is full ({queue[0]} waiting, backlog {queue[1]})"
         if time.monotonic() - started > deadline:  # where the queue cannot be read: a guess by time
             return f"no answer within {deadline * 1000:.0f} ms"

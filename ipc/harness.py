@@ -219,6 +219,9 @@ class Run:
             self.watch.transparent.add(popen.pid)  # strace: the programs it runs are the ones to watch
         elif self.watch:
             self.watch.call(popen.pid, role)  # until its own lines say otherwise
+        os.set_blocking(popen.stdout.fileno(), False)
+        self.selector.register(popen.stdout, selectors.EVENT_READ, launched)
+        self.launched.append(launched)  # from here the cleanup reads its output and ends it, whatever comes
         if attached:
             try:
                 tracer = self.recording.attach(self.keeper, popen, argv, role)
@@ -226,9 +229,6 @@ class Run:
                 raise _Stop(str(error)) from None
             if self.watch and tracer is not None:
                 self.watch.transparent.add(tracer)  # strace itself is never part of the exchange
-        os.set_blocking(popen.stdout.fileno(), False)
-        self.selector.register(popen.stdout, selectors.EVENT_READ, launched)
-        self.launched.append(launched)
         return launched
 
     def _wait_ready(self, server: Launched) -> dict[str, str]:

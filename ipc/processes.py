@@ -233,11 +233,14 @@ class Keeper:
             live = self._under(roots)
             if not live and not self._groups_alive(groups):
                 break
-            for group in groups:  # what forked and died between two looks is still in its group
-                send_group(group, sig)
-            for pid in live:  # once each: a second SIGTERM would cut a program's own cleanup short
-                if _group_of(pid) not in groups:
-                    send(pid, sig)
+            # A stopped process (one waiting for strace, ipc.attach) acts on SIGTERM only once continued:
+            # SIGCONT after it, as a shell's kill does for a stopped job.
+            for each in (sig, signal.SIGCONT) if sig == signal.SIGTERM else (sig,):
+                for group in groups:  # what forked and died between two looks is still in its group
+                    send_group(group, each)
+                for pid in live:  # once each: a second SIGTERM would cut a program's own cleanup short
+                    if _group_of(pid) not in groups:
+                        send(pid, each)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
                 self._poll()

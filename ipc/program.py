@@ -50,9 +50,9 @@ def run(main: Callable[[], Optional[int]], role: str) -> int:
     """Call main() and return the exit code the program should end with."""
     signal.signal(signal.SIGTERM, raise_terminated)
     stacks.enable()  # only if a watcher asked for it (IPC_STACK_DIR)
-    attach.stop_for_tracer()  # only under ipc trace, make demo: strace takes over here, start-up untraced
     log = Log(role)
     try:
+        attach.stop_for_tracer()  # only under ipc trace, make demo: strace takes over here, start-up untraced
         code = main() or EXIT_OK
     except EXPECTED as error:
         log.say(f"error: {describe(error)}")

@@ -193,6 +193,22 @@ def test_the_keeper_ends_only_the_processes_asked_for_and_what_runs_under_them()
         assert other.poll() is None and keeper.alive() == [other.pid]  # left alone, until the keeper closes
 
 
+def test_the_keeper_continues_a_stopped_process_so_that_it_can_clean_up_on_sigterm():
+    # A demo stopped while it waits for strace (ipc.attach) when Ctrl-C comes: it must still run its cleanup.
+    script = (
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))  # its cleanup, then exit 7\n"
+        "print('stopping', flush=True); os.kill(os.getpid(), signal.SIGSTOP); time.sleep(30)"
+    )
+    with Keeper() as keeper:
+        program = keeper.launch([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        program.stdout.readline()
+        os.waitid(os.P_PID, program.pid, os.WSTOPPED | os.WNOWAIT)  # stopped now
+        keeper.end()
+        program.stdout.close()
+        assert program.returncode == 7  # not -9: SIGKILL after the grace period
+
+
 def test_the_tree_follows_forks_and_orphans(processes):
     parent = subprocess.Popen(
         [

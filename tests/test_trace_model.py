@@ -372,6 +372,9 @@ def test_a_program_traced_from_its_main_is_named_by_its_execve_and_its_sigcont_i
     signals = [mark for mark in trace.marks if mark.kind == "signal"]
     assert len(signals) == 1 and signals[0].time > 0.003  # a SIGCONT after the program's first call is its own
     assert [call.name for call in trace.lecture_calls()] == ["execve", "pipe2", "exit_group"]
+    # A program strace started itself (ipc watch, ipc trace --all) keeps a SIGCONT, even one before its first call
+    started = build([text.replace("0x0 /* before strace attached */", "0x7ffd /* 3 vars */")])
+    assert len([mark for mark in started.marks if mark.kind == "signal"]) == 2
 
 
 def test_a_poll_woken_by_a_write_whose_return_strace_printed_later_names_that_write():

@@ -126,3 +126,9 @@ def test_arguments_keep_fds_structs_and_lists_apart():
     assert poll.result == 1 and poll.result_text == "([{fd=3, revents=POLLIN}])"
     assert connect.errno == "EINPROGRESS" and connect.args[1].fields["sin_port"] == Raw("htons(80)")
     assert fifo.args[0].target.path == "/tmp/d/f" and fifo.result_fd.number == 1
+
+
+def test_a_path_that_holds_the_text_of_a_result_does_not_end_the_arguments():
+    [call] = calls("7  1.000000 dup(3</x>) = 4</tmp/a) = b> <0.000003>\n")
+    assert call.args == [Fd(3, call.args[0].target)] and call.args[0].target.path == "/x"
+    assert call.result == 4 and call.result_fd.target.path == "/tmp/a) = b"

@@ -20,6 +20,7 @@ from .strace import Data, Fd, Signal, Syscall
 KERNEL_SIGRTMIN = 32  # strace names a real-time signal by its distance from the kernel's SIGRTMIN
 DUMP_SIGNAL_NAME = f"SIGRT_{int(DUMP_SIGNAL) - KERNEL_SIGRTMIN}"
 STACKS_DIRECTORY = "/ipc-stacks-"  # ipc.stackdumps makes its directory with this prefix
+ATTACHED = "before strace attached"  # in the execve the harness writes for a program traced from main()
 RESTARTED = {"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ERESTART_RESTARTBLOCK"}
 
 
@@ -27,14 +28,18 @@ def remove(records: list) -> list:
     """The records of one strace text, less the stack dumps a watcher asked for."""
     kept: list = []
     interrupted: dict[int, Syscall] = {}  # task -> its call that the dump signal interrupted
-    calling: set[int] = set()  # the tasks seen in a call since their execve
+    attached: set[int] = set()  # tasks whose trace began at main(), not yet seen in a call of their own
     for record in records:
         if isinstance(record, Signal) and record.name == DUMP_SIGNAL_NAME:
             continue
-        if isinstance(record, Signal) and record.name == "SIGCONT" and record.pid not in calling:
+        if isinstance(record, Signal) and record.name == "SIGCONT" and record.pid in attached:
+            attached.discard(record.pid)
             continue  # the harness letting an attached program go on
-        if isinstance(record, Syscall) and record.name != "execve":
-            calling.add(record.pid)
+        if isinstance(record, Syscall):
+            if record.name == "execve" and ATTACHED in record.text:
+                attached.add(record.pid)
+            else:
+                attached.discard(record.pid)
         if isinstance(record, Syscall) and _on_stack_file(record):
             continue
         if isinstance(record, Syscall):

@@ -33,12 +33,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from ..attach import ENV
 from .build import build
+from .instrumentation import ATTACHED
 from .model import Trace
 from .names import TRACED_CALLS
 from .waits import deadlocked
@@ -95,6 +97,7 @@ def load(paths: Sequence[str], roles: Optional[dict] = None) -> Trace:
 
 
 _checked: dict = {}
+_probing = threading.Lock()
 
 
 def check_strace() -> bool:
@@ -127,9 +130,10 @@ def check_attach() -> bool:
     """Whether strace may attach to a program that stopped itself (ipc.attach's way). Asked once, of a
     tiny program; where it may not (Yama's scope 2 or 3, a container without SYS_PTRACE), the harness
     traces every demo from its start instead."""
-    if "attach" not in _checked:
-        check_strace()
-        _checked["attach"] = _probe_attach()
+    with _probing:  # several runs in threads (ipc run -j) ask at once: one probe
+        if "attach" not in _checked:
+            check_strace()
+            _checked["attach"] = _probe_attach()
     return _checked["attach"]
 
 
@@ -152,7 +156,7 @@ def _probe_attach() -> bool:
         for process in (program, tracer):
             if process is not None:
                 process.kill()  # a stopped program dies of SIGKILL too
-                process.wait()
+                process.wait(ATTACH_WITHIN)
 
 
 def runnable(argv: Sequence[str]) -> None:
@@ -321,7 +325,7 @@ def _traced(pid: int) -> bool:
 def _execve_line(pid: int, argv: Sequence[str]) -> str:
     """The execve strace would have shown, had it started the program: it names the process."""
     quoted = ", ".join(_quoted(arg) for arg in argv)
-    environment = "0x0 /* before strace attached */"
+    environment = f"0x0 /* {ATTACHED} */"
     return f"{pid} {time.time():.6f} execve({_quoted(argv[0])}, [{quoted}], {environment}) = 0 <0.000000>\n"
 
 

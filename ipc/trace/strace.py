@@ -234,8 +234,8 @@ TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[()\[\]{}<>,]|[^"()\[\]{}<>,]+',
 
 def _close_paren(body: str) -> Optional[int]:
     """Index of the parenthesis that closes an argument list whose "(" came before ``body``."""
-    if '"' not in body and (result := body.rfind(") = ")) >= 0:  # no string to hide a ") = ": the last one
-        return result
+    if '"' not in body and body.count(") = ") == 1:  # no string, no path, to hide another ") = "
+        return body.index(") = ")
     depth, at = 0, 0
     for token in TOKENS.findall(body):  # the tokens cover the text: each starts where the last ended
         if token in OPENING:
