@@ -141,18 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--dir", type=program.non_empty, help="where to make the FIFOs (default: a new private directory)"
     )
-    parser.add_argument(
-        "--clients",
-        type=program.whole_number(0, 2**31),
-        default=0,
-        help="serve this many clients, then exit (default 0: forever)",
-    )
-    parser.add_argument(
-        "--idle",
-        type=program.seconds(zero="no deadline"),
-        default=60.0,
-        help="drop a client that sends no whole request for this long (default 60; 0: never)",
-    )
+    program.clients_options(parser, idle="drop a client that sends no whole request")
     args = parser.parse_args()
 
     made = args.dir is None or not os.path.isdir(args.dir)

@@ -143,18 +143,7 @@ def clear(directory: str, keep: tuple = ("request.1", "request.1.tmp")) -> None:
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--dir", type=program.non_empty, help="the directory to use (default: a new private one)")
-    parser.add_argument(
-        "--clients",
-        type=program.whole_number(0, 2**31),
-        default=0,
-        help="serve this many clients, then exit (default 0: forever)",
-    )
-    parser.add_argument(
-        "--idle",
-        type=program.seconds(zero="no deadline"),
-        default=60.0,
-        help="drop a client that writes no next request for this long (default 60; 0: never)",
-    )
+    program.clients_options(parser, idle="drop a client that writes no next request")
     args = parser.parse_args()
 
     made = args.dir is None or not os.path.isdir(args.dir)

@@ -84,25 +84,8 @@ def serve_client(connection: socket.socket, peer: str, idle: float) -> None:
 
 def main() -> None:
     parser = program.argument_parser(__doc__)
-    parser.add_argument(
-        "--host",
-        type=program.host_name,
-        default="127.0.0.1",
-        help="address to listen on (default: loopback only; '': any)",
-    )
-    parser.add_argument("--port", type=program.port_number, default=0, help="port to listen on (default 0: any free)")
-    parser.add_argument(
-        "--clients",
-        type=program.whole_number(0, 2**31),
-        default=0,
-        help="serve this many clients, then exit (default 0: forever)",
-    )
-    parser.add_argument(
-        "--idle",
-        type=program.seconds(zero="no deadline"),
-        default=60.0,
-        help="drop a client that sends no whole request for this long (default 60; 0: never)",
-    )
+    program.listen_options(parser)
+    program.clients_options(parser, idle="drop a client that sends no whole request")
     args = parser.parse_args()
 
     family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address

@@ -89,18 +89,7 @@ def main() -> None:
         type=program.non_empty,
         help="the socket file to create (default: server.sock in a new private directory)",
     )
-    parser.add_argument(
-        "--clients",
-        type=program.whole_number(0, 2**31),
-        default=0,
-        help="serve this many clients, then exit (default 0: forever)",
-    )
-    parser.add_argument(
-        "--idle",
-        type=program.seconds(zero="no deadline"),
-        default=60.0,
-        help="drop a client that sends no whole request for this long (default 60; 0: never)",
-    )
+    program.clients_options(parser, idle="drop a client that sends no whole request")
     args = parser.parse_args()
 
     directory = None if args.path else tempfile.mkdtemp(prefix="ipc-unix-stream-")  # 0700: only our user connects

@@ -163,6 +163,31 @@ def argument_parser(doc: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def listen_options(parser: argparse.ArgumentParser) -> None:
+    """A server's --host (loopback unless told otherwise) and --port (0: any free one)."""
+    parser.add_argument(
+        "--host", type=host_name, default="127.0.0.1", help="address to listen on (default: loopback only; '': any)"
+    )
+    parser.add_argument("--port", type=port_number, default=0, help="port to listen on (default 0: any free)")
+
+
+def clients_options(parser: argparse.ArgumentParser, idle: Optional[str] = None) -> None:
+    """A server's --clients (how many before it exits) and, when idle says whom it drops, --idle."""
+    parser.add_argument(
+        "--clients",
+        type=whole_number(0, 2**31),
+        default=0,
+        help="serve this many clients, then exit (default 0: forever)",
+    )
+    if idle is not None:
+        parser.add_argument(
+            "--idle",
+            type=seconds(zero="no deadline"),
+            default=60.0,
+            help=f"{idle} for this long (default 60; 0: never)",
+        )
+
+
 def port_number(text: str) -> int:
     """An argparse type: a port is a 16-bit number, 0 to 65535 (0: let the kernel choose)."""
     try:
