@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave running what the command leaves running when it exits (default: end it)",
     )
+    watch.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="write the last state judged (every blocked call, who holds what) and the verdict, as JSON, to FILE",
+    )
     for option, what in PICTURES.items():  # under strace, then drawn: a deadlock as it stood when it was seen
         watch.add_argument(f"--{option}", metavar="FILE", help=f"run it under strace and write {what} to FILE")
     watch.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
@@ -401,12 +406,32 @@ def watch_command(args: argparse.Namespace) -> int:
     except WatchError as error:
         print(f"ipc watch: {error}", file=sys.stderr)
         return error.code
+    if args.snapshot and not _write_snapshot(args.snapshot, outcome.judged):
+        return EXIT_USAGE
     if pictures and outcome.trace is not None:
         from .cli_trace import write_pictures
 
         if write_pictures(outcome.stopped or outcome.trace, args, "ipc watch " + " ".join(command)):
             return EXIT_USAGE
     return outcome.code
+
+
+def _write_snapshot(path: str, judged) -> bool:
+    """The last snapshot judged and its finding, as JSON (nothing was judged: every process ran on)."""
+    import json
+
+    from .waitfor import finding_to_json, to_json
+
+    data = {"snapshot": None, "finding": None}
+    if judged is not None:
+        data = {"snapshot": to_json(judged[0]), "finding": finding_to_json(judged[1])}
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=1)
+    except OSError as error:
+        print(f"ipc: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return False
+    return True
 
 
 def trace_command(args: argparse.Namespace) -> int:

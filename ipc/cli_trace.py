@@ -61,20 +61,23 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
 
 
 def trace_other(command: list, args: argparse.Namespace) -> int:
-    """Any command under strace, ended once its processes deadlock; its own exit code."""
+    """Any command under strace, watched as ``ipc watch`` watches it (the same rules say when it is
+    deadlocked: then it is explained and ended); its own exit code. Then the picture."""
+    from .watch import WatchError, watch  # psutil is needed from here on
+
     signal.signal(signal.SIGTERM, _stop_trace)
+    stops = {KeyboardInterrupt: STOPPED[signal.SIGINT], runner.Stopped: STOPPED[signal.SIGTERM]}
     try:
-        traced = runner.trace_command(command, timeout=args.timeout, stop_when=runner.stuck, housekeeping=args.all)
-    except runner.TraceError as error:
+        outcome = watch(command, trace=True, timeout=args.timeout, housekeeping=args.all, stop_on=stops,
+                        name="ipc trace")  # fmt: skip
+    except WatchError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
-    if draw(traced.trace, args, "ipc trace " + " ".join(command), stopped=traced.stopped):
+    if outcome.trace is None or draw(outcome.trace, args, "ipc trace " + " ".join(command), stopped=outcome.stopped):
         return EXIT_USAGE
-    if traced.ended:
-        print(f"ipc trace: {traced.ended}: every traced process was ended", file=sys.stderr)
-    codes = {"deadlock": 3, "timeout": 124, "interrupted": STOPPED[signal.SIGINT][0],
-             "terminated": STOPPED[signal.SIGTERM][0]}  # fmt: skip
-    return codes.get(traced.ended, traced.code)
+    if outcome.why_ended and outcome.why_ended != "deadlock":  # a deadlock was explained, and its ending said
+        print(f"ipc trace: {outcome.why_ended}: every traced process was ended", file=sys.stderr)
+    return outcome.code
 
 
 def draw(trace: Trace, args: argparse.Namespace, title: str, stopped: Optional[Trace] = None) -> int:

@@ -125,6 +125,7 @@ class Run:
             diagnosis = self.watch.diagnosis if self.watch else None
             if diagnosis is not None:
                 result.diagnosis = diagnosis
+                result.judged = self.watch.detector.last
                 result.deadlock_seconds = diagnosis.reported_at - self.start  # on the lines' clock
                 if self.recording:  # the kernel's view as it stood, before anything is ended
                     result.stopped_texts = self.recording.texts()

@@ -124,6 +124,14 @@ def start_time(pid: int) -> Optional[int]:
     return int(fields[19]) if fields[0] != "Z" else None
 
 
+def boot_time() -> Optional[float]:
+    """When the machine booted, in seconds since the epoch (to within the 10 ms of /proc/uptime)."""
+    import time
+
+    text = read_text("/proc/uptime")
+    return time.time() - float(text.split()[0]) if text else None
+
+
 def kernel_stack(pid: int, tid: int) -> Optional[str]:
     """The kernel functions a thread sleeps in (/proc/PID/task/TID/stack, readable by root only)."""
     return read_text(f"/proc/{pid}/task/{tid}/stack")

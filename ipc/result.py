@@ -22,6 +22,7 @@ class Result:
     seconds: float = 0.0
     skipped: Optional[str] = None  # why the demo could not run here
     diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
+    judged: Optional[tuple] = None  # ...and the snapshot ipc.waitfor judged then, with its finding
     deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
     fixed: Optional["Result"] = None  # a broken demo's fix, run after it
     trace_texts: list[str] = field(default_factory=list)  # run under strace: its words, one text per program

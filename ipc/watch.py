@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the trace package is loaded only when a command is watched 
     from .trace.model import Trace
 
 EXIT_DEADLOCK = 3  # a deadlock formed; it was explained and the command's processes ended
+EXIT_TIMEOUT = 124  # the time given was up: the command's processes were ended (as timeout(1) says it)
 EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
 EXIT_NOT_FOUND = 127  # no such command (as in a shell)
 CHUNK = 1 << 20  # read at most this much stderr at a time
@@ -64,6 +65,8 @@ class Outcome:
     left: list[int] = field(default_factory=list)  # processes the command left running when it exited
     trace: Optional[Trace] = None  # under strace: what the kernel did
     stopped: Optional[Trace] = None  # ...as it stood when the deadlock was seen
+    why_ended: Optional[str] = None  # why the watch ended the command: "deadlock", "timeout", "interrupted"...
+    judged: Optional[tuple] = None  # the last snapshot ipc.waitfor judged, and its finding (ipc watch --snapshot)
 
 
 def watch(
@@ -75,12 +78,20 @@ def watch(
     keep: bool = False,
     notice: Optional[float] = None,
     trace: bool = False,
+    timeout: Optional[float] = None,
+    housekeeping: bool = False,
+    stop_on: Optional[dict] = None,
+    name: str = "ipc watch",
 ) -> Outcome:
     """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
 
     use_proc=False: the psutil fallback, which says after ``quiet`` seconds of stillness what it can
     see, and ends nothing: it cannot tell a deadlock from a wait on purpose. trace=True runs the command
-    under strace and keeps what the kernel did in outcome.trace (and outcome.stopped: at the deadlock)."""
+    under strace and keeps what the kernel did in outcome.trace (and outcome.stopped: at the deadlock;
+    ``housekeeping``: with the start-up's file reads too). ``timeout``: end it all after this many
+    seconds (exit code 124). ``stop_on``: exception type -> (exit code, why) for the ways out that end
+    the command but still return what was seen (ipc trace draws it) instead of propagating.
+    ``name`` starts every line it prints."""
     if not argv:
         raise WatchError("no command given", 2)
     recording = _recording(argv) if trace else None
@@ -100,23 +111,29 @@ def watch(
             raise WatchError(f"{argv[0]}: {error.strerror}", EXIT_CANNOT_RUN) from None
         if recording:
             watcher.transparent.add(popen.pid)  # strace: the command and what it forks are the ones to watch
-        outcome = _Watching(keeper, popen, err, report, watcher, recording).run()
-        outcome.left = _left_behind(keeper, report, keep)
+        watching = _Watching(keeper, popen, err, report, watcher, recording, name, housekeeping)
+        try:
+            outcome = watching.run(None if timeout is None else time.monotonic() + timeout)
+        except tuple(stop_on or ()) as stopped:
+            code, why = next(v for kind, v in (stop_on or {}).items() if isinstance(stopped, kind))
+            outcome = Outcome(code, None, time.monotonic() - watching.start, [], why_ended=why)
+        outcome.left = _left_behind(keeper, report, keep, name)
+        outcome.judged = watcher.detector.last
         return outcome
     finally:
         keeper.close()
         watcher.close()
         if recording:
             if "outcome" in locals():
-                outcome.trace = recording.model()
+                outcome.trace = recording.model(housekeeping=housekeeping)
             recording.close()
 
 
 class _Watching:
     def __init__(self, keeper: Keeper, popen: subprocess.Popen, err: BinaryIO, report: TextIO, watcher: Watcher,
-                 recording=None):  # fmt: skip
+                 recording=None, name: str = "ipc watch", housekeeping: bool = False):  # fmt: skip
         self.keeper, self.popen, self.err, self.report, self.watcher = keeper, popen, err, report, watcher
-        self.recording = recording
+        self.recording, self.name, self.housekeeping = recording, name, housekeeping
         self.pending = b""
         self.start = time.monotonic()
         self.selector = selectors.DefaultSelector()
@@ -124,9 +141,11 @@ class _Watching:
         self.selector.register(popen.stderr, selectors.EVENT_READ)
         self.stderr_open = True
 
-    def run(self) -> Outcome:
+    def run(self, deadline: Optional[float] = None) -> Outcome:
         try:
             while self.popen.poll() is None:
+                if deadline is not None and time.monotonic() > deadline:
+                    return self._ended("timeout", EXIT_TIMEOUT)
                 if self.stderr_open:
                     if self.selector.select(TICK):
                         self._forward()
@@ -137,7 +156,7 @@ class _Watching:
                         pass
                 diagnosis = self.watcher.look()
                 for notice in self.watcher.notices():
-                    print(f"ipc watch: {notice}", file=self.report, flush=True)
+                    print(f"{self.name}: {notice}", file=self.report, flush=True)
                 if diagnosis is not None:
                     return self._deadlocked(diagnosis)
             self._drain()
@@ -186,18 +205,25 @@ class _Watching:
                 self._forward()
 
     def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
-        print(f"ipc watch: {diagnosis.report()}", file=self.report, flush=True)
+        print(f"{self.name}: {diagnosis.report()}", file=self.report, flush=True)
         labels = [stuck.label for stuck in diagnosis.watched]
-        stopped = self.recording.model() if self.recording else None  # as it stood, before it is ended
+        # as it stood, before it is ended
+        stopped = self.recording.model(housekeeping=self.housekeeping) if self.recording else None
         self.keeper.end()
         self._drain()
-        print(
-            f"ipc watch: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report, flush=True
-        )
-        return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels, stopped=stopped)
+        print(f"{self.name}: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report,
+              flush=True)  # fmt: skip
+        return Outcome(EXIT_DEADLOCK, diagnosis, time.monotonic() - self.start, labels, stopped=stopped,
+                       why_ended="deadlock")  # fmt: skip
+
+    def _ended(self, why: str, code: int) -> Outcome:
+        """End the command's processes for a reason of the watch's own (its time is up)."""
+        self.keeper.end()
+        self._drain()
+        return Outcome(code, None, time.monotonic() - self.start, [], why_ended=why)
 
 
-def _left_behind(keeper: Keeper, report: TextIO, keep: bool) -> list[int]:
+def _left_behind(keeper: Keeper, report: TextIO, keep: bool, name: str = "ipc watch") -> list[int]:
     """What the command left running when it exited (background jobs, daemons): named, then ended
     unless asked to keep it, so that nothing outlives ipc watch by surprise."""
     left = keeper.alive()
@@ -207,10 +233,10 @@ def _left_behind(keeper: Keeper, report: TextIO, keep: bool) -> list[int]:
     named = ", ".join(f"{count} × {name}" if count > 1 else name for name, count in counts.items())
     if keep:
         keeper.forget()
-        print(f"ipc watch: the command exited and left {len(left)} process(es) running, kept as asked: {named}",
+        print(f"{name}: the command exited and left {len(left)} process(es) running, kept as asked: {named}",
               file=report, flush=True)  # fmt: skip
     else:
-        print(f"ipc watch: the command exited and left {len(left)} process(es) running; ending them: {named} "
+        print(f"{name}: the command exited and left {len(left)} process(es) running; ending them: {named} "
               f"(--keep leaves them running)", file=report, flush=True)  # fmt: skip
         keeper.end()
     return left
@@ -229,7 +255,12 @@ def _recording(argv: Sequence[str]):
     from .trace.runner import Recording, TraceError, runnable
 
     try:
-        runnable(argv)
-        return Recording()
+        recording = Recording()  # first: without strace, say how to get it, whatever the command
+        try:
+            runnable(argv)
+        except TraceError:
+            recording.close()
+            raise
+        return recording
     except TraceError as error:
         raise WatchError(str(error), error.code) from None

@@ -253,9 +253,9 @@ def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
 
 
 def test_cli_writes_every_picture_and_says_when_it_cannot(capsys, monkeypatch):
-    from ipc.trace import runner
+    from ipc import watch
 
-    monkeypatch.setattr(runner, "trace_command", lambda argv, **_: runner.Traced(0, load("pipe_fork"), [], None))
+    monkeypatch.setattr(watch, "watch", lambda argv, **_: watch.Outcome(0, None, 0.1, [], trace=load("pipe_fork")))
     with tempfile.TemporaryDirectory() as directory:
         paths = {option: Path(directory, f"pipe.{option}") for option in ("svg", "html", "perfetto", "mermaid")}
         argv = ["trace", *[arg for option, path in paths.items() for arg in (f"--{option}", str(path))], "--", "x"]

@@ -7,6 +7,7 @@ of each is written to build/screenshots/ for a person to look at. Skipped,
 saying why, where Chromium (or, for the real traces, strace) is missing.
 """
 
+import io
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from browser import Browser, why_no_chromium
 
 from ipc.trace import build, page, svg
 from ipc.trace.report import Section, render_report
+from ipc.watch import watch
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = Path(__file__).resolve().parent / "traces"
@@ -196,10 +198,14 @@ def test_pages_of_real_traces_the_pipe_demo_and_a_deadlock():
     from ipc.trace import runner
 
     pipe = runner.trace_command([sys.executable, str(ROOT / "demos" / "pipe_fork.py")], timeout=30).trace
-    broken = runner.trace_command(
-        [sys.executable, str(ROOT / "demos" / "broken" / "both_read_first.py")], timeout=30, stop_when=runner.stuck
+    broken = watch(
+        [sys.executable, str(ROOT / "demos" / "broken" / "both_read_first.py")],
+        err=io.BytesIO(),
+        report=io.StringIO(),
+        trace=True,
+        timeout=30,
     )
-    assert broken.ended == "deadlock" and broken.stopped is not None
+    assert broken.why_ended == "deadlock" and broken.stopped is not None
     with tempfile.TemporaryDirectory() as directory, Browser() as browser:
         check_pipe_page(
             pipe,

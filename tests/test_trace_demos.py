@@ -8,6 +8,7 @@ twice in a row with nothing new), and the model as it was then is checked.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import selectors
@@ -24,7 +25,8 @@ from support import DEMOS, ROOT
 
 from ipc.catalog import Demo, Program
 from ipc.harness import run_demo
-from ipc.trace import deadlocked, runner
+from ipc.trace import runner
+from ipc.watch import watch
 
 REQUESTS = [b"hello\n", b"how are you?\n", "Grüße aus der Pipe\n".encode(), b"bye\n"]
 REPLIES = [b"1 HELLO\n", b"2 HOW ARE YOU?\n", "3 GRÜSSE AUS DER PIPE\n".encode(), b"4 BYE\n"]
@@ -42,16 +44,18 @@ def _why_not() -> str | None:
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
 
 
-def trace(script: str, *args: str, deadlock: bool = False) -> runner.Traced:
+def trace(script: str, *args: str, deadlock: bool = False):
+    """A demo's program under strace. One that should deadlock runs as ``ipc trace -- COMMAND`` runs it:
+    under ipc watch, which ends it once the deadlock is diagnosed (outcome.stopped: the model then)."""
+    argv = [sys.executable, str(DEMOS / script), *args]
+    if deadlock:
+        outcome = watch(argv, err=io.BytesIO(), report=io.StringIO(), trace=True, timeout=DEADLINE)
+        assert outcome.why_ended == "deadlock", outcome.why_ended
+        return outcome
     traced = runner.trace_command(
-        [sys.executable, str(DEMOS / script), *args],
-        timeout=DEADLINE,
-        cwd=ROOT,
-        stop_when=deadlocked if deadlock else None,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        argv, timeout=DEADLINE, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    assert traced.ended == ("deadlock" if deadlock else None), traced.ended
+    assert traced.ended is None, traced.ended
     return traced
 
 

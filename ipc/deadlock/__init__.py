@@ -5,9 +5,10 @@ few tens of milliseconds with the processes it watches. It returns None, or a
 Diagnosis once they are deadlocked. On Linux everything comes from /proc
 (ipc.procfs); elsewhere a plainer psutil fallback says what it could see.
 
-    waits.py     what one process waits on: its blocked system call, decoded by a table
-    graph.py     who could end each wait: the holders of the other ends (the wait-for graph)
-    detector.py  sampling, settling, and the verdict: every watched process waits for another
+    waits.py     what each thread waits on: its blocked system call, decoded into needs
+    observe.py   the snapshot for ipc.waitfor: who holds each end, what is queued (the /proc adapter)
+    explain.py   the edges ipc.waitfor found, said in words
+    detector.py  sampling, settling, and asking ipc.waitfor for the verdict
     report.py    the diagnosis in words: the processes, their calls, fds and lines, the cycle
     watcher.py   the watch over one run: names, Python stacks, sampling at a steady pace
 """

@@ -1,16 +1,16 @@
 """The detector: samples the watched processes and returns a Diagnosis once they are deadlocked.
 
 1.  Blocked. Every thread of every process sleeps in a call that waits on
-    another process, with no timeout (ipc.deadlock.waits).
+    another process, with no timeout (decoded by ipc.deadlock.waits).
 2.  Nothing moves. Same call, same arguments, no time on a cpu, no bytes
     read or written (schedstat, io), for SETTLE seconds.
-3.  Who could wake it: the wait-for graph (ipc.deadlock.graph). When the
-    other end of a wait is held by a process outside the watched ones (a
-    server in another terminal), that process is sampled too, and joins the
-    graph once it has settled: a cycle may run through it.
-4.  Deadlock: every watched process is blocked, and every process any of
-    them waits for is blocked too and waits only within that group. Nobody
-    running, nobody outside, no timeout can wake any of them.
+3.  Who could wake it, and is it a deadlock: ipc.deadlock.observe makes a
+    snapshot (who holds each end, what is queued), and ipc.waitfor judges
+    it, with the same rules as every trace and picture. When the other end
+    of a wait is held by a process outside the watched ones (a server in
+    another terminal), that process is sampled too, and joins the snapshot
+    once it has settled: a cycle may run through it.
+4.  The report: ipc.deadlock.explain says the edges found in words.
 
 When the watched processes wait on something outside that is not waiting on
 them (a server waiting for clients, a terminal, a path nobody opened yet),
@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from .. import procfs
+from ..waitfor import Finding, Snapshot, Verdict, Want, World, judge
+from .explain import Explainer
 from .fallback import QUIET, plain_diagnosis, psutil_fingerprint
-from .graph import Resolution, WaitForGraph
+from .observe import observe
 from .report import Diagnosis, Stuck
-from .waits import Blocked, Wait, analyse
+from .waits import Seen, analyse
 
 SETTLE = 0.15  # seconds of no movement at all before the graph is built
 RECHECK = 1.0  # rebuild the graph this often while everything stays blocked without a deadlock
@@ -43,7 +45,7 @@ class _Seen:
     fingerprint: tuple
     since: float  # first sample with this fingerprint
     before: float  # the sample before that: it changed after this
-    blocked: Optional[Blocked] = None
+    blocked: Optional[Seen] = None  # the process, decoded, when every thread of it is blocked
     analysed: bool = False
 
 
@@ -71,6 +73,7 @@ class Detector:
         self._last: Optional[float] = None  # when the previous sample was taken
         self._checked: Optional[tuple[frozenset, float]] = None
         self._noticed: set[frozenset] = set()
+        self.last: Optional[tuple[Snapshot, Finding]] = None  # the last snapshot judged, and what was found
 
     def sample(
         self, pids: Iterable[int], name: Callable[[int], str] = procfs.command, now: Optional[float] = None
@@ -110,7 +113,8 @@ class Detector:
         if seen is None or seen.fingerprint != fingerprint:  # it moved (or is new): start counting again
             self._seen[pid] = seen = _Seen(fingerprint, now, self._last if self._last is not None else now)
         if self.use_proc and not seen.analysed:
-            seen.blocked, seen.analysed = analyse(pid, threads), True
+            decoded = analyse(pid, threads)
+            seen.blocked, seen.analysed = (decoded if decoded.blocked else None), True
         return True
 
     def _settling(self, pid: int, now: float) -> bool:
@@ -119,7 +123,7 @@ class Detector:
         found = self._found_at.get(pid, now)
         return seen is not None and now - seen.since < self.settle and now - found < 2 * self.settle
 
-    def _settled(self, pid: int, now: float) -> Optional[Blocked]:
+    def _settled(self, pid: int, now: float) -> Optional[Seen]:
         seen = self._seen.get(pid)
         return seen.blocked if seen and now - seen.since >= self.settle else None
 
@@ -130,11 +134,13 @@ class Detector:
             return None  # the same blocked state was already found not to be a deadlock
         self._checked = (key, now)
         watched = set(alive)
+        world = World.CLOSED if self.closed_world else World.OPEN
         nodes = {pid: self._seen[pid].blocked for pid in alive}
         while True:  # follow the waits out of the watched processes, to the outsiders that have settled
-            graph = WaitForGraph(nodes, name, watched, self.closed_world)
-            found = {pid: [(wait, graph.resolve(pid, wait)) for wait in b.waits] for pid, b in nodes.items()}
-            beyond = {t for waits in found.values() for _, r in waits for t in r.waits_for} - set(nodes)
+            snapshot, facts = observe(nodes, watched, world)
+            finding = judge(snapshot, [*alive, *sorted(set(nodes) - watched)])
+            self.last = (snapshot, finding)
+            beyond = {edge.holder for edge in finding.edges} - set(nodes)
             newcomers = beyond - self._outsiders
             if newcomers and len(self._outsiders) < MAX_OUTSIDERS:
                 self._outsiders |= newcomers  # sampled from now on; looked at again once they settle
@@ -144,59 +150,47 @@ class Detector:
             if any(self._settling(pid, now) for pid in beyond):
                 self._checked = None  # look again as soon as they have settled
                 return None
-            joining = {pid: b for pid in beyond if (b := self._settled(pid, now)) is not None}
+            joining = {pid: seen for pid in beyond if (seen := self._settled(pid, now)) is not None}
             if not joining:
                 break
             nodes.update(joining)
-        edges, escapes = {}, set()
-        for pid, waits in found.items():
-            edges[pid] = set().union(*(r.waits_for for _, r in waits)) if waits else {pid}  # locked: on itself
-            if any(r.outside or not r.waits_for for _, r in waits):
-                escapes.add(pid)
-        knot = set(nodes) - escapes
-        changed = True
-        while changed:
-            changed = False
-            for pid in list(knot):
-                if edges[pid] - knot:
-                    knot.discard(pid)
-                    changed = True
-        if not watched <= knot:
-            self._maybe_notice(alive, found, graph, name, now, key)
+        label = _Labels(watched, name)
+        explainer = Explainer(snapshot, facts, label)
+        if finding.verdict is not Verdict.DEADLOCK:
+            self._maybe_notice(alive, finding, explainer, name, now, key)
             return None
-        order = [*alive, *(pid for pid in nodes if pid in knot and pid not in watched)]
-        stuck = {pid: self._stuck(pid, nodes[pid], found[pid], graph, name, order, pid in watched) for pid in order}
+        order = [*alive, *(pid for pid in nodes if pid in finding.stuck and pid not in watched)]
+        stuck = {pid: self._stuck(pid, nodes[pid], finding, explainer, name, order, pid in watched) for pid in order}
         self.add_python_lines(stuck)
         formed_after = max(self._seen[pid].before for pid in order)
-        # The cycle starts at the first process, in the watcher's order, that is on one.
         return Diagnosis(
             [stuck[pid] for pid in order],
-            _find_cycle(order, {pid: edges[pid] for pid in order}),
+            list(finding.cycle),
             "/proc",
             now - max(self._seen[pid].since for pid in order),
             formed_after,
             time.monotonic(),
-            graph.could_not_see,
+            facts.could_not_see,
         )
 
     @staticmethod
-    def _stuck(pid, blocked, waits, graph, name, order, watched) -> Stuck:
-        item = Stuck(pid, name(pid) if watched else procfs.command(pid), blocked.call, blocked.shown,
-                     tid=blocked.tid, threads=blocked.threads, locked=blocked.locked, watched=watched)  # fmt: skip
-        for wait, resolution in waits:
-            item.details.extend(resolution.lines)
-            ranked = sorted(
-                resolution.reasons.items(), key=lambda pair: order.index(pair[0]) if pair[0] in order else 0
-            )
-            for target, reason in ranked:
-                item.waits_for.setdefault(target, reason)
-            if wait.handle is not None:
-                item.fds[wait.handle.fd] = graph.describe(wait.handle)
-        if blocked.locked:
-            item.waits_for[pid] = "its threads wait for each other's locks"
+    def _stuck(pid, seen: Seen, finding: Finding, explainer: "Explainer", name, order, watched) -> Stuck:
+        main = seen.main
+        threads = [(d.thread.tid, d.shown) for d in seen.decoded]
+        locked = not any(n.want is not Want.LOCK for d in seen.decoded for n in d.thread.needs)
+        item = Stuck(pid, name(pid) if watched else procfs.command(pid), main.thread.call, main.shown,
+                     tid=main.thread.tid, threads=threads, locked=locked, watched=watched)  # fmt: skip
+        rank = {p: index for index, p in enumerate(order)}
+        for resolution in finding.of(pid):
+            item.details.extend(explainer.lines(resolution))
+            for edge in sorted(resolution.edges, key=lambda e: rank.get(e.holder, 0)):
+                item.waits_for.setdefault(edge.holder, explainer.reason(edge))
+            fd = explainer.fd_text(resolution)
+            if fd is not None:
+                item.fds[fd[0]] = fd[1]
         return item
 
-    def _maybe_notice(self, alive, found: dict[int, list[tuple[Wait, Resolution]]], graph, name, now, key) -> None:
+    def _maybe_notice(self, alive, finding: Finding, explainer: "Explainer", name, now, key) -> None:
         """Everything watched is blocked, on something outside: after NOTICE seconds, say once on what."""
         still = now - max(self._seen[pid].since for pid in alive)
         if still < self.notice_after or key in self._noticed:
@@ -204,12 +198,12 @@ class Detector:
         self._noticed.add(key)
         lines = []
         for pid in alive:
-            blocked = self._seen[pid].blocked
-            held_outside = {t for _, r in found[pid] for t in r.waits_for if t not in alive}
-            if not any(r.outside for _, r in found[pid]) and not held_outside:
+            resolutions = finding.of(pid)
+            held_outside = {edge.holder for r in resolutions for edge in r.edges if edge.holder not in alive}
+            if not any(r.outside is not None for r in resolutions) and not held_outside:
                 continue
-            lines.append(f"{name(pid)}[{pid}] has waited {still:.0f} s in {blocked.shown}")
-            lines.extend(f"    {line}" for _, r in found[pid] for line in r.lines)
+            lines.append(f"{name(pid)}[{pid}] has waited {still:.0f} s in {self._seen[pid].blocked.main.shown}")
+            lines.extend(f"    {line}" for r in resolutions for line in explainer.lines(r))
             for other in sorted(held_outside):
                 lines.append(f"    pid {other} `{procfs.command_line(other)}` {self._doing(other, now)}")
         if lines:
@@ -220,7 +214,7 @@ class Detector:
         if seen is None:
             return "cannot be seen"
         if seen.blocked is not None:
-            return f"is blocked in {seen.blocked.shown}"
+            return f"is blocked in {seen.blocked.main.shown}"
         return "is running, or waits with a timeout"
 
     def add_python_lines(self, stuck: dict[int, Stuck]) -> None:
@@ -250,22 +244,13 @@ class Detector:
                     item.thread_lines[tid] = stack.own.where
 
 
-def _find_cycle(order: list[int], edges: dict[int, set[int]]) -> list[int]:
-    """The cycle that explains the hang: the shortest one between several processes, through the
-    first process (in this order) on such a cycle. A process that waits only for itself (it holds
-    the write end its own read waits on) is the answer only when no such cycle exists: holding a
-    spare end is then the whole story, not a side note."""
-    for start in order:
-        paths = {start: [start]}
-        frontier = [start]
-        while frontier:
-            following = []
-            for node in frontier:
-                for target in sorted(edges.get(node, ()), key=lambda pid: order.index(pid) if pid in order else 0):
-                    if target == start and node != start:
-                        return paths[node]
-                    if target not in paths:
-                        paths[target] = paths[node] + [target]
-                        following.append(target)
-            frontier = following
-    return next(([pid] for pid in order if pid in edges.get(pid, ())), [])
+class _Labels:
+    """How a report names a process: its role or command and pid; one outside the watched ones says so."""
+
+    def __init__(self, watched: set[int], name: Callable[[int], str]):
+        self.watched, self.name = watched, name
+
+    def __call__(self, pid: int) -> str:
+        if pid in self.watched:
+            return f"{self.name(pid)}[{pid}]"
+        return f"{procfs.command(pid)}[{pid}] (not watched)"

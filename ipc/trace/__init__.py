@@ -3,7 +3,9 @@
 strace is the witness. ``strace.parse`` reads its text; ``build`` turns one
 or more texts into one ``Trace`` model (no I/O: tested on recorded text);
 ``picture.render`` draws it for a terminal and ``export.to_json`` writes it
-for other tools; ``runner`` runs programs under strace (the only I/O here).
+for other tools; ``snapshot`` turns it, at any step, into what ipc.waitfor
+judges (who waits for whom; ``finding`` is the judgement); ``runner`` runs
+programs under strace (the only I/O here).
 
     from ipc.trace import build
     trace = build([open("server.txt").read(), open("client.txt").read()])
@@ -14,11 +16,12 @@ for other tools; ``runner`` runs programs under strace (the only I/O here).
 
 from .build import build
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Message, Process, State, Step, Trace, Unmatched, Wait
-from .waits import deadlocked
+from .snapshot import finding, snapshot
 
 __all__ = [
     "build",
-    "deadlocked",
+    "finding",
+    "snapshot",
     "Call",
     "FdChange",
     "FdEntry",

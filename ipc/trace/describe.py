@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..waitfor import Edge, End, Reason
 from .model import Call, Trace
 from .names import POLLS, READS, WRITES
 from .objects import sockaddr
@@ -182,6 +183,33 @@ def wait_text(trace: Trace, call: Call) -> Optional[str]:
     if wait.duration is None:
         return wait.reason
     return f"waited {milliseconds(wait.duration)}, {wait.reason}"
+
+
+def held(trace: Trace, edge: Edge) -> str:
+    """What makes ``edge.holder`` the one a wait waits for, in words: "fd 6, pipe #2's write end"."""
+    obj = trace.objects.get(edge.need.object) if edge.need.object else None
+    label = obj.label if obj is not None else "it"
+    words = {
+        Reason.HOLDS_WRITE_END: f"{label}'s write end",
+        Reason.HOLDS_READ_END: f"{label}'s read end",
+        Reason.HOLDS_OTHER_END: f"the other end of {label}",
+        Reason.CHILD: "its child",
+        Reason.COULD_OPEN: f"could open it for {'reading' if edge.need.opening is End.WRITE else 'writing'}"
+        + " (only the traced processes know its path)",
+    }
+    if edge.reason is Reason.NOT_ACCEPTED:
+        listener = trace.objects.get(trace_listener(trace, edge))
+        text = f"{listener.label if listener else 'the listening socket'}: it has not accept()ed the connection"
+    else:
+        text = words.get(edge.reason, edge.reason.value)
+    return f"fd {edge.fd}, {text}" if edge.fd is not None else text
+
+
+def trace_listener(trace: Trace, edge: Edge) -> Optional[str]:
+    obj = trace.objects.get(edge.need.object) if edge.need.object else None
+    if obj is None:
+        return None
+    return next((o.id for o in trace.objects.values() if o.listening and o.local and o.local == obj.remote), None)
 
 
 def milliseconds(seconds: float) -> str:

@@ -4,14 +4,18 @@ Times are seconds from the trace's first record (``origin``, seconds since
 the epoch), measured under strace. Bytes are given twice: ``data`` as text
 (UTF-8, undecodable bytes as \\xNN) and ``hex``; ``complete`` is false where
 strace cut them at -s. Calls refer to processes by pid, messages and waits
-to calls by ``index``, fd tables to objects by ``id``.
+to calls by ``index``, fd tables to objects by ``id``. ``deadlock`` is
+ipc.waitfor's finding at the trace's end: the verdict, the cycle (pids),
+and every "waits for" with its reason.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from ..waitfor import finding_to_json
 from .model import Trace
+from .snapshot import finding
 
 VERSION = 1
 
@@ -151,4 +155,6 @@ def to_json(trace: Trace) -> dict:
             for m in trace.marks
         ],
         "steps": [{"time": s.time, "kind": s.kind, "pid": s.pid, "call": s.call, "mark": s.mark} for s in trace.steps],
+        # who waited for whom at the end (before any ending signal from outside), judged by ipc.waitfor
+        "deadlock": finding_to_json(finding(trace)),
     }

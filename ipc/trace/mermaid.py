@@ -106,6 +106,9 @@ def _deadlock(trace: Trace, names: dict, used: set) -> list:
         "deadlock: each blocked call waits for a process that is blocked itself" if deadlock else "blocked at the end"
     )
     lines = [f"    Note over {over}: {title}"]
+    cycle_names = [names[e.waiter] for e in edges if e.in_cycle]
+    if cycle_names:  # a comment, for a program that reads the diagram: the cycle's processes in order
+        lines.append(f"    %% cycle: {' '.join(cycle_names)}")
     for edge in edges:
         who = "itself" if edge.waiter == edge.holder else trace.processes[edge.holder].label
         lines.append(

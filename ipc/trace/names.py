@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from .. import syscalls
 from ..syscalls import LECTURE_NAMES
 from ..transcript import parse_label
 from .strace import Data, Raw, Struct
@@ -87,8 +88,10 @@ TRACED_CALLS = (
     "select",
     "pselect6",
     "epoll_create1",
+    "epoll_ctl",
     "epoll_wait",
     "epoll_pwait",
+    "epoll_pwait2",
     "eventfd2",
     "rt_sigaction",
 )
@@ -110,11 +113,13 @@ MAKERS = {
     "mknodat",
 }
 PATHS = {"rename", "renameat", "renameat2", "unlink", "unlinkat", "open", "openat", "openat2", "creat"}
-WRITES = {"write", "writev", "pwrite64", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "splice"}
-READS = {"read", "readv", "pread64", "recv", "recvfrom", "recvmsg", "recvmmsg"}
+# The families are ipc.syscalls'. The model still takes a sendfile or splice for a write (of the
+# bytes it moves into its output fd).
+WRITES = syscalls.WRITES | {"sendfile", "splice"}
+READS = syscalls.READS
 FD_CALLS = {"close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek"}
-POLLS = {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
-HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "epoll_create1", "eventfd2"}
+POLLS = syscalls.POLLS
+HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "epoll_create1", "epoll_ctl", "eventfd2"}
 
 
 def lecture_name(name: str, args: list, result_text: str = "") -> Optional[str]:

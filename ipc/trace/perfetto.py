@@ -89,7 +89,7 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
         number += 1
         name = f"{show_bytes(message.data, 30, message.complete)} · {message.length} bytes"
         events += _flow(number, name, "message", trace, message.writer, message.reader, slices)
-    edges, _ = cycle(trace)
+    edges, deadlock = cycle(trace)
     stuck = {w.pid: w.call for w in trace.blocked_at_end() if w.call in slices}
     for edge in edges:
         if edge.waiter in stuck and edge.holder in stuck and edge.waiter != edge.holder:
@@ -110,6 +110,7 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
             "source": "ipc trace",
             "note": "times from the first traced call, measured under "
             "strace: the order is exact, durations only relative",
+            "deadlock": {"cycle": [e.waiter for e in edges if e.in_cycle]} if deadlock else None,
         },
     }
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .describe import milliseconds, show_bytes
+from .describe import held, milliseconds, show_bytes
 from .model import Trace, Unmatched
-from .waits import waits_for
+from .snapshot import finding
 
 
 def summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = None) -> list:
@@ -38,13 +38,15 @@ def summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = Non
     if stopped is not None and stopped.blocked_at_end():  # the deadlock as it stood, before anything was ended
         lines.append("Blocked when the deadlock was seen:")
         ended = {(w.tid, round(w.start + trace.origin, 6)): w for w in trace.waits}
+        found = finding(stopped)
         for wait in stopped.blocked_at_end():
             final = ended.get((wait.tid, round(wait.start + stopped.origin, 6)))
             then = f"; then {final.reason}" if final is not None else ""
-            lines.append(wrap(f"  {_blocked_line(stopped, wait, with_reason=False)}{then}", width))
+            lines.append(wrap(f"  {_blocked_line(stopped, wait, False, found)}{then}", width))
     elif stuck := [w for w in trace.blocked_at_end() if w.pid in pids]:
         lines.append("Blocked at the end:")
-        lines += [wrap(f"  {_blocked_line(trace, wait)}", width) for wait in stuck]
+        found = finding(trace)
+        lines += [wrap(f"  {_blocked_line(trace, wait, True, found)}", width) for wait in stuck]
     used = sorted(
         {
             key
@@ -63,15 +65,14 @@ def summary(trace: Trace, pids: list, width: int, stopped: Optional[Trace] = Non
     return lines
 
 
-def _blocked_line(trace: Trace, wait, with_reason: bool = True) -> str:
+def _blocked_line(trace: Trace, wait, with_reason: bool = True, found=None) -> str:
     since = f" for {milliseconds(wait.duration)}" if wait.duration is not None else ""
-    held = [
-        f"{'itself' if pid == wait.pid else trace.processes[pid].label} (fd {fd}, {what})"
-        if fd is not None
-        else f"{trace.processes[pid].label} ({what})"
-        for pid, fd, what in waits_for(trace, wait)
+    edges = [edge for edge in (found.edges if found else ()) if edge.tid == wait.tid and edge.holder in trace.processes]
+    whom = [
+        f"{'itself' if edge.holder == wait.pid else trace.processes[edge.holder].label} ({held(trace, edge)})"
+        for edge in edges
     ]
-    who = f"; it waits for {', '.join(held)}" if held else ""
+    who = f"; it waits for {', '.join(dict.fromkeys(whom))}" if whom else ""
     return f"{trace.processes[wait.pid].label} in {wait.what}{since}{': ' + wait.reason if with_reason else ''}{who}"
 
 

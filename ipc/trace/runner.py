@@ -36,14 +36,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from ..attach import ENV
 from .build import build
 from .instrumentation import ATTACHED
 from .model import Trace
 from .names import TRACED_CALLS
-from .waits import deadlocked
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
@@ -68,8 +67,7 @@ class Traced:
     code: int  # the command's own exit code (128+N when signal N ended it)
     trace: Trace
     texts: list = field(default_factory=list)  # strace's output, one text per traced program
-    ended: Optional[str] = None  # why it was ended early: "timeout", "deadlock", "interrupted", "terminated"
-    stopped: Optional[Trace] = None  # the model as it was when stop_when held (a deadlock, before it was ended)
+    ended: Optional[str] = None  # why it was ended early: "timeout", "interrupted", "terminated"
 
 
 def strace_argv(
@@ -173,15 +171,14 @@ def trace_command(
     argv: Sequence[str],
     *,
     timeout: Optional[float] = None,
-    stop_when: Optional[Callable[[Trace], bool]] = None,
     every_call: bool = False,
     strings: int = STRINGS,
     housekeeping: bool = False,
     **popen,
 ) -> Traced:
-    """Run argv under strace to its end (or until ``timeout`` s, or until ``stop_when(model)`` holds
-    twice in a row with nothing new traced between), then build the model (with the start-up file
-    reads: ``housekeeping``).
+    """Run argv under strace to its end (or until ``timeout`` s), then build the model (with the
+    start-up file reads: ``housekeeping``). Nothing here watches for a deadlock: ``ipc trace -- COMMAND``
+    runs under ipc.watch, which does.
 
     On every way out, Ctrl-C included, every traced process has ended and the
     private directory of the trace is gone."""
@@ -194,10 +191,10 @@ def trace_command(
         run = TracedRun(
             strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output, **popen
         )
-        ended = run.wait(timeout, stop_when)
+        ended = run.wait(timeout)
         text = run.text()
     trace = build([text], housekeeping=housekeeping)
-    return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended, run.stopped)
+    return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended)
 
 
 class Recording:
@@ -273,8 +270,8 @@ class Recording:
                     texts.append(file.read())
         return texts
 
-    def model(self, roles: Optional[dict] = None) -> Trace:
-        return build(self.texts(), roles)
+    def model(self, roles: Optional[dict] = None, housekeeping: bool = False) -> Trace:
+        return build(self.texts(), roles, housekeeping=housekeeping)
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -354,7 +351,6 @@ class TracedRun:
         from ..processes import Keeper  # psutil is needed from here on, not to read a trace
 
         self.output = output
-        self.stopped: Optional[Trace] = None
         self.keeper = Keeper()
         self.popen = self.keeper.launch(argv, new_session=False, **popen)
 
@@ -365,26 +361,15 @@ class TracedRun:
         except FileNotFoundError:
             return ""
 
-    def wait(
-        self, timeout: Optional[float] = None, stop_when: Optional[Callable[[Trace], bool]] = None
-    ) -> Optional[str]:
-        """Until strace exits; or end it all after ``timeout`` s ("timeout"), once ``stop_when`` held
-        twice with nothing new traced ("deadlock"), or on Ctrl-C ("interrupted") or Stopped ("terminated")."""
+    def wait(self, timeout: Optional[float] = None) -> Optional[str]:
+        """Until strace exits; or end it all after ``timeout`` s ("timeout"), or on Ctrl-C ("interrupted")
+        or Stopped ("terminated")."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen, held = None, 0
         try:
             while self.popen.poll() is None:
                 time.sleep(TICK)
                 if deadline is not None and time.monotonic() > deadline:
                     return "timeout"
-                if stop_when is not None:
-                    text = self.text()
-                    model = build([text]) if text == seen else None
-                    held = held + 1 if model is not None and stop_when(model) else 0
-                    seen = text
-                    if held >= 2:
-                        self.stopped = model
-                        return "deadlock"
             return None
         except KeyboardInterrupt:
             return "interrupted"
@@ -397,17 +382,6 @@ class TracedRun:
         """SIGTERM everything it started (strace blocks it and waits for its programs), SIGKILL what is
         left after a grace period, reap. Done twice, the second time finds nothing."""
         self.keeper.close()
-
-
-def stuck(trace: Trace) -> bool:
-    """``waits.deadlocked``, with /proc asked about the threads strace shows in no call: one waiting in
-    futex (joining a thread, taking a lock) waits for its own process. For ``stop_when``."""
-    from .. import procfs
-
-    def in_futex(pid: int, tid: int) -> bool:
-        return any(t.tid == tid and t.call == "futex" and t.state in ("S", "D") for t in procfs.threads(pid))
-
-    return deadlocked(trace, in_futex if procfs.AVAILABLE else None)
 
 
 def _exit_code(trace: Trace, strace_code: int) -> int:

@@ -20,9 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .describe import describe, milliseconds, parts, show_bytes
+from ..waitfor import Verdict
+from .describe import describe, held, milliseconds, parts, show_bytes
 from .model import Trace
-from .waits import SKEW, waits_for
+from .snapshot import finding, moment
+from .waits import SKEW
 
 ROWS = 160  # rows drawn before a long run is cut in the middle
 FORKS = ("clone", "clone3", "fork", "vfork")
@@ -327,58 +329,21 @@ def _bars(trace: Trace, waits: dict, rows: list) -> list:
 
 
 def cycle(trace: Trace) -> tuple:
-    """The "waits for" edges of the calls blocked at the end, and whether they close a cycle (a deadlock).
-
-    ``waits.waits_for`` names who holds the other end. An open of a FIFO
-    nobody has opened yet waits for whoever will open it: only the traced
-    processes know the path, so the other blocked ones are taken (as the
-    live diagnosis takes them)."""
-    stuck = [w for w in trace.blocked_at_end() if not trace.calls[w.call].noise]
-    blocked = {w.pid for w in stuck}
+    """The "waits for" edges of the calls blocked at the end, and whether they make a deadlock: judged by
+    ipc.waitfor from the trace (ipc.trace.snapshot), by the same rules as ``ipc run`` and ``ipc watch``.
+    The edges of the cycle those name are marked."""
+    found = finding(trace)
+    at = moment(trace)
+    what = {w.tid: w.what for w in trace.waits if w.seq <= at and (w.end_seq is None or w.end_seq > at)}
     edges = []
-    for wait in stuck:
-        found = waits_for(trace, wait)
-        call = trace.calls[wait.call]
-        if (
-            not found
-            and call.name in ("open", "openat", "openat2")
-            and call.objects
-            and trace.objects[call.objects[0]].kind == "fifo"
-        ):
-            other = "writing" if "O_RDONLY" in call.text else "reading"
-            found = [
-                (pid, None, f"could open it for {other} (only the traced processes know its path)")
-                for pid in sorted(blocked)
-                if pid != wait.pid
-            ]
-        for pid, fd, what in found:
-            held = f"fd {fd}, {what}" if fd is not None else what
-            if not any(e.waiter == wait.pid and e.holder == pid and e.held == held for e in edges):
-                edges.append(Edge(wait.pid, pid, wait.what, held))
-    _mark_cycles(edges, blocked)
-    return edges, any(edge.in_cycle for edge in edges)
-
-
-def _mark_cycles(edges: list, blocked: set) -> None:
-    """An edge is in a cycle when its holder, blocked too, leads back to its waiter."""
-    follows: dict = {}
-    for edge in edges:
-        if edge.holder in blocked:
-            follows.setdefault(edge.waiter, set()).add(edge.holder)
-
-    def reaches(start: int, goal: int) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            pid = todo.pop()
-            if pid == goal:
-                return True
-            if pid not in seen:
-                seen.add(pid)
-                todo += follows.get(pid, ())
-        return False
-
-    for edge in edges:
-        edge.in_cycle = edge.holder in blocked and reaches(edge.holder, edge.waiter)
+    for edge in found.edges:
+        if edge.waiter not in trace.processes or edge.holder not in trace.processes:
+            continue
+        drawn = Edge(edge.waiter, edge.holder, what.get(edge.tid, edge.need.want.value), held(trace, edge))
+        drawn.in_cycle = found.in_cycle(edge)
+        if not any((e.waiter, e.holder, e.held) == (drawn.waiter, drawn.holder, drawn.held) for e in edges):
+            edges.append(drawn)
+    return edges, found.verdict is Verdict.DEADLOCK
 
 
 def _summary(trace: Trace, scene: Scene) -> list:

@@ -271,6 +271,7 @@ def _deadlock(scene: Scene, top: float, ys: list, x: dict, width: int, ids: str)
         waiter, holder = scene.lanes[edge.waiter], scene.lanes[edge.holder]
         start, end = x[edge.waiter], x[edge.holder]
         cls = "waits-for in-cycle" if edge.in_cycle else "waits-for"
+        cls += f'" data-waiter="{edge.waiter}" data-holder="{edge.holder}'  # for a program that reads the picture
         head = f"{waiter.label} waits for " + ("itself" if edge.waiter == edge.holder else holder.label)
         words = f"{edge.what} — {edge.held}"
         if start == end:

@@ -12,31 +12,20 @@ is a wait too. Times under strace are slow; the order is exact.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Callable, Optional
+from typing import Optional
 
+from ..syscalls import FAMILIES, Family
 from .channels import stream_channel
 from .model import Trace, Wait
 from .names import POLLS, READS, WRITES
 from .strace import Fd, Struct
 
-BLOCKING = (
-    READS
-    | WRITES
-    | POLLS
-    | {
-        "accept",
-        "accept4",
-        "connect",
-        "open",
-        "openat",
-        "openat2",
-        "wait4",
-        "waitid",
-        "pause",
-        "rt_sigsuspend",
-        "sigsuspend",
-    }
-)
+# The calls that can wait for another process (ipc.syscalls' families); whom they wait for is
+# ipc.waitfor's to say, from ipc.trace.snapshot.
+BLOCKING = frozenset().union(
+    *(FAMILIES[f] for f in (Family.READ, Family.WRITE, Family.MOVE, Family.POLL, Family.ACCEPT, Family.CONNECT,
+                            Family.OPEN, Family.CHILD_WAIT, Family.SIGNAL_WAIT))
+)  # fmt: skip
 INTERRUPTED = {"EINTR", "ERESTARTSYS", "ERESTARTNOHAND", "ERESTARTNOINTR", "ERESTART_RESTARTBLOCK"}
 BIG_WRITE = 4096  # a write this long can meet a full buffer; a shorter one split by a reader is not taken for a wait
 NEVER_WAITED = {"EAGAIN", "EWOULDBLOCK", "EINPROGRESS"}  # a non-blocking call said it would have to wait
@@ -268,89 +257,3 @@ def _watched(args: list) -> list:
     if not args or not isinstance(args[0], list):
         return []
     return [item.fields["fd"] for item in args[0] if isinstance(item, Struct) and isinstance(item.fields.get("fd"), Fd)]
-
-
-def deadlocked(trace: Trace, in_futex: Optional[Callable[[int, int], bool]] = None) -> bool:
-    """True when every process still alive is blocked in a call that only another of them could end.
-
-    A read counts only if nothing is waiting in its channel to be read. This
-    is what the runner watches for to end a broken program once its deadlock
-    has formed (the diagnosis itself is ipc.deadlock's, from /proc). A thread
-    strace shows in no call may be waiting in futex (a join, a lock), which is
-    not traced: ``in_futex(pid, tid)``, when given, says so (the runner asks /proc).
-    """
-    alive = [p for p in trace.processes.values() if p.end_seq is None]
-    if not alive or not any(wait.end_seq is None for wait in trace.waits):
-        return False
-    stuck = {wait.tid: wait for wait in trace.waits if wait.end_seq is None}
-    for process in alive:
-        for tid in process.threads:
-            if tid in _ended_tasks(trace):
-                continue
-            wait = stuck.get(tid)
-            if wait is None and in_futex is not None and in_futex(process.pid, tid):
-                continue  # waiting for another thread of its own process, which is itself stuck
-            if wait is None:
-                return False
-            call = trace.calls[wait.call]
-            if not _without_deadline(call):
-                return False  # it will time out, or (connect) the kernel's timers move it on
-            if call.name in READS and call.objects:
-                target = call.args[0].target if call.args and isinstance(call.args[0], Fd) else None
-                channel = trace.channels.get(stream_channel(trace.objects[call.objects[0]], target, False))
-                if channel is not None and channel.in_flight(float("inf")):
-                    return False
-    return True
-
-
-def _without_deadline(call) -> bool:
-    """Can only another process end this call? Not a connect, nor a poll or select with a timeout."""
-    if call.name == "connect":
-        return False
-    if call.name in ("poll", "ppoll", "epoll_wait", "epoll_pwait"):
-        timeout = call.args[2] if len(call.args) > 2 else -1
-        return timeout == -1 or timeout == "NULL"
-    if call.name in ("select", "pselect6"):
-        return len(call.args) > 4 and call.args[4] == "NULL"
-    return True
-
-
-def _ended_tasks(trace: Trace) -> set:
-    return {mark.tid for mark in trace.marks if mark.kind in ("exit", "killed")}
-
-
-def waits_for(trace: Trace, wait: Wait) -> list:
-    """Whom a blocked call waits for: (pid, fd, what it holds) for each process that could end the wait.
-
-    A read waits for whoever holds a way to write into its channel (its own
-    process too: a forgotten write end is why end of file never comes); a
-    write for whoever holds the read end; a wait4 for the child; an open of a
-    FIFO for anyone who might open the other end."""
-    call = trace.calls[wait.call]
-    at = wait.end_seq - 0.25 if wait.end_seq is not None else float("inf")  # as things stood when it ended
-    if call.name in ("wait4", "waitid"):
-        children = [
-            p for p in trace.processes.values() if p.parent == call.pid and (p.end_seq is None or p.end_seq > at)
-        ]
-        return [(child.pid, None, "its child") for child in children]
-    if not call.objects:
-        return []
-    obj = trace.objects[call.objects[0]]
-    if obj.kind in ("pipe", "fifo"):
-        wanted = "read" if call.name in WRITES else "write"
-        return [
-            (pid, fd, f"{obj.label}'s {wanted} end")
-            for pid, fd, end in trace.holders(obj.id, at)
-            if end in (wanted, "both")
-        ]
-    if obj.kind in ("unix-stream", "tcp"):
-        peers = [
-            o
-            for o in trace.objects.values()
-            if o.id == obj.peer
-            or (obj.kind == "tcp" and o.kind == "tcp" and o.local == obj.remote and o.remote == obj.local)
-        ]
-        return [
-            (pid, fd, f"the other end of {obj.label}") for peer in peers for pid, fd, _ in trace.holders(peer.id, at)
-        ]
-    return []
