@@ -10,6 +10,7 @@ from .deadlock import Diagnosis
 from .trace.build import build
 from .trace.model import Trace
 from .transcript import Line, Transcript
+from .waitfor import lock_waits
 
 
 @dataclass
@@ -49,7 +50,9 @@ class Result:
 
     def _model(self, which: str, texts: list[str]) -> Optional[Trace]:
         if texts and which not in self._models:
-            self._models[which] = build(texts)  # a model takes a while: only for whoever draws it
+            model = self._models[which] = build(texts)  # a model takes a while: only for whoever draws it
+            if self.judged is not None:
+                model.lock_waits = lock_waits(self.judged[0])
         return self._models.get(which)
 
     @property

@@ -119,6 +119,7 @@ def test_two_terminals_the_cycle_runs_through_the_server_outside_which_is_left_a
         err = done.stderr
         pid = server.popen.pid
         assert f"tcp_server.py[{pid}], outside the watched processes, is blocked in recvfrom (recv) on fd" in err
+        assert "(its Python line is unknown: it runs outside this watch)" in err  # not "not started through..."
         assert "The cycle: client waits for tcp_server.py, tcp_server.py waits for client." in err
         assert f"Left alone: tcp_server.py[{pid}], not one of the watched processes" in err
         assert re.search(r"ipc watch: ended client\[\d+\]; exit code 3", err)
