@@ -3,14 +3,16 @@ r"""HTTP server: HTTP/1.1 over the very calls of tcp_server.py, for curl, a brow
 What it shows
     HTTP is bytes on a TCP stream: a request line and header lines up to a
     blank line, answered by a status line, headers and a body whose length
-    Content-Length gives. With keep-alive one connection carries request
-    after request; "Connection: close" ends it. A browser opens several
+    Content-Length gives (or, for a body sent in chunks, the chunks' sizes).
+    With keep-alive one connection carries request after request;
+    "Connection: close" ends it. A browser opens several
     connections at once for the parts of a page, so each connection is served
     in a thread of its own (an iterative server would stall the browser: it
     keeps idle connections open). Bad requests get their status, then the
     connection is closed cleanly: 400 malformed, 408 no whole request within
     --timeout, 413 body or 431 head too large, 405 a method not served here,
-    501 one it does not know. Each connection's 4-tuple is logged at accept().
+    501 one it does not know. A client that says "Expect: 100-continue"
+    is told "100 Continue" before it sends its body. Each connection's 4-tuple is logged at accept().
 
 Run it
     python demos/http_server.py [--host 127.0.0.1] [--port 0] [--connections N] [--timeout 10]
@@ -49,7 +51,7 @@ from http import HTTPStatus
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
-from ipc.http_messages import HTTPError, RequestDecoder
+from ipc.http_messages import CONTINUE, HTTPError, RequestDecoder
 from ipc.log import Log, address, quote
 from ipc.stream import MessageReader
 
@@ -102,6 +104,10 @@ def converse(connection: socket.socket, peer: str, timeout: float) -> bool:
     def recv(size: int) -> bytes:  # one deadline for a whole request: a byte a second cannot stretch it
         if timeout:
             connection.settimeout(max(deadline - time.monotonic(), 0.001))
+        if decoder.continue_wanted:  # its head is in, and it waits for our word before it sends its body
+            connection.sendall(CONTINUE)
+            decoder.continue_said()
+            log.say(f"{peer}: sent {quote(CONTINUE.decode().strip())}: it may send its body")
         return connection.recv(size)
 
     reader = MessageReader(recv, decoder=decoder)  # the one read loop: up to the blank line, then Content-Length
@@ -118,7 +124,7 @@ def converse(connection: socket.socket, peer: str, timeout: float) -> bool:
             return True
         log.say(f"{peer}: received {quote(request.start)}")
         connection.settimeout(timeout or None)  # a client that does not read its answer is dropped too
-        kind, body = SITE.get(request.target.split("?")[0], ("text/plain", None))
+        kind, body = SITE.get(request.path.split("?")[0], ("text/plain", None))  # "/x", or "http://host/x"
         if request.method not in ("GET", "HEAD"):
             status, kind, body = 405 if request.method in OTHER_METHODS else 501, "text/plain", "GET and HEAD only\n"
         else:

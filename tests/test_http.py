@@ -148,6 +148,11 @@ def test_curl_head_gets_the_length_without_the_body():
         (b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "501 Not Implemented"),
         (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", "505 HTTP Version Not Supported"),
         (b"GET /nowhere HTTP/1.0\r\n\r\n", "404 Not Found"),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "400 Bad Request"),  # RFC 9112 3.2: MUST be 400; once it got 200
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "400 Bad Request",
+        ),  # two framings: request smuggling
     ],
 )
 def test_a_bad_request_gets_its_status_and_the_connection_closes_cleanly(data, status):
@@ -172,6 +177,42 @@ def test_a_405_keeps_the_connection_usable_its_body_read_and_skipped():
         assert http.finish()[0] == 0
     assert re.findall(rb"HTTP/1.1 (\d{3} [A-Za-z ]+)\r\n", response) == [b"405 Method Not Allowed", b"200 OK"]
     assert b"\r\nAllow: GET, HEAD\r\n" in response  # RFC 9110: a 405 says which methods are allowed
+
+
+@pytest.mark.parametrize(
+    "data,statuses",
+    [
+        (b"GET http://127.0.0.1/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", ["200 OK"]),  # absolute-form: once 404
+        (b"GET /hello.txt HTTP/1.2\r\nHost: x\r\n\r\n", ["200 OK"]),  # HTTP/1.2: answered as 1.1, once 505
+        (
+            b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+            ["405 Method Not Allowed"],
+        ),  # its chunked body read (once 501), so the connection stays usable
+    ],
+)
+def test_requests_http_1_1_servers_must_accept_are_answered_and_the_connection_stays_usable(data, statuses):
+    with server() as http:
+        response = raw_exchange(
+            int(http.ready()["port"]), data + b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert http.finish()[0] == 0
+    assert re.findall(rb"HTTP/1.1 (\d{3} [A-Za-z ]+)\r\n", response) == [s.encode() for s in statuses + ["200 OK"]]
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent():
+    with server() as http:
+        port = int(http.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the body is held back until this comes
+            sock.sendall(b"hi")
+            final = sock.recv(4096)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while sock.recv(65536):
+                pass
+        assert http.finish()[0] == 0
+    assert final.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
+    assert any(line.endswith('sent "HTTP/1.1 100 Continue": it may send its body') for line in http.lines)
 
 
 def test_a_request_that_trickles_in_gets_408_at_its_deadline_not_per_byte():
