@@ -12,7 +12,10 @@ What it shows
     connection is closed cleanly: 400 malformed, 408 no whole request within
     --timeout, 413 body or 431 head too large, 405 a method not served here,
     501 one it does not know. A client that says "Expect: 100-continue"
-    is told "100 Continue" before it sends its body. Each connection's 4-tuple is logged at accept().
+    is told "100 Continue" before it sends its body. Out of fds (accept()
+    fails with EMFILE) or of threads, the server says so once, answers the
+    newest client 503 (a spare fd, kept for this, lets it accept that one),
+    pauses accepting for half a second, and goes on serving. Each connection's 4-tuple is logged at accept().
 
 Run it
     python demos/http_server.py [--host 127.0.0.1] [--port 0] [--connections N] [--timeout 10]
@@ -173,6 +176,7 @@ def main() -> None:
         args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     listener = socket.socket(family, kind, proto)
+    spare = program.SpareFd()  # one fd held back, for the moment there is no other (see below)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
         try:
@@ -184,18 +188,51 @@ def main() -> None:
         log.say(f"listening on {address(listener.getsockname())}: http://{address(listener.getsockname())}/")
         log.ready(host=host, port=port)
         workers: list[threading.Thread] = []
+        shortage = program.Shortage(log)  # running out is said once, and survived
         while args.connections == 0 or len(workers) < args.connections:
-            connection, peer = listener.accept()  # blocks until a client connects
+            try:
+                connection, peer = listener.accept()  # blocks until a client connects
+            except OSError as error:  # EMFILE: no fd left for it; the connection waits in the queue
+                if error.errno not in program.OUT_OF_FDS:
+                    raise
+                shortage.ran_out("file descriptors", f"answering 503 and pausing accept() {program.SHED_PAUSE:g} s")
+                spare.refuse_newest(listener, too_busy)  # the spare fd lets us accept it, to say no
+                time.sleep(program.SHED_PAUSE)  # a pause, not a loop: the connections we have can finish meanwhile
+                continue
             log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")  # this connection's 4-tuple
-            workers.append(
-                threading.Thread(target=serve_connection, args=(connection, address(peer), args.timeout), daemon=True)
-            )  # a thread per connection; daemon: Ctrl-C ends them all
-            workers[-1].start()
+            worker = threading.Thread(target=serve_connection, args=(connection, address(peer), args.timeout))
+            worker.daemon = True  # a thread per connection; daemon: Ctrl-C ends them all
+            try:
+                worker.start()
+            except RuntimeError:  # "can't start new thread": a thread limit, or no memory for its stack
+                shortage.ran_out("threads", f"answering 503 and pausing accept() {program.SHED_PAUSE:g} s")
+                with connection:
+                    too_busy(connection)
+                time.sleep(program.SHED_PAUSE)
+                continue
+            shortage.recovered()
+            workers.append(worker)
             workers = workers if args.connections else [worker for worker in workers if worker.is_alive()]
         for worker in workers:
             worker.join()  # each ends by itself: at the client's close, or at its deadline
     finally:
+        spare.close()
         listener.close()
+
+
+def too_busy(connection: socket.socket) -> None:
+    """503, said without reading the request (there is no thread or fd to serve it): come back in a second."""
+    body = b"this server is out of resources for now: try again in a second\n"
+    connection.settimeout(1.0)  # from the accepting thread: never wait long on one client
+    try:
+        connection.sendall(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        connection.shutdown(socket.SHUT_WR)  # our FIN; its request, unread, would make close() send a reset
+        connection.recv(65536)  # so read what it sent (a second at most) before we close
+    except OSError:  # gone already, or slow: it will see the connection close
+        pass
 
 
 if __name__ == "__main__":

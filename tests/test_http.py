@@ -1,6 +1,8 @@
 """HTTP/1.1 over the TCP calls: the server with curl, a browser, raw bytes and the demo's own clients."""
 
+import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -343,3 +345,51 @@ def test_port_80_without_privileges_says_why():
         rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
         done.stderr,
     )
+
+
+# -- running out: said once, 503 to the newest, and serving goes on ------------------
+
+
+def vm_size(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+
+
+def first_answer(socks, deadline=10.0):
+    """The first answer any of these connections gets, and which connection it was."""
+    ready, _, _ = select.select(socks, [], [], deadline)
+    assert ready, f"no connection was answered within {deadline} s"
+    return ready[0].recv(4096), ready[0]
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux's prlimit() to cap a running server")
+@pytest.mark.parametrize(
+    "short_of,cap",
+    [
+        ("file descriptors", lambda pid: (resource.RLIMIT_NOFILE, len(os.listdir(f"/proc/{pid}/fd")) + 5)),  # 5 more
+        ("threads", lambda pid: (resource.RLIMIT_AS, vm_size(pid) + 6 * 8 * 2**20 + 4 * 2**20)),  # 6 stacks of 8 MB
+    ],
+)
+def test_a_server_out_of_fds_or_threads_answers_503_says_so_once_and_serves_on(short_of, cap):
+    # Once, EMFILE in accept() or "can't start new thread" ended the server: 20 idle connections were enough.
+    with Program("http_server.py", "--timeout", "30") as http:
+        where = ("127.0.0.1", int(http.ready()["port"]))
+        which, limit = cap(http.popen.pid)
+        resource.prlimit(http.popen.pid, which, (limit, limit))  # as prlimit --nofile (or --as) would
+        idle = []
+        try:
+            for _ in range(20):  # connected and silent: each holds a thread and an fd until --timeout
+                idle.append(socket.create_connection(where, timeout=5))
+                idle[-1].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a head begun, never ended
+            answer, _ = first_answer(idle)
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"), answer
+            http.wait_for_line(rf"out of {short_of}: answering 503 and pausing accept\(\) 0\.5 s", anywhere=True)
+        finally:
+            for sock in idle:
+                sock.close()
+        http.wait_for_line(rf"enough {short_of} again \(\d+ times? short meanwhile\)", deadline=20)
+        response = raw_exchange(where[1], b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert sum(f"out of {short_of}" in line for line in http.lines) == 1  # once, however many were refused
+        assert not any("Traceback" in line for line in http.lines)
+        assert http.stop() == 143
