@@ -48,7 +48,7 @@ from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
 from ipc.stream import MessageReader, write_all
 
 POLL = 0.01  # seconds between looks in the directory
-TIMEOUT = 10.0  # seconds to wait for each answer
+TIMEOUT = program.CLIENT_PATIENCE  # seconds to wait for each answer
 log = Log("client")
 
 
@@ -92,7 +92,8 @@ def main() -> None:
         "--timeout",
         type=program.seconds(),
         default=TIMEOUT,
-        help=f"seconds to wait for each answer (default {TIMEOUT:g})",
+        help=f"seconds to wait for each answer (default {TIMEOUT:g}: longer than a server's default --idle, "
+        f"{program.SERVER_IDLE:g} s, so one idle client ahead of us is dropped in time)",
     )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

@@ -36,6 +36,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: kill, timeout(1), the harness
 EXPECTED = (ProtocolError, OSError)  # OSError covers refused, reset, broken pipe, timeouts, missing files
+# How long a server waits on an idle client, and a client on its server, by default. An iterative server
+# serves the next client only once it has dropped an idle one, so its deadline must be the shorter:
+# with one idle client ahead of it (an nc that types nothing), the next client is still served in time.
+SERVER_IDLE = 5.0
+CLIENT_PATIENCE = 10.0
 
 
 class Terminated(BaseException):
@@ -248,8 +253,9 @@ def clients_options(parser: argparse.ArgumentParser, idle: Optional[str] = None)
         parser.add_argument(
             "--idle",
             type=seconds(zero="no deadline"),
-            default=60.0,
-            help=f"{idle} for this long (default 60; 0: never)",
+            default=SERVER_IDLE,
+            help=f"{idle} for this long (default {SERVER_IDLE:g}: shorter than a client's default patience, "
+            f"{CLIENT_PATIENCE:g} s, so the next client is served in time; 0: never)",
         )
 
 
