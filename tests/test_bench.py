@@ -176,6 +176,7 @@ def pipes(c_role: str) -> tuple:
     return (requests[0], replies[1]), channels.fd_end(replies[0], requests[1])
 
 
+@pytest.mark.tools  # cc
 def test_the_c_client_and_the_python_server_agree_on_frames_and_checksums(c_reference):
     size = 100
     c_fds, server = pipes("client")
@@ -208,6 +209,7 @@ def test_the_c_client_and_the_python_server_agree_on_frames_and_checksums(c_refe
     assert len(figures["samples_ns"]) == count - loops.WARMUP_MIN
 
 
+@pytest.mark.tools  # cc
 def test_the_c_client_detects_a_byte_the_python_server_corrupted(c_reference):
     c_fds, server = pipes("client")
     done = run_beside(
@@ -232,6 +234,7 @@ def test_the_c_client_detects_a_byte_the_python_server_corrupted(c_reference):
     assert done.returncode == 1 and "checksum differs" in done.stderr
 
 
+@pytest.mark.tools  # cc
 def test_the_python_client_reads_the_c_servers_streams_byte_for_byte(c_reference):
     size = 70001
     c_fds, client = pipes("server")
@@ -246,6 +249,7 @@ def test_the_python_client_reads_the_c_servers_streams_byte_for_byte(c_reference
     assert values and values[0][0] % size == 0
 
 
+@pytest.mark.tools  # cc
 def test_the_c_reference_names_the_mechanisms_it_lacks(c_reference, directory):
     with pytest.raises(channels.Unsupported, match="no shm"):
         reference.run(c_reference, Spec(LATENCY, "shm", "c", 64), str(directory), 5)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 from expected_output import mismatches
-from support import ROOT, Program, run_program
+from support import ROOT, TOOL, Program, also, needs, run_demo_once, run_program
 
 from ipc import catalog
 from ipc.catalog import protocols
@@ -20,8 +20,8 @@ from ipc.dns_messages import QR, RCODES, SAMPLE_ZONE, TC, TYPES, encode_name, re
 from ipc.harness import run_demo
 from ipc.transcript import Transcript
 
-NO_DIG = "no dig here (Debian: apt-get install dnsutils)"
 NO_NAMESPACES = protocols.no_namespaces()
+needs_namespaces = also(TOOL, pytest.mark.skipif(NO_NAMESPACES is not None, reason=f"{NO_NAMESPACES}"))
 VARY_IDS = (r"(?<=0x)[0-9a-f]{4}", r"(?<=header   )[0-9a-f]{2} [0-9a-f]{2}")
 
 
@@ -79,11 +79,15 @@ def test_the_dns_check_fails_when_an_answer_or_the_bytes_are_wrong():
     assert any("the bytes shown are not a query for it" in p for p in wrong_bytes)
 
 
-@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+@needs_namespaces
 def test_dns_names_resolves_three_ways_through_a_server_on_port_53_of_its_own():
-    result = run_demo(catalog.find(["dns-names"])[0])
+    result = run_demo_once("dns-names")
     assert result.ok, result.problems
-    assert mismatches("dns_names.py", labelled(result), vary=VARY_IDS) == []
+    missing = mismatches("dns_names.py", labelled(result), vary=VARY_IDS)
+    if shutil.which("dig") is None:  # then it says so instead, and dig's lines are for the test below
+        assert "dig: not installed (Debian: apt-get install dnsutils): skipped" in result.transcript.texts("names")
+        missing = [line for line in missing if not line.startswith("dig[")]
+    assert missing == []
     names = [line.text for line in result.said("names")]
     # measured: IPv6 first (RFC 6724), then the IPv4 addresses in the order the server gave them
     assert "3. getaddrinfo('many.ipc.test', 80): [fd53::11]:80, 10.53.0.11:80, 10.53.0.12:80, 10.53.0.13:80" in names
@@ -91,6 +95,16 @@ def test_dns_names_resolves_three_ways_through_a_server_on_port_53_of_its_own():
     assert any("many.ipc.test AAAA" in text for text in queried)  # getaddrinfo asked the server for both families
 
 
+@needs_namespaces
+@needs("dig")
+def test_dns_names_shows_what_dig_says():
+    result = run_demo_once("dns-names")
+    dug = [line.text for line in result.said("dig")]
+    assert {text.split()[-1] for text in dug if "\tIN\tA\t" in text} == {"10.53.0.11", "10.53.0.12", "10.53.0.13"}
+    assert [text.split()[-1] for text in dug if "\tIN\tAAAA\t" in text] == ["fd53::11"]
+
+
+@TOOL
 @pytest.mark.skipif(protocols.no_dnsmasq() is not None, reason=str(protocols.no_dnsmasq()))
 def test_dnsmasq_an_independent_server_gives_the_same_names():
     result = run_demo(catalog.find(["dns-dnsmasq"])[0])
@@ -114,7 +128,7 @@ def test_dns_names_without_unshare_says_so_in_one_line():
     )
 
 
-@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+@needs_namespaces
 def test_the_inner_step_refuses_to_run_in_its_parents_namespaces():
     # Its parent here (sh) shares its namespaces, as a person typing --inside at a prompt would: it must refuse
     # before it mounts or adds anything. All inside a sandbox, so that a failing guard could change nothing here.
@@ -134,7 +148,7 @@ def test_the_inner_step_refuses_to_run_in_its_parents_namespaces():
     assert done.stdout.split()[:4] == ["code", "1", "lo", "DOWN"]  # and no address was added
 
 
-@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+@needs_namespaces
 def test_dns_names_stopped_midway_ends_everything_it_started():
     with Program("dns_names.py") as names:
         names.wait_for_line(r"dns\[\d+\]: ready: host=127\.0\.0\.1 port=53")
@@ -147,7 +161,7 @@ def test_dns_names_stopped_midway_ends_everything_it_started():
 # -- dig, a real client ------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("dig") is None, reason=NO_DIG)
+@needs("dig")
 def test_dig_reads_the_demo_servers_answers():
     with dns_server("--record", "demo.ipc.test=127.0.0.1", "--queries", "7") as dns:
         port = dns.ready()["port"]

@@ -4,7 +4,6 @@ import os
 import re
 import resource
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,13 +12,11 @@ import time
 
 import pytest
 from expected_output import mismatches
-from support import ROOT, Program, run_program
+from support import ROOT, TOOL, Program, needs, run_program
 
 from ipc import catalog
 from ipc.catalog.protocols import no_chromium
 from ipc.harness import run_demo
-
-NO_CURL = "no curl here (Debian: apt-get install curl)"
 
 
 def labelled(result):
@@ -76,6 +73,7 @@ def test_the_servers_deadline_turns_the_deadlock_into_an_error():
     )
 
 
+@TOOL
 @pytest.mark.skipif(no_chromium() is not None, reason=str(no_chromium()))
 def test_a_browser_opens_several_connections_for_one_page():
     result = run_demo(catalog.find(["http-browser"])[0])
@@ -88,7 +86,7 @@ def test_a_browser_opens_several_connections_for_one_page():
 # -- curl, a real client --------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason=NO_CURL)
+@needs("curl")
 def test_curl_and_the_demo_client_see_the_same_exchange():
     with Program("http_server.py", "--connections", "2") as http:
         port = http.ready()["port"]
@@ -124,7 +122,7 @@ def test_curl_and_the_demo_client_see_the_same_exchange():
     assert len([line for line in http.lines if " accepted " in line]) == 2  # one for curl, one for ours
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason=NO_CURL)
+@needs("curl")
 def test_curl_head_gets_the_length_without_the_body():
     with server() as http:
         done = subprocess.run(

@@ -133,6 +133,7 @@ def test_ctrl_c_stops_every_run_and_cleans_up():
     assert cut and all(line.endswith(" s)") and "the whole run was stopped before it finished" in line for line in cut)
 
 
+@pytest.mark.tools  # chromium
 def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
     from browser import Browser, why_no_chromium
 
