@@ -58,10 +58,11 @@ from ipc.dns_messages import (
     TYPES,
     ZONE_ORIGIN,
     DNSFormatError,
+    edns_version,
     encode_name,
     opt_record,
     read_name,
-    read_record,
+    read_opt,
     within,
 )
 from ipc.log import Log, address
@@ -74,7 +75,7 @@ log = Log("dns")
 
 def respond(query: bytes, zone: dict) -> tuple[bytes, str]:
     """The answer to a query's bytes, and a line saying what it says."""
-    ident, flags, questions, *counts = struct.unpack("!6H", query[:12])  # id, flags, how many questions, records
+    ident, flags, questions, *counts = struct.unpack("!6H", query[:12])  # id, flags, questions, records (3 counts)
     flags_back = QR | AA | (flags & RD)  # an answer, authoritative, RD echoed; RA clear: it does not recurse
     if flags & 0x7800:  # an opcode other than 0, a standard query
         return struct.pack("!6H", ident, flags_back | 4, 0, 0, 0, 0), "NOTIMP (not a standard query)"  # 4: NOTIMP
@@ -83,23 +84,14 @@ def respond(query: bytes, zone: dict) -> tuple[bytes, str]:
             raise DNSFormatError(f"{questions} questions (one, in practice)")
         name, end = read_name(query, 12)  # the question's name starts right after the header
         qtype, qclass = struct.unpack("!2H", query[end : end + 4])  # struct.error when cut short
-        offset, records = end + 4, []
-        for _ in range(sum(counts)):  # a query may carry records too: EDNS's OPT, in the additional section
-            found, offset = read_record(query, offset)
-            records.append(found)
-        opts = [found for found in records[counts[0] + counts[1] :] if found.rtype == TYPES["OPT"]]
-        if len(opts) > 1 or any(found.rtype == TYPES["OPT"] for found in records[: counts[0] + counts[1]]):
-            raise DNSFormatError("more than one OPT record, or one outside the additional section (RFC 6891 6.1.1)")
-        if opts and opts[0].name:
-            raise DNSFormatError(f"an OPT record owned by {opts[0].name!r}, not the root")
+        opt = read_opt(query, end + 4, counts)  # EDNS: one OPT record after the question, or none (dig sends one)
     except (DNSFormatError, struct.error) as error:
         return struct.pack("!6H", ident, flags_back | 1, 0, 0, 0, 0), f"FORMERR ({error})"  # 1: FORMERR
     question = query[12 : end + 4]  # copied as it came, letter case and all
     what = f"{name} {TYPE_NAMES.get(qtype, qtype)}{'' if qclass == CLASS_IN else f' class {qclass}'}"
-    opt = opts[0] if opts else None
-    if opt is not None and (opt.ttl >> 16) & 0xFF != 0:  # an EDNS version other than 0: BADVERS, with our OPT
+    if opt is not None and edns_version(opt) != 0:  # a version it does not speak: BADVERS, said in our OPT
         answer = struct.pack("!6H", ident, flags_back, 1, 0, 0, 1) + question + opt_record(EDNS_PAYLOAD, 16)
-        return answer, f"{what} -> BADVERS (EDNS version {(opt.ttl >> 16) & 0xFF}; this server speaks 0)"
+        return answer, f"{what} -> BADVERS (EDNS version {edns_version(opt)}; this server speaks 0)"
     limit = max(MAX_UDP_ANSWER, min(opt.rclass, EDNS_PAYLOAD)) if opt else MAX_UDP_ANSWER  # the asker's size, if said
     edns = opt_record(EDNS_PAYLOAD) if opt else b""  # an OPT in the query gets one back (RFC 6891 7)
     family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(qtype) if qclass == CLASS_IN else None

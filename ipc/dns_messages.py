@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Optional
 
 from .protocol import ProtocolError
 
@@ -170,6 +171,28 @@ def read_record(message: bytes, offset: int) -> tuple[Record, int]:
     if len(data) < length:
         raise DNSFormatError(f"a record of {length} bytes cut short at {len(data)}")
     return Record(name, rtype, rclass, ttl, bytes(data)), offset + 10 + length
+
+
+def read_opt(message: bytes, offset: int, counts: tuple[int, int, int]) -> Optional[Record]:
+    """The EDNS OPT record among the records at offset (counts: answers, authority, additional), or None.
+
+    DNSFormatError for two, or one out of place: not in the additional section, or not owned by the root
+    (RFC 6891 6.1.1)."""
+    records = []
+    for _ in range(sum(counts)):
+        found, offset = read_record(message, offset)
+        records.append(found)
+    opts = [index for index, found in enumerate(records) if found.rtype == TYPES["OPT"]]
+    if len(opts) > 1 or any(index < counts[0] + counts[1] for index in opts):
+        raise DNSFormatError("more than one OPT record, or one outside the additional section (RFC 6891 6.1.1)")
+    if opts and records[opts[0]].name:
+        raise DNSFormatError(f"an OPT record owned by {records[opts[0]].name!r}, not the root")
+    return records[opts[0]] if opts else None
+
+
+def edns_version(opt: Record) -> int:
+    """An OPT record's EDNS version: the second byte of its time-to-live field."""
+    return (opt.ttl >> 16) & 0xFF
 
 
 def opt_record(payload: int, extended_rcode: int = 0) -> bytes:

@@ -13,12 +13,14 @@ from ipc.dns_messages import (
     SAMPLE_ZONE,
     TYPES,
     DNSFormatError,
+    edns_version,
     encode_name,
     flag_names,
     hex_fields,
     opt_record,
     read_labels,
     read_name,
+    read_opt,
     read_record,
     within,
 )
@@ -147,3 +149,17 @@ def test_the_sample_zone_has_one_name_with_several_addresses_and_several_names_w
     assert len([a for a in SAMPLE_ZONE["many.ipc.test"] if ":" not in a]) == 3
     sharing = [name for name, found in SAMPLE_ZONE.items() if "10.53.0.10" in found]
     assert sorted(sharing) == ["ipc.test", "web.ipc.test", "www.ipc.test"]
+
+
+def test_the_opt_record_is_found_after_the_question_and_two_or_one_misplaced_are_refused():
+    opt = opt_record(1232)
+    assert read_opt(HEADER + opt, 12, (0, 0, 1)).rclass == 1232
+    assert read_opt(HEADER, 12, (0, 0, 0)) is None
+    assert edns_version(read_record(HEADER + b"\x00\x00\x29\x04\xd0\x00\x01\x00\x00\x00\x00", 12)[0]) == 1
+    for message, counts, says in [
+        (HEADER + opt + opt, (0, 0, 2), "more than one OPT"),
+        (HEADER + opt, (1, 0, 0), "outside the additional section"),
+        (HEADER + b"\x01a\x00" + opt[1:], (0, 0, 1), "not the root"),
+    ]:
+        with pytest.raises(DNSFormatError, match=says):
+            read_opt(message, 12, counts)
