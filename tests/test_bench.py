@@ -103,10 +103,13 @@ def test_the_report_json_and_svg_are_well_formed(everything):
     assert chart.render(again, document["machine"]) == svg
 
 
+@pytest.mark.tools  # cc, for the C side
 def test_placements_pin_both_processes_or_say_why(everything):
     pinned = [o for o in everything if o.spec.placement != "unpinned"]
     assert {o.spec.placement for o in pinned} == {"same-cpu", "two-cpus"}
     for outcome in pinned:
+        if outcome.status == "skipped" and outcome.reason.startswith("no C compiler (cc) on PATH"):
+            continue  # the C side, with no compiler here: it says so, as a skip
         assert outcome.status == "ok" or "one CPU" in outcome.reason or "cannot pin" in outcome.reason
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from support import TOOL, Program, also, run_demo_once, run_program
+from support import TOOL, Program, also, needs, run_demo_once, run_program
 
 from ipc import catalog
 from ipc.catalog.lessons_sockets import backlog_results, two_hosts_unavailable
@@ -126,6 +126,7 @@ def test_two_hosts_deletes_its_namespaces_when_killed_mid_exchange():
     assert not names & namespaces()
 
 
+@needs("ip")  # without it, it says so first (the test below)
 def test_two_hosts_says_why_it_cannot_run_without_root():
     if not sys.platform.startswith("linux"):
         pytest.skip("elsewhere it stops earlier, for want of network namespaces")
