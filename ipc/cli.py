@@ -211,7 +211,8 @@ def _stop(signum: int, frame: object) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # what kill, timeout, CI and a closed terminal send
-        signal.signal(sig, _stop)  # raised where the run is, so its cleanup ends what it started
+        if signal.getsignal(sig) != signal.SIG_IGN:  # ignored when we came (nohup ipc ...): it stays ignored
+            signal.signal(sig, _stop)  # raised where the run is, so its cleanup ends what it started
     try:
         if args.command == "list" and args.update_readme:
             return update_readme(args.update_readme)

@@ -22,6 +22,7 @@ class Result:
     messages: int = 0
     seconds: float = 0.0
     skipped: Optional[str] = None  # why the demo could not run here
+    interrupted: bool = False  # cut short because the whole run was stopped (Ctrl-C, SIGTERM): no verdict on it
     diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
     judged: Optional[tuple] = None  # ...and the snapshot ipc.waitfor judged then, with its finding
     deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
@@ -36,7 +37,9 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        return "skipped" if self.skipped else ("ok" if self.ok else "FAILED")
+        if self.skipped:
+            return "skipped"
+        return "interrupted" if self.interrupted else ("ok" if self.ok else "FAILED")
 
     @property
     def trace(self) -> Optional[Trace]:
