@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import argparse
 import errno
+import itertools
 import math
 import os
 import signal
 import socket
 import stat
 import traceback
-from typing import Callable, NoReturn, Optional
+from typing import Callable, Iterator, NoReturn, Optional
 
 from . import attach, stacks
+from .catalog import joined_help
 from .log import Log
 from .protocol import ProtocolError
 
@@ -225,12 +227,20 @@ class SpareFd:
             self.fd = -1
 
 
+def up_to(count: int) -> Iterator[int]:
+    """0, 1, 2... count - 1; for ever when count is 0 (a server's --clients 0)."""
+    return iter(range(count)) if count else itertools.count()
+
+
 # -- the command line ----------------------------------------------------------
 
 
-def argument_parser(doc: str) -> argparse.ArgumentParser:
-    """A demo's command line, whose --help shows the demo's whole docstring."""
-    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+def argument_parser(doc: str, details: str = "") -> argparse.ArgumentParser:
+    """A demo's command line, whose --help shows its header (the module docstring: what it shows, how to run
+    it) and then its details (a string below its code: the system calls in order, its peer, its output)."""
+    return argparse.ArgumentParser(
+        description=joined_help(doc, details), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 def listen_options(parser: argparse.ArgumentParser) -> None:

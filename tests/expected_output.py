@@ -1,4 +1,4 @@
-"""A demo's docstring shows its expected output; this compares it with what the demo really printed.
+"""A demo's --help shows its expected output; this compares it with what the demo really printed.
 
 Only the labelled lines of the "Expected output" section count (``role[pid]: text``);
 lines such as "..." stand for lines left out, and "..." ending a line for the rest
@@ -11,16 +11,15 @@ lines, in the same order.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-DEMOS = Path(__file__).resolve().parents[1] / "demos"
+from ipc import catalog
+
 LABELLED = re.compile(r"^(?P<role>[A-Za-z][\w.-]*)\[\d+\]: (?P<text>.*)$")
 VARYING = [r"(?<=\[)\d+(?=\]: )", r"(?<=:)\d{4,5}\b", r"(?<=port=)\d+", r"\d+\.\d+(?= ms\b)", r"\.\.\.$"]
 
 
 def expected_lines(script: str) -> list[str]:
-    docstring = (DEMOS / script).read_text().split('"""')[1]
-    section = docstring.split("Expected output", 1)[1]
+    section = catalog.help_text(script).split("Expected output", 1)[1]  # its --help: header and details
     return [line.strip() for line in section.splitlines() if LABELLED.match(line.strip())]
 
 

@@ -1,4 +1,4 @@
-"""Each demo's docstring shows its expected output: that output must be what the demo really prints.
+"""Each demo's --help shows its expected output: that output must be what the demo really prints.
 
 The lines of a docstring's "Expected output" section that look like a process's line (``role[pid]: text``)
 must appear, in that order, among the lines that role really printed when the demo ran through the harness.
@@ -13,7 +13,7 @@ import re
 import shutil
 
 import pytest
-from support import ROOT, TOOLS, run_demo_once, why_no
+from support import TOOLS, run_demo_once, why_no
 
 from ipc import catalog
 
@@ -22,7 +22,7 @@ VARYING = re.compile(r"(\.\.\.|\b0x[0-9a-f]+\b|\b[0-9a-f]{2}\b|\d+|/[^\s\"'(),:]
 
 
 def expected_lines(script: str) -> list[tuple[str, str]]:
-    doc = (ROOT / "demos" / script).read_text().split('"""')[1]
+    doc = catalog.help_text(script)  # what its --help prints: the header, then the details below its code
     section = doc.split("Expected output", 1)[1]
     section = re.split(r"\n(?=\S)", section.split("\n", 1)[1])[0]  # up to the next heading, if any
     return [(m["role"], m["text"]) for m in map(SHOWN.match, section.splitlines()) if m]

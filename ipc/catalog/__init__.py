@@ -8,6 +8,7 @@ the Makefile can list the demos before any virtualenv exists
 
 from __future__ import annotations
 
+import ast
 import importlib
 import socket
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Program:
     @property
     def path(self) -> Path:
         return DEMOS_DIR / self.script
+
+    @property
+    def help(self) -> str:
+        return help_text(self.script)
 
 
 @dataclass(frozen=True)
@@ -156,3 +161,26 @@ def find(names: Sequence[str]) -> list[Demo]:
         else:
             raise KeyError(name)
     return chosen
+
+
+def help_text(script: str) -> str:
+    """What a demo's --help prints, read from its source: the header (its module docstring: what it shows, how
+    to run it) and the details its DETAILS string holds below the code (system calls in order, peer, output)."""
+    tree = ast.parse((DEMOS_DIR / script).read_text())
+    header = ast.get_docstring(tree, clean=False) or ""
+    details = next(
+        (
+            node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and [getattr(target, "id", None) for target in node.targets] == ["DETAILS"]
+            and isinstance(node.value, ast.Constant)
+        ),
+        "",
+    )
+    return joined_help(header, details)
+
+
+def joined_help(header: str, details: str) -> str:
+    """A demo's --help: its header, then its details, a blank line between them (ipc.program builds it so)."""
+    return header.rstrip("\n") + "\n\n" + details.strip("\n") + "\n" if details.strip() else header
