@@ -8,21 +8,6 @@ What it shows
 Run it
     python demos/tcp_client.py --host 127.0.0.1 --port PORT [MESSAGE...]
     (start demos/tcp_server.py first; it prints the port)
-
-System calls, in order
-    getaddrinfo(host, port) -> for each result: socket() -> connect() ->
-    getsockname()/getpeername() -> send() a request, recv() its answer, ... ->
-    close(), which the server reads as end of file.
-
-Its peer
-    demos/tcp_server.py.
-
-Expected output
-    client[300]: connected 127.0.0.1:53012 -> 127.0.0.1:41234
-    client[300]: sent "hello"
-    client[300]: received "1 HELLO"
-    ...
-    client[300]: closed the connection
 """
 
 import os
@@ -34,9 +19,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
-from ipc.stream import MessageReader
+from ipc.timeouts import TimedReader, timeval
 
-TIMEOUT = program.CLIENT_PATIENCE  # seconds to wait for the server: longer than a server's default --idle
+PATIENCE = program.CLIENT_PATIENCE  # seconds to wait for an answer: longer than a server's default --idle
 log = Log("client")
 
 
@@ -45,41 +30,61 @@ def connect(host: str, port: int) -> socket.socket:
     failure = None
     for family, kind, proto, _, where in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         sock = socket.socket(family, kind, proto)
-        sock.settimeout(TIMEOUT)
         try:
-            sock.connect(where)  # the kernel binds us to an ephemeral port here
+            sock.connect(where)  # blocks for the handshake; the kernel binds us to an ephemeral port here
             return sock
-        except OSError as error:
+        except OSError as error:  # refused, unreachable: the next address, if there is one
             sock.close()
             failure = error
     raise failure or ConnectionError(f"no address found for {host}")
 
 
+def converse(sock: socket.socket, requests: list) -> None:
+    """Send each request, then read its answer: the server speaks only when asked."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(PATIENCE))  # a recv() that waits this long: EAGAIN
+    replies = TimedReader(sock, PATIENCE, f"no answer within {PATIENCE:g} s: the server accepted us but says nothing")
+    conversation = ClientConversation()
+    for request in requests:
+        data = encode(request)  # a request that cannot be sent is refused before it is said
+        log.sent(data)
+        sock.sendall(data)  # send() until every byte is out
+        reply = replies.receive()  # recv() until a whole line is in
+        if reply is None:
+            raise ConnectionError("the server closed the connection before answering")
+        log.received(reply)
+        conversation.check(request, reply)
+
+
 def main() -> None:
-    parser = program.argument_parser(__doc__)
+    parser = program.argument_parser(__doc__, DETAILS)
     parser.add_argument("--host", type=program.host_name, default="127.0.0.1", help="the server's name or address")
     parser.add_argument("--port", type=program.port_number, required=True, help="the server's port")
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
 
-    with connect(args.host, args.port) as sock:
+    with connect(args.host, args.port) as sock:  # close() at the end: the server reads end of file
         log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
-        reader = MessageReader(sock.recv)
-        conversation = ClientConversation()
-        for request in args.messages:
-            data = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(data)
-            sock.sendall(data)
-            try:
-                reply = reader.receive()
-            except TimeoutError:  # settimeout() above: without it, a silent server would hold us forever
-                raise TimeoutError(f"no answer within {TIMEOUT:g} s: the server accepted us but says nothing") from None
-            if reply is None:
-                raise ConnectionError("the server closed the connection before answering")
-            log.received(reply)
-            conversation.check(request, reply)
+        converse(sock, args.messages)
     log.say("closed the connection")
 
+
+DETAILS = """
+System calls, in order
+    getaddrinfo(host, port) -> for each result: socket() -> connect() ->
+    getsockname()/getpeername() -> setsockopt(SO_RCVTIMEO), the kernel's
+    deadline: a recv() that waits 10 s returns EAGAIN -> send() a request,
+    recv() its answer, ... -> close(), which the server reads as end of file.
+
+Its peer
+    demos/tcp_server.py.
+
+Expected output
+    client[300]: connected 127.0.0.1:53012 -> 127.0.0.1:41234
+    client[300]: sent "hello"
+    client[300]: received "1 HELLO"
+    ...
+    client[300]: closed the connection
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "client"))
