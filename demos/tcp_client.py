@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
-from ipc.timeouts import TimedReader, timeval
+from ipc.timeouts import TimedReader
 
 PATIENCE = program.CLIENT_PATIENCE  # seconds to wait for an answer: longer than a server's default --idle
 log = Log("client")
@@ -41,7 +41,7 @@ def connect(host: str, port: int) -> socket.socket:
 
 def converse(sock: socket.socket, requests: list) -> None:
     """Send each request, then read its answer: the server speaks only when asked."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(PATIENCE))  # a recv() that waits this long: EAGAIN
+    # setsockopt(SO_RCVTIMEO), the kernel's deadline: a recv() that waits PATIENCE seconds fails with EAGAIN
     replies = TimedReader(sock, PATIENCE, f"no answer within {PATIENCE:g} s: the server accepted us but says nothing")
     conversation = ClientConversation()
     for request in requests:

@@ -24,7 +24,7 @@ from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import ProtocolError, ServerConversation, encode
 from ipc.serving import explaining_bind, one_bad_peer, refuse
-from ipc.timeouts import TimedReader, timeval
+from ipc.timeouts import TimedReader
 
 log = Log("server")
 
@@ -49,10 +49,8 @@ def serve(host: str, port: int, clients: int, idle: float) -> None:
 
 def serve_client(connection: socket.socket, peer: str, idle: float) -> None:
     """Answer each request until the client closes: recv() returns b"", its end of file."""
-    if idle:  # the kernel's deadlines: a recv() or send() that waits `idle` seconds fails with EAGAIN
-        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(idle))
-        connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(idle))
-    requests = TimedReader(connection, idle, f"no whole request within {idle:g} s")
+    # setsockopt(SO_RCVTIMEO), setsockopt(SO_SNDTIMEO): a recv() or send() that waits --idle seconds fails (EAGAIN)
+    requests = TimedReader(connection, idle, f"no whole request within {idle:g} s", send_too=True)
     conversation = ServerConversation()
     try:
         for request in requests:  # recv() until a whole line is in

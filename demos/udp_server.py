@@ -5,38 +5,13 @@ What it shows
     socket hears every client. Each recvfrom() returns one whole datagram
     and the address that sent it; the answer goes back with sendto() to that
     address. Nothing else tells the clients apart, so the server keeps one
-    conversation per address. A datagram's edges are the message's edges:
-    no newline, no read loop. Nor is there an end of file: a client ends
-    its conversation with an empty datagram (from an address with no
-    conversation, it ends nothing). UDP may lose a datagram, and tells
-    nobody. A datagram longer than the buffer is cut (the rest is lost);
-    recv's MSG_TRUNC flag makes Linux say how long it really was.
+    conversation per address. Nor is there an end of file: a client ends
+    its conversation with an empty datagram.
 
 Run it
     python demos/udp_server.py [--host 127.0.0.1] [--port 0] [--clients N]
     (or: make udp4 / make udp6, which also run the client)
-    With port 0 the kernel picks a free port; the ready line says which.
-    Talk to it by hand:  nc -u 127.0.0.1 PORT   then type lines. nc sends
-    each line as one datagram, newline included, and gets its answer the
-    same way; at Ctrl-D it sends nothing, so that conversation stays open.
-
-System calls, in order
-    getaddrinfo(host, port, SOCK_DGRAM, AI_PASSIVE, which matters only with
-    no host (--host ''): then it means any address) -> socket() -> bind() ->
-    getsockname() -> then per datagram: recvfrom(MSG_TRUNC) (into a buffer)
-    -> sendto() the address recvfrom() gave.
-
-Its peer
-    demos/udp_client.py, nc -u, or anything that sends datagrams.
-
-Expected output
-    server[200]: bound to 127.0.0.1:41234 (no listen(), no accept())
-    server[200]: ready: host=127.0.0.1 port=41234
-    server[200]: datagram of 5 bytes from 127.0.0.1:53012
-    server[200]: received "hello"
-    server[200]: sent "1 HELLO"
-    ...
-    server[200]: empty datagram from 127.0.0.1:53012: the end of its conversation
+    Talk to it by hand:  nc -u 127.0.0.1 PORT   then type lines.
 """
 
 import os
@@ -55,8 +30,39 @@ from ipc.protocol import (
     encode_datagram,
     error_reply,
 )
+from ipc.serving import explaining_bind
 
 log = Log("server")
+
+
+def serve(host: str, port: int, clients: int) -> None:
+    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
+        host or None, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as sock:
+        with explaining_bind(where):  # a port below 1024, a port in use: the error says which, and why
+            sock.bind(where)  # and no listen(): a datagram socket can receive as soon as it has an address
+        log.say(f"bound to {address(sock.getsockname())} (no listen(), no accept())")  # port 0: ask which it became
+        log.ready(host=sock.getsockname()[0], port=sock.getsockname()[1])
+        conversations: dict[tuple, ServerConversation] = {}  # client address -> its conversation
+        buffer = bytearray(MAX_MESSAGE_BYTES)
+        ended = 0
+        while clients == 0 or ended < clients:
+            # One whole datagram; past the buffer's size, the rest is lost. With MSG_TRUNC, Linux returns the
+            # datagram's real size all the same, so the error can say how long it was.
+            size, peer = sock.recvfrom_into(buffer, 0, socket.MSG_TRUNC)
+            data = bytes(buffer[: min(size, len(buffer))])
+            if not data and peer not in conversations:  # a conversation is an address: a stranger's goodbye ends none
+                log.say(f"empty datagram from {address(peer)}, which has no conversation: ignored")
+                continue
+            if not data:  # datagrams have no end of file: an empty one is the client's goodbye
+                log.say(f"empty datagram from {address(peer)}: the end of its conversation")
+            else:
+                log.say(f"datagram of {plural(size, 'byte')} from {address(peer)}")
+                if answer(sock, data, size, peer, conversations.setdefault(peer, ServerConversation())):
+                    continue
+            del conversations[peer]
+            ended += 1
 
 
 def answer(sock: socket.socket, data: bytes, size: int, peer: tuple, conversation: ServerConversation) -> bool:
@@ -76,7 +82,7 @@ def answer(sock: socket.socket, data: bytes, size: int, peer: tuple, conversatio
 
 
 def main() -> None:
-    parser = program.argument_parser(__doc__)
+    parser = program.argument_parser(__doc__, DETAILS)
     parser.add_argument(
         "--host",
         type=program.host_name,
@@ -91,42 +97,38 @@ def main() -> None:
         help="end after this many conversations (default 0: never)",
     )
     args = parser.parse_args()
+    serve(args.host, args.port, args.clients)
 
-    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
-        args.host or None, args.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        try:
-            sock.bind(where)  # and no listen(): a datagram socket can receive as soon as it has an address
-        except OSError as error:  # say which address, and why: a port below 1024, a port in use
-            raise program.explain_bind(error, where) from None
-        host, port = sock.getsockname()[:2]  # port 0 became a real port: ask which
-        log.say(f"bound to {address(sock.getsockname())} (no listen(), no accept())")
-        log.ready(host=host, port=port)
-        conversations: dict[tuple, ServerConversation] = {}  # client address -> its conversation
-        buffer = bytearray(MAX_MESSAGE_BYTES)
-        ended = 0
-        while args.clients == 0 or ended < args.clients:
-            # One whole datagram; past the buffer's size, the rest is lost. With MSG_TRUNC, Linux returns the
-            # datagram's real size all the same, so the error can say how long it was.
-            size, peer = sock.recvfrom_into(buffer, 0, socket.MSG_TRUNC)
-            data = bytes(buffer[: min(size, len(buffer))])
-            if not data and peer not in conversations:  # a conversation is an address: a stranger's goodbye ends none
-                log.say(f"empty datagram from {address(peer)}, which has no conversation: ignored")
-                continue
-            if not data:  # datagrams have no end of file: an empty one is the client's goodbye
-                log.say(f"empty datagram from {address(peer)}: the end of its conversation")
-                del conversations[peer]
-                ended += 1
-                continue
-            log.say(f"datagram of {plural(size, 'byte')} from {address(peer)}")
-            if not answer(sock, data, size, peer, conversations.setdefault(peer, ServerConversation())):
-                del conversations[peer]
-                ended += 1
-    finally:
-        sock.close()
 
+DETAILS = """
+What else it shows
+    A datagram's edges are the message's edges: no newline, no read loop.
+    An empty datagram from an address with no conversation ends nothing.
+    UDP may lose a datagram, and tells nobody. A datagram longer than the
+    buffer is cut (the rest is lost); recv's MSG_TRUNC flag makes Linux say
+    how long it really was. With port 0 the kernel picks a free port; the
+    ready line says which. nc -u sends each line as one datagram, newline
+    included, and gets its answer the same way; at Ctrl-D it sends nothing,
+    so that conversation stays open.
+
+System calls, in order
+    getaddrinfo(host, port, SOCK_DGRAM, AI_PASSIVE, which matters only with
+    no host (--host ''): then it means any address) -> socket() -> bind() ->
+    getsockname() -> then per datagram: recvfrom(MSG_TRUNC) (into a buffer)
+    -> sendto() the address recvfrom() gave -> ... -> close().
+
+Its peer
+    demos/udp_client.py, nc -u, or anything that sends datagrams.
+
+Expected output
+    server[200]: bound to 127.0.0.1:41234 (no listen(), no accept())
+    server[200]: ready: host=127.0.0.1 port=41234
+    server[200]: datagram of 5 bytes from 127.0.0.1:53012
+    server[200]: received "hello"
+    server[200]: sent "1 HELLO"
+    ...
+    server[200]: empty datagram from 127.0.0.1:53012: the end of its conversation
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "server"))

@@ -9,21 +9,6 @@ What it shows
 Run it
     python demos/unix_stream_client.py --path PATH [MESSAGE...]
     (start demos/unix_stream_server.py first; it prints the path)
-
-System calls, in order
-    socket(AF_UNIX, SOCK_STREAM) -> connect(path) -> getsockname()/getpeername()
-    -> send() a request, recv() its answer, ... -> close(), which the server
-    reads as end of file.
-
-Its peer
-    demos/unix_stream_server.py.
-
-Expected output
-    client[300]: connected (unnamed) -> /tmp/ipc-unix-stream-k2j4/server.sock
-    client[300]: sent "hello"
-    client[300]: received "1 HELLO"
-    ...
-    client[300]: closed the connection
 """
 
 import os
@@ -35,41 +20,60 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ipc import program
 from ipc.log import Log, address
 from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
-from ipc.stream import MessageReader
+from ipc.timeouts import TimedReader
 
-TIMEOUT = program.CLIENT_PATIENCE  # seconds to wait for the server: longer than a server's default --idle
+PATIENCE = program.CLIENT_PATIENCE  # seconds to wait for an answer: longer than a server's default --idle
 log = Log("client")
 
 
-def main() -> None:
-    parser = program.argument_parser(__doc__)
-    parser.add_argument("--path", type=program.non_empty, required=True, help="the server's socket file")
-    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
-    args = parser.parse_args()
-
+def converse(path: str, requests: list) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # no getaddrinfo(): a path is the one address
-        sock.settimeout(TIMEOUT)
         try:
-            sock.connect(args.path)  # no such file: FileNotFoundError; a file nobody listens on: ConnectionRefusedError
+            sock.connect(path)  # no such file: FileNotFoundError; a file nobody listens on: ConnectionRefusedError
         except (FileNotFoundError, ConnectionRefusedError) as error:  # a socket's error names no file: add it
-            raise type(error)(error.errno, error.strerror, args.path) from None
+            raise type(error)(error.errno, error.strerror, path) from None
         log.say(f"connected {address(sock.getsockname())} -> {address(sock.getpeername())}")
-        reader = MessageReader(sock.recv)
+        # setsockopt(SO_RCVTIMEO), the kernel's deadline: a recv() that waits PATIENCE seconds fails with EAGAIN
+        silent = f"no answer within {PATIENCE:g} s: the server accepted us but says nothing"
+        replies = TimedReader(sock, PATIENCE, silent)
         conversation = ClientConversation()
-        for request in args.messages:
+        for request in requests:
             data = encode(request)  # a request that cannot be sent is refused before it is said
             log.sent(data)
-            sock.sendall(data)
-            try:
-                reply = reader.receive()
-            except TimeoutError:  # settimeout() above: without it, a silent server would hold us forever
-                raise TimeoutError(f"no answer within {TIMEOUT:g} s: the server accepted us but says nothing") from None
+            sock.sendall(data)  # send() until every byte is out
+            reply = replies.receive()  # recv() until a whole line is in
             if reply is None:
                 raise ConnectionError("the server closed the connection before answering")
             log.received(reply)
             conversation.check(request, reply)
     log.say("closed the connection")
 
+
+def main() -> None:
+    parser = program.argument_parser(__doc__, DETAILS)
+    parser.add_argument("--path", type=program.non_empty, required=True, help="the server's socket file")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    converse(args.path, args.messages)
+
+
+DETAILS = """
+System calls, in order
+    socket(AF_UNIX, SOCK_STREAM) -> connect(path) -> getsockname()/getpeername()
+    -> setsockopt(SO_RCVTIMEO), the kernel's deadline: a recv() that waits
+    10 s returns EAGAIN -> send() a request, recv() its answer, ... -> close(),
+    which the server reads as end of file.
+
+Its peer
+    demos/unix_stream_server.py.
+
+Expected output
+    client[300]: connected (unnamed) -> /tmp/ipc-unix-stream-k2j4/server.sock
+    client[300]: sent "hello"
+    client[300]: received "1 HELLO"
+    ...
+    client[300]: closed the connection
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "client"))
