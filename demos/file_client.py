@@ -4,34 +4,13 @@ What it shows
     The client's side of talking through regular files: each request is
     written as "PID.request.n.tmp" and renamed to "PID.request.n", so the
     server never reads half of one; the client then polls for "PID.reply.n",
-    reads it and deletes it. Its names start with its pid, which no other
-    live process has: a client started at the same moment uses names of its
-    own, and neither reads the other's answers. Closing a file tells its
-    reader nothing, so the client ends with an empty request file, its end
-    marker: zero bytes, like the b"" a read() returns at the end of a pipe.
-    Every wait has a deadline: nothing else would tell the client that the
-    server died (or serves another client first). If it gives up, it removes
-    the requests it left.
+    reads it and deletes it. Closing a file tells its reader nothing, so the
+    client ends with an empty request file, its end marker: zero bytes, like
+    the b"" a read() returns at the end of a pipe.
 
 Run it
     python demos/file_client.py --dir DIR [--timeout SECONDS] [MESSAGE...]
     (start demos/file_server.py first; its ready line gives DIR)
-
-System calls, in order
-    for each request: open("PID.request.n.tmp", O_CREAT | O_EXCL), write(),
-    close(), rename() to "PID.request.n" -> listdir() every 10 ms until
-    "PID.reply.n" appears -> open(O_NOFOLLOW | O_NONBLOCK), read(), close(),
-    unlink() it -> ... -> the end marker, an empty request file written the
-    same way: open(), close(), rename().
-
-Its peer
-    demos/file_server.py.
-
-Expected output
-    client[300]: sent "hello"
-    client[300]: received "1 HELLO"
-    ...
-    client[300]: wrote an empty request, the end marker: the server stops looking
 """
 
 import contextlib
@@ -83,8 +62,31 @@ def wait_for(directory: str, name: str, timeout: float) -> None:
         time.sleep(POLL)  # nothing can wake us when a file appears: look again later
 
 
+def converse(directory: str, timeout: float, messages: list) -> None:
+    conversation = ClientConversation()
+    me, n = os.getpid(), 0  # our names start with our pid: no other live process has it
+    try:
+        for n, request in enumerate(messages, start=1):
+            message = encode(request)  # a request that cannot be sent is refused before it is said
+            log.sent(message)
+            put(directory, f"{me}.request.{n}", message)
+            wait_for(directory, f"{me}.reply.{n}", timeout)
+            reply = take(directory, f"{me}.reply.{n}")
+            if reply is None:
+                raise ConnectionError(f"{me}.reply.{n} is empty: the server ended the conversation")
+            log.received(reply)
+            conversation.check(request, reply)
+    except BaseException:  # giving up: a request left unanswered would be served to no one
+        for name in (f"{me}.request.{n}", f"{me}.request.{n}.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+        raise
+    put(directory, f"{me}.request.{len(messages) + 1}", b"")  # no close() makes an end of file: an empty file does
+    log.say("wrote an empty request, the end marker: the server stops looking")
+
+
 def main() -> None:
-    parser = program.argument_parser(__doc__)
+    parser = program.argument_parser(__doc__, DETAILS)
     parser.add_argument(
         "--dir", type=program.non_empty, required=True, help="the server's directory (its ready line says)"
     )
@@ -97,28 +99,33 @@ def main() -> None:
     )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()
+    converse(args.dir, args.timeout, args.messages)
 
-    conversation = ClientConversation()
-    me, n = os.getpid(), 0  # our names start with our pid: no other live process has it
-    try:
-        for n, request in enumerate(args.messages, start=1):
-            message = encode(request)  # a request that cannot be sent is refused before it is said
-            log.sent(message)
-            put(args.dir, f"{me}.request.{n}", message)
-            wait_for(args.dir, f"{me}.reply.{n}", args.timeout)
-            reply = take(args.dir, f"{me}.reply.{n}")
-            if reply is None:
-                raise ConnectionError(f"{me}.reply.{n} is empty: the server ended the conversation")
-            log.received(reply)
-            conversation.check(request, reply)
-    except BaseException:  # giving up: a request left unanswered would be served to no one
-        for name in (f"{me}.request.{n}", f"{me}.request.{n}.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(args.dir, name))
-        raise
-    put(args.dir, f"{me}.request.{len(args.messages) + 1}", b"")  # no close() makes an end of file: an empty file does
-    log.say("wrote an empty request, the end marker: the server stops looking")
 
+DETAILS = """
+What else it shows
+    Its names start with its pid, which no other live process has: a client
+    started at the same moment uses names of its own, and neither reads the
+    other's answers. Every wait has a deadline: nothing else would tell the
+    client that the server died (or serves another client first). If it
+    gives up, it removes the requests it left.
+
+System calls, in order
+    for each request: open("PID.request.n.tmp", O_CREAT | O_EXCL), write(),
+    close(), rename() to "PID.request.n" -> listdir() every 10 ms until
+    "PID.reply.n" appears -> open(O_NOFOLLOW | O_NONBLOCK), read(), close(),
+    unlink() it -> ... -> the end marker, an empty request file written the
+    same way: open(), close(), rename().
+
+Its peer
+    demos/file_server.py.
+
+Expected output
+    client[300]: sent "hello"
+    client[300]: received "1 HELLO"
+    ...
+    client[300]: wrote an empty request, the end marker: the server stops looking
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "client"))
