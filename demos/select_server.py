@@ -2,63 +2,99 @@
 
 What it shows
     The notes' server juggles "1 FD per client and 1 FD to wait for new
-    clients". demos/tcp_server.py serves them one after another, and
-    demos/fork_server.py gives each a process; this one waits on every fd at
-    once in one call, poll() (select() does the same with bit masks), which
-    returns those that are ready: the listener (a client to accept), a client
-    with bytes to read, a client whose buffer has room for our answers. Every
-    socket is non-blocking, so no recv() or send() can hold up the others: an
-    idle client costs nothing, a slow one is read as its bytes come, one that
-    reads nothing fills only its own queue (we stop reading its requests).
-    Between two poll() calls nothing else remembers a client, so its state is
-    in a table: its bytes so far (a Decoder: the exchange without I/O), the
-    answers not yet sent, its deadline (--idle: no progress for that long).
-    Each client holds an fd: out of them, accept() fails with EMFILE, and
-    the server says so once, stops polling its listener for half a second
-    (new clients wait in the listen queue), and serves the ones it has.
+    clients". This one waits on every fd at once in one call, poll() (select()
+    does the same with bit masks), which returns those that are ready: the
+    listener (a client to accept), a client with bytes to read, a client whose
+    buffer has room for our answers. Every socket is non-blocking, so no
+    recv() or send() can hold up the others.
 
 Run it
     python demos/select_server.py [--host 127.0.0.1] [--port 0] [--clients N] [--idle SECONDS]
     (or: make select-server)
     Then, in several terminals at once:  nc -N 127.0.0.1 PORT   (all are answered)
-
-System calls, in order
-    getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR) -> bind() ->
-    listen(SOMAXCONN) -> then, over and over: poll() on the listener and every
-    client -> the listener ready: accept(), set the new socket non-blocking;
-    a client ready to read: recv(), answers queued; ready to write: send()
-    what fits -> close() each client at its end of file (after an error line:
-    shutdown(SHUT_WR), recv() until b"", then close(), as tcp_server.py).
-
-Its peer
-    demos/tcp_client.py, nc, any number of them at once.
-
-Expected output
-    server[200]: listening on 127.0.0.1:41234; poll() waits on it and on every client
-    server[200]: ready: host=127.0.0.1 port=41234
-    server[200]: accepted 127.0.0.1:41234 <- 127.0.0.1:53012 (1 client)
-    server[200]: received "hello"
-    server[200]: sent "1 HELLO"
-    ...
-    server[200]: closed 127.0.0.1:53012: its end of file (0 clients left)
 """
 
+import contextlib
 import math
 import os
 import select
 import socket
 import sys
 import time
+from typing import Iterator, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
 from ipc.log import Log, address, plural
 from ipc.protocol import END, NEED_DATA, Decoder, ProtocolError, ServerConversation, encode, error_reply
+from ipc.serving import explaining_bind
+
+log = Log("server")
+
+
+def serve(host: str, port: int, clients: int, idle: float) -> None:
+    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
+        with explaining_bind(where):  # a port below 1024, a port in use: the error says which, and why
+            listener.bind(where)
+        listener.listen(socket.SOMAXCONN)
+        listener.setblocking(False)
+        log.say(f"listening on {address(listener.getsockname())}; poll() waits on it and on every client")
+        log.ready(host=listener.getsockname()[0], port=listener.getsockname()[1])
+        poll_forever(listener, Door(listener, clients), idle)
+
+
+def poll_forever(listener: socket.socket, door: "Door", idle: float) -> None:
+    poller = select.poll()  # the set of fds to wait on, and for what
+    poller.register(listener, select.POLLIN)  # readable: a client is waiting to be accepted
+    clients: dict[int, Client] = {}  # fd -> its client: all the state there is
+    try:
+        while clients or door.more_to_come():
+            door.reopen(poller)  # after a pause for want of fds (below): poll() the listener again
+            for fd, events in poller.poll(wait_ms(door, clients)):  # sleeps until an fd is ready or a deadline comes
+                if fd == listener.fileno():
+                    if accepted := door.accept(poller, clients):  # ready: accept() will not block
+                        sock, peer = accepted
+                        sock.setblocking(False)  # no recv() or send() on it may ever wait
+                        clients[sock.fileno()] = Client(sock, address(peer), idle)
+                        poller.register(sock, select.POLLIN)
+                    continue
+                client = clients[fd]
+                with client.one_bad_peer():  # one bad peer must not end the server
+                    if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        client.readable()  # recv(): poll() said there are bytes, or an end of file
+                    if events & select.POLLOUT and client.state != "done":
+                        client.writable()  # send() what fits in its buffer now
+            for fd, client in list(clients.items()):
+                client.check_deadline()  # its --idle: no progress for that long (Client.late, below)
+                if client.state == "done":
+                    poller.unregister(fd)
+                    client.sock.close()
+                    del clients[fd]
+                    log.say(f"closed {client.peer}: {client.why} ({plural(len(clients), 'client')} left)")
+                else:
+                    poller.modify(fd, client.events())  # what to wait for next: bytes, room, or both
+    finally:
+        for client in clients.values():
+            client.sock.close()
+
+
+def main() -> None:
+    parser = program.argument_parser(__doc__, DETAILS)
+    program.listen_options(parser)
+    program.clients_options(parser, idle="drop a client that makes no progress")
+    args = parser.parse_args()
+    serve(args.host, args.port, args.clients, args.idle)
+
+
+# -- below the loop: what the one process remembers, and its policy ------------------------------------------------
 
 BACKLOG = 64 * 1024  # answers a client has not read, past which we stop reading its requests
 DRAIN = 1.0  # seconds to read what a refused client still sends, after our shutdown(SHUT_WR)
-log = Log("server")
 
 
 class Client:
@@ -78,14 +114,6 @@ class Client:
     def events(self) -> int:
         reading = self.state == "draining" or self.state == "talking" and len(self.outgoing) < BACKLOG
         return (select.POLLIN if reading else 0) | (select.POLLOUT if self.outgoing else 0)
-
-    def refuse(self, why: object) -> None:
-        log.say(f"error from {self.peer}: {why}")
-        self.why = "after its error line"
-        reply = encode(error_reply(why))
-        log.sent(reply)  # queued: it goes out as the client's buffer takes it
-        self.outgoing += reply
-        self.state = "refusing"
 
     def readable(self) -> None:
         data = self.sock.recv(4096)  # never waits: poll() said there are bytes, or an end of file
@@ -115,6 +143,18 @@ class Client:
         elif not self.outgoing and self.state == "closing":
             self.state = "done"
 
+    def refuse(self, why: object) -> None:
+        log.say(f"error from {self.peer}: {why}")
+        self.why = "after its error line"
+        reply = encode(error_reply(why))
+        log.sent(reply)  # queued: it goes out as the client's buffer takes it
+        self.outgoing += reply
+        self.state = "refusing"
+
+    def check_deadline(self) -> None:
+        if self.state != "done" and time.monotonic() >= self.deadline:
+            self.late()
+
     def late(self) -> None:
         if self.state == "draining":  # drained long enough
             self.state = "done"
@@ -123,91 +163,95 @@ class Client:
         else:
             self.refuse(f"no whole request within {self.idle:g} s")
 
-
-def main() -> None:
-    parser = program.argument_parser(__doc__)
-    program.listen_options(parser)
-    program.clients_options(parser, idle="drop a client that makes no progress")
-    args = parser.parse_args()
-
-    family, kind, proto, _, where = socket.getaddrinfo(  # AI_PASSIVE: no host means any address
-        args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    listener = socket.socket(family, kind, proto)
-    clients: dict[int, Client] = {}  # fd -> its client: all the state there is
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
+    @contextlib.contextmanager
+    def one_bad_peer(self) -> Iterator[None]:
         try:
-            listener.bind(where)
-        except OSError as error:  # say which address, and why: a port below 1024, a port in use
-            raise program.explain_bind(error, where) from None
-        listener.listen(socket.SOMAXCONN)
-        listener.setblocking(False)
-        poller = select.poll()  # the set of fds to wait on, and for what
-        poller.register(listener, select.POLLIN)  # readable: a client is waiting to be accepted
-        log.say(f"listening on {address(listener.getsockname())}; poll() waits on it and on every client")
-        log.ready(host=listener.getsockname()[0], port=listener.getsockname()[1])
-        accepted, paused_until = 0, math.inf  # paused: out of fds, the listener is left out of poll() a while
-        shortage = program.Shortage(log)
-        while clients or args.clients == 0 or accepted < args.clients:
-            if time.monotonic() >= paused_until:
-                poller.register(listener, select.POLLIN)  # try accept() again
-                paused_until = math.inf
-            soonest = min([paused_until, *(client.deadline for client in clients.values())])
-            wait = None if soonest == math.inf else max(0, soonest - time.monotonic()) * 1000
-            for fd, events in poller.poll(wait):  # sleeps until an fd is ready or a deadline comes
-                if fd == listener.fileno():
-                    try:
-                        sock, peer = listener.accept()  # ready: will not block (or another took it: EAGAIN)
-                    except BlockingIOError:
-                        continue
-                    except OSError as error:  # EMFILE: no fd for it. Still readable: poll() would spin on it
-                        if error.errno not in program.OUT_OF_FDS:
-                            raise
-                        shortage.ran_out(
-                            "file descriptors",
-                            f"{plural(len(clients), 'client')} hold them; not accepting for {program.SHED_PAUSE:g} s "
-                            "at a time, new clients wait in the listen queue",
-                        )
-                        poller.unregister(listener)
-                        paused_until = time.monotonic() + program.SHED_PAUSE
-                        continue
-                    shortage.recovered()
-                    sock.setblocking(False)  # no recv() or send() on it may ever wait
-                    clients[sock.fileno()] = Client(sock, address(peer), args.idle)
-                    poller.register(sock, select.POLLIN)
-                    accepted += 1
-                    log.say(
-                        f"accepted {address(sock.getsockname())} <- {address(peer)} ({plural(len(clients), 'client')})"
-                    )
-                    if accepted == args.clients:
-                        poller.unregister(listener)  # that was the last one it will take
-                    continue
-                client = clients[fd]
-                try:
-                    if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        client.readable()
-                    if events & select.POLLOUT and client.state != "done":
-                        client.writable()
-                except (ConnectionResetError, BrokenPipeError) as error:  # one bad peer must not end the server
-                    client.state, client.why = "done", f"it reset the connection ({type(error).__name__})"
-                except OSError as error:  # gone some other way (ENOTCONN after its reset)
-                    client.state, client.why = "done", f"lost it ({program.describe(error)})"
-            for fd, client in list(clients.items()):
-                if client.state != "done" and time.monotonic() >= client.deadline:
-                    client.late()
-                if client.state == "done":
-                    poller.unregister(fd)
-                    client.sock.close()
-                    del clients[fd]
-                    log.say(f"closed {client.peer}: {client.why} ({plural(len(clients), 'client')} left)")
-                else:
-                    poller.modify(fd, client.events())
-    finally:
-        for client in clients.values():
-            client.sock.close()
-        listener.close()
+            yield
+        except (ConnectionResetError, BrokenPipeError) as error:
+            self.state, self.why = "done", f"it reset the connection ({type(error).__name__})"
+        except OSError as error:  # gone some other way (ENOTCONN after its reset)
+            self.state, self.why = "done", f"lost it ({program.describe(error)})"
 
+
+class Door:
+    """accept() and its limits: --clients, and out of fds (EMFILE), a pause with the listener left out of poll()."""
+
+    def __init__(self, listener: socket.socket, clients: int):
+        self.listener, self.most, self.accepted = listener, clients, 0
+        self.paused_until = math.inf
+        self.shortage = program.Shortage(log)
+
+    def more_to_come(self) -> bool:
+        return self.most == 0 or self.accepted < self.most
+
+    def accept(self, poller: select.poll, clients: dict) -> Optional[tuple]:
+        try:
+            sock, peer = self.listener.accept()  # ready: will not block (or another took it: EAGAIN)
+        except BlockingIOError:
+            return None
+        except OSError as error:  # EMFILE: no fd for it. Still readable: poll() would spin on it
+            if error.errno not in program.OUT_OF_FDS:
+                raise
+            self.shortage.ran_out(
+                "file descriptors",
+                f"{plural(len(clients), 'client')} hold them; not accepting for {program.SHED_PAUSE:g} s "
+                "at a time, new clients wait in the listen queue",
+            )
+            poller.unregister(self.listener)
+            self.paused_until = time.monotonic() + program.SHED_PAUSE
+            return None
+        self.shortage.recovered()
+        self.accepted += 1
+        log.say(f"accepted {address(sock.getsockname())} <- {address(peer)} ({plural(len(clients) + 1, 'client')})")
+        if self.accepted == self.most:
+            poller.unregister(self.listener)  # that was the last one it will take
+        return sock, peer
+
+    def reopen(self, poller: select.poll) -> None:
+        if time.monotonic() >= self.paused_until:
+            poller.register(self.listener, select.POLLIN)  # try accept() again
+            self.paused_until = math.inf
+
+
+def wait_ms(door: Door, clients: dict) -> Optional[float]:
+    """How long poll() may sleep: until the soonest deadline (a client's --idle, the end of a pause), or for ever."""
+    soonest = min([door.paused_until, *(client.deadline for client in clients.values())])
+    return None if soonest == math.inf else max(0, soonest - time.monotonic()) * 1000
+
+
+DETAILS = """
+What else it shows
+    demos/tcp_server.py serves clients one after another, and
+    demos/fork_server.py gives each a process. Here an idle client costs
+    nothing, a slow one is read as its bytes come, one that reads nothing
+    fills only its own queue (we stop reading its requests). Between two
+    poll() calls nothing else remembers a client, so its state is in a
+    table: its bytes so far (a Decoder: the exchange without I/O), the
+    answers not yet sent, its deadline (--idle: no progress for that long).
+    Each client holds an fd: out of them, accept() fails with EMFILE, and
+    the server says so once, stops polling its listener for half a second
+    (new clients wait in the listen queue), and serves the ones it has.
+
+System calls, in order
+    getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR) -> bind() ->
+    listen(SOMAXCONN) -> then, over and over: poll() on the listener and every
+    client -> the listener ready: accept(), set the new socket non-blocking;
+    a client ready to read: recv(), answers queued; ready to write: send()
+    what fits -> close() each client at its end of file (after an error line:
+    shutdown(SHUT_WR), recv() until b"", then close(), as tcp_server.py).
+
+Its peer
+    demos/tcp_client.py, nc, any number of them at once.
+
+Expected output
+    server[200]: listening on 127.0.0.1:41234; poll() waits on it and on every client
+    server[200]: ready: host=127.0.0.1 port=41234
+    server[200]: accepted 127.0.0.1:41234 <- 127.0.0.1:53012 (1 client)
+    server[200]: received "hello"
+    server[200]: sent "1 HELLO"
+    ...
+    server[200]: closed 127.0.0.1:53012: its end of file (0 clients left)
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "server"))
