@@ -207,8 +207,7 @@ class SpareFd:
             return False
         with connection:
             try:
-                connection.settimeout(1.0)  # a client that reads nothing cannot hold the server up
-                answer(connection)
+                answer(connection)  # which bounds its own waits: a client that reads nothing must not hold us up
             except OSError:  # it has gone already: nothing to tell it
                 pass
         self._take_back()

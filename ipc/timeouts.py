@@ -8,7 +8,7 @@ blocking, and where a wait needs an end the kernel keeps it:
 - ``setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval(seconds))``: a ``recv()`` (or ``accept()``)
   that has waited that long returns -1 EAGAIN, which Python raises as BlockingIOError.
   ``SO_SNDTIMEO`` does the same for ``send()`` (and for ``connect()``, with EINPROGRESS).
-  One ``setsockopt()`` in the trace, made by the demo itself, where the lesson shows it.
+  One ``setsockopt()`` in the trace, made where the demo asks for its deadline.
 - an alarm, ``setitimer(ITIMER_REAL)``, for what has no such option (``open()`` of a FIFO,
   ``read()`` of a pipe): SIGALRM interrupts the call, and the handler raises TimeoutError.
 
@@ -48,17 +48,23 @@ def on_expiry(message: str) -> Iterator[None]:
 
 
 class Deadline:
-    """One deadline for several recv() calls on a socket whose SO_RCVTIMEO the caller set to `seconds`.
+    """One deadline for several recv() calls on a socket, kept by the kernel: SO_RCVTIMEO.
 
-    The first recv() after ``restart()`` gets the whole time; each later one only what is
-    left of it, by one more setsockopt() (made only then: a message that comes in one recv()
-    costs none). When it expires: TimeoutError(expired). seconds 0: no deadline.
+    It sets SO_RCVTIMEO to `seconds` (and SO_SNDTIMEO too, with send_too: a send() that finds no
+    room for that long fails the same way). The first recv() after ``restart()`` gets the whole
+    time; each later one only what is left of it, by one more setsockopt(), made only then: a
+    message that comes in one recv() costs none. When it expires: TimeoutError(expired).
+    seconds 0: no deadline, and no setsockopt() at all.
     """
 
-    def __init__(self, sock: socket.socket, seconds: float, expired: str, recv: Optional[Callable] = None):
+    def __init__(self, sock: socket.socket, seconds: float, expired: str, send_too: bool = False, recv=None):
         self.sock, self.seconds, self.expired = sock, seconds, expired
-        self._recv = recv or sock.recv
+        self._recv: Callable[[int], bytes] = recv or sock.recv
         self._began: Optional[float] = None
+        if seconds:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(seconds))
+            if send_too:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(seconds))
         self._set = seconds  # what SO_RCVTIMEO holds now
 
     def restart(self) -> None:
@@ -79,13 +85,10 @@ class Deadline:
 
 
 class TimedReader(MessageReader):
-    """ipc.stream's read loop on a socket, each whole message within one Deadline.
+    """ipc.stream's read loop on a socket, each whole message within one Deadline (which sets SO_RCVTIMEO)."""
 
-    The socket's SO_RCVTIMEO must be `seconds` already: the demo sets it, visibly.
-    """
-
-    def __init__(self, sock: socket.socket, seconds: float, expired: str, recv: Optional[Callable] = None, **kwargs):
-        self.deadline = Deadline(sock, seconds, expired, recv)
+    def __init__(self, sock: socket.socket, seconds: float, expired: str, send_too: bool = False, recv=None, **kwargs):
+        self.deadline = Deadline(sock, seconds, expired, send_too, recv)
         super().__init__(self.deadline.recv, **kwargs)
 
     def receive(self):
