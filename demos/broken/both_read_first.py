@@ -4,35 +4,13 @@ What it shows
     The deadlock the lecture warns about, on the simplest channel there is:
     the exchange of demos/pipe_fork.py, but the client (the parent) reads
     the answer before it has written the request, while the server (the
-    child) reads first too, as a server should. Both block in read(): each
-    pipe is empty, and the one process that could fill it is blocked in
-    read() itself. No error, no timeout: a hang.
-    The fix (--fixed) is the order of two lines: write the request, then
-    read. If both sides listen, nobody speaks. (No deadline on the read, on
-    purpose, so the hang lasts forever, as in the notes.)
+    child) reads first too, as a server should. Both block in read(). The
+    fix (--fixed) is the order of two lines: write the request, then read.
 
 Run it
     ipc run both-read-first     (the deadlock, explained; then the fix runs)
     python demos/broken/both_read_first.py [--fixed] [MESSAGE...]
-    By hand it hangs: Ctrl-C ends it. ipc watch -- python demos/broken/both_read_first.py
-    explains it.
-
-System calls, in order
-    pipe() twice -> fork() -> each closes the ends it does not use ->
-    parent: read() on the replies pipe (blocks: nothing was asked) ->
-    child: read() on the requests pipe (blocks: nothing was sent).
-    With --fixed: parent write()s a request, then read()s its answer.
-
-Its peer
-    Its forked child. The fixed twin: this program with --fixed
-    (ipc run both-read-first-fixed); demos/pipe_fork.py does the same.
-
-Expected output
-    client[100]: forked server child 101
-    client[100]: waiting for the answer to "hello" before sending it (the bug)
-    server[101]: waiting for a request
-    ...then nothing. The harness reports, within a second:
-    The cycle: client waits for server, server waits for client.
+    By hand it hangs: Ctrl-C ends it.
 """
 
 import os
@@ -46,27 +24,8 @@ from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, ServerConversation
 from ipc.stream import MessageReader, write_all
 
 
-def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
-    """The child: a correct server, which reads a request before it answers."""
-    os.close(requests_w)
-    os.close(replies_r)
-    log = Log("server")
-    conversation = ServerConversation()
-    log.say("waiting for a request")
-    for request in MessageReader(lambda n: os.read(requests_r, n)):
-        log.received(request)
-        reply = encode(conversation.reply_to(request))
-        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
-        write_all(lambda data: os.write(replies_w, data), reply)
-
-
-def main() -> None:
-    parser = program.argument_parser(__doc__)
-    parser.add_argument("--fixed", action="store_true", help="send each request before reading its answer")
-    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
-    args = parser.parse_args()
+def converse(requests: list, fixed: bool) -> None:
     log = Log("client")
-
     requests_r, requests_w = os.pipe()  # parent -> child
     replies_r, replies_w = os.pipe()  # child -> parent
     pid = os.fork()
@@ -79,8 +38,8 @@ def main() -> None:
     reader = MessageReader(lambda n: os.read(replies_r, n))
     conversation = ClientConversation()
     try:
-        for request in args.messages:
-            if args.fixed:
+        for request in requests:
+            if fixed:
                 message = encode(request)
                 log.sent(message)
                 write_all(lambda data: os.write(requests_w, data), message)  # the fix: speak first...
@@ -100,6 +59,56 @@ def main() -> None:
         os.close(replies_r)
         os.waitpid(pid, 0)
 
+
+def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int) -> None:
+    """The child: a correct server, which reads a request before it answers."""
+    os.close(requests_w)
+    os.close(replies_r)
+    log = Log("server")
+    conversation = ServerConversation()
+    log.say("waiting for a request")
+    for request in MessageReader(lambda n: os.read(requests_r, n)):
+        log.received(request)
+        reply = encode(conversation.reply_to(request))
+        log.sent(reply)  # from the very bytes written, and before the write: cause before effect in the output
+        write_all(lambda data: os.write(replies_w, data), reply)
+
+
+def main() -> None:
+    parser = program.argument_parser(__doc__, DETAILS)
+    parser.add_argument("--fixed", action="store_true", help="send each request before reading its answer")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    converse(args.messages, args.fixed)
+
+
+DETAILS = """
+What else it shows
+    Each pipe is empty, and the one process that could fill it is blocked
+    in read() itself. No error, no timeout: a hang. If both sides listen,
+    nobody speaks. (No deadline on the read, on purpose, so the hang lasts
+    forever, as in the notes.) ipc watch -- python demos/broken/both_read_first.py
+    explains it.
+
+System calls, in order
+    pipe() twice -> fork() -> each close()s the ends it does not use ->
+    parent: read() on the replies pipe (blocks: nothing was asked) ->
+    child: read() on the requests pipe (blocks: nothing was sent).
+    With --fixed: the parent write()s a request, then read()s its answer;
+    the child read()s it and write()s the answer, ...; at the end the
+    parent close()s its ends and waitpid()s.
+
+Its peer
+    Its forked child. The fixed twin: this program with --fixed
+    (ipc run both-read-first-fixed); demos/pipe_fork.py does the same.
+
+Expected output
+    client[100]: forked server child 101
+    client[100]: waiting for the answer to "hello" before sending it (the bug)
+    server[101]: waiting for a request
+    ...then nothing. The harness reports, within a second:
+    The cycle: client waits for server, server waits for client.
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "client"))

@@ -4,37 +4,14 @@ What it shows
     After fork() both processes hold all four ends of the two pipes. The
     server (the child) reads requests until end of file, which comes only
     once EVERY write end of the requests pipe is closed. The client closes
-    its own when done; the server forgot the copy it inherited. So the whole
-    exchange goes through, then the server's last read() blocks: the only
-    process that could still write to that pipe is the server itself. The
-    client, in waitpid(), waits for a child that will never exit.
-    The fix (--fixed) is the close() of demos/pipe_fork.py: os.close(requests_w)
-    in the child, right after fork().
+    its own when done; the server forgot the copy it inherited. So its last
+    read() blocks, and the client waits in waitpid() for a child that never
+    exits. The fix (--fixed) is the close() of demos/pipe_fork.py.
 
 Run it
     ipc run forgotten-close     (the deadlock, explained; then the fix runs)
     python demos/broken/forgotten_close.py [--fixed] [MESSAGE...]
     By hand it hangs after the last answer: Ctrl-C ends it.
-
-System calls, in order
-    pipe() twice -> fork() -> child: close() the replies read end only ->
-    parent: close() its unused ends -> write()/read() each message ->
-    close() its write end -> waitpid() (blocks; if interrupted, kill() the child unless reaped) ->
-    child: read() (blocks: its own write end keeps the pipe open).
-    With --fixed the child also close()s the requests write end, and its
-    last read() returns b"": end of file.
-
-Its peer
-    Its forked child. The fixed twin: this program with --fixed
-    (ipc run forgotten-close-fixed); demos/pipe_fork.py does the same.
-
-Expected output
-    client[100]: forked server child 101
-    server[101]: received "hello"
-    ... the whole exchange ...
-    client[100]: closed my write end; waiting for the child to exit
-    ...then nothing. The harness reports, within a second:
-    The cycle: server waits for itself.
 """
 
 import os
@@ -63,18 +40,13 @@ def serve(requests_r: int, requests_w: int, replies_r: int, replies_w: int, fixe
     log.say("end of file: every write end is closed")
 
 
-def main() -> None:
-    parser = program.argument_parser(__doc__)
-    parser.add_argument("--fixed", action="store_true", help="the child closes the write end it does not use")
-    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
-    args = parser.parse_args()
+def converse(requests: list, fixed: bool) -> None:
     log = Log("client")
-
     requests_r, requests_w = os.pipe()  # parent -> child
     replies_r, replies_w = os.pipe()  # child -> parent
     pid = os.fork()
     if pid == 0:  # the child: its errors are its own line; it never returns into the parent's code
-        os._exit(program.child("server", serve, requests_r, requests_w, replies_r, replies_w, args.fixed))
+        os._exit(program.child("server", serve, requests_r, requests_w, replies_r, replies_w, fixed))
 
     log.say(f"forked server child {pid}")
     os.close(requests_r)
@@ -82,7 +54,7 @@ def main() -> None:
     try:
         reader = MessageReader(lambda n: os.read(replies_r, n))
         conversation = ClientConversation()
-        for request in args.messages:
+        for request in requests:
             message = encode(request)
             log.sent(message)
             write_all(lambda data: os.write(requests_w, data), message)
@@ -99,6 +71,42 @@ def main() -> None:
         raise
     log.say(f"child {pid} exited with status {os.waitstatus_to_exitcode(status)}")
 
+
+def main() -> None:
+    parser = program.argument_parser(__doc__, DETAILS)
+    parser.add_argument("--fixed", action="store_true", help="the child closes the write end it does not use")
+    parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
+    args = parser.parse_args()
+    converse(args.messages, args.fixed)
+
+
+DETAILS = """
+What else it shows
+    The whole exchange goes through, then the server's last read() blocks:
+    the only process that could still write to that pipe is the server
+    itself. The fix: os.close(requests_w) in the child, right after fork().
+
+System calls, in order
+    pipe() twice -> fork() -> child: close() the replies read end only ->
+    parent: close() its unused ends -> write()/read() each message ->
+    close() its write end -> waitpid() (blocks; if interrupted, kill() the child unless reaped) ->
+    child: read() each request, write() its answer, ..., then read() (blocks:
+    its own write end keeps the pipe open).
+    With --fixed the child also close()s the requests write end, and its
+    last read() returns b"": end of file.
+
+Its peer
+    Its forked child. The fixed twin: this program with --fixed
+    (ipc run forgotten-close-fixed); demos/pipe_fork.py does the same.
+
+Expected output
+    client[100]: forked server child 101
+    server[101]: received "hello"
+    ... the whole exchange ...
+    client[100]: closed my write end; waiting for the child to exit
+    ...then nothing. The harness reports, within a second:
+    The cycle: server waits for itself.
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "client"))
