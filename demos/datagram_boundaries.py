@@ -5,38 +5,12 @@ What it shows
     receiver reads come out as three, never merged (a stream may merge them).
     A buffer smaller than the datagram truncates it: the rest is gone, and
     MSG_TRUNC says so. A full receive queue drops datagrams and tells nobody:
-    with a small SO_RCVBUF and a burst sent before the receiver reads, most are
-    lost (sequence numbers count them; Linux also counts its drops, SO_RXQ_OVFL).
-    Loopback keeps the order; a relay that swaps each pair plays a network
-    whose datagrams took routes of different speed, and says it does so.
-    Datagram sockets need no connection, so one process holds all the sockets
-    (sender, receiver, relay) and the order of events is certain.
+    with a small SO_RCVBUF and a burst sent before the receiver reads, most
+    are lost (sequence numbers count them; Linux also counts its drops,
+    SO_RXQ_OVFL).
 
 Run it
     python demos/datagram_boundaries.py [--burst N]      (or: make datagrams)
-
-System calls, in order
-    socket(AF_INET, SOCK_DGRAM) x3 -> bind() the receiver and the relay ->
-    sendto() x3, recvfrom() x3 -> sendto() 64 bytes, recvmsg() into 16 ->
-    setsockopt(SO_RCVBUF, SO_RXQ_OVFL) -> sendto() xN, recvmsg() what is left ->
-    sendto() x4, recvfrom() x4 -> sendto() the relay x4, which recvfrom()s them
-    and sendto()s them on in another order -> recvfrom() x4.
-
-Its peer
-    Itself: its own sockets, each with its own address.
-
-Expected output (pids vary; the numbers are this machine's)
-    sender[100]: sent "hello"
-    ... two more sent, then three received ...
-    receiver[100]: 3 sendto() -> 3 recvfrom() of 5, 12, 20 bytes: one datagram each, never merged
-    sender[100]: sendto() 64 bytes b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-    receiver[100]: truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48: b'QRSTUVWXYZabcdef...'
-    receiver[100]: the next recvfrom() returns the next datagram, not the rest: b'next'
-    sender[100]: burst: 200 datagrams of 60 bytes into a receive queue of 8192 bytes, before any recvfrom()
-    receiver[100]: burst: sent 200, received 9, lost 191 (the kernel counted 191 drops); the datagrams that got in: #0 to #8
-    receiver[100]: straight: arrival order 1, 2, 3, 4: in order
-    relay[100]: swaps each pair, on purpose, as two routes of different speed could (loopback never reorders)
-    receiver[100]: through the relay: arrival order 2, 1, 4, 3: out of order
 """
 
 import os
@@ -50,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ipc import program
 from ipc.log import Log
 from ipc.protocol import SAMPLE_REQUESTS, decode_datagram, encode_datagram
+from ipc.timeouts import timeval
 
 TIMEOUT = 10.0  # no datagram waits longer than this
 SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40 if sys.platform.startswith("linux") else None)  # Linux's number
@@ -58,21 +33,14 @@ sender, receiver = Log("sender"), Log("receiver")
 
 def udp(bind: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(TIMEOUT)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(TIMEOUT))  # no recvfrom() waits longer: EAGAIN
     if bind:
         sock.bind(("127.0.0.1", 0))  # port 0: the kernel picks a free one
     return sock
 
 
-def main() -> None:
-    parser = program.argument_parser(__doc__)
-    parser.add_argument(
-        "--burst",
-        type=program.whole_number(1, 100_000),
-        default=200,
-        help="how many datagrams to send before the receiver reads (default 200)",
-    )
-    args = parser.parse_args()
+def show(burst: int) -> None:
+    """Four lessons, each on sockets of this one process: boundaries, truncation, loss, order."""
     with udp(False) as out, udp(True) as inbox, udp(True) as relay:
         where = inbox.getsockname()
         # 1. One send is one receive: all three are waiting before the first recvfrom().
@@ -107,10 +75,10 @@ def main() -> None:
         if SO_RXQ_OVFL is not None:
             inbox.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)  # stamp each datagram with the drops so far
         sender.say(
-            f"burst: {args.burst} datagrams of 60 bytes into a receive queue of "
+            f"burst: {burst} datagrams of 60 bytes into a receive queue of "
             f"{inbox.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)} bytes, before any recvfrom()"
         )
-        for number in range(args.burst):
+        for number in range(burst):
             out.sendto(f"{number:06d}".encode().ljust(60, b"."), where)  # no error, no matter how many are dropped
         inbox.setblocking(False)
         received, dropped = [], None
@@ -119,7 +87,7 @@ def main() -> None:
                 data, ancillary, _, _ = inbox.recvmsg(4096, socket.CMSG_SPACE(4))
             except BlockingIOError:  # the queue is empty: now one more datagram surely fits
                 out.sendto(b"end", where)  # it carries the kernel's count of drops before it
-                inbox.settimeout(TIMEOUT)
+                inbox.setblocking(True)  # (SO_RCVTIMEO still bounds the wait)
                 continue
             for level, kind, value in ancillary:
                 if (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL):
@@ -128,9 +96,9 @@ def main() -> None:
                 break
             received.append(int(data[:6]))
         counted = "" if dropped is None else f" (the kernel counted {dropped} drops)"
-        lost = args.burst - len(received)
+        lost = burst - len(received)
         receiver.say(
-            f"burst: sent {args.burst}, received {len(received)}, lost {lost}{counted}; "
+            f"burst: sent {burst}, received {len(received)}, lost {lost}{counted}; "
             f"the datagrams that got in: #{received[0]} to #{received[-1]}"
         )
 
@@ -149,6 +117,50 @@ def main() -> None:
             in_order = "in order" if order == sorted(order) else "out of order"
             receiver.say(f"{path}: arrival order {', '.join(map(str, order))}: {in_order}")
 
+
+def main() -> None:
+    parser = program.argument_parser(__doc__, DETAILS)
+    parser.add_argument(
+        "--burst",
+        type=program.whole_number(1, 100_000),
+        default=200,
+        help="how many datagrams to send before the receiver reads (default 200)",
+    )
+    args = parser.parse_args()
+    show(args.burst)
+
+
+DETAILS = """
+What else it shows
+    Loopback keeps the order; a relay that swaps each pair plays a network
+    whose datagrams took routes of different speed, and says it does so.
+    Datagram sockets need no connection, so one process holds all the sockets
+    (sender, receiver, relay) and the order of events is certain.
+
+System calls, in order
+    socket(AF_INET, SOCK_DGRAM) x3, each with setsockopt(SO_RCVTIMEO) (no
+    wait over 10 s) -> bind() the receiver and the relay ->
+    sendto() x3, recvfrom() x3 -> sendto() 64 bytes, recvmsg() into 16 ->
+    setsockopt(SO_RCVBUF, SO_RXQ_OVFL) -> sendto() xN, recvmsg() what is left ->
+    sendto() x4, recvfrom() x4 -> sendto() the relay x4, which recvfrom()s them
+    and sendto()s them on in another order -> recvfrom() x4.
+
+Its peer
+    Itself: its own sockets, each with its own address.
+
+Expected output (pids vary; the numbers are this machine's)
+    sender[100]: sent "hello"
+    ... two more sent, then three received ...
+    receiver[100]: 3 sendto() -> 3 recvfrom() of 5, 12, 20 bytes: one datagram each, never merged
+    sender[100]: sendto() 64 bytes b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    receiver[100]: truncated: kept 16 of 64 bytes (MSG_TRUNC), lost 48: b'QRSTUVWXYZabcdef...'
+    receiver[100]: the next recvfrom() returns the next datagram, not the rest: b'next'
+    sender[100]: burst: 200 datagrams of 60 bytes into a receive queue of 8192 bytes, before any recvfrom()
+    receiver[100]: burst: sent 200, received 9, lost 191 (the kernel counted 191 drops); the datagrams that got in: #0 to #8
+    receiver[100]: straight: arrival order 1, 2, 3, 4: in order
+    relay[100]: swaps each pair, on purpose, as two routes of different speed could (loopback never reorders)
+    receiver[100]: through the relay: arrival order 2, 1, 4, 3: out of order
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "receiver"))
