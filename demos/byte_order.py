@@ -2,32 +2,15 @@
 
 What it shows
     A number wider than a byte sits in memory in the machine's own order (x86,
-    most ARM: little-endian, low byte first); network order is big-endian. So a
-    port goes through htons() and an IPv4 address through htonl(), or comes ready
-    from inet_pton(). Then the proof: the bytes of a sockaddr as the kernel holds
-    it (getsockname(2), called raw) and, as root, a real UDP header on loopback.
+    most ARM: little-endian, low byte first); network order is big-endian. So
+    a port goes through htons() and an IPv4 address through htonl(), or comes
+    ready from inet_pton(). Then the proof: the bytes of a sockaddr as the
+    kernel holds it (getsockname(2), called raw) and, as root, a real UDP
+    header on loopback.
 
 Run it
     python demos/byte_order.py [--port 8080] [ADDRESS...]      (or: make byte-order)
     python demos/byte_order.py --port 772    (the notes' example: 0x0304, stored 04 03 on Intel)
-
-System calls, in order
-    none for htons/htonl/ntohs/ntohl, inet_pton/inet_ntop (arithmetic) ->
-    socket() -> bind(port 0) -> getsockname() through libc -> as root:
-    socket(AF_INET, SOCK_RAW, IPPROTO_UDP) -> sendto() -> recv() a copy of it.
-
-Its peer
-    None: one process. The kernel reads the sockaddr; the raw socket reads the wire.
-
-Expected output (little-endian; ports vary)
-    byteorder[400]: this machine is little-endian (sys.byteorder)
-    byteorder[400]: port 8080 = 0x1f90
-    byteorder[400]:   in this machine's memory, struct '=H'   90 1f
-    byteorder[400]:   in network order, struct '!H'           1f 90
-    ...
-    byteorder[400]: sockaddr of 127.0.0.1 port 41783 (16 bytes): 02 00 | a3 37 | 7f 00 00 01 | 00 00 00 00 00 00 00 00
-    byteorder[400]:   family (host order; BSD: a length byte, then the family) | port (network order) | address | zero padding
-    ...
 """
 
 import ctypes
@@ -35,15 +18,25 @@ import os
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
 from ipc.log import Log
+from ipc.timeouts import Deadline
 
 log = Log("byteorder")
 ADDRESSES = ("127.0.0.1", "192.168.0.1", "::1", "2001:db8::1f90")
+
+
+def show(port: int, addresses: list) -> None:
+    log.say(f"this machine is {sys.byteorder}-endian (sys.byteorder)")
+    show_port(port)
+    for text in addresses:
+        show_address(text)
+    show_kernel_sockaddr(socket.AF_INET, "127.0.0.1")
+    show_kernel_sockaddr(socket.AF_INET6, "::1")
+    show_on_the_wire()
 
 
 def show_port(port: int) -> None:
@@ -111,10 +104,9 @@ def show_on_the_wire() -> None:
         receiver.bind(("127.0.0.1", 0))
         port = receiver.getsockname()[1]
         sender.sendto(b"hello", ("127.0.0.1", port))
-        deadline = time.monotonic() + 5.0
+        copies = Deadline(raw, 5.0, "no copy of our datagram within 5 s")  # setsockopt(SO_RCVTIMEO): 5 s in all
         while True:
-            raw.settimeout(max(deadline - time.monotonic(), 0.001))
-            packet = raw.recv(65535)  # a copy of every UDP datagram this machine receives: find ours
+            packet = copies.recv(65535)  # a copy of every UDP datagram this machine receives: find ours
             udp = packet[(packet[0] & 0x0F) * 4 :][:8]  # skip the IP header (its length counts 32-bit words)
             if udp[2:4] == struct.pack("!H", port):
                 break
@@ -130,7 +122,7 @@ def show_on_the_wire() -> None:
 
 
 def main() -> None:
-    parser = program.argument_parser(__doc__)
+    parser = program.argument_parser(__doc__, DETAILS)
     parser.add_argument(
         "--port", type=program.port_number, default=8080, help="a port number to take apart; it is not bound"
     )
@@ -143,15 +135,29 @@ def main() -> None:
         help="IPv4 or IPv6 addresses",
     )
     args = parser.parse_args()
+    show(args.port, args.addresses)
 
-    log.say(f"this machine is {sys.byteorder}-endian (sys.byteorder)")
-    show_port(args.port)
-    for text in args.addresses:
-        show_address(text)
-    show_kernel_sockaddr(socket.AF_INET, "127.0.0.1")
-    show_kernel_sockaddr(socket.AF_INET6, "::1")
-    show_on_the_wire()
 
+DETAILS = """
+System calls, in order
+    none for htons(), htonl(), ntohs(), ntohl(), inet_pton(), inet_ntop()
+    (arithmetic) -> socket() -> bind(port 0) -> getsockname() through libc -> as root:
+    socket(AF_INET, SOCK_RAW, IPPROTO_UDP) -> sendto() -> setsockopt(SO_RCVTIMEO)
+    -> recv() a copy of it.
+
+Its peer
+    None: one process. The kernel reads the sockaddr; the raw socket reads the wire.
+
+Expected output (little-endian; ports vary)
+    byteorder[400]: this machine is little-endian (sys.byteorder)
+    byteorder[400]: port 8080 = 0x1f90
+    byteorder[400]:   in this machine's memory, struct '=H'   90 1f
+    byteorder[400]:   in network order, struct '!H'           1f 90
+    ...
+    byteorder[400]: sockaddr of 127.0.0.1 port 41783 (16 bytes): 02 00 | a3 37 | 7f 00 00 01 | 00 00 00 00 00 00 00 00
+    byteorder[400]:   family (host order; BSD: a length byte, then the family) | port (network order) | address | zero padding
+    ...
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "byteorder"))
