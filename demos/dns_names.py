@@ -3,53 +3,15 @@ r"""Names resolved by a real DNS server, three ways: dig, a query packed by hand
 What it shows
     getaddrinfo() asks the DNS server /etc/resolv.conf names, on port 53
     (/etc/nsswitch.conf says "hosts: files dns"). To point it at a server of
-    our own without touching this machine, the demo becomes a host of its
-    own: new user, network and mount namespaces (unshare), with a loopback of
-    their own, where demos/dns_server.py listens on 127.0.0.1 port 53, and
-    files of their own bind-mounted over /etc/resolv.conf and nsswitch.conf.
-    The zone's addresses are put on that loopback, so they can be connected
-    to. Then the names of the zone, asked three ways: dig; demos/dns_client.py
-    (the bytes); getaddrinfo(), which asks A and AAAA and sorts the answers
-    (IPv6 first, RFC 6724): DNS gives the addresses, the resolver the order.
-    One name, several addresses: connect_each.py --host many.ipc.test tries
-    each in turn. Several names, one address. With --dnsmasq, Debian's
-    dnsmasq serves the same zone: an independent server, the same answers.
-    The namespaces vanish with the demo's last process: nothing to delete.
+    our own without touching this machine, the demo becomes a host of its own:
+    new user, network and mount namespaces (unshare), with a loopback of their
+    own, where demos/dns_server.py listens on 127.0.0.1 port 53, and files of
+    their own bind-mounted over /etc/resolv.conf and nsswitch.conf.
 
 Run it
     python demos/dns_names.py [--dnsmasq]        (or: make dns-names)
     Needs Linux's unshare, mount and ip (util-linux, iproute2), and root or
     unprivileged user namespaces; dig (Debian: dnsutils) if present.
-
-System calls, in order
-    unshare(CLONE_NEWUSER|CLONE_NEWNET|CLONE_NEWNS) and exec of this program
-    again (by unshare(1): os.unshare() is Python 3.12's) -> ip: lo up, the
-    zone's addresses -> mount(MS_BIND) over /etc/resolv.conf (by mount(8)) ->
-    fork/exec dns_server.py: socket(), bind(127.0.0.1:53) -> fork/exec dig
-    and dns_client.py -> getaddrinfo() (inside it: socket, sendto, recvfrom
-    to port 53) -> fork/exec connect_each.py -> kill(server, SIGTERM).
-
-Its peer
-    demos/dns_server.py (or dnsmasq), asked by dig, demos/dns_client.py,
-    glibc's resolver, and demos/connect_each.py.
-
-Expected output (pids, ports and ids vary)
-    names[100]: a host of its own: lo UNKNOWN 127.0.0.1/8 10.53.0.10/32 10.53.0.11/32 10.53.0.12/32 ...
-    names[100]: /etc/resolv.conf here says: nameserver 127.0.0.1; options timeout:1 attempts:2
-    dns[101]: ready: host=127.0.0.1 port=53
-    names[100]: 1. dig @127.0.0.1 many.ipc.test A and AAAA
-    dig[102]: many.ipc.test.		60	IN	A	10.53.0.11
-    ...
-    names[100]: 2. demos/dns_client.py --server 127.0.0.1 --port 53 many.ipc.test
-    ...
-    names[100]: 3. getaddrinfo('many.ipc.test', 80): [fd53::11]:80, 10.53.0.11:80, 10.53.0.12:80, 10.53.0.13:80
-    ...
-    names[100]: several names, one address: www.ipc.test, web.ipc.test, ipc.test -> 10.53.0.10
-    names[100]: getaddrinfo('nothing.ipc.test'): gaierror EAI_NONAME: Name or service not known
-    names[100]: one name, several addresses: demos/connect_each.py --host many.ipc.test
-    client[103]: try 1 of 4: connect([fd53::11]:41234): ConnectionRefusedError: Connection refused after 0.1 ms
-    ...
-    client[103]: try 4 of 4: connect(10.53.0.13:41234): connected from 10.53.0.13:53012 after 0.1 ms
 """
 
 import argparse
@@ -72,15 +34,43 @@ TIMEOUT = 20.0  # seconds any one program may take
 log = Log("names")
 
 
-def run(*argv: str) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
-    if done.returncode != 0:
-        raise OSError(f"{' '.join(argv)}: {done.stderr.strip()}")
+def ask_three_ways() -> None:
+    """The zone's names, asked of the server on 127.0.0.1 port 53: dig, dns_client.py, getaddrinfo()."""
+    log.say("1. dig @127.0.0.1 many.ipc.test A and AAAA")
+    if shutil.which("dig"):
+        for kind in ("A", "AAAA"):
+            children.run(["dig", "@127.0.0.1", "many.ipc.test", kind, "+noall", "+answer"], "dig", TIMEOUT)
+    else:
+        log.say("dig: not installed (Debian: apt-get install dnsutils): skipped")
+    log.say("2. demos/dns_client.py --server 127.0.0.1 --port 53 many.ipc.test")
+    client = [sys.executable, os.path.join(DEMOS, "dns_client.py"), "--port", "53", "many.ipc.test"]
+    if children.run(client, "client", TIMEOUT)[0] != 0:
+        raise ChildProcessError("demos/dns_client.py failed")
+    for name in ("many.ipc.test", "www.ipc.test"):
+        log.say(f"3. getaddrinfo({name!r}, 80): {', '.join(map(address, lookup(name)))}")
+    shared = {name: {where[0] for where in lookup(name)} for name in ("www.ipc.test", "web.ipc.test", "ipc.test")}
+    common = set.intersection(*shared.values())
+    log.say(f"several names, one address: {', '.join(shared)} -> {', '.join(sorted(common)) or 'none'}")
+    try:
+        lookup("nothing.ipc.test")
+    except socket.gaierror as error:  # the error taught here: the server said NXDOMAIN
+        names = {getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")}
+        log.say(f"getaddrinfo('nothing.ipc.test'): gaierror {names.get(error.errno)}: {error.strerror}")
+    log.say("one name, several addresses: demos/connect_each.py --host many.ipc.test")
+    each = [sys.executable, os.path.join(DEMOS, "connect_each.py"), "--host", "many.ipc.test"]
+    if children.run(each, "client", TIMEOUT)[0] != 0:
+        raise ChildProcessError("demos/connect_each.py failed")
 
 
 def lookup(name: str) -> list[tuple]:
     """getaddrinfo() through /etc/resolv.conf; its deadline is resolv.conf's (timeout:1 attempts:2)."""
     return [info[4] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)]
+
+
+def run(*argv: str) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
 
 def in_namespaces_of_its_own() -> bool:
@@ -143,38 +133,13 @@ def inside(dnsmasq: bool) -> None:
             ready = r"ready: host="
         try:
             server.wait_for(ready, TIMEOUT)
-            log.say("1. dig @127.0.0.1 many.ipc.test A and AAAA")
-            if shutil.which("dig"):
-                for kind in ("A", "AAAA"):
-                    children.run(["dig", "@127.0.0.1", "many.ipc.test", kind, "+noall", "+answer"], "dig", TIMEOUT)
-            else:
-                log.say("dig: not installed (Debian: apt-get install dnsutils): skipped")
-            log.say("2. demos/dns_client.py --server 127.0.0.1 --port 53 many.ipc.test")
-            client = [sys.executable, os.path.join(DEMOS, "dns_client.py"), "--port", "53", "many.ipc.test"]
-            if children.run(client, "client", TIMEOUT)[0] != 0:
-                raise ChildProcessError("demos/dns_client.py failed")
-            for name in ("many.ipc.test", "www.ipc.test"):
-                log.say(f"3. getaddrinfo({name!r}, 80): {', '.join(map(address, lookup(name)))}")
-            shared = {
-                name: {where[0] for where in lookup(name)} for name in ("www.ipc.test", "web.ipc.test", "ipc.test")
-            }
-            common = set.intersection(*shared.values())
-            log.say(f"several names, one address: {', '.join(shared)} -> {', '.join(sorted(common)) or 'none'}")
-            try:
-                lookup("nothing.ipc.test")
-            except socket.gaierror as error:  # the error taught here: the server said NXDOMAIN
-                names = {getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")}
-                log.say(f"getaddrinfo('nothing.ipc.test'): gaierror {names.get(error.errno)}: {error.strerror}")
-            log.say("one name, several addresses: demos/connect_each.py --host many.ipc.test")
-            each = [sys.executable, os.path.join(DEMOS, "connect_each.py"), "--host", "many.ipc.test"]
-            if children.run(each, "client", TIMEOUT)[0] != 0:
-                raise ChildProcessError("demos/connect_each.py failed")
+            ask_three_ways()
         finally:
             server.stop()
 
 
 def main() -> None:
-    parser = program.argument_parser(__doc__)
+    parser = program.argument_parser(__doc__, DETAILS)
     parser.add_argument("--dnsmasq", action="store_true", help="serve the zone with dnsmasq instead of dns_server.py")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # set when exec'd by unshare
     args = parser.parse_args()
@@ -191,6 +156,48 @@ def main() -> None:
     argv = [*UNSHARE, sys.executable, os.path.abspath(__file__), "--inside", *sys.argv[1:]]
     os.execvp(UNSHARE[0], argv)  # the same process (same pid), now in namespaces of its own
 
+
+DETAILS = r"""
+What else it shows
+    The zone's addresses are put on that loopback, so they can be connected
+    to. Then the names of the zone, asked three ways: dig; demos/dns_client.py
+    (the bytes); getaddrinfo(), which asks A and AAAA and sorts the answers
+    (IPv6 first, RFC 6724): DNS gives the addresses, the resolver the order.
+    One name, several addresses: connect_each.py --host many.ipc.test tries
+    each in turn. Several names, one address. With --dnsmasq, Debian's dnsmasq
+    serves the same zone: an independent server, the same answers. The
+    namespaces vanish with the demo's last process: nothing to delete.
+
+System calls, in order
+    unshare(CLONE_NEWUSER|CLONE_NEWNET|CLONE_NEWNS) and exec of this program
+    again (by unshare(1): os.unshare() is Python 3.12's) -> ip: lo up, the
+    zone's addresses -> mount(MS_BIND) over /etc/resolv.conf (by mount(8)) ->
+    fork()/exec() dns_server.py: socket(), bind(127.0.0.1:53) -> fork()/exec() dig
+    and dns_client.py -> getaddrinfo() (inside it: socket, sendto, recvfrom
+    to port 53) -> fork()/exec() connect_each.py -> kill(server, SIGTERM).
+
+Its peer
+    demos/dns_server.py (or dnsmasq), asked by dig, demos/dns_client.py,
+    glibc's resolver, and demos/connect_each.py.
+
+Expected output (pids, ports and ids vary)
+    names[100]: a host of its own: lo UNKNOWN 127.0.0.1/8 10.53.0.10/32 10.53.0.11/32 10.53.0.12/32 ...
+    names[100]: /etc/resolv.conf here says: nameserver 127.0.0.1; options timeout:1 attempts:2
+    dns[101]: ready: host=127.0.0.1 port=53
+    names[100]: 1. dig @127.0.0.1 many.ipc.test A and AAAA
+    dig[102]: many.ipc.test.		60	IN	A	10.53.0.11
+    ...
+    names[100]: 2. demos/dns_client.py --server 127.0.0.1 --port 53 many.ipc.test
+    ...
+    names[100]: 3. getaddrinfo('many.ipc.test', 80): [fd53::11]:80, 10.53.0.11:80, 10.53.0.12:80, 10.53.0.13:80
+    ...
+    names[100]: several names, one address: www.ipc.test, web.ipc.test, ipc.test -> 10.53.0.10
+    names[100]: getaddrinfo('nothing.ipc.test'): gaierror EAI_NONAME: Name or service not known
+    names[100]: one name, several addresses: demos/connect_each.py --host many.ipc.test
+    client[103]: try 1 of 4: connect([fd53::11]:41234): ConnectionRefusedError: Connection refused after 0.1 ms
+    ...
+    client[103]: try 4 of 4: connect(10.53.0.13:41234): connected from 10.53.0.13:53012 after 0.1 ms
+"""
 
 if __name__ == "__main__":
     sys.exit(program.run(main, "names"))
