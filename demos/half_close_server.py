@@ -11,8 +11,6 @@ What it shows
 Run it
     python demos/half_close_server.py [--port 0] [--clients N] [--buffer BYTES]
     (or: make half-close, which also runs demos/half_close_client.py)
-    By hand: nc -N 127.0.0.1 PORT, type lines, then Ctrl-D: nc shuts down its
-    sending side (-N), and the server's last line still arrives.
 """
 
 import os
@@ -79,6 +77,10 @@ def main() -> None:
 
 
 DETAILS = """
+What else it shows
+    By hand: nc -N 127.0.0.1 PORT, type lines, then Ctrl-D: nc shuts down its
+    sending side (-N), and the server's last line still arrives.
+
 System calls, in order
     getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR, SO_SNDBUF,
     SO_RCVBUF) -> bind() -> listen(SOMAXCONN) -> per client: accept() -> recv() and
