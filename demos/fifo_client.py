@@ -6,7 +6,8 @@ What it shows
     so the client makes two FIFOs named by its own pid, PID.requests and
     PID.replies, and writes its pid to the server's well-known FIFO in one
     short write, which no other client's can split. It then opens its FIFOs
-    in the server's order (requests, then replies), each open() waiting.
+    in the server's order (requests, then replies), each open() waiting for
+    the server's.
 
 Run it
     python demos/fifo_client.py --dir DIR [--timeout SECONDS] [MESSAGE...]

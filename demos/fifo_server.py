@@ -169,12 +169,15 @@ def remove_directory(directory: str) -> None:
 
 DETAILS = """
 What else it shows
-    Two clients writing to one FIFO would mix their bytes, and what one
-    leaves unread goes to the next: so a client writes only its pid on the
-    well-known FIFO, in one short write (a write of up to PIPE_BUF bytes to
-    a pipe is never mixed with another). An iterative server: one client at
-    a time; one that sends no whole request for --idle seconds is dropped,
-    so it cannot hold up the others for long.
+    But a FIFO cannot tell its writers apart: two clients writing to one
+    FIFO mix their bytes, and what one leaves unread goes to the next. So
+    (as TLPI's fifo_seqnum server) the server has one well-known FIFO where a
+    client only says who it is, its pid, in one short write (a write of up
+    to PIPE_BUF bytes to a pipe is never mixed with another), and each
+    client brings two FIFOs of its own, named by its pid: PID.requests and
+    PID.replies. An iterative server: one client at a time; one that sends
+    no whole request for --idle seconds is dropped, so it cannot hold up the
+    others for long.
 
     Or, in a shell: mkfifo DIR/42.requests DIR/42.replies; cat DIR/42.replies &
     echo 42 > DIR/server; printf 'hello\\nworld\\n' > DIR/42.requests;

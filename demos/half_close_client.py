@@ -112,12 +112,15 @@ def main() -> None:
 
 DETAILS = """
 What else it shows
-    The server's buffers are shrunk too: a client that sent everything
-    before reading would deadlock, both sides blocked in sendall() waiting
-    for the other to read. So by the time the last request is out, answers
-    have come back (it counts them): both directions moved at once. After
-    its end of file the client still reads a line the server sent after
-    that end of file, and at last the server's own end of file. Every send
+    The send and receive buffers are shrunk (SO_SNDBUF, SO_RCVBUF; the
+    server's too) so that neither direction holds much: a client that sent
+    everything before reading would deadlock, both sides blocked in
+    sendall() waiting for the other to read. So by the time the last request
+    is out, answers have come back (it counts them): both directions moved
+    at once. Then shutdown(SHUT_WR) closes only the client's sending
+    direction: the server reads end of file, yet the client still reads the
+    last answers, a line the server sent after that end of file, and at last
+    the server's own end of file. Every send
     and recv has a deadline, the kernel's: setsockopt(SO_SNDTIMEO,
     SO_RCVTIMEO), and a call blocked that long fails with EAGAIN.
 

@@ -3,10 +3,9 @@
 What it shows
     The lecture's warning, as it happens. HTTP is request/response: the
     server says nothing until it has read a request. This client connects,
-    then waits for the server to speak first, and only then would send its
-    request. The server, demos/tcp_server.py, waits for the request. Both
-    block in recv() on the two ends of one connection. The fix (--fixed) is
-    the order: send the request, then read its answer.
+    then waits for the server to speak first (as if it expected a greeting),
+    and only then would send its request. The server, demos/tcp_server.py,
+    does the right thing: it waits for the request. Both block in recv().
 
 Run it
     ipc run client-reads-first     (the deadlock, explained; then the fix runs)
@@ -66,7 +65,8 @@ def main() -> None:
 
 DETAILS = """
 What else it shows
-    Each waits for bytes only the other would send. A TCP connection is full
+    Both block in recv() on the two ends of one connection, each waiting for
+    bytes only the other would send. A TCP connection is full
     duplex, so nothing stops either one from sending; each simply waits for
     the other to go first. (This client has no deadline, on purpose, and the
     server runs with --idle 0, none either, so the hang lasts forever as in
@@ -74,6 +74,7 @@ What else it shows
     after 5 s, with "error: no whole request within 5 s"; demos/tcp_client.py
     sets one too.) By hand it hangs: Ctrl-C ends it. Or:
     ipc watch -- python demos/broken/client_reads_first.py --port PORT
+    The fix (--fixed) is the order: send the request, then read its answer.
 
 System calls, in order
     getaddrinfo() -> socket() -> connect() -> recv() (blocks: the server
