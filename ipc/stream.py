@@ -64,21 +64,3 @@ def write_all(write: Callable[[bytes], int], data: bytes) -> None:
     view = memoryview(data)[written:]
     while view:
         view = view[write(view) :]
-
-
-def drain(read: Callable[[int], bytes], limit: int = 1 << 20) -> int:
-    """Read and throw away what a peer still sends after we hung up on it, until its end of file.
-
-    A socket closed while bytes wait unread in it sends a reset (TCP: RST), and a
-    reset can overtake the last reply, which the peer then never reads. So a
-    server that refuses a request sends its error, shuts down its sending side,
-    and drains. Bounded: at most `limit` bytes, and the read's own timeout
-    (``sock.settimeout``) bounds the time. Returns how many bytes it threw away.
-    """
-    thrown = 0
-    try:
-        while thrown < limit and (data := read(CHUNK_SIZE)):
-            thrown += len(data)
-    except OSError:  # the read's timeout (a peer that sends on and on), or a reset: we stop listening either way
-        pass
-    return thrown
