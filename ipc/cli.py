@@ -9,6 +9,8 @@
     ipc trace NAME | -- COMMAND [ARG...]
                               run a demo or any command under strace; draw its processes, calls, messages
     ipc bench [MECHANISM...]  how fast each mechanism is, Python beside C, every byte checked
+    ipc check MECHANISM --server 'COMMAND' | --client 'COMMAND' | --lint -- COMMAND
+                              check anyone's program: against the exchange, and from its system calls
 
 Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
@@ -193,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--placements", metavar="P,...", help="unpinned,same-cpu,two-cpus (default: all three)")
     bench.add_argument("--json", metavar="FILE", help="write every summary and the machine description as JSON")
     bench.add_argument("--svg", metavar="FILE", help="write the chart as SVG")
+    from .cli_check import add_parser as add_check_parser  # its options live beside its code
+
+    add_check_parser(commands)
     return parser
 
 
@@ -225,6 +230,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return trace_command(args)
         if args.command == "bench":
             return bench_command(args)
+        if args.command == "check":
+            from .cli_check import check_command
+
+            return check_command(args)
     except KeyboardInterrupt:
         return _stopped(*STOPPED[signal.SIGINT])
     except _Stopped as stopped:

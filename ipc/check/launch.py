@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ class Program:
         self.stdout = bytearray()
         self.labels: dict[int, str] = {}  # pid -> role, from its labelled lines
         self.started = time.monotonic()
+        self.ended_by_itself: Optional[str] = None  # how it ended, when it did before it was stopped
         self._changed = threading.Condition()
         self._open_streams = 0
         self._threads = []
@@ -64,11 +66,6 @@ class Program:
             thread = threading.Thread(target=self._read, args=(stream, is_stderr), daemon=True)
             thread.start()
             self._threads.append(thread)
-
-    @property
-    def pid(self) -> int:
-        """The program's own pid (under strace, the pid strace gave it: the first it traced)."""
-        return self.sandbox._program_pid(self)
 
     def _read(self, stream, is_stderr: bool) -> None:
         pending = b""
@@ -156,6 +153,8 @@ class Program:
         """SIGTERM to its process group (as from kill), SIGKILL after GRACE; reaped, its output read to the end."""
         if self.popen.poll() is None:
             self.sandbox.keeper.end([self.popen.pid])
+        elif self.ended_by_itself is None:
+            self.ended_by_itself = self.ending()
         self.join()
         return self.popen.returncode
 
@@ -189,6 +188,7 @@ class Sandbox:
         os.mkdir(self.calls)
         self.programs: list[Program] = []
         self.strace_files: dict[int, str] = {}  # strace's pid -> its output file
+        self.traced_roles: list[str] = []  # the role of each strace file, in order (a process's Trace source)
         self.texts: Optional[list[str]] = None
         self.contained: Optional[str] = None  # why the watchdog ended everything
         self.left_behind: list[str] = []  # files the programs left in the directory
@@ -236,6 +236,7 @@ class Sandbox:
 
             output = os.path.join(self.private, f"{len(self.strace_files)}-{role}.strace")
             launched = strace_argv(argv, output, seccomp=self._seccomp)
+            self.traced_roles.append(role)
             if _native(argv[0]):
                 launched.insert(1, "-k")  # each call's stack: its C line, through addr2line
         try:
@@ -267,11 +268,10 @@ class Sandbox:
     def _reads_stdout(self, popen: subprocess.Popen) -> bool:
         return popen.pid not in self._stdout_pipes
 
-    def _program_pid(self, program: Program) -> int:
-        if program.popen.pid not in self.strace_files:
-            return program.popen.pid
-        children = self.keeper.tree.under(program.popen.pid)  # strace's first child is the program
-        return min(children) if children else program.popen.pid
+    def pids_of(self, trace, role: str) -> set:
+        """The traced processes of the programs of one role (and all they forked): those of their strace texts."""
+        texts = {index for index, traced in enumerate(self.traced_roles) if traced == role}
+        return {pid for pid, process in trace.processes.items() if process.source in texts}
 
     def _environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
@@ -308,7 +308,7 @@ class Sandbox:
                 end = time.monotonic() + 2 * GRACE
                 while _group_members(groups) and time.monotonic() < end:
                     for group in groups:
-                        send_group(group, 9)  # SIGKILL: a process that forks in a loop gets no grace
+                        send_group(group, signal.SIGKILL)  # a process that forks in a loop gets no grace
                     time.sleep(0.01)
                 return
 
@@ -345,6 +345,9 @@ class Sandbox:
             return
         self._closed = True
         try:
+            for program in self.programs:
+                if program.popen.poll() is not None and program.ended_by_itself is None:
+                    program.ended_by_itself = program.ending()
             self.keeper.close()  # SIGTERM, GRACE, SIGKILL; reaped
             for program in self.programs:
                 program.join()
@@ -361,8 +364,8 @@ class Sandbox:
                     try:
                         with open(output, encoding="utf-8", errors="surrogateescape") as file:
                             self.texts.append(file.read())
-                    except FileNotFoundError:
-                        pass
+                    except FileNotFoundError:  # strace never started: an empty text keeps the others' places
+                        self.texts.append("")
                 from .sources import read_records
 
                 self.records = read_records(self.calls)
@@ -375,7 +378,7 @@ class Sandbox:
     def model(self):
         """After close(): the trace model of every program started (None untraced, or if strace wrote
         nothing), with each call's source line where it can be known (``Sources``)."""
-        if not self.texts:
+        if not self.texts or not any(self.texts):
             return None
         from .sources import traced
 

@@ -82,7 +82,9 @@ class Peer:
         except (socket.timeout, TimeoutError):
             raise NoAnswer(f"nothing came back within {self.deadline:g} s") from None
         except ConnectionResetError:
-            raise CheckFailed("the connection was reset (ECONNRESET): the server closed it with bytes unread") from None
+            raise CheckFailed(
+                "the connection was reset (ECONNRESET): the server closed it with bytes unread, or ended"
+            ) from None
         except ProtocolError as error:
             raise CheckFailed(f"what came back breaks the exchange: {error}") from None
 

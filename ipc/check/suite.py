@@ -12,6 +12,7 @@ each error line word for word; anyone else's only has to start with "error: ".
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -23,6 +24,7 @@ from .session import Session
 TOO_LONG = "error: message too long: no newline in its first 4096 bytes, the limit is 4096 bytes"
 CUT = "error: stream ended in the middle of a message (3 bytes without a newline)"
 NOT_UTF8 = "error: message is not valid UTF-8: b'\\xff\\xfe'"
+PAUSE = 0.1  # between two parts of one request: long enough for a server to read the first alone
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,16 @@ def one_byte_at_a_time(session: Session, strict: bool) -> None:
             peer.send(bytes([byte]))
         peer.end()
         same(peer.replies(), ["1 HELLO", "2 GRÜSSE"], "two requests sent one byte per write")
+
+
+def one_in_two_writes(session: Session, strict: bool) -> None:
+    with session.connect() as peer:
+        peer.send(b"hel")
+        time.sleep(PAUSE)  # time for the server to read the first part on its own
+        peer.send(b"lo\n")
+        same(peer.receive(), "1 HELLO", "one request in two writes, a moment apart")
+        peer.end()
+        same(peer.receive(), None, "after our end of file, the server's end of file")
 
 
 def half_close(session: Session, strict: bool) -> None:
@@ -275,6 +287,8 @@ SUITE = [
           lesson="a stream keeps no boundaries: one recv() may hold several messages"),
     Check("one-byte-at-a-time", "hello\\nGrüße\\n written a byte at a time", one_byte_at_a_time,
           lesson="a stream keeps no boundaries: one message may take several recv()s"),
+    Check("one-in-two-writes", "hel, a moment later lo\\n -> 1 HELLO", one_in_two_writes,
+          lesson="a stream keeps no boundaries: read until the newline, however many recv()s it takes"),
     Check("half-close", "two requests, shutdown(SHUT_WR), then read both answers", half_close,
           lesson="end of file in one direction only: the answers still come back"),
     Check("longest-line", "a 4094-byte line, whose 4096-byte answer just fits", longest_line,

@@ -3,9 +3,11 @@
 Under a trace (IPC_CHECK_CALLS names a directory) it records, for each call of
 the lesson a program makes (os.pipe, os.fork, os.read, sock.recv, sock.bind,
 os.waitpid...), where in the program's own source it was made: the time, the
-process, the thread, the fd, the file and the line, one line per call, in a file
-per process. ipc.check.sources matches each line to the system call strace saw
-next in that thread, so that a finding can say "at my_server.py:12". The
+process, the thread, the fd (a socket's), the file and the line, one line per
+call, in a file per process. It watches with a profile hook (sys.setprofile,
+its "c_call" events), so the program's functions and tracebacks stay its own.
+ipc.check.sources matches each line to the system call strace saw next in
+that thread, so that a finding can say "at my_server.py:12". The
 records are written on an fd of 250 or above (the program's own fds keep their
 usual numbers) and their calls are taken out of the trace before it is read.
 
@@ -22,18 +24,42 @@ FD_FLOOR = 250
 
 
 def _install(directory):
-    import builtins
     import socket
     import sysconfig
     import threading
     import time
 
-    write, open_fd, dup2, close, getpid = os.write, os.open, os.dup2, os.close, os.getpid  # before they are wrapped
+    write, open_fd, dup2, close, getpid = os.write, os.open, os.dup2, os.close, os.getpid
     ipc = os.path.dirname(os.path.dirname(_here))
     library = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"], ipc + os.sep, "<"})
     # (the standard library, ipc/ itself: a demo's log lines, frozen modules: never the program's own line)
     state = {"pid": None, "fd": -1}
     busy = threading.local()
+    families = {}  # id of a builtin function -> the kind of call it makes
+    for name, family in [
+        ("pipe", "pipe"), ("pipe2", "pipe"), ("fork", "fork"), ("forkpty", "fork"), ("posix_spawn", "fork"),
+        ("posix_spawnp", "fork"), ("system", "fork"), ("read", "read"), ("readv", "read"), ("write", "write"),
+        ("writev", "write"), ("execv", "exec"), ("execve", "exec"), ("waitpid", "wait"), ("wait", "wait"),
+        ("wait3", "wait"), ("wait4", "wait"), ("mkfifo", "mkfifo"), ("open", "open"), ("dup2", "dup2"),
+        ("unlink", "unlink"), ("remove", "unlink"),
+    ]:  # fmt: skip
+        if hasattr(os, name):
+            families[id(getattr(os, name))] = family
+    try:
+        import _posixsubprocess  # what subprocess.Popen forks and execs with
+
+        families[id(_posixsubprocess.fork_exec)] = "fork"
+    except (ImportError, AttributeError):
+        pass
+    import builtins
+
+    families[id(builtins.open)] = "open"
+    on_socket = {
+        "recv": "read", "recv_into": "read", "recvfrom": "read", "recvfrom_into": "read", "recvmsg": "read",
+        "send": "write", "sendall": "write", "sendto": "write", "sendmsg": "write", "bind": "bind",
+        "listen": "listen", "_accept": "accept", "connect": "connect", "connect_ex": "connect",
+    }  # fmt: skip
+    socket_type = socket.socket.__mro__[1]  # _socket.socket, whose methods are the calls
 
     def log_fd():
         if state["pid"] != getpid():  # a forked child writes a file of its own
@@ -51,12 +77,23 @@ def _install(directory):
             state["pid"] = getpid()
         return state["fd"]
 
-    def record(family, fd):
+    def profile(frame, event, function):
+        if event != "c_call":
+            return
+        family = families.get(id(function))
+        fd = -1
+        if family is None:
+            owner = getattr(function, "__self__", None)
+            if not isinstance(owner, socket_type):
+                return
+            family = on_socket.get(getattr(function, "__name__", ""))
+            if family is None:
+                return
+            fd = owner.fileno()
         if getattr(busy, "on", False):
             return
         busy.on = True
         try:
-            frame = sys._getframe(2)
             while frame is not None and frame.f_code.co_filename.startswith(library):
                 frame = frame.f_back
             if frame is None:
@@ -68,55 +105,8 @@ def _install(directory):
         finally:
             busy.on = False
 
-    def wrap(function, family, fd_of=None):
-        def wrapper(*args, **kwargs):
-            fd = -1
-            if fd_of is not None and args:
-                try:
-                    fd = fd_of(args)
-                except Exception:
-                    fd = -1
-            record(family, fd)
-            return function(*args, **kwargs)
-
-        wrapper.__name__ = getattr(function, "__name__", family)
-        wrapper.__doc__ = getattr(function, "__doc__", None)
-        wrapper.__wrapped__ = function
-        return wrapper
-
-    def first_int(args):
-        return args[0] if isinstance(args[0], int) else -1
-
-    def own_fd(args):
-        return args[0].fileno()
-
-    for name, family, fd_of in [
-        ("pipe", "pipe", None), ("pipe2", "pipe", None), ("fork", "fork", None), ("forkpty", "fork", None),
-        ("posix_spawn", "fork", None), ("posix_spawnp", "fork", None), ("system", "fork", None),
-        ("read", "read", first_int), ("readv", "read", first_int), ("write", "write", first_int),
-        ("writev", "write", first_int), ("execv", "exec", None), ("execve", "exec", None),
-        ("waitpid", "wait", None), ("wait", "wait", None), ("wait3", "wait", None), ("wait4", "wait", None),
-        ("mkfifo", "mkfifo", None), ("open", "open", None), ("dup2", "dup2", first_int),
-        ("unlink", "unlink", None), ("remove", "unlink", None),
-    ]:  # fmt: skip
-        if hasattr(os, name):
-            setattr(os, name, wrap(getattr(os, name), family, fd_of))
-    builtins.open = wrap(builtins.open, "open")
-    try:
-        import _posixsubprocess  # what subprocess.Popen forks and execs with
-
-        _posixsubprocess.fork_exec = wrap(_posixsubprocess.fork_exec, "fork")
-    except (ImportError, AttributeError):
-        pass
-    for name, family in [
-        ("recv", "read"), ("recv_into", "read"), ("recvfrom", "read"), ("recvfrom_into", "read"),
-        ("recvmsg", "read"), ("send", "write"), ("sendall", "write"), ("sendto", "write"), ("sendmsg", "write"),
-        ("bind", "bind"), ("listen", "listen"), ("accept", "accept"), ("connect", "connect"),
-        ("connect_ex", "connect"),
-    ]:  # fmt: skip
-        setattr(socket.socket, name, wrap(getattr(socket.socket, name), family, own_fd))
-    socket.socket.__init__ = wrap(socket.socket.__init__, "socket")
-    socket.socketpair = wrap(socket.socketpair, "socket")
+    threading.setprofile(profile)
+    sys.setprofile(profile)
 
 
 def _chain():

@@ -1,0 +1,316 @@
+"""Running the checks: a server against the suite, a client against the reference server, any program linted.
+
+Each check of the suite runs in a sandbox of its own (ipc.check.launch): the
+server started afresh, under strace where strace works, so that a failure in
+one check cannot spoil the next and every failure has the calls that led to it.
+After the checks, the lecture's rules (ipc.check.lint) read every trace; a rule
+that found something fails, with the findings and their source lines.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, Sequence
+
+from ..trace.runner import TraceError, check_strace
+from . import lint as lint_rules
+from .evidence import calls_around, finding_lines, finding_record, several_in_one_read
+from .failure import CheckFailed, CheckSkipped, NoAnswer
+from .launch import MAX_PROCESSES, Sandbox
+from .mechanisms import Mechanism, Target, reference
+from .peers import DEADLINE
+from .report import FAIL, SKIP, Report, Result
+from .session import Session, fill
+from .suite import checks_for
+
+ProgressFn = Optional[Callable[[Result], None]]
+RUN_WITHIN = 20.0  # seconds a client or a program gets to run to its end
+END_OF_CONVERSATION = {  # the reference server's words for a conversation its client ended properly
+    "tcp": r"closed the connection",
+    "unix": r"closed the connection",
+    "fifo": r"closed \S+\.requests: end of file",
+    "files": r"the client's end marker",
+    "udp": r"the end of its conversation",
+    "unix-dgram": r"the end of its conversation",
+}
+
+
+def can_trace() -> tuple[bool, str]:
+    try:
+        check_strace()
+    except TraceError as error:
+        return False, f"not traced, so no finding about the calls and no source lines: {error}"
+    return True, ""
+
+
+class _Lecture:
+    """The lint findings of every traced run of one check, gathered per rule (each finding once)."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, list] = {rule: [] for rule in lint_rules.RULES}
+        self.texts: set = set()
+        self.traced = False
+
+    def add(self, trace, sources, findings: list) -> None:
+        self.traced = True
+        for finding in findings:
+            key = (finding.rule, finding.text.split(":")[0], tuple(sources.where(i) for i in finding.calls if i))
+            if key in self.texts:
+                continue
+            self.texts.add(key)
+            self.found[finding.rule].append((finding, trace, sources))
+
+    def results(self, rules: Sequence[str]) -> list[Result]:
+        results = []
+        for rule in rules:
+            title, lesson = lint_rules.RULES[rule]
+            found = self.found[rule][:5]
+            result = Result(rule, title, group="lecture", lesson=lesson)
+            if found:
+                result.status = FAIL
+                finding, trace, sources = found[0]
+                result.message = finding.text
+                result.trace = trace
+                result.why = [finding.text for finding, _, _ in found]
+                for number, (finding, trace, sources) in enumerate(found):
+                    lines = finding_lines(finding, trace, sources)
+                    result.evidence.append(("what the system calls show", lines[1:] if number == 0 else lines))
+                    result.findings.append(finding_record(finding, trace, sources))
+            results.append(result)
+        return results
+
+
+def _finish(result: Result, progress: ProgressFn, report: Report) -> None:
+    report.results.append(result)
+    if progress is not None:
+        progress(result)
+
+
+def check_server(
+    target: Target,
+    names: Optional[list] = None,
+    *,
+    trace: Optional[bool] = None,
+    deadline: float = DEADLINE,
+    strict: bool = False,
+    progress: ProgressFn = None,
+    max_processes: int = MAX_PROCESSES,
+) -> Report:
+    """Every check of the suite (or those named) over a server, each in a sandbox of its own; then the rules."""
+    report = Report("server", target.mechanism.name, " ".join(target.argv))
+    started = time.monotonic()
+    traced, why_not = can_trace() if trace is not False else (False, "")
+    if why_not:
+        report.notes.append(why_not)
+    lecture = _Lecture()
+    contained = None
+    for check in checks_for(target.mechanism.kind, names):
+        result = Result(check.name, check.title, lesson=check.lesson)
+        began = time.monotonic()
+        failure: Optional[CheckFailed] = None
+        failed_at = None
+        session = None
+        with Sandbox(trace=traced, max_processes=max_processes) as sandbox:
+            try:
+                session = Session(target, sandbox, deadline)
+                session.start()
+                check.run(session, strict)
+            except CheckSkipped as skipped:
+                result.status, result.message = SKIP, str(skipped)
+            except CheckFailed as failed:
+                failure, failed_at = failed, time.time()
+        contained = contained or sandbox.contained
+        model = sandbox.model() if traced else None
+        if model is not None:
+            trace_model, sources = model
+            lecture.add(trace_model, sources, lint_rules.lint(trace_model, lines=target.mechanism.kind != "http"))
+        if failure is not None:
+            _failed(result, failure, failed_at, session, sandbox, model, check.name)
+        result.seconds = time.monotonic() - began
+        _finish(result, progress, report)
+    if contained:
+        _finish(Result("contained", "runs within its limits", FAIL, contained, group="run"), progress, report)
+    if lecture.traced:
+        rules = [
+            rule for rule in lint_rules.RULES if target.mechanism.kind == "stream" or rule != "one-recv-one-message"
+        ]
+        for result in lecture.results(rules):
+            _finish(result, progress, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _failed(result: Result, failure: CheckFailed, failed_at, session, sandbox: Sandbox, model, name: str) -> None:
+    result.status = FAIL
+    result.message, result.expected, result.got = failure.message, failure.expected, failure.got
+    if failure.why:
+        result.why.append(failure.why)
+    if sandbox.contained:
+        result.why.append(f"the server was stopped: {sandbox.contained}")
+    elif session is not None and session.server is not None and session.server.ended_by_itself:
+        result.why.append(f"the server ended by itself during the check ({session.server.ended_by_itself})")
+    for program in sandbox.programs:
+        said = program.text(15)
+        if said:
+            result.evidence.append((f"what {program.role} said on stderr (last lines)", said))
+    if model is None:
+        return
+    trace, sources = model
+    result.trace = trace
+    if name in ("many-in-one-write", "one-byte-at-a-time"):
+        result.why += several_in_one_read(trace, sources)
+    for finding in lint_rules.lint(trace):
+        if finding.rule in ("one-recv-one-message", "short-write", "read-before-write"):
+            result.why.append(
+                finding.text + "".join(f" ({sources.where(i)})" for i in finding.calls[:1] if sources.where(i))
+            )
+    around = calls_around(trace, sources, failed_at)
+    if around:
+        waited = "nothing came back" if isinstance(failure, NoAnswer) else "the failure"
+        result.evidence.append((f"the server's system calls up to {waited}", around))
+
+
+def check_client(
+    mechanism: Mechanism,
+    argv: Sequence[str],
+    *,
+    trace: Optional[bool] = None,
+    within: float = RUN_WITHIN,
+    progress: ProgressFn = None,
+    max_processes: int = MAX_PROCESSES,
+) -> Report:
+    """A student's client against the project's server of that mechanism, with the server's transcript as evidence."""
+    report = Report("client", mechanism.name, " ".join(argv))
+    started = time.monotonic()
+    traced, why_not = can_trace() if trace is not False else (False, "")
+    if why_not:
+        report.notes.append(why_not)
+    run = Result("runs-to-its-end", "the client runs to its end, exit code 0, no deadlock", group="run")
+    diagnosis, client, server, failure = None, None, None, None
+    with Sandbox(trace=traced, watch=True, max_processes=max_processes) as sandbox:
+        try:
+            session = Session(Target(mechanism, reference(mechanism)), sandbox)
+            session.start()
+            server = session.server
+            client = sandbox.launch(fill(argv, session.fields), "client")
+            diagnosis = sandbox.wait_for(client, within)
+        except CheckFailed as failed:
+            failure = failed
+        if diagnosis is not None:
+            report_text = diagnosis.report()
+    model = sandbox.model() if traced else None
+    transcript = server.lines if server is not None else []
+    said = (
+        client.text(20)
+        + [f"(stdout) {line}" for line in bytes(client.stdout).decode("utf-8", "replace").splitlines()[-20:]]
+        if client
+        else []
+    )
+    evidence = [("the reference server's transcript", transcript[-30:]), ("what the client printed", said)]
+    if diagnosis is not None:
+        run.status, run.message = FAIL, "it deadlocked: " + diagnosis.summary()
+        run.why = [diagnosis.cycle_text()]
+        run.evidence = [("the deadlock, as it was seen", report_text.splitlines()), *evidence]
+    elif failure is not None:
+        run.status, run.message = FAIL, str(failure)
+        run.evidence = evidence
+    elif client is not None and client.code != 0:
+        run.status, run.message = FAIL, f"the client ended with {client.ending()}"
+        run.evidence = evidence
+    if sandbox.contained:
+        run.status, run.message = FAIL, f"it was stopped: {sandbox.contained}"
+    if model is not None and run.failed:
+        run.trace = model[0]
+        run.evidence.append(("the system calls up to the end", calls_around(model[0], model[1], None, count=14)))
+    _finish(run, progress, report)
+    for result in _judge_conversation(mechanism, transcript, said, evidence):
+        _finish(result, progress, report)
+    if model is not None:
+        trace, sources = model
+        client_pids = sandbox.pids_of(trace, "client")
+        stuck = [stuck.pid for stuck in diagnosis.stuck] if diagnosis is not None else []
+        lecture = _Lecture()
+        lecture.add(trace, sources, lint_rules.lint(trace, lambda pid: pid in client_pids, stuck=stuck))
+        for result in lecture.results(list(lint_rules.RULES)):
+            _finish(result, progress, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _judge_conversation(mechanism: Mechanism, transcript: list, said: list, evidence: list) -> list[Result]:
+    """What the reference server saw of the client: requests answered, no error, the conversation ended."""
+    from ..transcript import parse_line
+
+    lines = [line for line in (parse_line(text) for text in transcript) if line is not None]
+    received = [line.message[1] for line in lines if line.message and line.message[0] == "received"]
+    sent = [line.message[1] for line in lines if line.message and line.message[0] == "sent"]
+    errors = [line.text for line in lines if "error" in line.text]
+    answered = Result("answered", "it sends whole requests, and each is answered", group="exchange", evidence=evidence)
+    if not received:
+        answered.status, answered.message = FAIL, "the server received no request from the client"
+    elif errors:
+        answered.status, answered.message = FAIL, f"the server refused what the client sent: {errors[0]}"
+    ended = Result("ends-its-conversation", "it ends its conversation as the exchange says (end of file)",
+                   group="exchange", evidence=evidence)  # fmt: skip
+    import re
+
+    if received and not any(re.search(END_OF_CONVERSATION.get(mechanism.name, "$^"), line.text) for line in lines):
+        ended.status = FAIL
+        ended.message = "the server never saw the conversation end: the client did not close its side (end of file)"
+    printed = Result("prints-the-answers", "it prints each answer it received", group="exchange", evidence=evidence)
+    output = "\n".join(said)
+    missing = [answer for answer in sent if answer not in output]
+    if sent and missing:
+        printed.status, printed.message = FAIL, f"these answers are not in its output: {missing[:3]}"
+    return [answered, ended, printed]
+
+
+def check_program(
+    argv: Sequence[str],
+    *,
+    within: float = RUN_WITHIN,
+    progress: ProgressFn = None,
+    max_processes: int = MAX_PROCESSES,
+    lines: bool = True,
+) -> Report:
+    """Any program, run under the trace to its end (or a deadlock, or the time limit): the lecture's rules over it."""
+    report = Report("lint", "", " ".join(argv))
+    started = time.monotonic()
+    traced, why_not = can_trace()
+    if not traced:
+        raise TraceError(why_not.split(": ", 1)[-1])
+    run = Result("runs-to-its-end", "it runs to its end by itself, exit code 0, no deadlock", group="run")
+    diagnosis, program, failure = None, None, None
+    with Sandbox(trace=True, watch=True, max_processes=max_processes) as sandbox:
+        program = sandbox.launch(fill(argv, sandbox.fields()), "program")
+        try:
+            diagnosis = sandbox.wait_for(program, within)
+        except NoAnswer as failed:
+            failure = failed
+        report_text = diagnosis.report() if diagnosis is not None else ""
+    trace, sources = sandbox.model() or (None, None)
+    said = program.text(20)
+    if diagnosis is not None:
+        run.status, run.message = FAIL, "it deadlocked: " + diagnosis.summary()
+        run.why = [diagnosis.cycle_text()]
+        run.evidence.append(("the deadlock, as it was seen (then every process was ended)", report_text.splitlines()))
+    elif sandbox.contained:
+        run.status, run.message = FAIL, f"it was stopped: {sandbox.contained}"
+    elif failure is not None:
+        run.status, run.message = FAIL, f"{failure}: it was ended (--timeout gives it longer)"
+    elif program.code != 0:
+        run.status, run.message = FAIL, f"it ended with {program.ending()}"
+    if said:
+        run.evidence.append(("what it said on stderr (last lines)", said))
+    if trace is not None and run.failed:
+        run.trace = trace
+        run.evidence.append(("its system calls, up to the end", calls_around(trace, sources, None, count=14)))
+    _finish(run, progress, report)
+    if trace is not None:
+        stuck = [stuck.pid for stuck in diagnosis.stuck] if diagnosis is not None else []
+        lecture = _Lecture()
+        lecture.add(trace, sources, lint_rules.lint(trace, lines=lines, stuck=stuck))
+        for result in lecture.results(list(lint_rules.RULES)):
+            _finish(result, progress, report)
+    report.seconds = time.monotonic() - started
+    return report
