@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from ..trace.describe import describe, show_bytes
+from ..trace.describe import describe, parts, show_bytes
 from ..trace.model import Call, Trace
 from ..trace.names import READS, WRITES
 from .lint import Finding
@@ -13,15 +13,19 @@ from .sources import Sources
 AROUND = 10  # calls shown before a failure
 
 
-def call_line(trace: Trace, call: Call, sources: Optional[Sources]) -> str:
-    """``  152.3 ms  server[42]  recvfrom fd 4 (TCP #1) = 6 "a\\nb\\n"  (my_server.py:12)``"""
+def call_line(trace: Trace, call: Call, sources: Optional[Sources], at: Optional[float] = None) -> str:
+    """``  152.3 ms  server[42]  recvfrom fd 4 (TCP #1) = 6 "a\\nb\\n"  (my_server.py:12)``; a call still
+    waiting at ``at`` (seconds since the epoch) is shown as it stood then, without what came of it later."""
     where = sources.where(call.index) if sources else ""
     process = trace.processes.get(call.pid)
     label = process.label if process else str(call.pid)
-    waiting = "" if call.returned else "  … still waiting"
-    return f"{call.start * 1000:9.1f} ms  {label}  {describe(trace, call, 40)}{waiting}" + (
-        f"  ({where})" if where else ""
-    )
+    shown = describe(trace, call, 40)
+    waiting = ""
+    if not call.returned or (at is not None and call.end is not None and trace.origin + call.end > at):
+        shown, waiting = parts(trace, call, 40)[0], "  … still waiting"
+    elif call.duration is not None and call.duration >= 0.1:
+        waiting = f"  (waited {call.duration:.1f} s)"
+    return f"{call.start * 1000:9.1f} ms  {label}  {shown}{waiting}" + (f"  ({where})" if where else "")
 
 
 def _lesson_calls(trace: Trace, pids: Optional[set]) -> list[Call]:
@@ -44,16 +48,15 @@ def calls_around(trace: Trace, sources: Optional[Sources], at: Optional[float], 
     calls = _lesson_calls(trace, pids)
     if at is not None:
         calls = [call for call in calls if trace.origin + call.start <= at]
-    lines = [call_line(trace, call, sources) for call in calls[-count:]]
-    if at is not None:
-        waiting = [
+    shown = calls[-count:]
+    earlier_waits = []
+    if at is not None:  # a call begun long before and still waiting: the heart of a hang
+        earlier_waits = [
             call
-            for call in calls
-            if call.end is None or trace.origin + call.end > at
-            if call not in calls[-count:] and call.name not in ("exit", "exit_group")
-        ]
-        lines += [call_line(trace, call, sources) + "  (still waiting then)" for call in waiting[-3:]]
-    return lines
+            for call in calls[:-count]
+            if (call.end is None or trace.origin + call.end > at) and call.name not in ("exit", "exit_group")
+        ][-3:]
+    return [call_line(trace, call, sources, at) for call in earlier_waits + shown]
 
 
 def finding_lines(finding: Finding, trace: Trace, sources: Optional[Sources]) -> list[str]:

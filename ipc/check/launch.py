@@ -269,9 +269,17 @@ class Sandbox:
         return popen.pid not in self._stdout_pipes
 
     def pids_of(self, trace, role: str) -> set:
-        """The traced processes of the programs of one role (and all they forked): those of their strace texts."""
-        texts = {index for index, traced in enumerate(self.traced_roles) if traced == role}
-        return {pid for pid, process in trace.processes.items() if process.source in texts}
+        """The traced processes of the programs of one role (and all they forked): those of their strace texts.
+        (Read from the texts' own first column: the model does not say which text a process came from.)"""
+        tids = set()
+        for text, traced in zip(self.texts or [], self.traced_roles):
+            if traced == role:
+                tids |= {
+                    int(word)
+                    for word in (line.split(None, 1)[0] for line in text.splitlines() if line)
+                    if word.isdigit()
+                }
+        return {pid for pid, process in trace.processes.items() if pid in tids or tids & set(process.threads)}
 
     def _environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}

@@ -22,10 +22,10 @@ Source lines are ipc.check.sources'; the findings carry call indexes for them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 from ..protocol import MAX_MESSAGE_BYTES
-from ..trace.describe import describe, show_bytes
+from ..trace.describe import describe, parts, show_bytes
 from ..trace.model import Call, FdChange, Trace
 from ..trace.names import READS, WRITES
 from ..trace.strace import Data, Struct
@@ -93,11 +93,9 @@ def lint(
     trace: Trace,
     mine: Optional[Callable[[int], bool]] = None,
     lines: bool = True,
-    stuck: Iterable[int] = (),
 ) -> list[Finding]:
     """Every finding in the trace, about the processes ``mine`` accepts (default: all). ``lines``: the
-    streams carry the exchange's lines (the one-recv rule applies). ``stuck``: processes a live deadlock
-    diagnosis found stuck (the trace's own judgement is asked too)."""
+    streams carry the exchange's lines (the one-recv rule applies)."""
     mine = mine or (lambda pid: True)
     found = []
     found += _held_and_unused(trace, mine)
@@ -105,7 +103,7 @@ def lint(
     found += _short_writes(trace, mine)
     if lines:
         found += _one_recv(trace, mine)
-    found += _read_before_write(trace, mine, set(stuck))
+    found += _read_before_write(trace, mine)
     found += _files_left(trace, mine)
     return found
 
@@ -205,11 +203,10 @@ def _unused(trace: Trace, holding: Holding, obj, others: list) -> Finding:
     ]
     kept = " and kept it across execve (not close-on-exec)" if execs and not entry.cloexec else ""
     evidence += [call.index for call in execs[:1]]
-    until = "until it exited" if holding.lost is not None else "to the end"
     end = f"the {entry.end} end of " if obj.kind in ("pipe", "fifo") and entry.end in ("read", "write") else ""
     what = f"{end}{obj.label} (fd {holding.fd})"
-    got = "inherited it at fork" if how == "inherited at fork" else f"got it ({how})"
-    text = f"{process.label} {got}{kept}, never used it and never closed it {until}: {what}, which {users} uses"
+    got = "inherited at fork" if how == "inherited at fork" else f"from {how}"
+    text = f"{process.label} never closed {what}, {got}{kept}, and never used it ({users} uses it)"
     if obj.listening and how == "inherited at fork":
         rule = "listener-inherited"
         text = (
@@ -340,21 +337,33 @@ def _one_recv(trace: Trace, mine) -> list[Finding]:
 # -- the deadlock order: a reply read before the request was written -------------------------------------------
 
 
-def _read_before_write(trace: Trace, mine, stuck: set) -> list[Finding]:
+def _read_before_write(trace: Trace, mine) -> list[Finding]:
+    """Two processes each blocked reading what the other should write (ipc.waitfor's edges, judged on the
+    trace as it stood before it was ended): the one that has written nothing yet read first."""
     from ..trace.snapshot import finding as judged
+    from ..trace.snapshot import moment
 
     try:
-        stuck = stuck | set(judged(trace).stuck)
-    except Exception:  # a trace the judgement cannot read (cut short): only the live diagnosis counts
-        pass
+        resolutions = judged(trace).resolutions
+    except Exception:  # a trace the judgement cannot read: no finding rather than a wrong one
+        return []
+    reading = {r.pid: r for r in resolutions if r.call in READS}
+    crossed = {
+        pid
+        for pid, resolution in reading.items()
+        if any(edge.holder != pid and edge.holder in reading for edge in resolution.edges)
+    }
+    at = moment(trace)  # before whatever ended it from outside: the deadlock as it stood
     findings = []
-    for wait in trace.blocked_at_end():
+    for wait in trace.waits:
+        if wait.seq > at or (wait.end_seq is not None and wait.end_seq <= at):
+            continue
         call = trace.calls[wait.call]
-        if call.name not in READS or wait.pid not in stuck or not mine(wait.pid) or not call.objects:
+        if call.name not in READS or wait.pid not in crossed or not mine(wait.pid) or not call.objects:
             continue
         obj = trace.objects.get(call.objects[0])
-        if obj is None or obj.kind not in STREAMS:
-            continue
+        if obj is None or obj.kind not in STREAMS or _accepted(trace, call):
+            continue  # (a server reads first on a connection it accepted: the client speaks first)
         wrote = [
             other
             for other in trace.calls[: call.index]
@@ -370,11 +379,22 @@ def _read_before_write(trace: Trace, mine, stuck: set) -> list[Finding]:
             continue
         process = trace.processes[call.pid]
         text = (
-            f"{process.label} waits in {describe(trace, call)} for a reply, and has written no request: "
+            f"{process.label} waits in {parts(trace, call)[0]} for a reply, and has written no request: "
             "its peer waits for that request, so neither ever goes on"
         )
         findings.append(Finding("read-before-write", text, [call.pid], [call.index]))
     return findings
+
+
+def _accepted(trace: Trace, call: Call) -> bool:
+    """Whether the fd the call reads was made by accept() in that process (the server's side of a connection)."""
+    fd = call.fds[0] if call.fds else None
+    change = next(
+        (c for c in reversed(trace.fd_changes) if c.pid == call.pid and c.fd == fd and c.seq <= call.seq and c.entry),
+        None,
+    )
+    maker = trace.calls[change.call] if change is not None and change.call is not None else None
+    return maker is not None and maker.name in ("accept", "accept4")
 
 
 # -- files left behind -----------------------------------------------------------------------------------------

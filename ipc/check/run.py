@@ -186,18 +186,21 @@ def check_client(
     if why_not:
         report.notes.append(why_not)
     run = Result("runs-to-its-end", "the client runs to its end, exit code 0, no deadlock", group="run")
-    diagnosis, client, server, failure = None, None, None, None
+    diagnosis, client, server, failure, failed_at = None, None, None, None, None
     with Sandbox(trace=traced, watch=True, max_processes=max_processes) as sandbox:
         try:
-            session = Session(Target(mechanism, reference(mechanism)), sandbox)
+            # No deadline of its own: a client that reads first then deadlocks with it, and is explained at once.
+            patient = ("--idle", "0") if mechanism.name in ("tcp", "unix", "fifo", "files") else ()
+            session = Session(Target(mechanism, reference(mechanism) + patient), sandbox)
             session.start()
             server = session.server
             client = sandbox.launch(fill(argv, session.fields), "client")
             diagnosis = sandbox.wait_for(client, within)
         except CheckFailed as failed:
-            failure = failed
+            failure, failed_at = failed, time.time()
         if diagnosis is not None:
             report_text = diagnosis.report()
+            failed_at = time.time()
     model = sandbox.model() if traced else None
     transcript = server.lines if server is not None else []
     said = (
@@ -208,9 +211,9 @@ def check_client(
     )
     evidence = [("the reference server's transcript", transcript[-30:]), ("what the client printed", said)]
     if diagnosis is not None:
-        run.status, run.message = FAIL, "it deadlocked: " + diagnosis.summary()
-        run.why = [diagnosis.cycle_text()]
-        run.evidence = [("the deadlock, as it was seen", report_text.splitlines()), *evidence]
+        run.status, run.message = FAIL, diagnosis.summary()
+        run.evidence = [("the deadlock, as it was seen (then every process was ended)", report_text.splitlines()),
+                        *evidence]  # fmt: skip
     elif failure is not None:
         run.status, run.message = FAIL, str(failure)
         run.evidence = evidence
@@ -221,16 +224,16 @@ def check_client(
         run.status, run.message = FAIL, f"it was stopped: {sandbox.contained}"
     if model is not None and run.failed:
         run.trace = model[0]
-        run.evidence.append(("the system calls up to the end", calls_around(model[0], model[1], None, count=14)))
+        heading = "the system calls, up to the moment it was given up" if failed_at else "the system calls, to the end"
+        run.evidence.append((heading, calls_around(model[0], model[1], failed_at, count=14)))
     _finish(run, progress, report)
     for result in _judge_conversation(mechanism, transcript, said, evidence):
         _finish(result, progress, report)
     if model is not None:
         trace, sources = model
         client_pids = sandbox.pids_of(trace, "client")
-        stuck = [stuck.pid for stuck in diagnosis.stuck] if diagnosis is not None else []
         lecture = _Lecture()
-        lecture.add(trace, sources, lint_rules.lint(trace, lambda pid: pid in client_pids, stuck=stuck))
+        lecture.add(trace, sources, lint_rules.lint(trace, lambda pid: pid in client_pids))
         for result in lecture.results(list(lint_rules.RULES)):
             _finish(result, progress, report)
     report.seconds = time.monotonic() - started
@@ -280,19 +283,20 @@ def check_program(
     if not traced:
         raise TraceError(why_not.split(": ", 1)[-1])
     run = Result("runs-to-its-end", "it runs to its end by itself, exit code 0, no deadlock", group="run")
-    diagnosis, program, failure = None, None, None
+    diagnosis, program, failure, failed_at = None, None, None, None
     with Sandbox(trace=True, watch=True, max_processes=max_processes) as sandbox:
         program = sandbox.launch(fill(argv, sandbox.fields()), "program")
         try:
             diagnosis = sandbox.wait_for(program, within)
         except NoAnswer as failed:
             failure = failed
+        if diagnosis is not None or failure is not None:
+            failed_at = time.time()
         report_text = diagnosis.report() if diagnosis is not None else ""
     trace, sources = sandbox.model() or (None, None)
     said = program.text(20)
     if diagnosis is not None:
-        run.status, run.message = FAIL, "it deadlocked: " + diagnosis.summary()
-        run.why = [diagnosis.cycle_text()]
+        run.status, run.message = FAIL, diagnosis.summary()
         run.evidence.append(("the deadlock, as it was seen (then every process was ended)", report_text.splitlines()))
     elif sandbox.contained:
         run.status, run.message = FAIL, f"it was stopped: {sandbox.contained}"
@@ -304,12 +308,12 @@ def check_program(
         run.evidence.append(("what it said on stderr (last lines)", said))
     if trace is not None and run.failed:
         run.trace = trace
-        run.evidence.append(("its system calls, up to the end", calls_around(trace, sources, None, count=14)))
+        heading = "its system calls, up to the moment it was given up" if failed_at else "its system calls, to the end"
+        run.evidence.append((heading, calls_around(trace, sources, failed_at, count=14)))
     _finish(run, progress, report)
     if trace is not None:
-        stuck = [stuck.pid for stuck in diagnosis.stuck] if diagnosis is not None else []
         lecture = _Lecture()
-        lecture.add(trace, sources, lint_rules.lint(trace, lines=lines, stuck=stuck))
+        lecture.add(trace, sources, lint_rules.lint(trace, lines=lines))
         for result in lecture.results(list(lint_rules.RULES)):
             _finish(result, progress, report)
     report.seconds = time.monotonic() - started
