@@ -152,6 +152,7 @@ class Program:
     def stop(self) -> int:
         """SIGTERM to its process group (as from kill), SIGKILL after GRACE; reaped, its output read to the end."""
         if self.popen.poll() is None:
+            self.sandbox._end_traced(self)
             self.sandbox.keeper.end([self.popen.pid])
         elif self.ended_by_itself is None:
             self.ended_by_itself = self.ending()
@@ -268,6 +269,24 @@ class Sandbox:
     def _reads_stdout(self, popen: subprocess.Popen) -> bool:
         return popen.pid not in self._stdout_pipes
 
+    def _end_traced(self, program: Program) -> None:
+        """SIGTERM to a traced program itself, not to strace: strace goes on tracing its cleanup (the unlink of
+        its socket file, the waitpid of its children) and ends with it. What is left, the keeper ends."""
+        if program.popen.pid not in self.strace_files or program.popen.poll() is not None:
+            return
+        from .. import procfs
+
+        for pid in procfs.children(program.popen.pid) or []:
+            for signum in (signal.SIGTERM, signal.SIGCONT):  # (continued, if it was stopped: as kill does)
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+        try:
+            program.popen.wait(GRACE)  # strace ends once every process it traces has
+        except subprocess.TimeoutExpired:
+            pass
+
     def pids_of(self, trace, role: str) -> set:
         """The traced processes of the programs of one role (and all they forked): those of their strace texts.
         (Read from the texts' own first column: the model does not say which text a process came from.)"""
@@ -356,6 +375,8 @@ class Sandbox:
             for program in self.programs:
                 if program.popen.poll() is not None and program.ended_by_itself is None:
                     program.ended_by_itself = program.ending()
+            for program in self.programs:
+                self._end_traced(program)
             self.keeper.close()  # SIGTERM, GRACE, SIGKILL; reaped
             for program in self.programs:
                 program.join()

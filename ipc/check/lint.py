@@ -210,8 +210,7 @@ def _unused(trace: Trace, holding: Holding, obj, others: list) -> Finding:
     if obj.listening and how == "inherited at fork":
         rule = "listener-inherited"
         text = (
-            f"{process.label} inherited the listening socket {obj.description} (fd {holding.fd}) at fork "
-            "and never closed it"
+            f"{process.label} inherited the listening socket ({obj.label}, fd {holding.fd}) at fork and never closed it"
         )
     elif obj.kind in ("pipe", "fifo"):
         rule = "unused-pipe-end"

@@ -60,7 +60,7 @@ class Mechanism:
             where = os.path.join(fields["dir"], "server")
             return os.path.exists(where) and stat.S_ISFIFO(os.stat(where).st_mode)
         if self.name == "files":
-            return os.path.isdir(fields["dir"])
+            return False  # the directory is ours: nothing shows the server is looking at it (see Session)
         if self.family is None:
             return True
         if sockets is None:

@@ -44,38 +44,38 @@ def can_trace() -> tuple[bool, str]:
 
 
 class _Lecture:
-    """The lint findings of every traced run of one check, gathered per rule (each finding once)."""
+    """The lint findings of every traced run of one check, gathered per rule. Findings alike (the same rule at
+    the same source lines, or on the same kind of call) are told once, with how many more there were."""
 
     def __init__(self) -> None:
-        self.found: dict[str, list] = {rule: [] for rule in lint_rules.RULES}
-        self.texts: set = set()
+        self.found: dict[str, dict] = {rule: {} for rule in lint_rules.RULES}  # rule -> key -> [findings]
         self.traced = False
 
     def add(self, trace, sources, findings: list) -> None:
         self.traced = True
         for finding in findings:
-            key = (finding.rule, finding.text.split(":")[0], tuple(sources.where(i) for i in finding.calls if i))
-            if key in self.texts:
-                continue
-            self.texts.add(key)
-            self.found[finding.rule].append((finding, trace, sources))
+            wheres = tuple(sources.where(i) for i in finding.calls if i is not None)
+            if not any(wheres):  # no source line: alike when their calls are alike
+                wheres = tuple(trace.calls[i].name for i in finding.calls if i is not None)
+            labels = [trace.processes[pid].label for pid in finding.pids if pid in trace.processes]
+            self.found[finding.rule].setdefault(wheres, []).append((finding, trace, sources, labels))
 
     def results(self, rules: Sequence[str]) -> list[Result]:
         results = []
         for rule in rules:
             title, lesson = lint_rules.RULES[rule]
-            found = self.found[rule][:5]
             result = Result(rule, title, group="lecture", lesson=lesson)
-            if found:
-                result.status = FAIL
-                finding, trace, sources = found[0]
-                result.message = finding.text
-                result.trace = trace
-                result.why = [finding.text for finding, _, _ in found]
-                for number, (finding, trace, sources) in enumerate(found):
-                    lines = finding_lines(finding, trace, sources)
-                    result.evidence.append(("what the system calls show", lines[1:] if number == 0 else lines))
-                    result.findings.append(finding_record(finding, trace, sources))
+            groups = list(self.found[rule].values())[:5]
+            for number, alike in enumerate(groups):
+                finding, trace, sources, _ = alike[0]
+                more = [label for *_, labels in alike[1:] for label in labels[:1]]
+                text = finding.text + (f" (and {len(more)} more alike: {', '.join(more[:4])})" if more else "")
+                if number == 0:
+                    result.status, result.message, result.trace = FAIL, text, trace
+                result.why.append(text)
+                lines = finding_lines(finding, trace, sources)
+                result.evidence.append(("what the system calls show", lines[1:] if number == 0 else [text, *lines[1:]]))
+                result.findings.append(finding_record(finding, trace, sources) | {"alike": len(more)})
             results.append(result)
         return results
 

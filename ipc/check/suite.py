@@ -324,7 +324,9 @@ SUITE = [
 
 def checks_for(kind: str, names: Optional[list] = None) -> list[Check]:
     """The suite's checks for a kind of mechanism (stream, datagram), or only those named."""
-    chosen = [check for check in SUITE if kind in check.kinds]
+    from .http import HTTP_SUITE  # (it builds on this module's Check)
+
+    chosen = [check for check in SUITE + HTTP_SUITE if kind in check.kinds]
     if names:
         unknown = set(names) - {check.name for check in chosen}
         if unknown:
