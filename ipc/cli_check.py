@@ -46,6 +46,9 @@ def add_parser(commands) -> None:
     role.add_argument("--client", metavar="COMMAND", help="the client to check, against the project's server")
     role.add_argument("--lint", action="store_true", help="run -- COMMAND under the trace and say what it does wrong")
     check.add_argument("--concurrent", action="store_true", help="the server claims to serve clients at once")
+    check.add_argument("--exchange", action="store_true",
+                       help="with --lint: the program holds the exchange with a child of its own (a pipe "
+                       "program) and must print each answer to the sample requests")  # fmt: skip
     check.add_argument("--only", metavar="CHECK,...", help="run only these checks of the suite")
     check.add_argument("--wait", type=_seconds, default=5.0, metavar="SECONDS",
                        help="how long to wait for each answer (default 5)")  # fmt: skip
@@ -111,7 +114,7 @@ def _run(args: argparse.Namespace):
         live = output.Live(sys.stdout, f"ipc check --lint -- {shlex.join(command)}")
         try:
             report = run.check_program(command, within=args.timeout, progress=live,
-                                       max_processes=args.max_processes)  # fmt: skip
+                                       max_processes=args.max_processes, exchange=args.exchange)  # fmt: skip
         except TraceError as error:
             raise _Usage(str(error)) from None
         live.summary(report)

@@ -162,27 +162,39 @@ def _let_go(holding: Holding) -> bool:
 
 
 def _held_and_unused(trace: Trace, mine) -> list[Finding]:
+    """An fd held to the end, never used, while another process used the same end and let it go: the harm is
+    done then (a reader waits for an end of file that this copy holds back), not before (a writer that has not
+    written yet may still mean to)."""
     all_holdings = holdings(trace)
     by_fd = fd_calls(trace)
-    used_by: dict[str, set] = {}
+    used = {id(holding) for holding in all_holdings if _uses(by_fd, holding)}
+    by_object: dict[str, list] = {}
     for holding in all_holdings:
-        if _uses(by_fd, holding):
-            used_by.setdefault(holding.object, set()).add(holding.pid)
+        by_object.setdefault(holding.object, []).append(holding)
     findings, seen = [], set()
     for holding in all_holdings:
         obj = trace.objects.get(holding.object)
         if obj is None or obj.kind not in IPC_KINDS or obj.created_by is None or holding.fd <= 2:
             continue
-        if not mine(holding.pid) or _let_go(holding) or _uses(by_fd, holding):
+        if not mine(holding.pid) or _let_go(holding) or id(holding) in used or (holding.pid, obj.id) in seen:
             continue
-        others = used_by.get(holding.object, set()) - {holding.pid}
-        if not others:
-            continue  # nobody else uses it: holding it does no harm to anyone
-        key = (holding.pid, holding.object)
-        if key in seen:
+        if obj.listening and holding.got.why == "inherited at fork":
+            seen.add((holding.pid, obj.id))
+            findings.append(_unused(trace, holding, obj, []))
             continue
-        seen.add(key)
-        findings.append(_unused(trace, holding, obj, sorted(others)))
+        held_until = holding.lost.seq if holding.lost is not None else float("inf")
+        done = [
+            other
+            for other in by_object[holding.object]
+            if other.pid != holding.pid
+            and other.got.entry.end == holding.got.entry.end
+            and id(other) in used
+            and other.lost is not None
+            and other.lost.seq < held_until
+        ]
+        if done:
+            seen.add((holding.pid, obj.id))
+            findings.append(_unused(trace, holding, obj, sorted({other.pid for other in done})))
     return findings
 
 
@@ -191,7 +203,7 @@ def _unused(trace: Trace, holding: Holding, obj, others: list) -> Finding:
     entry = holding.got.entry
     how = holding.got.why
     evidence = [i for i in (obj.created_by, holding.got.call) if i is not None]
-    users = ", ".join(trace.processes[pid].label for pid in others)
+    users = ", ".join(trace.processes[pid].label for pid in others)  # who used that end, and let it go
     execs = [
         call
         for call in trace.calls
@@ -206,7 +218,7 @@ def _unused(trace: Trace, holding: Holding, obj, others: list) -> Finding:
     end = f"the {entry.end} end of " if obj.kind in ("pipe", "fifo") and entry.end in ("read", "write") else ""
     what = f"{end}{obj.label} (fd {holding.fd})"
     got = "inherited at fork" if how == "inherited at fork" else f"from {how}"
-    text = f"{process.label} never closed {what}, {got}{kept}, and never used it ({users} uses it)"
+    text = f"{process.label} never closed {what}, {got}{kept}, and never used it; {users} used it and closed it"
     if obj.listening and how == "inherited at fork":
         rule = "listener-inherited"
         text = (
@@ -220,8 +232,8 @@ def _unused(trace: Trace, holding: Holding, obj, others: list) -> Finding:
             text += ": while it holds a read end, no writer to it gets EPIPE"
     else:
         rule = "fd-leak"
-        if obj.kind in STREAMS | {"unix-stream"}:
-            text += ": while it holds the connection open, the peer sees no end of file when the others close it"
+        if obj.kind in STREAMS:
+            text += ": while this copy is open, the peer sees no end of file"
     return Finding(rule, text, [holding.pid], evidence)
 
 
@@ -295,6 +307,11 @@ def _short_writes(trace: Trace, mine) -> list[Finding]:
         if later:
             continue
         process = trace.processes[call.pid]
+        interrupted = any(wait.call == call.index and wait.signal for wait in trace.waits)
+        moved_on = any(other.pid == call.pid and other.seq > call.seq and other.name not in ("exit", "exit_group")
+                       for other in trace.calls)  # fmt: skip
+        if interrupted or (process.killed_by and not moved_on):
+            continue  # ended from outside in the middle of it: it had no chance to write the rest
         text = (
             f"{process.label}: {describe(trace, call)}: asked to write {asked} bytes, the kernel took "
             f"{call.result}, and the other {asked - call.result} were never written"
@@ -320,8 +337,8 @@ def _one_recv(trace: Trace, mine) -> list[Finding]:
             if call.name not in READS or not call.result or call.result <= 0 or call.data is None:
                 continue
             pending = call.data.rsplit(b"\n", 1)[-1] if b"\n" in call.data else pending + call.data
-            if not pending or len(pending) >= MAX_MESSAGE_BYTES or not call.data_complete:
-                continue  # a whole line, or one too long to wait for: an answer (an error) is right
+            if b"\n" in call.data or len(pending) >= MAX_MESSAGE_BYTES or not call.data_complete:
+                continue  # whole lines came with it, or a line too long to wait for: an answer (an error) is right
             if nxt is None or nxt.name not in WRITES or (nxt.data or b"").startswith(b"error"):
                 continue
             text = (
@@ -353,7 +370,7 @@ def _read_before_write(trace: Trace, mine) -> list[Finding]:
         if any(edge.holder != pid and edge.holder in reading for edge in resolution.edges)
     }
     at = moment(trace)  # before whatever ended it from outside: the deadlock as it stood
-    findings = []
+    findings, readers = [], []
     for wait in trace.waits:
         if wait.seq > at or (wait.end_seq is not None and wait.end_seq <= at):
             continue
@@ -374,14 +391,22 @@ def _read_before_write(trace: Trace, mine) -> list[Finding]:
             and trace.objects[other.objects[0]].kind in IPC_KINDS
             and trace.objects[other.objects[0]].created_by is not None
         ]
-        if wrote:
-            continue
-        process = trace.processes[call.pid]
+        if not wrote:
+            readers.append(call)
+    if len(readers) == 1:
+        call = readers[0]
         text = (
-            f"{process.label} waits in {parts(trace, call)[0]} for a reply, and has written no request: "
-            "its peer waits for that request, so neither ever goes on"
+            f"{trace.processes[call.pid].label} waits in {parts(trace, call)[0]} for a reply, and has written no "
+            "request: its peer waits for that request, so neither ever goes on"
         )
         findings.append(Finding("read-before-write", text, [call.pid], [call.index]))
+    elif readers:  # (over pipes there is no telling the client: each read first)
+        each = " and ".join(f"{trace.processes[call.pid].label} in {parts(trace, call)[0]}" for call in readers)
+        text = (
+            f"each waits for the other to write, and neither has written anything: {each}; "
+            "one of them must write first (in the exchange, the client sends its request, then reads)"
+        )
+        findings.append(Finding("read-before-write", text, [c.pid for c in readers], [c.index for c in readers]))
     return findings
 
 

@@ -268,6 +268,23 @@ def _judge_conversation(mechanism: Mechanism, transcript: list, said: list, evid
     return [answered, ended, printed]
 
 
+def _printed_the_exchange(printed: list) -> Result:
+    from ..protocol import SAMPLE_REQUESTS, answer
+
+    expected = [answer(number, request) for number, request in enumerate(SAMPLE_REQUESTS, start=1)]
+    result = Result("exchange", "it prints the answers to " + ", ".join(SAMPLE_REQUESTS) + ", in order")
+    text, at = "\n".join(printed), 0
+    for reply in expected:
+        found = text.find(reply, at)
+        if found < 0:
+            result.status, result.message = FAIL, f"{reply!r} is not in its output (after the answers before it)"
+            result.expected, result.got = expected, printed[-8:]
+            result.evidence.append(("what it printed", printed[-20:]))
+            break
+        at = found + len(reply)
+    return result
+
+
 def check_program(
     argv: Sequence[str],
     *,
@@ -275,8 +292,11 @@ def check_program(
     progress: ProgressFn = None,
     max_processes: int = MAX_PROCESSES,
     lines: bool = True,
+    exchange: bool = False,
 ) -> Report:
-    """Any program, run under the trace to its end (or a deadlock, or the time limit): the lecture's rules over it."""
+    """Any program, run under the trace to its end (or a deadlock, or the time limit): the lecture's rules over it.
+    ``exchange``: it holds the exchange with a process of its own (a pipe program): it must print the answers
+    to the sample requests (hello, how are you?...), in order, on stdout or stderr."""
     report = Report("lint", "", " ".join(argv))
     started = time.monotonic()
     traced, why_not = can_trace()
@@ -304,6 +324,7 @@ def check_program(
         run.status, run.message = FAIL, f"{failure}: it was ended (--timeout gives it longer)"
     elif program.code != 0:
         run.status, run.message = FAIL, f"it ended with {program.ending()}"
+    printed = said + bytes(program.stdout).decode("utf-8", "replace").splitlines()[-20:]
     if said:
         run.evidence.append(("what it said on stderr (last lines)", said))
     if trace is not None and run.failed:
@@ -311,6 +332,8 @@ def check_program(
         heading = "its system calls, up to the moment it was given up" if failed_at else "its system calls, to the end"
         run.evidence.append((heading, calls_around(trace, sources, failed_at, count=14)))
     _finish(run, progress, report)
+    if exchange:
+        _finish(_printed_the_exchange(printed), progress, report)
     if trace is not None:
         lecture = _Lecture()
         lecture.add(trace, sources, lint_rules.lint(trace, lines=lines))
