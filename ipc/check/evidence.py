@@ -63,7 +63,9 @@ def finding_lines(finding: Finding, trace: Trace, sources: Optional[Sources]) ->
     lines = [finding.text]
     for index in finding.calls:
         if index is not None and 0 <= index < len(trace.calls):
-            lines.append("  " + call_line(trace, trace.calls[index], sources).strip())
+            call = trace.calls[index]
+            at = trace.origin + call.start if finding.rule == "read-before-write" else None  # as it stood, waiting
+            lines.append("  " + call_line(trace, call, sources, at).strip())
     return lines
 
 
