@@ -21,7 +21,7 @@ def main() -> None:
     # In the parent: close() the two ends it does not use; for each request write() it, read() its answer
     # (until a whole line), print() it; then close() its write end (the child's end of file), and
     # waitpid() the child.
-    raise NotImplementedError("main(): pipe(), fork(), close() the unused ends, talk, waitpid()")
+    raise NotImplementedError(f"main() in process {os.getpid()}: pipe(), fork(), close() unused ends, waitpid()")
 
 
 if __name__ == "__main__":
