@@ -9,6 +9,8 @@ that found something fails, with the findings and their source lines.
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import time
 from typing import Callable, Optional, Sequence
 
@@ -119,6 +121,7 @@ def check_server(
                 result.status, result.message = SKIP, str(skipped)
             except CheckFailed as failed:
                 failure, failed_at = failed, time.time()
+                _settle(session)
         contained = contained or sandbox.contained
         model = sandbox.model() if traced else None
         if model is not None:
@@ -138,6 +141,17 @@ def check_server(
             _finish(result, progress, report)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _settle(session: Optional[Session], within: float = 0.3) -> None:
+    """After a failure: a server that is ending by itself (it closed its socket, it crashed) is given a moment
+    to do so, so that the report says it ended rather than that it was stopped."""
+    server = session.server if session is not None else None
+    if server is not None and server.popen.poll() is None:
+        try:
+            server.popen.wait(within)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _failed(result: Result, failure: CheckFailed, failed_at, session, sandbox: Sandbox, model, name: str) -> None:
@@ -196,6 +210,9 @@ def check_client(
             server = session.server
             client = sandbox.launch(fill(argv, session.fields), "client")
             diagnosis = sandbox.wait_for(client, within)
+            if diagnosis is None:  # the server reads the client's end of file a moment after the client exits
+                with contextlib.suppress(CheckFailed):
+                    server.wait_for_line(END_OF_CONVERSATION.get(mechanism.name, "$^"), 2.0)
         except CheckFailed as failed:
             failure, failed_at = failed, time.time()
         if diagnosis is not None:
