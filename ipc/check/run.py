@@ -210,7 +210,7 @@ def check_client(
             server = session.server
             client = sandbox.launch(fill(argv, session.fields), "client")
             diagnosis = sandbox.wait_for(client, within)
-            if diagnosis is None:  # the server reads the client's end of file a moment after the client exits
+            if diagnosis is None and client.code == 0:  # the server reads its end of file a moment after it exits
                 with contextlib.suppress(CheckFailed):
                     server.wait_for_line(END_OF_CONVERSATION.get(mechanism.name, "$^"), 2.0)
         except CheckFailed as failed:
