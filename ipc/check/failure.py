@@ -21,6 +21,10 @@ class CheckFailed(Exception):
         return "; ".join(parts)
 
 
+class NotStarted(CheckFailed):
+    """The server ended, or never became ready, before any check could talk to it."""
+
+
 class NoAnswer(CheckFailed):
     """Nothing came within the deadline: the program may be blocked (its calls say where)."""
 

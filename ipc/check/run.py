@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 from ..trace.runner import TraceError, check_strace
 from . import lint as lint_rules
 from .evidence import calls_around, finding_lines, finding_record, several_in_one_read
-from .failure import CheckFailed, CheckSkipped, NoAnswer
+from .failure import CheckFailed, CheckSkipped, NoAnswer, NotStarted
 from .launch import MAX_PROCESSES, Sandbox
 from .mechanisms import Mechanism, Target, reference
 from .peers import DEADLINE
@@ -106,8 +106,13 @@ def check_server(
         report.notes.append(why_not)
     lecture = _Lecture()
     contained = None
+    never_started = None  # the first check whose server ended before it was ready: the others would too
     for check in checks_for(target.mechanism.kind, names):
         result = Result(check.name, check.title, lesson=check.lesson)
+        if never_started is not None:
+            result.status, result.message = SKIP, f"the server never started (see {never_started})"
+            _finish(result, progress, report)
+            continue
         began = time.monotonic()
         failure: Optional[CheckFailed] = None
         failed_at = None
@@ -122,6 +127,8 @@ def check_server(
             except CheckFailed as failed:
                 failure, failed_at = failed, time.time()
                 _settle(session)
+                if isinstance(failed, NotStarted):
+                    never_started = check.name
         contained = contained or sandbox.contained
         model = sandbox.model() if traced else None
         if model is not None:

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from .failure import CheckFailed, NoAnswer
+from .failure import CheckFailed, NoAnswer, NotStarted
 from .launch import Program, Sandbox
 from .mechanisms import Target
 from .peers import DEADLINE, DatagramPeer, Peer, StdioPeer
@@ -87,8 +87,9 @@ class Session:
             if placed and self.mechanism.files and time.monotonic() > end - self.ready_within + FILES_START:
                 return  # requests wait in the directory for a server that starts late: no harm done
             if self.server.code is not None:
-                said = " | ".join(self.server.text(5)) or "nothing"
-                raise CheckFailed(f"the server ended before it was ready ({self.server.ending()}); it said: {said}")
+                said = self.server.text(1)  # its last words: the error, usually
+                last = f"; its last line: {said[0].strip()}" if said else ""
+                raise NotStarted(f"the server ended before it was ready ({self.server.ending()}){last}")
             if self.sandbox.contained:
                 raise CheckFailed(f"the server was stopped: {self.sandbox.contained}")
             if time.monotonic() > end:
