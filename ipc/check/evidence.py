@@ -21,7 +21,8 @@ def call_line(trace: Trace, call: Call, sources: Optional[Sources], at: Optional
     label = process.label if process else str(call.pid)
     shown = describe(trace, call, 40)
     waiting = ""
-    if not call.returned or (at is not None and call.end is not None and trace.origin + call.end > at):
+    blocked = at is not None and call.end is not None and trace.origin + call.end > at
+    if not call.returned or (blocked and any(wait.call == call.index for wait in trace.waits)):
         shown, waiting = parts(trace, call, 40)[0], "  … still waiting"
     elif call.duration is not None and call.duration >= 0.1:
         waiting = f"  (waited {call.duration:.1f} s)"
