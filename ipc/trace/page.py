@@ -131,7 +131,7 @@ def states(trace: Trace, steps: list) -> dict:
                 "detail": detail,
                 "procs": procs,
                 "ended": ended,
-                "flight": flight(trace, state.in_flight),
+                "flight": flight(trace, state.in_flight, step.seq),
             }
         )
     labels = {str(pid): [p.label, " → ".join(dict.fromkeys(p.programs))] for pid, p in trace.processes.items()}
@@ -188,30 +188,37 @@ def _join(*words: str) -> str:
     return ", ".join(word for word in words if word)
 
 
-def flight(trace: Trace, in_flight: dict) -> list:
-    """[where, the bytes as text, how many]: each channel's bytes written and not yet read, with who wrote them."""
+def flight(trace: Trace, in_flight: dict, seq: float = float("inf")) -> list:
+    """[where, the bytes as text, how many]: each channel's bytes written and not yet read at ``seq``, with who
+    wrote them and who reads that channel. Only bytes strace recorded are shown, and the count says so."""
     out = []
-    for name, data in sorted(in_flight.items()):
+    for name, queued in sorted(in_flight.items()):
         channel = trace.channels.get(name)
         label = channel.label if channel is not None and channel.label else name
-        if channel is not None:
-            writers = [
-                trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.writes) if p in trace.processes
-            ]
-            readers = [
-                trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads) if p in trace.processes
-            ]
-            if writers or readers:
-                label += f": {', '.join(writers) or '?'} → {', '.join(readers) or 'no traced reader'}"
-        if isinstance(data, list):
-            shown = ", ".join(show_bytes(d, 40) for d in data[:6]) + (" …" if len(data) > 6 else "")
-            out.append(
-                [
-                    label,
-                    shown,
-                    f"{len(data)} datagram{'s' if len(data) != 1 else ''}, {sum(len(d) for d in data):,} bytes",
-                ]
+        items = queued if isinstance(queued, list) else [queued]
+        writers = [trace.processes[p].label for p in dict.fromkeys(w for q in items for w in q.writers)
+                   if p in trace.processes]  # fmt: skip
+        readers = [] if channel is None else [
+            trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads)
+            if p in trace.processes and trace.processes[p].seq <= seq
+        ]  # fmt: skip
+        if writers or readers:
+            label += f": {', '.join(writers) or '?'} → {', '.join(readers) or 'no traced reader'}"
+        if isinstance(queued, list):
+            shown = ", ".join(show_bytes(q.recorded, 40, q.complete) for q in items[:6]) + (
+                " …" if len(items) > 6 else ""
             )
+            total = sum(q.length for q in items)
+            count = f"{len(items)} datagram{'s' if len(items) != 1 else ''}, {total:,} bytes"
         else:
-            out.append([label, show_bytes(data, 120), f"{len(data):,} byte{'s' if len(data) != 1 else ''}"])
+            shown, count = show_bytes(queued.recorded, 120, queued.complete), amount(queued)
+        out.append([label, shown, count])
     return out
+
+
+def amount(queued) -> str:
+    """``44,957 bytes (the first 4,096 recorded)``: how many, and how many of them strace showed."""
+    count = f"{queued.length:,} byte{'s' if queued.length != 1 else ''}"
+    if queued.complete:
+        return count
+    return count + (f" (the first {len(queued.recorded):,} recorded)" if queued.recorded else " (none recorded)")
