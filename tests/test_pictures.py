@@ -306,3 +306,60 @@ def test_the_committed_svg_is_what_make_pictures_draws_today():
     )
     committed = (root / "docs" / "pipe.svg").read_text(encoding="utf-8")
     assert structure(committed) == structure(fresh), "docs/pipe.svg is out of date: run make pictures"
+
+
+@pytest.fixture(scope="module")
+def seen():
+    return load("both_read_first.seen")  # as the harness saw it when it diagnosed the deadlock, 200 ms on
+
+
+MERMAID_LINE = re.compile(
+    r"    (title [^;]+|participant P\d+ as [^;]+|P\d+(->>|-->>|--x)P\d+: [^;]*|Note over P\d+(,P\d+)?: [^;]+|%% .*)"
+)
+
+
+def mermaid_grammar(text: str) -> list:
+    """The lines of a sequenceDiagram this project writes that Mermaid would not read as meant: a line of
+    no known form, a participant used but not declared, a bare # or ; (Mermaid cuts a text there)."""
+    lines = text.splitlines()
+    wrong = [] if lines[:1] == ["sequenceDiagram"] else ["no sequenceDiagram first"]
+    declared = set(re.findall(r"^    participant (P\d+) as ", text, re.M))
+    for line in lines[1:]:
+        bare = re.sub(r"#(\d+|lt|gt|quot);", "", line)  # Mermaid's entity codes: # and ; written safely
+        if not MERMAID_LINE.fullmatch(bare) or ("#" in bare and not bare.startswith("    %%")):
+            wrong.append(line)
+        elif not line.startswith(("    participant", "    %%")) and not set(re.findall(r"\bP\d+\b", line)) <= declared:
+            wrong.append(line)
+    return wrong
+
+
+def test_mermaid_declares_every_process_and_draws_a_deadlocks_waits(deadlock, seen):
+    for trace in (deadlock, seen):
+        text = mermaid.render(trace, title="both-read-first")
+        declared = re.findall(r"^    participant P\d+ as (.+)$", text, re.M)
+        assert sorted(declared) == sorted(p.label for p in trace.processes.values())
+        assert mermaid_grammar(text) == []
+        assert len(re.findall(r"^    P\d+--xP\d+: in read fd \d \(pipe #35;\d\), waits for ", text, re.M)) == 2
+        assert re.search(r"^    %% cycle: P\d+ P\d+$", text, re.M)
+        stuck = re.findall(r"^    Note over P\d+: read fd \d \(pipe #35;\d\): (.*)$", text, re.M)
+        assert len(stuck) == 2 and all("still blocked" in note for note in stuck)
+    assert re.search(r"blocked (2\d\d|1\d\d) ms, still blocked", mermaid.render(seen))  # how long, once known
+    assert mermaid_grammar("sequenceDiagram\n    P1->>P9: x\n") == ["    P1->>P9: x"]  # the check can fail
+    assert mermaid_grammar("sequenceDiagram\n    participant P1 as a\n    P1->>P1: pipe #1\n") != []
+
+
+def test_perfetto_a_call_blocked_at_the_end_lasts_until_the_end_and_no_flow_runs_backwards(pipe, deadlock, seen):
+    for trace in (pipe, deadlock, seen):
+        events = perfetto.to_perfetto(trace)["traceEvents"]
+        stuck = [
+            e for e in events if e["ph"] == "X" and e["cat"] == "blocked" and e["args"]["ended by"].startswith("still")
+        ]
+        assert len(stuck) == (0 if trace is pipe else 2)
+        assert all(e["ts"] + e["dur"] >= trace.end * perfetto.US - 1 for e in stuck)
+        starts = {e["id"]: e for e in events if e["ph"] == "s"}
+        ends = {e["id"]: e for e in events if e["ph"] == "f"}
+        assert starts.keys() == ends.keys() and all(ends[n]["ts"] >= starts[n]["ts"] for n in starts)
+    events = perfetto.to_perfetto(seen)["traceEvents"]
+    durations = sorted(e["dur"] for e in events if e["ph"] == "X" and e["cat"] == "blocked")
+    assert durations[0] > 150_000  # µs: the last to block waited until the deadlock was seen, not 1 µs
+    assert len([e for e in events if e["ph"] == "s" and e["cat"] == "waits-for"]) == 2

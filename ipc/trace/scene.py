@@ -77,6 +77,7 @@ class Edge:
     what: str  # "read fd 5 (pipe #2)"
     held: str  # "fd 6, pipe #2's write end"
     in_cycle: bool = False
+    tid: Optional[int] = None  # the waiter's thread that is blocked (None: its main thread)
 
 
 @dataclass
@@ -340,8 +341,9 @@ def cycle(trace: Trace) -> tuple:
         if edge.waiter not in trace.processes or edge.holder not in trace.processes:
             continue
         drawn = Edge(edge.waiter, edge.holder, what.get(edge.tid, edge.need.want.value), held(trace, edge))
-        drawn.in_cycle = found.in_cycle(edge)
-        if not any((e.waiter, e.holder, e.held) == (drawn.waiter, drawn.holder, drawn.held) for e in edges):
+        drawn.in_cycle, drawn.tid = found.in_cycle(edge), edge.tid
+        if not any((e.waiter, e.tid, e.holder, e.held) == (drawn.waiter, drawn.tid, drawn.holder, drawn.held)
+                   for e in edges):  # fmt: skip
             edges.append(drawn)
     return edges, found.verdict is Verdict.DEADLOCK
 
