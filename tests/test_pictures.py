@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ipc.cli import main
-from ipc.trace import build, mermaid, page, perfetto, svg
+from ipc.trace import build, mermaid, page, perfetto, picture, svg
 from ipc.trace.report import Section, render_report
 from ipc.trace.scene import layout
 
@@ -363,3 +363,18 @@ def test_perfetto_a_call_blocked_at_the_end_lasts_until_the_end_and_no_flow_runs
     durations = sorted(e["dur"] for e in events if e["ph"] == "X" and e["cat"] == "blocked")
     assert durations[0] > 150_000  # µs: the last to block waited until the deadlock was seen, not 1 µs
     assert len([e for e in events if e["ph"] == "s" and e["cat"] == "waits-for"]) == 2
+
+
+def test_a_half_close_is_not_called_a_close_and_a_non_blocking_connect_is_not_a_failure():
+    trace = load("half_close")
+    [wait] = trace.waits
+    assert "shut down (SHUT_WR) its sending side of unix #1" in wait.reason and "closed" not in wait.reason
+    root = ET.fromstring(svg.render(trace))
+    connects = [g for g in root.iter(f"{SVG}g") if "connect fd" in texts(g)]
+    assert len(connects) == 2
+    styled = {texts(g).split("= -1 ")[1].split()[0]: [t.get("class") for t in g.iter(f"{SVG}tspan")] for g in connects}
+    assert "error" not in styled["EINPROGRESS"] and "error" in styled["ECONNREFUSED"]
+    coloured = picture.render(trace, width=200, colour=True)
+    [started] = [line for line in coloured.splitlines() if "EINPROGRESS" in line]
+    [refused] = [line for line in coloured.splitlines() if "ECONNREFUSED" in line]
+    assert "\x1b[0;31m" not in started and "\x1b[0;31m" in refused

@@ -28,6 +28,7 @@ from typing import Optional
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import Trace
 from .picture_summary import channel_label, summary, wrap
+from .scene import failed
 
 COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
 TIME = 9  # the time column
@@ -189,7 +190,7 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
             continue
         wait = waits.get(call.index)
         text = describe(trace, call)
-        dim = "2" if call.noise else "31" if call.errno and not call.errno.startswith("ERESTART") else ""
+        dim = "2" if call.noise else "31" if failed(call) else ""
         if wait is not None and (wait.end_seq is None or wait.end_seq > call.seq):
             head, tail = parts(trace, call)
             rows.append(Row(call.seq, 3, "start", call.pid, call.start, [f"{head} ⋯"], style=dim))

@@ -23,7 +23,7 @@ from typing import Optional
 from ..waitfor import Verdict
 from .describe import describe, held, milliseconds, parts, show_bytes
 from .model import Trace
-from .snapshot import finding, moment
+from .snapshot import NEVER_WAITED, finding, moment
 from .waits import SKEW
 
 ROWS = 160  # rows drawn before a long run is cut in the middle
@@ -108,7 +108,7 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
                 head, _ = parts(trace, call)
                 all_rows.append(Row("start", call.pid, f"{head} ⋯", step=index, time=call.start))
             else:
-                style = "exec" if call.name in ("execve", "execveat") else "error" if _failed(call) else ""
+                style = "exec" if call.name in ("execve", "execveat") else "error" if failed(call) else ""
                 all_rows.append(Row("call", call.pid, describe(trace, call), step=index, time=call.start, style=style))
             if call.name in FORKS and call.lecture != "thread" and call.result in trace.processes:
                 all_rows.append(Row("fork", call.result, call.lecture or "fork", source=call.pid))
@@ -126,7 +126,7 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
                     detail,
                     step=index,
                     time=call.end,
-                    style="error" if _failed(call) else "",
+                    style="error" if failed(call) else "",
                 )
             )
         elif step.mark is not None:
@@ -167,8 +167,10 @@ def layout(trace: Trace, rows: Optional[int] = ROWS) -> Scene:
     return scene
 
 
-def _failed(call) -> bool:
-    return bool(call.errno) and not call.errno.startswith("ERESTART") and call.errno != "EINTR"
+def failed(call) -> bool:
+    """Drawn as a failure: not an interrupted call, nor a non-blocking one saying it would wait (a connect's
+    EINPROGRESS is how a non-blocking connect starts)."""
+    return bool(call.errno) and not call.errno.startswith("ERESTART") and call.errno not in ("EINTR", *NEVER_WAITED)
 
 
 def _arrivals(trace: Trace, waits: dict) -> dict:
