@@ -378,3 +378,100 @@ def test_a_half_close_is_not_called_a_close_and_a_non_blocking_connect_is_not_a_
     [started] = [line for line in coloured.splitlines() if "EINPROGRESS" in line]
     [refused] = [line for line in coloured.splitlines() if "ECONNREFUSED" in line]
     assert "\x1b[0;31m" not in started and "\x1b[0;31m" in refused
+
+
+def overlaps(text: str) -> list:
+    """Every text box that meets another, a lifeline or a blocked bar, from the layout: each text's box from
+    its position, anchor and font (svg.text_boxes measures with the font's own widths), each line and bar
+    from its attributes. Also any text past the picture's edges."""
+    root = ET.fromstring(text)
+    boxes = svg.text_boxes(root)
+    found = [
+        (a[4], b[4])
+        for n, a in enumerate(boxes)
+        for b in boxes[n + 1 :]
+        if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    ]
+    width = float(root.get("viewBox").split()[2])
+    found += [(box[4], "the edge") for box in boxes if box[0] < 0 or box[2] > width]
+    for line in root.iter(f"{SVG}line"):
+        if line.get("class") == "lane":
+            x, top, bottom = float(line.get("x1")), float(line.get("y1")), float(line.get("y2"))
+            found += [
+                (box[4], "a lifeline") for box in boxes if box[0] < x < box[2] and box[1] < bottom and top < box[3]
+            ]
+    for bar in root.iter(f"{SVG}rect"):
+        if bar.get("class", "").startswith("bar"):
+            x, y, w, h = (float(bar.get(key)) for key in ("x", "y", "width", "height"))
+            found += [
+                (box[4], "a bar") for box in boxes if box[0] < x + w and x < box[2] and box[1] < y + h and y < box[3]
+            ]
+    return found
+
+
+RECORDED = [
+    ("pipe_fork",),
+    ("both_read_first",),
+    ("both_read_first.blocked",),
+    ("both_read_first.seen",),
+    ("shell_pipeline",),
+    ("sigpipe_shell",),
+    ("stream_boundaries",),
+    ("tcp.server", "tcp.client"),
+    ("unix.server", "unix.client"),
+    ("udp.server", "udp.client"),
+    ("unix_dgram.server", "unix_dgram.client"),
+    ("half_close",),
+]
+
+
+@pytest.mark.parametrize("names", RECORDED, ids=lambda names: "+".join(names))
+def test_no_text_meets_another_text_a_lifeline_or_a_bar(names):
+    trace = load(*names)
+    for width in (1280, 880, 640):
+        for rows in (None, 12):
+            assert overlaps(svg.render(trace, title=" + ".join(names), width=width, rows=rows)) == []
+
+
+def test_the_overlap_check_can_fail(pipe):
+    text = svg.render(pipe)
+    crossing = text.replace('x="116.0"', 'x="96.0"', 1)  # a label moved onto its own lifeline
+    assert crossing != text and overlaps(crossing)
+    doubled = text.replace("</svg>", '<text x="24" y="32.0" class="title">again</text></svg>')
+    assert ("again", "pipe") in [(b, a) for a, b in overlaps(doubled)] or overlaps(doubled)
+
+
+@pytest.fixture(scope="module")
+def threaded():
+    return load("http_client_reads_first.server", "http_client_reads_first.client")  # a server thread blocks
+
+
+def test_a_thread_has_a_lane_of_its_own_in_every_picture(threaded):
+    server = next(p for p in threaded.processes.values() if p.role == "server")
+    [tid] = [t for t in server.threads if t != server.pid]
+    name = f"server[{server.pid}/{tid}]"
+    scene = layout(threaded)
+    assert scene.lanes[tid].label == name and scene.lanes[tid].slot == scene.lanes[server.pid].slot
+    [read] = [r for r in scene.rows if r.kind == "start" and r.text.startswith("recvfrom (recv) fd 4")]
+    assert read.pid == tid  # drawn in the thread's lane, not its process's
+    root = ET.fromstring(svg.render(threaded))
+    lines = {
+        int(line.get("data-lane")): float(line.get("x1")) for line in root.iter(f"{SVG}line") if line.get("data-lane")
+    }
+    assert lines[tid] > lines[server.pid] and overlaps(svg.render(threaded)) == []
+    assert [texts(g) for g in rows(root, "begin") if name in texts(g)] == [f"{name}a thread of {server.label}"]
+    [bar] = [b for b in scene.bars if b.tid == tid]
+    assert bar.pid == tid and bar.stuck
+    terminal = picture.render(threaded, width=150).splitlines()
+    [named] = [line for line in terminal if name in line]
+    [own] = [line for line in terminal if "recvfrom (recv) fd 4" in line]
+    [main] = [line for line in terminal if "clone3 (thread)" in line]
+    assert own.index("├") > main.index("├")  # its own column beside the process's
+    assert named.index(name) == own.index("recvfrom")
+    text = mermaid.render(threaded)
+    assert f"participant P2 as {name}" in text and re.search(r"Note over P2: recvfrom fd 4 .*still blocked", text)
+    assert mermaid_grammar(text) == []
+    events = perfetto.to_perfetto(threaded)["traceEvents"]
+    assert {"name": "thread_name", "tid": tid} | {"args": {"name": name}} in [
+        {"name": e["name"], "tid": e["tid"], "args": e["args"]} for e in events if e["ph"] == "M"
+    ]

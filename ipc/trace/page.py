@@ -23,7 +23,7 @@ from typing import Optional
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import FdEntry, Trace
 from .scene import ROWS, layout
-from .svg import PALETTE, draw
+from .svg import PALETTE, page_parts
 
 HERE = Path(__file__).resolve().parent
 PAGE_WIDTH = 880  # the diagram's width in the page: the state sits beside it
@@ -38,7 +38,7 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
     """The whole page. ``rows``: a long run keeps its first and last rows (and their steps) only."""
     title = title or "ipc trace"
     scene = layout(trace, rows)
-    diagram = draw(scene, title="", width=PAGE_WIDTH, ids="page-", interactive=True)
+    head, diagram = page_parts(scene, width=PAGE_WIDTH, ids="page-")
     data = states(trace, scene.steps)
     data.update(
         title=title,
@@ -74,6 +74,8 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 </header>
 <main>
 <section id="diagram" aria-label="sequence diagram">
+<div class="lanes-head">
+{head}</div>
 {diagram}
 </section>
 <aside id="state">

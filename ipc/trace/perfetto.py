@@ -43,7 +43,7 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
             }
         )
         for tid in process.threads or [process.pid]:
-            name = process.label if tid == process.pid else f"{process.label} thread {tid}"
+            name = process.label if tid == process.pid else f"{process.role or process.program}[{process.pid}/{tid}]"
             events.append({"ph": "M", "name": "thread_name", "pid": process.pid, "tid": tid, "args": {"name": name}})
     slices: dict = {}  # call index -> (ts, dur)
     for call in trace.calls:
