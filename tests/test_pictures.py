@@ -475,3 +475,49 @@ def test_a_thread_has_a_lane_of_its_own_in_every_picture(threaded):
     assert {"name": "thread_name", "tid": tid} | {"args": {"name": name}} in [
         {"name": e["name"], "tid": e["tid"], "args": e["args"]} for e in events if e["ph"] == "M"
     ]
+
+
+def test_slides_a_range_of_steps_fitted_to_a_slide_text_still_text():
+    trace = load("tcp.server", "tcp.client")
+    scene = layout(trace, None, (10, 25))
+    assert [row.text for row in scene.rows if row.kind == "fold"] == [
+        "steps 1 to 9 left out",
+        f"steps 26 to {len(trace.steps)} left out",
+    ]
+    assert {row.step + 1 for row in scene.rows if row.step is not None} == set(range(10, 26))
+    for theme in svg.THEMES.values():
+        counts = []
+        for height in (1600, 720, 360):  # one slide, then more
+            drawn = svg.slides(scene, width=1280, height=height, title="tcp", theme=theme)
+            counts.append(len(drawn))
+            steps = set()
+            for text in drawn:
+                root = ET.fromstring(text)
+                assert (root.get("width"), root.get("height")) == ("1280", str(height))
+                _, _, w, h = map(float, root.get("viewBox").split())
+                assert abs(w / h - 1280 / height) < 0.01 and overlaps(text) == []
+                steps |= {int(g.get("data-step")) for g in root.iter(f"{SVG}g") if g.get("data-step")}
+                assert any(t.get("class") == "lane-name" for t in root.iter(f"{SVG}text"))  # the lanes named on each
+                assert f'fill="{theme.background}"' in text
+            assert steps == set(range(10, 26))
+        assert counts[0] == 1 and counts[0] <= counts[1] < counts[2]
+    assert '"hello\\n"' in "".join(svg.slides(scene, width=1280, height=720))  # the bytes as text, searchable
+
+
+def test_cli_draws_slides_and_refuses_a_wrong_range(capsys, monkeypatch):
+    from ipc import watch
+
+    monkeypatch.setattr(watch, "watch", lambda argv, **_: watch.Outcome(0, None, 0.1, [], trace=load("pipe_fork")))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory, "s.svg")
+        argv = ["trace", "--svg", str(path), "--steps", "3-40", "--fit", "800x300", "--theme", "dark", "--", "x"]
+        assert main(argv) == 0
+        files = sorted(Path(directory).glob("s-*.svg"))
+        assert len(files) > 1 and not path.exists()
+        assert f"{len(files)} slides of 800x300: " in capsys.readouterr().out
+        assert all(ET.parse(f).getroot().get("height") == "300" for f in files)
+        assert main(["trace", "--svg", str(path), "--steps", "3-40", "--", "x"]) == 0 and path.exists()
+    for wrong in (["--steps", "9-3"], ["--steps", "x"], ["--fit", "12x5"], ["--theme", "pink"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["trace", "--svg", "s.svg", *wrong, "--", "x"])
+        assert stop.value.code == 2

@@ -43,7 +43,7 @@ RIGHT = 16  # the margin on the right
 SUB = 16  # from a process's lane to its first thread's, and between threads
 GAP = 14  # from a lifeline to the nearest text
 ROW = 28  # a row of one line
-SMALLEST = 0.75  # the smallest scale a slide is drawn at before it is split into several
+SMALLEST = 0.8  # the smallest scale a slide is drawn at before it is split into several
 UNDER_TRACE = (
     "Time runs down, one row per step, in the kernel's order. Times are ms from the first call, "
     "measured under strace: the order is exact, durations are only relative."
@@ -173,7 +173,7 @@ def slides(
 ) -> list:
     """The scene on slides of ``width`` x ``height`` px: one, at a smaller type if need be (down to
     ``SMALLEST``), else several, each naming the lanes again and saying what it continues."""
-    for scale in (1.0, 0.95, 0.9, 0.85, 0.8, SMALLEST):
+    for scale in (1.0, 0.95, 0.9, 0.85, SMALLEST):
         plan = Plan(scene, round(width / scale), title)
         if plan.height * scale <= height:
             return [plan.svg(ids, False, theme, (width, height))]
