@@ -405,7 +405,7 @@ def print_summary(results: list, out: TextIO) -> None:
     rows = [("demo", "mechanism", "messages", "result", "time")]
     for result in results:
         rows.append(
-            (result.demo.name, result.demo.mechanism, str(result.messages), result.verdict, f"{result.seconds:.2f} s")
+            (result.demo.name, result.demo.mechanism, str(result.messages), result.outcome, f"{result.seconds:.2f} s")
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):

@@ -14,7 +14,7 @@ import pytest
 
 from ipc.cli import main
 from ipc.trace import build, mermaid, page, perfetto, picture, svg
-from ipc.trace.report import Section, render_report
+from ipc.trace.report import Section, name_objects, object_names, render_demo, render_report
 from ipc.trace.scene import layout
 
 TRACES = Path(__file__).resolve().parent / "traces"
@@ -219,8 +219,8 @@ def test_page_holds_the_state_of_every_step_and_no_reference_outside(pipe):
     assert steps[8]["flight"] == [[f"pipe #1: {steps[0]['who']} → {steps[6]['who']}", '"hello\\n"', "6 bytes"]]
 
 
-def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
-    sections = [
+def report_sections(pipe, deadlock) -> list:
+    return [
         Section(
             "pipe",
             "fork + two pipes",
@@ -228,28 +228,59 @@ def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
             "ok",
             ['client[1]: sent "hello"'],
             trace=pipe,
-            page="pipe.html",
+            page="pipe.steps.html",
             details={"messages": 8},
+            own="pipe.html",
         ),
         Section(
             "both-read-first",
             "fork + two pipes, broken",
             "both read first",
-            "ok",
-            diagnosis="client waits for server, server waits for client",
+            "deadlocked, as it should",
+            diagnosis="fd 5 is the read end of pipe:[177820], empty; pipe:[177820] again",
             trace=deadlock,
+            own="both-read-first.html",
         ),
         Section("byte-order", "htons", "byte order", "skipped: no strace here", why_no_picture="no strace"),
     ]
+
+
+def test_report_is_a_contents_page_with_a_row_per_demo_and_a_page_for_each(pipe, deadlock):
+    sections = report_sections(pipe, deadlock)
     html = render_report(sections)
     root = ET.fromstring(html.replace("<!DOCTYPE html>", ""))  # the page is well-formed XML too
-    found = [s for s in root.iter("section") if s.get("class") == "demo"]
-    assert [s.get("data-demo") for s in found] == ["pipe", "both-read-first", "byte-order"]
-    assert len([s for s in found if s.find(f".//{SVG}svg") is not None]) == 2
-    assert [a.get("href") for a in root.iter("a")][:3] == ["#demo-pipe", "#demo-both-read-first", "#demo-byte-order"]
-    assert 'href="pipe.html"' in html and "No picture: no strace." in html and "<script" not in html
+    table = [row for row in root.iter("tr") if row.get("data-demo")]
+    assert [row.get("data-demo") for row in table] == ["pipe", "both-read-first", "byte-order"]
+    verdicts = [span.get("class") for row in table for span in row.iter("span") if "verdict" in span.get("class")]
+    assert verdicts == ["verdict ok", "verdict deadlocked", "verdict skipped"]  # not the same green "ok"
+    assert [a.get("href") for a in table[0].iter("a")] == ["pipe.html", "pipe.html", "pipe.steps.html"]
+    assert [len(list(row.iter(f"{SVG}svg"))) for row in table] == [1, 1, 0]  # a thumbnail of each picture
+    sections_inline = [s for s in root.iter("section") if s.get("class") == "demo"]
+    assert [s.get("data-demo") for s in sections_inline] == ["byte-order"]  # no page of its own: inline
+    assert "deadlocked, as they should" in html and "<script" not in html
+    assert len(html) < 60_000 and sum(1 for _ in root.iter(f"{SVG}text")) == 0  # small: no picture's words
     ids = re.findall(r'id="([^"]+)"', html)
-    assert len(ids) == len(set(ids))  # two diagrams in one page: their marker ids apart
+    assert len(ids) == len(set(ids))
+    own = render_demo(sections[1], "index.html", 1)
+    page_root = ET.fromstring(own.replace("<!DOCTYPE html>", ""))
+    assert [a.get("href") for a in page_root.iter("a")][:1] == ["index.html"]  # back to the contents
+    assert len([g for g in page_root.iter(f"{SVG}g") if g.get("class") == "waits-for in-cycle"]) == 2
+    [diagnosis] = [pre for pre in page_root.iter("pre") if pre.get("class") == "diagnosis"]
+    label = next(o.label for o in deadlock.objects.values() if o.inode == 177820)
+    assert diagnosis.text == f"fd 5 is the read end of {label} (pipe:[177820]), empty; {label} again"
+    steps = page.render(deadlock, links=(("index.html", "every demo"), ("both-read-first.html", "its page")))
+    assert 'href="index.html"' in steps and 'href="both-read-first.html"' in steps
+
+
+def test_diagnosis_names_tcp_connections_as_the_picture():
+    trace = load("tcp.server", "tcp.client")
+    names = object_names(trace)
+    [tcp] = [o for o in trace.objects.values() if o.kind == "tcp" and o.remote and o.local.endswith(":39483")]
+    text = f"fd 4 is a TCP socket {tcp.local} -> {tcp.remote}, nothing to read; again {tcp.local} -> {tcp.remote}"
+    assert name_objects(text, names) == (
+        f"fd 4 is a TCP socket {tcp.local} -> {tcp.remote} ({tcp.label}), nothing to read; "
+        f"again {tcp.local} -> {tcp.remote}"
+    )
 
 
 def test_cli_writes_every_picture_and_says_when_it_cannot(capsys, monkeypatch):

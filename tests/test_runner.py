@@ -163,3 +163,20 @@ def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
             assert tab.problems() == [] and all(url.startswith("file:") for url in tab.requests())
             tab.go(Path(directory, "pipe.html").as_uri() + "#step=9")  # its step-through page works too
             assert tab.problems() == [] and "pipe #1" in tab.evaluate("document.body.innerText")
+
+
+def test_the_plain_table_stays_aligned_for_every_name_length_and_says_a_deadlock_was_expected():
+    done = subprocess.run(
+        [sys.executable, "-m", "ipc", "run", "pipe", "both-read-first", "http-client-reads-first-fixed", "-j", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
+    rows = [line for line in done.stdout.splitlines() if re.match(r"ok +\S", line)]
+    assert len(rows) == 3
+    assert len({line.index(" s", len(line) - 4) for line in rows}) == 1  # the times end in one column
+    assert len({len(line) for line in rows}) == 1
+    [broken] = [line for line in rows if " both-read-first " in line]
+    assert "deadlocked, as it should" in broken and "message" not in broken

@@ -34,8 +34,9 @@ def asset(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
 
 
-def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = ROWS) -> str:
-    """The whole page. ``rows``: a long run keeps its first and last rows (and their steps) only."""
+def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = ROWS, links: tuple = ()) -> str:
+    """The whole page. ``rows``: a long run keeps its first and last rows (and their steps) only; ``links``:
+    (address, words) of pages to go back to (a report's contents, the demo's own page)."""
     title = title or "ipc trace"
     scene = layout(trace, rows)
     head, diagram = page_parts(scene, width=PAGE_WIDTH, ids="page-")
@@ -48,6 +49,13 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
     )
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("</", "<\\/").replace("<!--", "<\\!--")  # nothing in it can end the script element
+    back = (
+        '<nav class="back">'
+        + " · ".join(f'<a href="{escape(href)}">{escape(words)}</a>' for href, words in links)
+        + "</nav>\n"
+        if links
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -60,7 +68,7 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 </head>
 <body>
 <header>
-<h1>{escape(title)}</h1>
+{back}<h1>{escape(title)}</h1>
 <nav class="controls" aria-label="steps">
 <button type="button" id="first" title="first step (Home)">« first</button>
 <button type="button" id="prev" title="previous step (←)">◀ previous</button>

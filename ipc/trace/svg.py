@@ -162,6 +162,51 @@ def draw(
     return plan.svg(ids, interactive, theme, size)
 
 
+def thumbnail(scene: Scene, *, width: int = 120, height: int = 80, ids: str = "t-", theme: Theme = LIGHT) -> str:
+    """A small picture of a scene, without words: its lanes, messages, forks, blocked calls (red where they
+    are a deadlock's cycle), for a list of many."""
+    rows = max(len(scene.rows), 1)
+    step = (height - 10) / rows
+    columns = max(scene.slots - 1, 1)
+    x = {
+        key: 10 + lane.slot * (width - 20) / columns + 3 * lane.sub if scene.slots > 1 else width / 2 + 3 * lane.sub
+        for key, lane in scene.lanes.items()
+    }
+
+    def y(number: int) -> float:
+        return 5 + step * (number + 0.5)
+
+    colour = {key: theme.palette[lane.colour % len(theme.palette)] for key, lane in scene.lanes.items()}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'class="thumbnail" aria-hidden="true"><rect width="{width}" height="{height}" fill="{theme.background}"/>'
+    ]
+    for key, lane in scene.lanes.items():
+        end = y(lane.last) if lane.last is not None else height - 4
+        out.append(
+            f'<line x1="{x[key]:.1f}" y1="{y(lane.first):.1f}" x2="{x[key]:.1f}" y2="{end:.1f}" '
+            f'stroke="{colour[key]}" stroke-opacity="0.5"/>'
+        )
+    frozen = {scene.lane(edge.waiter, edge.tid) for edge in scene.edges if edge.in_cycle}
+    for bar in scene.bars:
+        if bar.pid in x:
+            top, end = y(bar.top), y(bar.bottom) if bar.bottom is not None else height - 4
+            paint = theme.red if bar.stuck and bar.pid in frozen else colour[bar.pid]
+            out.append(
+                f'<rect x="{x[bar.pid] - 1.5:.1f}" y="{top:.1f}" width="3" height="{max(end - top, 1):.1f}"'
+                f' fill="{paint}" fill-opacity="0.6"/>'
+            )
+    for number, row in enumerate(scene.rows):
+        if row.source in x and row.pid in x and row.source != row.pid:
+            dash = "" if row.kind == "message" else ' stroke-dasharray="2 2"'
+            paint = theme.grey if row.kind == "fork" else colour[row.source]
+            out.append(
+                f'<line x1="{x[row.source]:.1f}" y1="{y(number):.1f}" x2="{x[row.pid]:.1f}" y2="{y(number):.1f}" '
+                f'stroke="{paint}" stroke-width="1.2"{dash}/>'
+            )
+    return "".join(out) + "</svg>"
+
+
 def page_parts(scene: Scene, *, width: int, ids: str) -> tuple:
     """(the lanes' names, the picture below them): the step-through page keeps the first in sight."""
     plan = Plan(scene, width, "", note=False)  # the page says it beside the picture
