@@ -125,7 +125,7 @@ def render_report(
             small = thumbnail(layout(section.trace, 40), ids=f"t{number}-")
         out.append(
             f'<tr data-demo="{escape(section.name)}"><td class="name"><a href="{escape(target)}">'
-            f"{escape(section.name)}</a></td><td class=\"state\">{_verdict(section.verdict)}</td>"
+            f'{escape(section.name)}</a></td><td class="state">{_verdict(section.verdict)}</td>'
             f'<td class="teaches"><strong>{escape(section.mechanism)}</strong>: {escape(section.teaches)}</td>'
             f'<td class="thumb">{small or ""}</td><td class="links">{"<br/>".join(links)}</td>'
             + "".join(f'<td class="count">{escape(str(section.details.get(key, "")))}</td>' for key in keys)
