@@ -443,6 +443,7 @@ class Plan:
         for line in textwidth.wrap(title, width - 48, 17, bold=True):
             y += 24
             self.band_title.append(Text(24, y, [(line, "deadlock-title", "")], cls="deadlock-title"))
+        y += 8
         for edge in scene.edges:
             waiter = scene.lanes[scene.lane(edge.waiter, edge.tid)]
             holder = scene.lanes[edge.holder]
