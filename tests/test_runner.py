@@ -163,7 +163,9 @@ def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
             ]  # fmt: skip
             assert tab.problems() == [] and all(url.startswith("file:") for url in tab.requests())
             tab.go(Path(directory, "both-read-first.html").as_uri())  # its own page: the picture and its cycle
-            assert tab.evaluate("document.querySelectorAll('svg.ipc-trace .waits-for.in-cycle').length") == 2
+            drawn = tab.evaluate("""[document.querySelectorAll('svg.ipc-trace .waits-for.in-cycle').length,
+                Array.from(document.querySelectorAll('.deadlock text, .waits-for')).map(e => e.textContent)]""")
+            assert drawn[0] == 2, drawn
             tab.go(Path(directory, "pipe.steps.html").as_uri() + "#step=9")  # its step-through page works too
             assert tab.problems() == [] and "pipe #1" in tab.evaluate("document.body.innerText")
 
