@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..syscalls import WOULD_BLOCK
 from ..waitfor import Verdict
 from .describe import describe, held, milliseconds, parts, show_bytes
 from .model import Trace
-from .snapshot import NEVER_WAITED, finding, moment
+from .snapshot import finding, moment
 from .waits import SKEW
 
 ROWS = 160  # rows drawn before a long run is cut in the middle
@@ -201,7 +202,7 @@ def thread_lanes(trace: Trace) -> set:
 def failed(call) -> bool:
     """Drawn as a failure: not an interrupted call, nor a non-blocking one saying it would wait (a connect's
     EINPROGRESS is how a non-blocking connect starts)."""
-    return bool(call.errno) and not call.errno.startswith("ERESTART") and call.errno not in ("EINTR", *NEVER_WAITED)
+    return bool(call.errno) and not call.errno.startswith("ERESTART") and call.errno not in ("EINTR", *WOULD_BLOCK)
 
 
 def _still(trace: Trace, waits: dict, lane) -> list:
