@@ -9,6 +9,7 @@ from .catalog import Demo
 from .deadlock import Diagnosis
 from .trace.build import build
 from .trace.model import Trace
+from .trace.report import DEADLOCKED
 from .transcript import Line, Transcript
 from .waitfor import lock_waits
 
@@ -22,6 +23,7 @@ class Result:
     messages: int = 0
     seconds: float = 0.0
     skipped: Optional[str] = None  # why the demo could not run here
+    interrupted: bool = False  # cut short because the whole run was stopped (Ctrl-C, SIGTERM): no verdict on it
     diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
     judged: Optional[tuple] = None  # ...and the snapshot ipc.waitfor judged then, with its finding
     deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
@@ -36,7 +38,16 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        return "skipped" if self.skipped else ("ok" if self.ok else "FAILED")
+        if self.skipped:
+            return "skipped"
+        return "interrupted" if self.interrupted else ("ok" if self.ok else "FAILED")
+
+    @property
+    def outcome(self) -> str:
+        """The verdict in words: a broken demo that deadlocked as expected is not "ok" like a working exchange."""
+        if self.demo.kind == "deadlock" and self.ok and not self.skipped and self.diagnosis is not None:
+            return DEADLOCKED
+        return self.verdict
 
     @property
     def trace(self) -> Optional[Trace]:

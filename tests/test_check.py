@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import needs
 
 from ipc.check import run
 from ipc.check.mechanisms import MECHANISMS, PROJECT_DATAGRAM_SERVERS, PROJECT_SERVERS, Target, demo
@@ -27,7 +28,7 @@ try:
 except TraceError as error:
     NO_STRACE = str(error)
 needs_strace = pytest.mark.skipif(NO_STRACE is not None, reason=f"{NO_STRACE} (the findings come from its trace)")
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler here (Debian: apt-get install gcc)")
+needs_cc = needs("cc")  # (marked as needing a tool: tests/test_optional_tools.py runs it without)
 pytestmark = needs_strace
 
 PYTHON = {

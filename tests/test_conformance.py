@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import select
-import shutil
 import socket
 import subprocess
 import time
 
 import pytest
-from support import DEADLINE
+from support import DEADLINE, needs
 
 from ipc.catalog import no_ipv6_loopback
 from ipc.check.failure import CheckFailed, CheckSkipped
@@ -144,7 +143,7 @@ def test_a_file_client_that_vanishes_is_dropped_after_idle_seconds():
 SOCKET_SERVERS = [target for target in PROJECT_SERVERS if target.mechanism.family is not None]
 
 
-@pytest.mark.skipif(not shutil.which("nc"), reason="no nc here (Debian: apt-get install netcat-openbsd)")
+@needs("nc")
 @pytest.mark.parametrize("target", SOCKET_SERVERS, ids=lambda target: target.label)
 def test_nc_sees_the_error_line(target):
     """The README's own way to talk to a server by hand."""

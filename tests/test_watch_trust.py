@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import Program
+from support import Program, needs
 
 from ipc import procfs
 from ipc.deadlock import SETTLE
@@ -260,9 +260,10 @@ def test_a_signal_to_ipc_run_ends_everything_and_cleans_up(running, sig, code, d
     # temporary directories and FIFOs: the conftest finds anything left in TMPDIR
 
 
+@needs("ip")
 @pytest.mark.skipif(os.geteuid() != 0, reason="two-hosts needs root for its network namespaces")
 def test_sigterm_during_two_hosts_leaves_no_namespace(running):
-    if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+    if subprocess.run(["ip", "netns", "list"], capture_output=True, timeout=10).returncode != 0:
         pytest.skip("no ip netns here")
     run = running("run", "two-hosts")
     names = re.findall(r"host [AB] is namespace (\S+):", run.wait_for(r"host B is namespace \S+:"))

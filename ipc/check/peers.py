@@ -225,21 +225,24 @@ class StdioPeer(Peer):
 
 
 class FilePeer(Peer):
-    """demos/file_client.py by hand: each line a file of its own, written as NAME.tmp and renamed to request.N."""
+    """demos/file_client.py by hand: each line a file of its own, written as NAME.tmp and renamed to ID.request.N."""
+
+    numbers = itertools.count(os.getpid() * 1000)  # names of its own, as a client's pid gives them
 
     def __init__(self, directory: str, deadline: float = DEADLINE):
         self.directory, self.deadline = directory, deadline
-        self.pending = b""  # bytes of a message not yet whole: still in request.N.tmp
+        self.number = next(self.numbers)
+        self.pending = b""  # bytes of a message not yet whole: still in ID.request.N.tmp
         self.written = self.taken = 0
         self.over = False  # the server ended the conversation: an error, or our end marker
         self.ended = False  # we wrote the end marker
 
     def _put(self, data: bytes) -> None:
         self.written += 1
-        temporary = os.path.join(self.directory, f"request.{self.written}.tmp")
+        temporary = os.path.join(self.directory, f"{self.number}.request.{self.written}.tmp")
         with open(temporary, "wb") as file:
             file.write(data)
-        os.rename(temporary, os.path.join(self.directory, f"request.{self.written}"))
+        os.rename(temporary, os.path.join(self.directory, f"{self.number}.request.{self.written}"))
 
     def send(self, data: bytes) -> None:
         self.pending += data
@@ -256,17 +259,18 @@ class FilePeer(Peer):
         if self.over or (self.ended and self.taken == self.written - 1):
             return None
         self.taken += 1
-        path = os.path.join(self.directory, f"reply.{self.taken}")
+        name = f"{self.number}.reply.{self.taken}"
+        path = os.path.join(self.directory, name)
         end = time.monotonic() + self.deadline
         while not os.path.exists(path):  # a file cannot wake its reader: poll, with a deadline
             if time.monotonic() > end:
-                raise NoAnswer(f"no reply.{self.taken} within {self.deadline:g} s")
+                raise NoAnswer(f"no {name} within {self.deadline:g} s")
             time.sleep(0.005)
         with open(path, "rb") as file:
             try:
                 reply = MessageReader(file.read).receive()
             except ProtocolError as error:
-                raise CheckFailed(f"reply.{self.taken} breaks the exchange: {error}") from None
+                raise CheckFailed(f"{name} breaks the exchange: {error}") from None
         os.unlink(path)
         self.over = reply is None or reply.startswith(ERROR_PREFIX)
         return reply
