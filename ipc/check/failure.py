@@ -21,6 +21,14 @@ class CheckFailed(Exception):
         return "; ".join(parts)
 
 
+class PeerLeft(CheckFailed, BrokenPipeError):
+    """EPIPE: the program closed its end while we wrote. Still a BrokenPipeError, for a caller that catches one."""
+
+
+class PeerReset(CheckFailed, ConnectionResetError):
+    """ECONNRESET: the program closed with bytes unread, or ended. Still a ConnectionResetError."""
+
+
 class NotStarted(CheckFailed):
     """The server ended, or never became ready, before any check could talk to it."""
 

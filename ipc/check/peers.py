@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 from ..protocol import ERROR_PREFIX, ProtocolError
 from ..stream import MessageReader
-from .failure import CheckFailed, NoAnswer
+from .failure import CheckFailed, NoAnswer, PeerLeft, PeerReset
 
 DEADLINE = 5.0  # seconds to wait for one answer, one connection, one open()
 
@@ -82,7 +82,7 @@ class Peer:
         except (socket.timeout, TimeoutError):
             raise NoAnswer(f"nothing came back within {self.deadline:g} s") from None
         except ConnectionResetError:
-            raise CheckFailed(
+            raise PeerReset(
                 "the connection was reset (ECONNRESET): the server closed it with bytes unread, or ended"
             ) from None
         except ProtocolError as error:
@@ -115,8 +115,10 @@ class SocketPeer(Peer):
     def send(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError) as error:
-            raise CheckFailed(f"the server hung up while we were sending ({type(error).__name__})") from None
+        except BrokenPipeError:
+            raise PeerLeft("the server hung up while we were sending (EPIPE)") from None
+        except ConnectionResetError:
+            raise PeerReset("the server reset the connection while we were sending (ECONNRESET)") from None
         except socket.timeout:
             raise NoAnswer(f"the server took none of our bytes within {self.deadline:g} s") from None
 
@@ -164,7 +166,7 @@ class FifoPeer(Peer):
         try:
             os.write(self.requests_fd, data)
         except BrokenPipeError:
-            raise CheckFailed("the server closed the requests FIFO while we were writing (EPIPE)") from None
+            raise PeerLeft("the server closed the requests FIFO while we were writing (EPIPE)") from None
 
     def end(self) -> None:
         os.close(self.requests_fd)
@@ -205,7 +207,7 @@ class StdioPeer(Peer):
         try:
             os.write(self.program.popen.stdin.fileno(), data)
         except BrokenPipeError:
-            raise CheckFailed("the program closed its stdin while we were writing (EPIPE)") from None
+            raise PeerLeft("the program closed its stdin while we were writing (EPIPE)") from None
 
     def end(self) -> None:
         self.program.popen.stdin.close()
