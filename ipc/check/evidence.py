@@ -115,3 +115,19 @@ def several_in_one_read(trace: Trace, sources: Optional[Sources], pids: Optional
                 + ": it took one recv() for one message",
             ]
     return []
+
+
+def steps_around(trace: Trace, at: Optional[float] = None, call: Optional[int] = None, before: int = 24,
+                 after: int = 6) -> Optional[tuple]:  # fmt: skip
+    """(first, last) steps of the trace, from 1, around a moment (seconds since the epoch) or a call: the part of
+    the picture that shows the failure (None: the whole of a short trace)."""
+    steps = trace.steps
+    if len(steps) <= before + after:
+        return None
+    if call is not None:
+        index = next((i for i, step in enumerate(steps) if step.call == call), len(steps) - 1)
+    elif at is not None:
+        index = max((i for i, step in enumerate(steps) if trace.origin + step.time <= at), default=len(steps) - 1)
+    else:
+        index = len(steps) - 1
+    return max(1, index + 1 - before), min(len(steps), index + 1 + after)

@@ -251,7 +251,8 @@ def _picture(number: int, result: Result) -> str:
     from ..trace import svg
 
     try:
-        return svg.render(result.trace, title=f"{result.name}: what the kernel did", rows=120, ids=f"c{number}-")
+        title = f"{result.name}: what the kernel did" + (", around the failure" if result.steps else "")
+        return svg.render(result.trace, title=title, rows=120, ids=f"c{number}-", steps=result.steps)
     except Exception as error:  # a picture that cannot be drawn must not cost the rest of the report
         return f"<p>(no picture: {html.escape(str(error))})</p>"
 

@@ -29,6 +29,7 @@ class Result:
     seconds: float = 0.0
     group: str = "exchange"  # exchange | lecture (a lint rule) | run
     trace: object = None  # the trace model of the run that failed, for the pictures
+    steps: Optional[tuple] = None  # ...and the steps of it around the failure (from 1; None: all)
     findings: list = field(default_factory=list)  # ipc.check.lint findings, as dicts (text, where, calls)
 
     @property

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 
 from ..trace.runner import TraceError, check_strace
 from . import lint as lint_rules
-from .evidence import calls_around, finding_lines, finding_record, several_in_one_read
+from .evidence import calls_around, finding_lines, finding_record, several_in_one_read, steps_around
 from .failure import CheckFailed, CheckSkipped, NoAnswer, NotStarted
 from .launch import MAX_PROCESSES, Sandbox
 from .mechanisms import Mechanism, Target, reference
@@ -74,6 +74,9 @@ class _Lecture:
                 text = finding.text + (f" (and {len(more)} more alike: {', '.join(more[:4])})" if more else "")
                 if number == 0:
                     result.status, result.message, result.trace = FAIL, text, trace
+                    result.steps = steps_around(
+                        trace, call=max((i for i in finding.calls if i is not None), default=None)
+                    )
                 result.why.append(text)
                 lines = finding_lines(finding, trace, sources)
                 result.evidence.append(("what the system calls show", lines[1:] if number == 0 else [text, *lines[1:]]))
@@ -177,7 +180,7 @@ def _failed(result: Result, failure: CheckFailed, failed_at, session, sandbox: S
     if model is None:
         return
     trace, sources = model
-    result.trace = trace
+    result.trace, result.steps = trace, steps_around(trace, at=failed_at)
     if name in ("many-in-one-write", "one-byte-at-a-time"):
         result.why += several_in_one_read(trace, sources)
     for finding in lint_rules.lint(trace):
@@ -247,7 +250,7 @@ def check_client(
     if sandbox.contained:
         run.status, run.message = FAIL, f"it was stopped: {sandbox.contained}"
     if model is not None and run.failed:
-        run.trace = model[0]
+        run.trace, run.steps = model[0], steps_around(model[0], at=failed_at)
         heading = "the system calls, up to the moment it was given up" if failed_at else "the system calls, to the end"
         run.evidence.append((heading, calls_around(model[0], model[1], failed_at, count=14)))
     _finish(run, progress, report)
@@ -352,7 +355,7 @@ def check_program(
     if said:
         run.evidence.append(("what it said on stderr (last lines)", said))
     if trace is not None and run.failed:
-        run.trace = trace
+        run.trace, run.steps = trace, steps_around(trace, at=failed_at)
         heading = "its system calls, up to the moment it was given up" if failed_at else "its system calls, to the end"
         run.evidence.append((heading, calls_around(trace, sources, failed_at, count=14)))
     _finish(run, progress, report)
