@@ -99,6 +99,17 @@ class _Usage(Exception):
     pass
 
 
+def _runnable(argv: list) -> None:
+    """A usage error, in one line, for a command that is not there or cannot be run (not a failed check)."""
+    from .check.session import fill
+    from .trace.runner import TraceError, runnable
+
+    try:
+        runnable(fill(argv[:1], {}))
+    except TraceError as error:
+        raise _Usage(str(error)) from None
+
+
 def _run(args: argparse.Namespace):
     from .check import output, run
     from .check.mechanisms import MECHANISMS, Target
@@ -111,6 +122,7 @@ def _run(args: argparse.Namespace):
         command = ([args.mechanism] if args.mechanism else []) + args.argv  # argparse took its first word
         if not command:
             raise _Usage("give the program after --: ipc check --lint -- COMMAND [ARG...]")
+        _runnable(command)
         live = output.Live(sys.stdout, f"ipc check --lint -- {shlex.join(command)}")
         try:
             report = run.check_program(command, within=args.timeout, progress=live,
@@ -133,6 +145,7 @@ def _run(args: argparse.Namespace):
         raise _Usage(f"cannot read the command {given!r}: {error}") from None
     if not argv:
         raise _Usage("the command is empty")
+    _runnable(argv)
     trace: Optional[bool] = False if args.no_trace else None
     if args.client:
         if mechanism.one_process_per_client or mechanism.kind == "http":

@@ -46,10 +46,12 @@ def outputs():
     (["tcp"], "say what to check"),
     (["sctp", "--server", "x"], "no mechanism 'sctp'; one of: tcp, unix, udp, unix-dgram, fifo, files, stdio, http"),
     (["stdio", "--client", "cat"], "stdio: only a server (--server) can be checked"),
-    (["tcp", "--server", "x", "--only", "nonsense"], "no check named 'nonsense' for tcp; its checks: exchange,"),
+    (["tcp", "--server", "true", "--only", "nonsense"], "no check named 'nonsense' for tcp; its checks: exchange,"),
     (["tcp", "--server", "'unclosed"], "cannot read the command"),
     (["--lint"], "give the program after --: ipc check --lint -- COMMAND [ARG...]"),
     (["tcp", "--server", "x", "--wait", "0"], "--wait: 0 is out of range"),
+    (["tcp", "--server", "./no-such-server {port}"], "./no-such-server: command not found"),
+    (["--lint", "--", "no-such-program"], "no-such-program: command not found"),
 ])  # fmt: skip
 def test_a_usage_error_is_one_line_and_exit_2(args, says):
     done = ipc(*args)
