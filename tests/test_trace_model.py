@@ -471,7 +471,7 @@ def test_an_fd_passed_over_a_unix_socket_keeps_its_end_and_its_open_file():
     assert (passed.sender_fd, passed.receiver_fd, passed.end) == (4, 3, "read")
     got, had = trace.fd_table(receive.pid, receive.end_seq)[3], trace.fd_table(send.pid, send.seq)[4]
     assert (got.object, got.end, got.open_file) == (had.object, had.end, had.open_file)
-    assert describe(trace, receive).endswith(f"· fd 4 of scm_rights[{send.pid}] → fd 3: pipe #1 read end")
+    assert describe(trace, receive).endswith('= 1 "F" · fd 4 → fd 3: pipe #1 read end')
 
 
 def test_a_deadlock_through_a_passed_fd_is_between_the_two_processes():

@@ -207,8 +207,7 @@ def _passing(trace: Trace, call: Call, sent: bool) -> str:
     for passed in passes:
         obj = trace.objects[passed.object]
         end = f" {passed.end} end" if obj.kind in ("pipe", "fifo") and passed.end in ("read", "write") else ""
-        who = "" if sent else f" of {trace.processes[passed.sender_pid].label}"
-        words.append(f"fd {passed.sender_fd}{who} → fd {passed.receiver_fd}: {obj.label}{end}")
+        words.append(f"fd {passed.sender_fd} → fd {passed.receiver_fd}: {obj.label}{end}")
     return " · " + "; ".join(words)
 
 

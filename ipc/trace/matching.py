@@ -85,7 +85,7 @@ def _match_stream(channel: Channel, messages: list, unmatched: list) -> None:
                   and read.end_seq < peek.end_seq]  # fmt: skip
         peek.offset = before[-1].offset + before[-1].length if before else 0
         found += [_message(channel, w, peek, low, high) for w, _, low, high in _overlaps(writes, [peek])]
-    _count_parts(found)
+    _count_parts(found)  # (a peek's piece is the read's after it: the write is not cut any further)
     messages.extend(found)
     for write in writes:
         if write.offset + write.length > total_read:
@@ -273,13 +273,15 @@ def _message(channel: Channel, write: Op, read: Op, low: int, high: int) -> Mess
 
 
 def _count_parts(found: list) -> None:
+    """Into how many pieces each write was cut, and from how many each read was made. A piece read twice
+    (a file read again, bytes a tee or MSG_PEEK saw before a read took them) is still one piece."""
     by_writer: dict = {}
     by_reader: dict = {}
     for message in found:
-        by_writer[message.writer] = by_writer.get(message.writer, 0) + 1
+        by_writer.setdefault(message.writer, set()).add((message.offset, message.length))
         by_reader[message.reader] = by_reader.get(message.reader, 0) + 1
     for message in found:
-        message.write_parts, message.read_parts = by_writer[message.writer], by_reader[message.reader]
+        message.write_parts, message.read_parts = len(by_writer[message.writer]), by_reader[message.reader]
 
 
 def _match_datagrams(channel: Channel, messages: list, unmatched: list) -> None:

@@ -349,11 +349,11 @@ class Trace:
 
     def write_parts(self) -> dict:
         """message id -> which part of its write it is (1, 2, ...): a write that several reads took is a fan-out."""
-        part: dict = {}
-        for message in sorted(self.messages, key=lambda m: (m.writer, m.offset)):
-            part[message.id] = part.get(("writer", message.writer), 0) + 1
-            part[("writer", message.writer)] = part[message.id]
-        return part
+        offsets: dict = {}  # writer -> the places its pieces begin (a piece read twice is one piece)
+        for message in self.messages:
+            offsets.setdefault(message.writer, set()).add(message.offset)
+        ranks = {writer: {at: n for n, at in enumerate(sorted(places), 1)} for writer, places in offsets.items()}
+        return {message.id: ranks[message.writer][message.offset] for message in self.messages}
 
     def messages_between(self, writer_pid: int, reader_pid: int) -> list:
         return [m for m in self.messages if m.writer_pid == writer_pid and m.reader_pid == reader_pid]

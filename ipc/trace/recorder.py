@@ -185,7 +185,8 @@ def _payload(record: Syscall, limit: Optional[int]) -> tuple:
     """The bytes a call wrote or read, as far as strace showed them (all of them, where it dumped them in hex:
     -e read=, -e write=), and whether all of them were shown."""
     if record.dumped is not None:
-        return bytes(record.dumped if limit is None else record.dumped[:limit]), True
+        whole = len(record.dumped) >= (record.result or 0)  # (not where the text ends inside the dump)
+        return bytes(record.dumped if limit is None else record.dumped[:limit]), whole
     pieces: list = []
     for value in record.args[1:2]:
         if isinstance(value, Data):

@@ -207,10 +207,20 @@ def parse(text: str, source: int = 0) -> list[Record]:
 DUMP, BUFFER = " | ", " * "
 
 
+HEX_PAIR = re.compile(r"[0-9a-f]{2}(?= |$)")
+
+
 def dump_bytes(line: str) -> bytes:
-    """The bytes of one line of strace's hex dump: `` | 00010  61 62 63 ...  abc... |``."""
-    offset_end = line.index(" ", 3)
-    return bytes.fromhex(line[offset_end + 2 : offset_end + 2 + 49])  # 16 bytes: "xx " each, a space after 8
+    """The bytes of one line of strace's hex dump: `` | 00010  61 62 63 ...  abc... |`` (a line cut short,
+    the last of a text strace was still writing, gives the bytes it holds)."""
+    offset_end = line.find(" ", 3)
+    if offset_end < 0:
+        return b""
+    area = line[offset_end + 2 : offset_end + 2 + 49]  # 16 bytes: "xx " each, a space after 8
+    try:
+        return bytes.fromhex(area)
+    except ValueError:
+        return bytes.fromhex("".join(HEX_PAIR.findall(area)))
 
 
 def _unterminated(body: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Optional
 from ..syscalls import FAMILIES, Family
 from .channels import stream_channel
 from .model import Trace, Wait
-from .names import POLLS, READS, WRITES
+from .names import MOVES, POLLS, READS, WRITES
 from .strace import Fd, Struct
 
 # The calls that can wait for another process (ipc.syscalls' families); whom they wait for is
@@ -137,7 +137,7 @@ class _Finder:
 
     def _cause(self, call, during) -> Optional[tuple]:
         calls = self.trace.calls
-        if call.name in READS and (channel := self.read_channel.get(call.index)) is not None:
+        if (call.name in READS or call.name in MOVES) and (channel := self.read_channel.get(call.index)) is not None:
             message = self.first_message.get(call.index)
             if message is not None:
                 writer = calls[message.writer]
