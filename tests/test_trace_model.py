@@ -558,6 +558,7 @@ def test_threads_each_call_return_and_end_is_a_threads():
         f"until threads[{process.pid}/{main}] wrote"
     }
     assert sorted(s.tid for s in trace.steps if s.kind == "return") == sorted(threads)
+    assert {w.cause_tid for w in trace.waits if w.call in {c.index for c in reads.values()}} == {main}
     assert [m.kind for m in trace.marks if m.tid in threads] == ["thread-exit"] * 2
     assert [c.title for c in shown(trace, "exit")] == ["exit (thread ends)"] * 2
     assert process.end_seq is not None and process.exit_code == 0
@@ -599,3 +600,18 @@ def test_hex_dumps_give_the_bytes_whole_where_the_strings_are_cut():
     plain = build(["\n".join(line for line in lines if not line.startswith((" | ", " * ")))])
     cut = only([c for c in plain.calls if c.name == "writev"])
     assert cut.result == 14 and not cut.data_complete and len(cut.data) < 14
+
+
+def test_json_export_holds_the_passed_fds_the_threads_and_whole_command_lines():
+    passed = json.loads(json.dumps(to_json(load("scm_rights"))))
+    [fd] = passed["passes"]
+    assert (fd["sender"]["fd"], fd["receiver"]["fd"], fd["end"]) == (4, 3, "read")
+    assert all(m["certain"] for m in passed["messages"]) and all("line" in c for c in passed["calls"])
+    threads = json.loads(json.dumps(to_json(load("threads"))))
+    [process] = threads["processes"]
+    assert {s["tid"] for s in threads["steps"]} == set(process["threads"])
+    assert [m["kind"] for m in threads["marks"] if m["tid"] != m["pid"]] == ["thread-exit"] * 2
+    echo = json.loads(json.dumps(to_json(load("vfork_exec"))))["processes"][1]
+    assert echo["commands"][-1][-1] == "--six"
+    polls = json.loads(json.dumps(to_json(load("poll_family"))))
+    assert any(c["name"] == "epoll_wait" and len(c["watched"]) == 8 and c["ready"] for c in polls["calls"])

@@ -165,6 +165,7 @@ def to_json(trace: Trace) -> dict:
                 "reason": w.reason,
                 "cause": w.cause,
                 "cause_pid": w.cause_pid,
+                "cause_tid": w.cause_tid,
                 "signal": w.signal,
             }
             for w in trace.waits

@@ -230,6 +230,7 @@ class Wait:
     cause: Optional[int] = None  # the call that ended it, when a traced call did
     cause_pid: Optional[int] = None  # the process whose act ended it (a writer, a child that exited)
     signal: Optional[str] = None  # the signal that interrupted it or killed its process
+    cause_tid: Optional[int] = None  # the task whose act ended it: the thread that wrote (cause_pid for an exit)
 
     @property
     def duration(self) -> Optional[float]:

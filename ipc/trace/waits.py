@@ -105,6 +105,7 @@ class _Finder:
         if found is None:
             return None
         reason, cause, cause_pid, signal = found
+        cause_tid = self.trace.calls[cause].tid if cause is not None else cause_pid
         return Wait(
             call.index,
             call.pid,
@@ -118,6 +119,7 @@ class _Finder:
             cause,
             cause_pid,
             signal,
+            cause_tid,
         )
 
     def what(self, call, obj) -> str:
