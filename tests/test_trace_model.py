@@ -539,7 +539,16 @@ def test_a_programs_own_fd_copies_and_its_close_range_are_shown():
         ("dup2", 60),
     ]
     assert sorted(c.fds[0] for c in shown(trace, "write")) == [40, 60]
-    assert sorted(only(shown(trace, "close_range")).fds) == [4, 40, 60]
+    close_range = only(shown(trace, "close_range"))
+    assert sorted(close_range.fds) == [4, 40, 60]
+    assert describe(trace, close_range).endswith("closed fd 4 (pipe #1 write end), 40 (pipe #1 write end), 60 (pipe #1 "
+                                                 "write end)")  # fmt: skip
+    after = trace.fd_table(close_range.pid, close_range.end_seq)
+    assert not [fd for fd, e in after.items() if trace.objects[e.object].kind == "pipe"]
+    marking = build(
+        [(TRACES / "fd_copies.strace").read_text().replace("4294967295, 0 <", "4294967295, CLOSE_RANGE_CLOEXEC <")]
+    )
+    assert "marked close-on-exec: fd 4" in describe(marking, only(shown(marking, "close_range")))
 
 
 def test_a_shells_fd_saving_is_hidden_and_says_so():

@@ -158,7 +158,8 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
         closed = [f"{n} ({what})" if (what := end_label(trace, call.pid, n, call.seq)) else str(n) for n in call.fds]
         first, last = (args + [None, None])[:2]
         asked = f"{first}-{'∞' if last in (-1, 4294967295, 2147483647) else last}" if first is not None else ""
-        return f"{title} {asked}".rstrip(), failed or ("closed fd " + ", ".join(closed) if closed else "no fd open")
+        done = "marked close-on-exec: fd " if "CLOSE_RANGE_CLOEXEC" in call.text else "closed fd "
+        return f"{title} {asked}".rstrip(), failed or (done + ", ".join(closed) if closed else "no fd open")
     if name in ("dup", "dup2", "dup3") or (name == "fcntl" and call.lecture == "dup"):
         what = end_label(trace, call.pid, fd, call.seq) if fd is not None else ""
         return f"{title} fd {fd} → fd {call.result}" + (f" ({what})" if what else ""), failed
