@@ -624,3 +624,32 @@ def test_json_export_holds_the_passed_fds_the_threads_and_whole_command_lines():
     assert echo["commands"][-1][-1] == "--six"
     polls = json.loads(json.dumps(to_json(load("poll_family"))))
     assert any(c["name"] == "epoll_wait" and len(c["watched"]) == 8 and c["ready"] for c in polls["calls"])
+
+
+def test_an_fd_on_its_way_over_a_unix_socket_is_held_by_its_receiver():
+    """The parent sends the pipe's write end and closes its own; until the child receives it, the write end
+    is in the socket, not nowhere: the parent's read waits for the child."""
+    text = (
+        "10 1.0 socketpair(AF_UNIX, SOCK_STREAM, 0, [3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]) = 0 <0.1>\n"
+        "10 1.1 pipe2([5<pipe:[7]>, 6<pipe:[7]>], 0) = 0 <0.1>\n"
+        "10 1.2 clone(child_stack=NULL, flags=SIGCHLD) = 11 <0.1>\n"
+        "11 1.3 close(3<UNIX-STREAM:[1->2]>) = 0 <0.1>\n"
+        "11 1.4 close(5<pipe:[7]>) = 0 <0.1>\n"
+        "11 1.5 close(6<pipe:[7]>) = 0 <0.1>\n"
+        '10 1.6 sendmsg(3<UNIX-STREAM:[1->2]>, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="F", iov_len=1}], '
+        "msg_iovlen=1, msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, "
+        "cmsg_data=[6<pipe:[7]>]}], msg_controllen=24, msg_flags=0}, 0) = 1 <0.1>\n"
+        "10 1.7 close(6<pipe:[7]>) = 0 <0.1>\n"
+        '11 1.8 recvmsg(4<UNIX-STREAM:[2->1]>, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="F", iov_len=1}], '
+        "msg_iovlen=1, msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, "
+        "cmsg_data=[5<pipe:[7]>]}], msg_controllen=24, msg_flags=0}, 0) = 1 <0.1>\n"
+    )
+    trace = build([text])
+    send, close = only(shown(trace, "sendmsg")), only([c for c in shown(trace, "close") if c.pid == 10])
+
+    def write_ends(seq: float) -> list:
+        return [holder for holder in trace.holders("pipe:7", seq) if holder[2] == "write"]
+
+    assert write_ends(close.end_seq) == [(11, None, "write")]  # on its way to the child
+    assert write_ends(only(shown(trace, "recvmsg")).end_seq) == [(11, 5, "write")]
+    assert send.end_seq < close.end_seq

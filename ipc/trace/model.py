@@ -337,7 +337,8 @@ class Trace:
         return [wait for wait in self.waits if wait.end_seq is None or wait.signal is not None]
 
     def holders(self, object_id: str, seq: float) -> list:
-        """Who had ``object_id`` open at ``seq``: (pid, fd, end) for every process and fd."""
+        """Who had ``object_id`` open at ``seq``: (pid, fd, end) for every process and fd; an fd on its way over
+        a Unix socket (sent, not yet received) is held by the process that receives it, under no fd yet."""
         found = []
         for process in self.processes.values():
             if process.seq <= seq and (process.end_seq is None or process.end_seq > seq):
@@ -346,6 +347,10 @@ class Trace:
                     for fd, entry in sorted(self.fd_table(process.pid, seq).items())
                     if entry.object == object_id
                 ]
+        for passed in self.passes:
+            sent, received = self.calls[passed.sender].end_seq, self.calls[passed.receiver].end_seq
+            if passed.object == object_id and sent is not None and sent <= seq and (received is None or seq < received):
+                found.append((passed.receiver_pid, None, passed.end))
         return found
 
     def write_parts(self) -> dict:
