@@ -157,3 +157,9 @@ def test_select_sets_are_fds_apart_by_spaces():
     )
     assert [(fd.number, fd.target.kind) for fd in call.args[1]] == [(3, "pipe"), (7, "tcp")]
     assert call.result_text == "(in [7])"
+
+
+def test_an_errno_with_an_underscore_is_read_whole():
+    [call] = calls("7 1.0 poll([{fd=3<pipe:[5]>, events=POLLIN}], 1, 500) = ? ERESTART_RESTARTBLOCK (Interrupted by "
+                   "signal) <0.008622>\n")  # fmt: skip
+    assert (call.result, call.errno) == (None, "ERESTART_RESTARTBLOCK")

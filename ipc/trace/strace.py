@@ -138,13 +138,13 @@ NO_PID = re.compile(r"^(?P<time>\d+\.\d+)\s+(?P<rest>.*)$")
 CALL_START = re.compile(r"^(?P<name>[\w?]+)\(")
 RESUMED = re.compile(r"^<\.\.\. (?P<name>[\w?]+) resumed>\s?")
 UNFINISHED = " <unfinished ...>"
-COMPLETE = re.compile(r"\) += (?:\?|-?\d+|0x[0-9a-f]+)(?:<.*>)?(?: E[A-Z0-9]+ \(.*\))?(?: \(.*\))?(?: <\d+\.\d+>)?$")
+COMPLETE = re.compile(r"\) += (?:\?|-?\d+|0x[0-9a-f]+)(?:<.*>)?(?: E[A-Z0-9_]+ \(.*\))?(?: \(.*\))?(?: <\d+\.\d+>)?$")
 SIGNAL = re.compile(r"^--- (?P<name>SIG\w+)(?: (?P<info>\{.*\}))? ---$")
 EXITED = re.compile(r"^\+\+\+ exited with (?P<code>-?\d+) \+\+\+$")
 KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG\w+)(?P<core> \(core dumped\))? \+\+\+$")
 RESULT = re.compile(
     r"^=\s+(?P<value>\?|-?\d+|0x[0-9a-fA-F]+)(?P<deco><.*?>(?=\s|$|\(deleted\)))?(?:\(deleted\))?"
-    r"(?:\s+(?P<errno>E[A-Z0-9]+)(?:\s+\((?P<errmsg>[^)]*)\))?)?"
+    r"(?:\s+(?P<errno>E[A-Z0-9_]+)(?:\s+\((?P<errmsg>[^)]*)\))?)?"
     r"(?P<more>.*?)\s*(?:<(?P<dur>\d+\.\d+)>)?$"
 )
 
