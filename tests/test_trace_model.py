@@ -653,3 +653,16 @@ def test_an_fd_on_its_way_over_a_unix_socket_is_held_by_its_receiver():
     assert write_ends(close.end_seq) == [(11, None, "write")]  # on its way to the child
     assert write_ends(only(shown(trace, "recvmsg")).end_seq) == [(11, 5, "write")]
     assert send.end_seq < close.end_seq
+
+
+def test_bytes_an_untraced_writer_put_between_two_traced_writes_come_from_outside_the_trace():
+    text = (
+        "10 1.0 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.1>\n"
+        '10 1.1 write(4<pipe:[7]>, "first\\n", 6) = 6 <0.1>\n'
+        '10 1.2 write(4<pipe:[7]>, "second\\n", 7) = 7 <0.1>\n'
+        '11 1.3 read(3<pipe:[7]>, "first\\nSOMEONE ELSE\\nsecond\\n", 100) = 26 <0.1>\n'
+    )
+    trace = build([text])
+    assert [(m.data, m.offset) for m in trace.messages] == [(b"first\n", 0), (b"second\n", 19)]
+    [outside] = trace.unmatched
+    assert (outside.reason, outside.side, outside.data) == ("no traced writer", "read", b"SOMEONE ELSE\n")

@@ -66,10 +66,11 @@ def _match_stream(channel: Channel, messages: list, unmatched: list) -> None:
     if any(_agrees(write, read, low, high) is False for write, read, low, high in _overlaps(writes, reads)):
         writes = _by_data(writes, reads)
     channel.writes, channel.reads = writes, reads
-    total_written = writes[-1].offset + writes[-1].length if writes else 0
     total_read = reads[-1].offset + reads[-1].length if reads else 0
     found = []
+    covered: dict = {}  # read call -> [(low, high)]: its bytes some traced write put there
     for write, read, low, high in _overlaps(writes, reads):
+        covered.setdefault(read.call, []).append((low, high))
         if _agrees(write, read, low, high) is False:  # no order of the writes gives the read these bytes
             unmatched.append(Unmatched(channel.name, write.call, write.pid, low, high - low,
                                        _slice(write, low, high), "order uncertain"))  # fmt: skip
@@ -102,20 +103,19 @@ def _match_stream(channel: Channel, messages: list, unmatched: list) -> None:
                     reason,
                 )
             )
-    for read in reads:
-        if read.offset + read.length > total_written:
-            low = max(read.offset, total_written)
+    for read in reads:  # bytes no traced write put there: past the last, or between two (an untraced writer's)
+        for low, high in _gaps(read.offset, read.offset + read.length, covered.get(read.call, [])):
             unmatched.append(
                 Unmatched(
                     channel.name,
                     read.call,
                     read.pid,
                     low,
-                    read.offset + read.length - low,
-                    _slice(read, low, read.offset + read.length),
+                    high - low,
+                    _slice(read, low, high),
                     "no traced writer",
                     "read",
-                )
+                )  # fmt: skip
             )
 
 
@@ -165,14 +165,16 @@ def _by_data(writes: list, reads: list) -> list:
     while remaining:
         first_end = remaining[0].end_seq if remaining[0].end_seq is not None else float("inf")
         candidates = [remaining[0]] + [
-            w for w in remaining[1:] if w.seq < first_end or w.source != remaining[0].source
-        ]  # may come next: begun before the earliest end
+            w for w in remaining[1:WINDOW] if w.seq < first_end or w.source != remaining[0].source
+        ]  # may come next: begun before the earliest end (looked for among the next few, by their ends)
         verdicts = []
         for write in candidates:
             write.offset = position
             verdicts.append(_agrees_all(write, reads, starts))
         good = [w for w, v in zip(candidates, verdicts) if v is True]
         unknown = [w for w, v in zip(candidates, verdicts) if v is None]
+        if not good and not unknown and (later := _found_later(candidates, reads, starts, position)) is not None:
+            good, position = [later[0]], later[1]  # the bytes before it came from a writer outside the trace
         pick = (good or unknown or candidates)[0]
         pick.alike = [w for w in (good or unknown)[1:] if w.tid != pick.tid]
         for other in pick.alike:
@@ -181,6 +183,43 @@ def _by_data(writes: list, reads: list) -> list:
         pick.offset, position = position, position + pick.length
         placed.append(pick)
     return placed
+
+
+def _found_later(candidates: list, reads: list, starts: list, position: int) -> Optional[tuple]:
+    """(write, where) for the first of ``candidates`` whose bytes the reads got a little later (within a
+    pipe's buffer) than ``position``: the bytes between were written by a process outside the trace."""
+    stream, start = _shown(_around(reads, starts, position, position + GAP + PROBE), position, position + GAP + PROBE)
+    for write in candidates:
+        probe = write.data[: min(PROBE, write.length)]
+        if write.complete or len(probe) >= PROBE:
+            at = stream.find(probe, 1) if probe else -1
+            if at > 0:
+                write.offset = start + at
+                if _agrees_all(write, reads, starts) is True:
+                    return write, start + at
+    return None
+
+
+def _shown(reads: list, low: int, high: int) -> tuple:
+    """The bytes the reads got from ``low`` on, as far as they are shown without a hole (up to ``high``)."""
+    out = bytearray()
+    for read in reads:
+        if read.offset + read.length <= low + len(out):
+            continue
+        if read.offset > low + len(out) or low + len(out) >= high:
+            break
+        piece = _slice(read, low + len(out), min(high, read.offset + read.length))
+        out += piece
+        if len(piece) < min(high, read.offset + read.length) - (low + len(out) - len(piece)):
+            break  # cut at -s: what follows is not shown
+    return bytes(out), low
+
+
+GAP = 65536  # the most bytes an untraced writer is looked for between two traced writes (a pipe's buffer)
+PROBE = 32  # bytes of a write looked for
+
+
+WINDOW = 64  # how many writes, in the order of their returns, may be the next one (bounds the work on a long run)
 
 
 def _agrees_all(write: Op, reads: list, starts: list) -> Optional[bool]:
