@@ -9,8 +9,10 @@ What it shows
     the id and the question and adds a record per address: a name (a 2-byte
     pointer back to the question's), type, class, time to live, length, and
     the address's 4 or 16 bytes. Every byte is shown, field by field, as dig
-    shows the records. A fresh random id per query: an answer that does not
-    carry it is not the answer to this question.
+    shows the records. A fresh random id per query: a datagram that does not
+    carry it, or is no answer (QR clear), or answers another question, is
+    not the answer to this one: ignored, and the client waits on, until its
+    deadline, for the one that is.
 
 Run it
     python demos/dns_client.py --server 127.0.0.1 --port PORT [--type A] [--type AAAA] [NAME...]
@@ -21,7 +23,7 @@ System calls, in order
     getaddrinfo(server, port, SOCK_DGRAM) -> socket(SOCK_DGRAM) -> connect()
     (on UDP it sends nothing: it fixes the peer, and the kernel drops
     datagrams from anyone else) -> per question: send() -> recv() with a
-    deadline (a datagram can be lost) -> close().
+    deadline (a datagram can be lost), again after a stray -> close().
 
 Its peer
     demos/dns_server.py, dnsmasq, or any DNS server.
@@ -42,6 +44,8 @@ import random
 import socket
 import struct
 import sys
+import time
+from typing import Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
@@ -63,7 +67,7 @@ from ipc.log import Log
 log = Log("client")
 
 
-def ask(sock: socket.socket, name: str, qtype: str) -> None:
+def ask(sock: socket.socket, name: str, qtype: str, timeout: float) -> None:
     ident = random.getrandbits(16)  # the answer must carry the same id
     header = struct.pack("!6H", ident, RD, 1, 0, 0, 0)  # id, flags (RD: recursion desired), 1 question, 0, 0, 0
     query = header + encode_name(name) + struct.pack("!2H", TYPES[qtype], CLASS_IN)  # the question: name, type, class
@@ -71,12 +75,15 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
     log.say(f"  header   {hex_fields(query[:12], 2, 4, 6, 8, 10)}   id, flags RD, 1 question")
     log.say(f"  question {hex_fields(query[12:], len(query) - 16, len(query) - 14)}   {name}, {qtype}, IN")
     sock.send(query)  # one datagram: the whole query
-    data = sock.recv(4096)  # one datagram: the whole answer (socket.timeout if none comes)
-    if len(data) < 12:
-        raise DNSFormatError(f"an answer of {len(data)} bytes: too short for a DNS header")
+    deadline = time.monotonic() + timeout  # one deadline for the answer, however many strays come first
+    while True:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        data = sock.recv(4096)  # one datagram: the whole answer (socket.timeout if none comes)
+        stray = not_the_answer(data, query)
+        if stray is None:
+            break
+        log.say(f"ignored a datagram of {len(data)} bytes: {stray}")  # and wait on for the answer
     got_id, flags, questions, answers, _, _ = struct.unpack("!6H", data[:12])  # network order: "!"
-    if got_id != ident:
-        raise DNSFormatError(f"the answer's id {got_id:#06x} is not our query's {ident:#06x}")
     log.say(
         f"answer {got_id:#06x}: {len(data)} bytes: {RCODES.get(flags & 0xF, flags & 0xF)}, "
         f"flags {flag_names(flags)}, {answers} answer{'s' * (answers != 1)}"
@@ -101,6 +108,20 @@ def ask(sock: socket.socket, name: str, qtype: str) -> None:
         )
 
 
+def not_the_answer(data: bytes, query: bytes) -> Optional[str]:
+    """Why a datagram is not the answer to our query (None: it is). Anyone can send us datagrams:
+    a late answer to an earlier query, an echo of our own, a forgery that guesses badly."""
+    if len(data) < 12:
+        return "too short for a DNS header"
+    if data[:2] != query[:2]:
+        return f"its id {data[0] << 8 | data[1]:#06x} is not our query's {query[0] << 8 | query[1]:#06x}"
+    if not data[2] & 0x80:
+        return "QR is clear: a query, not an answer (our own, echoed?)"
+    if data[4:6] == b"\x00\x01" and data[12 : len(query)].lower() != query[12:].lower():
+        return "it answers another question"  # names compare without regard to letter case
+    return None
+
+
 def main() -> None:
     parser = program.argument_parser(__doc__)
     parser.add_argument("--server", type=program.host_name, default="127.0.0.1", help="the DNS server's address")
@@ -114,12 +135,11 @@ def main() -> None:
 
     family, kind, proto, _, where = socket.getaddrinfo(args.server, args.port, type=socket.SOCK_DGRAM)[0]
     with socket.socket(family, kind, proto) as sock:
-        sock.settimeout(args.timeout)  # a datagram can be lost: never wait for ever
         sock.connect(where)  # UDP: no packet; only answers from this address come in
         for name in args.names:
             for qtype in args.type or ("A", "AAAA"):
                 try:
-                    ask(sock, name, qtype)
+                    ask(sock, name, qtype, args.timeout)
                 except TimeoutError:
                     raise TimeoutError(f"no answer within {args.timeout:g} s (a datagram may be lost)") from None
                 except struct.error:

@@ -120,7 +120,7 @@ def inside(dnsmasq: bool) -> None:
         if dnsmasq:
             with open(os.path.join(here, "hosts"), "w") as file:
                 file.writelines(f"{a} {name}\n" for name, found in SAMPLE_ZONE.items() for a in found)
-            server = children.Child(
+            server = children.start(
                 [
                     "dnsmasq",
                     "--no-daemon",  # in the foreground, keeping its user: setgroups() is
@@ -139,16 +139,16 @@ def inside(dnsmasq: bool) -> None:
             )
             ready = r"read \S+/hosts - \d+ names"  # its zone is loaded (it says "started" before that)
         else:
-            server = children.Child([sys.executable, os.path.join(DEMOS, "dns_server.py"), "--port", "53"], "dns")
+            server = children.start([sys.executable, os.path.join(DEMOS, "dns_server.py"), "--port", "53"], "dns")
             ready = r"ready: host="
         try:
             server.wait_for(ready, TIMEOUT)
+            log.say("1. dig @127.0.0.1 many.ipc.test A and AAAA")
             if shutil.which("dig"):
-                log.say("1. dig @127.0.0.1 many.ipc.test A and AAAA")
                 for kind in ("A", "AAAA"):
                     children.run(["dig", "@127.0.0.1", "many.ipc.test", kind, "+noall", "+answer"], "dig", TIMEOUT)
             else:
-                log.say("1. dig: not installed (Debian: apt-get install dnsutils): skipped")
+                log.say("dig: not installed (Debian: apt-get install dnsutils): skipped")
             log.say("2. demos/dns_client.py --server 127.0.0.1 --port 53 many.ipc.test")
             client = [sys.executable, os.path.join(DEMOS, "dns_client.py"), "--port", "53", "many.ipc.test"]
             if children.run(client, "client", TIMEOUT)[0] != 0:

@@ -10,7 +10,8 @@ What it shows
     authoritative server, not a resolver, and asks no one else. An answer is
     built with struct: the query's id, flags with QR and AA set, its question
     copied, then one record per address, whose name is a 2-byte pointer
-    (c0 0c) back to the question's name at byte 12.
+    (c0 0c) back to the question's name at byte 12. A query with an EDNS OPT
+    record (dig sends one) gets one back, and answers as big as it offers.
 
 Run it
     python demos/dns_server.py [--host 127.0.0.1] [--port 0] [--queries N] [--record NAME=ADDRESS...]
@@ -57,19 +58,24 @@ from ipc.dns_messages import (
     TYPES,
     ZONE_ORIGIN,
     DNSFormatError,
+    edns_version,
     encode_name,
+    opt_record,
     read_name,
+    read_opt,
+    within,
 )
 from ipc.log import Log, address
 
 TTL = 60  # seconds a resolver may keep an answer
-MAX_UDP_ANSWER = 512  # bytes in a UDP answer, unless the query offers more (EDNS, not spoken here)
+MAX_UDP_ANSWER = 512  # bytes in a UDP answer, unless the query offers more with EDNS
+EDNS_PAYLOAD = 1232  # what we take and send over UDP with EDNS: no IP fragments on any usual path
 log = Log("dns")
 
 
 def respond(query: bytes, zone: dict) -> tuple[bytes, str]:
     """The answer to a query's bytes, and a line saying what it says."""
-    ident, flags, questions = struct.unpack("!3H", query[:6])  # id, flags, how many questions
+    ident, flags, questions, *counts = struct.unpack("!6H", query[:12])  # id, flags, questions, records (3 counts)
     flags_back = QR | AA | (flags & RD)  # an answer, authoritative, RD echoed; RA clear: it does not recurse
     if flags & 0x7800:  # an opcode other than 0, a standard query
         return struct.pack("!6H", ident, flags_back | 4, 0, 0, 0, 0), "NOTIMP (not a standard query)"  # 4: NOTIMP
@@ -78,26 +84,35 @@ def respond(query: bytes, zone: dict) -> tuple[bytes, str]:
             raise DNSFormatError(f"{questions} questions (one, in practice)")
         name, end = read_name(query, 12)  # the question's name starts right after the header
         qtype, qclass = struct.unpack("!2H", query[end : end + 4])  # struct.error when cut short
+        opt = read_opt(query, end + 4, counts)  # EDNS: one OPT record after the question, or none (dig sends one)
     except (DNSFormatError, struct.error) as error:
         return struct.pack("!6H", ident, flags_back | 1, 0, 0, 0, 0), f"FORMERR ({error})"  # 1: FORMERR
+    question = query[12 : end + 4]  # copied as it came, letter case and all
+    what = f"{name} {TYPE_NAMES.get(qtype, qtype)}{'' if qclass == CLASS_IN else f' class {qclass}'}"
+    if opt is not None and edns_version(opt) != 0:  # a version it does not speak: BADVERS, said in our OPT
+        answer = struct.pack("!6H", ident, flags_back, 1, 0, 0, 1) + question + opt_record(EDNS_PAYLOAD, 16)
+        return answer, f"{what} -> BADVERS (EDNS version {edns_version(opt)}; this server speaks 0)"
+    limit = max(MAX_UDP_ANSWER, min(opt.rclass, EDNS_PAYLOAD)) if opt else MAX_UDP_ANSWER  # the asker's size, if said
+    edns = opt_record(EDNS_PAYLOAD) if opt else b""  # an OPT in the query gets one back (RFC 6891 7)
     family = {TYPES["A"]: socket.AF_INET, TYPES["AAAA"]: socket.AF_INET6}.get(qtype) if qclass == CLASS_IN else None
     addresses = [a for a in zone.get(name.lower(), ()) if family and (":" in a) == (family == socket.AF_INET6)]
-    in_zone = name.lower() in zone or f".{name.lower()}".endswith(f".{ZONE_ORIGIN}")
+    in_zone = within(name, ZONE_ORIGIN)  # label by label: "www\.ipc" is one label, not two
     rcode = 5 if qclass != CLASS_IN or not in_zone else 0 if name.lower() in zone else 3  # REFUSED, NOERROR, NXDOMAIN
     records = b"".join(
         struct.pack("!HHHIH", 0xC00C, qtype, CLASS_IN, TTL, 4 if family == socket.AF_INET else 16)
         + socket.inet_pton(family, a)
         for a in addresses
     )  # c0 0c: "the name at byte 12"
-    question = query[12 : end + 4]  # copied as it came, letter case and all
-    answer = struct.pack("!6H", ident, flags_back | rcode, 1, len(addresses), 0, 0) + question + records
-    what = f"{name} {TYPE_NAMES.get(qtype, qtype)}{'' if qclass == CLASS_IN else f' class {qclass}'} -> {RCODES[rcode]}"
-    if len(answer) > MAX_UDP_ANSWER:  # too big for a datagram: TC (truncated) tells the resolver to ask over TCP
-        answer = struct.pack("!6H", ident, flags_back | TC | rcode, 1, 0, 0, 0) + question
-        return answer, f"{what}, {len(addresses)} answers: too big for UDP, sent truncated (TC) with none"
+    header = struct.pack("!6H", ident, flags_back | rcode, 1, len(addresses), 0, len(edns) and 1)
+    answer = header + question + records + edns
+    what = f"{what} -> {RCODES[rcode]}"
+    said = f" (EDNS: answers up to {limit} bytes)" if opt else ""
+    if len(answer) > limit:  # too big for a datagram: TC (truncated) tells the resolver to ask over TCP
+        answer = struct.pack("!6H", ident, flags_back | TC | rcode, 1, 0, 0, len(edns) and 1) + question + edns
+        return answer, f"{what}, {len(addresses)} answers: too big for UDP, sent truncated (TC) with none{said}"
     return answer, f"{what}, {len(addresses)} answer{'s' * (len(addresses) != 1)}" + (
         f": {' '.join(addresses)}" if addresses else ""
-    )
+    ) + said
 
 
 def record(text: str) -> tuple[str, str]:

@@ -47,7 +47,7 @@ from ipc.log import Log
 from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
 from ipc.stream import MessageReader, write_all
 
-TIMEOUT = 10.0  # seconds for the whole conversation, opens included
+TIMEOUT = program.CLIENT_PATIENCE  # seconds for the whole conversation, opens included
 log = Log("client")
 
 
@@ -74,7 +74,8 @@ def main() -> None:
         "--timeout",
         type=program.seconds(),
         default=TIMEOUT,
-        help=f"give up after this many seconds (default {TIMEOUT:g})",
+        help=f"give up after this many seconds (default {TIMEOUT:g}: longer than a server's default --idle, "
+        f"{program.SERVER_IDLE:g} s, so one idle client ahead of us is dropped in time)",
     )
     parser.add_argument("messages", nargs="*", default=SAMPLE_REQUESTS, metavar="MESSAGE")
     args = parser.parse_args()

@@ -21,9 +21,10 @@ Run it
 
 System calls, in order
     mkdir() -> mkfifo(DIR/server) -> open(DIR/server, O_RDONLY), blocking until
-    a client opens it for writing -> read() a pid -> per client:
-    open(PID.requests, O_RDONLY) and open(PID.replies, O_WRONLY), each blocking
-    until the client opens its end -> read()/write() until read() returns b""
+    a client opens it for writing -> read() a pid -> per client: lstat() both
+    (FIFOs, not symlinks?) -> open(PID.requests, O_RDONLY|O_NOFOLLOW) and
+    open(PID.replies, O_WRONLY|O_NOFOLLOW), each blocking until the client
+    opens its end, and fstat() each -> read()/write() until read() returns b""
     -> close() both -> ... at end of file on DIR/server: close(), open() again
     -> finally unlink(DIR/server), and rmdir() a directory it made.
     The idle deadline is an alarm (setitimer): open() and read() take no timeout.
@@ -47,6 +48,7 @@ import signal
 import stat
 import sys
 import tempfile
+from typing import Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
@@ -61,15 +63,14 @@ log = Log("server")
 def serve_client(directory: str, pid: int, idle: float) -> None:
     """One conversation, over the client's own two FIFOs; every wait ends after `idle` seconds."""
     paths = [os.path.join(directory, f"{pid}.{name}") for name in ("requests", "replies")]
-    if not all(
-        stat.S_ISFIFO(os.stat(path).st_mode) for path in paths
-    ):  # a stranger's name must not make us open a file
-        raise FileNotFoundError(f"{pid}.requests and {pid}.replies are not both FIFOs")
+    for path in paths:  # lstat(), not stat(): the name itself, never what a planted symlink points to
+        if not stat.S_ISFIFO(os.lstat(path).st_mode):  # a stranger's name must not make us open a file
+            raise FileNotFoundError(f"{pid}.requests and {pid}.replies are not both FIFOs")
     log.say(f"client {pid} is here; opening {pid}.requests and {pid}.replies: each open() waits for the client's")
     signal.setitimer(signal.ITIMER_REAL, idle)  # the deadline: an alarm, since open() and read() take no timeout
-    requests = os.open(paths[0], os.O_RDONLY)  # blocks until the client opens it for writing
+    requests = open_fifo(paths[0], os.O_RDONLY)  # blocks until the client opens it for writing
     try:
-        replies = os.open(paths[1], os.O_WRONLY)  # same order as the client: requests, then replies
+        replies = open_fifo(paths[1], os.O_WRONLY)  # same order as the client: requests, then replies
         try:
             conversation = ServerConversation()
             for request in MessageReader(lambda n: os.read(requests, n)):
@@ -91,6 +92,22 @@ def serve_client(directory: str, pid: int, idle: float) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)  # no alarm while we wait for the next client
 
 
+def open_fifo(path: str, flags: int) -> int:
+    """open() a FIFO the client made, refusing anything else that took its name since lstat()."""
+    fd = os.open(path, flags | os.O_NOFOLLOW)  # O_NOFOLLOW: a symlink swapped in is refused, not followed
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # fstat(): what we really opened (a file swapped in opens at once)
+        os.close(fd)
+        raise FileNotFoundError(f"{os.path.basename(path)} is no longer a FIFO")
+    return fd
+
+
+def client_pid(line: str) -> Optional[int]:
+    """The pid a client wrote on the well-known FIFO, or None: ASCII digits only ("²" is a digit to isdigit())."""
+    if not (line.isascii() and line.isdigit() and len(line) <= 10):  # a pid is at most 4194304 on Linux
+        return None
+    return int(line)
+
+
 def give_up(signum: int, frame: object) -> None:
     raise TimeoutError("the alarm rang")
 
@@ -102,11 +119,12 @@ def serve_clients(well_known: str, directory: str, idle: float, most: float) -> 
     hello = os.open(well_known, os.O_RDONLY)  # blocks until a client opens it for writing
     try:
         for line in MessageReader(lambda n: os.read(hello, n), max_bytes=32):
-            if not line.isdigit():
+            pid = client_pid(line)
+            if pid is None:
                 log.say(f"ignored {line[:40]!r} on {well_known}: not a client's pid")
                 continue
             try:
-                serve_client(directory, int(line), idle)
+                serve_client(directory, pid, idle)
             except TimeoutError:  # iterative: while one client dawdles, the others wait
                 log.say(
                     f"client {line} kept us waiting {idle:g} s (no whole request, or its replies unread): "

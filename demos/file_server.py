@@ -4,41 +4,50 @@ What it shows
     Processes can talk through regular files if no one ever reads a half-
     written one: each message is a file of its own, written under a
     temporary name, then rename()d into place. rename is atomic, so a reader
-    finds no file or all of it. (fcntl() locks on one shared file would also
-    work, at the cost of a lock on every access.) But no regular file can
-    wake its reader: read() at its end returns b"" at once. So the waiting
-    side polls, with a deadline, since nothing tells it its peer died. That
-    is why pipes exist: a pipe's read() sleeps until there are bytes or EOF.
-    Nor can files tell two writers apart: one client at a time, and one that
-    writes no next request for --idle seconds is dropped.
+    finds no file or all of it. But no regular file can wake its reader:
+    read() at its end returns b"" at once. So the waiting side polls, with a
+    deadline, since nothing tells it its peer died. That is why pipes exist:
+    a pipe's read() sleeps until there are bytes or EOF. Nor can a file tell
+    two writers apart, so (as the FIFO server) each client uses names of its
+    own, its pid first: PID.request.1, PID.reply.1, ... Two clients at once
+    never read each other's answers; the server takes the one that has
+    waited longest, and drops one that writes no next request for --idle
+    seconds. And a directory others can write to may hold a name planted
+    before we write it: the server creates each file with O_EXCL, so it never
+    writes through a symlink someone left there.
 
 Run it
     python demos/file_server.py [--dir DIR] [--clients N] [--idle SECONDS]      (or: make files)
     then python demos/file_client.py --dir DIR (DIR from the ready line), or in a shell:
-    printf 'hi\n' >DIR/r.tmp && mv DIR/r.tmp DIR/request.1   then   cat DIR/reply.1 && rm DIR/reply.1
-    (take the answer away, as the client does: a reply.1 left behind would pass for the next client's)
-    and to end (an empty request is the end marker):   touch DIR/request.2
+    printf 'hi\n' >DIR/42.request.1.tmp && mv DIR/42.request.1.tmp DIR/42.request.1
+    then  cat DIR/42.reply.1 && rm DIR/42.reply.1   and to end (an empty request is the end marker):
+    touch DIR/42.request.2
 
 System calls, in order
-    mkdir() -> then per client, for n = 1, 2, ...: listdir() every 10 ms
-    until "request.n" appears -> open(O_NONBLOCK | O_NOFOLLOW), fstat() (a
-    regular file?), read(), close(), unlink() it -> open("reply.n.tmp"),
-    write(), close(), rename() it to "reply.n" -> ... until a request file is
-    empty (the end marker) -> finally remove the directory, if it made it.
+    mkdir() -> listdir() every 10 ms until some "PID.request.1" appears ->
+    lstat() each (the oldest first) -> per request, n = 1, 2, ...:
+    open(O_NONBLOCK | O_NOFOLLOW), fstat() (a regular file?), read(), close(),
+    unlink() it -> open("PID.reply.n.tmp", O_CREAT | O_EXCL | O_NOFOLLOW),
+    write(), close(), rename() it to "PID.reply.n" -> listdir() every 10 ms
+    for "PID.request.n+1" ... until a request file is empty (the end marker)
+    -> unlink() what is left of that client's -> finally remove the
+    directory, if it made it.
 
 Its peer
     demos/file_client.py, or a shell with printf, mv and cat.
 
 Expected output
     server[200]: ready: dir=/tmp/ipc-files-k2j4
-    server[200]: polling for request.1 every 0.01 s: no file can wake its reader
+    server[200]: polling for a client's first request, PID.request.1, every 0.01 s: no file can wake its reader
+    server[200]: client 300 is here: 300.request.1
     server[200]: received "hello"
     server[200]: sent "1 HELLO"
     ...
-    server[200]: request.5 is empty: the client's end marker
+    server[200]: 300.request.5 is empty: the client's end marker
 """
 
 import os
+import re
 import shutil
 import stat
 import sys
@@ -54,13 +63,15 @@ from ipc.protocol import ProtocolError, ServerConversation, encode, error_reply
 from ipc.stream import MessageReader, write_all
 
 POLL = 0.01  # seconds between looks in the directory
+FIRST_REQUEST = re.compile(r"([0-9]+)\.request\.1")  # a client's first message: it is waiting to be served
 log = Log("server")
 
 
 def put(directory: str, name: str, data: bytes) -> None:
     """Write a whole file under a temporary name, then rename it to its real name."""
     temporary = os.path.join(directory, name + ".tmp")  # same directory: rename() cannot cross file systems
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_EXCL: a new file, made now by us; a name planted here before us (a symlink to write through) fails
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         write_all(lambda chunk: os.write(fd, chunk), data)
     finally:
@@ -76,6 +87,8 @@ def take(directory: str, name: str) -> Optional[str]:
         raise ProtocolError(f"{name} is not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)  # and if it changed since lstat(): never block
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # what we really opened
+            raise ProtocolError(f"{name} is not a regular file")
         reader = MessageReader(lambda n: os.read(fd, n))
         message = reader.receive()
         if message is not None and reader.receive() is not None:
@@ -94,36 +107,47 @@ def wait_for(directory: str, name: str, deadline: float, idle: float) -> None:
         time.sleep(POLL)  # nothing can wake us when a file appears: look again later
 
 
-def serve_client(directory: str, idle: float) -> None:
+def next_client(directory: str) -> Optional[str]:
+    """The client that has waited longest: the pid of the oldest PID.request.1 in the directory, if any."""
+    waiting = []
+    for name in os.listdir(directory):
+        if match := FIRST_REQUEST.fullmatch(name):
+            try:
+                waiting.append((os.lstat(os.path.join(directory, name)).st_mtime_ns, match[1]))
+            except FileNotFoundError:  # its client removed it as we looked
+                continue
+    return min(waiting)[1] if waiting else None
+
+
+def serve_client(directory: str, client: str, idle: float) -> None:
     conversation = ServerConversation()
-    deadline = float("inf")  # the first request may be long in coming, like a client to accept()
-    log.say(f"polling for request.1 every {POLL:g} s: no file can wake its reader")
+    deadline = float("inf")  # its first request is here already
+    log.say(f"client {client} is here: {client}.request.1")
     while True:
         n = conversation.answered + 1
-        wait_for(directory, f"request.{n}", deadline, idle)
+        wait_for(directory, f"{client}.request.{n}", deadline, idle)
         try:
-            request = take(directory, f"request.{n}")
+            request = take(directory, f"{client}.request.{n}")
             if request is None:  # zero bytes: the client's end marker, its end of file
-                log.say(f"request.{n} is empty: the client's end marker")
-                return
+                log.say(f"{client}.request.{n} is empty: the client's end marker")
+                return linger(directory, client, idle)  # answers it has not taken yet (it may send all first)
             log.received(request)
             reply = encode(conversation.reply_to(request))  # MessageTooLong if the answer would not fit
         except ProtocolError as error:  # tell the client what was wrong, then stop answering it
-            log.say(f"error from the client: {error}")
+            log.say(f"error from client {client}: {error}")
             reply = encode(error_reply(error))
             log.sent(reply)
-            put(directory, f"reply.{n}", reply)
-            linger(directory, f"reply.{n}", idle)
-            return clear(directory)  # what else the client wrote would pass for the next client's messages
+            put(directory, f"{client}.reply.{n}", reply)
+            return linger(directory, client, idle)
         log.sent(reply)
-        put(directory, f"reply.{n}", reply)
+        put(directory, f"{client}.reply.{n}", reply)
         deadline = time.monotonic() + (idle or float("inf"))
 
 
-def linger(directory: str, name: str, idle: float) -> None:
-    """Let the client take our last answer: unlike bytes in a pipe, it stays for whoever comes next."""
+def linger(directory: str, client: str, idle: float) -> None:
+    """Let the client take our last answers: unlike bytes in a pipe, they stay for whoever comes next."""
     deadline = time.monotonic() + (idle or float("inf"))
-    while name in os.listdir(directory) and time.monotonic() < deadline:
+    while any(name.startswith(f"{client}.reply.") for name in os.listdir(directory)) and time.monotonic() < deadline:
         time.sleep(POLL)
 
 
@@ -131,13 +155,24 @@ def remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     else:
-        os.unlink(path)
+        os.unlink(path)  # a symlink: the link goes, never what it points to
 
 
-def clear(directory: str, keep: tuple = ("request.1", "request.1.tmp")) -> None:
-    """Remove what a client left, which would pass for the next client's messages; keep a new client's first."""
-    for name in set(os.listdir(directory)) - set(keep):
-        remove(os.path.join(directory, name))
+def clear(directory: str, client: Optional[str] = None) -> None:
+    """Remove what a client left (every file, if client is None): it would pass for its next messages."""
+    for name in os.listdir(directory):
+        if client is None or name.startswith(f"{client}."):
+            try:
+                remove(os.path.join(directory, name))
+            except FileNotFoundError:  # its client removed it as we went
+                pass
+
+
+def wait_for_client(directory: str) -> str:
+    """Poll until a client's first request is there, however long: like a server in accept()."""
+    while (client := next_client(directory)) is None:
+        time.sleep(POLL)
+    return client
 
 
 def main() -> None:
@@ -154,19 +189,25 @@ def main() -> None:
         raise FileExistsError(f"{directory} is not empty: its files would pass for a client's messages")
     try:
         log.ready(dir=directory)
+        log.say(f"polling for a client's first request, PID.request.1, every {POLL:g} s: no file can wake its reader")
         served = 0
         while args.clients == 0 or served < args.clients:
+            client, dropped = wait_for_client(directory), None
             try:
-                serve_client(directory, args.idle)
+                serve_client(directory, client, args.idle)
             except TimeoutError as error:  # iterative: while one client dawdles, the others wait
-                log.say(f"the client wrote nothing for {args.idle:g} s ({error}): dropped, next client")
-                clear(directory)
+                dropped = f"client {client} wrote nothing for {args.idle:g} s ({error})"
+            except OSError as error:  # a name planted where we write, a file gone: one bad client is not the end
+                dropped = f"client {client}: {program.describe(error)}"
+            clear(directory, client)  # what it left would pass for its next messages
+            if dropped:
+                log.say(f"{dropped}: dropped, next client")
             served += 1
     finally:
         if made:
             shutil.rmtree(directory)  # with any message a client left behind
         else:
-            clear(directory, keep=())
+            clear(directory)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@ r"""HTTP server: HTTP/1.1 over the very calls of tcp_server.py, for curl, a brow
 What it shows
     HTTP is bytes on a TCP stream: a request line and header lines up to a
     blank line, answered by a status line, headers and a body whose length
-    Content-Length gives. With keep-alive one connection carries request
-    after request; "Connection: close" ends it. A browser opens several
+    Content-Length gives (or, for a body sent in chunks, the chunks' sizes).
+    With keep-alive one connection carries request after request;
+    "Connection: close" ends it. A browser opens several
     connections at once for the parts of a page, so each connection is served
     in a thread of its own (an iterative server would stall the browser: it
     keeps idle connections open). Bad requests get their status, then the
     connection is closed cleanly: 400 malformed, 408 no whole request within
     --timeout, 413 body or 431 head too large, 405 a method not served here,
-    501 one it does not know. Each connection's 4-tuple is logged at accept().
+    501 one it does not know. A client that says "Expect: 100-continue"
+    is told "100 Continue" before it sends its body. Out of fds (accept()
+    fails with EMFILE) or of threads, the server says so once, answers the
+    newest client 503 (a spare fd, kept for this, lets it accept that one),
+    pauses accepting for half a second, and goes on serving. Each connection's 4-tuple is logged at accept().
 
 Run it
     python demos/http_server.py [--host 127.0.0.1] [--port 0] [--connections N] [--timeout 10]
@@ -49,7 +54,7 @@ from http import HTTPStatus
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
 from ipc import program
-from ipc.http_messages import HTTPError, RequestDecoder
+from ipc.http_messages import CONTINUE, HTTPError, RequestDecoder
 from ipc.log import Log, address, quote
 from ipc.stream import MessageReader
 
@@ -102,6 +107,10 @@ def converse(connection: socket.socket, peer: str, timeout: float) -> bool:
     def recv(size: int) -> bytes:  # one deadline for a whole request: a byte a second cannot stretch it
         if timeout:
             connection.settimeout(max(deadline - time.monotonic(), 0.001))
+        if decoder.continue_wanted:  # its head is in, and it waits for our word before it sends its body
+            connection.sendall(CONTINUE)
+            decoder.continue_said()
+            log.say(f"{peer}: sent {quote(CONTINUE.decode().strip())}: it may send its body")
         return connection.recv(size)
 
     reader = MessageReader(recv, decoder=decoder)  # the one read loop: up to the blank line, then Content-Length
@@ -118,7 +127,7 @@ def converse(connection: socket.socket, peer: str, timeout: float) -> bool:
             return True
         log.say(f"{peer}: received {quote(request.start)}")
         connection.settimeout(timeout or None)  # a client that does not read its answer is dropped too
-        kind, body = SITE.get(request.target.split("?")[0], ("text/plain", None))
+        kind, body = SITE.get(request.path.split("?")[0], ("text/plain", None))  # "/x", or "http://host/x"
         if request.method not in ("GET", "HEAD"):
             status, kind, body = 405 if request.method in OTHER_METHODS else 501, "text/plain", "GET and HEAD only\n"
         else:
@@ -167,6 +176,7 @@ def main() -> None:
         args.host or None, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     listener = socket.socket(family, kind, proto)
+    spare = program.SpareFd()  # one fd held back, for the moment there is no other (see below)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind at once after a restart
         try:
@@ -178,18 +188,51 @@ def main() -> None:
         log.say(f"listening on {address(listener.getsockname())}: http://{address(listener.getsockname())}/")
         log.ready(host=host, port=port)
         workers: list[threading.Thread] = []
+        shortage = program.Shortage(log)  # running out is said once, and survived
         while args.connections == 0 or len(workers) < args.connections:
-            connection, peer = listener.accept()  # blocks until a client connects
+            try:
+                connection, peer = listener.accept()  # blocks until a client connects
+            except OSError as error:  # EMFILE: no fd left for it; the connection waits in the queue
+                if error.errno not in program.OUT_OF_FDS:
+                    raise
+                shortage.ran_out("file descriptors", f"answering 503 and pausing accept() {program.SHED_PAUSE:g} s")
+                spare.refuse_newest(listener, too_busy)  # the spare fd lets us accept it, to say no
+                time.sleep(program.SHED_PAUSE)  # a pause, not a loop: the connections we have can finish meanwhile
+                continue
             log.say(f"accepted {address(connection.getsockname())} <- {address(peer)}")  # this connection's 4-tuple
-            workers.append(
-                threading.Thread(target=serve_connection, args=(connection, address(peer), args.timeout), daemon=True)
-            )  # a thread per connection; daemon: Ctrl-C ends them all
-            workers[-1].start()
+            worker = threading.Thread(target=serve_connection, args=(connection, address(peer), args.timeout))
+            worker.daemon = True  # a thread per connection; daemon: Ctrl-C ends them all
+            try:
+                worker.start()
+            except RuntimeError:  # "can't start new thread": a thread limit, or no memory for its stack
+                shortage.ran_out("threads", f"answering 503 and pausing accept() {program.SHED_PAUSE:g} s")
+                with connection:
+                    too_busy(connection)
+                time.sleep(program.SHED_PAUSE)
+                continue
+            shortage.recovered()
+            workers.append(worker)
             workers = workers if args.connections else [worker for worker in workers if worker.is_alive()]
         for worker in workers:
             worker.join()  # each ends by itself: at the client's close, or at its deadline
     finally:
+        spare.close()
         listener.close()
+
+
+def too_busy(connection: socket.socket) -> None:
+    """503, said without reading the request (there is no thread or fd to serve it): come back in a second."""
+    body = b"this server is out of resources for now: try again in a second\n"
+    connection.settimeout(1.0)  # from the accepting thread: never wait long on one client
+    try:
+        connection.sendall(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        connection.shutdown(socket.SHUT_WR)  # our FIN; its request, unread, would make close() send a reset
+        connection.recv(65536)  # so read what it sent (a second at most) before we close
+    except OSError:  # gone already, or slow: it will see the connection close
+        pass
 
 
 if __name__ == "__main__":

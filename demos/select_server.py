@@ -13,6 +13,9 @@ What it shows
     Between two poll() calls nothing else remembers a client, so its state is
     in a table: its bytes so far (a Decoder: the exchange without I/O), the
     answers not yet sent, its deadline (--idle: no progress for that long).
+    Each client holds an fd: out of them, accept() fails with EMFILE, and
+    the server says so once, stops polling its listener for half a second
+    (new clients wait in the listen queue), and serves the ones it has.
 
 Run it
     python demos/select_server.py [--host 127.0.0.1] [--port 0] [--clients N] [--idle SECONDS]
@@ -144,9 +147,13 @@ def main() -> None:
         poller.register(listener, select.POLLIN)  # readable: a client is waiting to be accepted
         log.say(f"listening on {address(listener.getsockname())}; poll() waits on it and on every client")
         log.ready(host=listener.getsockname()[0], port=listener.getsockname()[1])
-        accepted = 0
+        accepted, paused_until = 0, math.inf  # paused: out of fds, the listener is left out of poll() a while
+        shortage = program.Shortage(log)
         while clients or args.clients == 0 or accepted < args.clients:
-            soonest = min((client.deadline for client in clients.values()), default=math.inf)
+            if time.monotonic() >= paused_until:
+                poller.register(listener, select.POLLIN)  # try accept() again
+                paused_until = math.inf
+            soonest = min([paused_until, *(client.deadline for client in clients.values())])
             wait = None if soonest == math.inf else max(0, soonest - time.monotonic()) * 1000
             for fd, events in poller.poll(wait):  # sleeps until an fd is ready or a deadline comes
                 if fd == listener.fileno():
@@ -154,6 +161,18 @@ def main() -> None:
                         sock, peer = listener.accept()  # ready: will not block (or another took it: EAGAIN)
                     except BlockingIOError:
                         continue
+                    except OSError as error:  # EMFILE: no fd for it. Still readable: poll() would spin on it
+                        if error.errno not in program.OUT_OF_FDS:
+                            raise
+                        shortage.ran_out(
+                            "file descriptors",
+                            f"{plural(len(clients), 'client')} hold them; not accepting for {program.SHED_PAUSE:g} s "
+                            "at a time, new clients wait in the listen queue",
+                        )
+                        poller.unregister(listener)
+                        paused_until = time.monotonic() + program.SHED_PAUSE
+                        continue
+                    shortage.recovered()
                     sock.setblocking(False)  # no recv() or send() on it may ever wait
                     clients[sock.fileno()] = Client(sock, address(peer), args.idle)
                     poller.register(sock, select.POLLIN)

@@ -37,7 +37,7 @@ from ipc.log import Log, address
 from ipc.protocol import SAMPLE_REQUESTS, ClientConversation, encode
 from ipc.stream import MessageReader
 
-TIMEOUT = 10.0  # seconds to wait for the server before giving up
+TIMEOUT = program.CLIENT_PATIENCE  # seconds to wait for the server: longer than a server's default --idle
 log = Log("client")
 
 

@@ -97,9 +97,36 @@ class Child:
         return None if already is not None else self.popen.returncode
 
 
+def start(argv: Sequence[str], role: str, **options: bool) -> Child:
+    """A Child, started with Ctrl-C and SIGTERM held back until it is: raised while it was being started (inside
+    fork and exec), they would leave it running with no one to stop it. Then the first that came is acted on."""
+    if threading.current_thread() is not threading.main_thread():
+        return Child(argv, role, **options)
+    arrived: list[int] = []
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in stopping}
+    try:
+        child = Child(argv, role, **options)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    handler = previous[arrived[0]] if arrived else signal.SIG_IGN
+    if handler != signal.SIG_IGN:
+        try:
+            if callable(handler):
+                handler(arrived[0], None)  # raises, as it would have (program.run's Terminated, KeyboardInterrupt)
+            else:
+                child.stop()
+                signal.raise_signal(arrived[0])  # its default: the end of this process
+        except BaseException:
+            child.stop()
+            raise
+    return child
+
+
 def run(argv: Sequence[str], role: str, timeout: float) -> tuple[int, list[str]]:
     """Run a program to its end, its stdout and stderr passed on labelled; its exit code and lines."""
-    child = Child(argv, role, merge_stdout=True)
+    child = start(argv, role, merge_stdout=True)
     try:
         return child.finish(timeout), child.lines
     finally:

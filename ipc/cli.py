@@ -51,7 +51,10 @@ diagnosis is on stderr and every process of its tree was ended; 126 cannot run i
 127 not found; 2 usage error; 130 interrupted; 143 terminated; 129 hung up.
 Processes the command leaves running when it exits are ended too, and named (--keep: not).
 example: ipc watch -- sh demos/broken/pipeline_loop.sh"""
-TRACE_EPILOG = """exit codes: the command's own (128+N if signal N ended it); 3 its processes deadlocked
+TRACE_EPILOG = """what ends a trace: the command ending; its processes deadlocking (judged as ipc watch judges:
+then explained on stderr and ended; a wait on the world outside -- a server waiting for clients, a
+terminal, a slow stdin, a timeout -- is no deadlock, and is left to run); --timeout; Ctrl-C.
+exit codes: the command's own (128+N if signal N ended it); 3 its processes deadlocked
 (the picture shows where; they were ended); 124 --timeout ended it; 126 cannot run it;
 127 not found; 2 usage error, or strace missing or not permitted; 130 interrupted; 143 terminated.
 ipc trace NAME exits as ipc run: 0 when the demo did what it should (a broken one: it deadlocked).
@@ -213,7 +216,8 @@ def _stop(signum: int, frame: object) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # what kill, timeout, CI and a closed terminal send
-        signal.signal(sig, _stop)  # raised where the run is, so its cleanup ends what it started
+        if signal.getsignal(sig) != signal.SIG_IGN:  # ignored when we came (nohup ipc ...): it stays ignored
+            signal.signal(sig, _stop)  # raised where the run is, so its cleanup ends what it started
     try:
         if args.command == "list" and args.update_readme:
             return update_readme(args.update_readme)

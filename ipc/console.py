@@ -17,7 +17,7 @@ from typing import TextIO
 from .result import Result
 from .runner import RUNNING, WAITING, Runner, tally
 
-COLOURS = {"ok": "32", "FAILED": "1;31", "skipped": "2", RUNNING: "33", WAITING: "2"}
+COLOURS = {"ok": "32", "FAILED": "1;31", "skipped": "2", "interrupted": "33", RUNNING: "33", WAITING: "2"}
 REDRAW = 0.1  # seconds between two drawings of the live table, at most
 
 
@@ -105,6 +105,8 @@ class Console:
     def _row(self, name: str, state: str, result: Result) -> str:
         if result.skipped:
             return f"skipped  {name}: {result.skipped}"
+        if result.interrupted:
+            return f"interrupted {name}: the whole run was stopped before it finished ({result.seconds:.2f} s)"
         messages = f"{result.messages} message{'s' if result.messages != 1 else ''}" if result.messages else ""
         return f"{state:<8} {name:<28} {messages:>12}  {result.seconds:6.2f} s"
 

@@ -129,7 +129,8 @@ class Run:
                 result.judged = self.watch.detector.last
                 result.deadlock_seconds = diagnosis.reported_at - self.start  # on the lines' clock
                 if self.recording:  # the kernel's view as it stood, before anything is ended
-                    result.stopped_texts = self.recording.texts()
+                    blocked = {stuck.tid or stuck.pid: stuck.call for stuck in diagnosis.watched}
+                    result.stopped_texts = self.recording.texts_showing(blocked)
                 self._show(diagnosis.report())
             if diagnosis is None or demo.kind != "deadlock":
                 result.problems.append(str(stop))

@@ -36,6 +36,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: kill, timeout(1), the harness
 EXPECTED = (ProtocolError, OSError)  # OSError covers refused, reset, broken pipe, timeouts, missing files
+# How long a server waits on an idle client, and a client on its server, by default. An iterative server
+# serves the next client only once it has dropped an idle one, so its deadline must be the shorter:
+# with one idle client ahead of it (an nc that types nothing), the next client is still served in time.
+SERVER_IDLE = 5.0
+CLIENT_PATIENCE = 10.0
 
 
 class Terminated(BaseException):
@@ -155,6 +160,71 @@ def who_is_at(path: str) -> str:
     return "a server is listening there"
 
 
+# -- a server that runs out ----------------------------------------------------
+
+OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)  # accept()'s errors when this process, or the whole system, has no fd left
+SHED_PAUSE = 0.5  # seconds a server that ran out stops accepting, so that the clients it has can finish
+
+
+class Shortage:
+    """A server that runs short (of fds, of threads) says so once, not once per client it turns away; and once
+    when it has enough again, with how many it turned away meanwhile."""
+
+    def __init__(self, log: Log):
+        self.log, self.what, self.shed = log, None, 0
+
+    def ran_out(self, what: str, doing: str) -> None:
+        self.shed += 1
+        if self.what is None:
+            self.what = what
+            self.log.say(f"out of {what}: {doing}")
+
+    def recovered(self) -> None:
+        if self.what is not None:
+            self.log.say(f"enough {self.what} again ({self.shed} time{'s' * (self.shed != 1)} short meanwhile)")
+            self.what, self.shed = None, 0
+
+
+class SpareFd:
+    """One fd kept in reserve. When accept() fails for want of fds, the newest connection waits in the listen
+    queue, unanswered, and the listener stays readable; letting the spare go lets accept() take that connection,
+    so the server can say no (answer) and close it; then the spare is taken back."""
+
+    def __init__(self) -> None:
+        self.fd = os.open(os.devnull, os.O_RDONLY)
+
+    def refuse_newest(self, listener: socket.socket, answer: Callable[[socket.socket], None]) -> bool:
+        """Accept one connection with the spare fd, answer it, close it. False if there was nothing to take."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        try:
+            connection, _ = listener.accept()  # takes the spare's fd number
+        except OSError:  # still none (another thread took it), or no one waiting after all
+            self._take_back()
+            return False
+        with connection:
+            try:
+                connection.settimeout(1.0)  # a client that reads nothing cannot hold the server up
+                answer(connection)
+            except OSError:  # it has gone already: nothing to tell it
+                pass
+        self._take_back()
+        return True
+
+    def _take_back(self) -> None:
+        if self.fd < 0:
+            try:
+                self.fd = os.open(os.devnull, os.O_RDONLY)
+            except OSError:  # taken meanwhile: the next refusal will try again
+                self.fd = -1
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 # -- the command line ----------------------------------------------------------
 
 
@@ -183,8 +253,9 @@ def clients_options(parser: argparse.ArgumentParser, idle: Optional[str] = None)
         parser.add_argument(
             "--idle",
             type=seconds(zero="no deadline"),
-            default=60.0,
-            help=f"{idle} for this long (default 60; 0: never)",
+            default=SERVER_IDLE,
+            help=f"{idle} for this long (default {SERVER_IDLE:g}: shorter than a client's default patience, "
+            f"{CLIENT_PATIENCE:g} s, so the next client is served in time; 0: never)",
         )
 
 

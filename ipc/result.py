@@ -10,6 +10,7 @@ from .deadlock import Diagnosis
 from .trace.build import build
 from .trace.model import Trace
 from .transcript import Line, Transcript
+from .waitfor import lock_waits
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Result:
     messages: int = 0
     seconds: float = 0.0
     skipped: Optional[str] = None  # why the demo could not run here
+    interrupted: bool = False  # cut short because the whole run was stopped (Ctrl-C, SIGTERM): no verdict on it
     diagnosis: Optional[Diagnosis] = None  # the deadlock, when its processes deadlocked
     judged: Optional[tuple] = None  # ...and the snapshot ipc.waitfor judged then, with its finding
     deadlock_seconds: Optional[float] = None  # when it was reported, on the clock of the lines
@@ -35,7 +37,9 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        return "skipped" if self.skipped else ("ok" if self.ok else "FAILED")
+        if self.skipped:
+            return "skipped"
+        return "interrupted" if self.interrupted else ("ok" if self.ok else "FAILED")
 
     @property
     def trace(self) -> Optional[Trace]:
@@ -49,7 +53,9 @@ class Result:
 
     def _model(self, which: str, texts: list[str]) -> Optional[Trace]:
         if texts and which not in self._models:
-            self._models[which] = build(texts)  # a model takes a while: only for whoever draws it
+            model = self._models[which] = build(texts)  # a model takes a while: only for whoever draws it
+            if self.judged is not None:
+                model.lock_waits = lock_waits(self.judged[0])
         return self._models.get(which)
 
     @property

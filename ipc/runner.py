@@ -103,6 +103,8 @@ class Runner:
         except Exception as error:  # a bug in the harness: this demo fails with its traceback, the others go on
             entry.output.write(traceback.format_exc())
             entry.result = Result(entry.demo, problems=[f"the harness failed: {type(error).__name__}: {error}"])
+        if self.stop.is_set() and not entry.result.ok:  # cut short by the signal that stops everything
+            entry.result.interrupted = True
         entry.state = entry.result.verdict
         self._notify()
 

@@ -100,6 +100,10 @@ def family(call: str) -> Optional[Family]:
     return FAMILY_OF.get(call)
 
 
+# A non-blocking call that would have had to wait says so at once: it never waited.
+WOULD_BLOCK = frozenset({"EAGAIN", "EWOULDBLOCK", "EINPROGRESS"})
+
+
 class Unit(enum.Enum):
     MILLISECONDS = "ms"  # an int: negative waits for ever, 0 does not wait
     POINTER = "pointer"  # a struct timespec or timeval: NULL waits for ever

@@ -446,6 +446,16 @@ def _find_cycle(order: Sequence[int], edges: Mapping[int, set[int]]) -> list[int
     return next(([pid] for pid in order if pid in edges.get(pid, ())), [])
 
 
+def lock_waits(snapshot: Snapshot) -> frozenset:
+    """The threads of a snapshot that wait for a lock only their own process's threads can release."""
+    return frozenset(
+        thread.tid
+        for process in snapshot.processes.values()
+        for thread in process.threads
+        if thread.motion is Motion.BLOCKED and any(need.want is Want.LOCK for need in thread.needs)
+    )
+
+
 # -- snapshots as plain data (recorded for the tests, and for a look at what was judged) --
 
 

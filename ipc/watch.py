@@ -34,6 +34,7 @@ from .deadlock import Diagnosis, Watcher
 from .processes import TICK, Keeper
 from .procfs import command
 from .transcript import parse_label
+from .waitfor import lock_waits
 
 if TYPE_CHECKING:  # the trace package is loaded only when a command is watched under strace
     from .trace.model import Trace
@@ -121,6 +122,8 @@ def watch(
             outcome = Outcome(code, None, time.monotonic() - watching.start, [], why_ended=why)
         outcome.left = _left_behind(keeper, report, keep, name)
         outcome.judged = watcher.detector.last
+        if outcome.stopped is not None and outcome.judged is not None:
+            outcome.stopped.lock_waits = lock_waits(outcome.judged[0])
         return outcome
     finally:
         keeper.close()
@@ -128,6 +131,8 @@ def watch(
         if recording:
             if "outcome" in locals():
                 outcome.trace = recording.model(housekeeping=housekeeping)
+                if outcome.stopped is not None:
+                    outcome.trace.lock_waits = outcome.stopped.lock_waits
             recording.close()
 
 
@@ -209,8 +214,10 @@ class _Watching:
     def _deadlocked(self, diagnosis: Diagnosis) -> Outcome:
         print(f"{self.name}: {diagnosis.report()}", file=self.report, flush=True)
         labels = [stuck.label for stuck in diagnosis.watched]
-        # as it stood, before it is ended
-        stopped = self.recording.model(housekeeping=self.housekeeping) if self.recording else None
+        stopped = None
+        if self.recording:  # as it stood, before it is ended
+            blocked = {stuck.tid or stuck.pid: stuck.call for stuck in diagnosis.watched}
+            stopped = self.recording.model(housekeeping=self.housekeeping, texts=self.recording.texts_showing(blocked))
         self.keeper.end()
         self._drain()
         print(f"{self.name}: ended {', '.join(labels)}; exit code {EXIT_DEADLOCK} (deadlock)", file=self.report,

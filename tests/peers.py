@@ -184,10 +184,13 @@ class StdioPeer(Peer):
 
 
 class FilePeer(Peer):
-    """demos/file_client.py by hand: each line a file of its own, written as NAME.tmp and renamed to request.N."""
+    """demos/file_client.py by hand: each line a file of its own, written as NAME.tmp and renamed to ID.request.N."""
+
+    numbers = itertools.count(os.getpid() * 1000)  # names of its own, as a client's pid gives them
 
     def __init__(self, directory: str):
         self.directory = directory
+        self.number = next(self.numbers)
         self.pending = b""  # bytes of a message not yet whole: still in request.N.tmp
         self.written = self.taken = 0
         self.over = False  # the server ended the conversation: an error, or our end marker
@@ -195,10 +198,10 @@ class FilePeer(Peer):
 
     def _put(self, data: bytes) -> None:
         self.written += 1
-        temporary = os.path.join(self.directory, f"request.{self.written}.tmp")
+        temporary = os.path.join(self.directory, f"{self.number}.request.{self.written}.tmp")
         with open(temporary, "wb") as file:
             file.write(data)
-        os.rename(temporary, os.path.join(self.directory, f"request.{self.written}"))
+        os.rename(temporary, os.path.join(self.directory, f"{self.number}.request.{self.written}"))
 
     def send(self, data: bytes) -> None:
         self.pending += data
@@ -215,10 +218,10 @@ class FilePeer(Peer):
         if self.over or (self.ended and self.taken == self.written - 1):
             return None
         self.taken += 1
-        path = os.path.join(self.directory, f"reply.{self.taken}")
+        path = os.path.join(self.directory, f"{self.number}.reply.{self.taken}")
         end = time.monotonic() + DEADLINE
         while not os.path.exists(path):  # a file cannot wake its reader: poll, with a deadline
-            assert time.monotonic() < end, f"no reply.{self.taken} within {DEADLINE} s"
+            assert time.monotonic() < end, f"no {self.number}.reply.{self.taken} within {DEADLINE} s"
             time.sleep(0.005)
         with open(path, "rb") as file:
             reply = MessageReader(file.read).receive()

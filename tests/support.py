@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from ipc.transcript import parse_line
 
@@ -139,6 +142,38 @@ def run_program(script: str, *args: str, input: bytes = b"", deadline: float = D
     return subprocess.run(
         [sys.executable, str(DEMOS / script), *args], input=input, capture_output=True, cwd=ROOT, timeout=deadline
     )
+
+
+# The optional system tools some tests need, and the Debian package each comes in.
+TOOLS = {"dig": "dnsutils", "dnsmasq": "dnsmasq-base", "chromium": "chromium", "curl": "curl", "nc": "netcat-openbsd",
+         "cc": "gcc", "unshare": "util-linux", "ip": "iproute2"}  # fmt: skip
+TOOL = pytest.mark.tools  # what `pytest -m tools` selects: tests/test_optional_tools.py runs them with the tools hidden
+
+
+def why_no(tool: str) -> str:
+    """The skip reason for a missing tool: which, and how to install it."""
+    return f"no {tool} here (Debian: apt-get install {TOOLS[tool]})"
+
+
+def needs(*tools: str):
+    """Mark a test as needing these tools, and skip it, saying which and how to install them, where one is missing."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+
+    def apply(test):
+        return TOOL(pytest.mark.skipif(bool(missing), reason="; ".join(map(why_no, missing)))(test))
+
+    return apply
+
+
+def also(*marks):
+    """Several marks as one decorator."""
+
+    def apply(test):
+        for mark in marks:
+            test = mark(test)
+        return test
+
+    return apply
 
 
 _runs: dict = {}

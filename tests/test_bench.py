@@ -103,10 +103,13 @@ def test_the_report_json_and_svg_are_well_formed(everything):
     assert chart.render(again, document["machine"]) == svg
 
 
+@pytest.mark.tools  # cc, for the C side
 def test_placements_pin_both_processes_or_say_why(everything):
     pinned = [o for o in everything if o.spec.placement != "unpinned"]
     assert {o.spec.placement for o in pinned} == {"same-cpu", "two-cpus"}
     for outcome in pinned:
+        if outcome.status == "skipped" and outcome.reason.startswith("no C compiler (cc) on PATH"):
+            continue  # the C side, with no compiler here: it says so, as a skip
         assert outcome.status == "ok" or "one CPU" in outcome.reason or "cannot pin" in outcome.reason
 
 
@@ -176,6 +179,7 @@ def pipes(c_role: str) -> tuple:
     return (requests[0], replies[1]), channels.fd_end(replies[0], requests[1])
 
 
+@pytest.mark.tools  # cc
 def test_the_c_client_and_the_python_server_agree_on_frames_and_checksums(c_reference):
     size = 100
     c_fds, server = pipes("client")
@@ -208,6 +212,7 @@ def test_the_c_client_and_the_python_server_agree_on_frames_and_checksums(c_refe
     assert len(figures["samples_ns"]) == count - loops.WARMUP_MIN
 
 
+@pytest.mark.tools  # cc
 def test_the_c_client_detects_a_byte_the_python_server_corrupted(c_reference):
     c_fds, server = pipes("client")
     done = run_beside(
@@ -232,6 +237,7 @@ def test_the_c_client_detects_a_byte_the_python_server_corrupted(c_reference):
     assert done.returncode == 1 and "checksum differs" in done.stderr
 
 
+@pytest.mark.tools  # cc
 def test_the_python_client_reads_the_c_servers_streams_byte_for_byte(c_reference):
     size = 70001
     c_fds, client = pipes("server")
@@ -246,6 +252,7 @@ def test_the_python_client_reads_the_c_servers_streams_byte_for_byte(c_reference
     assert values and values[0][0] % size == 0
 
 
+@pytest.mark.tools  # cc
 def test_the_c_reference_names_the_mechanisms_it_lacks(c_reference, directory):
     with pytest.raises(channels.Unsupported, match="no shm"):
         reference.run(c_reference, Spec(LATENCY, "shm", "c", 64), str(directory), 5)

@@ -1,5 +1,6 @@
 """The ipc command's own bad input: one line on stderr and exit 2, never a traceback, never a run."""
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,21 @@ def test_output_that_cannot_be_written_is_one_line_and_everything_is_cleaned_up(
         done = ipc("run", "pipe", stdout=full)
     assert (done.returncode, done.stderr) == (2, "ipc: cannot write its output: No space left on device\n")
     # and the demo's processes and files are gone: the conftest checks
+
+
+def test_under_nohup_a_sighup_leaves_ipc_running_to_its_end():
+    # nohup sets SIGHUP to SIG_IGN before exec: ipc once installed its own handler anyway and died of the hang-up.
+    def as_nohup_does():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    command = [sys.executable, "-m", "ipc", "watch", "--", "sh", "-c", 'echo started; read line; echo "got $line"']
+    with subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          preexec_fn=as_nohup_does) as ipc_watch:  # fmt: skip
+        try:
+            assert ipc_watch.stdout.readline() == b"started\n"  # the command runs, under ipc watch
+            ipc_watch.send_signal(signal.SIGHUP)  # the terminal closed
+            out, err = ipc_watch.communicate(b"on\n", timeout=30)  # it went on: the command reads, and ends
+        finally:
+            ipc_watch.kill()
+    assert ipc_watch.returncode == 0, err
+    assert out == b"got on\n" and b"hung up" not in err

@@ -13,14 +13,13 @@ import contextlib
 import errno
 import re
 import select
-import shutil
 import socket
 import subprocess
 import time
 
 import pytest
 from peers import DATAGRAM_SERVERS, STREAM_SERVERS, DatagramPeer, Mechanism, Peer
-from support import DEADLINE, Program
+from support import DEADLINE, Program, needs
 
 from ipc.catalog import no_ipv6_loopback
 
@@ -194,7 +193,7 @@ def test_the_error_line_arrives_however_much_the_client_sent_after_it(mechanism)
         assert peer.replies() == [TOO_LONG]
 
 
-@pytest.mark.skipif(not shutil.which("nc"), reason="no nc here (Debian: apt-get install netcat-openbsd)")
+@needs("nc")
 @pytest.mark.parametrize("mechanism", SOCKET_SERVERS, ids=lambda mechanism: mechanism.name)
 def test_nc_sees_the_error_line(mechanism):
     """The README's own way to talk to a server by hand."""

@@ -12,16 +12,16 @@ from dataclasses import replace
 
 import pytest
 from expected_output import mismatches
-from support import ROOT, Program, run_program
+from support import ROOT, TOOL, Program, also, needs, run_demo_once, run_program
 
 from ipc import catalog
 from ipc.catalog import protocols
-from ipc.dns_messages import QR, RCODES, SAMPLE_ZONE, TC, encode_name
+from ipc.dns_messages import QR, RCODES, SAMPLE_ZONE, TC, TYPES, encode_name, read_record
 from ipc.harness import run_demo
 from ipc.transcript import Transcript
 
-NO_DIG = "no dig here (Debian: apt-get install dnsutils)"
 NO_NAMESPACES = protocols.no_namespaces()
+needs_namespaces = also(TOOL, pytest.mark.skipif(NO_NAMESPACES is not None, reason=f"{NO_NAMESPACES}"))
 VARY_IDS = (r"(?<=0x)[0-9a-f]{4}", r"(?<=header   )[0-9a-f]{2} [0-9a-f]{2}")
 
 
@@ -44,6 +44,13 @@ def ask(port, query, timeout=5.0):
 
 def query(name, qtype=1, ident=0x1234, flags=0x0100, questions=1):
     return struct.pack("!6H", ident, flags, questions, 0, 0, 0) + encode_name(name) + struct.pack("!2H", qtype, 1)
+
+
+def with_opt(datagram, version=0, payload=1232):
+    """The query with an EDNS OPT record added to its additional section (RFC 6891 6.1.2), as dig adds one."""
+    ident, flags, qd, an, ns, ar = struct.unpack("!6H", datagram[:12])
+    opt = b"\x00" + struct.pack("!HHIH", TYPES["OPT"], payload, version << 16, 0)
+    return struct.pack("!6H", ident, flags, qd, an, ns, ar + 1) + datagram[12:] + opt
 
 
 # -- through the harness ---------------------------------------------------------
@@ -72,11 +79,15 @@ def test_the_dns_check_fails_when_an_answer_or_the_bytes_are_wrong():
     assert any("the bytes shown are not a query for it" in p for p in wrong_bytes)
 
 
-@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+@needs_namespaces
 def test_dns_names_resolves_three_ways_through_a_server_on_port_53_of_its_own():
-    result = run_demo(catalog.find(["dns-names"])[0])
+    result = run_demo_once("dns-names")
     assert result.ok, result.problems
-    assert mismatches("dns_names.py", labelled(result), vary=VARY_IDS) == []
+    missing = mismatches("dns_names.py", labelled(result), vary=VARY_IDS)
+    if shutil.which("dig") is None:  # then it says so instead, and dig's lines are for the test below
+        assert "dig: not installed (Debian: apt-get install dnsutils): skipped" in result.transcript.texts("names")
+        missing = [line for line in missing if not line.startswith("dig[")]
+    assert missing == []
     names = [line.text for line in result.said("names")]
     # measured: IPv6 first (RFC 6724), then the IPv4 addresses in the order the server gave them
     assert "3. getaddrinfo('many.ipc.test', 80): [fd53::11]:80, 10.53.0.11:80, 10.53.0.12:80, 10.53.0.13:80" in names
@@ -84,6 +95,16 @@ def test_dns_names_resolves_three_ways_through_a_server_on_port_53_of_its_own():
     assert any("many.ipc.test AAAA" in text for text in queried)  # getaddrinfo asked the server for both families
 
 
+@needs_namespaces
+@needs("dig")
+def test_dns_names_shows_what_dig_says():
+    result = run_demo_once("dns-names")
+    dug = [line.text for line in result.said("dig")]
+    assert {text.split()[-1] for text in dug if "\tIN\tA\t" in text} == {"10.53.0.11", "10.53.0.12", "10.53.0.13"}
+    assert [text.split()[-1] for text in dug if "\tIN\tAAAA\t" in text] == ["fd53::11"]
+
+
+@TOOL
 @pytest.mark.skipif(protocols.no_dnsmasq() is not None, reason=str(protocols.no_dnsmasq()))
 def test_dnsmasq_an_independent_server_gives_the_same_names():
     result = run_demo(catalog.find(["dns-dnsmasq"])[0])
@@ -107,7 +128,7 @@ def test_dns_names_without_unshare_says_so_in_one_line():
     )
 
 
-@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+@needs_namespaces
 def test_the_inner_step_refuses_to_run_in_its_parents_namespaces():
     # Its parent here (sh) shares its namespaces, as a person typing --inside at a prompt would: it must refuse
     # before it mounts or adds anything. All inside a sandbox, so that a failing guard could change nothing here.
@@ -127,7 +148,7 @@ def test_the_inner_step_refuses_to_run_in_its_parents_namespaces():
     assert done.stdout.split()[:4] == ["code", "1", "lo", "DOWN"]  # and no address was added
 
 
-@pytest.mark.skipif(NO_NAMESPACES is not None, reason=str(NO_NAMESPACES))
+@needs_namespaces
 def test_dns_names_stopped_midway_ends_everything_it_started():
     with Program("dns_names.py") as names:
         names.wait_for_line(r"dns\[\d+\]: ready: host=127\.0\.0\.1 port=53")
@@ -140,9 +161,9 @@ def test_dns_names_stopped_midway_ends_everything_it_started():
 # -- dig, a real client ------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("dig") is None, reason=NO_DIG)
+@needs("dig")
 def test_dig_reads_the_demo_servers_answers():
-    with dns_server("--record", "demo.ipc.test=127.0.0.1", "--queries", "6") as dns:
+    with dns_server("--record", "demo.ipc.test=127.0.0.1", "--queries", "7") as dns:
         port = dns.ready()["port"]
 
         def dig(*args):
@@ -160,7 +181,9 @@ def test_dig_reads_the_demo_servers_answers():
         assert dig("demo.ipc.test", "+short").split() == ["127.0.0.1"]  # a --record of our own
         full = dig("nothing.ipc.test")
         assert "status: NXDOMAIN" in full and re.search(r"flags: qr aa rd;", full)  # authoritative, no "ra"
+        assert "; EDNS: version: 0, flags:; udp: 1232" in full  # dig sent an OPT record: ours came back
         assert "status: REFUSED" in dig("example.com")  # not its zone, and it does not ask anyone else
+        assert "status: BADVERS" in dig("www.ipc.test", "+edns=1", "+noednsnegotiation")  # a version it lacks
         no_mx = dig("ipc.test", "MX", "+norecurse")  # the name exists, with no such record
         assert re.search(r"status: NOERROR.*\n;; flags: qr aa; QUERY: 1, ANSWER: 0,", no_mx)
         assert dns.finish()[0] == 0
@@ -182,14 +205,23 @@ def test_dig_reads_the_demo_servers_answers():
         (query("www.ipc.test", qtype=15), "NOERROR"),  # MX: the name exists, no such record (0 answers)
         (query("WWW.IPC.TEST"), "NOERROR"),  # names are case-insensitive
         (query("www.ipc.test")[:-2] + b"\x00\x03", "REFUSED"),  # class CH (Chaosnet), not the Internet's
+        (struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\x01a\xc0\x0c", "FORMERR"),  # "a", then itself again: a loop
+        (struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\x07www.ipc\x04test\x00\x00\x01\x00\x01", "REFUSED"),  # 2 labels
+        (with_opt(with_opt(query("www.ipc.test")), payload=4096), "FORMERR"),  # two OPT records
+        (with_opt(query("www.ipc.test"), version=1), "BADVERS"),  # EDNS version 1: not spoken here
     ],
 )
 def test_each_query_gets_the_rcode_dns_prescribes(datagram, rcode):
     with dns_server("--queries", "1") as dns:
-        (ident, flags, _, answers, _, _), data = ask(int(dns.ready()["port"]), datagram)
+        (ident, flags, _, answers, _, additional), data = ask(int(dns.ready()["port"]), datagram)
         assert dns.finish()[0] == 0
     assert ident == struct.unpack("!H", datagram[:2])[0] and flags & QR
-    assert RCODES[flags & 0xF] == rcode
+    extended = 0
+    if additional:  # an OPT record carries the rcode's upper 8 bits (RFC 6891 6.1.3)
+        opt, _ = read_record(data, len(data) - 11)
+        assert opt.rtype == TYPES["OPT"] and opt.name == ""
+        extended = opt.ttl >> 24
+    assert RCODES[extended << 4 | flags & 0xF] == rcode
     if datagram[12:14] == b"\x03W":
         assert answers == 1 and data[12:30] == datagram[12:30]  # the question comes back as it went, capitals and all
 
@@ -204,6 +236,33 @@ def test_garbage_and_answers_are_ignored_and_the_next_query_is_served():
         assert dns.finish()[0] == 0
     assert header[3] == 1
     assert sum("not a DNS query" in line for line in dns.lines) == 2
+
+
+def test_a_pointer_loop_costs_the_server_nothing_and_the_next_query_is_served():
+    loop = struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0) + b"\x01a\xc0\x0c"  # 16 bytes that once stopped it for everyone
+    with dns_server("--queries", "2") as dns:
+        port = int(dns.ready()["port"])
+        (_, flags, _, _, _, _), _ = ask(port, loop, timeout=2)
+        header, _ = ask(port, query("www.ipc.test"), timeout=2)
+        assert dns.finish()[0] == 0
+    assert RCODES[flags & 0xF] == "FORMERR" and header[3] == 1
+    assert any("FORMERR (a name's pointer at byte 14 does not point back" in line for line in dns.lines)
+
+
+def test_a_query_with_edns_gets_an_opt_record_back_and_answers_as_big_as_it_offers():
+    records = [arg for n in range(40) for arg in ("--record", f"big.ipc.test=10.53.1.{n}")]  # 676 bytes of answer
+    with dns_server("--queries", "2", *records) as dns:
+        port = int(dns.ready()["port"])
+        (_, flags, _, answers, _, additional), data = ask(port, with_opt(query("big.ipc.test"), payload=1232))
+        (_, small_flags, _, none, _, _), small = ask(port, with_opt(query("big.ipc.test"), payload=600))
+        assert dns.finish()[0] == 0
+    assert not flags & TC and answers == 40 and additional == 1 and len(data) == 12 + 18 + 40 * 16 + 11
+    opt, end = read_record(data, len(data) - 11)
+    assert (opt.rtype, opt.rclass, opt.ttl, end) == (TYPES["OPT"], 1232, 0, len(data))  # version 0, no flags
+    assert small_flags & TC and none == 0 and len(small) <= 600  # it offered 600 bytes: truncated, with its OPT
+    assert any(
+        "40 answers: 10.53.1.0 " in line and line.endswith("(EDNS: answers up to 1232 bytes)") for line in dns.lines
+    )
 
 
 def test_an_answer_too_big_for_a_udp_datagram_is_marked_truncated():
@@ -221,30 +280,65 @@ def test_an_answer_too_big_for_a_udp_datagram_is_marked_truncated():
 ONE_ANSWER = struct.pack("!5H", 0x8180, 1, 1, 0, 0)  # flags QR RD RA, 1 question, 1 answer (the id comes first)
 
 
-def fake_server_answers(reply_for):
-    """Run the client against a UDP socket of ours that answers each query with reply_for(query)."""
+def fake_server_answers(replies_for, timeout=5):
+    """Run the client against a UDP socket of ours that answers its query with the datagrams replies_for(query)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as fake:
         fake.bind(("127.0.0.1", 0))
         fake.settimeout(5)
-        with Program("dns_client.py", "--port", str(fake.getsockname()[1]), "--type", "A", "www.ipc.test") as client:
+        port = str(fake.getsockname()[1])
+        with Program(
+            "dns_client.py", "--port", port, "--type", "A", "--timeout", str(timeout), "www.ipc.test"
+        ) as client:
             data, peer = fake.recvfrom(4096)
-            fake.sendto(reply_for(data), peer)
+            for reply in replies_for(data):
+                fake.sendto(reply, peer)
             code, _, _ = client.finish()
-    return code, client.lines[-1]
+    return code, client.lines
+
+
+def answer_to(q):
+    """The right answer to a query of www.ipc.test A: its id, its question, one record, 10.53.0.10."""
+    return q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x35\x00\x0a"
+
+
+def other_id(q):
+    return struct.pack("!H", (struct.unpack("!H", q[:2])[0] + 1) % 65536)
+
+
+@pytest.mark.parametrize(
+    "strays,says",
+    [
+        ([lambda q: other_id(q) + answer_to(q)[2:]], "is not our query's"),  # a late or forged answer
+        ([lambda q: q], "QR is clear: a query, not an answer"),  # our own query, echoed back
+        ([lambda q: q[:5]], "too short for a DNS header"),
+        ([lambda q: answer_to(q.replace(b"\x03www", b"\x03web"))], "it answers another question"),
+        ([lambda q: q, lambda q: other_id(q) + q[2:], lambda q: b""], "too short"),  # several, then the answer
+    ],
+)
+def test_the_client_ignores_datagrams_that_are_not_its_answer_and_waits_for_it(strays, says):
+    code, lines = fake_server_answers(lambda q: [stray(q) for stray in strays] + [answer_to(q)])
+    assert code == 0, lines
+    ignored = [line for line in lines if "ignored a datagram" in line]
+    assert len(ignored) == len(strays) and says in " ".join(ignored)
+    assert any(line.endswith("www.ipc.test. 60 IN A 10.53.0.10") for line in lines)
 
 
 @pytest.mark.parametrize(
     "reply_for,says",
     [
-        (lambda q: struct.pack("!H", (struct.unpack("!H", q[:2])[0] + 1) % 65536) + q[2:], "is not our query's"),
         (lambda q: q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01", "ends in the middle"),
         (lambda q: q[:2] + ONE_ANSWER + q[12:] + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a", "cut short"),
-        (lambda q: q[:5], "too short for a DNS header"),
+        (
+            lambda q: (
+                q[:2] + ONE_ANSWER + q[12:] + b"\x01a\xc0\x1e\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x35\x00\x0a"
+            ),
+            "does not point back",
+        ),  # the record's name: "a", then itself again (at byte 30): a loop
     ],
 )
 def test_the_client_refuses_a_wrong_answer_in_one_line(reply_for, says):
-    code, last = fake_server_answers(reply_for)
-    assert code == 1 and says in last and re.match(r"client\[\d+\]: error: DNSFormatError: ", last)
+    code, lines = fake_server_answers(lambda q: [reply_for(q)], timeout=2)
+    assert code == 1 and says in lines[-1] and re.match(r"client\[\d+\]: error: DNSFormatError: ", lines[-1])
 
 
 @pytest.mark.parametrize(

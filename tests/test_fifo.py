@@ -179,3 +179,63 @@ def unlink_each(paths) -> None:
             os.unlink(path)
         except FileNotFoundError:  # the server's rmtree was first
             pass
+
+
+@pytest.mark.parametrize("line", ["²", "١٢", "12\u00a0", "-5", "+5", " 5", "5" * 11])
+def test_a_pid_line_that_is_not_ascii_digits_is_ignored_and_the_server_goes_on(line):
+    # "²".isdigit() is True, and int("²") raises ValueError: once, that ended the server.
+    with Program("fifo_server.py") as server:
+        directory = server.ready()["dir"]
+        fd = open_before(os.path.join(directory, "server"), os.O_WRONLY)
+        os.write(fd, line.encode() + b"\n")
+        os.close(fd)
+        server.wait_for_line(r"ignored .* on .*/server: not a client's pid")
+        with FifoPeer(directory) as peer:
+            peer.send(b"hello\n")
+            assert peer.receive() == "1 HELLO"
+        assert server.stop() == 143
+
+
+def test_a_replies_path_that_is_a_symlink_out_of_the_directory_is_not_followed():
+    elsewhere = tempfile.mkdtemp()
+    outside = os.path.join(elsewhere, "outside")
+    os.mkfifo(outside)
+    reader = os.open(outside, os.O_RDONLY | os.O_NONBLOCK)  # a reader there: a server that follows could write
+    try:
+        with Program("fifo_server.py") as server:
+            directory = server.ready()["dir"]
+            os.mkfifo(os.path.join(directory, "7.requests"))
+            os.symlink(outside, os.path.join(directory, "7.replies"))  # a FIFO, if one follows the link
+            fd = open_before(os.path.join(directory, "server"), os.O_WRONLY)
+            os.write(fd, b"7\n")
+            os.close(fd)
+            server.wait_for_line(r"client 7: FileNotFoundError: 7\.requests and 7\.replies are not both FIFOs")
+            for name in ("7.requests", "7.replies"):
+                os.unlink(os.path.join(directory, name))
+            with FifoPeer(directory) as peer:
+                peer.send(b"hello\n")
+                assert peer.receive() == "1 HELLO"
+        assert os.read(reader, 100) == b""  # nothing was written there (a writer's bytes would be read first)
+    finally:
+        os.close(reader)
+        os.unlink(outside)
+        os.rmdir(elsewhere)
+
+
+def test_open_fifo_refuses_a_symlink_and_a_file_that_took_the_fifos_name():
+    open_fifo = load_demo("fifo_server").open_fifo
+    directory = tempfile.mkdtemp()
+    try:
+        fifo, link, plain = (os.path.join(directory, name) for name in ("fifo", "link", "plain"))
+        os.mkfifo(fifo)
+        os.symlink(fifo, link)
+        open(plain, "w").close()
+        with pytest.raises(OSError, match="Too many levels of symbolic links"):  # ELOOP: O_NOFOLLOW
+            open_fifo(link, os.O_RDONLY | os.O_NONBLOCK)
+        with pytest.raises(FileNotFoundError, match="plain is no longer a FIFO"):
+            open_fifo(plain, os.O_WRONLY)
+        os.close(open_fifo(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    finally:
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)

@@ -3,11 +3,15 @@
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
-from support import Program, run_demo_once, run_program
+from support import DEMOS, Program, run_demo_once, run_program
+
+ME = "42"  # a client's names start with its pid; any number of our own does here
 
 
 def put(directory: str, name: str, *parts: bytes, between=None) -> None:
@@ -42,7 +46,10 @@ def test_files_demo_through_the_harness():
     assert result.ok, result.problems  # the harness also checked that the directory was left empty
     assert result.messages == 16  # two clients, one after the other
     server = [line.text for line in result.said("server")]
-    assert server.count("request.5 is empty: the client's end marker") == 2  # after 4 requests, each client's end
+    ends = [text for text in server if re.fullmatch(r"\d+\.request\.5 is empty: the client's end marker", text)]
+    assert len(ends) == 2  # after 4 requests, each client's end
+    pids = sorted(str(line.pid) for line in result.said("client") if line.text.startswith("wrote an empty request"))
+    assert sorted(text.split(".")[0] for text in ends) == pids  # each client's names start with its own pid
     # Each conversation counts from 1 again: the second client's first answer is "1 HELLO" too.
     firsts = [line.text for line in result.said("client") if line.text.startswith("received")][::4]
     assert firsts == ['received "1 HELLO"', 'received "1 HELLO"']
@@ -55,10 +62,10 @@ def test_file_server_never_reads_a_half_written_message():
 
     with Program("file_server.py") as server:
         directory = server.ready()["dir"]
-        put(directory, "request.1", b"hel", b"lo wor", b"ld\n", between=nothing_happens_meanwhile)
-        assert take(directory, "reply.1") == b"1 HELLO WORLD\n"
-        put(directory, "request.2")  # empty: the end marker
-        server.wait_for_line(r"request\.2 is empty: the client's end marker")
+        put(directory, f"{ME}.request.1", b"hel", b"lo wor", b"ld\n", between=nothing_happens_meanwhile)
+        assert take(directory, f"{ME}.reply.1") == b"1 HELLO WORLD\n"
+        put(directory, f"{ME}.request.2")  # empty: the end marker
+        server.wait_for_line(rf"{ME}\.request\.2 is empty: the client's end marker")
 
 
 @pytest.mark.parametrize(
@@ -72,18 +79,21 @@ def test_file_server_never_reads_a_half_written_message():
 def test_a_request_that_is_not_a_regular_file_is_refused_and_the_server_goes_on(make, what):
     with Program("file_server.py") as server:
         directory = server.ready()["dir"]
-        make(os.path.join(directory, "request.1"))
-        assert take(directory, "reply.1").startswith(b"error: request.1 is not a regular file"), what
-        server.wait_for_line(r"error from the client: request\.1 is not a regular file")
-        put(directory, "request.1", b"next\n")
-        assert take(directory, "reply.1") == b"1 NEXT\n"
+        make(os.path.join(directory, f"{ME}.request.1"))
+        assert take(directory, f"{ME}.reply.1").startswith(f"error: {ME}.request.1 is not a regular file".encode()), (
+            what
+        )
+        server.wait_for_line(rf"error from client {ME}: {ME}\.request\.1 is not a regular file")
+        put(directory, "7.request.1", b"next\n")
+        assert take(directory, "7.reply.1") == b"1 NEXT\n"
 
 
 def test_a_request_file_holding_two_messages_is_refused_not_half_answered():
     with Program("file_server.py") as server:
         directory = server.ready()["dir"]
-        put(directory, "request.1", b"one\ntwo\n")  # one file, one message: the second would be lost unanswered
-        assert take(directory, "reply.1") == b"error: request.1 holds more than one message: one file, one message\n"
+        put(directory, f"{ME}.request.1", b"one\ntwo\n")  # one file, one message: the second would be lost unanswered
+        said = f"error: {ME}.request.1 holds more than one message: one file, one message\n"
+        assert take(directory, f"{ME}.reply.1") == said.encode()
 
 
 def test_a_server_given_a_directory_uses_it_and_refuses_one_that_is_not_empty():
@@ -92,8 +102,8 @@ def test_a_server_given_a_directory_uses_it_and_refuses_one_that_is_not_empty():
         made = os.path.join(parent, "files")
         with Program("file_server.py", "--dir", made) as server:
             assert server.ready() == {"dir": made} and stat_mode(made) == 0o700
-            put(made, "request.1", b"hello\n")
-            assert take(made, "reply.1") == b"1 HELLO\n"
+            put(made, f"{ME}.request.1", b"hello\n")
+            assert take(made, f"{ME}.reply.1") == b"1 HELLO\n"
             assert server.stop() == 143
         assert not os.path.exists(made)  # it made it: it removed it
         open(os.path.join(parent, "stray"), "w").close()
@@ -110,9 +120,9 @@ def test_a_server_given_a_directory_uses_it_and_refuses_one_that_is_not_empty():
 def test_file_server_cleans_up_when_stopped():
     with Program("file_server.py") as server:
         directory = server.ready()["dir"]
-        put(directory, "request.1", b"hello\n")
-        assert take(directory, "reply.1") == b"1 HELLO\n"
-        put(directory, "request.2.tmp", b"a message abandoned half way")  # as a client killed mid-write leaves
+        put(directory, f"{ME}.request.1", b"hello\n")
+        assert take(directory, f"{ME}.reply.1") == b"1 HELLO\n"
+        put(directory, f"{ME}.request.2.tmp", b"a message abandoned half way")  # as a client killed mid-write leaves
         assert server.stop() == 143  # SIGTERM (128 + 15): the finally block removes the directory and all in it
         assert not os.path.exists(directory)
 
@@ -123,7 +133,7 @@ def test_file_client_with_a_wrong_dir_says_so_in_one_line():
     assert done.returncode == 1
     last = done.stderr.decode().splitlines()[-1]
     assert re.fullmatch(
-        r"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/request\.1\.tmp", last
+        r"client\[\d+\]: error: FileNotFoundError: No such file or directory: .*/no-such-dir/\d+\.request\.1\.tmp", last
     )
     assert b"Traceback" not in done.stderr
 
@@ -134,13 +144,60 @@ def test_file_client_gives_up_when_no_server_answers():
         started = time.monotonic()
         done = run_program("file_client.py", "--dir", directory, "--timeout", "0.3")
         assert time.monotonic() - started < 5
-        assert os.listdir(directory) == ["request.1"]  # written whole, never answered
+        assert os.listdir(directory) == []  # its request, never answered: removed as it gave up
     finally:
         shutil.rmtree(directory)
     assert done.returncode == 1
     last = done.stderr.decode().splitlines()[-1]
-    assert re.fullmatch(r"client\[\d+\]: error: TimeoutError: no reply\.1 within 0\.3 s: is a server using .*\?", last)
+    assert re.fullmatch(r"client\[\d+\]: error: TimeoutError: no \d+\.reply\.1 within 0\.3 s: is a server .*\?", last)
     assert b"Traceback" not in done.stderr
+
+
+def test_racing_clients_each_get_their_own_answers():
+    """Two clients started at the same moment, ten times: once, 14 of 20 such pairs failed, one client
+    reading the other's answers (both used request.1, reply.1, ...). Now each uses names of its own."""
+    with Program("file_server.py") as server:
+        directory = server.ready()["dir"]
+        for pair in range(10):
+            clients = [
+                subprocess.Popen(
+                    [sys.executable, str(DEMOS / "file_client.py"), "--dir", directory, f"pair {pair} client {c}", "x"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                for c in (1, 2)
+            ]
+            done = [client.communicate(timeout=20) for client in clients]
+            assert [client.returncode for client in clients] == [0, 0], [err.decode() for _, err in done]
+            for c, (_, err) in zip((1, 2), done):
+                assert f'received "1 PAIR {pair} CLIENT {c}"'.encode() in err  # its own answer, not the other's
+        assert server.stop() == 143
+
+
+@pytest.mark.parametrize("name", ["{me}.reply.1.tmp", "{me}.reply.2.tmp"])
+def test_a_symlink_planted_where_the_server_writes_is_not_written_through(name):
+    victim_dir = tempfile.mkdtemp()
+    victim = os.path.join(victim_dir, "victim")
+    with open(victim, "wb") as file:
+        file.write(b"precious\n")
+    try:
+        with Program("file_server.py") as server:
+            directory = server.ready()["dir"]
+            os.symlink(victim, os.path.join(directory, name.format(me=ME)))  # planted before the server writes
+            put(directory, f"{ME}.request.1", b"hello\n")
+            if name.endswith("2.tmp"):
+                assert take(directory, f"{ME}.reply.1") == b"1 HELLO\n"
+                put(directory, f"{ME}.request.2", b"again\n")
+            server.wait_for_line(
+                rf"client {ME}: FileExistsError: File exists: .*/{re.escape(name.format(me=ME))}: dropped"
+            )
+            assert os.listdir(directory) == []  # the planted link removed with the client's files (not its target)
+            put(directory, "7.request.1", b"next\n")
+            assert take(directory, "7.reply.1") == b"1 NEXT\n"
+        with open(victim, "rb") as file:
+            assert file.read() == b"precious\n"
+    finally:
+        shutil.rmtree(victim_dir)
 
 
 def stat_mode(path: str) -> int:

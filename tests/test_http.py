@@ -1,8 +1,9 @@
 """HTTP/1.1 over the TCP calls: the server with curl, a browser, raw bytes and the demo's own clients."""
 
+import os
 import re
+import resource
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -11,13 +12,11 @@ import time
 
 import pytest
 from expected_output import mismatches
-from support import ROOT, Program, run_program
+from support import ROOT, TOOL, Program, needs, run_program
 
 from ipc import catalog
 from ipc.catalog.protocols import no_chromium
 from ipc.harness import run_demo
-
-NO_CURL = "no curl here (Debian: apt-get install curl)"
 
 
 def labelled(result):
@@ -74,6 +73,7 @@ def test_the_servers_deadline_turns_the_deadlock_into_an_error():
     )
 
 
+@TOOL
 @pytest.mark.skipif(no_chromium() is not None, reason=str(no_chromium()))
 def test_a_browser_opens_several_connections_for_one_page():
     result = run_demo(catalog.find(["http-browser"])[0])
@@ -86,7 +86,7 @@ def test_a_browser_opens_several_connections_for_one_page():
 # -- curl, a real client --------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason=NO_CURL)
+@needs("curl")
 def test_curl_and_the_demo_client_see_the_same_exchange():
     with Program("http_server.py", "--connections", "2") as http:
         port = http.ready()["port"]
@@ -122,7 +122,7 @@ def test_curl_and_the_demo_client_see_the_same_exchange():
     assert len([line for line in http.lines if " accepted " in line]) == 2  # one for curl, one for ours
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason=NO_CURL)
+@needs("curl")
 def test_curl_head_gets_the_length_without_the_body():
     with server() as http:
         done = subprocess.run(
@@ -148,6 +148,11 @@ def test_curl_head_gets_the_length_without_the_body():
         (b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "501 Not Implemented"),
         (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", "505 HTTP Version Not Supported"),
         (b"GET /nowhere HTTP/1.0\r\n\r\n", "404 Not Found"),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "400 Bad Request"),  # RFC 9112 3.2: MUST be 400; once it got 200
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "400 Bad Request",
+        ),  # two framings: request smuggling
     ],
 )
 def test_a_bad_request_gets_its_status_and_the_connection_closes_cleanly(data, status):
@@ -172,6 +177,42 @@ def test_a_405_keeps_the_connection_usable_its_body_read_and_skipped():
         assert http.finish()[0] == 0
     assert re.findall(rb"HTTP/1.1 (\d{3} [A-Za-z ]+)\r\n", response) == [b"405 Method Not Allowed", b"200 OK"]
     assert b"\r\nAllow: GET, HEAD\r\n" in response  # RFC 9110: a 405 says which methods are allowed
+
+
+@pytest.mark.parametrize(
+    "data,statuses",
+    [
+        (b"GET http://127.0.0.1/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", ["200 OK"]),  # absolute-form: once 404
+        (b"GET /hello.txt HTTP/1.2\r\nHost: x\r\n\r\n", ["200 OK"]),  # HTTP/1.2: answered as 1.1, once 505
+        (
+            b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+            ["405 Method Not Allowed"],
+        ),  # its chunked body read (once 501), so the connection stays usable
+    ],
+)
+def test_requests_http_1_1_servers_must_accept_are_answered_and_the_connection_stays_usable(data, statuses):
+    with server() as http:
+        response = raw_exchange(
+            int(http.ready()["port"]), data + b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert http.finish()[0] == 0
+    assert re.findall(rb"HTTP/1.1 (\d{3} [A-Za-z ]+)\r\n", response) == [s.encode() for s in statuses + ["200 OK"]]
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent():
+    with server() as http:
+        port = int(http.ready()["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the body is held back until this comes
+            sock.sendall(b"hi")
+            final = sock.recv(4096)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while sock.recv(65536):
+                pass
+        assert http.finish()[0] == 0
+    assert final.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
+    assert any(line.endswith('sent "HTTP/1.1 100 Continue": it may send its body') for line in http.lines)
 
 
 def test_a_request_that_trickles_in_gets_408_at_its_deadline_not_per_byte():
@@ -302,3 +343,51 @@ def test_port_80_without_privileges_says_why():
         rb"privileges \(root, or CAP_NET_BIND_SERVICE\); try --port 0 or a port from 1024 up\n",
         done.stderr,
     )
+
+
+# -- running out: said once, 503 to the newest, and serving goes on ------------------
+
+
+def vm_size(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+
+
+def first_answer(socks, deadline=10.0):
+    """The first answer any of these connections gets, and which connection it was."""
+    ready, _, _ = select.select(socks, [], [], deadline)
+    assert ready, f"no connection was answered within {deadline} s"
+    return ready[0].recv(4096), ready[0]
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux's prlimit() to cap a running server")
+@pytest.mark.parametrize(
+    "short_of,cap",
+    [
+        ("file descriptors", lambda pid: (resource.RLIMIT_NOFILE, len(os.listdir(f"/proc/{pid}/fd")) + 5)),  # 5 more
+        ("threads", lambda pid: (resource.RLIMIT_AS, vm_size(pid) + 6 * 8 * 2**20 + 4 * 2**20)),  # 6 stacks of 8 MB
+    ],
+)
+def test_a_server_out_of_fds_or_threads_answers_503_says_so_once_and_serves_on(short_of, cap):
+    # Once, EMFILE in accept() or "can't start new thread" ended the server: 20 idle connections were enough.
+    with Program("http_server.py", "--timeout", "30") as http:
+        where = ("127.0.0.1", int(http.ready()["port"]))
+        which, limit = cap(http.popen.pid)
+        resource.prlimit(http.popen.pid, which, (limit, limit))  # as prlimit --nofile (or --as) would
+        idle = []
+        try:
+            for _ in range(20):  # connected and silent: each holds a thread and an fd until --timeout
+                idle.append(socket.create_connection(where, timeout=5))
+                idle[-1].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a head begun, never ended
+            answer, _ = first_answer(idle)
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"), answer
+            http.wait_for_line(rf"out of {short_of}: answering 503 and pausing accept\(\) 0\.5 s", anywhere=True)
+        finally:
+            for sock in idle:
+                sock.close()
+        http.wait_for_line(rf"enough {short_of} again \(\d+ times? short meanwhile\)", deadline=20)
+        response = raw_exchange(where[1], b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert sum(f"out of {short_of}" in line for line in http.lines) == 1  # once, however many were refused
+        assert not any("Traceback" in line for line in http.lines)
+        assert http.stop() == 143

@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from support import ROOT, Program, load_demo, run_demo_once, run_program
+from support import ROOT, TOOL, Program, also, load_demo, run_demo_once, run_program
 
 from ipc.catalog import lessons_addresses
 from ipc.stream import MessageReader
@@ -251,8 +251,12 @@ def can_make_network_namespaces():
         return False
 
 
-needs_namespaces = pytest.mark.skipif(
-    not can_make_network_namespaces(), reason="needs root, unshare and ip to make a network namespace"
+needs_namespaces = also(
+    TOOL,
+    pytest.mark.skipif(
+        not can_make_network_namespaces(),
+        reason="needs root, unshare and ip to make a network namespace (Debian: apt-get install util-linux iproute2)",
+    ),
 )
 VETH = (
     "ip link set lo up; ip link add v0 type veth peer name v1; ip addr add 10.99.0.1/24 dev v0;"

@@ -6,14 +6,14 @@ import subprocess
 import sys
 
 import pytest
-from support import Program, run_demo_once, run_program
+from support import TOOL, Program, also, needs, run_demo_once, run_program
 
 from ipc import catalog
 from ipc.catalog.lessons_sockets import backlog_results, two_hosts_unavailable
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's accept queue is what is measured")
 NO_TWO_HOSTS = two_hosts_unavailable()
-needs_namespaces = pytest.mark.skipif(NO_TWO_HOSTS is not None, reason=f"two hosts: {NO_TWO_HOSTS}")
+needs_namespaces = also(TOOL, pytest.mark.skipif(NO_TWO_HOSTS is not None, reason=f"two hosts: {NO_TWO_HOSTS}"))
 
 
 def demo(name):
@@ -126,6 +126,7 @@ def test_two_hosts_deletes_its_namespaces_when_killed_mid_exchange():
     assert not names & namespaces()
 
 
+@needs("ip")  # without it, it says so first (the test below)
 def test_two_hosts_says_why_it_cannot_run_without_root():
     if not sys.platform.startswith("linux"):
         pytest.skip("elsewhere it stops earlier, for want of network namespaces")

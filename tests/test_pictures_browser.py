@@ -22,7 +22,7 @@ from ipc.watch import watch
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = Path(__file__).resolve().parent / "traces"
 SHOTS = ROOT / "build" / "screenshots"
-pytestmark = pytest.mark.skipif(why_no_chromium() is not None, reason=why_no_chromium() or "")
+pytestmark = [pytest.mark.tools, pytest.mark.skipif(why_no_chromium() is not None, reason=why_no_chromium() or "")]
 ENDS = {"3": "pipe #1 read end", "4": "pipe #1 write end", "5": "pipe #2 read end", "6": "pipe #2 write end"}
 SEEN = """(() => ({
   position: document.getElementById("position").textContent,

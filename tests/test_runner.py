@@ -115,10 +115,10 @@ def test_ctrl_c_stops_every_run_and_cleans_up():
         text=True,
     )
     try:
-        ipc.stdout.readline()  # a first demo has finished: others are running
+        first = ipc.stdout.readline()  # a first demo has finished: others are running
         children = psutil.Process(ipc.pid).children(recursive=True)
         ipc.send_signal(signal.SIGINT)
-        _, err = ipc.communicate(timeout=30)
+        out, err = ipc.communicate(timeout=30)
     finally:
         if ipc.poll() is None:
             ipc.kill()
@@ -126,8 +126,14 @@ def test_ctrl_c_stops_every_run_and_cleans_up():
     assert ipc.returncode == 130, err
     assert "ipc: interrupted; every process it started was ended" in err
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+    # The runs the signal cut short say so: once, they were "FAILED", and no reason was shown.
+    lines = (first + out).splitlines()
+    assert not [line for line in lines if line.startswith("FAILED")], lines
+    cut = [line for line in lines if line.startswith("interrupted ")]
+    assert cut and all(line.endswith(" s)") and "the whole run was stopped before it finished" in line for line in cut)
 
 
+@pytest.mark.tools  # chromium
 def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
     from browser import Browser, why_no_chromium
 

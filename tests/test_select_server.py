@@ -3,11 +3,16 @@ already ask of every server: that one process serves clients whose conversations
 who never reads its answers stalls no one but itself."""
 
 import contextlib
+import os
 import re
+import resource
 import socket
+import subprocess
+import sys
 
+import pytest
 from peers import SocketPeer
-from support import Program, run_demo_once
+from support import DEMOS, Program, run_demo_once
 
 
 def test_select_server_through_the_harness():
@@ -60,3 +65,32 @@ def test_a_client_that_never_reads_stalls_only_itself_and_is_dropped():
                 r"closed 127\.0\.0\.1:\d+: (it reads nothing|after its error line) \(\d+ clients? left\)"
             )
         assert server.stop() == 143
+
+
+def fds_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux's prlimit() to cap a running server's fds")
+def test_out_of_file_descriptors_it_says_so_once_pauses_and_serves_on():
+    # Once, EMFILE in accept() ended the server (an OSError it did not catch): 20 idle clients were enough.
+    with Program("select_server.py", "--idle", "30") as server:
+        where = ("127.0.0.1", int(server.ready()["port"]))
+        pid = server.popen.pid
+        limit = fds_of(pid) + 5  # room for 5 clients, as with prlimit --nofile
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
+        idle = [socket.create_connection(where, timeout=5) for _ in range(20)]  # the kernel queues the rest
+        try:
+            server.wait_for_line(r"out of file descriptors: 5 clients hold them; not accepting for 0\.5 s at a time")
+        finally:
+            for sock in idle:
+                sock.close()  # their ends of file free the server's fds
+        server.wait_for_line(r"enough file descriptors again \(\d+ times? short meanwhile\)")
+        done = subprocess.run(
+            [sys.executable, str(DEMOS / "tcp_client.py"), "--port", str(where[1]), "after"],
+            capture_output=True,
+            timeout=20,
+        )
+        assert done.returncode == 0, done.stderr
+        assert sum("out of file descriptors" in line for line in server.lines) == 1  # said once, not per try
+        assert server.popen.poll() is None and server.stop() == 143

@@ -281,7 +281,8 @@ int main(void) {
 """
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) here")
+@pytest.mark.tools
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) here (Debian: apt-get install gcc)")
 def test_a_c_program_not_written_for_the_project():
     with tempfile.TemporaryDirectory() as directory:
         source, program = Path(directory, "ping.c"), Path(directory, "ping")

@@ -222,8 +222,10 @@ class Detector:
             python = procfs.is_python(pid)
             if python is False:
                 item.note = "not a Python program: no source line to show"
+            elif not item.watched:  # only the processes watched were started able to say where they are
+                item.note = "its Python line is unknown: it runs outside this watch"
             else:
-                item.note = "its Python line is unknown: it was not started through ipc.program"
+                item.note = "its Python line is unknown: it did not say where it was when asked"
         if self.stacks is None:
             return
         found = self.stacks.collect({pid: item.tid or pid for pid, item in stuck.items()})

@@ -292,6 +292,9 @@ class Trace:
     origin: float = 0.0  # the epoch time of the first record: every time here counts from it
     channels: dict = field(default_factory=dict)  # channel -> its writes and reads (ipc.trace.channels.Channel)
     passes: list = field(default_factory=list)  # every FdPass: fds sent over Unix sockets, in the order received
+    # Threads /proc saw waiting for a lock of their own process when a deadlock was diagnosed: futex is not
+    # traced (a Python program makes thousands), so strace shows such a thread (one joining another) in no call.
+    lock_waits: frozenset = frozenset()
 
     def process(self, pid: int) -> Process:
         return self.processes[pid]

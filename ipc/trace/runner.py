@@ -288,8 +288,19 @@ class Recording:
                     texts.append(file.read())
         return texts
 
-    def model(self, roles: Optional[dict] = None, housekeeping: bool = False) -> Trace:
-        return build(self.texts(), roles, housekeeping=housekeeping)
+    def texts_showing(self, blocked: dict, within: float = 0.5) -> list[str]:
+        """The texts, once each thread ``blocked`` names (tid -> call) shows that call begun and not
+        returned: strace may write a call's first half a moment after the program is already waiting in
+        it. At most ``within`` seconds; then the texts as they are."""
+        deadline = time.monotonic() + within
+        while True:
+            texts = self.texts()
+            if all(_shows_blocked(texts, tid, call) for tid, call in blocked.items()) or time.monotonic() > deadline:
+                return texts
+            time.sleep(0.01)
+
+    def model(self, roles: Optional[dict] = None, housekeeping: bool = False, texts: Optional[list] = None) -> Trace:
+        return build(self.texts() if texts is None else texts, roles, housekeeping=housekeeping)
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -400,6 +411,16 @@ class TracedRun:
         """SIGTERM everything it started (strace blocks it and waits for its programs), SIGKILL what is
         left after a grace period, reap. Done twice, the second time finds nothing."""
         self.keeper.close()
+
+
+def _shows_blocked(texts: list[str], tid: int, call: str) -> bool:
+    """Whether a strace text's last line about ``tid`` is ``call`` begun and not yet returned."""
+    for text in texts:
+        for line in reversed(text.splitlines()):
+            words = line.replace("[pid", "").lstrip().split(None, 2)
+            if words[:1] == [str(tid)] and len(words) == 3:
+                return words[2].startswith(call + "(") and (") = " not in words[2] or "<unfinished" in words[2])
+    return False
 
 
 def _exit_code(trace: Trace, strace_code: int) -> int:

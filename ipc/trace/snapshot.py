@@ -6,16 +6,17 @@ this one builds it from the trace model, so that every picture of a trace
 the same rules as ``ipc run`` and ``ipc watch``. What strace shows is less
 than /proc: a call strace has not finished printing may lack its timeout
 (epoll_wait prints it on return), so such a wait counts as one that may end
-by itself; a thread in no traced call may be running (or in an untraced
-futex). An fd that was open before the trace began was given by a process
-outside it, which may hold the other end.
+by itself; a thread in no traced call may be running, unless /proc saw it
+waiting for a lock when the deadlock was diagnosed (``Trace.lock_waits``:
+futex is not traced). An fd that was open before the trace began was given by
+a process outside it, which may hold the other end.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-from ..syscalls import TIMEOUT_ARGUMENT, Family, family, has_timeout
+from ..syscalls import TIMEOUT_ARGUMENT, WOULD_BLOCK, Family, family, has_timeout
 from ..waitfor import End, Finding, Holder, Kind, Motion, Need, Object, Process, Snapshot, Thread, Want, World, judge
 from .channels import stream_channel
 from .model import Call, Trace
@@ -24,7 +25,6 @@ from .strace import Fd
 KINDS = {"pipe": Kind.PIPE, "fifo": Kind.FIFO, "unix-dgram": Kind.DATAGRAM, "udp": Kind.DATAGRAM,
          "terminal": Kind.TERMINAL, "file": Kind.FILE}  # fmt: skip
 ENDS = {"read": End.READ, "write": End.WRITE, "both": End.BOTH}
-NEVER_WAITED = {"EAGAIN", "EWOULDBLOCK", "EINPROGRESS"}  # a non-blocking call said it would have to wait
 
 
 ENDING = ("SIGTERM", "SIGKILL", "SIGINT", "SIGHUP")  # how a watcher, a user or a timeout ends a process
@@ -80,7 +80,7 @@ class _Builder:
         ended = {m.tid for m in trace.marks if m.kind in ("exit", "killed", "thread-exit") and m.seq <= at}
         in_call: dict[int, Call] = {}
         for wait in trace.waits:
-            if wait.seq <= at and (wait.end_seq is None or wait.end_seq > at) and not trace.calls[wait.call].noise:
+            if wait.seq <= at and (wait.end_seq is None or wait.end_seq > at):  # noise or not: it waits
                 in_call[wait.tid] = trace.calls[wait.call]
         processes = {}
         for process in alive:
@@ -89,7 +89,12 @@ class _Builder:
                 if tid in ended and tid != process.pid:
                     continue
                 call = in_call.get(tid)
-                threads.append(self._thread(process.pid, tid, call) if call else Thread(tid, "running", Motion.RUNNING))
+                if call is not None:
+                    threads.append(self._thread(process.pid, tid, call))
+                elif tid in trace.lock_waits:  # seen by /proc in futex, which strace does not show
+                    threads.append(Thread(tid, "futex", Motion.BLOCKED, (Need(Want.LOCK),)))
+                else:  # in no traced call: it may be running
+                    threads.append(Thread(tid, "running", Motion.RUNNING))
             processes[process.pid] = Process(process.pid, tuple(threads))
         objects = {}
         for key in list(self.needs):
@@ -103,7 +108,7 @@ class _Builder:
 
     def _thread(self, pid: int, tid: int, call: Call) -> Thread:
         name, kind = call.name, family(call.name)
-        if call.errno in NEVER_WAITED:
+        if call.errno in WOULD_BLOCK:
             return Thread(tid, name, Motion.RUNNING)
         if name in TIMEOUT_ARGUMENT:
             timed = has_timeout(name, _timeout_value(call))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Optional
 
-from ..syscalls import FAMILIES, Family
+from ..syscalls import FAMILIES, WOULD_BLOCK, Family
 from .channels import stream_channel
 from .model import Trace, Wait
 from .names import MOVES, POLLS, READS, WRITES
@@ -40,7 +40,6 @@ BLOCKING = frozenset().union(
 ) | {"vfork"}  # fmt: skip (vfork: the parent waits until its child execs or exits)
 INTERRUPTED = {"EINTR", "ERESTARTSYS", "ERESTARTNOHAND", "ERESTARTNOINTR", "ERESTART_RESTARTBLOCK"}
 BIG_WRITE = 4096  # a write this long can meet a full buffer; a shorter one split by a reader is not taken for a wait
-NEVER_WAITED = {"EAGAIN", "EWOULDBLOCK", "EINPROGRESS"}  # a non-blocking call said it would have to wait
 LONG = 0.005  # s: a call this long with no traced cause waited for something outside the trace
 SKEW = 0.005  # s: how late one strace's clock reading may be against another's (each stamps a line when it gets to it)
 
@@ -284,7 +283,7 @@ class _Finder:
             signal = self._signal_after(call)
             return f"interrupted by {signal or 'a signal'}", None, None, signal or "?"
         interesting = obj is None or obj.interesting
-        if call.errno in NEVER_WAITED:  # non-blocking: slow only because strace stopped it
+        if call.errno in WOULD_BLOCK:  # non-blocking: slow only because strace stopped it
             return None
         if call.duration is not None and call.duration >= LONG and interesting and call.name not in WRITES:
             return "until something outside the trace", None, None, None
