@@ -69,6 +69,22 @@ PICTURES = {
 }
 
 
+def step_range(text: str) -> tuple:
+    """An argparse type: ``A-B``, steps A to B (from 1, as the step-through page numbers them)."""
+    first, dash, last = text.partition("-")
+    if not (dash and first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a range of steps, FIRST-LAST, such as 10-25")
+    return int(first), int(last)
+
+
+def slide_size(text: str) -> tuple:
+    """An argparse type: ``WIDTHxHEIGHT`` in px, such as 1280x720."""
+    width, x, height = text.lower().partition("x")
+    if not (x and width.isdigit() and height.isdigit()) or int(width) < 320 or int(height) < 200:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a slide's size in px, WIDTHxHEIGHT, such as 1280x720")
+    return int(width), int(height)
+
+
 def positive(kind: type):
     """An argparse type: a number above 0 ("--timeout 0" and "--repeat -1" are usage errors)."""
 
@@ -178,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
     for option, what in PICTURES.items():
         trace.add_argument(f"--{option}", metavar="FILE", help=f"also write {what} to FILE")
+    trace.add_argument(
+        "--steps", type=step_range, metavar="A-B", help="the SVG draws only steps A to B, marking what is left out"
+    )
+    trace.add_argument(
+        "--fit",
+        type=slide_size,
+        metavar="WxH",
+        help="the SVG fits slides of W x H px (1280x720): smaller type, or one file per slide, FILE-1.svg...",
+    )
+    trace.add_argument("--theme", choices=("light", "dark"), default="light", help="the SVG's colours (default light)")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     bench = commands.add_parser(
@@ -388,7 +414,7 @@ def print_summary(results: list, out: TextIO) -> None:
     rows = [("demo", "mechanism", "messages", "result", "time")]
     for result in results:
         rows.append(
-            (result.demo.name, result.demo.mechanism, str(result.messages), result.verdict, f"{result.seconds:.2f} s")
+            (result.demo.name, result.demo.mechanism, str(result.messages), result.outcome, f"{result.seconds:.2f} s")
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from ipc.trace import build, finding
+from ipc.trace.channels import Queued
 from ipc.trace.describe import describe
 from ipc.trace.export import to_json
 from ipc.trace.names import without_housekeeping
@@ -128,7 +129,7 @@ def test_pipe_states_step_by_step_fd_tables_and_bytes_in_flight(pipe):
     assert pipe_fds(forked, client.pid) == pipe_fds(forked, server.pid) == [3, 4, 5, 6]
     first_write = pipe.state_at(steps[("write", client.pid, "call")])
     assert pipe_fds(first_write, client.pid) == [4, 5] and pipe_fds(first_write, server.pid) == [3, 6]
-    assert list(first_write.in_flight.values()) == [b"hello\n"]
+    assert list(first_write.in_flight.values()) == [Queued(6, b"hello\n", (client.pid,))]
     reading = pipe.state_at(steps[("read", client.pid, "call")])
     assert [call.name for call in reading.blocked.values()] == ["read"] and client.pid in reading.blocked
 

@@ -49,8 +49,11 @@ def build(texts: Sequence[str], roles: Optional[dict] = None, housekeeping: bool
     housekeeping reads of system files are left out unless ``housekeeping`` (``ipc trace --all``)."""
     if not housekeeping:
         texts = [without_housekeeping(text) for text in texts]
-    sources = [instrumentation.remove(parse(text, source)) for source, text in enumerate(texts)]
-    return Builder(sources, roles or {}).trace
+    parsed = [parse(text, source) for source, text in enumerate(texts)]
+    last = max((getattr(r, "end_time", None) or r.time for records in parsed for r in records), default=None)
+    trace = Builder([instrumentation.remove(records) for records in parsed], roles or {}).trace
+    trace.end = None if last is None else last - trace.origin  # a watcher's stack dumps count: it was looking
+    return trace
 
 
 class Builder(Effects):

@@ -41,6 +41,24 @@ class Op:
     alike: list = field(default_factory=list)  # concurrent writes with the same bytes: which went first is unknown
 
 
+@dataclass(frozen=True)
+class Queued:
+    """Bytes in a channel, written and not yet read: how many, the first of them as strace recorded them,
+    and whose they are. Never a byte strace did not show: where it cut a write short (``-s``), ``recorded``
+    stops there and ``length`` still counts every byte."""
+
+    length: int
+    recorded: bytes = b""  # the first bytes, as far as strace recorded them without a gap
+    writers: tuple = ()  # the pids whose bytes they are, in the order they were written
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def complete(self) -> bool:
+        return len(self.recorded) == self.length
+
+
 @dataclass
 class Channel:
     name: str
@@ -55,7 +73,8 @@ class Channel:
     reader_traced: bool = False  # a traced process held the end this channel is read from
 
     def in_flight(self, seq: float, own: Optional[int] = None):
-        """Bytes written and not yet read at ``seq`` ('?' where strace cut them); datagrams: the queue.
+        """What the channel held at ``seq``: a ``Queued`` (streams; nothing for a file), or the list of
+        datagrams queued, each a ``Queued``.
 
         ``own``: a call whose bytes count as done (the call of the step being shown)."""
 
@@ -64,21 +83,44 @@ class Channel:
 
         if self.kind == "datagram":
             return [
-                op.data
+                Queued(op.length, op.data[: op.length], (op.pid,))
                 for op in self.writes
                 if done(op, op.in_seq)
                 and not (op.call in self.delivered and done(self.delivered[op.call], self.delivered[op.call].end_seq))
             ]
         if self.kind == "file":
-            return b""
+            return Queued(0)
         taken = sum(op.length for op in self.reads if done(op, op.end_seq))
-        parts, position = [], 0  # the written bytes past the first `taken`, without copying the rest
+        length, writers, position = 0, [], 0
         for op in self.writes:
             if done(op, op.in_seq):
                 if position + op.length > taken:
-                    parts.append(op.data.ljust(op.length, b"?")[max(0, taken - position) :])
+                    length += op.length - max(0, taken - position)
+                    writers.append(op.pid)
                 position += op.length
-        return b"".join(parts)
+        return Queued(length, self.recorded(taken, length), tuple(dict.fromkeys(writers)))
+
+    def recorded(self, start: int, length: int) -> bytes:
+        """The stream's bytes from ``start`` on, at most ``length``, as far as strace recorded them without a
+        gap: from the write that gave them or, where strace cut the write short (``-s``), the read that took them."""
+        out = bytearray()
+        while len(out) < length:
+            at = start + len(out)
+            piece = max((_from(ops, at) for ops in (self.writes, self.reads)), key=len)
+            if not piece:
+                break
+            out += piece[: length - len(out)]
+        return bytes(out)
+
+
+def _from(ops: list, at: int) -> bytes:
+    """The bytes recorded from place ``at`` of a stream on, in the one op of ``ops`` (in order) holding it."""
+    position = 0
+    for op in ops:
+        if position <= at < position + op.length:
+            return op.data[at - position : op.length]
+        position += op.length
+    return b""
 
 
 def channel_label(name: str, objects: dict) -> str:

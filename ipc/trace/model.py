@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..syscalls import READS
+
 
 @dataclass
 class Process:
@@ -269,12 +271,13 @@ class Step:
 
 @dataclass
 class State:
-    """The kernel's side of things at one step."""
+    """The kernel's side of things at one step. Neither the fd tables nor the bytes in flight hold the
+    programs' own log (``Trace.logs``)."""
 
     step: int
     processes: list  # pids alive at that moment
     fd_tables: dict  # pid -> {fd: FdEntry}
-    in_flight: dict  # channel -> bytes written and not yet read (datagrams: queued, joined)
+    in_flight: dict  # channel -> its bytes written and not yet read (ipc.trace.channels.Queued; datagrams: a list)
     blocked: dict  # tid -> the Call it is blocked in
 
 
@@ -295,6 +298,8 @@ class Trace:
     # Threads /proc saw waiting for a lock of their own process when a deadlock was diagnosed: futex is not
     # traced (a Python program makes thousands), so strace shows such a thread (one joining another) in no call.
     lock_waits: frozenset = frozenset()
+    end: Optional[float] = None  # seconds from the beginning to the last thing strace recorded (None: not known)
+    _logs: Optional[frozenset] = field(default=None, repr=False, compare=False)
 
     def process(self, pid: int) -> Process:
         return self.processes[pid]
@@ -319,6 +324,19 @@ class Trace:
                 table[change.fd] = change.entry
         return table
 
+    def logs(self) -> frozenset:
+        """The objects that only the programs' own log lines went into: a harness's log pipe on fd 2 (each
+        line ``role[pid]: text``), given to them before the trace began and read by no traced process.
+        Not part of any exchange: no state holds them (``state_at``); ``ipc trace --notes`` shows the lines."""
+        if self._logs is None:
+            logged, other = set(), set()
+            for call in self.calls:
+                (logged if call.kind == "log" else other if call.name in READS else set()).update(call.objects)
+            self._logs = frozenset(
+                key for key in logged - other if key in self.objects and self.objects[key].created_by is None
+            )
+        return self._logs
+
     def state_at(self, step: int) -> State:
         """The state after ``steps[step]``: a call's own effects count, unless it is still waiting."""
         at = self.steps[step]
@@ -327,8 +345,14 @@ class Trace:
         alive = [
             p.pid for p in self.processes.values() if p.seq <= at.seq and (p.end_seq is None or p.end_seq > at.seq)
         ]
-        tables = {pid: self.fd_table(pid, at.seq, own) for pid in alive}
-        in_flight = {name: channel.in_flight(at.seq, own) for name, channel in self.channels.items()}
+        logs = self.logs()
+        tables = {
+            pid: {fd: entry for fd, entry in self.fd_table(pid, at.seq, own).items() if entry.object not in logs}
+            for pid in alive
+        }
+        in_flight = {
+            name: channel.in_flight(at.seq, own) for name, channel in self.channels.items() if name not in logs
+        }
         blocked = {}
         for wait in self.waits:
             if wait.seq <= at.seq and (wait.end_seq is None or wait.end_seq > at.seq):

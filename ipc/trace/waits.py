@@ -149,7 +149,7 @@ class _Finder:
             elif call.result == 0 and channel.kind == "stream":
                 for seq, closer, pid in channel.eofs:
                     if during(seq, pid):
-                        how = "exited" if closer is None else f"closed {channel.label}"
+                        how = "exited" if closer is None else f"{_closed(calls[closer])} {channel.label}"
                         return f"end of file: {self.task(closer, pid)} {how}", closer, pid, None
         if call.name in WRITES and call.errno == "EPIPE" and call.objects:  # it waited; then the reader went away
             channel = self.io.channels.get(call.objects[0])
@@ -312,3 +312,9 @@ def _fd_arguments(values: list) -> list:
         elif isinstance(value, Struct):
             found += _fd_arguments(list(value.fields.values()))
     return found
+
+
+def _closed(call) -> str:
+    """How a call ended a stream's sending side: ``closed``, or a half-close, which is no close at all."""
+    how = str(call.args[1]) if call.name == "shutdown" and len(call.args) > 1 else ""
+    return f"shut down ({how}) its sending side of" if how else "closed"
