@@ -667,3 +667,9 @@ def test_bytes_an_untraced_writer_put_between_two_traced_writes_come_from_outsid
     assert [(m.data, m.offset) for m in trace.messages] == [(b"first\n", 0), (b"second\n", 19)]
     [outside] = trace.unmatched
     assert (outside.reason, outside.side, outside.data) == ("no traced writer", "read", b"SOMEONE ELSE\n")
+
+
+def test_a_threads_end_is_drawn_as_a_threads_not_its_processs():
+    trace = load("threads")
+    text = render(trace, width=120)
+    assert text.count("thread exited 0") == 2 and text.count("┴     exited 0") == 1  # two threads, one process
