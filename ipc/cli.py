@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
     trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
+    trace.add_argument(
+        "--full-data",
+        action="store_true",
+        help="keep every byte read and written (strace's hex dumps), not only the first 4096 of each call",
+    )
     trace.add_argument("--width", type=int, metavar="COLUMNS", help="the picture's width (default: the terminal's)")
     trace.add_argument(
         "--rows",

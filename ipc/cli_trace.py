@@ -48,7 +48,8 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
     from .harness import run_demo  # psutil is needed from here on
 
     try:
-        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True, trace_startup=args.all)
+        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True, trace_startup=args.all,
+                          full_data=args.full_data)  # fmt: skip
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
@@ -69,7 +70,7 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     stops = {KeyboardInterrupt: STOPPED[signal.SIGINT], runner.Stopped: STOPPED[signal.SIGTERM]}
     try:
         outcome = watch(command, trace=True, timeout=args.timeout, housekeeping=args.all, stop_on=stops,
-                        name="ipc trace")  # fmt: skip
+                        name="ipc trace", full_data=args.full_data)  # fmt: skip
     except WatchError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code

@@ -33,6 +33,12 @@ class Op:
     socket: Optional[str] = None  # datagrams: the object id of the sending or receiving socket
     own: Optional[str] = None  # datagrams: the sender's own address, once known
     in_seq: Optional[float] = None  # when its bytes were surely in: its return, or the first read that took them
+    tid: Optional[int] = None  # the task that made the call (a thread's own id)
+    source: int = 0  # which strace text it came from: within one, the order of lines is the kernel's
+    peek: bool = False  # a read that left the bytes in (tee, MSG_PEEK)
+    move: bool = False  # one side of a splice, sendfile, tee...: its bytes never passed through user memory
+    channel: str = ""  # the channel it was put in
+    alike: list = field(default_factory=list)  # concurrent writes with the same bytes: which went first is unknown
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Channel:
     eofs: list = field(default_factory=list)  # (seq, call or None, pid): the last writer went away here
     readers_gone: list = field(default_factory=list)  # (seq, call or None, pid): the last reader went away here
     delivered: dict = field(default_factory=dict)  # datagrams: write call -> the read that got it
+    peeks: list = field(default_factory=list)  # reads that left the bytes in (tee, MSG_PEEK): each sees, none takes
     reader_traced: bool = False  # a traced process held the end this channel is read from
 
     def in_flight(self, seq: float, own: Optional[int] = None):

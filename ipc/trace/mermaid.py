@@ -70,7 +70,7 @@ def render(trace: Trace, *, title: str = "", messages: int = MESSAGES) -> str:
     for mark in trace.marks:
         if mark.kind == "signal" and mark.text != "SIGCHLD":
             note(mark.seq, who(mark.pid, mark.tid), f"signal {mark.text}")
-        elif mark.kind in ("exit", "killed"):
+        elif mark.kind in ("exit", "killed", "thread-exit"):
             note(mark.seq, who(mark.pid, mark.tid), mark.text if mark.tid == mark.pid else f"thread {mark.text}")
     events.sort(key=lambda e: (e[0], e[1]))
     lines = [event[3] for event in _cut(events, messages)]

@@ -125,7 +125,7 @@ def render(
         head = limit * 3 // 4
         left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head) :]
     keys_drawn = pids + list(sub)
-    ends = {m.tid: m.seq for m in trace.marks if m.kind in ("exit", "killed") and m.tid in sub}
+    ends = {m.tid: m.seq for m in trace.marks if m.kind in ("exit", "killed", "thread-exit") and m.tid in sub}
     layout = _Layout(keys_drawn, axis, lane, width, style, colour, {**slot, **{t: slot[threads[t]] for t in sub}},
                      count, _Blocked(trace, threads), text, {t: threads[t] for t in sub}, ends,
                      {t: min(row.pos for row in rows if t in (row.pid, row.source)) for t in sub})  # fmt: skip
@@ -213,7 +213,7 @@ def _subs(trace: Trace, rows: list, threads: dict, keys: set) -> dict:
             if key in threads and key in keys:
                 first.setdefault(key, row.pos)
                 last[key] = max(last.get(key, row.pos), row.pos)
-    ended = {m.tid for m in trace.marks if m.kind in ("exit", "killed")}
+    ended = {m.tid for m in trace.marks if m.kind in ("exit", "killed", "thread-exit")}
     busy: dict = {}  # process -> per place, where its thread was last drawn
     sub = {}
     for tid in sorted(first, key=first.get):
@@ -316,7 +316,7 @@ def _rows(trace: Trace, everything: bool, notes: bool, threads: Optional[dict] =
         elif mark.kind in ("exit", "killed") and mark.tid == mark.pid:
             bad = mark.kind == "killed" or not mark.text.endswith(" 0")
             rows.append(Row(mark.seq, 5, "exit", mark.pid, mark.time, [mark.text], style="31" if bad else ""))
-        elif mark.kind in ("exit", "killed") and mark.tid in threads:  # a thread's end, in its own lane
+        elif mark.kind in ("exit", "killed", "thread-exit") and mark.tid in threads:  # a thread's end, in its lane
             rows.append(Row(mark.seq, 5, "exit", mark.tid, mark.time, [f"thread {mark.text}"]))
     return sorted(rows, key=lambda row: (row.pos, row.order))
 
