@@ -36,8 +36,9 @@ deadlock: venv ## every broken demo: its deadlock explained, then its fix; then 
 trace: venv ## the pipe demo's real system calls, drawn (ipc trace pipe; see README)
 	$(IPC) trace pipe
 
-pictures: venv ## redraw docs/pipe.svg, the README's picture, from a real trace of the pipe demo
+pictures: venv ## redraw the README's pictures from real traces: docs/pipe.svg, docs/tcp4-slide-*.svg
 	$(IPC) trace pipe --svg docs/pipe.svg > /dev/null
+	$(IPC) trace tcp4 --svg docs/tcp4-slide.svg --steps 10-25 --fit 1280x720 > /dev/null
 
 test: venv lint ## run the linter, then the test suite
 	$(PY) -m pytest

@@ -9,6 +9,8 @@
     ipc trace NAME | -- COMMAND [ARG...]
                               run a demo or any command under strace; draw its processes, calls, messages
     ipc bench [MECHANISM...]  how fast each mechanism is, Python beside C, every byte checked
+    ipc check MECHANISM --server 'COMMAND' | --client 'COMMAND' | --lint -- COMMAND
+                              check anyone's program: against the exchange, and from its system calls
 
 Exit codes of ipc list and ipc run:
     0    every demo did what it should (a broken demo: it deadlocked as
@@ -67,6 +69,22 @@ PICTURES = {
     "perfetto": "Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)",
     "mermaid": "a Mermaid sequenceDiagram",
 }
+
+
+def step_range(text: str) -> tuple:
+    """An argparse type: ``A-B``, steps A to B (from 1, as the step-through page numbers them)."""
+    first, dash, last = text.partition("-")
+    if not (dash and first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a range of steps, FIRST-LAST, such as 10-25")
+    return int(first), int(last)
+
+
+def slide_size(text: str) -> tuple:
+    """An argparse type: ``WIDTHxHEIGHT`` in px, such as 1280x720."""
+    width, x, height = text.lower().partition("x")
+    if not (x and width.isdigit() and height.isdigit()) or int(width) < 320 or int(height) < 200:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a slide's size in px, WIDTHxHEIGHT, such as 1280x720")
+    return int(width), int(height)
 
 
 def positive(kind: type):
@@ -162,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
     trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
+    trace.add_argument(
+        "--full-data",
+        action="store_true",
+        help="keep every byte read and written (strace's hex dumps), not only the first 4096 of each call",
+    )
     trace.add_argument("--width", type=int, metavar="COLUMNS", help="the picture's width (default: the terminal's)")
     trace.add_argument(
         "--rows",
@@ -173,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", metavar="FILE", help="also write the model as JSON to FILE")
     for option, what in PICTURES.items():
         trace.add_argument(f"--{option}", metavar="FILE", help=f"also write {what} to FILE")
+    trace.add_argument(
+        "--steps", type=step_range, metavar="A-B", help="the SVG draws only steps A to B, marking what is left out"
+    )
+    trace.add_argument(
+        "--fit",
+        type=slide_size,
+        metavar="WxH",
+        help="the SVG fits slides of W x H px (1280x720): smaller type, or one file per slide, FILE-1.svg...",
+    )
+    trace.add_argument("--theme", choices=("light", "dark"), default="light", help="the SVG's colours (default light)")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     bench = commands.add_parser(
@@ -193,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--placements", metavar="P,...", help="unpinned,same-cpu,two-cpus (default: all three)")
     bench.add_argument("--json", metavar="FILE", help="write every summary and the machine description as JSON")
     bench.add_argument("--svg", metavar="FILE", help="write the chart as SVG")
+    from .cli_check import add_parser as add_check_parser  # its options live beside its code
+
+    add_check_parser(commands)
     return parser
 
 
@@ -226,6 +262,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return trace_command(args)
         if args.command == "bench":
             return bench_command(args)
+        if args.command == "check":
+            from .cli_check import check_command
+
+            return check_command(args)
     except KeyboardInterrupt:
         return _stopped(*STOPPED[signal.SIGINT])
     except _Stopped as stopped:
@@ -383,7 +423,7 @@ def print_summary(results: list, out: TextIO) -> None:
     rows = [("demo", "mechanism", "messages", "result", "time")]
     for result in results:
         rows.append(
-            (result.demo.name, result.demo.mechanism, str(result.messages), result.verdict, f"{result.seconds:.2f} s")
+            (result.demo.name, result.demo.mechanism, str(result.messages), result.outcome, f"{result.seconds:.2f} s")
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):

@@ -48,7 +48,8 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
     from .harness import run_demo  # psutil is needed from here on
 
     try:
-        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True, trace_startup=args.all)
+        result = run_demo(demo, out=sys.stdout, timeout=args.timeout, fix=False, trace=True, trace_startup=args.all,
+                          full_data=args.full_data)  # fmt: skip
     except runner.TraceError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
@@ -69,7 +70,7 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     stops = {KeyboardInterrupt: STOPPED[signal.SIGINT], runner.Stopped: STOPPED[signal.SIGTERM]}
     try:
         outcome = watch(command, trace=True, timeout=args.timeout, housekeeping=args.all, stop_on=stops,
-                        name="ipc trace")  # fmt: skip
+                        name="ipc trace", full_data=args.full_data)  # fmt: skip
     except WatchError as error:
         print(f"ipc trace: {error}", file=sys.stderr)
         return error.code
@@ -99,23 +100,51 @@ def draw(trace: Trace, args: argparse.Namespace, title: str, stopped: Optional[T
 def write_pictures(trace, args: argparse.Namespace, title: str = "ipc trace") -> int:
     """Each picture of the model that ``args`` asks for (--svg, --html, --perfetto, --mermaid FILE);
     EXIT_USAGE, said in one line, if a file cannot be written. For ipc trace, run --trace and watch alike."""
-    from .trace import mermaid, page, perfetto, svg
+    from .trace import mermaid, page, perfetto
 
     makers = {
-        "svg": lambda: svg.render(trace, title=title),
+        "svg": lambda: _svg(trace, args, title),
         "html": lambda: page.render(trace, title=title),
         "perfetto": lambda: json.dumps(perfetto.to_perfetto(trace), ensure_ascii=False),
         "mermaid": lambda: mermaid.render(trace, title=title),
     }
     for option, make in makers.items():
         if path := getattr(args, option, None):
+            made = make()
+            files = [(path, made)] if isinstance(made, str) else _numbered(path, made)
             try:
-                with open(path, "w", encoding="utf-8") as file:
-                    file.write(make())
+                for name, text in files:
+                    with open(name, "w", encoding="utf-8") as file:
+                        file.write(text)
             except OSError as error:
-                print(f"ipc: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+                print(f"ipc: cannot write {name}: {error.strerror or error}", file=sys.stderr)
                 return EXIT_USAGE
+            if len(files) > 1:
+                width, height = args.fit
+                print(f"{len(files)} slides of {width}x{height}: {', '.join(name for name, _ in files)}")
     return EXIT_OK
+
+
+def _svg(trace, args: argparse.Namespace, title: str):
+    """The SVG asked for: all of it, or steps A to B (--steps), on slides of a size (--fit), in a theme."""
+    from .trace import scene, svg
+
+    steps, fit = getattr(args, "steps", None), getattr(args, "fit", None)
+    theme = svg.THEMES[getattr(args, "theme", None) or "light"]
+    if steps:
+        title += f", steps {steps[0]} to {min(steps[1], len(trace.steps))}"
+    drawn = scene.layout(trace, None if steps else scene.ROWS, steps)
+    if fit is None:
+        return svg.draw(drawn, title=title, theme=theme)
+    slides = svg.slides(drawn, width=fit[0], height=fit[1], title=title, theme=theme)
+    return slides[0] if len(slides) == 1 else slides
+
+
+def _numbered(path: str, texts: list) -> list:
+    """s.svg -> s-1.svg, s-2.svg...: one file per slide."""
+    stem, dot, ext = path.rpartition(".")
+    stem, ext = (stem, f".{ext}") if dot and "/" not in ext else (path, "")
+    return [(f"{stem}-{number}{ext}", text) for number, text in enumerate(texts, 1)]
 
 
 def _stop_trace(signum: int, frame: object) -> None:

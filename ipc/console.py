@@ -14,7 +14,7 @@ import shutil
 import time
 from typing import TextIO
 
-from .result import Result
+from .result import DEADLOCKED, Result
 from .runner import RUNNING, WAITING, Runner, tally
 
 COLOURS = {"ok": "32", "FAILED": "1;31", "skipped": "2", "interrupted": "33", RUNNING: "33", WAITING: "2"}
@@ -52,8 +52,10 @@ class Console:
                     scripts = ", ".join("demos/" + script for script in entry.demo.scripts)
                     self._print(f"\n== {entry.demo.name}: {entry.demo.mechanism} ({scripts})")
                     self._print(entry.output.getvalue().rstrip("\n"))
-                round_ = f" (run {entry.round + 1})" if len(runner.entries) > len(_demos(runner)) else ""
-                self._print(self._row(entry.demo.name + round_, entry.state, entry.result))
+                rounds = len(runner.entries) > len(_demos(runner))
+                round_ = f" (run {entry.round + 1})" if rounds else ""
+                width = _width(runner) + (len(f" (run {max(e.round for e in runner.entries) + 1})") if rounds else 0)
+                self._print(self._row(entry.demo.name + round_, entry.state, entry.result, width, _what(runner)))
 
     def _draw(self, runner: Runner) -> None:
         rows = [self._demo_row(runner, name) for name in _demos(runner)]
@@ -102,13 +104,16 @@ class Console:
         state = row.split(" ", 1)[0]
         return f"\x1b[{COLOURS.get(state, '0')}m{text[:8]}\x1b[0m{text[8:]}"
 
-    def _row(self, name: str, state: str, result: Result) -> str:
+    def _row(self, name: str, state: str, result: Result, width: int = 28, what: int = 12) -> str:
+        """One finished run, its columns as wide as the longest name and verdict of the runs."""
         if result.skipped:
             return f"skipped  {name}: {result.skipped}"
         if result.interrupted:
             return f"interrupted {name}: the whole run was stopped before it finished ({result.seconds:.2f} s)"
         messages = f"{result.messages} message{'s' if result.messages != 1 else ''}" if result.messages else ""
-        return f"{state:<8} {name:<28} {messages:>12}  {result.seconds:6.2f} s"
+        if result.outcome == DEADLOCKED:
+            messages = DEADLOCKED
+        return f"{state:<8} {name:<{width}} {messages:>{what}}  {result.seconds:6.2f} s"
 
     # -- at the end -----------------------------------------------------
 
@@ -141,3 +146,8 @@ def _demos(runner: Runner) -> list[str]:
 
 def _width(runner: Runner) -> int:
     return max(len(name) for name in _demos(runner))
+
+
+def _what(runner: Runner) -> int:
+    """The width of the column that says how many messages, or that a broken demo deadlocked as it should."""
+    return len(DEADLOCKED) if any(entry.demo.kind == "deadlock" for entry in runner.entries) else 12

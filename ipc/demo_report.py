@@ -1,8 +1,10 @@
-"""make demo's report: one page with every demo run, checked and drawn, and a step-through page for each.
+"""make demo's report: a contents page, a page for every demo run, checked and drawn, and a step-through page.
 
 A ``Drawer`` takes the runs of ipc.runner (each demo traced, where strace
-is here) as they finish; its ``write`` then writes ``DIRECTORY/index.html`` (ipc.trace.report)
-and ``DIRECTORY/NAME.html`` (ipc.trace.page) for every demo that was traced.
+is here) as they finish; its ``write`` then writes ``DIRECTORY/index.html``,
+the contents (ipc.trace.report), ``DIRECTORY/NAME.html`` for every demo (its
+verdict, diagnosis, picture and transcript) and ``DIRECTORY/NAME.steps.html``
+(ipc.trace.page) for every demo that was traced, each linking back.
 Building a model and drawing it is the slow part, all Python: it is done in
 worker processes, one per CPU, each reading strace's texts and handing back
 the finished SVG and page, so that the work is not queued behind one
@@ -21,7 +23,8 @@ from typing import Optional, Sequence
 from .runner import Entry
 from .trace import page, svg
 from .trace.build import build
-from .trace.report import ROWS, Section, render_report
+from .trace.report import ROWS, Section, object_names, render_demo, render_report
+from .trace.scene import layout
 
 INDEX = "index.html"
 
@@ -45,28 +48,28 @@ class Drawer:
             if entry.result is not None and entry.result.trace_texts and id(entry) not in self.drawings:
                 number = self.numbers.setdefault(id(entry), len(self.numbers))
                 title = f"{entry.demo.name}: {entry.demo.mechanism}"
-                self.drawings[id(entry)] = self.pool.submit(_draw, number, title, _texts(entry))
+                back = ((INDEX, "every demo"), (f"{_file_name(entry.demo.name)}.html", f"{entry.demo.name}'s page"))
+                self.drawings[id(entry)] = self.pool.submit(_draw, number, title, _texts(entry), back)
 
     def write(self, directory: str, entries: Sequence[Entry], why_untraced: str = "") -> str:
         """Wait for the drawings, then write the report and every demo's page into directory; its path."""
         self.draw(entries)
         os.makedirs(directory, exist_ok=True)
         sections = []
-        for entry in (entry for entry in entries if entry.result is not None):
+        for number, entry in enumerate(entry for entry in entries if entry.result is not None):
             section = _section(entry)
+            section.own = f"{_file_name(entry.demo.name)}.html"
             drawing = self.drawings.get(id(entry))
             if drawing is None:
                 section.why_no_picture = why_untraced or entry.demo.untraced or "it was not traced"
             else:
-                section.picture, step_page = drawing.result()
-                section.page = f"{_file_name(entry.demo.name)}.html"
-                with open(os.path.join(directory, section.page), "w", encoding="utf-8") as file:
-                    file.write(step_page)
+                section.picture, step_page, section.thumbnail, section.names = drawing.result()
+                section.page = f"{_file_name(entry.demo.name)}.steps.html"
+                _write(directory, section.page, step_page)
+            _write(directory, section.own, render_demo(section, INDEX, number))
             sections.append(section)
-        path = os.path.join(directory, INDEX)
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(render_report(sections))
-        return path
+        _write(directory, INDEX, render_report(sections))
+        return os.path.join(directory, INDEX)
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
@@ -77,15 +80,26 @@ def _texts(entry: Entry) -> list[str]:
     return entry.result.stopped_texts or entry.result.trace_texts
 
 
-def _draw(number: int, title: str, texts: list[str]) -> tuple[str, str]:
-    """In a worker: the model from strace's texts, its SVG for the report, and its step-through page."""
+def _write(directory: str, name: str, text: str) -> None:
+    with open(os.path.join(directory, name), "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def _draw(number: int, title: str, texts: list[str], back: tuple = ()) -> tuple:
+    """In a worker: the model from strace's texts; its SVG for its page, its step-through page (linking
+    ``back``), its thumbnail for the contents, and the names its diagnosis is to use."""
     trace = build(texts)
-    return svg.render(trace, title=title, rows=ROWS, ids=f"d{number}-"), page.render(trace, title=title)
+    return (
+        svg.render(trace, title=title, rows=ROWS, ids=f"d{number}-"),
+        page.render(trace, title=title, links=back),
+        svg.thumbnail(layout(trace, 40), height=64, ids=f"t{number}-"),
+        object_names(trace),
+    )
 
 
 def _section(entry: Entry) -> Section:
     result = entry.result
-    verdict = f"skipped: {result.skipped}" if result.skipped else result.verdict
+    verdict = f"skipped: {result.skipped}" if result.skipped else result.outcome
     details = {"messages": result.messages or "", "time": f"{result.seconds:.2f} s"}
     diagnosis: Optional[str] = result.diagnosis.report() if result.diagnosis is not None else None
     problems = [f"- {problem}" for problem in result.problems]

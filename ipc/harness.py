@@ -83,9 +83,10 @@ class Run:
         stop: Optional[threading.Event] = None,
         trace: bool = False,
         trace_startup: bool = False,
+        full_data: bool = False,
     ):
         # Under strace (ipc trace NAME): first, so that a missing strace says so before anything is made.
-        self.recording = Recording() if trace else None
+        self.recording = Recording(full_data) if trace else None
         self.trace_startup = trace_startup  # strace starts each program (its start-up traced too), not main()
         self.demo = demo
         self.stop = stop  # set by whoever runs several demos at once: stop now, clean up (Ctrl-C, SIGTERM)
@@ -400,6 +401,7 @@ def run_demo(
     stop: Optional[threading.Event] = None,
     trace: bool = False,
     trace_startup: bool = False,
+    full_data: bool = False,
 ) -> Result:
     """Run one demo and check it. A broken demo (kind "deadlock") must deadlock; then, unless fix
     is False, the demo named by its ``fixed_by`` runs too and must pass (result.fixed).
@@ -407,8 +409,9 @@ def run_demo(
     use_proc=False and quiet give the watch the psutil fallback other systems get; stop, once set,
     ends the run at once (with its cleanup), for a caller that runs several in threads; trace=True runs
     every program under strace (ipc.trace.runner.TraceError if it cannot): result.trace is what the kernel did,
-    from each program's main() on (ipc.attach), or from its start, start-up included, with trace_startup."""
-    result = Run(demo, out, timeout, detect, use_proc, quiet, stop, trace, trace_startup).execute()
+    from each program's main() on (ipc.attach), or from its start, start-up included, with trace_startup;
+    full_data: every byte read and written, not only each call's first 4096."""
+    result = Run(demo, out, timeout, detect, use_proc, quiet, stop, trace, trace_startup, full_data).execute()
     if demo.kind == "deadlock" and fix and demo.fixed_by and not result.skipped:
         try:
             fixed_demo = catalog.find([demo.fixed_by])[0]

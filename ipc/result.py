@@ -9,6 +9,7 @@ from .catalog import Demo
 from .deadlock import Diagnosis
 from .trace.build import build
 from .trace.model import Trace
+from .trace.report import DEADLOCKED
 from .transcript import Line, Transcript
 from .waitfor import lock_waits
 
@@ -40,6 +41,13 @@ class Result:
         if self.skipped:
             return "skipped"
         return "interrupted" if self.interrupted else ("ok" if self.ok else "FAILED")
+
+    @property
+    def outcome(self) -> str:
+        """The verdict in words: a broken demo that deadlocked as expected is not "ok" like a working exchange."""
+        if self.demo.kind == "deadlock" and self.ok and not self.skipped and self.diagnosis is not None:
+            return DEADLOCKED
+        return self.verdict
 
     @property
     def trace(self) -> Optional[Trace]:

@@ -18,7 +18,6 @@ LECTURE_NAMES = {
     "pipe2": "pipe",
     "clone": "fork",
     "clone3": "fork",
-    "vfork": "fork",
     "wait4": "waitpid",
     "waitid": "waitpid",
     "recvfrom": "recv",

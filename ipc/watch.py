@@ -83,6 +83,7 @@ def watch(
     housekeeping: bool = False,
     stop_on: Optional[dict] = None,
     name: str = "ipc watch",
+    full_data: bool = False,
 ) -> Outcome:
     """Run argv, forward its stderr to err, print a diagnosis to report if it deadlocks.
 
@@ -92,10 +93,11 @@ def watch(
     ``housekeeping``: with the start-up's file reads too). ``timeout``: end it all after this many
     seconds (exit code 124). ``stop_on``: exception type -> (exit code, why) for the ways out that end
     the command but still return what was seen (ipc trace draws it) instead of propagating.
-    ``name`` starts every line it prints."""
+    ``name`` starts every line it prints. ``full_data``: under strace, every byte read and written is kept
+    (hex dumps), not only the first 4096 of each call."""
     if not argv:
         raise WatchError("no command given", 2)
-    recording = _recording(argv) if trace else None
+    recording = _recording(argv, full_data) if trace else None
     err = err if err is not None else sys.stderr.buffer
     report = report if report is not None else sys.stderr
     keeper = Keeper()
@@ -257,12 +259,12 @@ def _environment(watcher: Watcher) -> dict[str, str]:
     return env
 
 
-def _recording(argv: Sequence[str]):
+def _recording(argv: Sequence[str], full_data: bool = False):
     """The strace recording of a watched command, or WatchError saying why it cannot be (no strace: 2)."""
     from .trace.runner import Recording, TraceError, runnable
 
     try:
-        recording = Recording()  # first: without strace, say how to get it, whatever the command
+        recording = Recording(full_data)  # first: without strace, say how to get it, whatever the command
         try:
             runnable(argv)
         except TraceError:

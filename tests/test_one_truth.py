@@ -61,7 +61,7 @@ def svg_cycle(text: str) -> list[int]:
 
 def mermaid_cycle(text: str) -> list[int]:
     """The `%% cycle:` comment names participants; their declarations give the pids."""
-    names = dict(re.findall(r"participant (\S+) as [^\n]*?\[(\d+)\]", text))
+    names = dict(re.findall(r"participant (\S+) as [^\n]*?\[(\d+)(?:/\d+)?\]", text))  # pid, or pid/tid
     found = re.search(r"%% cycle: (.*)", text)
     return [int(names[name]) for name in found[1].split()] if found else []
 

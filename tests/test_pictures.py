@@ -11,10 +11,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from pictures_check import mermaid_grammar, overlaps
 
 from ipc.cli import main
-from ipc.trace import build, mermaid, page, perfetto, svg
-from ipc.trace.report import Section, render_report
+from ipc.trace import build, mermaid, page, perfetto, picture, svg
+from ipc.trace.report import Section, name_objects, object_names, render_demo, render_report
 from ipc.trace.scene import layout
 
 TRACES = Path(__file__).resolve().parent / "traces"
@@ -219,8 +220,8 @@ def test_page_holds_the_state_of_every_step_and_no_reference_outside(pipe):
     assert steps[8]["flight"] == [[f"pipe #1: {steps[0]['who']} → {steps[6]['who']}", '"hello\\n"', "6 bytes"]]
 
 
-def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
-    sections = [
+def report_sections(pipe, deadlock) -> list:
+    return [
         Section(
             "pipe",
             "fork + two pipes",
@@ -228,28 +229,59 @@ def test_report_has_contents_a_section_and_picture_per_demo(pipe, deadlock):
             "ok",
             ['client[1]: sent "hello"'],
             trace=pipe,
-            page="pipe.html",
+            page="pipe.steps.html",
             details={"messages": 8},
+            own="pipe.html",
         ),
         Section(
             "both-read-first",
             "fork + two pipes, broken",
             "both read first",
-            "ok",
-            diagnosis="client waits for server, server waits for client",
+            "deadlocked, as it should",
+            diagnosis="fd 5 is the read end of pipe:[177820], empty; pipe:[177820] again",
             trace=deadlock,
+            own="both-read-first.html",
         ),
         Section("byte-order", "htons", "byte order", "skipped: no strace here", why_no_picture="no strace"),
     ]
+
+
+def test_report_is_a_contents_page_with_a_row_per_demo_and_a_page_for_each(pipe, deadlock):
+    sections = report_sections(pipe, deadlock)
     html = render_report(sections)
     root = ET.fromstring(html.replace("<!DOCTYPE html>", ""))  # the page is well-formed XML too
-    found = [s for s in root.iter("section") if s.get("class") == "demo"]
-    assert [s.get("data-demo") for s in found] == ["pipe", "both-read-first", "byte-order"]
-    assert len([s for s in found if s.find(f".//{SVG}svg") is not None]) == 2
-    assert [a.get("href") for a in root.iter("a")][:3] == ["#demo-pipe", "#demo-both-read-first", "#demo-byte-order"]
-    assert 'href="pipe.html"' in html and "No picture: no strace." in html and "<script" not in html
+    table = [row for row in root.iter("tr") if row.get("data-demo")]
+    assert [row.get("data-demo") for row in table] == ["pipe", "both-read-first", "byte-order"]
+    verdicts = [span.get("class") for row in table for span in row.iter("span") if "verdict" in span.get("class")]
+    assert verdicts == ["verdict ok", "verdict deadlocked", "verdict skipped"]  # not the same green "ok"
+    assert [a.get("href") for a in table[0].iter("a")] == ["pipe.html", "pipe.html", "pipe.steps.html"]
+    assert [len(list(row.iter(f"{SVG}svg"))) for row in table] == [1, 1, 0]  # a thumbnail of each picture
+    sections_inline = [s for s in root.iter("section") if s.get("class") == "demo"]
+    assert [s.get("data-demo") for s in sections_inline] == ["byte-order"]  # no page of its own: inline
+    assert "deadlocked, as they should" in html and "<script" not in html
+    assert len(html) < 60_000 and sum(1 for _ in root.iter(f"{SVG}text")) == 0  # small: no picture's words
     ids = re.findall(r'id="([^"]+)"', html)
-    assert len(ids) == len(set(ids))  # two diagrams in one page: their marker ids apart
+    assert len(ids) == len(set(ids))
+    own = render_demo(sections[1], "index.html", 1)
+    page_root = ET.fromstring(own.replace("<!DOCTYPE html>", ""))
+    assert [a.get("href") for a in page_root.iter("a")][:1] == ["index.html"]  # back to the contents
+    assert len([g for g in page_root.iter(f"{SVG}g") if g.get("class") == "waits-for in-cycle"]) == 2
+    [diagnosis] = [pre for pre in page_root.iter("pre") if pre.get("class") == "diagnosis"]
+    label = next(o.label for o in deadlock.objects.values() if o.inode == 177820)
+    assert diagnosis.text == f"fd 5 is the read end of {label} (pipe:[177820]), empty; {label} again"
+    steps = page.render(deadlock, links=(("index.html", "every demo"), ("both-read-first.html", "its page")))
+    assert 'href="index.html"' in steps and 'href="both-read-first.html"' in steps
+
+
+def test_diagnosis_names_tcp_connections_as_the_picture():
+    trace = load("tcp.server", "tcp.client")
+    names = object_names(trace)
+    [tcp] = [o for o in trace.objects.values() if o.kind == "tcp" and o.remote and o.local.endswith(":39483")]
+    text = f"fd 4 is a TCP socket {tcp.local} -> {tcp.remote}, nothing to read; again {tcp.local} -> {tcp.remote}"
+    assert name_objects(text, names) == (
+        f"fd 4 is a TCP socket {tcp.local} -> {tcp.remote} ({tcp.label}), nothing to read; "
+        f"again {tcp.local} -> {tcp.remote}"
+    )
 
 
 def test_cli_writes_every_picture_and_says_when_it_cannot(capsys, monkeypatch):
@@ -306,3 +338,169 @@ def test_the_committed_svg_is_what_make_pictures_draws_today():
     )
     committed = (root / "docs" / "pipe.svg").read_text(encoding="utf-8")
     assert structure(committed) == structure(fresh), "docs/pipe.svg is out of date: run make pictures"
+
+
+@pytest.fixture(scope="module")
+def seen():
+    return load("both_read_first.seen")  # as the harness saw it when it diagnosed the deadlock, 200 ms on
+
+
+def test_mermaid_declares_every_process_and_draws_a_deadlocks_waits(deadlock, seen):
+    for trace in (deadlock, seen):
+        text = mermaid.render(trace, title="both-read-first")
+        declared = re.findall(r"^    participant P\d+ as (.+)$", text, re.M)
+        assert sorted(declared) == sorted(p.label for p in trace.processes.values())
+        assert mermaid_grammar(text) == []
+        assert len(re.findall(r"^    P\d+--xP\d+: in read fd \d \(pipe #35;\d\), waits for ", text, re.M)) == 2
+        assert re.search(r"^    %% cycle: P\d+ P\d+$", text, re.M)
+        stuck = re.findall(r"^    Note over P\d+: read fd \d \(pipe #35;\d\): (.*)$", text, re.M)
+        assert len(stuck) == 2 and all("still blocked" in note for note in stuck)
+    assert re.search(r"blocked (2\d\d|1\d\d) ms, still blocked", mermaid.render(seen))  # how long, once known
+    assert mermaid_grammar("sequenceDiagram\n    P1->>P9: x\n") == ["    P1->>P9: x"]  # the check can fail
+    assert mermaid_grammar("sequenceDiagram\n    participant P1 as a\n    P1->>P1: pipe #1\n") != []
+
+
+def test_perfetto_a_call_blocked_at_the_end_lasts_until_the_end_and_no_flow_runs_backwards(pipe, deadlock, seen):
+    for trace in (pipe, deadlock, seen):
+        events = perfetto.to_perfetto(trace)["traceEvents"]
+        stuck = [
+            e for e in events if e["ph"] == "X" and e["cat"] == "blocked" and e["args"]["ended by"].startswith("still")
+        ]
+        assert len(stuck) == (0 if trace is pipe else 2)
+        assert all(e["ts"] + e["dur"] >= trace.end * perfetto.US - 1 for e in stuck)
+        starts = {e["id"]: e for e in events if e["ph"] == "s"}
+        ends = {e["id"]: e for e in events if e["ph"] == "f"}
+        assert starts.keys() == ends.keys() and all(ends[n]["ts"] >= starts[n]["ts"] for n in starts)
+    events = perfetto.to_perfetto(seen)["traceEvents"]
+    durations = sorted(e["dur"] for e in events if e["ph"] == "X" and e["cat"] == "blocked")
+    assert durations[0] > 150_000  # µs: the last to block waited until the deadlock was seen, not 1 µs
+    assert len([e for e in events if e["ph"] == "s" and e["cat"] == "waits-for"]) == 2
+
+
+def test_a_half_close_is_not_called_a_close_and_a_non_blocking_connect_is_not_a_failure():
+    trace = load("half_close")
+    [wait] = trace.waits
+    assert "shut down (SHUT_WR) its sending side of unix #1" in wait.reason and "closed" not in wait.reason
+    root = ET.fromstring(svg.render(trace))
+    connects = [g for g in root.iter(f"{SVG}g") if "connect fd" in texts(g)]
+    assert len(connects) == 2
+    styled = {texts(g).split("= -1 ")[1].split()[0]: [t.get("class") for t in g.iter(f"{SVG}tspan")] for g in connects}
+    assert "error" not in styled["EINPROGRESS"] and "error" in styled["ECONNREFUSED"]
+    coloured = picture.render(trace, width=200, colour=True)
+    [started] = [line for line in coloured.splitlines() if "EINPROGRESS" in line]
+    [refused] = [line for line in coloured.splitlines() if "ECONNREFUSED" in line]
+    assert "\x1b[0;31m" not in started and "\x1b[0;31m" in refused
+
+
+RECORDED = [
+    ("pipe_fork",),
+    ("both_read_first",),
+    ("both_read_first.blocked",),
+    ("both_read_first.seen",),
+    ("shell_pipeline",),
+    ("sigpipe_shell",),
+    ("stream_boundaries",),
+    ("tcp.server", "tcp.client"),
+    ("unix.server", "unix.client"),
+    ("udp.server", "udp.client"),
+    ("unix_dgram.server", "unix_dgram.client"),
+    ("half_close",),
+]
+
+
+@pytest.mark.parametrize("names", RECORDED, ids=lambda names: "+".join(names))
+def test_no_text_meets_another_text_a_lifeline_or_a_bar(names):
+    trace = load(*names)
+    for width in (1280, 880, 640):
+        for rows in (None, 12):
+            assert overlaps(svg.render(trace, title=" + ".join(names), width=width, rows=rows)) == []
+
+
+def test_the_overlap_check_can_fail(pipe):
+    text = svg.render(pipe)
+    crossing = text.replace('x="116.0"', 'x="96.0"', 1)  # a label moved onto its own lifeline
+    assert crossing != text and overlaps(crossing)
+    doubled = text.replace("</svg>", '<text x="24" y="32.0" class="title">again</text></svg>')
+    assert ("again", "pipe") in [(b, a) for a, b in overlaps(doubled)] or overlaps(doubled)
+
+
+@pytest.fixture(scope="module")
+def threaded():
+    return load("http_client_reads_first.server", "http_client_reads_first.client")  # a server thread blocks
+
+
+def test_a_thread_has_a_lane_of_its_own_in_every_picture(threaded):
+    server = next(p for p in threaded.processes.values() if p.role == "server")
+    [tid] = [t for t in server.threads if t != server.pid]
+    name = f"server[{server.pid}/{tid}]"
+    scene = layout(threaded)
+    assert scene.lanes[tid].label == name and scene.lanes[tid].slot == scene.lanes[server.pid].slot
+    [read] = [r for r in scene.rows if r.kind == "start" and r.text.startswith("recvfrom (recv) fd 4")]
+    assert read.pid == tid  # drawn in the thread's lane, not its process's
+    root = ET.fromstring(svg.render(threaded))
+    lines = {
+        int(line.get("data-lane")): float(line.get("x1")) for line in root.iter(f"{SVG}line") if line.get("data-lane")
+    }
+    assert lines[tid] > lines[server.pid] and overlaps(svg.render(threaded)) == []
+    assert [texts(g) for g in rows(root, "begin") if name in texts(g)] == [f"{name}a thread of {server.label}"]
+    [bar] = [b for b in scene.bars if b.tid == tid]
+    assert bar.pid == tid and bar.stuck
+    terminal = picture.render(threaded, width=150).splitlines()
+    [named] = [line for line in terminal if name in line]
+    [own] = [line for line in terminal if "recvfrom (recv) fd 4" in line]
+    [main] = [line for line in terminal if "clone3 (thread)" in line]
+    assert own.index("├") > main.index("├")  # its own column beside the process's
+    assert named.index(name) == own.index("recvfrom")
+    text = mermaid.render(threaded)
+    assert f"participant P2 as {name}" in text and re.search(r"Note over P2: recvfrom fd 4 .*still blocked", text)
+    assert mermaid_grammar(text) == []
+    events = perfetto.to_perfetto(threaded)["traceEvents"]
+    assert {"name": "thread_name", "tid": tid} | {"args": {"name": name}} in [
+        {"name": e["name"], "tid": e["tid"], "args": e["args"]} for e in events if e["ph"] == "M"
+    ]
+
+
+def test_slides_a_range_of_steps_fitted_to_a_slide_text_still_text():
+    trace = load("tcp.server", "tcp.client")
+    scene = layout(trace, None, (10, 25))
+    assert [row.text for row in scene.rows if row.kind == "fold"] == [
+        "steps 1 to 9 left out",
+        f"steps 26 to {len(trace.steps)} left out",
+    ]
+    assert {row.step + 1 for row in scene.rows if row.step is not None} == set(range(10, 26))
+    for theme in svg.THEMES.values():
+        counts = []
+        for height in (1600, 720, 360):  # one slide, then more
+            drawn = svg.slides(scene, width=1280, height=height, title="tcp", theme=theme)
+            counts.append(len(drawn))
+            steps = set()
+            for text in drawn:
+                root = ET.fromstring(text)
+                assert (root.get("width"), root.get("height")) == ("1280", str(height))
+                _, _, w, h = map(float, root.get("viewBox").split())
+                assert abs(w / h - 1280 / height) < 0.01 and overlaps(text) == []
+                steps |= {int(g.get("data-step")) for g in root.iter(f"{SVG}g") if g.get("data-step")}
+                assert any(t.get("class") == "lane-name" for t in root.iter(f"{SVG}text"))  # the lanes named on each
+                assert f'fill="{theme.background}"' in text
+            assert steps == set(range(10, 26))
+        assert counts[0] == 1 and counts[0] <= counts[1] < counts[2]
+    assert '"hello\\n"' in "".join(svg.slides(scene, width=1280, height=720))  # the bytes as text, searchable
+
+
+def test_cli_draws_slides_and_refuses_a_wrong_range(capsys, monkeypatch):
+    from ipc import watch
+
+    monkeypatch.setattr(watch, "watch", lambda argv, **_: watch.Outcome(0, None, 0.1, [], trace=load("pipe_fork")))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory, "s.svg")
+        argv = ["trace", "--svg", str(path), "--steps", "3-40", "--fit", "800x300", "--theme", "dark", "--", "x"]
+        assert main(argv) == 0
+        files = sorted(Path(directory).glob("s-*.svg"))
+        assert len(files) > 1 and not path.exists()
+        assert f"{len(files)} slides of 800x300: " in capsys.readouterr().out
+        assert all(ET.parse(f).getroot().get("height") == "300" for f in files)
+        assert main(["trace", "--svg", str(path), "--steps", "3-40", "--", "x"]) == 0 and path.exists()
+    for wrong in (["--steps", "9-3"], ["--steps", "x"], ["--fit", "12x5"], ["--theme", "pink"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["trace", "--svg", "s.svg", *wrong, "--", "x"])
+        assert stop.value.code == 2

@@ -16,7 +16,7 @@ import pytest
 from browser import Browser, why_no_chromium
 
 from ipc.trace import build, page, svg
-from ipc.trace.report import Section, render_report
+from ipc.trace.report import Section, render_demo, render_report
 from ipc.watch import watch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,9 +139,10 @@ def test_page_of_a_deadlock_ends_with_both_blocked_and_the_cycle_drawn():
         shot(tab, "page-deadlock-recorded.png")
 
 
-def test_report_opens_with_every_section_and_picture_and_fetches_nothing():
+def test_report_contents_and_demo_pages_open_and_fetch_nothing():
     pipe = build([(TRACES / "pipe_fork.strace").read_text()])
     deadlock = build([(TRACES / "both_read_first.blocked.strace").read_text()])
+    tcp = build([(TRACES / f"tcp.{side}.strace").read_text() for side in ("server", "client")])
     sections = [
         Section(
             "pipe",
@@ -150,34 +151,43 @@ def test_report_opens_with_every_section_and_picture_and_fetches_nothing():
             "ok",
             ['client[1]: sent "hello"'],
             trace=pipe,
-            page="pipe.html",
-        ),
+            page="pipe.steps.html",
+            own="pipe.html",
+        ),  # fmt: skip
         Section(
             "both-read-first",
             "fork + two pipes, broken",
             "both sides read first",
-            "ok",
+            "deadlocked, as it should",
             diagnosis="client waits for server; server waits for client",
             trace=deadlock,
-        ),
-        Section(
-            "tcp4",
-            "TCP over IPv4 loopback",
-            "ports",
-            "ok",
-            trace=build([(TRACES / f"tcp.{side}.strace").read_text() for side in ("server", "client")]),
-        ),
+            own="both-read-first.html",
+        ),  # fmt: skip
+        Section("tcp4", "TCP over IPv4 loopback", "ports", "ok", trace=tcp, own="tcp4.html"),
         Section("showip", "getaddrinfo", "names", "skipped: no strace", why_no_picture="strace is missing"),
     ]
     with tempfile.TemporaryDirectory() as directory, Browser() as browser:
-        tab = browser.open(write(directory, "report.html", render_report(sections)))
-        found = tab.evaluate("""Array.from(document.querySelectorAll('section.demo')).map(s => [
-            s.dataset.demo, s.querySelectorAll('svg.ipc-trace').length, s.querySelectorAll('g.row.message').length,
-            s.querySelectorAll('.waits-for.in-cycle').length])""")
-        assert found == [["pipe", 1, 8, 0], ["both-read-first", 1, 0, 2], ["tcp4", 1, 8, 0], ["showip", 0, 0, 0]]
-        assert tab.evaluate("document.querySelectorAll('table.contents a').length") == 4
+        for number, section in enumerate(sections[:3]):
+            write(directory, section.own, render_demo(section, "index.html", number))
+        tab = browser.open(write(directory, "index.html", render_report(sections)), 1400, 1000)
+        found = tab.evaluate("""Array.from(document.querySelectorAll('tr[data-demo]')).map(r => [
+            r.dataset.demo, r.querySelector('.verdict').textContent, r.querySelectorAll('svg').length])""")
+        assert found == [
+            ["pipe", "ok", 1],
+            ["both-read-first", "deadlocked, as it should", 1],
+            ["tcp4", "ok", 1],
+            ["showip", "skipped: no strace", 0],
+        ]
+        colours = tab.evaluate("Array.from(document.querySelectorAll('tr[data-demo] .verdict'))"
+                               ".map(v => getComputedStyle(v).backgroundColor)")  # fmt: skip
+        assert colours[0] == colours[2] != colours[1]  # a deadlock as it should is not a working exchange's green
         clean(tab)
-        shot(tab, "report-recorded.png")
+        shot(tab, "report-contents.png")
+        tab.go(tab.evaluate("document.querySelector('tr[data-demo=\"both-read-first\"] a').href"))
+        assert tab.evaluate("document.querySelectorAll('.waits-for.in-cycle').length") == 2
+        assert tab.evaluate("document.querySelector('nav.back a').getAttribute('href')") == "index.html"
+        clean(tab)
+        shot(tab, "report-demo.png")
         # The check itself can fail: a page that asks for something outside is caught.
         tab.go(write(directory, "bad.html", '<img src="http://127.0.0.1:9/x.png"><script>console.error("x")</script>'))
         assert any(url.startswith("http://127.0.0.1:9/") for url in tab.requests()) and tab.problems()
@@ -220,3 +230,21 @@ def test_pages_of_real_traces_the_pipe_demo_and_a_deadlock():
         assert len(tab.evaluate("Array.from(document.querySelectorAll('.waits-for.in-cycle'))")) == 2
         clean(tab)
         shot(tab, "page-deadlock.png")
+
+
+def test_text_is_measured_as_chromium_draws_it():
+    """svg.text_boxes (the font's own widths, no browser) against Chromium's getBBox of every text."""
+    import xml.etree.ElementTree as ET
+
+    trace = build([(TRACES / f"tcp.{side}.strace").read_text() for side in ("server", "client")])
+    text = svg.render(trace, title="tcp: Grüße → 127.0.0.1")
+    measured = svg.text_boxes(ET.fromstring(text))
+    with tempfile.TemporaryDirectory() as directory, Browser() as browser:
+        tab = browser.open(write(directory, "tcp.svg", text), 1400, 1000)
+        drawn = tab.evaluate(
+            "Array.from(document.querySelectorAll('text')).filter(t => t.textContent.trim()).map(t => {"
+            "const b = t.getBBox(); return [b.x, b.x + b.width, t.textContent]})"
+        )
+    assert [box[4] for box in measured] == [words for _, _, words in drawn]
+    for (x0, _, x1, _, words), (left, right, _) in zip(measured, drawn):
+        assert abs(left - x0) <= 2 and -8 <= right - x1 <= 2, words  # never drawn wider than measured

@@ -158,14 +158,36 @@ def test_make_demos_report_opens_with_every_demo_drawn_and_each_page_steps():
         assert f"report: {index}" in done.stdout
         with Browser() as browser:
             tab = browser.open(index.as_uri())
-            found = tab.evaluate("""Array.from(document.querySelectorAll('section.demo')).map(s => [
-                s.dataset.demo, s.querySelectorAll('svg').length, s.querySelectorAll('.waits-for.in-cycle').length,
-                Array.from(s.querySelectorAll('a')).map(a => a.getAttribute('href'))])""")
+            found = tab.evaluate("""Array.from(document.querySelectorAll('tr[data-demo]')).map(r => [
+                r.dataset.demo, r.querySelector('.verdict').textContent,
+                Array.from(r.querySelectorAll('a')).map(a => a.getAttribute('href'))])""")
             assert found == [
-                ["pipe", 1, 0, ["pipe.html"]],
-                ["both-read-first", 1, 2, ["both-read-first.html"]],
-                ["byte-order", 1, 0, ["byte-order.html"]],
-            ]
+                ["pipe", "ok", ["pipe.html", "pipe.html", "pipe.steps.html"]],
+                ["both-read-first", "deadlocked, as it should", ["both-read-first.html"] * 2
+                 + ["both-read-first.steps.html"]],
+                ["byte-order", "ok", ["byte-order.html", "byte-order.html", "byte-order.steps.html"]],
+            ]  # fmt: skip
             assert tab.problems() == [] and all(url.startswith("file:") for url in tab.requests())
-            tab.go(Path(directory, "pipe.html").as_uri() + "#step=9")  # its step-through page works too
+            tab.go(Path(directory, "both-read-first.html").as_uri())  # its own page: the picture and its cycle
+            drawn = tab.evaluate("""[document.querySelectorAll('svg.ipc-trace .waits-for.in-cycle').length,
+                Array.from(document.querySelectorAll('.deadlock text, .waits-for')).map(e => e.textContent)]""")
+            assert drawn[0] == 2, drawn
+            tab.go(Path(directory, "pipe.steps.html").as_uri() + "#step=9")  # its step-through page works too
             assert tab.problems() == [] and "pipe #1" in tab.evaluate("document.body.innerText")
+
+
+def test_the_plain_table_stays_aligned_for_every_name_length_and_says_a_deadlock_was_expected():
+    done = subprocess.run(
+        [sys.executable, "-m", "ipc", "run", "pipe", "both-read-first", "http-client-reads-first-fixed", "-j", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
+    rows = [line for line in done.stdout.splitlines() if re.match(r"ok +\S", line)]
+    assert len(rows) == 3
+    assert len({line.index(" s", len(line) - 4) for line in rows}) == 1  # the times end in one column
+    assert len({len(line) for line in rows}) == 1
+    [broken] = [line for line in rows if " both-read-first " in line]
+    assert "deadlocked, as it should" in broken and "message" not in broken

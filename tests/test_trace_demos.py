@@ -339,8 +339,21 @@ def test_cli_ends_a_deadlock_and_exits_3():
     assert done.stdout.count("; it waits for ") == 2  # each for the other
 
 
-def test_cli_terminated_ends_what_it_traces_and_exits_143():
+def _runs_sleep(pid: int) -> bool:
+    """Whether ``sleep`` runs among pid's descendants (one that lives briefly, strace's probe, may end as it is
+    looked at)."""
     import psutil
+
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if child.name() == "sleep":
+                return True
+        except psutil.NoSuchProcess:
+            continue
+    return False
+
+
+def test_cli_terminated_ends_what_it_traces_and_exits_143():
 
     ipc = subprocess.Popen(
         [sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"],
@@ -350,7 +363,7 @@ def test_cli_terminated_ends_what_it_traces_and_exits_143():
         text=True,
     )
     end = time.monotonic() + DEADLINE
-    while not any(p.name() == "sleep" for p in psutil.Process(ipc.pid).children(recursive=True)):
+    while not _runs_sleep(ipc.pid):
         assert time.monotonic() < end and ipc.poll() is None, "sleep never started under strace"
         time.sleep(0.05)
     ipc.terminate()
@@ -368,7 +381,6 @@ def test_cli_traces_a_demo_by_its_name():
 
 
 def test_cli_interrupted_ends_what_it_traces_and_exits_130():
-    import psutil
 
     ipc = subprocess.Popen(
         [sys.executable, "-m", "ipc", "trace", "--", "sleep", "60"],
@@ -378,7 +390,7 @@ def test_cli_interrupted_ends_what_it_traces_and_exits_130():
         text=True,
     )
     end = time.monotonic() + DEADLINE
-    while not any(p.name() == "sleep" for p in psutil.Process(ipc.pid).children(recursive=True)):
+    while not _runs_sleep(ipc.pid):
         assert time.monotonic() < end and ipc.poll() is None, "sleep never started under strace"
         time.sleep(0.05)
     ipc.send_signal(signal.SIGINT)  # as Ctrl-C would, to ipc alone

@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 from ipc.trace import build, finding
+from ipc.trace.channels import Queued
+from ipc.trace.describe import describe
 from ipc.trace.export import to_json
+from ipc.trace.names import without_housekeeping
 from ipc.trace.picture import render
 from ipc.trace.runner import _exit_code
 from ipc.waitfor import Verdict
@@ -126,7 +129,7 @@ def test_pipe_states_step_by_step_fd_tables_and_bytes_in_flight(pipe):
     assert pipe_fds(forked, client.pid) == pipe_fds(forked, server.pid) == [3, 4, 5, 6]
     first_write = pipe.state_at(steps[("write", client.pid, "call")])
     assert pipe_fds(first_write, client.pid) == [4, 5] and pipe_fds(first_write, server.pid) == [3, 6]
-    assert list(first_write.in_flight.values()) == [b"hello\n"]
+    assert list(first_write.in_flight.values()) == [Queued(6, b"hello\n", (client.pid,))]
     reading = pipe.state_at(steps[("read", client.pid, "call")])
     assert [call.name for call in reading.blocked.values()] == ["read"] and client.pid in reading.blocked
 
@@ -398,7 +401,7 @@ def test_a_poll_woken_by_a_write_whose_return_strace_printed_later_names_that_wr
     [message] = trace.messages
     assert message.data == b"1 HELLO\n" and (message.writer_pid, message.reader_pid) == (11, 10)
     [wait] = [wait for wait in trace.waits if trace.calls[wait.call].name == "poll"]
-    assert wait.cause == message.writer and wait.cause_pid == 11 and wait.reason.endswith(" wrote"), wait.reason
+    assert wait.cause == message.writer and wait.cause_pid == 11 and wait.reason.endswith(" wrote (fd 3, TCP #1)")
 
 
 def test_a_non_blocking_call_slowed_by_strace_did_not_wait_for_anything():
@@ -408,3 +411,265 @@ def test_a_non_blocking_call_slowed_by_strace_did_not_wait_for_anything():
         'sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EINPROGRESS (Operation now in progress) <0.006000>\n'
     )
     assert build([text]).waits == []  # 6 ms, but it returned at once: strace's stop was the slow part
+
+
+# -- programs nobody here wrote (tests/programs/foreign, recorded: tests/traces/README.md) --------------
+
+
+def only(items: list):
+    assert len(items) == 1, items
+    return items[0]
+
+
+def shown(trace, name: str) -> list:
+    return [c for c in trace.lecture_calls() if c.name == name]
+
+
+def test_a_read_is_judged_by_its_fd_not_by_the_path_its_bytes_hold():
+    trace = load("path_in_data")
+    cat = only([p for p in trace.processes.values() if p.program == "cat"])
+    [message] = trace.messages
+    assert message.reader_pid == cat.pid and message.data == b'/usr/lib/x\n{"file": "/etc/passwd"}\n'
+    assert trace.unmatched == []  # not "never read (left in the buffer)"
+
+
+def test_the_start_up_filter_drops_the_start_ups_reads_and_keeps_every_line_number():
+    text = (
+        '7 1.0 openat(AT_FDCWD</usr/lib>, "/usr/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY|O_CLOEXEC) = 3'
+        "</usr/lib/x86_64-linux-gnu/libc.so.6> <0.1>\n"
+        '7 1.1 read(3</usr/lib/x86_64-linux-gnu/libc.so.6>, "\\177ELF", 832 <unfinished ...>\n'
+        '8 1.2 write(4<pipe:[9]>, "/usr/lib/python3.11/os.py\\n", 26) = 26 <0.1>\n'
+        "7 1.3 <... read resumed>) = 832 <0.1>\n"
+        " | 00000  7f 45 4c 46                                       .ELF             |\n"
+        '9 1.4 read(0<pipe:[9]>, "/usr/lib/python3.11/os.py\\n", 4096) = 26 <0.1>\n'
+        " | 00000  2f 75 73 72                                       /usr             |\n"
+        '9 1.5 openat(AT_FDCWD</usr/lib>, "notes.txt", O_RDONLY) = 3</usr/lib/notes.txt> <0.1>\n'
+    )
+    kept = without_housekeeping(text).splitlines()
+    assert len(kept) == len(text.splitlines())
+    assert [bool(line) for line in kept] == [False, False, True, False, False, True, True, True]
+    [message] = build([text]).messages  # a read is judged by its fd: its bytes may name any path
+    assert message.data == b"/usr/lib/python3.11/os.py\n"
+
+
+def test_splice_sendfile_tee_and_copy_file_range_move_bytes_between_objects():
+    trace = load("zero_copy")
+    data = b"twenty-five bytes of data"
+    moves = {name: only(shown(trace, name)) for name in ("splice", "sendfile", "tee", "copy_file_range")}
+    assert all(call.data == data and call.kind == "io" for call in moves.values())
+    into = sorted((trace.calls[m.writer].name, trace.calls[m.reader].name) for m in trace.messages)
+    assert into == sorted([("write", "splice"), ("splice", "sendfile"), ("sendfile", "tee"), ("sendfile", "read"),
+                           ("tee", "read"), ("splice", "copy_file_range"), ("copy_file_range", "pread64"),
+                           ("vmsplice", "read")])  # fmt: skip
+    assert trace.unmatched == []  # 25 bytes spliced out of the pipe: not 50 "never read"
+    assert describe(trace, moves["sendfile"]).startswith("sendfile fd 4 (file spliced) → fd 6 (pipe #2) = 25")
+
+
+def test_an_fd_passed_over_a_unix_socket_keeps_its_end_and_its_open_file():
+    trace = load("scm_rights")
+    send, receive = only(shown(trace, "sendmsg")), only(shown(trace, "recvmsg"))
+    passed = only(trace.passes)
+    assert (passed.sender_fd, passed.receiver_fd, passed.end) == (4, 3, "read")
+    got, had = trace.fd_table(receive.pid, receive.end_seq)[3], trace.fd_table(send.pid, send.seq)[4]
+    assert (got.object, got.end, got.open_file) == (had.object, had.end, had.open_file)
+    assert describe(trace, receive).endswith('= 1 "F" · fd 4 → fd 3: pipe #1 read end')
+
+
+def test_a_deadlock_through_a_passed_fd_is_between_the_two_processes():
+    trace = load("scm_rights.deadlock")
+    found = finding(trace)
+    parent = only([p for p in trace.processes.values() if p.parent is None])
+    child = only([p for p in trace.processes.values() if p.parent == parent.pid])
+    assert found.verdict is Verdict.DEADLOCK
+    waits = {e.waiter: (e.holder, e.fd, e.reason.name) for e in found.edges}
+    assert waits == {child.pid: (parent.pid, 5, "HOLDS_WRITE_END"), parent.pid: (child.pid, None, "CHILD")}
+
+
+def test_concurrent_writers_are_joined_in_the_order_the_reader_got_their_bytes():
+    """Twenty children write a line each into one pipe; strace printed two of their returns out of the
+    kernel's order. Every message's bytes are the bytes its read got at that place."""
+    trace = load("many_writers")
+    [channel] = [c for c in trace.channels.values() if len(c.writes) == 20]
+    printed = sorted(channel.writes, key=lambda op: (op.end_seq, op.seq))
+    assert [op.call for op in printed] != [op.call for op in channel.writes]  # the recording's point
+    ops = {op.call: op for op in channel.writes + channel.reads}
+    for message in trace.messages:
+        read = ops[message.reader]
+        assert message.certain and message.data == read.data[message.offset - read.offset :][: message.length]
+    assert len(trace.messages) >= 20 and trace.unmatched == []
+
+
+def test_poll_select_and_epoll_wait_on_named_fds_and_say_which_woke_them():
+    trace = load("poll_family")
+    for name in ("epoll_wait", "poll", "pselect6"):
+        waits = [w for w in trace.waits if trace.calls[w.call].name == name]
+        assert len(waits) >= 6, name
+        for wait in waits:
+            call = trace.calls[wait.call]
+            assert len({fd for fd, _ in call.watched}) == 8 and not call.noise
+            if call.result == 1:
+                assert f" wrote (fd {only(call.ready)}, pipe #" in wait.reason
+    epoll = only(shown(trace, "epoll_create1"))
+    assert trace.objects[epoll.objects[0]].label == "epoll #1" and len(shown(trace, "epoll_ctl")) == 8
+    first = only([c for c in shown(trace, "epoll_wait")][:1])
+    assert describe(trace, first).startswith("epoll_wait fd 4 (epoll #1) on fds ")
+
+
+def test_an_epoll_wait_still_blocked_waits_for_what_its_interest_list_holds():
+    text = (
+        "10 1.0 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.1>\n"
+        "10 1.1 epoll_create1(0) = 5<anon_inode:[eventpoll]> <0.1>\n"
+        "10 1.2 epoll_ctl(5<anon_inode:[eventpoll]>, EPOLL_CTL_ADD, 3<pipe:[7]>, {events=EPOLLIN, "
+        "data={u32=3, u64=3}}) = 0 <0.1>\n"
+        "10 1.3 epoll_wait(5<anon_inode:[eventpoll]>, "
+    )
+    trace = build([text])
+    [wait] = trace.waits
+    assert trace.calls[wait.call].watched == [(3, "read")] and wait.what == "epoll_wait on fd 3 (pipe #1)"
+    assert finding(trace).verdict is not Verdict.DEADLOCK  # strace prints epoll_wait's timeout when it returns
+    forever = build([text.replace("epoll_wait(5<anon_inode:[eventpoll]>, ", "epoll_pwait2(5<anon_inode:[eventpoll]>, "
+                                  "[], 1, NULL, NULL, 8")])  # fmt: skip
+    [(waiter, holder, fd)] = [(e.waiter, e.holder, e.fd) for e in finding(forever).edges]
+    assert (waiter, holder, fd) == (10, 10, 4)  # it holds the pipe's write end itself
+
+
+def test_a_programs_own_fd_copies_and_its_close_range_are_shown():
+    trace = load("fd_copies")
+    assert [(c.name, c.result) for c in trace.lecture_calls() if c.name in ("fcntl", "dup2")] == [
+        ("fcntl", 40),
+        ("dup2", 60),
+    ]
+    assert sorted(c.fds[0] for c in shown(trace, "write")) == [40, 60]
+    close_range = only(shown(trace, "close_range"))
+    assert sorted(close_range.fds) == [4, 40, 60]
+    assert describe(trace, close_range).endswith("closed fd 4 (pipe #1 write end), 40 (pipe #1 write end), 60 (pipe #1 "
+                                                 "write end)")  # fmt: skip
+    after = trace.fd_table(close_range.pid, close_range.end_seq)
+    assert not [fd for fd, e in after.items() if trace.objects[e.object].kind == "pipe"]
+    marking = build(
+        [(TRACES / "fd_copies.strace").read_text().replace("4294967295, 0 <", "4294967295, CLOSE_RANGE_CLOEXEC <")]
+    )
+    assert "marked close-on-exec: fd 4" in describe(marking, only(shown(marking, "close_range")))
+
+
+def test_a_shells_fd_saving_is_hidden_and_says_so():
+    trace = load("shell_redirection", housekeeping=True)
+    saving = only([c for c in trace.calls if c.name == "fcntl" and c.result == 10])
+    assert saving.noise and describe(trace, saving).endswith("(a shell saving its own fds)")
+
+
+def test_threads_each_call_return_and_end_is_a_threads():
+    trace = load("threads")
+    [process] = trace.processes.values()
+    main, *threads = process.threads
+    reads = {c.tid: c for c in shown(trace, "read")}
+    assert sorted(reads) == sorted(threads)
+    assert {w.reason for w in trace.waits if w.call in {c.index for c in reads.values()}} == {
+        f"until threads[{process.pid}/{main}] wrote"
+    }
+    assert sorted(s.tid for s in trace.steps if s.kind == "return") == sorted(threads)
+    assert {w.cause_tid for w in trace.waits if w.call in {c.index for c in reads.values()}} == {main}
+    assert [m.kind for m in trace.marks if m.tid in threads] == ["thread-exit"] * 2
+    assert [c.title for c in shown(trace, "exit")] == ["exit (thread ends)"] * 2
+    assert process.end_seq is not None and process.exit_code == 0
+
+
+def test_the_whole_command_line_is_kept_and_vfork_is_its_own_lesson():
+    trace = load("vfork_exec")
+    echo = only([p for p in trace.processes.values() if p.program == "echo"])
+    assert echo.commands == [["/tmp/s19/bin/vfork_exec"], ["echo", "one", "two", "three", "four", "five", "--six"]]
+    assert describe(trace, only([c for c in shown(trace, "execve") if c.pid == echo.pid])).endswith(" five --six")
+    vfork = only(shown(trace, "vfork"))
+    assert vfork.title == "vfork" and only([w for w in trace.waits if w.call == vfork.index]).reason == (
+        f"until {echo.label} called execve"
+    )
+
+
+def test_a_system_file_read_for_the_output_is_part_of_the_story():
+    trace = load("cat_hostname")
+    cat = only([p for p in trace.processes.values() if p.program == "cat"])
+    names = [describe(trace, c) for c in trace.lecture_calls() if c.pid == cat.pid and c.name in ("openat", "read")]
+    assert names[:2] == ["openat (open) file hostname O_RDONLY → fd 3", 'read fd 3 (file hostname) = 3 "vm\\n"']
+
+
+def test_datagrams_to_a_bound_socket_nobody_read_are_left_unread_and_a_socket_row_has_no_address_yet():
+    trace = load("datagram_unread")
+    assert [(u.reason, u.data) for u in trace.unmatched] == [("left unread", b"first"), ("left unread", b"second")]
+    assert [describe(trace, c) for c in shown(trace, "socket")] == ["socket → fd 3: UDP socket"] * 1 + [
+        "socket → fd 4: UDP socket"
+    ]
+
+
+def test_hex_dumps_give_the_bytes_whole_where_the_strings_are_cut():
+    trace = load("vectored.dumps")  # -s 3, with -e read=all -e write=all
+    writev, readv = only(shown(trace, "writev")), only(shown(trace, "readv"))
+    assert (writev.data, writev.data_complete) == (b"one two three\n", True)
+    assert readv.data == b"one two three\n" and '"ab"' not in describe(trace, readv)
+    assert [m.data for m in trace.messages] == [b"one two three\n"] * 2 and all(m.complete for m in trace.messages)
+    lines = (TRACES / "vectored.dumps.strace").read_text().splitlines()
+    plain = build(["\n".join(line for line in lines if not line.startswith((" | ", " * ")))])
+    cut = only([c for c in plain.calls if c.name == "writev"])
+    assert cut.result == 14 and not cut.data_complete and len(cut.data) < 14
+
+
+def test_json_export_holds_the_passed_fds_the_threads_and_whole_command_lines():
+    passed = json.loads(json.dumps(to_json(load("scm_rights"))))
+    [fd] = passed["passes"]
+    assert (fd["sender"]["fd"], fd["receiver"]["fd"], fd["end"]) == (4, 3, "read")
+    assert all(m["certain"] for m in passed["messages"]) and all("line" in c for c in passed["calls"])
+    threads = json.loads(json.dumps(to_json(load("threads"))))
+    [process] = threads["processes"]
+    assert {s["tid"] for s in threads["steps"]} == set(process["threads"])
+    assert [m["kind"] for m in threads["marks"] if m["tid"] != m["pid"]] == ["thread-exit"] * 2
+    echo = json.loads(json.dumps(to_json(load("vfork_exec"))))["processes"][1]
+    assert echo["commands"][-1][-1] == "--six"
+    polls = json.loads(json.dumps(to_json(load("poll_family"))))
+    assert any(c["name"] == "epoll_wait" and len(c["watched"]) == 8 and c["ready"] for c in polls["calls"])
+
+
+def test_an_fd_on_its_way_over_a_unix_socket_is_held_by_its_receiver():
+    """The parent sends the pipe's write end and closes its own; until the child receives it, the write end
+    is in the socket, not nowhere: the parent's read waits for the child."""
+    text = (
+        "10 1.0 socketpair(AF_UNIX, SOCK_STREAM, 0, [3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]) = 0 <0.1>\n"
+        "10 1.1 pipe2([5<pipe:[7]>, 6<pipe:[7]>], 0) = 0 <0.1>\n"
+        "10 1.2 clone(child_stack=NULL, flags=SIGCHLD) = 11 <0.1>\n"
+        "11 1.3 close(3<UNIX-STREAM:[1->2]>) = 0 <0.1>\n"
+        "11 1.4 close(5<pipe:[7]>) = 0 <0.1>\n"
+        "11 1.5 close(6<pipe:[7]>) = 0 <0.1>\n"
+        '10 1.6 sendmsg(3<UNIX-STREAM:[1->2]>, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="F", iov_len=1}], '
+        "msg_iovlen=1, msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, "
+        "cmsg_data=[6<pipe:[7]>]}], msg_controllen=24, msg_flags=0}, 0) = 1 <0.1>\n"
+        "10 1.7 close(6<pipe:[7]>) = 0 <0.1>\n"
+        '11 1.8 recvmsg(4<UNIX-STREAM:[2->1]>, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="F", iov_len=1}], '
+        "msg_iovlen=1, msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, "
+        "cmsg_data=[5<pipe:[7]>]}], msg_controllen=24, msg_flags=0}, 0) = 1 <0.1>\n"
+    )
+    trace = build([text])
+    send, close = only(shown(trace, "sendmsg")), only([c for c in shown(trace, "close") if c.pid == 10])
+
+    def write_ends(seq: float) -> list:
+        return [holder for holder in trace.holders("pipe:7", seq) if holder[2] == "write"]
+
+    assert write_ends(close.end_seq) == [(11, None, "write")]  # on its way to the child
+    assert write_ends(only(shown(trace, "recvmsg")).end_seq) == [(11, 5, "write")]
+    assert send.end_seq < close.end_seq
+
+
+def test_bytes_an_untraced_writer_put_between_two_traced_writes_come_from_outside_the_trace():
+    text = (
+        "10 1.0 pipe2([3<pipe:[7]>, 4<pipe:[7]>], 0) = 0 <0.1>\n"
+        '10 1.1 write(4<pipe:[7]>, "first\\n", 6) = 6 <0.1>\n'
+        '10 1.2 write(4<pipe:[7]>, "second\\n", 7) = 7 <0.1>\n'
+        '11 1.3 read(3<pipe:[7]>, "first\\nSOMEONE ELSE\\nsecond\\n", 100) = 26 <0.1>\n'
+    )
+    trace = build([text])
+    assert [(m.data, m.offset) for m in trace.messages] == [(b"first\n", 0), (b"second\n", 19)]
+    [outside] = trace.unmatched
+    assert (outside.reason, outside.side, outside.data) == ("no traced writer", "read", b"SOMEONE ELSE\n")
+
+
+def test_a_threads_end_is_drawn_as_a_threads_not_its_processs():
+    trace = load("threads")
+    text = render(trace, width=120)
+    assert text.count("thread exited 0") == 2 and text.count("┴     exited 0") == 1  # two threads, one process

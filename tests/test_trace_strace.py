@@ -132,3 +132,34 @@ def test_a_path_that_holds_the_text_of_a_result_does_not_end_the_arguments():
     [call] = calls("7  1.000000 dup(3</x>) = 4</tmp/a) = b> <0.000003>\n")
     assert call.args == [Fd(3, call.args[0].target)] and call.args[0].target.path == "/x"
     assert call.result == 4 and call.result_fd.target.path == "/tmp/a) = b"
+
+
+def test_hex_dumps_give_every_byte_of_the_call_they_follow():
+    [writev, read, _] = calls(
+        '7 1.0 writev(4<pipe:[5]>, [{iov_base="ab"..., iov_len=3}, {iov_base="de"..., iov_len=5}], 2) = 8\n'
+        " * 3 bytes in buffer 0\n"
+        " | 00000  61 62 63                                          abc              |\n"
+        " * 5 bytes in buffer 1\n"
+        " | 00000  64 65 66 67 68                                    defgh            |\n"
+        "7 1.1 read(3<pipe:[5]>,  <unfinished ...>\n"
+        "8 1.2 exit_group(0) = ?\n"
+        '7 1.3 <... read resumed>"0123456789abcdef"..., 4096) = 18 <0.1>\n'
+        " | 00000  30 31 32 33 34 35 36 37  38 39 61 62 63 64 65 66  0123456789abcdef |\n"
+        " | 00010  20 7c                                              |               |\n"
+    )
+    assert writev.dumped == b"abcdefgh" and writev.args[1][0].fields["iov_base"].truncated
+    assert read.dumped == b"0123456789abcdef |"  # a dump follows the line where its call returned
+
+
+def test_select_sets_are_fds_apart_by_spaces():
+    [call] = calls(
+        "7 1.0 pselect6(8, [3<pipe:[5]> 7<TCP:[127.0.0.1:5->127.0.0.1:6]>], NULL, NULL, NULL, NULL) = 1 (in [7])\n"
+    )
+    assert [(fd.number, fd.target.kind) for fd in call.args[1]] == [(3, "pipe"), (7, "tcp")]
+    assert call.result_text == "(in [7])"
+
+
+def test_an_errno_with_an_underscore_is_read_whole():
+    [call] = calls("7 1.0 poll([{fd=3<pipe:[5]>, events=POLLIN}], 1, 500) = ? ERESTART_RESTARTBLOCK (Interrupted by "
+                   "signal) <0.008622>\n")  # fmt: skip
+    assert (call.result, call.errno) == (None, "ERESTART_RESTARTBLOCK")

@@ -15,7 +15,21 @@ programs under strace (the only I/O here).
 """
 
 from .build import build
-from .model import Call, FdChange, FdEntry, KernelObject, Mark, Message, Process, State, Step, Trace, Unmatched, Wait
+from .model import (
+    Call,
+    FdChange,
+    FdEntry,
+    FdPass,
+    KernelObject,
+    Mark,
+    Message,
+    Process,
+    State,
+    Step,
+    Trace,
+    Unmatched,
+    Wait,
+)
 from .snapshot import finding, snapshot
 
 __all__ = [
@@ -25,6 +39,7 @@ __all__ = [
     "Call",
     "FdChange",
     "FdEntry",
+    "FdPass",
     "KernelObject",
     "Mark",
     "Message",

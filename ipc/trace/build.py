@@ -20,7 +20,7 @@ from . import instrumentation, recorder, waits
 from .classify import classify, mark_files
 from .effects import Effects, _fds, _flags, _path
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
-from .names import POLLS, READS, WRITES, labelled_lines, lecture_name, program_name, without_housekeeping
+from .names import MOVES, POLLS, READS, WRITES, labelled_lines, lecture_name, program_name, without_housekeeping
 from .objects import compatible, name_objects, new_object, object_key, update
 from .strace import Data, Exit, Fd, Signal, Syscall, parse
 
@@ -49,8 +49,11 @@ def build(texts: Sequence[str], roles: Optional[dict] = None, housekeeping: bool
     housekeeping reads of system files are left out unless ``housekeeping`` (``ipc trace --all``)."""
     if not housekeeping:
         texts = [without_housekeeping(text) for text in texts]
-    sources = [instrumentation.remove(parse(text, source)) for source, text in enumerate(texts)]
-    return Builder(sources, roles or {}).trace
+    parsed = [parse(text, source) for source, text in enumerate(texts)]
+    last = max((getattr(r, "end_time", None) or r.time for records in parsed for r in records), default=None)
+    trace = Builder([instrumentation.remove(records) for records in parsed], roles or {}).trace
+    trace.end = None if last is None else last - trace.origin  # a watcher's stack dumps count: it was looking
+    return trace
 
 
 class Builder(Effects):
@@ -66,7 +69,16 @@ class Builder(Effects):
         self.paths: dict = {}  # path -> the object at that path now (files, FIFOs, socket files)
         self.fifo_generation: dict = {}
         self.io = recorder.Recorder(self.offsets)
+        self.in_passing: dict = {}  # object -> [(sendmsg call, fd, entry)]: fds sent, not yet received
+        self.sent_fds: set = set()  # the sendmsg calls whose fds are counted in in_passing
+        self.passes: list = []
+        self.interest: dict = {}  # epoll object -> {fd: (object, ["read", "write"], data)}: what epoll_ctl added
+        self.interest_seen: dict = {}  # epoll object -> (its interest list, what a wait makes of it)
+        self.senders: Optional[list] = None  # the sendmsg calls that pass fds (SCM_RIGHTS), found when needed
         self.task_pid = self._tasks()
+        self.threads_of: dict = {}  # pid -> how many tasks it had
+        for pid in self.task_pid.values():
+            self.threads_of[pid] = self.threads_of.get(pid, 0) + 1
         self.processes: dict = {}
         self.calls = [
             self._call(index, record) for index, record in enumerate(r for r in self.records if isinstance(r, Syscall))
@@ -91,6 +103,7 @@ class Builder(Effects):
             self.marks,
             origin=self.origin,
             channels=channels,
+            passes=self.passes,
         )
         trace.waits = waits.find(trace, self.io)
         _classify(trace)
@@ -166,12 +179,16 @@ class Builder(Effects):
     def _call(self, index: int, record: Syscall) -> Call:
         record.index = index
         end = None if record.end_seq is None else (record.end_time or record.time) - self.origin
+        pid = self.task_pid.get(record.pid, record.pid)
+        lecture = lecture_name(record.name, record.args, record.result_text)
+        if record.name == "exit" and self.threads_of.get(pid, 1) > 1:
+            lecture = "thread ends"  # exit ends one thread (exit_group, the process): its process goes on
         return Call(
             index=index,
-            pid=self.task_pid.get(record.pid, record.pid),
+            pid=pid,
             tid=record.pid,
             name=record.name,
-            lecture=lecture_name(record.name, record.args, record.result_text),
+            lecture=lecture,
             args=record.args,
             result=record.result,
             errno=record.errno,
@@ -180,6 +197,8 @@ class Builder(Effects):
             start=record.time - self.origin,
             end=end,
             text=record.text,
+            source=record.source,
+            line=record.line,
         )
 
     # -- replaying the effects -----------------------------------------------------------------
@@ -194,7 +213,7 @@ class Builder(Effects):
             else:
                 effects.append((record.seq, 1, record))
         for _, _, record in sorted(effects, key=lambda e: (e[0], e[1], e[2].seq)):
-            self._process(record.pid, record.seq, record.time)
+            self._process(record.pid, record.seq, record.time, record.source)
             if isinstance(record, Syscall):
                 self._effect(self.calls[record.index], record)
             elif isinstance(record, Signal):
@@ -202,10 +221,11 @@ class Builder(Effects):
             else:
                 self._exit(record)
 
-    def _process(self, tid: int, seq: float, time: float) -> Process:
+    def _process(self, tid: int, seq: float, time: float, source: int = 0) -> Process:
         pid = self.task_pid.get(tid, tid)
         if pid not in self.processes:
-            self.processes[pid] = Process(pid, threads=[pid], seq=seq, start=time - self.origin)
+            self.processes[pid] = Process(pid, threads=[pid], seq=seq, start=time - self.origin, source=source)
+            self.io.sources[pid] = source
             self.tables[pid] = {}
         process = self.processes[pid]
         if tid not in process.threads:
@@ -220,6 +240,8 @@ class Builder(Effects):
                 call.objects.append(self._resolve(pid, fd, call).id)
         if name in ("clone", "clone3", "fork", "vfork"):
             return self._fork(call, record)
+        if name in POLLS:
+            self._watch(call, record)
         if name in ("open", "openat", "openat2", "creat") and record.result_fd is None:
             path = _path(record.args, 1 if name in ("openat", "openat2") else 0)
             if path in self.paths:  # an open still waiting (a FIFO), or one that failed: still about that object
@@ -231,8 +253,27 @@ class Builder(Effects):
             handler(call, record)
         elif name in CREATE_FD and record.result_fd is not None:
             self._open(call, record)
-        if name in WRITES or name in READS:
+        if name in WRITES or name in READS or name == "vmsplice":
             self.io.record(call, record, self._objects_of(call), self._entry(pid, call.fds[0] if call.fds else -1))
+        elif name in MOVES:
+            self._move(call, record)
+
+    # Where a move's fds and offsets are among its arguments: (source, destination, source's offset, destination's)
+    MOVE_ARGUMENTS = {"splice": (0, 2, 1, 3), "tee": (0, 1, None, None), "sendfile": (1, 0, 2, None),
+                      "copy_file_range": (0, 2, 1, 3)}  # fmt: skip
+
+    def _move(self, call: Call, record: Syscall) -> None:
+        if call.name not in self.MOVE_ARGUMENTS:
+            return
+        sides = []
+        for fd_at, offset_at in zip(self.MOVE_ARGUMENTS[call.name][:2], self.MOVE_ARGUMENTS[call.name][2:]):
+            fd = record.args[fd_at] if len(record.args) > fd_at else None
+            if not isinstance(fd, Fd):
+                return
+            offset = record.args[offset_at] if offset_at is not None and len(record.args) > offset_at else None
+            given = offset[0] if isinstance(offset, list) and offset and isinstance(offset[0], int) else None
+            sides.append((self._resolve(call.pid, fd, call), fd.target, self._entry(call.pid, fd.number), given))
+        self.io.move(call, record, *sides)
 
     def _objects_of(self, call: Call) -> list:
         return [self.objects[key] for key in call.objects]
@@ -301,6 +342,7 @@ class Builder(Effects):
         process = self._process(child, record.seq, record.time)
         parent = self.processes[call.pid]
         process.parent, process.created_by, process.programs = call.pid, call.index, list(parent.programs[-1:])
+        process.commands = list(parent.commands[-1:])
         for fd, entry in sorted(self.tables[call.pid].items()):
             self._set(
                 child,
@@ -315,6 +357,8 @@ class Builder(Effects):
         path = record.args[0].value if record.args and isinstance(record.args[0], Data) else b"?"
         argv = record.args[1] if len(record.args) > 1 and isinstance(record.args[1], list) else []
         self.processes[call.pid].programs.append(program_name(path, argv))
+        words = [a.value.decode("utf-8", "backslashreplace") for a in argv if isinstance(a, Data)]
+        self.processes[call.pid].commands.append(words)
         for fd, entry in sorted(self.tables[call.pid].items()):
             if entry.cloexec:
                 self._set(call.pid, fd, None, call.end_seq, call.index, "close-on-exec at execve")
@@ -330,9 +374,8 @@ class Builder(Effects):
         pid = self.task_pid.get(record.pid, record.pid)
         process = self.processes[pid]
         text = f"killed by {record.signal}" if record.signal else f"exited {record.code}"
-        self.marks.append(
-            Mark(record.seq, record.time - self.origin, pid, record.pid, "killed" if record.signal else "exit", text)
-        )
+        kind = "killed" if record.signal else "exit" if record.pid == pid else "thread-exit"
+        self.marks.append(Mark(record.seq, record.time - self.origin, pid, record.pid, kind, text))
         if record.pid != pid:
             return  # a thread ended; its process goes on
         process.end_seq, process.end = record.seq, record.time - self.origin
@@ -383,14 +426,14 @@ def _classify(trace: Trace) -> None:
 def _steps(trace: Trace) -> list:
     # A call's step is where it began; the state shown with it includes what the call did (its new
     # fds, its bytes), except for a call that waited: that comes with its "return" step.
-    steps = [Step(c.seq, c.start, "call", c.pid, call=c.index) for c in trace.calls if not c.noise]
+    steps = [Step(c.seq, c.start, "call", c.pid, call=c.index, tid=c.tid) for c in trace.calls if not c.noise]
     steps += [
-        Step(w.end_seq, w.end, "return", w.pid, call=w.call)
+        Step(w.end_seq, w.end, "return", w.pid, call=w.call, tid=w.tid)
         for w in trace.waits
         if w.end_seq is not None and not trace.calls[w.call].noise
     ]
     steps += [
-        Step(m.seq, m.time, m.kind if m.kind == "signal" else "exit", m.pid, mark=i)
+        Step(m.seq, m.time, m.kind if m.kind == "signal" else "exit", m.pid, mark=i, tid=m.tid)
         for i, m in enumerate(trace.marks)
         if m.text != "SIGCHLD"
     ]

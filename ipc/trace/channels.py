@@ -33,6 +33,30 @@ class Op:
     socket: Optional[str] = None  # datagrams: the object id of the sending or receiving socket
     own: Optional[str] = None  # datagrams: the sender's own address, once known
     in_seq: Optional[float] = None  # when its bytes were surely in: its return, or the first read that took them
+    tid: Optional[int] = None  # the task that made the call (a thread's own id)
+    source: int = 0  # which strace text it came from: within one, the order of lines is the kernel's
+    peek: bool = False  # a read that left the bytes in (tee, MSG_PEEK)
+    move: bool = False  # one side of a splice, sendfile, tee...: its bytes never passed through user memory
+    channel: str = ""  # the channel it was put in
+    alike: list = field(default_factory=list)  # concurrent writes with the same bytes: which went first is unknown
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Bytes in a channel, written and not yet read: how many, the first of them as strace recorded them,
+    and whose they are. Never a byte strace did not show: where it cut a write short (``-s``), ``recorded``
+    stops there and ``length`` still counts every byte."""
+
+    length: int
+    recorded: bytes = b""  # the first bytes, as far as strace recorded them without a gap
+    writers: tuple = ()  # the pids whose bytes they are, in the order they were written
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def complete(self) -> bool:
+        return len(self.recorded) == self.length
 
 
 @dataclass
@@ -45,10 +69,12 @@ class Channel:
     eofs: list = field(default_factory=list)  # (seq, call or None, pid): the last writer went away here
     readers_gone: list = field(default_factory=list)  # (seq, call or None, pid): the last reader went away here
     delivered: dict = field(default_factory=dict)  # datagrams: write call -> the read that got it
+    peeks: list = field(default_factory=list)  # reads that left the bytes in (tee, MSG_PEEK): each sees, none takes
     reader_traced: bool = False  # a traced process held the end this channel is read from
 
     def in_flight(self, seq: float, own: Optional[int] = None):
-        """Bytes written and not yet read at ``seq`` ('?' where strace cut them); datagrams: the queue.
+        """What the channel held at ``seq``: a ``Queued`` (streams; nothing for a file), or the list of
+        datagrams queued, each a ``Queued``.
 
         ``own``: a call whose bytes count as done (the call of the step being shown)."""
 
@@ -57,21 +83,44 @@ class Channel:
 
         if self.kind == "datagram":
             return [
-                op.data
+                Queued(op.length, op.data[: op.length], (op.pid,))
                 for op in self.writes
                 if done(op, op.in_seq)
                 and not (op.call in self.delivered and done(self.delivered[op.call], self.delivered[op.call].end_seq))
             ]
         if self.kind == "file":
-            return b""
+            return Queued(0)
         taken = sum(op.length for op in self.reads if done(op, op.end_seq))
-        parts, position = [], 0  # the written bytes past the first `taken`, without copying the rest
+        length, writers, position = 0, [], 0
         for op in self.writes:
             if done(op, op.in_seq):
                 if position + op.length > taken:
-                    parts.append(op.data.ljust(op.length, b"?")[max(0, taken - position) :])
+                    length += op.length - max(0, taken - position)
+                    writers.append(op.pid)
                 position += op.length
-        return b"".join(parts)
+        return Queued(length, self.recorded(taken, length), tuple(dict.fromkeys(writers)))
+
+    def recorded(self, start: int, length: int) -> bytes:
+        """The stream's bytes from ``start`` on, at most ``length``, as far as strace recorded them without a
+        gap: from the write that gave them or, where strace cut the write short (``-s``), the read that took them."""
+        out = bytearray()
+        while len(out) < length:
+            at = start + len(out)
+            piece = max((_from(ops, at) for ops in (self.writes, self.reads)), key=len)
+            if not piece:
+                break
+            out += piece[: length - len(out)]
+        return bytes(out)
+
+
+def _from(ops: list, at: int) -> bytes:
+    """The bytes recorded from place ``at`` of a stream on, in the one op of ``ops`` (in order) holding it."""
+    position = 0
+    for op in ops:
+        if position <= at < position + op.length:
+            return op.data[at - position : op.length]
+        position += op.length
+    return b""
 
 
 def channel_label(name: str, objects: dict) -> str:

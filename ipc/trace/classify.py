@@ -3,25 +3,30 @@
 Shown by default: process life (fork, exec, exit, wait, signals), the calls
 that make IPC objects (pipe, socket, bind, listen, accept, connect, mkfifo),
 and every call on an IPC object: a pipe, a FIFO, a socket, a terminal, or a
-file the traced programs wrote, made, renamed or redirected to. Noise (shown
-with --all): the interpreter's start-up (libraries, modules, locale files),
-its probing of fds 0-2, a demo's own log lines on stderr (kept as notes),
-shells' housekeeping (saving fds above 9, reading their script).
+file the traced programs wrote, made, renamed, redirected to, or read and
+passed on (``cat /etc/hostname``). Noise (shown with --all): the interpreter's
+start-up (libraries, modules, locale files), its probing of fds 0-2, a demo's
+own log lines on stderr (kept as notes), a shell's housekeeping (a shell
+saving its fds above 9 around a redirection: only a shell's, never a
+program's own copies of its fds; said so with --all).
 """
 
 from __future__ import annotations
 
 from .model import Call, Trace
-from .names import FD_CALLS, HIDDEN, MAKERS, PATHS, POLLS, PROCESS, READS, WRITES, boring_path
+from .names import FD_CALLS, HIDDEN, MAKERS, MOVES, PATHS, POLLS, PROCESS, READS, WRITES, boring_path
 
 SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "busybox")
 PROBES = ("F_GETFD", "F_SETFD", "F_GETFL", "F_SETFL", "F_GETPIPE_SZ", "F_SETPIPE_SZ")
+SHELL_HOUSEKEEPING = "a shell saving its own fds"  # said with --all; a program's own copies of its fds show
 
 
 def classify(call: Call, trace: Trace, waited: set) -> None:
     """``waited``: the indexes of the calls that waited (trace.waits)."""
     call.kind = _kind(call)
     call.noise = _noise(call, trace, call.index in waited)
+    if call.noise and _shell_saving(call, trace):
+        call.hidden = SHELL_HOUSEKEEPING
 
 
 def mark_files(trace: Trace) -> None:
@@ -34,7 +39,7 @@ def mark_files(trace: Trace) -> None:
     unlinkers: dict = {}
     for call in trace.calls:
         for key in call.objects:
-            if call.name in READS and call.result:
+            if (call.name in READS or call.name in MOVES) and call.result:
                 readers.setdefault(key, set()).add(call.pid)
             if call.name in ("unlink", "unlinkat"):
                 unlinkers.setdefault(key, set()).add(call.pid)
@@ -43,10 +48,12 @@ def mark_files(trace: Trace) -> None:
             obj = trace.objects[key]
             if obj.kind != "file" or boring_path(obj.path or ""):
                 continue
-            if (call.name in WRITES and call.result and call.result > 0) or (
+            if ((call.name in WRITES or call.name in MOVES) and call.result and call.result > 0) or (
                 call.name in ("dup2", "dup3") and call.result in (0, 1, 2)
             ):
                 obj.interesting = True
+    for obj in _passed_on(trace):
+        obj.interesting = True
     for key, pids in unlinkers.items():
         obj = trace.objects[key]
         if (
@@ -58,13 +65,62 @@ def mark_files(trace: Trace) -> None:
             obj.interesting = False
 
 
+def _passed_on(trace: Trace) -> list:
+    """The files whose bytes a program passes on: it reads them and writes the same bytes (cat, a web server
+    sending a page), or moves them out without reading them (sendfile, splice). Where they live does not
+    matter (``cat /etc/hostname``): they are where its output comes from."""
+    written: dict = {}  # pid -> every byte it wrote, joined (up to a bound), and its short writes
+    short: dict = {}
+    for call in trace.calls:
+        if call.name in WRITES and call.data and call.result and call.result > 0:
+            blob = written.setdefault(call.pid, bytearray())
+            if len(blob) < PASSED_ON_BYTES:
+                blob += call.data
+            if len(call.data) < PROBE:
+                short.setdefault(call.pid, set()).add(call.data)
+    found = []
+    for call in trace.calls:
+        if not call.objects or not call.result or call.result <= 0:
+            continue
+        obj = trace.objects[call.objects[0]]
+        if obj.kind != "file" or obj.interesting:
+            continue
+        if call.name in MOVES and call.fds and trace.objects.get(_source_object(call)) is obj:
+            found.append(obj)
+        elif call.name in READS and call.data:
+            probe = call.data[:PROBE]  # (a short file, read whole, may be shorter: "vm\n")
+            long_enough = len(probe) >= 4 or (probe == call.data and len(probe) >= 2)
+            if (long_enough and probe in written.get(call.pid, b"")) or any(
+                len(data) >= 4 and call.data.startswith(data) for data in short.get(call.pid, ())
+            ):
+                found.append(obj)
+    return found
+
+
+PROBE = 32  # bytes of a read looked for among its process's writes
+PASSED_ON_BYTES = 1 << 20
+
+
+def _source_object(call: Call) -> str:
+    """The object a move took its bytes out of (sendfile's is its second fd, the others' their first)."""
+    return call.objects[1] if call.name == "sendfile" and len(call.objects) > 1 else call.objects[0]
+
+
+def _shell_saving(call: Call, trace: Trace) -> bool:
+    """A shell saving and restoring its own fds (copies above 9) around a redirection."""
+    if trace.processes[call.pid].program not in SHELLS or call.name in PROCESS:
+        return False
+    return any(fd >= 10 for fd in call.fds) or (call.result is not None and call.result >= 10 and call.name in (
+        "dup", "dup2", "dup3", "fcntl"))  # fmt: skip
+
+
 def _kind(call: Call) -> str:
     if call.kind == "log":
         return "log"
     name = call.name
     if name in PROCESS:
         return "process"
-    if name in READS or name in WRITES:
+    if name in READS or name in WRITES or name in MOVES:
         return "io"
     if name in POLLS:
         return "wait"
@@ -98,17 +154,15 @@ def _noise(call: Call, trace: Trace, waited: bool) -> bool:
         return len(args) > 1 and args[-1] == 0
     if name in PROCESS:
         return False
-    program = trace.processes[call.pid].program
-    if program in SHELLS and any(fd >= 10 for fd in call.fds) and name not in PROCESS:
-        return True  # a shell saving and restoring its own fds around a redirection
+    if _shell_saving(call, trace):
+        return True  # a shell saving and restoring its own fds around a redirection (a program's own copies show)
     if name in MAKERS:
         return bool(call.name in ("mknod", "mknodat") and not objects)
     if name == "fcntl":
         command = str(args[1]) if len(args) > 1 else ""
-        saving = command.startswith("F_DUPFD") and len(args) > 2 and isinstance(args[2], int) and args[2] >= 10
-        return command in PROBES or saving or not interesting
+        return command in PROBES or not interesting
     if name in ("dup", "dup2", "dup3"):
-        return not interesting or (call.result is not None and call.result >= 10)  # a shell saving an fd
+        return not interesting
     if name in POLLS and not waited:
         return True  # a poll that found its fd ready at once (a socket with a timeout polls before each call)
     if name in ("open", "openat", "openat2", "creat"):  # shown when it failed only if it was waiting (a FIFO)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..waitfor import Edge, End, Reason
 from .model import Call, Trace
-from .names import POLLS, READS, WRITES
+from .names import MOVES, POLLS, READS, WRITES
 from .objects import sockaddr
 from .strace import Data, Fd, Raw, Struct
 
@@ -28,7 +28,8 @@ ESCAPE_TABLE = str.maketrans({**{chr(n): f"\\x{n:02x}" for n in [*range(32), 127
 
 
 def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
-    """Bytes as a quoted string a person can read: "1 HELLO\\n", shortened with an ellipsis."""
+    """Bytes as a quoted string a person can read: "1 HELLO\\n", shortened with an ellipsis after the quote
+    (``"abc"…``), which also marks bytes strace did not show (cut at -s). An escape is never cut in two."""
     if not data and not complete:
         return "…"
     # Only the start is shown: at most 4 bytes a character, and one more, say whether it is cut (a megabyte
@@ -36,10 +37,21 @@ def show_bytes(data: bytes, limit: int = 24, complete: bool = True) -> str:
     text = data[: limit * 4 + 4].decode("utf-8", "surrogateescape")[: limit + 1]  # each shows as 1 or more
     shown = text.translate(ESCAPE_TABLE)
     if not shown.isprintable():  # beyond ASCII: a byte that is not UTF-8, a control character
-        shown = "".join(ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}") for ch in text)
+        shown = "".join(_escape(ch) for ch in text)
     if len(shown) > limit:
-        return '"' + shown[: max(limit - 1, 1)] + '"…'
+        kept, width = [], 0
+        for ch in text:  # whole escapes only: "\\n" is two characters, never one backslash before the quote
+            piece = _escape(ch)
+            if width + len(piece) > max(limit - 1, 1):
+                break
+            kept.append(piece)
+            width += len(piece)
+        return '"' + "".join(kept) + '"…'
     return f'"{shown}"' + ("" if complete else "…")
+
+
+def _escape(ch: str) -> str:
+    return ESCAPES.get(ch, ch if ch.isprintable() else f"\\x{ord(ch) & 0xFF:02x}")
 
 
 def object_label(trace: Trace, call: Call, position: int = 0) -> str:
@@ -67,9 +79,10 @@ def end_label(trace: Trace, pid: int, fd: int, seq: float) -> str:
 
 
 def describe(trace: Trace, call: Call, limit: int = 24) -> str:
-    """What the call did, in one line: what it was asked, then what came of it."""
+    """What the call did, in one line: what it was asked, then what came of it (and, for a call left out of
+    the picture by default, shown with --all, why it is left out where a person may wonder)."""
     head, tail = parts(trace, call, limit)
-    return f"{head} {tail}".strip()
+    return f"{head} {tail}".strip() + (f" ({call.hidden})" if call.hidden else "")
 
 
 def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
@@ -94,11 +107,13 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
     if name in ("clone", "clone3", "fork", "vfork"):
         child = trace.processes.get(call.result or -1)
         return title, failed or f"→ {child.label if child else call.result}"
-    if name in ("execve", "execveat"):
+    if name in ("execve", "execveat"):  # the whole command line: a drawing shortens it, with …, if it must
         argv = args[1] if len(args) > 1 and isinstance(args[1], list) else []
-        words = [a.value.decode("utf-8", "replace") for a in argv[:4] if isinstance(a, Data)]
-        words = [w.rsplit("/", 1)[-1] if w.startswith("/") and " " not in w else w for w in words]
-        return f"{title} {' '.join(words)}", failed
+        words = [a.value.decode("utf-8", "replace") for a in argv if isinstance(a, Data)]
+        if words and words[0].startswith("/") and " " not in words[0]:
+            words[0] = words[0].rsplit("/", 1)[-1]  # the program by its name: python, not /usr/bin/python3
+        more = "…" if len(argv) > len(words) or any(a.truncated for a in argv if isinstance(a, Data)) else ""
+        return f"{title} {' '.join(words)}{more}", failed
     if name in ("exit", "exit_group"):
         return f"{title} status {args[0] if args else '?'}", ""
     if name in ("wait4", "waitid"):
@@ -107,8 +122,10 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
     if name in ("kill", "tgkill"):
         target = trace.processes.get(args[-2]) if len(args) > 1 and isinstance(args[-2], int) else None
         return f"{title} {args[-1]} → {target.label if target else args[-2] if len(args) > 1 else '?'}", failed
-    if name == "socket":
-        return title, failed or f"→ fd {call.result}: {label}"
+    if name == "socket":  # what it is, not yet where: a bind or connect gives it its address later
+        obj = trace.objects.get(call.objects[0]) if call.objects else None
+        kind = SOCKET_KINDS.get(obj.kind, "socket") if obj is not None else "socket"
+        return title, failed or f"→ fd {call.result}: {kind}"
     if name in ("bind", "connect"):
         address = sockaddr(args[1]) if len(args) > 1 else None
         return f"{title} fd {fd} {'→' if name == 'connect' else 'to'} {address or '?'}", failed
@@ -137,25 +154,62 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
     if name == "close":
         what = end_label(trace, call.pid, fd, call.seq) if fd is not None else ""
         return f"{title} fd {fd}" + (f" ({what})" if what else ""), failed
+    if name == "close_range":
+        closed = [f"{n} ({what})" if (what := end_label(trace, call.pid, n, call.seq)) else str(n) for n in call.fds]
+        first, last = (args + [None, None])[:2]
+        asked = f"{first}-{'∞' if last in (-1, 4294967295, 2147483647) else last}" if first is not None else ""
+        done = "marked close-on-exec: fd " if "CLOSE_RANGE_CLOEXEC" in call.text else "closed fd "
+        return f"{title} {asked}".rstrip(), failed or (done + ", ".join(closed) if closed else "no fd open")
     if name in ("dup", "dup2", "dup3") or (name == "fcntl" and call.lecture == "dup"):
         what = end_label(trace, call.pid, fd, call.seq) if fd is not None else ""
         return f"{title} fd {fd} → fd {call.result}" + (f" ({what})" if what else ""), failed
-    if name in WRITES:
+    if name in WRITES or name == "vmsplice":
         shown = show_bytes(call.data or b"", limit, call.data_complete) if call.data is not None else ""
         to = sockaddr(args[4]) if name == "sendto" and len(args) > 4 else None
-        return f"{title} fd {fd}{on}" + (f" → {to}" if to else ""), f"{number} {shown}".strip()
+        passing = _passing(trace, call, sent=True)
+        return f"{title} fd {fd}{on}" + (f" → {to}" if to else ""), f"{number} {shown}{passing}".strip()
     if name in READS:
         obj = trace.objects.get(call.objects[0]) if call.objects else None
         if not failed and call.result == 0 and obj is not None and obj.kind not in ("udp", "unix-dgram"):
             return f"{title} fd {fd}{on}", "= 0: end of file"
         shown = "" if failed else show_bytes(call.data or b"", limit, call.data_complete)
-        return f"{title} fd {fd}{on}", f"{number} {shown}".strip()
+        return f"{title} fd {fd}{on}", f"{number} {shown}{_passing(trace, call, sent=False)}".strip()
+    if name in MOVES:  # bytes out of one object, into another, never through the program's memory
+        source, destination = (1, 0) if name == "sendfile" else (0, 1)
+        ends = [f"fd {call.fds[i]} ({trace.objects[call.objects[i]].label})" for i in (source, destination)
+                if i < len(call.fds) and i < len(call.objects)]  # fmt: skip
+        if not failed and call.result == 0:
+            return f"{title} {' → '.join(ends)}", "= 0: end of file"
+        shown = "" if failed or call.data is None else show_bytes(call.data, limit, call.data_complete)
+        kept = f"; left in {ends[0].split('(', 1)[-1][:-1]}" if name == "tee" and ends and not failed else ""
+        return f"{title} {' → '.join(ends)}", f"{number} {shown}".strip() + f" (zero-copy{kept})" * (not failed)
     if name in POLLS:
-        fds = ", ".join(str(n) for n in call.fds)
-        return f"{title} fd {fds}", failed or ("timed out" if call.result == 0 else number)
+        watched = list(dict.fromkeys(n for n, _ in call.watched)) if call.watched is not None else call.fds
+        head = f"{title} fd {fd}{on} on fds" if name.startswith("epoll") else f"{title} fds"
+        ready = f": fd {', '.join(str(n) for n in call.ready)} ready" if call.ready else ""
+        return f"{head} {', '.join(str(n) for n in watched)}", failed or (
+            "timed out" if call.result == 0 else number + ready
+        )
     if name == "rt_sigaction":
         return f"{title} {_short(args[1]) if len(args) > 1 else ''}", ""
     return title + (f" fd {fd}{on}" if fd is not None else ""), number
+
+
+SOCKET_KINDS = {"tcp": "TCP socket", "udp": "UDP socket", "unix-stream": "Unix stream socket",
+                "unix-dgram": "Unix datagram socket"}  # fmt: skip
+
+
+def _passing(trace: Trace, call: Call, sent: bool) -> str:
+    """The fds a sendmsg passed, or a recvmsg received (SCM_RIGHTS): " · fd 4 → fd 3: pipe #1 read end"."""
+    passes = [p for p in trace.passes if (p.sender if sent else p.receiver) == call.index]
+    if not passes:
+        return ""
+    words = []
+    for passed in passes:
+        obj = trace.objects[passed.object]
+        end = f" {passed.end} end" if obj.kind in ("pipe", "fifo") and passed.end in ("read", "write") else ""
+        words.append(f"fd {passed.sender_fd} → fd {passed.receiver_fd}: {obj.label}{end}")
+    return " · " + "; ".join(words)
 
 
 def _path(args: list) -> str:

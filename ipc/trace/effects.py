@@ -10,11 +10,12 @@ objects and recorder it changes.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
-from .model import Call, FdEntry, KernelObject
+from .model import Call, FdEntry, FdPass, KernelObject
 from .names import boring_path
-from .objects import new_object, sockaddr
+from .objects import anon_key, new_object, sockaddr
 from .strace import Data, Fd, Raw, Struct, Syscall
 
 
@@ -64,6 +65,10 @@ class Effects:
             and ("O_TRUNC" in flags or ("O_CREAT" in flags and target.path not in self.paths))
         ):
             obj = self._new_file(target, call)  # new content: a new object, so old bytes are not matched again
+        elif target is not None and target.kind == "anon":  # a new epoll, eventfd...: not the one made before
+            key = anon_key(target, sum(1 for key in self.objects if key.startswith("anon:")) + 1)
+            obj = self.objects[key] = new_object(target, key)
+            obj.created_by = call.index
         else:
             obj = self._object(target, call.index) if target else self._unknown(record.result)
         if target is not None and target.kind == "path" and ("O_DIRECTORY" in flags or "O_PATH" in flags):
@@ -134,6 +139,8 @@ class Effects:
         first, last = _number(record.args, 0), _number(record.args, 1)
         for fd, entry in sorted(self.tables[call.pid].items()):
             if first <= fd <= (last if last >= 0 else 1 << 31):
+                call.fds.append(fd)  # the fds it closed, and what they were: a close of each
+                call.objects.append(entry.object)
                 if "CLOSE_RANGE_CLOEXEC" in _flags(record):
                     self._set(
                         call.pid,
@@ -211,11 +218,141 @@ class Effects:
         if (entry := self._entry(call.pid, _number(record.args, 0))) is not None:
             self.offsets[entry.open_file] = record.result
 
+    # -- waits on a set of fds: poll, select, epoll -------------------------------------------------------
+    def _on_epoll_ctl(self, call: Call, record: Syscall) -> None:
+        """An epoll's interest list: fd -> (object, "read" | "write" ..., the data epoll_wait gives back)."""
+        if len(record.args) < 3 or not isinstance(record.args[0], Fd) or not isinstance(record.args[2], Fd):
+            return
+        entry = self._entry(call.pid, record.args[0].number)
+        fd = record.args[2]
+        if entry is None:
+            return
+        interest = self.interest.setdefault(entry.object, {})
+        interest.pop(fd.number, None)
+        if "EPOLL_CTL_DEL" in str(record.args[1]):
+            return
+        event = record.args[3] if len(record.args) > 3 and isinstance(record.args[3], Struct) else None
+        events = str(event.fields.get("events", "")) if event is not None else ""
+        data = event.fields.get("data") if event is not None else None
+        value = data.fields.get("u64") if isinstance(data, Struct) else None
+        wants = [want for want, flags in (("read", ("EPOLLIN", "EPOLLPRI", "EPOLLRDHUP")), ("write", ("EPOLLOUT",)))
+                 if any(flag in events for flag in flags)]  # fmt: skip
+        watched = self._resolve(call.pid, fd, call)
+        interest[fd.number] = (watched.id, wants, value)
+        if watched.interesting:
+            self.objects[entry.object].interesting = True  # an epoll on a pipe or a socket is part of the lesson
+
+    def _watch(self, call: Call, record: Syscall) -> None:
+        """What a poll-like call waits on (call.watched, its fds and objects) and what it found ready."""
+        name, args = call.name, record.args
+        watched: list = []
+        if name in ("poll", "ppoll") and args and isinstance(args[0], list):
+            for item in args[0]:
+                fd = item.fields.get("fd") if isinstance(item, Struct) else None
+                if not isinstance(fd, Fd):
+                    return
+                events = str(item.fields.get("events", ""))
+                watched += [(fd.number, "read")] if "POLLIN" in events or "POLLPRI" in events else []
+                watched += [(fd.number, "write")] if "POLLOUT" in events else []
+            call.ready = [int(n) for n in re.findall(r"\{fd=(\d+), revents=", record.result_text)]
+        elif name in ("select", "pselect6"):
+            for index, want in ((1, "read"), (2, "write"), (3, "read")):
+                if len(args) > index and isinstance(args[index], list):
+                    watched += [(_number([item], 0), want) for item in args[index] if _number([item], 0) >= 0]
+            call.ready = [int(n) for n in re.findall(r"\d+", " ".join(re.findall(r"\[([\d ]*)\]", record.result_text)))]
+        elif name.startswith("epoll_"):
+            entry = self._entry(call.pid, _number(args, 0))
+            watched, by_data, fds, objects = self._interest(entry.object if entry is not None else None)
+            events = args[1] if len(args) > 1 and isinstance(args[1], list) else []
+            data = [item.fields.get("data") for item in events if isinstance(item, Struct)]
+            values = [d.fields.get("u64") if isinstance(d, Struct) else None for d in data]
+            call.ready = [by_data[v] for v in values if v in by_data] if record.ok else None
+            call.fds += fds
+            call.objects += objects
+        else:
+            return
+        call.watched = watched
+        if not record.ok:
+            call.ready = None
+
+    def _interest(self, epoll: Optional[str]) -> tuple:
+        """An epoll's interest list as a wait uses it: (watched, data -> fd, fds, objects); worked out once for
+        each state of the list (a busy server waits thousands of times on the same list)."""
+        interest = self.interest.get(epoll, {}) if epoll is not None else {}
+        key = (epoll, tuple(sorted(interest.items(), key=lambda item: item[0])))
+        if self.interest_seen.get(epoll, (None,))[0] != key:
+            watched = [(fd, want) for fd, (_, wants, _) in sorted(interest.items()) for want in wants]
+            by_data = {value: fd for fd, (_, _, value) in interest.items() if value is not None}
+            fds = sorted(interest)
+            self.interest_seen[epoll] = (key, (watched, by_data, fds, [interest[fd][0] for fd in fds]))
+        watched, by_data, fds, objects = self.interest_seen[epoll][1]
+        return list(watched), by_data, list(fds), list(objects)
+
+    # -- fds passed over a Unix socket (SCM_RIGHTS) --------------------------------------------------
+    def _on_sendmsg(self, call: Call, record: Syscall) -> None:
+        """The fds a sendmsg passes: the receiver gets each one's open file, its object and its end."""
+        for fd in _passed(record):
+            entry = self._entry(call.pid, fd.number)
+            if entry is not None and call.index not in self.sent_fds:
+                self.in_passing.setdefault(entry.object, []).append((call, fd.number, entry))
+        self.sent_fds.add(call.index)
+
     def _on_recvmsg(self, call: Call, record: Syscall) -> None:
-        """File descriptors passed over a Unix socket (SCM_RIGHTS) appear in the receiver's table."""
-        for fd in _fds(record.args, deep=True):
-            if fd.target is not None and fd.number not in self.tables[call.pid]:
-                self._new_fd(call, fd, self._object(fd.target), "both", False)
+        """File descriptors passed over a Unix socket (SCM_RIGHTS) appear in the receiver's table, as the
+        sender had them: the same object, the same end (a pipe's read end stays a read end), the same open file."""
+        cloexec = "MSG_CMSG_CLOEXEC" in _flags(record)
+        for fd in _passed(record):
+            if fd.target is None:
+                continue
+            obj = self._object(fd.target)
+            sent = self._sent(obj.id, call)
+            if sent is None:
+                self._new_fd(call, fd, obj, "both", cloexec)  # sent from outside the trace: which end is not known
+                continue
+            sender, number, entry = sent
+            call.fds.append(fd.number)
+            call.objects.append(obj.id)
+            self._set(call.pid, fd.number, FdEntry(fd.number, obj.id, entry.end, cloexec, entry.open_file),
+                      call.end_seq, call.index, "received")  # fmt: skip
+            self.passes.append(FdPass(sender.index, call.index, sender.pid, call.pid, number, fd.number, obj.id,
+                                      entry.end))  # fmt: skip
+
+    def _sent(self, key: str, receiver: Call) -> Optional[tuple]:
+        """The oldest passing of an fd on object ``key`` not yet received: (sendmsg call, its fd, its entry).
+        A sendmsg whose return strace printed after the recvmsg's is found among the calls still to come."""
+        if self.senders is None:  # the sendmsg calls that pass fds, once
+            self.senders = [r for r in self.records if isinstance(r, Syscall) and r.name == "sendmsg" and r.ok
+                            and _passed(r)]  # fmt: skip
+        if not self.in_passing.get(key):
+            for record in self.senders:
+                if record.index in self.sent_fds or record.seq > (receiver.end_seq or receiver.seq):
+                    continue
+                sender = self.calls[record.index]
+                if sender.pid in self.tables:
+                    for fd in _passed(record):
+                        entry = self._entry(sender.pid, fd.number)
+                        if entry is not None:
+                            self.in_passing.setdefault(entry.object, []).append((sender, fd.number, entry))
+                    self.sent_fds.add(sender.index)
+                    if self.in_passing.get(key):
+                        break
+        queue = self.in_passing.get(key)
+        return queue.pop(0) if queue else None
+
+
+def _passed(record: Syscall) -> list:
+    """The fds a sendmsg or recvmsg passes: msg_control=[{cmsg_type=SCM_RIGHTS, cmsg_data=[5<pipe:[7]>]}]."""
+    header = record.args[1] if len(record.args) > 1 and isinstance(record.args[1], Struct) else None
+    control = header.fields.get("msg_control") if header is not None else None
+    if not isinstance(control, list):
+        return []
+    return [
+        fd
+        for item in control
+        if isinstance(item, Struct) and str(item.fields.get("cmsg_type")) == "SCM_RIGHTS"
+        for fd in item.fields.get("cmsg_data", [])
+        if isinstance(fd, Fd)
+    ]
 
 
 def _fds(values: list, deep: bool = False) -> list:

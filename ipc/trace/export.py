@@ -4,7 +4,10 @@ Times are seconds from the trace's first record (``origin``, seconds since
 the epoch), measured under strace. Bytes are given twice: ``data`` as text
 (UTF-8, undecodable bytes as \\xNN) and ``hex``; ``complete`` is false where
 strace cut them at -s. Calls refer to processes by pid, messages and waits
-to calls by ``index``, fd tables to objects by ``id``. ``deadlock`` is
+to calls by ``index``, fd tables to objects by ``id``; a call's ``line`` is
+where it began in strace's text number ``source``. A message that is not
+``certain`` may be another concurrent write's (the bytes shown cannot tell);
+``passes`` are fds sent over Unix sockets (SCM_RIGHTS). ``deadlock`` is
 ipc.waitfor's finding at the trace's end: the verdict, the cycle (pids),
 and every "waits for" with its reason.
 """
@@ -39,6 +42,7 @@ def to_json(trace: Trace) -> dict:
                 "role": p.role,
                 "parent": p.parent,
                 "programs": p.programs,
+                "commands": p.commands,
                 "threads": p.threads,
                 "created_by": p.created_by,
                 "start": p.start,
@@ -65,8 +69,12 @@ def to_json(trace: Trace) -> dict:
                 "kind": c.kind,
                 "noise": c.noise,
                 "text": c.text,
+                "line": c.line,
+                "source": c.source,
                 **({"bytes": {**_bytes(c.data), "complete": c.data_complete}} if c.data is not None else {}),
                 **({"note": c.note} if c.note else {}),
+                **({"hidden": c.hidden} if c.hidden else {}),
+                **({"watched": [list(w) for w in c.watched], "ready": c.ready} if c.watched is not None else {}),
             }
             for c in calls
         ],
@@ -119,6 +127,7 @@ def to_json(trace: Trace) -> dict:
                 "read_parts": m.read_parts,
                 "source": m.source_address,
                 "destination": m.destination,
+                "certain": m.certain,
             }
             for m in trace.messages
         ],
@@ -131,8 +140,18 @@ def to_json(trace: Trace) -> dict:
                 "length": u.length,
                 **_bytes(u.data),
                 "reason": u.reason,
+                "side": u.side,
             }
             for u in trace.unmatched
+        ],
+        "passes": [
+            {
+                "sender": {"pid": p.sender_pid, "call": p.sender, "fd": p.sender_fd},
+                "receiver": {"pid": p.receiver_pid, "call": p.receiver, "fd": p.receiver_fd},
+                "object": p.object,
+                "end": p.end,
+            }
+            for p in trace.passes
         ],
         "waits": [
             {
@@ -146,6 +165,7 @@ def to_json(trace: Trace) -> dict:
                 "reason": w.reason,
                 "cause": w.cause,
                 "cause_pid": w.cause_pid,
+                "cause_tid": w.cause_tid,
                 "signal": w.signal,
             }
             for w in trace.waits
@@ -154,7 +174,10 @@ def to_json(trace: Trace) -> dict:
             {"time": m.time, "pid": m.pid, "tid": m.tid, "kind": m.kind, "text": m.text, "sender": m.sender}
             for m in trace.marks
         ],
-        "steps": [{"time": s.time, "kind": s.kind, "pid": s.pid, "call": s.call, "mark": s.mark} for s in trace.steps],
+        "steps": [
+            {"time": s.time, "kind": s.kind, "pid": s.pid, "tid": s.tid, "call": s.call, "mark": s.mark}
+            for s in trace.steps
+        ],
         # who waited for whom at the end (before any ending signal from outside), judged by ipc.waitfor
         "deadlock": finding_to_json(finding(trace)),
     }

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..syscalls import READS
+
 
 @dataclass
 class Process:
@@ -25,6 +27,7 @@ class Process:
     parent: Optional[int] = None  # None: started outside the trace (the command itself, or a server traced apart)
     role: Optional[str] = None  # from its labelled lines, "server[42]: ..."
     programs: list = field(default_factory=list)  # every program it ran, in order (after each execve)
+    commands: list = field(default_factory=list)  # the whole argv of each execve, as strings (with programs)
     threads: list = field(default_factory=list)  # its tasks' ids; the first is pid itself
     created_by: Optional[int] = None  # the call (fork/clone/vfork) in its parent that made it
     seq: float = 0.0  # where it appears on the time line
@@ -44,6 +47,12 @@ class Process:
     def label(self) -> str:
         """How a person names it: its role (or else its program) and its pid: ``server[5893]``."""
         return f"{self.role or self.program}[{self.pid}]"
+
+    def task_label(self, tid: int) -> str:
+        """A task of it: the process's label while it has one thread; ``threads[5893/5895]`` once it has more."""
+        if len(self.threads) <= 1:
+            return self.label
+        return f"{self.role or self.program}[{self.pid}/{tid}]"
 
     @property
     def ending(self) -> str:
@@ -75,7 +84,14 @@ class Call:
     data_complete: bool = True  # False: strace cut the bytes at -s (data is their start)
     kind: str = "other"  # io | fd | process | socket | file | signal | log | other
     noise: bool = False  # not part of the lecture: shown only with --all
+    hidden: Optional[str] = None  # why it is noise, where --all should say so: "a shell's housekeeping: ..."
     note: Optional[str] = None  # a demo's own log line (kind "log"): what the program says it did
+    # poll, select, epoll_wait...: the fds it waited on, [(fd, "read" | "write")] (for epoll, those its epoll_ctl
+    # calls had added); None where they cannot be known. ``ready``: those it returned as ready, where strace says.
+    watched: Optional[list] = None
+    ready: Optional[list] = None
+    source: int = 0  # which strace text it came from (several are merged)
+    line: int = 0  # where it began in that text (0-based): strace's own line, for a person or a tool to find
 
     @property
     def returned(self) -> bool:
@@ -144,6 +160,21 @@ class FdChange:
 
 
 @dataclass
+class FdPass:
+    """An fd passed over a Unix socket (SCM_RIGHTS): the receiver gets the sender's open file, under a new
+    number. What travels is not bytes but the fd itself: "fd 4 → fd 3: pipe #1 read end"."""
+
+    sender: int  # the sendmsg call (index into Trace.calls)
+    receiver: int  # the recvmsg call
+    sender_pid: int
+    receiver_pid: int
+    sender_fd: int
+    receiver_fd: int
+    object: str  # KernelObject.id
+    end: str  # read | write | both, as the sender had it
+
+
+@dataclass
 class Message:
     """Bytes that went from one call to another: a write to the read that took them."""
 
@@ -164,6 +195,9 @@ class Message:
     read_parts: int = 1  # how many writes the read took bytes from (>1: a fan-in)
     source_address: Optional[str] = None  # a datagram's sender and receiver addresses
     destination: Optional[str] = None
+    # False: another task wrote the same bytes at the same time, so which of the two writes these are is not
+    # known (the bytes are; the order of two concurrent writes is the kernel's, and strace prints it late)
+    certain: bool = True
 
 
 @dataclass
@@ -176,7 +210,10 @@ class Unmatched:
     offset: int
     length: int
     data: bytes
-    reason: str  # "left unread", "lost: never received", "truncated", "no traced reader", "no traced writer"
+    # "left unread", "lost: never received", "truncated", "no traced reader", "no traced writer", "never read",
+    # "order uncertain" (the bytes agree with no read at the place the order of writes gives them)
+    reason: str
+    side: str = "write"  # write: bytes written (and not read); read: bytes read (and not written)
 
 
 @dataclass
@@ -195,6 +232,7 @@ class Wait:
     cause: Optional[int] = None  # the call that ended it, when a traced call did
     cause_pid: Optional[int] = None  # the process whose act ended it (a writer, a child that exited)
     signal: Optional[str] = None  # the signal that interrupted it or killed its process
+    cause_tid: Optional[int] = None  # the task whose act ended it: the thread that wrote (cause_pid for an exit)
 
     @property
     def duration(self) -> Optional[float]:
@@ -209,7 +247,7 @@ class Mark:
     time: float
     pid: int
     tid: int
-    kind: str  # signal | exit | killed
+    kind: str  # signal | exit | killed | thread-exit (one thread of a process that goes on)
     text: str  # "SIGPIPE", "exited 0", "killed by SIGPIPE"
     sender: Optional[int] = None  # the pid that sent a signal (from si_pid), when traced
 
@@ -220,20 +258,26 @@ class Step:
 
     seq: float
     time: float
-    kind: str  # call | return | signal | exit
+    kind: str  # call | return | signal | exit (of a process; of a thread where its mark's kind is thread-exit)
     pid: int
     call: Optional[int] = None
     mark: Optional[int] = None  # index into Trace.marks
+    tid: Optional[int] = None  # the task: the thread that made the call, whose call returned, that ended
+
+    def __post_init__(self) -> None:
+        if self.tid is None:
+            self.tid = self.pid
 
 
 @dataclass
 class State:
-    """The kernel's side of things at one step."""
+    """The kernel's side of things at one step. Neither the fd tables nor the bytes in flight hold the
+    programs' own log (``Trace.logs``)."""
 
     step: int
     processes: list  # pids alive at that moment
     fd_tables: dict  # pid -> {fd: FdEntry}
-    in_flight: dict  # channel -> bytes written and not yet read (datagrams: queued, joined)
+    in_flight: dict  # channel -> its bytes written and not yet read (ipc.trace.channels.Queued; datagrams: a list)
     blocked: dict  # tid -> the Call it is blocked in
 
 
@@ -250,12 +294,19 @@ class Trace:
     steps: list = field(default_factory=list)
     origin: float = 0.0  # the epoch time of the first record: every time here counts from it
     channels: dict = field(default_factory=dict)  # channel -> its writes and reads (ipc.trace.channels.Channel)
+    passes: list = field(default_factory=list)  # every FdPass: fds sent over Unix sockets, in the order received
     # Threads /proc saw waiting for a lock of their own process when a deadlock was diagnosed: futex is not
     # traced (a Python program makes thousands), so strace shows such a thread (one joining another) in no call.
     lock_waits: frozenset = frozenset()
+    end: Optional[float] = None  # seconds from the beginning to the last thing strace recorded (None: not known)
+    _logs: Optional[frozenset] = field(default=None, repr=False, compare=False)
 
     def process(self, pid: int) -> Process:
         return self.processes[pid]
+
+    def task_label(self, pid: int, tid: int) -> str:
+        """``server[5893]``, or ``threads[5893/5895]`` for a thread of a process that has several."""
+        return self.processes[pid].task_label(tid)
 
     def lecture_calls(self) -> list:
         return [call for call in self.calls if not call.noise]
@@ -273,6 +324,19 @@ class Trace:
                 table[change.fd] = change.entry
         return table
 
+    def logs(self) -> frozenset:
+        """The objects that only the programs' own log lines went into: a harness's log pipe on fd 2 (each
+        line ``role[pid]: text``), given to them before the trace began and read by no traced process.
+        Not part of any exchange: no state holds them (``state_at``); ``ipc trace --notes`` shows the lines."""
+        if self._logs is None:
+            logged, other = set(), set()
+            for call in self.calls:
+                (logged if call.kind == "log" else other if call.name in READS else set()).update(call.objects)
+            self._logs = frozenset(
+                key for key in logged - other if key in self.objects and self.objects[key].created_by is None
+            )
+        return self._logs
+
     def state_at(self, step: int) -> State:
         """The state after ``steps[step]``: a call's own effects count, unless it is still waiting."""
         at = self.steps[step]
@@ -281,8 +345,14 @@ class Trace:
         alive = [
             p.pid for p in self.processes.values() if p.seq <= at.seq and (p.end_seq is None or p.end_seq > at.seq)
         ]
-        tables = {pid: self.fd_table(pid, at.seq, own) for pid in alive}
-        in_flight = {name: channel.in_flight(at.seq, own) for name, channel in self.channels.items()}
+        logs = self.logs()
+        tables = {
+            pid: {fd: entry for fd, entry in self.fd_table(pid, at.seq, own).items() if entry.object not in logs}
+            for pid in alive
+        }
+        in_flight = {
+            name: channel.in_flight(at.seq, own) for name, channel in self.channels.items() if name not in logs
+        }
         blocked = {}
         for wait in self.waits:
             if wait.seq <= at.seq and (wait.end_seq is None or wait.end_seq > at.seq):
@@ -294,7 +364,8 @@ class Trace:
         return [wait for wait in self.waits if wait.end_seq is None or wait.signal is not None]
 
     def holders(self, object_id: str, seq: float) -> list:
-        """Who had ``object_id`` open at ``seq``: (pid, fd, end) for every process and fd."""
+        """Who had ``object_id`` open at ``seq``: (pid, fd, end) for every process and fd; an fd on its way over
+        a Unix socket (sent, not yet received) is held by the process that receives it, under no fd yet."""
         found = []
         for process in self.processes.values():
             if process.seq <= seq and (process.end_seq is None or process.end_seq > seq):
@@ -303,15 +374,19 @@ class Trace:
                     for fd, entry in sorted(self.fd_table(process.pid, seq).items())
                     if entry.object == object_id
                 ]
+        for passed in self.passes:
+            sent, received = self.calls[passed.sender].end_seq, self.calls[passed.receiver].end_seq
+            if passed.object == object_id and sent is not None and sent <= seq and (received is None or seq < received):
+                found.append((passed.receiver_pid, None, passed.end))
         return found
 
     def write_parts(self) -> dict:
         """message id -> which part of its write it is (1, 2, ...): a write that several reads took is a fan-out."""
-        part: dict = {}
-        for message in sorted(self.messages, key=lambda m: (m.writer, m.offset)):
-            part[message.id] = part.get(("writer", message.writer), 0) + 1
-            part[("writer", message.writer)] = part[message.id]
-        return part
+        offsets: dict = {}  # writer -> the places its pieces begin (a piece read twice is one piece)
+        for message in self.messages:
+            offsets.setdefault(message.writer, set()).add(message.offset)
+        ranks = {writer: {at: n for n, at in enumerate(sorted(places), 1)} for writer, places in offsets.items()}
+        return {message.id: ranks[message.writer][message.offset] for message in self.messages}
 
     def messages_between(self, writer_pid: int, reader_pid: int) -> list:
         return [m for m in self.messages if m.writer_pid == writer_pid and m.reader_pid == reader_pid]

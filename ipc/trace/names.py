@@ -83,10 +83,16 @@ TRACED_CALLS = (
     "getsockopt",
     "sendfile",
     "splice",
+    "tee",
+    "vmsplice",
+    "copy_file_range",
+    "preadv",
+    "pwritev",
     "poll",
     "ppoll",
     "select",
     "pselect6",
+    "epoll_create",
     "epoll_create1",
     "epoll_ctl",
     "epoll_wait",
@@ -113,18 +119,23 @@ MAKERS = {
     "mknodat",
 }
 PATHS = {"rename", "renameat", "renameat2", "unlink", "unlinkat", "open", "openat", "openat2", "creat"}
-# The families are ipc.syscalls'. The model still takes a sendfile or splice for a write (of the
-# bytes it moves into its output fd).
-WRITES = syscalls.WRITES | {"sendfile", "splice"}
+# The families are ipc.syscalls'. A move (splice, tee, sendfile, copy_file_range) takes bytes out of one
+# object and puts them into another, never through the program's memory; vmsplice puts the program's own
+# pages into a pipe: a write.
+WRITES = syscalls.WRITES
 READS = syscalls.READS
+MOVES = syscalls.MOVES
 FD_CALLS = {"close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek"}
 POLLS = syscalls.POLLS
-HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "epoll_create1", "epoll_ctl", "eventfd2"}
+HIDDEN = {"getsockname", "getpeername", "lseek", "rt_sigaction", "eventfd2"}
+
+
+BY_FLAGS = {"clone", "clone3", "mknod", "mknodat", "unlinkat"}  # calls whose lecture name their flags tell
 
 
 def lecture_name(name: str, args: list, result_text: str = "") -> Optional[str]:
     """The lecture's name for a call, or None where it is the same as the kernel's."""
-    flags = " ".join(str(arg) for arg in args if isinstance(arg, (Raw, Struct)))
+    flags = " ".join(str(arg) for arg in args if isinstance(arg, (Raw, Struct))) if name in BY_FLAGS else ""
     if name in ("clone", "clone3") and "CLONE_THREAD" in flags:
         return "thread"
     if name in ("mknod", "mknodat"):
@@ -164,41 +175,80 @@ def program_name(path: bytes, argv: list) -> str:
 
 
 SYSTEM_PATHS = ("/usr/", "/lib", "/etc/", "/proc/", "/sys/", "/bin/", "/sbin/", "/opt/", "/var/lib/", "/nix/")
+# What a program reads because it starts, whatever it then does: shared libraries and the loader's cache, an
+# interpreter's modules, locale and character-set data, fonts.
+STARTUP = re.compile(
+    r"/(python|pypy)[\d.]*/|/(__pycache__|site-packages|dist-packages)/|\.(pyc|so[.\d]*|pth|cfg)$|^/etc/ld\.so\."
+    r"|/locale|/gconv/|^/usr/share/(fonts|icons|mime|zoneinfo)/|^/etc/fonts/|^/etc/localtime$"
+)
+
+
+def startup_path(path: str) -> bool:
+    """A file read by start-up itself: a library, a module, locale data. Such a file is never the lesson."""
+    return STARTUP.search(path) is not None
 
 
 def boring_path(path: str) -> bool:
-    """A file that start-up and housekeeping read: libraries, Python's modules, locale data, /dev/null."""
-    if path.startswith(SYSTEM_PATHS) or "/__pycache__/" in path or "/site-packages/" in path:
+    """A file that start-up and housekeeping read: the start-up's files, and every system file (/etc, /usr,
+    /proc...) and device but a terminal, until a program passes its bytes on (ipc.trace.classify)."""
+    if path.startswith(SYSTEM_PATHS) or startup_path(path):
         return True
     if path.startswith("/dev/"):
         return not (path.startswith("/dev/pts/") or path == "/dev/tty")
-    return bool(re.search(r"/(python|pypy)[\d.]*/|\.(pyc|so[.\d]*|pth|cfg)$", path))
+    return False
 
 
-# Calls that only read or look at files: on a library, a module or locale data they are start-up and
-# housekeeping, never the lesson. Their lines can go before parsing (most of an interpreter's trace).
+# Calls that only read or look at files: on a library, a module or locale data they are start-up, never the
+# lesson. Their lines can go before parsing (most of an interpreter's trace). Each is judged by the file it is
+# about (its fd, or its path argument), never by the bytes it read.
 FILE_HOUSEKEEPING = {"read", "pread64", "open", "openat", "close", "fstat", "newfstatat", "lseek", "mmap", "ioctl",
                      "getdents64", "readlink", "readlinkat", "statx", "fcntl", "access", "faccessat2"}  # fmt: skip
+BY_PATH = {"open", "openat", "newfstatat", "statx", "access", "faccessat2", "readlink", "readlinkat"}
 _CALL_LINE = re.compile(r"^(?:\[pid\s+)?\d+\]?\s+[\d.]+\s+(?:(?P<name>\w+)\(|<\.\.\. (?P<resumed>\w+) resumed>)")
-_PATHS = re.compile(r'<(/[^<>]*)|"(/[^"]*)"')
+_FIRST_FD = re.compile(r"\(-?\d+<(/[^<>]*)>")  # the decoration of the first argument: read(3</usr/lib/x.so>, ...
+_PATH_ARGUMENT = re.compile(
+    r'\((?:AT_FDCWD|-?\d+)?(?:<[^<>]*>)?,? ?"(/[^"]*)"'
+)  # open("/a", or openat(AT_FDCWD</d>, "/a"
+_RESULT_FD = re.compile(r"\) += -?\d+<(/[^<>]*)>")
+_DECORATION = re.compile(r"<(/[^<>]*)>")
+
+
+def _about(name: str, line: str, at: int) -> list:
+    """The paths of the files a housekeeping call is about, from its line (``at``: where its arguments begin)."""
+    if name in BY_PATH:
+        return [m.group(1) for m in (_PATH_ARGUMENT.match(line, at), _RESULT_FD.search(line, at)) if m is not None]
+    if name == "mmap":  # its fd is its fifth argument; it has no string
+        return _DECORATION.findall(line, at)
+    first = _FIRST_FD.match(line, at)
+    return [first.group(1)] if first is not None else []
 
 
 def without_housekeeping(text: str) -> str:
-    """strace's text less the lines of file housekeeping on system files (each line kept or dropped whole,
-    an unfinished call's resumed half with it), so that the model has less to read. What is left is
-    consistent: an fd opened on such a file is dropped with every call that names it."""
+    """strace's text less the lines of the start-up's own file reads (libraries, modules, locale data; each
+    line kept or dropped whole, an unfinished call's resumed half and a hex dump with it), so that the model has
+    less to read. What is left is consistent: an fd opened on such a file is dropped with every call on it.
+    A dropped line leaves an empty line: every line left keeps its number in strace's text."""
     kept, dropped = [], set()
+    dumping = False  # the line before was dropped: so is the hex dump that follows it
     for line in text.splitlines(keepends=True):
+        if line.startswith((" | ", " * ")):
+            kept.append("\n" if dumping else line)
+            continue
+        dumping = False
         match = _CALL_LINE.match(line)
         if match is not None:
             pid = line.lstrip("[pid ").split(None, 1)[0].rstrip("]")
             if match["resumed"] and (pid, match["resumed"]) in dropped:
                 dropped.discard((pid, match["resumed"]))
+                dumping = True
+                kept.append("\n")
                 continue
             name = match["name"]
-            if name in FILE_HOUSEKEEPING and any(boring_path(a or b) for a, b in _PATHS.findall(line)):
+            if name in FILE_HOUSEKEEPING and any(startup_path(path) for path in _about(name, line, match.end() - 1)):
                 if line.rstrip().endswith("<unfinished ...>"):
                     dropped.add((pid, name))
+                dumping = True
+                kept.append("\n")
                 continue
         kept.append(line)
     return "".join(kept)

@@ -122,7 +122,14 @@ def compatible(obj: KernelObject, target: Optional[Target]) -> bool:
         return True
     if target.kind == "path":
         return obj.kind in ("file", "fifo", "terminal")
+    if target.kind == "anon":  # each epoll, eventfd... made in the trace is an object of its own
+        return obj.id == object_key(target) or obj.id.startswith(f"anon:{target.text}#")
     return obj.id == object_key(target)
+
+
+def anon_key(target: Target, number: int) -> str:
+    """The id of the ``number``-th anonymous object (an epoll, an eventfd) made in the trace."""
+    return f"anon:{target.text}#{number}"
 
 
 def name_objects(objects: dict) -> None:
@@ -159,6 +166,10 @@ def name_objects(objects: dict) -> None:
             obj.label = f"UDP {obj.local or '#' + str(number('udp', obj.id))}"
         elif obj.kind == "unix-dgram":
             obj.label = f"unix dgram {_base(obj.local) or '#' + str(number('udg', obj.id))}"
+        elif obj.id.startswith("anon:"):  # anon_inode:[eventpoll]#1 -> epoll #1
+            what = obj.id.split("[", 1)[-1].split("]", 1)[0] if "[" in obj.id else obj.id.split(":")[-1]
+            what = {"eventpoll": "epoll"}.get(what, what)
+            obj.label = f"{what} #{number(what, obj.id)}"
         else:
             obj.label = obj.path or obj.id.split(":", 1)[-1]
 

@@ -4,7 +4,7 @@
   "use strict";
   var data = JSON.parse(document.getElementById("trace-data").textContent);
   var steps = data.steps;
-  var svg = document.querySelector("#diagram svg");
+  var svg = document.querySelector("#diagram svg.ipc-trace:not(.lanes-head)");
   var cursor = svg ? svg.querySelector(".cursor") : null;
   var rows = {};
   if (svg) {
@@ -106,13 +106,16 @@
     var row = rows[String(step.n)];
     if (!row || !cursor) return;
     row.classList.add("current");
-    var y = parseFloat(row.getAttribute("data-y")), height = parseFloat(cursor.getAttribute("height"));
+    var y = parseFloat(row.getAttribute("data-y")), height = parseFloat(row.getAttribute("data-h") || "28");
+    cursor.setAttribute("height", String(height));
     cursor.setAttribute("y", String(y - height / 2));
     var box = document.getElementById("diagram");
-    var scale = svg.getBoundingClientRect().height / svg.viewBox.baseVal.height;
-    var top = svg.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop + y * scale;
-    if (top < box.scrollTop + 60 || top > box.scrollTop + box.clientHeight - 60) {
-      box.scrollTop = Math.max(top - box.clientHeight / 3, 0);
+    var view = svg.viewBox.baseVal, scale = svg.getBoundingClientRect().height / view.height;
+    var top = svg.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop + (y - view.y) * scale;
+    var head = document.querySelector("#diagram .lanes-head");
+    var above = head ? head.getBoundingClientRect().height : 0;  // the lanes' names, kept in sight
+    if (top < box.scrollTop + above + 40 || top > box.scrollTop + box.clientHeight - 60) {
+      box.scrollTop = Math.max(top - above - (box.clientHeight - above) / 3, 0);
     }
   }
 

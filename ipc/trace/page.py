@@ -23,7 +23,7 @@ from typing import Optional
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import FdEntry, Trace
 from .scene import ROWS, layout
-from .svg import PALETTE, draw
+from .svg import PALETTE, page_parts
 
 HERE = Path(__file__).resolve().parent
 PAGE_WIDTH = 880  # the diagram's width in the page: the state sits beside it
@@ -34,11 +34,12 @@ def asset(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
 
 
-def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = ROWS) -> str:
-    """The whole page. ``rows``: a long run keeps its first and last rows (and their steps) only."""
+def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = ROWS, links: tuple = ()) -> str:
+    """The whole page. ``rows``: a long run keeps its first and last rows (and their steps) only; ``links``:
+    (address, words) of pages to go back to (a report's contents, the demo's own page)."""
     title = title or "ipc trace"
     scene = layout(trace, rows)
-    diagram = draw(scene, title="", width=PAGE_WIDTH, ids="page-", interactive=True)
+    head, diagram = page_parts(scene, width=PAGE_WIDTH, ids="page-")
     data = states(trace, scene.steps)
     data.update(
         title=title,
@@ -48,6 +49,13 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
     )
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("</", "<\\/").replace("<!--", "<\\!--")  # nothing in it can end the script element
+    back = (
+        '<nav class="back">'
+        + " · ".join(f'<a href="{escape(href)}">{escape(words)}</a>' for href, words in links)
+        + "</nav>\n"
+        if links
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -60,7 +68,7 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 </head>
 <body>
 <header>
-<h1>{escape(title)}</h1>
+{back}<h1>{escape(title)}</h1>
 <nav class="controls" aria-label="steps">
 <button type="button" id="first" title="first step (Home)">« first</button>
 <button type="button" id="prev" title="previous step (←)">◀ previous</button>
@@ -74,6 +82,8 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 </header>
 <main>
 <section id="diagram" aria-label="sequence diagram">
+<div class="lanes-head">
+{head}</div>
 {diagram}
 </section>
 <aside id="state">
@@ -131,7 +141,7 @@ def states(trace: Trace, steps: list) -> dict:
                 "detail": detail,
                 "procs": procs,
                 "ended": ended,
-                "flight": flight(trace, state.in_flight),
+                "flight": flight(trace, state.in_flight, step.seq),
             }
         )
     labels = {str(pid): [p.label, " → ".join(dict.fromkeys(p.programs))] for pid, p in trace.processes.items()}
@@ -188,30 +198,37 @@ def _join(*words: str) -> str:
     return ", ".join(word for word in words if word)
 
 
-def flight(trace: Trace, in_flight: dict) -> list:
-    """[where, the bytes as text, how many]: each channel's bytes written and not yet read, with who wrote them."""
+def flight(trace: Trace, in_flight: dict, seq: float = float("inf")) -> list:
+    """[where, the bytes as text, how many]: each channel's bytes written and not yet read at ``seq``, with who
+    wrote them and who reads that channel. Only bytes strace recorded are shown, and the count says so."""
     out = []
-    for name, data in sorted(in_flight.items()):
+    for name, queued in sorted(in_flight.items()):
         channel = trace.channels.get(name)
         label = channel.label if channel is not None and channel.label else name
-        if channel is not None:
-            writers = [
-                trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.writes) if p in trace.processes
-            ]
-            readers = [
-                trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads) if p in trace.processes
-            ]
-            if writers or readers:
-                label += f": {', '.join(writers) or '?'} → {', '.join(readers) or 'no traced reader'}"
-        if isinstance(data, list):
-            shown = ", ".join(show_bytes(d, 40) for d in data[:6]) + (" …" if len(data) > 6 else "")
-            out.append(
-                [
-                    label,
-                    shown,
-                    f"{len(data)} datagram{'s' if len(data) != 1 else ''}, {sum(len(d) for d in data):,} bytes",
-                ]
+        items = queued if isinstance(queued, list) else [queued]
+        writers = [trace.processes[p].label for p in dict.fromkeys(w for q in items for w in q.writers)
+                   if p in trace.processes]  # fmt: skip
+        readers = [] if channel is None else [
+            trace.processes[p].label for p in dict.fromkeys(op.pid for op in channel.reads)
+            if p in trace.processes and trace.processes[p].seq <= seq
+        ]  # fmt: skip
+        if writers or readers:
+            label += f": {', '.join(writers) or '?'} → {', '.join(readers) or 'no traced reader'}"
+        if isinstance(queued, list):
+            shown = ", ".join(show_bytes(q.recorded, 40, q.complete) for q in items[:6]) + (
+                " …" if len(items) > 6 else ""
             )
+            total = sum(q.length for q in items)
+            count = f"{len(items)} datagram{'s' if len(items) != 1 else ''}, {total:,} bytes"
         else:
-            out.append([label, show_bytes(data, 120), f"{len(data):,} byte{'s' if len(data) != 1 else ''}"])
+            shown, count = show_bytes(queued.recorded, 120, queued.complete), amount(queued)
+        out.append([label, shown, count])
     return out
+
+
+def amount(queued) -> str:
+    """``44,957 bytes (the first 4,096 recorded)``: how many, and how many of them strace showed."""
+    count = f"{queued.length:,} byte{'s' if queued.length != 1 else ''}"
+    if queued.complete:
+        return count
+    return count + (f" (the first {len(queued.recorded):,} recorded)" if queued.recorded else " (none recorded)")

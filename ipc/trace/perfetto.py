@@ -29,7 +29,7 @@ US = 1_000_000
 
 def to_perfetto(trace: Trace, everything: bool = False) -> dict:
     """Every traced process, its calls (the lecture's; ``everything``: all), messages as flows, and marks."""
-    end = max([c.end or c.start for c in trace.calls] + [m.time for m in trace.marks] + [0.0])
+    end = max([c.end or c.start for c in trace.calls] + [m.time for m in trace.marks] + [trace.end or 0.0])
     waits = {wait.call: wait for wait in trace.waits}
     events: list = []
     for process in sorted(trace.processes.values(), key=lambda p: p.seq):
@@ -43,14 +43,14 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
             }
         )
         for tid in process.threads or [process.pid]:
-            name = process.label if tid == process.pid else f"{process.label} thread {tid}"
+            name = process.label if tid == process.pid else f"{process.role or process.program}[{process.pid}/{tid}]"
             events.append({"ph": "M", "name": "thread_name", "pid": process.pid, "tid": tid, "args": {"name": name}})
     slices: dict = {}  # call index -> (ts, dur)
     for call in trace.calls:
         if call.noise and not everything:
             continue
         ts = call.start * US
-        dur = max(((call.end if call.end is not None else end) - call.start) * US, 1.0)
+        dur = max(((call.end if call.end is not None else _until(trace, call, end)) - call.start) * US, 1.0)
         wait = waits.get(call.index)
         args = {"call": describe(trace, call, 60), "strace": call.text[:300]}
         if wait is not None:
@@ -115,6 +115,13 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
     }
 
 
+def _until(trace: Trace, call, end: float) -> float:
+    """Where a call that never returned ends: where its process ended (killed inside it), else at the end of
+    the trace (still blocked when strace stopped: a deadlock lasts until it was seen and ended)."""
+    process = trace.processes.get(call.pid)
+    return process.end if process is not None and process.end is not None else end
+
+
 def _instant(name: str, category: str, pid: int, tid: int, ts: float) -> dict:
     return {"ph": "i", "name": name, "cat": category, "pid": pid, "tid": tid, "ts": ts, "s": "t"}
 
@@ -123,6 +130,10 @@ def _flow(number: int, name: str, category: str, trace: Trace, source: int, targ
     """An arrow from inside one call's slice to inside another's (the ``f`` binds to its enclosing slice)."""
     (start, _), (ts, dur) = slices[source], slices[target]
     at = ts + dur - min(0.5, dur / 2)  # inside the read's slice, near its end: after the bytes went in
+    if at < start:  # never backwards in time: as late as the target's slice allows, or no arrow at all
+        if ts + dur < start:
+            return []
+        at = start
     first, second = trace.calls[source], trace.calls[target]
     return [
         {"ph": "s", "id": number, "name": name, "cat": category, "pid": first.pid, "tid": first.tid, "ts": start},

@@ -28,6 +28,7 @@ from typing import Optional
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import Trace
 from .picture_summary import channel_label, summary, wrap
+from .scene import failed, thread_lanes
 
 COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
 TIME = 9  # the time column
@@ -89,17 +90,23 @@ def render(
 
     ``rows``: draw at most this many rows (the beginning and the end), saying how many were left out.
     ``stopped``: the model as it was when a deadlock was seen: its blocked calls are the ones named."""
-    limit, rows = rows, _rows(trace, everything, notes)
-    pids = [
-        p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq) if any(row.pid == p.pid for row in rows)
-    ]
+    threads = {tid: pid for tid, pid in _owners(trace).items() if tid in thread_lanes(trace)}
+    limit, rows = rows, _rows(trace, everything, notes, threads)
+    keys = {row.pid for row in rows} | {row.source for row in rows if row.source is not None}
+    pids = [p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq) if p.pid in keys]
+    pids += [pid for pid in dict.fromkeys(threads[key] for key in keys if key in threads) if pid not in pids]
     if not pids:
         return "Nothing to draw: the trace holds no process-to-process calls (try --all).\n"
     slot = _slots(trace, rows, pids)
     count = max(slot.values()) + 1
     lane = max((width - TIME - 1) // count, 12)
+    sub = _subs(trace, rows, threads, keys)  # a thread's place beside its process, in its process's column
+    subs = {number: 1 + max([sub[t] for t in sub if slot[threads[t]] == number], default=0) for number in range(count)}
     axis = {pid: TIME + 1 + slot[pid] * lane for pid in pids}
+    axis.update({tid: axis[threads[tid]] + 2 * sub[tid] for tid in sub})
+    text = {key: TIME + 1 + slot[threads.get(key, key)] * lane + 2 * subs[slot[threads.get(key, key)]] for key in axis}
     style = {pid: COLOURS[index % len(COLOURS)] for index, pid in enumerate(pids)}
+    style.update({tid: style[threads[tid]] for tid in sub})
     firsts = [next(pid for pid in pids if slot[pid] == number) for number in range(count)]
     for pid in pids:
         if pid not in firsts:  # a later process in a lane freed by an earlier one: named where it begins
@@ -107,12 +114,21 @@ def render(
             order = 4.5 if process.created_by is not None else 0  # after its fork arrow, or before its first call
             title = f"{process.label} {' → '.join(process.programs)}"
             rows.append(Row(process.seq, order, "begin", pid, None, [title]))
+    for tid in sub:  # a thread is named where its lane begins
+        process = trace.processes[threads[tid]]
+        begins = min(row.pos for row in rows if tid in (row.pid, row.source))
+        rows.append(Row(begins, 4.5, "begin", tid, None, [f"{process.role or process.program}[{process.pid}/{tid}]"
+                                                          f" a thread of {process.label}"]))  # fmt: skip
     rows.sort(key=lambda row: (row.pos, row.order))
     left_out = 0
     if limit and len(rows) > limit:
         head = limit * 3 // 4
         left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head) :]
-    layout = _Layout(pids, axis, lane, width, style, colour, slot, count, _Blocked(trace))
+    keys_drawn = pids + list(sub)
+    ends = {m.tid: m.seq for m in trace.marks if m.kind in ("exit", "killed", "thread-exit") and m.tid in sub}
+    layout = _Layout(keys_drawn, axis, lane, width, style, colour, {**slot, **{t: slot[threads[t]] for t in sub}},
+                     count, _Blocked(trace, threads), text, {t: threads[t] for t in sub}, ends,
+                     {t: min(row.pos for row in rows if t in (row.pid, row.source)) for t in sub})  # fmt: skip
     lines = [wrap(UNDER_TRACE, width), ""]
     lines += _header(trace, firsts, axis, lane, width, style, colour)
     for number, row in enumerate(rows):
@@ -136,18 +152,23 @@ class _Layout:
     slot: dict
     count: int
     blocked: "_Blocked"
+    text: dict = field(default_factory=dict)  # lane -> the column its words begin at (right of its threads)
+    threads: dict = field(default_factory=dict)  # a thread's lane -> its process
+    ends: dict = field(default_factory=dict)  # a thread's lane -> where it ended
+    begins: dict = field(default_factory=dict)  # a thread's lane -> where it is first drawn
 
 
 class _Blocked:
     """Is a process blocked at a place of the time line? (Its waits, looked up by bisection.)"""
 
-    def __init__(self, trace: Trace):
+    def __init__(self, trace: Trace, threads: Optional[dict] = None):
         self.starts: dict = {}
         self.waits: dict = {}
         for wait in sorted(trace.waits, key=lambda w: w.seq):
             if not trace.calls[wait.call].noise:
-                self.starts.setdefault((wait.pid, wait.tid), []).append(wait.seq)
-                self.waits.setdefault((wait.pid, wait.tid), []).append(wait)
+                key = wait.tid if wait.tid in (threads or {}) else wait.pid  # its lane
+                self.starts.setdefault((key, wait.tid), []).append(wait.seq)
+                self.waits.setdefault((key, wait.tid), []).append(wait)
 
     def __call__(self, pid: int, pos: float) -> bool:
         for (owner, tid), starts in self.starts.items():
@@ -178,37 +199,70 @@ def _slots(trace: Trace, rows: list, pids: list) -> dict:
     return slot
 
 
-def _rows(trace: Trace, everything: bool, notes: bool) -> list:
+def _owners(trace: Trace) -> dict:
+    """Each task that made a call -> its process."""
+    return {call.tid: call.pid for call in trace.calls}
+
+
+def _subs(trace: Trace, rows: list, threads: dict, keys: set) -> dict:
+    """A thread's place beside its process (1, 2...), reused once the thread before it has ended."""
+    first: dict = {}
+    last: dict = {}
+    for row in rows:
+        for key in (row.pid, row.source):
+            if key in threads and key in keys:
+                first.setdefault(key, row.pos)
+                last[key] = max(last.get(key, row.pos), row.pos)
+    ended = {m.tid for m in trace.marks if m.kind in ("exit", "killed", "thread-exit")}
+    busy: dict = {}  # process -> per place, where its thread was last drawn
+    sub = {}
+    for tid in sorted(first, key=first.get):
+        places = busy.setdefault(threads[tid], [])
+        free = next((n for n, until in enumerate(places) if until < first[tid]), None)
+        if free is None:
+            places.append(0.0)
+            free = len(places) - 1
+        places[free] = last[tid] if tid in ended else float("inf")
+        sub[tid] = free + 1
+    return sub
+
+
+def _rows(trace: Trace, everything: bool, notes: bool, threads: Optional[dict] = None) -> list:
     waits = {wait.call: wait for wait in trace.waits}
     rows: list = []
     shown = lambda call: everything or not call.noise  # noqa: E731
+    threads = threads or {}
+
+    def lane(pid: int, tid: int) -> int:
+        return tid if tid in threads else pid
+
     for call in trace.calls:
         if call.kind == "log" and notes and not everything:
             rows.append(Row(call.seq, 3, "note", call.pid, None, [f"# {call.note}"], style="2"))
         if not shown(call):
             continue
+        here = lane(call.pid, call.tid)
         wait = waits.get(call.index)
         text = describe(trace, call)
-        dim = "2" if call.noise else "31" if call.errno and not call.errno.startswith("ERESTART") else ""
+        dim = "2" if call.noise else "31" if failed(call) else ""
         if wait is not None and (wait.end_seq is None or wait.end_seq > call.seq):
             head, tail = parts(trace, call)
-            rows.append(Row(call.seq, 3, "start", call.pid, call.start, [f"{head} ⋯"], style=dim))
+            rows.append(Row(call.seq, 3, "start", here, call.start, [f"{head} ⋯"], style=dim))
             if wait.end_seq is not None:
                 said = wait.reason.startswith("until ") and wait.reason[6:] in tail  # wait4's "→ child exited 0"
                 why = milliseconds(wait.duration) + ("" if said else f", {wait.reason}")
-                rows.append(Row(wait.end_seq, 3, "end", call.pid, call.end, [tail or "returned", why], style=dim))
+                rows.append(Row(wait.end_seq, 3, "end", here, call.end, [tail or "returned", why], style=dim))
             else:  # drawn where its process ended (killed inside the call), or at the very end
                 process = trace.processes[call.pid]
                 at = process.end_seq - 0.25 if process.end_seq is not None else float("inf")
-                rows.append(Row(at, 1, "end", call.pid, None, [f"still in {call.title}: {wait.reason}"], style="31"))
+                rows.append(Row(at, 1, "end", here, None, [f"still in {call.title}: {wait.reason}"], style="31"))
         else:
-            rows.append(Row(call.seq, 3, "call", call.pid, call.start, [text], style=dim))
-        if (
-            call.name in ("clone", "clone3", "fork", "vfork", "vfork")
-            and call.result in trace.processes
-            and call.lecture != "thread"
-        ):
-            rows.append(Row(call.seq, 4, "fork", call.result, source=call.pid, label=call.lecture or "fork"))
+            rows.append(Row(call.seq, 3, "call", here, call.start, [text], style=dim))
+        if call.name in ("clone", "clone3", "fork", "vfork") and call.result in trace.processes:
+            if call.lecture != "thread":
+                rows.append(Row(call.seq, 4, "fork", call.result, source=here, label=call.lecture or "fork"))
+        elif call.name in ("clone", "clone3") and call.lecture == "thread" and call.result in threads:
+            rows.append(Row(call.seq, 4, "fork", call.result, source=here, label="new thread"))
     part = trace.write_parts()
     for message in trace.messages:
         writer, reader = trace.calls[message.writer], trace.calls[message.reader]
@@ -226,8 +280,8 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
                 at,
                 2,
                 "arrow",
-                reader.pid,
-                source=writer.pid,
+                lane(reader.pid, reader.tid),
+                source=lane(writer.pid, writer.tid),
                 label=f"{show_bytes(message.data, 18, message.complete)} · {channel_label(trace, message.channel)}"
                 + split,
             )
@@ -240,8 +294,8 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
                     wait.end_seq,
                     2,
                     "eof",
-                    call.pid,
-                    source=wait.cause_pid,
+                    lane(call.pid, call.tid),
+                    source=wait.cause_pid if wait.cause is None else lane(wait.cause_pid, trace.calls[wait.cause].tid),
                     label=f"end of file · {wait.what.split('(')[-1].rstrip(')')}",
                 )
             )
@@ -253,7 +307,7 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
                     mark.seq,
                     3,
                     "signal",
-                    mark.pid,
+                    lane(mark.pid, mark.tid),
                     mark.time,
                     [f"signal {mark.text}" + (f" from {sender.label}" if sender else "")],
                     style="31",
@@ -262,6 +316,8 @@ def _rows(trace: Trace, everything: bool, notes: bool) -> list:
         elif mark.kind in ("exit", "killed") and mark.tid == mark.pid:
             bad = mark.kind == "killed" or not mark.text.endswith(" 0")
             rows.append(Row(mark.seq, 5, "exit", mark.pid, mark.time, [mark.text], style="31" if bad else ""))
+        elif mark.kind in ("exit", "killed", "thread-exit") and mark.tid in threads:  # a thread's end, in its lane
+            rows.append(Row(mark.seq, 5, "exit", mark.tid, mark.time, [f"thread {mark.text}"]))
     return sorted(rows, key=lambda row: (row.pos, row.order))
 
 
@@ -280,20 +336,25 @@ def _header(trace: Trace, pids: list, axis: dict, lane: int, width: int, style: 
     return [c.render(colour) for c in (first, second, rule)]
 
 
-def _alive(trace: Trace, pid: int, pos: float) -> bool:
+def _alive(trace: Trace, pid: int, pos: float, layout: Optional["_Layout"] = None) -> bool:
+    if layout is not None and pid in layout.threads:  # a thread: from its first row to its end, or its process's
+        begun = layout.begins.get(pid, float("inf"))
+        end = layout.ends.get(pid, trace.processes[layout.threads[pid]].end_seq)
+        return begun <= pos and (end is None or pos <= end)
     process = trace.processes[pid]
     return process.seq <= pos and (process.end_seq is None or pos <= process.end_seq)
 
 
 def _axes(trace: Trace, canvas: Canvas, layout: "_Layout", pos: float) -> None:
     for pid in layout.pids:
-        if _alive(trace, pid, pos):
+        if _alive(trace, pid, pos, layout):
             canvas.put(layout.axis[pid], "┆" if layout.blocked(pid, pos) else "│", layout.style[pid])
 
 
 def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
     axis, lane, width, style, colour = layout.axis, layout.lane, layout.width, layout.style, layout.colour
-    limit = width if layout.slot[row.pid] == layout.count - 1 else axis[row.pid] + lane - 1
+    column = TIME + 1 + layout.slot[row.pid] * lane
+    limit = width if layout.slot[row.pid] == layout.count - 1 else column + lane - 1
     canvas = Canvas(width)
     pos = row.pos if row.pos != float("inf") else (trace.steps[-1].seq if trace.steps else 0.0)
     _axes(trace, canvas, layout, pos)
@@ -307,7 +368,8 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
     if row.kind == "end" and row.time is None:
         mark = "┆"
     canvas.put(x, mark, style[row.pid])
-    room = max(limit - x - 2, 8)
+    start = layout.text.get(row.pid, x + 2)  # right of its process's threads' lanes
+    room = max(limit - start, 8)
     text = row.text
     if row.kind == "end" and len(text) == 2 and len(text[0]) + 3 + len(text[1]) <= room:
         text = [f"{text[0]} · {text[1]}"]
@@ -320,9 +382,9 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
         if number:
             _axes(trace, target, layout, pos + 0.25)
         look = "2" if dim or row.kind == "note" else f"1;{style[row.pid]}" if row.kind == "begin" else row.style
-        target.put(x + 2, piece, look, limit)
+        target.put(start, piece, look, limit)
         if " · " in piece and row.kind == "end":  # the wait's length and cause, dimmed
-            target.put(x + 2 + piece.index(" · "), piece[piece.index(" · ") :], "2", limit)
+            target.put(start + piece.index(" · "), piece[piece.index(" · ") :], "2", limit)
         lines.append(target.render(colour))
     return lines
 

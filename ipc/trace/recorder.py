@@ -33,44 +33,81 @@ class Recorder:
         self.streams: list = []  # (op, object, decoration, writing): stream reads and writes
         self.shuts: list = []  # (object, seq, call, pid): a socket's sending side closed
         self.file_sizes: dict = {}
+        self.moves: list = []  # (call, out of the source, into the destination): splice, sendfile, tee...
+        self.sources: dict = {}  # pid -> which strace text it came from (set by the builder)
 
     def channel(self, name: str, kind: str) -> Channel:
         return self.channels.setdefault(name, Channel(name, kind))
 
     def record(self, call, record: Syscall, objects: list, entry: Optional[FdEntry]) -> None:
+        """A read or a write (vmsplice: a write from memory into a pipe, which takes the pages themselves)."""
         if not objects or not record.ok:
             return
         obj, target = objects[0], record.args[0].target if hasattr(record.args[0], "target") else None
-        writing = call.name in WRITES
+        writing = call.name in WRITES or (call.name == "vmsplice" and (entry is None or entry.end != "read"))
         length = record.result if record.result and record.result > 0 else 0
-        data, complete = _payload(call.name, record.args, length if writing else None)
+        data, complete = _payload(record, length if writing else None)
         call.data, call.data_complete = data, complete
-        op = Op(call.index, call.pid, call.seq, call.end_seq, length, data, complete, in_seq=call.end_seq)
+        op = self._op(call, length, data, complete)
+        op.move = call.name == "vmsplice"
         if call.name in ("sendmmsg", "recvmmsg"):
             return  # their result counts messages, not bytes: left out of the matching
+        peek = not writing and "MSG_PEEK" in _flags_argument(record)
         if obj.kind in DATAGRAMS:
             op.socket = obj.id
             op.length = length if writing else _kept(record, length)
             address = _address(call.name, record.args)
             op.address = address or obj.remote
+            op.peek = peek
             (self.sends if writing else self.receives).append(op)
-        elif obj.kind == "file":
-            op.offset = self._file_offset(record, entry, obj, length)
-            channel = self.channel(obj.id, "file")
-            (channel.writes if writing else channel.reads).append(op)
-        elif length or not writing:  # its channel is named once the whole trace is read: a socket used
-            self.streams.append((op, obj, target, writing))  # right after connect may not show its peer yet
-
-    def _file_offset(self, record: Syscall, entry: Optional[FdEntry], obj: KernelObject, length: int) -> int:
-        if record.name in ("pread64", "pwrite64") and len(record.args) > 3 and isinstance(record.args[3], int):
-            return record.args[3]
-        key = entry.open_file if entry is not None else None
-        offset = self.offsets.get(key, 0)
-        if offset is None:  # O_APPEND: every write goes to the end
-            offset = self.file_sizes.get(obj.id, 0)
         else:
-            self.offsets[key] = offset + length
-        if record.name in WRITES:
+            self._place(op, obj, target, writing, entry, _explicit_offset(record), peek)
+
+    def move(self, call, record: Syscall, source: tuple, destination: tuple) -> None:
+        """splice, tee, sendfile, copy_file_range: bytes out of one object and into another, inside the kernel.
+        ``source`` and ``destination``: (object, decoration, fd entry, explicit offset or None). The bytes are
+        not shown by strace: they are those the source's writers put there (``carry``, once matched)."""
+        if not record.ok:
+            return
+        length = record.result if record.result and record.result > 0 else 0
+        out, into = self._op(call, length, b"", False), self._op(call, length, b"", False)
+        out.move = into.move = True
+        (obj, target, entry, offset), (to, to_target, to_entry, to_offset) = source, destination
+        self._place(out, obj, target, False, entry, offset, peek=call.name == "tee")
+        self._place(into, to, to_target, True, to_entry, to_offset)
+        self.moves.append((call, out, into))
+
+    def _op(self, call, length: int, data: bytes, complete: bool) -> Op:
+        return Op(call.index, call.pid, call.seq, call.end_seq, length, data, complete, in_seq=call.end_seq,
+                  tid=call.tid, source=call.source)  # fmt: skip
+
+    def _place(self, op: Op, obj: KernelObject, target, writing: bool, entry: Optional[FdEntry],
+               offset: Optional[int], peek: bool = False) -> None:  # fmt: skip
+        """An op into the channel of its object: a file's at its offset; a stream's once the trace is read."""
+        if obj.kind in DATAGRAMS:
+            return  # a move into or out of a datagram socket: its bytes are not known, nor matched
+        if obj.kind == "file":
+            op.offset = self._file_offset(entry, obj, op.length, writing, offset)
+            channel = self.channel(obj.id, "file")
+            op.channel = channel.name
+            (channel.writes if writing else channel.reads).append(op)
+        elif op.length or not writing:  # its channel is named once the whole trace is read: a socket used
+            self.streams.append((op, obj, target, writing, peek))  # right after connect may not show its peer yet
+
+    def _file_offset(self, entry: Optional[FdEntry], obj: KernelObject, length: int, writing: bool,
+                     explicit: Optional[int] = None) -> int:  # fmt: skip
+        """Where in the file: the offset given (pread, a splice's), which leaves the file's own alone; else the
+        open file description's, which moves on (O_APPEND: every write goes to the end)."""
+        if explicit is not None:
+            offset = explicit
+        else:
+            key = entry.open_file if entry is not None else None
+            offset = self.offsets.get(key, 0)
+            if offset is None:  # O_APPEND: every write goes to the end
+                offset = self.file_sizes.get(obj.id, 0)
+            else:
+                self.offsets[key] = offset + length
+        if writing:
             self.file_sizes[obj.id] = max(self.file_sizes.get(obj.id, 0), offset + length)
         return offset
 
@@ -103,9 +140,10 @@ class Recorder:
         """Every read and write put in its channel, each channel labelled, then their messages and what
         was left unmatched (ipc.trace.matching)."""
         self._datagram_channels(objects)
-        for op, obj, target, writing in self.streams:
+        for op, obj, target, writing, peek in self.streams:
             channel = self.channel(stream_channel(obj, target, writing), "stream")
-            (channel.writes if writing else channel.reads).append(op)
+            op.channel = channel.name
+            (channel.writes if writing else channel.peeks if peek else channel.reads).append(op)
         for obj, seq, call, pid in self.shuts:
             if (name := stream_channel(obj, None, True)) != obj.id:
                 self.channel(name, "stream").eofs.append((seq, call, pid))
@@ -121,6 +159,7 @@ class Recorder:
                 )
             channel.label = channel_label(name, objects)
         messages, unmatched = matching.match(self.channels, objects, calls)
+        matching.carry(self.moves, messages, unmatched)
         return self.channels, messages, unmatched
 
     def _datagram_channels(self, objects: dict) -> None:
@@ -131,17 +170,25 @@ class Recorder:
             name = f"dgram:{obj.local or obj.id}"
             receivers.setdefault(obj.local, name)
             self.channel(name, "datagram").reads.append(op)
+        bound = [o for o in objects.values() if o.kind in DATAGRAMS and o.local]
         for op in self.sends:
             local = next((address for address in receivers if same_address(op.address, address)), None)
             name = receivers[local] if local in receivers else f"dgram:{op.address or '?'}"
             op.own = objects[op.socket].local  # the sender's address, once it was known
-            self.channel(name, "datagram").writes.append(op)
+            channel = self.channel(name, "datagram")
+            channel.writes.append(op)
+            if any(same_address(op.address, o.local) for o in bound):
+                channel.reader_traced = True  # a traced process bound that address: it could have read them
 
 
-def _payload(name: str, args: list, limit: Optional[int]) -> tuple:
-    """The bytes a call wrote or read, as far as strace showed them, and whether all of them were shown."""
+def _payload(record: Syscall, limit: Optional[int]) -> tuple:
+    """The bytes a call wrote or read, as far as strace showed them (all of them, where it dumped them in hex:
+    -e read=, -e write=), and whether all of them were shown."""
+    if record.dumped is not None:
+        whole = len(record.dumped) >= (record.result or 0)  # (not where the text ends inside the dump)
+        return bytes(record.dumped if limit is None else record.dumped[:limit]), whole
     pieces: list = []
-    for value in args[1:2]:
+    for value in record.args[1:2]:
         if isinstance(value, Data):
             pieces.append(value)
         elif isinstance(value, list):  # readv/writev: [{iov_base="...", iov_len=3}, ...]
@@ -162,6 +209,19 @@ def _payload(name: str, args: list, limit: Optional[int]) -> tuple:
         complete = complete or len(data) >= limit
         data = data[:limit]
     return data, complete and (limit is None or len(data) >= limit)
+
+
+def _explicit_offset(record: Syscall) -> Optional[int]:
+    """pread64/pwrite64's offset argument: where in the file, the file's own offset left alone."""
+    if record.name in ("pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2") and len(record.args) > 3:
+        return record.args[3] if isinstance(record.args[3], int) else None
+    return None
+
+
+def _flags_argument(record: Syscall) -> str:
+    """A receive's flags (MSG_PEEK...): recvfrom's fourth argument, recvmsg's third."""
+    index = {"recvfrom": 3, "recv": 3, "recvmsg": 2}.get(record.name)
+    return str(record.args[index]) if index is not None and len(record.args) > index else ""
 
 
 def _kept(record: Syscall, length: int) -> int:

@@ -6,7 +6,11 @@ The flags, and why:
                   started apart) merge into one time line
     -T            the time spent in each call: how long a blocked call waited
     -yy           what each fd is: pipe:[inode], UNIX-STREAM:[a->b], TCP:[a:p->b:p], paths
-    -s 4096       whole messages (this project's limit is 4096 bytes)
+    -s 4096       whole messages (this project's limit is 4096 bytes); a longer string is cut, and the
+                  model knows its length (the call's result) and that it was cut
+    -e read=all -e write=all
+                  only when asked (--full-data): every byte read or written, as hex dumps after each
+                  call, which the model takes instead of the strings cut at -s
     -e trace=...  only the calls the model reads (names.TRACED_CALLS): not mmap, stat,
                   futex..., the bulk of an interpreter's start-up
     --seccomp-bpf with -e trace, the kernel stops the program only at those calls,
@@ -78,11 +82,18 @@ def strace_argv(
     every_call: bool = False,
     seccomp: bool = True,
     strace: str = "strace",
+    full_data: bool = False,
 ) -> list:
-    """``argv`` run under strace, writing its trace to ``output``. For launching a program yourself."""
+    """``argv`` run under strace, writing its trace to ``output``. For launching a program yourself.
+    ``full_data``: every byte read and written too, as hex dumps (not cut at ``strings``)."""
     selection = [] if every_call else ["-e", "trace=" + ",".join(TRACED_CALLS)]
     fast = ["--seccomp-bpf"] if seccomp and not every_call else []
-    return [strace, "-f", *fast, "-ttt", "-T", "-yy", "-s", str(strings), *selection, "-o", output, "--", *argv]
+    dumps = FULL_DATA if full_data else []
+    return [strace, "-f", *fast, "-ttt", "-T", "-yy", "-s", str(strings), *selection, *dumps, "-o", output, "--",
+            *argv]  # fmt: skip
+
+
+FULL_DATA = ["-e", "read=all", "-e", "write=all"]  # every byte of every read and write, dumped in hex
 
 
 def load(paths: Sequence[str], roles: Optional[dict] = None) -> Trace:
@@ -174,6 +185,7 @@ def trace_command(
     every_call: bool = False,
     strings: int = STRINGS,
     housekeeping: bool = False,
+    full_data: bool = False,
     **popen,
 ) -> Traced:
     """Run argv under strace to its end (or until ``timeout`` s), then build the model (with the
@@ -189,7 +201,9 @@ def trace_command(
     with _TraceDirectory() as directory:
         output = os.path.join(directory, "trace.txt")
         run = TracedRun(
-            strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp), output, **popen
+            strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp, full_data=full_data),
+            output,
+            **popen,
         )
         ended = run.wait(timeout)
         text = run.text()
@@ -208,14 +222,15 @@ class Recording:
     the programs still run, too: a deadlock drawn as it stood); ``settle()`` lets the attached
     straces finish their files; ``close()`` removes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, full_data: bool = False) -> None:
         self.seccomp = check_strace()  # TraceError, with how to get strace, before anything is made
+        self.full_data = full_data  # every byte read and written, dumped in hex (ipc trace --full-data)
         self.directory = tempfile.mkdtemp(prefix="ipc-trace-")  # mode 0700
         self.files: list[str] = []
         self.tracers: list[subprocess.Popen] = []  # the straces attach() started
 
     def wrap(self, argv: Sequence[str], name: str) -> list:
-        return strace_argv(argv, self._new_file(name), seccomp=self.seccomp)
+        return strace_argv(argv, self._new_file(name), seccomp=self.seccomp, full_data=self.full_data)
 
     @property
     def can_attach(self) -> bool:
@@ -235,7 +250,10 @@ class Recording:
         errors = path + ".errors"
         with open(errors, "w") as stderr:
             tracer = keeper.launch(
-                attach_argv(popen.pid, path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+                attach_argv(popen.pid, path, full_data=self.full_data),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
             )
         self.tracers.append(tracer)
         if not _attached(popen.pid, tracer, time.monotonic() + ATTACH_WITHIN):
@@ -293,10 +311,10 @@ class Recording:
         return path
 
 
-def attach_argv(pid: int, output: str, strings: int = STRINGS) -> list:
+def attach_argv(pid: int, output: str, strings: int = STRINGS, full_data: bool = False) -> list:
     """strace attached to a running program: as strace_argv, but without --seccomp-bpf (strace can only
     install that filter in a program it starts) and appending (-A) to what the file already has."""
-    selection = ["-e", "trace=" + ",".join(TRACED_CALLS)]
+    selection = ["-e", "trace=" + ",".join(TRACED_CALLS)] + (FULL_DATA if full_data else [])
     return ["strace", "-f", "-ttt", "-T", "-yy", "-s", str(strings), *selection, "-A", "-o", output, "-p", str(pid)]
 
 

@@ -20,7 +20,7 @@ from ..syscalls import TIMEOUT_ARGUMENT, WOULD_BLOCK, Family, family, has_timeou
 from ..waitfor import End, Finding, Holder, Kind, Motion, Need, Object, Process, Snapshot, Thread, Want, World, judge
 from .channels import stream_channel
 from .model import Call, Trace
-from .strace import Fd, Struct
+from .strace import Fd
 
 KINDS = {"pipe": Kind.PIPE, "fifo": Kind.FIFO, "unix-dgram": Kind.DATAGRAM, "udp": Kind.DATAGRAM,
          "terminal": Kind.TERMINAL, "file": Kind.FILE}  # fmt: skip
@@ -73,12 +73,11 @@ class _Builder:
         self.trace, self.at, self.world = trace, at, world
         self.needs: dict[str, set] = {}
         self.outside = {c.entry.object for c in trace.fd_changes if c.entry and c.why == "open before the trace"}
-        self.epolls = self._epolls()
 
     def snapshot(self) -> Snapshot:
         trace, at = self.trace, self.at
         alive = [p for p in trace.processes.values() if p.seq <= at and (p.end_seq is None or p.end_seq > at)]
-        ended = {m.tid for m in trace.marks if m.kind in ("exit", "killed") and m.seq <= at}
+        ended = {m.tid for m in trace.marks if m.kind in ("exit", "killed", "thread-exit") and m.seq <= at}
         in_call: dict[int, Call] = {}
         for wait in trace.waits:
             if wait.seq <= at and (wait.end_seq is None or wait.end_seq > at):  # noise or not: it waits
@@ -129,9 +128,12 @@ class _Builder:
             if kind is Family.CONNECT and self.trace.objects[need.object].kind == "tcp":
                 return Thread(tid, name, Motion.TIMED)  # the kernel resends the SYN, then gives up
             needs.append(need)
-        elif kind is Family.MOVE:
+        elif kind is Family.MOVE:  # vmsplice: the program's pages into a pipe (or out of one, at its read end)
             numbers = [_fd_number(arg) for arg in call.args if isinstance(arg, Fd)]
-            for fd, want in zip(numbers, (Want.DATA, Want.ROOM) if name != "sendfile" else (Want.ROOM, Want.DATA)):
+            wants = {"sendfile": (Want.ROOM, Want.DATA), "vmsplice": (Want.ROOM,)}.get(name, (Want.DATA, Want.ROOM))
+            if name == "vmsplice" and numbers and numbers[0] in table and table[numbers[0]].end == "read":
+                wants = (Want.DATA,)
+            for fd, want in zip(numbers, wants):
                 if (need := self._on_fd(table, fd, want)) is not None:
                     needs.append(need)
         elif kind is Family.POLL:
@@ -183,44 +185,11 @@ class _Builder:
         return self._need(Need(want, entry.object, fd))
 
     def _polled(self, call: Call) -> Optional[list]:
-        """(fd, data or room) for each fd a poll-like call waits on; None if they cannot be seen."""
-        args = call.args
-        if call.name in ("poll", "ppoll"):
-            if not args or not isinstance(args[0], list):
-                return None
-            found = []
-            for item in args[0]:
-                if not isinstance(item, Struct) or not isinstance(item.fields.get("fd"), Fd):
-                    return None
-                events = str(item.fields.get("events", ""))
-                if "POLLIN" in events or "POLLPRI" in events:
-                    found.append((item.fields["fd"].number, Want.DATA))
-                if "POLLOUT" in events:
-                    found.append((item.fields["fd"].number, Want.ROOM))
-            return found
-        if call.name in ("select", "pselect6"):
-            found = []
-            for index, want in ((1, Want.DATA), (2, Want.ROOM), (3, Want.DATA)):
-                if len(args) > index and isinstance(args[index], list):
-                    found += [(number, want) for item in args[index] if (number := _fd_number(item)) is not None]
-            return found
-        epfd = _fd_number(args[0]) if args else None  # epoll: the fds epoll_ctl added, as they stood
-        return self.epolls.get((call.pid, epfd))
-
-    def _epolls(self) -> dict:
-        """(pid, epoll fd) -> [(fd, data or room)], from the epoll_ctl calls made before ``at``."""
-        found: dict = {}
-        for call in self.trace.calls:
-            if call.name != "epoll_ctl" or call.seq > self.at or call.errno or len(call.args) < 3:
-                continue
-            key, fd = (call.pid, _fd_number(call.args[0])), _fd_number(call.args[2])
-            interest = [entry for entry in found.get(key, []) if entry[0] != fd]
-            if "EPOLL_CTL_DEL" not in str(call.args[1]):
-                events = str(call.args[3]) if len(call.args) > 3 else ""
-                interest += [(fd, Want.DATA)] if "EPOLLIN" in events or "EPOLLPRI" in events else []
-                interest += [(fd, Want.ROOM)] if "EPOLLOUT" in events else []
-            found[key] = interest
-        return found
+        """(fd, data or room) for each fd a poll-like call waits on (the model's ``watched``: for epoll, what
+        its epoll_ctl calls had added); None if they cannot be seen."""
+        if call.watched is None:
+            return None
+        return [(fd, Want.DATA if want == "read" else Want.ROOM) for fd, want in call.watched]
 
     # -- objects --------------------------------------------------------------------------------
 

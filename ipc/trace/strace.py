@@ -10,6 +10,11 @@ ipc.trace.runner for why those flags)::
     5893  1796133701.417109 +++ exited with 0 +++
     5882  1796133701.417136 --- SIGCHLD {si_signo=SIGCHLD, si_pid=5893, ...} ---
 
+With ``-e read=all -e write=all`` strace also dumps, after the line where a
+read or write returned, every byte it moved (`` | 00000  68 65 6c ...  hel |``,
+per buffer for readv and sendmsg): those bytes are kept in ``Syscall.dumped``,
+whole where the quoted strings were cut at ``-s``.
+
 A call that another process's line interrupted is printed in two halves;
 they are joined here into one ``Syscall`` that keeps both moments: ``time``
 (when it began, which for a call that blocks is when it started waiting)
@@ -74,6 +79,9 @@ class Struct:
     items: list = field(default_factory=list)  # entries without a name
     text: str = ""
 
+    def __str__(self) -> str:  # as strace wrote it: where a flag is looked for ("CLONE_THREAD" in str(...))
+        return self.text or repr(self)
+
 
 Value = Union[int, Fd, Data, Struct, list, Raw]
 
@@ -95,6 +103,7 @@ class Syscall:
     split: bool = False  # printed in two halves: something else happened while it ran
     source: int = 0  # which text (several straces merged)
     text: str = ""  # the call as one line: name(args) = result
+    dumped: Optional[bytearray] = None  # every byte it read or wrote, from strace's hex dump (-e read=, -e write=)
 
     @property
     def ok(self) -> bool:
@@ -129,13 +138,13 @@ NO_PID = re.compile(r"^(?P<time>\d+\.\d+)\s+(?P<rest>.*)$")
 CALL_START = re.compile(r"^(?P<name>[\w?]+)\(")
 RESUMED = re.compile(r"^<\.\.\. (?P<name>[\w?]+) resumed>\s?")
 UNFINISHED = " <unfinished ...>"
-COMPLETE = re.compile(r"\) += (?:\?|-?\d+|0x[0-9a-f]+)(?:<.*>)?(?: E[A-Z0-9]+ \(.*\))?(?: \(.*\))?(?: <\d+\.\d+>)?$")
+COMPLETE = re.compile(r"\) += (?:\?|-?\d+|0x[0-9a-f]+)(?:<.*>)?(?: E[A-Z0-9_]+ \(.*\))?(?: \(.*\))?(?: <\d+\.\d+>)?$")
 SIGNAL = re.compile(r"^--- (?P<name>SIG\w+)(?: (?P<info>\{.*\}))? ---$")
 EXITED = re.compile(r"^\+\+\+ exited with (?P<code>-?\d+) \+\+\+$")
 KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG\w+)(?P<core> \(core dumped\))? \+\+\+$")
 RESULT = re.compile(
     r"^=\s+(?P<value>\?|-?\d+|0x[0-9a-fA-F]+)(?P<deco><.*?>(?=\s|$|\(deleted\)))?(?:\(deleted\))?"
-    r"(?:\s+(?P<errno>E[A-Z0-9]+)(?:\s+\((?P<errmsg>[^)]*)\))?)?"
+    r"(?:\s+(?P<errno>E[A-Z0-9_]+)(?:\s+\((?P<errmsg>[^)]*)\))?)?"
     r"(?P<more>.*?)\s*(?:<(?P<dur>\d+\.\d+)>)?$"
 )
 
@@ -144,7 +153,18 @@ def parse(text: str, source: int = 0) -> list[Record]:
     """Every call, signal and exit in strace's text, in the order they began."""
     records: list[Record] = []
     pending: dict[int, tuple[int, Syscall, str]] = {}  # pid -> (index in records, call, its first half)
+    dumping: Optional[Syscall] = None  # the call whose return was the last line: a hex dump that follows is its
     for number, line in enumerate(text.splitlines()):
+        if not line:
+            continue  # (a line the start-up filter took out: the others keep their numbers)
+        if line.startswith(DUMP):
+            if dumping is not None:
+                dumping.dumped = dumping.dumped or bytearray()
+                dumping.dumped += dump_bytes(line)
+            continue
+        if line.startswith(BUFFER):  # " * 5 bytes in buffer 1": the next buffer of a readv's dump
+            continue
+        dumping = None
         match = PREFIX.match(line) or NO_PID.match(line)
         if not match:
             continue  # "strace: Process 5 attached", a blank line: nothing to keep
@@ -165,7 +185,7 @@ def parse(text: str, source: int = 0) -> list[Record]:
             joined.split, joined.end_line, joined.end_time = True, number, time
             if joined.result is None and joined.errno is None:
                 joined.end_line = joined.end_time = None  # it never returned
-            records[index] = joined
+            records[index] = dumping = joined
             continue
         if (start := CALL_START.match(rest)) is None:
             continue
@@ -180,8 +200,27 @@ def parse(text: str, source: int = 0) -> list[Record]:
             pending[pid] = (len(records), call, first)
             records.append(call)
             continue
-        records.append(_complete(call.name, rest[start.end() :], call, number, time))
+        records.append(dumping := _complete(call.name, rest[start.end() :], call, number, time))
     return records
+
+
+DUMP, BUFFER = " | ", " * "
+
+
+HEX_PAIR = re.compile(r"[0-9a-f]{2}(?= |$)")
+
+
+def dump_bytes(line: str) -> bytes:
+    """The bytes of one line of strace's hex dump: `` | 00010  61 62 63 ...  abc... |`` (a line cut short,
+    the last of a text strace was still writing, gives the bytes it holds)."""
+    offset_end = line.find(" ", 3)
+    if offset_end < 0:
+        return b""
+    area = line[offset_end + 2 : offset_end + 2 + 49]  # 16 bytes: "xx " each, a space after 8
+    try:
+        return bytes.fromhex(area)
+    except ValueError:
+        return bytes.fromhex("".join(HEX_PAIR.findall(area)))
 
 
 def _unterminated(body: str) -> bool:
@@ -276,6 +315,24 @@ def _split_top(text: str, separator: str = ",") -> list[str]:
     return parts
 
 
+FD_SET = re.compile(r"^-?\d+(?:<|\s)")  # an fd set (select) is fds apart by spaces, not commas
+
+
+def _fd_set(text: str) -> list:
+    """``3<pipe:[5]> 7<TCP:[1.2.3.4:5]>`` -> its fds' texts: spaces outside a decoration part them."""
+    parts, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        if char == "<":
+            depth += 1
+        elif char == ">" and depth:
+            depth -= 1
+        elif char == " " and depth == 0:
+            parts.append(text[start:at])
+            start = at + 1
+    parts.append(text[start:])
+    return [part for part in parts if part]
+
+
 FD_VALUE = re.compile(r"^(?P<number>-?\d+|AT_FDCWD)<(?P<target>.*)>(?:\(deleted\))?$", re.S)
 NUMBER = re.compile(r"^-?\d+$|^0x[0-9a-fA-F]+$")
 
@@ -290,7 +347,10 @@ def parse_value(text: str) -> Value:
     if NUMBER.match(text):
         return int(text, 16) if text.startswith("0x") else int(text)
     if text.startswith("[") and text.endswith("]"):
-        return [parse_value(part) for part in _split_top(text[1:-1]) if part]
+        parts = _split_top(text[1:-1])
+        if len(parts) == 1 and " " in parts[0] and FD_SET.match(parts[0]):  # select's sets: [3<pipe:[5]> 7<...>]
+            parts = _fd_set(parts[0])
+        return [parse_value(part) for part in parts if part]
     if text.startswith("{") and text.endswith("}"):
         struct = Struct(text=text)
         for part in _split_top(text[1:-1]):
