@@ -71,7 +71,7 @@ def test_this_projects_programs_get_their_roles_and_python_lines():
     assert re.search(r"^client\[\d+\]: forked server child \d+", err, re.M)  # its own lines pass through
     assert "The cycle: client waits for server, server waits for client." in err
     assert re.search(
-        r"^    at demos/broken/both_read_first\.py:\d+ in main:  reply = reader\.receive\(\)  # the bug", err, re.M
+        r"^    at demos/broken/both_read_first\.py:\d+ in converse:  reply = reader\.receive\(\)  # the bug", err, re.M
     )
 
 
