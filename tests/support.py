@@ -196,3 +196,14 @@ def load_demo(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def why_no_strace() -> str | None:
+    """Why strace cannot trace here (a test that needs it skips, saying so), or None when it can."""
+    from ipc.trace import runner
+
+    try:
+        runner.check_strace()
+    except runner.TraceError as error:
+        return str(error)
+    return None

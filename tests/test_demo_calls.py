@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import why_no_strace
 
 from ipc import catalog, syscalls
 from ipc.harness import run_demo
-from ipc.trace import runner
 
 # Calls a trace shows that no demo's text lists, each added by a documented Python detail, and why.
 ALLOWED = {
@@ -44,15 +44,7 @@ BLOCKING_DEMOS = ("tcp4", "tcp6", "unix", "udp4", "udp6", "unix-dgram", "fork-se
 EXCHANGE_DEMOS = [demo for demo in catalog.all_demos() if demo.kind == "exchange"]
 
 
-def _why_not() -> str | None:
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+pytestmark = pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 
 
 def calls_section(script: str) -> str:

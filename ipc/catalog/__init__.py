@@ -49,10 +49,6 @@ class Program:
     def path(self) -> Path:
         return DEMOS_DIR / self.script
 
-    @property
-    def help(self) -> str:
-        return help_text(self.script)
-
 
 @dataclass(frozen=True)
 class ExpectedDeadlock:
