@@ -72,9 +72,10 @@ class Deadline:
 
     def recv(self, size: int) -> bytes:
         if self.seconds:
-            now = time.monotonic()
-            self._began = now if self._began is None else self._began
-            left = self._began + self.seconds - now
+            if self._began is None:  # the first recv() of this message: the whole time
+                self._began, left = time.monotonic(), self.seconds
+            else:
+                left = self._began + self.seconds - time.monotonic()
             if left <= 0:
                 raise TimeoutError(self.expired)
             if left != self._set:
