@@ -41,36 +41,37 @@ def serve(directory: str, clients: int, idle: float) -> None:
         ) from None
     try:
         log.ready(dir=directory)
-        served = 0
-        while clients == 0 or served < clients:
-            log.say(f"waiting for a client on {well_known}: open() blocks until one opens it to write")
-            served += serve_clients(well_known, directory, idle, most=clients - served if clients else float("inf"))
+        log.say(f"waiting for a client on {well_known}: open() blocks until one opens it to write")
+        hello = os.open(well_known, os.O_RDONLY)  # blocks until a client opens it for writing
+        spare = os.open(well_known, os.O_WRONLY)  # a write end of our own: read() never sees end of file
+        try:  # ...between two clients, when a client's pid written just then would be lost with the FIFO's buffer
+            serve_clients(hello, well_known, directory, clients, idle)
+        finally:
+            os.close(spare)
+            os.close(hello)
     finally:
         os.unlink(well_known)  # a FIFO is a file: it outlives every process that used it until unlinked
         log.say(f"removed {well_known}")
 
 
-def serve_clients(well_known: str, directory: str, idle: float, most: float) -> int:
-    """Read pids from the well-known FIFO until end of file (no client has it open), and serve each: at most
-    `most`. Returns how many it served."""
+def serve_clients(hello: int, well_known: str, directory: str, clients: int, idle: float) -> None:
+    """Read pids from the well-known FIFO and serve each client in turn, `clients` of them (0: for ever)."""
     served = 0
-    hello = os.open(well_known, os.O_RDONLY)  # blocks until a client opens it for writing
-    try:
-        for line in MessageReader(lambda n: os.read(hello, n), max_bytes=32):  # a pid per line; b"": no writer left
-            pid = client_pid(line)
-            if pid is None:
-                log.say(f"ignored {line[:40]!r} on {well_known}: not a client's pid")
-                continue
-            with one_bad_client(pid, idle):
-                serve_client(directory, pid, idle)
-            served += 1
-            if served == most:
-                break
-    except ProtocolError as error:  # a stranger's bytes: dropped, with whatever else was read with them
-        log.say(f"ignored bytes on {well_known} that are no client's pid ({error})")
-    finally:
-        os.close(hello)
-    return served
+    while True:
+        try:
+            for line in MessageReader(lambda n: os.read(hello, n), max_bytes=32):  # a pid per line
+                pid = client_pid(line)
+                if pid is None:
+                    log.say(f"ignored {line[:40]!r} on {well_known}: not a client's pid")
+                    continue
+                with one_bad_client(pid, idle):
+                    serve_client(directory, pid, idle)
+                served += 1
+                if served == clients:
+                    return
+            return  # end of file: never, while our spare write end is open
+        except ProtocolError as error:  # a stranger's bytes: dropped, with whatever else was read with them
+            log.say(f"ignored bytes on {well_known} that are no client's pid ({error})")
 
 
 def serve_client(directory: str, pid: int, idle: float) -> None:
@@ -185,12 +186,14 @@ What else it shows
 
 System calls, in order
     mkdir() -> mkfifo(DIR/server) -> open(DIR/server, O_RDONLY), blocking until
-    a client opens it for writing -> read() a pid -> per client: lstat() both
+    a client opens it for writing -> open(DIR/server, O_WRONLY) too, a spare
+    write end of its own (as TLPI's server does), so that read() never returns
+    end of file between two clients -> read() a pid -> per client: lstat() both
     (FIFOs, not symlinks?) -> open(PID.requests, O_RDONLY|O_NOFOLLOW) and
     open(PID.replies, O_WRONLY|O_NOFOLLOW), each blocking until the client
     opens its end, and fstat() each -> read()/write() until read() returns b""
-    -> close() both -> ... at end of file on DIR/server: close(), open() again
-    -> finally unlink(DIR/server), and rmdir() a directory it made.
+    -> close() both -> read() the next pid -> ... -> finally close() and
+    unlink(DIR/server), and rmdir() a directory it made.
     The idle deadline is an alarm (setitimer): open() and read() take no timeout.
 
 Its peer

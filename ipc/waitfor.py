@@ -30,7 +30,8 @@ it, and which object is at its other end. The rules:
      In a closed world (the harness launched every process, and its paths
      and ports are private) that is the other processes inside; otherwise
      the world outside, and never a deadlock.
-   - a partner for a FIFO's open(): the FIFO rule, below.
+   - a partner for a FIFO's open(), or data from a FIFO whose only write end
+     the reader holds itself (a server's spare write end): the FIFO rule.
    - a child's exit: its children. A private lock: its own threads.
    - a terminal, a signal: the world outside.
    A holder that is not among the processes looked at may act at any time.
@@ -363,6 +364,12 @@ class _Resolver:
         if need.want is Want.PARTNER:
             return self._partner(pid, obj, resolved)
         if obj.kind in (Kind.PIPE, Kind.FIFO):
+            writers = [holder for holder in obj.holders if holder.end.writes]
+            if obj.kind is Kind.FIFO and need.want is Want.DATA and writers and {h.pid for h in writers} == {pid}:
+                # It holds the only write end itself: a FIFO server's spare write end, kept so that read() never
+                # sees end of file between clients (TLPI's fifo_seqnum_server). Its writers are whoever opens the
+                # path next: the FIFO rule decides who that may be.
+                return self._partner(pid, obj, resolved)
             if need.want is Want.DATA:
                 return self._holders(obj, lambda end: end.writes, Reason.HOLDS_WRITE_END, resolved)
             return self._holders(obj, lambda end: end.reads, Reason.HOLDS_READ_END, resolved)

@@ -439,7 +439,7 @@ def test_a_program_that_never_ends_is_ended_at_its_time_limit():
 CHECKS = {  # a few checks each (test_conformance runs them all, untraced): enough for every rule to read a trace
     "tcp": ["clients-in-a-row", "closes-early"],
     "fork-server": ["clients-in-a-row"],
-    "fifo": ["exchange"],  # (not clients-in-a-row: see the FIFO race noted in tests/test_conformance.py)
+    "fifo": ["clients-in-a-row"],
     "stdio": ["exchange"],
     "files": ["exchange"],
     "udp4": ["datagram-conversations"],

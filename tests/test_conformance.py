@@ -59,9 +59,6 @@ CASES = [
 ]
 
 
-# A race of demos/fifo_server.py, seen by fifo-clients-in-a-row under strace (slower) and left to its owners: a
-# client that opens DIR/server and writes its pid between the server's read of end of file there and its close()
-# loses its hello with the pipe's buffer, and waits for the server in vain. Untraced the window is microseconds.
 @pytest.mark.parametrize("target,check", CASES)
 def test_the_suite(target, check):
     """Each check of the suite, over each of the project's servers: as ipc check runs it, but word for word."""

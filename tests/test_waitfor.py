@@ -279,3 +279,21 @@ def test_the_core_does_no_io():
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                  and node.module}  # fmt: skip
     assert imported <= {"__future__", "enum", "dataclasses", "typing"}, imported
+
+
+def test_a_fifo_server_holding_a_spare_write_end_waits_for_whoever_opens_the_path():
+    """TLPI's fifo_seqnum_server keeps a write end of its own FIFO, so read() never sees end of file between
+    clients. For a pipe that would be the forgotten close; a FIFO's path lets anyone open it and write."""
+    read = Need(Want.DATA, "/d/server", 3)
+    spare = (Holder(1, 3, End.READ), Holder(1, 4, End.WRITE))
+    fifo = {"/d/server": Object("/d/server", Kind.FIFO, spare, made_inside=True)}
+    found = judge(Snapshot({1: blocked(1, "read", read)}, fifo))
+    assert found.verdict is Verdict.WAITING and found.of(1)[0].outside is Outside.ANYONE_MAY_OPEN
+    closed = judge(Snapshot({1: blocked(1, "read", read)}, fifo, World.CLOSED))
+    assert closed.of(1)[0].outside is Outside.NOBODY_SEEN  # the harness may start the next client yet
+    as_a_pipe = {"/d/server": Object("/d/server", Kind.PIPE, spare)}
+    assert judge(Snapshot({1: blocked(1, "read", read)}, as_a_pipe)).cycle == (1,)  # the forgotten close
+    ring = {"/d/server": Object("/d/server", Kind.FIFO, (Holder(1, 3, End.READ), Holder(2, 4, End.WRITE)))}
+    processes = {1: blocked(1, "read", read), 2: blocked(2, "read", Need(Want.DATA, "p", 0))}
+    ring["p"] = Object("p", Kind.PIPE, (Holder(1, 5, End.WRITE),))
+    assert judge(Snapshot(processes, ring)).verdict is Verdict.DEADLOCK  # cat loop | cat > loop: another writes

@@ -80,7 +80,9 @@ class Explainer:
         ends = [h for h in self.facts.holders.get(handle.target, []) if (h.writes if reading else h.reads)]
         lines = [f"fd {handle.fd} is {self.describe(handle)}{state}; its {end_name} is held by "
                  f"{self._held(ends, resolution.pid)}"]  # fmt: skip
-        if reading and any(h.pid == resolution.pid for h in ends):
+        if handle.kind == "fifo" and resolution.outside is Outside.ANYONE_MAY_OPEN:
+            lines.append(f"its own write end keeps end of file away; anyone who opens {handle.target} may write to it")
+        elif reading and any(h.pid == resolution.pid for h in ends):
             lines.append("it holds a write end itself: until it closes it, read() cannot return end of file")
         return lines
 
