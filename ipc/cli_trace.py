@@ -66,6 +66,8 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     from .watch import WatchError, watch  # psutil is needed from here on
 
     signal.signal(signal.SIGTERM, _stop_trace)
+    if runner.native(command[0]) and (missing := runner.why_no_native_lines()):
+        print(f"ipc trace: {missing}", file=sys.stderr)  # said once: each call of a compiled program has no line
     stops = {KeyboardInterrupt: STOPPED[signal.SIGINT], runner.Stopped: STOPPED[signal.SIGTERM]}
     try:
         outcome = watch(command, trace=True, timeout=args.timeout, housekeeping=args.all, stop_on=stops,

@@ -59,7 +59,19 @@ SOCKET_METHODS = {
 WAITING = ("recvfrom", "recvmsg", "sendto", "sendmsg", "accept4,accept")  # these wait on a socket's timeout
 SOCKET_LOOPS = {"sendall": "sendto", "connect": "connect", "connect_ex": "connect"}  # (connect polls after)
 SELECTS = {"select": "select,pselect6", "poll": "poll,ppoll", "epoll": "epoll_wait,epoll_pwait"}
-IO_METHODS = ("read", "read1", "readinto", "readline", "readlines", "readall", "write", "flush", "close")
+IO_METHODS = (
+    "read",
+    "read1",
+    "readinto",
+    "readline",
+    "readlines",
+    "readall",
+    "write",
+    "writelines",
+    "flush",
+    "close",
+    "__exit__",
+)  # fmt: skip  (what a file object is called with: its reads and writes may wait in its buffer)
 
 
 def _enable_stacks():
@@ -88,6 +100,7 @@ def _watched() -> tuple:
     import builtins
 
     functions[id(builtins.open)] = functions[id(io.open)] = ("open", "openat,open", "", "maybe")  # (not on an fd)
+    functions[id(builtins.print)] = ("print", "write", "", "many,maybe")  # (stdout's buffer may keep it)
     import _socket
 
     functions[id(_socket.socketpair)] = ("socket.socketpair", "socketpair", "", "")

@@ -89,7 +89,8 @@
     var box = element("div", "code " + kind);
     var head = element("div", "code-head");
     head.appendChild(element("span", "file", file[0] + ":" + number));
-    var words = { here: "this step's call", blocked: "blocked here", last: "the last line it reached" };
+    var words = { here: "this step's call", "here blocked": "this step's call: blocked here", blocked: "blocked here",
+                  last: "the last line it reached" };
     head.appendChild(element("span", "said", " " + words[kind]));
     box.appendChild(head);
     var lines = element("ol", "lines");
@@ -130,7 +131,9 @@
   function centre() {  // each file scrolled so that its lit line is in the middle of its box
     Array.prototype.forEach.call(document.querySelectorAll("#processes .code"), function (box) {
       var list = box.querySelector("ol.lines"), lit = box.lit;
-      if (list && lit) list.scrollTop = Math.max(lit.offsetTop - list.clientHeight / 2 + lit.offsetHeight / 2, 0);
+      if (!list || !lit) return;
+      var height = lit.offsetHeight, above = Math.floor(list.clientHeight / height / 2);  // whole lines above it
+      list.scrollTop = Math.max(lit.offsetTop - above * height, 0);
     });
   }
 

@@ -140,7 +140,8 @@ def states(trace: Trace, steps: list) -> dict:
             rows = tuple((fd, *fd_text(trace, entry)) for fd, entry in sorted(state.fd_tables.get(pid, {}).items()))
             where = reached[index].get(pid)
             if where is not None:
-                kind = "here" if pid == step.pid else "blocked" if blocked.get(pid) else "last"
+                kind = " ".join(word for word, yes in (("here", pid == step.pid), ("blocked", bool(blocked.get(pid))))
+                                if yes) or "last"  # fmt: skip
                 where = [*where, kind]
             procs.append([pid, tables.setdefault(rows, len(tables)), blocked.get(pid, []), where])
         ended = [[p.label, p.ending] for pid, p in seen.items() if pid not in state.processes]

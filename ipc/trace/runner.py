@@ -221,7 +221,7 @@ def why_no_native_lines() -> Optional[str]:
         except (OSError, subprocess.TimeoutExpired):
             _checked["stacks"] = False
     if not _checked["stacks"]:
-        return "no C lines: this strace cannot print stacks (-k); a build with libunwind or libdw can"
+        return "no C lines: this strace cannot print stacks (-k); Debian's and Fedora's can (apt-get install strace)"
     if shutil.which("addr2line") is None:
         return "no C lines: addr2line is missing; install it with: apt-get install binutils"
     return None
