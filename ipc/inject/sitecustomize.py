@@ -136,7 +136,9 @@ def _install(directory):
     ipc = os.path.dirname(_here) + os.sep
     packages = [entry + os.sep for entry in sys.path if os.path.basename(entry) in ("site-packages", "dist-packages")]
     library = (os.path.dirname(os.__file__) + os.sep, *packages, ipc, "<frozen ")
-    instruments = {ipc + "stacks.py", ipc + "attach.py"}  # ours: a stack dump's file, the stop for strace
+    # Ours, no lesson: a stack dump's file, the stop for strace, and a demo's narration on stderr (ipc.log's
+    # labelled lines, which the pictures keep apart from the calls); a record each would cost and say nothing.
+    unrecorded = {ipc + "stacks.py", ipc + "attach.py", ipc + "log.py"}
     # (the standard library, site-packages, ipc/ itself -- the demos' log lines, their read loop --, frozen
     # modules: never the program's own line, but a library's frame when it made the call)
     functions, methods, io_methods, socket_init = _watched()
@@ -188,7 +190,7 @@ def _install(directory):
     def record(frame, what, makes, helpers, flags, fd):
         """The program's frame (past a lambda a library called: the program's statement that called the
         library), and the innermost library frame on the way, if any."""
-        if importing(frame.f_code) or path_of(frame.f_code.co_filename) in instruments:
+        if importing(frame.f_code) or path_of(frame.f_code.co_filename) in unrecorded:
             return
         inner = None  # the library frame that made the call
         while frame is not None and library_code(frame.f_code):

@@ -366,10 +366,12 @@ class Recording:
         stacks = native(argv[0]) and why_no_native_lines() is None  # a compiled program: its C lines
         return strace_argv(argv, self._new_file(name), seccomp=self.seccomp, full_data=self.full_data, stacks=stacks)
 
+    sources = True  # the Python programs keep records of their calls (bench/trace_overhead.py measures without)
+
     def environment(self, env: dict) -> dict:
         """``env`` for a program traced here: its Python programs load the start-up hook and keep records of
         their calls (which line made each one) for the model."""
-        return with_hook(env, self.records)
+        return with_hook(env, self.records) if self.sources else dict(env)
 
     @property
     def can_attach(self) -> bool:
