@@ -289,6 +289,10 @@ def test_the_step_page_shows_each_processs_code_with_the_line_of_each_step_lit()
     }
     with tempfile.TemporaryDirectory() as directory, Browser(1280, 800) as browser:
         url = write(directory, "pipe.html", page.render(trace, title="ipc trace pipe"))
+        [opening] = browser.open(url).evaluate(CODE)  # step 1, the execve: its file is there, its first call ahead
+        first = next(call for call in trace.calls if call.source is not None)
+        assert (opening["kind"], opening["number"]) == ("ahead", first.source.line)
+        assert opening["line"] == demo[first.source.line - 1] and "os.pipe()" in opening["line"]
         for what, number in moments.items():
             tab = browser.open(f"{url}#step={number}")
             call = trace.calls[trace.steps[number - 1].call]

@@ -90,7 +90,7 @@
     var head = element("div", "code-head");
     head.appendChild(element("span", "file", file[0] + ":" + number));
     var words = { here: "this step's call", "here blocked": "this step's call: blocked here", blocked: "blocked here",
-                  last: "the last line it reached" };
+                  last: "the last line it reached", ahead: "its first call, still ahead" };
     head.appendChild(element("span", "said", " " + words[kind]));
     box.appendChild(head);
     var lines = element("ol", "lines");

@@ -140,9 +140,10 @@ def states(trace: Trace, steps: list) -> dict:
             rows = tuple((fd, *fd_text(trace, entry)) for fd, entry in sorted(state.fd_tables.get(pid, {}).items()))
             where = reached[index].get(pid)
             if where is not None:
+                *where, got_there = where
                 kind = " ".join(word for word, yes in (("here", pid == step.pid), ("blocked", bool(blocked.get(pid))))
                                 if yes) or "last"  # fmt: skip
-                where = [*where, kind]
+                where = [*where, kind if got_there else "ahead"]
             procs.append([pid, tables.setdefault(rows, len(tables)), blocked.get(pid, []), where])
         ended = [[p.label, p.ending] for pid, p in seen.items() if pid not in state.processes]
         who = trace.processes[step.pid]
@@ -171,15 +172,19 @@ def states(trace: Trace, steps: list) -> dict:
 
 
 def _reached(trace: Trace, wanted: set, files: dict) -> dict:
-    """step index -> {pid: [file number, line, the library's frame or None]}: the line each process last reached, in
-    a file the page shows (the line of its latest call that has a source, up to that step)."""
+    """step index -> {pid: [file number, line, the library's frame or None, reached]}: the line each process last
+    reached, in a file the page shows (the line of its latest call that has a source, up to that step); before
+    its first such call, that call's line, not reached yet (``reached`` false): its file is there from the start."""
     last: dict = {}
+    for call in reversed(trace.calls):  # each process's first line, until it gets there
+        if call.source is not None and call.source.file in files:
+            last[call.pid] = [files[call.source.file], call.source.line, None, False]
     out: dict = {}
     for index, step in enumerate(trace.steps):
         call = trace.calls[step.call] if step.call is not None else None
         if call is not None and call.source is not None and call.source.file in files:
-            last[call.pid] = [files[call.source.file], call.source.line, _library(call.source)]
-        if call is not None and step.kind == "call" and _forked(trace, call) and call.pid in last:
+            last[call.pid] = [files[call.source.file], call.source.line, _library(call.source), True]
+        if call is not None and step.kind == "call" and _forked(trace, call) and last.get(call.pid, [0] * 4)[3]:
             last[call.result] = last[call.pid]  # a forked child begins where its parent forked it: fork() returns
         if index in wanted:
             out[index] = dict(last)
