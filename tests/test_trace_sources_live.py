@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -106,15 +107,15 @@ C_PROGRAM = r"""
 
 
 @pytest.fixture(scope="module")
-def python_traced(tmp_path_factory):
+def python_traced():
     """The Python program above, run as ``ipc trace -- python3 prog.py`` runs it (under ipc watch, traced)."""
-    directory = tmp_path_factory.mktemp("sources")
-    program = directory / "fork_pipe_threads.py"
-    program.write_text(textwrap.dedent(PROGRAM).lstrip("\n"))
-    out = io.BytesIO()
-    outcome = watch([sys.executable, str(program)], err=out, report=io.StringIO(), trace=True, timeout=DEADLINE)
-    assert outcome.code == 0, out.getvalue()
-    return program, outcome.trace
+    with tempfile.TemporaryDirectory(prefix="ipc-sources-") as directory:
+        program = Path(directory) / "fork_pipe_threads.py"
+        program.write_text(textwrap.dedent(PROGRAM).lstrip("\n"))
+        out = io.BytesIO()
+        outcome = watch([sys.executable, str(program)], err=out, report=io.StringIO(), trace=True, timeout=DEADLINE)
+        assert outcome.code == 0, out.getvalue()
+        yield program, outcome.trace  # (its file is there while the tests read it)
 
 
 # What the program asks of multiprocessing; and main(), which returning drops the connections it made (closed
@@ -168,11 +169,16 @@ def test_the_json_carries_each_calls_source(python_traced):
 
 
 @pytest.mark.tools
-def test_a_c_program_compiled_here_with_g_gets_its_c_lines(tmp_path):
+def test_a_c_program_compiled_here_with_g_gets_its_c_lines():
     if shutil.which("cc") is None:
         pytest.skip("no C compiler (cc) here (Debian: apt-get install gcc)")
     if missing := runner.why_no_native_lines():
         pytest.skip(missing)
+    with tempfile.TemporaryDirectory(prefix="ipc-sources-") as directory:
+        traced_c_program(Path(directory))
+
+
+def traced_c_program(tmp_path: Path) -> None:
     source = tmp_path / "pipe.c"
     source.write_text(textwrap.dedent(C_PROGRAM).lstrip("\n"))
     binary = tmp_path / "pipe"
@@ -208,8 +214,13 @@ def test_ipc_trace_source_shows_each_calls_line_beside_its_row():
     assert "(the line that made the call)" in done.stdout
 
 
-def test_ipc_trace_pipe_json_and_html_carry_the_sources(tmp_path):
-    json_path, html_path = tmp_path / "p.json", tmp_path / "p.html"
+def test_ipc_trace_pipe_json_and_html_carry_the_sources():
+    with tempfile.TemporaryDirectory(prefix="ipc-sources-") as directory:
+        json_path, html_path = Path(directory) / "p.json", Path(directory) / "p.html"
+        traced_pipe(json_path, html_path)
+
+
+def traced_pipe(json_path: Path, html_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ipc", "trace", "pipe", "--json", str(json_path), "--html", str(html_path)],
         capture_output=True,
