@@ -53,8 +53,8 @@ OS_CALLS = {
 }  # fmt: skip
 SOCKET_METHODS = {
     "recv": "recvfrom", "recv_into": "recvfrom", "recvfrom": "recvfrom", "recvfrom_into": "recvfrom",
-    "recvmsg": "recvmsg", "send": "sendto", "sendto": "sendto", "sendmsg": "sendmsg", "bind": "bind",
-    "listen": "listen", "_accept": "accept4,accept", "shutdown": "shutdown", "close": "close",
+    "recvmsg": "recvmsg", "recvmsg_into": "recvmsg", "send": "sendto", "sendto": "sendto", "sendmsg": "sendmsg",
+    "bind": "bind", "listen": "listen", "_accept": "accept4,accept", "shutdown": "shutdown", "close": "close",
 }  # fmt: skip
 WAITING = ("recvfrom", "recvmsg", "sendto", "sendmsg", "accept4,accept")  # these wait on a socket's timeout
 SOCKET_LOOPS = {"sendall": "sendto", "connect": "connect", "connect_ex": "connect"}  # (connect polls after)
@@ -106,7 +106,7 @@ def _watched() -> tuple:
     functions[id(_socket.socketpair)] = ("socket.socketpair", "socketpair", "", "")
     functions[id(_socket.getaddrinfo)] = (
         "socket.getaddrinfo",
-        "socket,connect,sendto,sendmmsg,recvfrom,poll,openat,read,close",
+        "socket,bind,connect,sendto,sendmsg,sendmmsg,recvfrom,recvmsg,poll,openat,read,close",  # DNS, netlink
         "",
         "many,maybe",
     )
