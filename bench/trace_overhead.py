@@ -9,15 +9,18 @@ busy machine slows them alike:
   selected     the same with -e trace=... (ipc.trace.names.TRACED_CALLS): fewer lines,
                but the kernel still stops the program at every call for strace to look
   seccomp-bpf  the same with --seccomp-bpf: the kernel stops it only at the selected
-               calls (what ipc trace runs)
+               calls
+  + sources    the same, the program loading the start-up hook that keeps a record of
+               each call's line (ipc/inject, ipc.trace.sources): what ipc trace -- runs
 For each: the median and the spread (min-max) of the wall time, the ratio of
 medians to plain, and how many lines strace wrote. Then the time to build the
 model from the last trace and to draw it.
 
 Then the same program as the harness runs it (ipc trace NAME, make demo), when
 the catalog has a demo that runs SCRIPT by itself: untraced, traced from its
-main() (ipc.attach: what the harness does), and traced from its start (ipc trace
---all): the wall time of the whole run, and the CPU its processes used (strace's too).
+main() (ipc.attach: what the harness does) without and with the records of each
+call's line, and traced from its start (ipc trace --all): the wall time of the
+whole run, and the CPU its processes used (strace's too).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # find ipc/ from a checkout
 
+from ipc.inject import with_hook  # noqa: E402
 from ipc.trace import build  # noqa: E402
 from ipc.trace.picture import render  # noqa: E402
 from ipc.trace.runner import check_strace, strace_argv  # noqa: E402
@@ -46,22 +50,25 @@ def main() -> int:
         return 2
     seccomp = check_strace()
     program = [sys.executable, script]
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory() as directory, tempfile.TemporaryDirectory(prefix="ipc-calls-") as records:
         output = os.path.join(directory, "trace.txt")
         ways = {
             "plain": program,
             "every call": strace_argv(program, output, every_call=True),
             "selected": strace_argv(program, output, seccomp=False),
             "seccomp-bpf": strace_argv(program, output, seccomp=seccomp),
+            "+ sources": strace_argv(program, output, seccomp=seccomp),
         }
+        hooked = with_hook(os.environ, records)
         times: dict = {name: [] for name in ways}
         lines: dict = {name: 0 for name in ways}
         for _ in range(runs):
             for name, argv in ways.items():
+                env = hooked if name == "+ sources" else os.environ
                 start = time.perf_counter()
                 # No timeout: Popen.wait(timeout) polls in steps of up to 50 ms, which would be measured too.
                 # A run that hangs is ended with Ctrl-C (the program is in our process group).
-                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
                 times[name].append(time.perf_counter() - start)
                 if name != "plain":
                     with open(output, encoding="utf-8", errors="replace") as file:
@@ -85,7 +92,7 @@ def main() -> int:
         render(trace)
         drawn = time.perf_counter() - start
         print(
-            f"model from the last trace ({lines['seccomp-bpf']} lines, {len(trace.calls)} calls, "
+            f"model from the last trace ({lines['+ sources']} lines, {len(trace.calls)} calls, "
             f"{len(trace.messages)} messages): built in {built * 1000:.0f} ms, drawn in {drawn * 1000:.0f} ms"
         )
     through_the_harness(runs, os.path.basename(script))
@@ -100,11 +107,19 @@ def through_the_harness(runs: int, script: str) -> None:
     if demo is None:
         print(f"\nno demo of the catalog runs {script} by itself: not run through the harness")
         return
-    ways = {"untraced": {}, "from main()": {"trace": True}, "from start": {"trace": True, "trace_startup": True}}
+    from ipc.trace.runner import Recording
+
+    ways = {
+        "untraced": {},
+        "main, no src": {"trace": True},  # without the records of each call's line
+        "from main()": {"trace": True},
+        "from start": {"trace": True, "trace_startup": True},
+    }
     wall: dict = {name: [] for name in ways}
     cpu: dict = {name: [] for name in ways}
     for _ in range(runs):
         for name, options in ways.items():
+            Recording.sources = name != "main, no src"
             before, start = _children_cpu(), time.perf_counter()
             result = run_demo(demo, fix=False, **options)
             wall[name].append(time.perf_counter() - start)

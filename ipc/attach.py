@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 
 ENV = "IPC_TRACE_ATTACH"
 YAMA_SCOPE = "/proc/sys/kernel/yama/ptrace_scope"
@@ -34,6 +35,9 @@ def stop_for_tracer() -> None:
         importlib.import_module(module)
     _allow_tracer()
     os.kill(os.getpid(), signal.SIGSTOP)  # the harness continues us (SIGCONT) once strace is attached
+    calls = sys.modules.get("_ipc_calls")  # the start-up hook's records of each call's line (ipc/inject)
+    if calls is not None:
+        calls.start()  # from main() on, as the trace
 
 
 def _allow_tracer() -> None:

@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--all", action="store_true", help="every traced call, start-up and housekeeping too")
     trace.add_argument("--notes", action="store_true", help="each program's own log lines, beside its lane")
     trace.add_argument(
+        "--source", action="store_true", help="beside each call, the line of the program that made it (file:line)"
+    )
+    trace.add_argument(
         "--full-data",
         action="store_true",
         help="keep every byte read and written (strace's hex dumps), not only the first 4096 of each call",

@@ -19,7 +19,6 @@ from typing import Callable, Optional
 from . import catalog
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, STOPPED, print_verdict
 from .trace import export, picture, runner
-from .trace.build import build
 from .trace.model import Trace
 
 USAGE = "ipc trace: give a demo's name (ipc list) or a command: ipc trace -- COMMAND [ARG...]"
@@ -55,7 +54,7 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
         return error.code
     print_verdict(result, sys.stdout)
     if result.trace is not None:
-        trace = build(result.trace_texts, housekeeping=True) if args.all else result.trace
+        trace = runner.model(result.trace_texts, housekeeping=True) if args.all else result.trace
         if draw(trace, args, f"ipc trace {demo.name}", stopped=None if args.all else result.stopped):
             return EXIT_USAGE
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -67,6 +66,8 @@ def trace_other(command: list, args: argparse.Namespace) -> int:
     from .watch import WatchError, watch  # psutil is needed from here on
 
     signal.signal(signal.SIGTERM, _stop_trace)
+    if runner.native(command[0]) and (missing := runner.why_no_native_lines()):
+        print(f"ipc trace: {missing}", file=sys.stderr)  # said once: each call of a compiled program has no line
     stops = {KeyboardInterrupt: STOPPED[signal.SIGINT], runner.Stopped: STOPPED[signal.SIGTERM]}
     try:
         outcome = watch(command, trace=True, timeout=args.timeout, housekeeping=args.all, stop_on=stops,
@@ -88,7 +89,8 @@ def draw(trace: Trace, args: argparse.Namespace, title: str, stopped: Optional[T
     width = args.width or (shutil.get_terminal_size((100, 24)).columns if tty else 100)
     colour = tty and not os.environ.get("NO_COLOR")
     sys.stdout.write(picture.render(stopped or trace, width=max(width, 40), colour=colour, everything=args.all,
-                                    notes=args.notes, rows=args.rows or None, stopped=stopped))  # fmt: skip
+                                    notes=args.notes, rows=args.rows or None, stopped=stopped,
+                                    source=getattr(args, "source", False)))  # fmt: skip
     if stopped is not None:
         print("(drawn as it stood when the deadlock was seen; then every process was ended)")
     if getattr(args, "json", None):

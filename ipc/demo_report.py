@@ -22,8 +22,8 @@ from typing import Optional, Sequence
 
 from .runner import Entry
 from .trace import page, svg
-from .trace.build import build
 from .trace.report import ROWS, Section, object_names, render_demo, render_report
+from .trace.runner import model
 from .trace.scene import layout
 
 INDEX = "index.html"
@@ -88,7 +88,7 @@ def _write(directory: str, name: str, text: str) -> None:
 def _draw(number: int, title: str, texts: list[str], back: tuple = ()) -> tuple:
     """In a worker: the model from strace's texts; its SVG for its page, its step-through page (linking
     ``back``), its thumbnail for the contents, and the names its diagnosis is to use."""
-    trace = build(texts)
+    trace = model(texts)  # (and the programs' files, for the code beside the lanes)
     return (
         svg.render(trace, title=title, rows=ROWS, ids=f"d{number}-"),
         page.render(trace, title=title, links=back),

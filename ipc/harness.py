@@ -205,6 +205,8 @@ class Run:
         argv = [sys.executable, str(program.path), *args, *extra]
         from_start = self.trace_startup or self.demo.traced_from_start
         attached = self.recording is not None and not from_start and self.recording.can_attach  # ipc.attach
+        if self.recording:
+            env = self.recording.environment(env)  # each call's line: the start-up hook keeps records
         if attached:
             env.update(self.recording.attach_environment())
         elif self.recording:

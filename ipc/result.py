@@ -7,7 +7,6 @@ from typing import Optional
 
 from .catalog import Demo
 from .deadlock import Diagnosis
-from .trace.build import build
 from .trace.model import Trace
 from .trace.report import DEADLOCKED
 from .transcript import Line, Transcript
@@ -61,7 +60,9 @@ class Result:
 
     def _model(self, which: str, texts: list[str]) -> Optional[Trace]:
         if texts and which not in self._models:
-            model = self._models[which] = build(texts)  # a model takes a while: only for whoever draws it
+            from .trace.runner import model as read_model  # (it reads the programs' files for their lines)
+
+            model = self._models[which] = read_model(texts)  # a model takes a while: only for whoever draws it
             if self.judged is not None:
                 model.lock_waits = lock_waits(self.judged[0])
         return self._models.get(which)

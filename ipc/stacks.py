@@ -20,6 +20,7 @@ import faulthandler
 import fcntl
 import os
 import signal
+import sys
 from typing import Optional
 
 ENV = "IPC_STACK_DIR"
@@ -36,7 +37,7 @@ def enable() -> None:
     """Dump this process's stack on DUMP_SIGNAL, if a watcher asked for it (IPC_STACK_DIR)."""
     global _fd
     directory = os.environ.get(ENV)
-    if not directory or _fd is not None or not os.path.isdir(directory):
+    if not directory or _fd is not None or not os.path.isdir(directory) or _hooked():
         return
     try:
         _fd = _open(directory)
@@ -44,6 +45,13 @@ def enable() -> None:
         return
     faulthandler.register(DUMP_SIGNAL, file=_fd, all_threads=True, chain=False)
     os.register_at_fork(after_in_child=_after_fork)
+
+
+def _hooked() -> bool:
+    """Whether the start-up hook (ipc/inject, under ipc watch and ipc trace) already dumps this process's stacks:
+    it loads this very file as ``_ipc_stacks``. One file per process, one fd."""
+    other = sys.modules.get("_ipc_stacks")
+    return other is not None and other is not sys.modules.get(__name__) and getattr(other, "_fd", None) is not None
 
 
 def _open(directory: str, onto: Optional[int] = None) -> int:

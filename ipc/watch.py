@@ -27,10 +27,10 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Optional, Sequence, TextIO
 
 from .deadlock import Diagnosis, Watcher
+from .inject import with_hook
 from .processes import TICK, Keeper
 from .procfs import command
 from .transcript import parse_label
@@ -45,7 +45,6 @@ EXIT_CANNOT_RUN = 126  # the command exists but cannot be run (as in a shell)
 EXIT_NOT_FOUND = 127  # no such command (as in a shell)
 CHUNK = 1 << 20  # read at most this much stderr at a time
 LABEL_BYTES = 64  # role[pid]: fits in this many bytes
-INJECT = str(Path(__file__).resolve().parent / "inject")
 DRAIN = 0.2  # how long to go on forwarding stderr held open by background children after the command exits
 
 
@@ -105,7 +104,9 @@ def watch(
     try:
         try:  # in our own process group, as from a shell: Ctrl-C at the terminal reaches it too
             launched = recording.wrap(argv, "command") if recording else argv
-            popen = keeper.launch(launched, new_session=False, stderr=subprocess.PIPE, env=_environment(watcher))
+            env = _environment(watcher)
+            popen = keeper.launch(launched, new_session=False, stderr=subprocess.PIPE,
+                                  env=recording.environment(env) if recording else env)  # fmt: skip
         except FileNotFoundError:
             raise WatchError(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
         except PermissionError:
@@ -254,9 +255,7 @@ def _left_behind(keeper: Keeper, report: TextIO, keep: bool, name: str = "ipc wa
 def _environment(watcher: Watcher) -> dict[str, str]:
     """The command's environment: ours, plus where its Python programs write their stacks when asked,
     and a start-up hook (ipc/inject/sitecustomize.py) that makes any Python program able to answer."""
-    env = dict(os.environ, **watcher.environment)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [INJECT, env.get("PYTHONPATH")]))
-    return env
+    return with_hook(dict(os.environ, **watcher.environment))
 
 
 def _recording(argv: Sequence[str], full_data: bool = False):

@@ -211,7 +211,7 @@ def test_page_holds_the_state_of_every_step_and_no_reference_outside(pipe):
     assert [s["n"] for s in steps] == list(range(1, len(pipe.steps) + 1))
 
     def table(step: int, pid_index: int) -> dict:
-        pid, number, _ = steps[step - 1]["procs"][pid_index]
+        pid, number, *_ = steps[step - 1]["procs"][pid_index]
         return {fd: what for fd, what, _ in data["tables"][number] if what.startswith("pipe")}
 
     ends = {3: "pipe #1 read end", 4: "pipe #1 write end", 5: "pipe #2 read end", 6: "pipe #2 write end"}

@@ -248,3 +248,92 @@ def test_text_is_measured_as_chromium_draws_it():
     assert [box[4] for box in measured] == [words for _, _, words in drawn]
     for (x0, _, x1, _, words), (left, right, _) in zip(measured, drawn):
         assert abs(left - x0) <= 2 and -8 <= right - x1 <= 2, words  # never drawn wider than measured
+
+
+CODE = """(() => Array.from(document.querySelectorAll("#processes .process")).map(p => {
+  const code = p.querySelector(".code"), lit = code ? code.querySelector("li.reached") : null;
+  const list = code ? code.querySelector("ol.lines") : null;
+  return {
+    name: p.querySelector("h3").firstChild.textContent,
+    kind: code ? code.className.replace("code", "").trim() : null,
+    file: code ? code.querySelector(".code-head .file").textContent : null,
+    line: lit ? lit.textContent : null,
+    number: lit ? Array.from(list.children).indexOf(lit) + 1 : null,
+    inSight: lit ? lit.offsetTop >= list.scrollTop && lit.offsetTop + lit.offsetHeight <= list.scrollTop
+                     + list.clientHeight : null,
+    library: code && code.querySelector("details.library") ? code.querySelector("details.library summary").textContent
+             : null};
+}))()"""
+
+
+@pytest.mark.skipif(_why_no_strace() is not None, reason=_why_no_strace() or "")
+def test_the_step_page_shows_each_processs_code_with_the_line_of_each_step_lit():
+    """ipc trace pipe --html, as the CLI traces it (from each program's main()): at three steps, each process's
+    card shows its file scrolled to its line, lit for this step's process and marked where the other is blocked;
+    the lines read from demos/pipe_fork.py here; clicking a line selects the step it made, clicking a row its
+    line. Then a broken demo's page: both processes blocked, each on its read's line."""
+    from ipc import catalog
+    from ipc.harness import run_demo
+
+    result = run_demo(catalog.find(["pipe"])[0], trace=True, fix=False)
+    broken = run_demo(catalog.find(["both-read-first"])[0], trace=True, fix=False)
+    assert result.ok and broken.ok, (result.problems, broken.problems)
+    trace = result.trace
+    demo = (ROOT / "demos" / "pipe_fork.py").read_text().splitlines()
+    client = next(p.pid for p in trace.processes.values() if p.role == "client")
+    server = next(p.pid for p in trace.processes.values() if p.role == "server")
+    moments = {
+        "fork": step_of(trace, client, "clone"),
+        "read": step_of(trace, client, "read"),  # the client blocks reading its first reply
+        "reply": step_of(trace, server, "write"),
+    }
+    with tempfile.TemporaryDirectory() as directory, Browser(1280, 800) as browser:
+        url = write(directory, "pipe.html", page.render(trace, title="ipc trace pipe"))
+        [opening] = browser.open(url).evaluate(CODE)  # step 1, the execve: its file is there, its first call ahead
+        first = next(call for call in trace.calls if call.source is not None)
+        assert (opening["kind"], opening["number"]) == ("ahead", first.source.line)
+        assert opening["line"] == demo[first.source.line - 1] and "os.pipe()" in opening["line"]
+        for what, number in moments.items():
+            tab = browser.open(f"{url}#step={number}")
+            call = trace.calls[trace.steps[number - 1].call]
+            cards = {card["name"]: card for card in tab.evaluate(CODE)}
+            mine = cards[trace.processes[call.pid].label]
+            assert mine["kind"] == ("here blocked" if what == "read" else "here"), what
+            assert mine["file"] == f"demos/pipe_fork.py:{call.source.line}", what
+            assert mine["line"] == demo[call.source.line - 1] and mine["number"] == call.source.line and mine["inSight"]
+            event = tab.evaluate("document.getElementById('event-source').textContent")
+            assert event == f"pipe_fork.py:{call.source.line}{demo[call.source.line - 1].strip()}", what
+            other = cards[trace.processes[server if call.pid == client else client].label]
+            if what == "reply":  # the client waits in its read meanwhile: marked where
+                assert other["kind"] == "blocked" and "reader.receive()" in other["line"]
+                assert other["library"].startswith("made inside MessageReader.receive (stream.py:")
+            if what == "fork":  # the child begins where its parent forked it
+                assert other["kind"] == "last" and other["line"].strip() == "pid = os.fork()"
+            clean(tab)
+            shot(tab, f"page-code-{what}.png")
+        # A line that made calls selects the next step it made; a row selects its step, and so its line.
+        waitpid = next(n for n, line in enumerate(demo, 1) if "os.waitpid(" in line)
+        tab.evaluate(f"document.querySelectorAll('#processes .process')[0].querySelectorAll('li')[{waitpid - 1}]"
+                     ".click()")  # fmt: skip
+        position = int(tab.evaluate("document.getElementById('position').textContent").split()[1])
+        assert trace.calls[trace.steps[position - 1].call].name == "wait4"
+        tab.evaluate(f"document.querySelector('#diagram [data-step=\"{moments['fork']}\"]')"
+                     ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")  # fmt: skip
+        cards = {card["name"]: card for card in tab.evaluate(CODE)}
+        assert cards[trace.processes[client].label]["line"].strip() == "pid = os.fork()"
+        clean(tab)
+        tab = browser.open(write(directory, "broken.html", page.render(broken.stopped, title="both-read-first")))
+        tab.key("End")
+        cards = tab.evaluate(CODE)
+        script = (ROOT / "demos" / "broken" / "both_read_first.py").read_text().splitlines()
+        assert sorted(card["kind"] for card in cards) == ["blocked", "here blocked"]  # (the last step blocks one)
+        for card in cards:
+            number = int(card["file"].rsplit(":", 1)[1])
+            assert card["line"] == script[number - 1] and card["inSight"]
+            assert (
+                "read" in card["line"]
+                or "receive" in card["line"]
+                or (card["library"] or "").startswith("made inside MessageReader")
+            )
+        clean(tab)
+        shot(tab, "page-code-deadlock.png")

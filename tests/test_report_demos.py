@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from pictures_check import mermaid_grammar, overlaps
+from sources_check import share, unexplained
 
 from ipc import catalog
 from ipc.console import Console
@@ -29,6 +30,7 @@ from ipc.demo_report import Drawer
 from ipc.runner import Runner
 from ipc.trace import mermaid, page, perfetto
 from ipc.trace.report import DEADLOCKED
+from ipc.trace.sources import lesson_call
 
 
 def _why_not() -> str | None:
@@ -182,3 +184,38 @@ def test_every_deadlock_the_harness_diagnosed_is_drawn_as_the_trace_judges_it(re
         assert edges, entry.demo.name  # every blocked call's "waits for", from ipc.waitfor's finding
         root = ET.fromstring(SVGS.search(html.split("<figure", 1)[1]).group(0))
         assert root.get("class").startswith("ipc-trace")
+
+
+def test_every_call_of_the_lesson_in_every_exchange_demo_names_the_line_of_its_demo_that_made_it(report):
+    """Each pipe, fork, dup2, exec, mkfifo, FIFO open, socket call, read and write on an IPC fd, close of one and
+    waitpid has a source, and the demo's file (read here, as it is now) at that line makes the call or the
+    library call that wraps it (tests/sources_check)."""
+    _, runs = report
+    exchanges = {name: entry for name, entry in runs.items() if entry.demo.kind == "exchange"}
+    assert len(exchanges) >= 12
+    shares = {}
+    for name, entry in exchanges.items():
+        trace = entry.result.trace
+        assert unexplained(trace) == [], name
+        scripts = {str(catalog.ROOT / "demos" / script) for script in entry.demo.scripts}
+        made = [call for call in trace.calls if lesson_call(trace, call) and call.source is not None]
+        assert all(call.source.file in scripts for call in made), (name, {c.source.file for c in made} - scripts)
+        shares[name] = share(trace)
+    assert sum(int(s.split("/")[1]) for s in shares.values()) > 400, shares
+
+
+def test_each_exchange_demos_step_page_shows_its_code_and_the_line_of_each_step(report):
+    directory, runs = report
+    for name, entry in runs.items():
+        if entry.demo.kind != "exchange" or name == "files":  # (the file exchange makes no call of the lesson)
+            continue
+        text = (directory / f"{name}.steps.html").read_text()
+        data = json.loads(text.split('id="trace-data">', 1)[1].split("</script>", 1)[0].replace("<\\/", "</"))
+        shown = {path.split("/")[-1] for path, *_ in data["files"]}
+        assert shown and shown <= set(Path(script).name for script in entry.demo.scripts), (name, shown)
+        lit = [step["source"] for step in data["steps"] if "source" in step]
+        assert lit and not any(said.get("unknown") for said in lit), name
+        for said in lit:
+            number = int(said["where"].rsplit(":", 1)[1])
+            file = next(lines for path, lines, _ in data["files"] if path.endswith("/" + said["where"].split(":")[0]))
+            assert file[number - 1].strip() == said["text"], (name, said)

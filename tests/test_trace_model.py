@@ -616,7 +616,7 @@ def test_json_export_holds_the_passed_fds_the_threads_and_whole_command_lines():
     passed = json.loads(json.dumps(to_json(load("scm_rights"))))
     [fd] = passed["passes"]
     assert (fd["sender"]["fd"], fd["receiver"]["fd"], fd["end"]) == (4, 3, "read")
-    assert all(m["certain"] for m in passed["messages"]) and all("line" in c for c in passed["calls"])
+    assert all(m["certain"] for m in passed["messages"]) and all("strace_line" in c for c in passed["calls"])
     threads = json.loads(json.dumps(to_json(load("threads"))))
     [process] = threads["processes"]
     assert {s["tid"] for s in threads["steps"]} == set(process["threads"])

@@ -132,8 +132,8 @@ class Verdict:
 def check(trace, text: str, source: int = 0) -> Verdict:
     """The model of ``text`` (built by ipc.trace.build) held against what strace said in it."""
     said = read_text(text)
-    calls = {call.index: call for call in trace.calls if call.source == source}
-    by_index = {index: said.get(call.line) or _restarted(said, call) for index, call in calls.items()}
+    calls = {call.index: call for call in trace.calls if call.strace_text == source}
+    by_index = {index: said.get(call.strace_line) or _restarted(said, call) for index, call in calls.items()}
     offsets = {}  # (call, channel) -> where its bytes begin in the channel
     for name, channel in trace.channels.items():
         for op in channel.writes + channel.reads + list(getattr(channel, "peeks", [])):
@@ -160,8 +160,8 @@ def check(trace, text: str, source: int = 0) -> Verdict:
         )
         verdict.joins += 1
         if given != got:
-            verdict.wrong.append((message.id, trace.calls[message.writer].line, trace.calls[message.reader].line,
-                                  given[:20], got[:20]))  # fmt: skip
+            writer, reader = trace.calls[message.writer], trace.calls[message.reader]
+            verdict.wrong.append((message.id, writer.strace_line, reader.strace_line, given[:20], got[:20]))
     _totals(trace, said, by_index, verdict)
     return verdict
 
@@ -172,7 +172,7 @@ def _restarted(said: dict, call) -> Optional[Said]:
     of that task."""
     if call.result is None or call.result <= 0:
         return None
-    later = [s for s in said.values() if s.pid == call.tid and s.name == call.name and s.line > call.line]
+    later = [s for s in said.values() if s.pid == call.tid and s.name == call.name and s.line > call.strace_line]
     return min(later, key=lambda s: s.line) if later else None
 
 

@@ -6,7 +6,6 @@
     session.py     one server started for one check: placeholders filled, readiness, its clients
     launch.py      the sandbox: programs in process groups of their own, RLIMIT_NPROC, a watchdog,
                    strace (with -k for a compiled program), everything ended and removed on the way out
-    sources.py     the source line of each call (strace -k and addr2line; inject/, a profile hook for Python)
     lint.py        what the lecture warns about, read from the trace model (pure)
     run.py         the three ways to check (a server, a client, any program) and their reports
     report.py, evidence.py, output.py   the verdict, its evidence, and the text, JSON, JUnit and HTML

@@ -8,15 +8,21 @@ from ..trace.describe import describe, parts, show_bytes
 from ..trace.model import Call, Trace
 from ..trace.names import READS, WRITES
 from .lint import Finding
-from .sources import Sources
 
 AROUND = 10  # calls shown before a failure
 
 
-def call_line(trace: Trace, call: Call, sources: Optional[Sources], at: Optional[float] = None) -> str:
+def where(trace: Trace, index: Optional[int]) -> str:
+    """``my_server.py:12``: the line of the program that made a call (its source in the model), or ""."""
+    if index is None or not 0 <= index < len(trace.calls) or trace.calls[index].source is None:
+        return ""
+    return trace.calls[index].source.where
+
+
+def call_line(trace: Trace, call: Call, at: Optional[float] = None) -> str:
     """``  152.3 ms  server[42]  recvfrom fd 4 (TCP #1) = 6 "a\\nb\\n"  (my_server.py:12)``; a call still
     waiting at ``at`` (seconds since the epoch) is shown as it stood then, without what came of it later."""
-    where = sources.where(call.index) if sources else ""
+    here = where(trace, call.index)
     process = trace.processes.get(call.pid)
     label = process.label if process else str(call.pid)
     shown = describe(trace, call, 40)
@@ -26,7 +32,7 @@ def call_line(trace: Trace, call: Call, sources: Optional[Sources], at: Optional
         shown, waiting = parts(trace, call, 40)[0], "  … still waiting"
     elif call.duration is not None and call.duration >= 0.1:
         waiting = f"  (waited {call.duration:.1f} s)"
-    return f"{call.start * 1000:9.1f} ms  {label}  {shown}{waiting}" + (f"  ({where})" if where else "")
+    return f"{call.start * 1000:9.1f} ms  {label}  {shown}{waiting}" + (f"  ({here})" if here else "")
 
 
 def _lesson_calls(trace: Trace, pids: Optional[set]) -> list[Call]:
@@ -42,8 +48,7 @@ def _lesson_calls(trace: Trace, pids: Optional[set]) -> list[Call]:
     ]
 
 
-def calls_around(trace: Trace, sources: Optional[Sources], at: Optional[float], pids: Optional[set] = None,
-                 count: int = AROUND) -> list[str]:  # fmt: skip
+def calls_around(trace: Trace, at: Optional[float], pids: Optional[set] = None, count: int = AROUND) -> list[str]:
     """The program's last calls before ``at`` (seconds since the epoch; None: the end), and any call still
     waiting then: the steps that led to the failure."""
     calls = _lesson_calls(trace, pids)
@@ -57,20 +62,20 @@ def calls_around(trace: Trace, sources: Optional[Sources], at: Optional[float], 
             for call in calls[:-count]
             if (call.end is None or trace.origin + call.end > at) and call.name not in ("exit", "exit_group")
         ][-3:]
-    return [call_line(trace, call, sources, at) for call in earlier_waits + shown]
+    return [call_line(trace, call, at) for call in earlier_waits + shown]
 
 
-def finding_lines(finding: Finding, trace: Trace, sources: Optional[Sources]) -> list[str]:
+def finding_lines(finding: Finding, trace: Trace) -> list[str]:
     lines = [finding.text]
     for index in finding.calls:
         if index is not None and 0 <= index < len(trace.calls):
             call = trace.calls[index]
             at = trace.origin + call.start if finding.rule == "read-before-write" else None  # as it stood, waiting
-            lines.append("  " + call_line(trace, call, sources, at).strip())
+            lines.append("  " + call_line(trace, call, at).strip())
     return lines
 
 
-def finding_record(finding: Finding, trace: Trace, sources: Optional[Sources]) -> dict:
+def finding_record(finding: Finding, trace: Trace) -> dict:
     """A finding as the JSON output gives it."""
     calls = [trace.calls[i] for i in finding.calls if i is not None and 0 <= i < len(trace.calls)]
     return {
@@ -81,14 +86,14 @@ def finding_record(finding: Finding, trace: Trace, sources: Optional[Sources]) -
             {
                 "call": describe(trace, call, 60),
                 "strace": call.text[:300],
-                "where": sources.where(call.index) if sources else "",
+                "where": where(trace, call.index),
             }
             for call in calls
         ],
     }
 
 
-def several_in_one_read(trace: Trace, sources: Optional[Sources], pids: Optional[Iterable[int]] = None) -> list[str]:
+def several_in_one_read(trace: Trace, pids: Optional[Iterable[int]] = None) -> list[str]:
     """Why a server answered three requests as one: the read that took them all, and the one write that answered."""
     wanted = set(pids) if pids is not None else None
     for call in trace.calls:
@@ -106,10 +111,10 @@ def several_in_one_read(trace: Trace, sources: Optional[Sources], pids: Optional
             if other.name in WRITES:
                 writes.append(other)
         if 0 < len(writes) < lines_read:
-            where = sources.where(call.index) if sources else ""
+            here = where(trace, call.index)
             return [
                 f"one read took {lines_read} requests at once: {describe(trace, call, 40)}"
-                + (f" ({where})" if where else ""),
+                + (f" ({here})" if here else ""),
                 f"and the program wrote {len(writes)} answer(s): "
                 + ", ".join(show_bytes(w.data or b"", 30) for w in writes)
                 + ": it took one recv() for one message",

@@ -15,8 +15,8 @@ a student's program cannot talk its way out of:
 Under ``trace=True`` each program runs under strace (ipc.trace.runner's flags;
 ``-k``, the stack of every call, for a native program, so that a finding can
 name its C line), and a Python program records where in its source each call
-of the lesson was made (ipc/check/inject): ``model()`` gives the trace model
-and the source lines (ipc.check.sources).
+of the lesson was made (the start-up hook, ipc/inject): ``model()`` gives the
+trace model, each call with its source where it can be known (ipc.trace.sources).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..inject import CALLS, with_hook
 from ..processes import GRACE, Keeper, send_group
 from ..transcript import parse_label, parse_line
 from .failure import CheckFailed, NoAnswer
@@ -40,9 +41,6 @@ from .failure import CheckFailed, NoAnswer
 MAX_PROCESSES = 64  # a check's programs may run this many processes at once, forked children included
 WATCHDOG_TICK = 0.02  # how often the watchdog counts
 STDOUT_KEPT = 1 << 20  # bytes of a program's stdout kept as evidence
-INJECT = Path(__file__).resolve().parent / "inject"  # the call recorder loaded by every Python program started
-STACKS_INJECT = Path(__file__).resolve().parents[1] / "inject"  # ipc watch's: its Python line when it waits
-CALLS_ENV = "IPC_CHECK_CALLS"  # where a Python program records its calls' source lines (ipc/check/inject)
 
 
 class Program:
@@ -184,9 +182,8 @@ class Sandbox:
         self.directory = tempfile.mkdtemp(prefix="ipc-check-")  # mode 0700
         self.dir = os.path.join(self.directory, "dir")  # {dir}: an empty directory of the program's own
         os.mkdir(self.dir, 0o700)
-        self.private = tempfile.mkdtemp(prefix="ipc-check-trace-")  # strace's files, the call records
-        self.calls = os.path.join(self.private, "calls")
-        os.mkdir(self.calls)
+        self.private = tempfile.mkdtemp(prefix="ipc-check-trace-")  # strace's files
+        self.calls = tempfile.mkdtemp(prefix="ipc-calls-")  # the Python programs' records of their calls
         self.programs: list[Program] = []
         self.strace_files: dict[int, str] = {}  # strace's pid -> its output file
         self.traced_roles: list[str] = []  # the role of each strace file, in order (a process's Trace source)
@@ -233,13 +230,12 @@ class Sandbox:
         launched = list(argv)
         output = None
         if self.trace:
-            from ..trace.runner import strace_argv
+            from ..trace.runner import native, strace_argv, why_no_native_lines
 
             output = os.path.join(self.private, f"{len(self.strace_files)}-{role}.strace")
-            launched = strace_argv(argv, output, seccomp=self._seccomp)
+            stacks = native(argv[0]) and why_no_native_lines() is None  # each call's stack: its C line (addr2line)
+            launched = strace_argv(argv, output, seccomp=self._seccomp, stacks=stacks)
             self.traced_roles.append(role)
-            if _native(argv[0]):
-                launched.insert(1, "-k")  # each call's stack: its C line, through addr2line
         try:
             popen = self.keeper.launch(
                 launched,
@@ -301,12 +297,9 @@ class Sandbox:
         return {pid for pid, process in trace.processes.items() if pid in tids or tids & set(process.threads)}
 
     def _environment(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
-        hooks = [str(INJECT)] + ([str(STACKS_INJECT)] if self.watcher is not None else [])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [*hooks, env.get("PYTHONPATH")]))
+        env = {key: value for key, value in os.environ.items() if key not in ("PYTHONUNBUFFERED", CALLS)}
+        env = with_hook(env, self.calls if self.trace else None)  # its lines when it waits, and for each call
         env.update(TMPDIR=self.directory, PYTHONDONTWRITEBYTECODE="1")
-        if self.trace:
-            env[CALLS_ENV] = self.calls
         if self.watcher is not None:
             env.update(self.watcher.environment)
         return env
@@ -395,35 +388,21 @@ class Sandbox:
                             self.texts.append(file.read())
                     except FileNotFoundError:  # strace never started: an empty text keeps the others' places
                         self.texts.append("")
-                from .sources import read_records
-
-                self.records = read_records(self.calls)
         finally:
             if self.watcher is not None:
                 self.watcher.close()
             shutil.rmtree(self.directory, ignore_errors=True)
             shutil.rmtree(self.private, ignore_errors=True)
+            shutil.rmtree(self.calls, ignore_errors=True)
 
     def model(self):
         """After close(): the trace model of every program started (None untraced, or if strace wrote
-        nothing), with each call's source line where it can be known (``Sources``)."""
+        nothing), each call with its source line where it can be known (ipc.trace.sources)."""
         if not self.texts or not any(self.texts):
             return None
-        from .sources import traced
+        from ..trace.runner import model
 
-        return traced(self.texts, self.records, self.private)
-
-
-def _native(program: str) -> bool:
-    """A compiled program (ELF), not an interpreter running a script: its stack names its source lines."""
-    path = program if "/" in program else shutil.which(program)
-    if not path or os.path.basename(os.path.realpath(path)).startswith(("python", "pypy")):
-        return False
-    try:
-        with open(path, "rb") as file:
-            return file.read(4) == b"\x7fELF"
-    except OSError:
-        return False
+        return model(self.texts)
 
 
 def _group_members(groups: set) -> list[int]:

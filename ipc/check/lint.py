@@ -16,7 +16,7 @@ calls, waits) and says, with the calls and processes as evidence:
                          order): who waits for whom is ipc.waitfor's judgement of the trace
     file-left            a socket file or FIFO made and never unlinked
 
-Source lines are ipc.check.sources'; the findings carry call indexes for them.
+Source lines are the model's (each call's source, ipc.trace.sources); the findings carry call indexes.
 """
 
 from __future__ import annotations

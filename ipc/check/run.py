@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 
 from ..trace.runner import TraceError, check_strace
 from . import lint as lint_rules
-from .evidence import calls_around, finding_lines, finding_record, several_in_one_read, steps_around
+from .evidence import calls_around, finding_lines, finding_record, several_in_one_read, steps_around, where
 from .failure import CheckFailed, CheckSkipped, NoAnswer, NotStarted
 from .launch import MAX_PROCESSES, Sandbox
 from .mechanisms import Mechanism, Target, reference
@@ -53,14 +53,14 @@ class _Lecture:
         self.found: dict[str, dict] = {rule: {} for rule in lint_rules.RULES}  # rule -> key -> [findings]
         self.traced = False
 
-    def add(self, trace, sources, findings: list) -> None:
+    def add(self, trace, findings: list) -> None:
         self.traced = True
         for finding in findings:
-            wheres = tuple(sources.where(i) for i in finding.calls if i is not None)
+            wheres = tuple(where(trace, i) for i in finding.calls if i is not None)
             if not any(wheres):  # no source line: alike when their calls are alike
                 wheres = tuple(trace.calls[i].name for i in finding.calls if i is not None)
             labels = [trace.processes[pid].label for pid in finding.pids if pid in trace.processes]
-            self.found[finding.rule].setdefault(wheres, []).append((finding, trace, sources, labels))
+            self.found[finding.rule].setdefault(wheres, []).append((finding, trace, labels))
 
     def results(self, rules: Sequence[str]) -> list[Result]:
         results = []
@@ -69,7 +69,7 @@ class _Lecture:
             result = Result(rule, title, group="lecture", lesson=lesson)
             groups = list(self.found[rule].values())[:5]
             for number, alike in enumerate(groups):
-                finding, trace, sources, _ = alike[0]
+                finding, trace, _ = alike[0]
                 more = [label for *_, labels in alike[1:] for label in labels[:1]]
                 text = finding.text + (f" (and {len(more)} more alike: {', '.join(more[:4])})" if more else "")
                 if number == 0:
@@ -78,9 +78,9 @@ class _Lecture:
                         trace, call=max((i for i in finding.calls if i is not None), default=None)
                     )
                 result.why.append(text)
-                lines = finding_lines(finding, trace, sources)
+                lines = finding_lines(finding, trace)
                 result.evidence.append(("what the system calls show", lines[1:] if number == 0 else [text, *lines[1:]]))
-                result.findings.append(finding_record(finding, trace, sources) | {"alike": len(more)})
+                result.findings.append(finding_record(finding, trace) | {"alike": len(more)})
             results.append(result)
         return results
 
@@ -135,8 +135,7 @@ def check_server(
         contained = contained or sandbox.contained
         model = sandbox.model() if traced else None
         if model is not None:
-            trace_model, sources = model
-            lecture.add(trace_model, sources, lint_rules.lint(trace_model, lines=target.mechanism.kind != "http"))
+            lecture.add(model, lint_rules.lint(model, lines=target.mechanism.kind != "http"))
         if failure is not None:
             _failed(result, failure, failed_at, session, sandbox, model, check.name)
         result.seconds = time.monotonic() - began
@@ -179,16 +178,16 @@ def _failed(result: Result, failure: CheckFailed, failed_at, session, sandbox: S
             result.evidence.append((f"what {program.role} said on stderr (last lines)", said))
     if model is None:
         return
-    trace, sources = model
+    trace = model
     result.trace, result.steps = trace, steps_around(trace, at=failed_at)
     if name in ("many-in-one-write", "one-byte-at-a-time"):
-        result.why += several_in_one_read(trace, sources)
+        result.why += several_in_one_read(trace)
     for finding in lint_rules.lint(trace):
         if finding.rule in ("one-recv-one-message", "short-write", "read-before-write"):
             result.why.append(
-                finding.text + "".join(f" ({sources.where(i)})" for i in finding.calls[:1] if sources.where(i))
+                finding.text + "".join(f" ({where(trace, i)})" for i in finding.calls[:1] if where(trace, i))
             )
-    around = calls_around(trace, sources, failed_at)
+    around = calls_around(trace, failed_at)
     if around:
         waited = "nothing came back" if isinstance(failure, NoAnswer) else "the failure"
         result.evidence.append((f"the server's system calls up to {waited}", around))
@@ -250,17 +249,17 @@ def check_client(
     if sandbox.contained:
         run.status, run.message = FAIL, f"it was stopped: {sandbox.contained}"
     if model is not None and run.failed:
-        run.trace, run.steps = model[0], steps_around(model[0], at=failed_at)
+        run.trace, run.steps = model, steps_around(model, at=failed_at)
         heading = "the system calls, up to the moment it was given up" if failed_at else "the system calls, to the end"
-        run.evidence.append((heading, calls_around(model[0], model[1], failed_at, count=14)))
+        run.evidence.append((heading, calls_around(model, failed_at, count=14)))
     _finish(run, progress, report)
     for result in _judge_conversation(mechanism, transcript, said, evidence):
         _finish(result, progress, report)
     if model is not None:
-        trace, sources = model
+        trace = model
         client_pids = sandbox.pids_of(trace, "client")
         lecture = _Lecture()
-        lecture.add(trace, sources, lint_rules.lint(trace, lambda pid: pid in client_pids))
+        lecture.add(trace, lint_rules.lint(trace, lambda pid: pid in client_pids))
         for result in lecture.results(list(lint_rules.RULES)):
             _finish(result, progress, report)
     report.seconds = time.monotonic() - started
@@ -340,7 +339,7 @@ def check_program(
         if diagnosis is not None or failure is not None:
             failed_at = time.time()
         report_text = diagnosis.report() if diagnosis is not None else ""
-    trace, sources = sandbox.model() or (None, None)
+    trace = sandbox.model()
     said = program.text(20)
     if diagnosis is not None:
         run.status, run.message = FAIL, diagnosis.summary()
@@ -357,13 +356,13 @@ def check_program(
     if trace is not None and run.failed:
         run.trace, run.steps = trace, steps_around(trace, at=failed_at)
         heading = "its system calls, up to the moment it was given up" if failed_at else "its system calls, to the end"
-        run.evidence.append((heading, calls_around(trace, sources, failed_at, count=14)))
+        run.evidence.append((heading, calls_around(trace, failed_at, count=14)))
     _finish(run, progress, report)
     if exchange:
         _finish(_printed_the_exchange(printed), progress, report)
     if trace is not None:
         lecture = _Lecture()
-        lecture.add(trace, sources, lint_rules.lint(trace, lines=lines))
+        lecture.add(trace, lint_rules.lint(trace, lines=lines))
         for result in lecture.results(list(lint_rules.RULES)):
             _finish(result, progress, report)
     report.seconds = time.monotonic() - started

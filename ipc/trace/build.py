@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
+from dataclasses import replace
 from typing import Optional, Sequence
 
 from . import instrumentation, recorder, waits
@@ -22,6 +23,7 @@ from .effects import Effects, _fds, _flags, _path
 from .model import Call, FdChange, FdEntry, KernelObject, Mark, Process, Step, Trace
 from .names import MOVES, POLLS, READS, WRITES, labelled_lines, lecture_name, program_name, without_housekeeping
 from .objects import compatible, name_objects, new_object, object_key, update
+from .sources import Join, Source
 from .strace import Data, Exit, Fd, Signal, Syscall, parse
 
 CREATE_FD = {
@@ -51,9 +53,31 @@ def build(texts: Sequence[str], roles: Optional[dict] = None, housekeeping: bool
         texts = [without_housekeeping(text) for text in texts]
     parsed = [parse(text, source) for source, text in enumerate(texts)]
     last = max((getattr(r, "end_time", None) or r.time for records in parsed for r in records), default=None)
-    trace = Builder([instrumentation.remove(records) for records in parsed], roles or {}).trace
+    joins = [Join() for _ in parsed]
+    trace = Builder([instrumentation.remove(records, join) for records, join in zip(parsed, joins)], roles or {}).trace
     trace.end = None if last is None else last - trace.origin  # a watcher's stack dumps count: it was looking
+    trace.python_calls = _python_calls(trace, [record for join in joins for record in join.records])
     return trace
+
+
+def _source(record: Syscall) -> Optional[Source]:
+    """Where the program said it made this call (ipc.trace.sources): its record's line, or, in the child of a
+    spawning call before its execve, that call's line."""
+    if record.site is None:
+        return None
+    said, child = record.site
+    return replace(said.source, child=True) if child else said.source
+
+
+def _python_calls(trace: Trace, records: list) -> list:
+    """The Python programs' records, in time order, each with the indexes of the calls it made and its process
+    (and its time from the trace's beginning)."""
+    owner = {call.tid: call.pid for call in trace.calls}
+    for record in records:
+        record.calls = [made.index for made in record.calls if getattr(made, "index", None) is not None]
+        record.pid = owner.get(record.tid, record.tid)
+        record.time -= trace.origin
+    return sorted(records, key=lambda record: record.time)
 
 
 class Builder(Effects):
@@ -197,8 +221,10 @@ class Builder(Effects):
             start=record.time - self.origin,
             end=end,
             text=record.text,
-            source=record.source,
-            line=record.line,
+            strace_text=record.source,
+            strace_line=record.line,
+            source=_source(record),
+            stack=record.stack,
         )
 
     # -- replaying the effects -----------------------------------------------------------------
@@ -224,7 +250,7 @@ class Builder(Effects):
     def _process(self, tid: int, seq: float, time: float, source: int = 0) -> Process:
         pid = self.task_pid.get(tid, tid)
         if pid not in self.processes:
-            self.processes[pid] = Process(pid, threads=[pid], seq=seq, start=time - self.origin, source=source)
+            self.processes[pid] = Process(pid, threads=[pid], seq=seq, start=time - self.origin, strace_text=source)
             self.io.sources[pid] = source
             self.tables[pid] = {}
         process = self.processes[pid]

@@ -4,8 +4,13 @@ Times are seconds from the trace's first record (``origin``, seconds since
 the epoch), measured under strace. Bytes are given twice: ``data`` as text
 (UTF-8, undecodable bytes as \\xNN) and ``hex``; ``complete`` is false where
 strace cut them at -s. Calls refer to processes by pid, messages and waits
-to calls by ``index``, fd tables to objects by ``id``; a call's ``line`` is
-where it began in strace's text number ``source``. A message that is not
+to calls by ``index``, fd tables to objects by ``id``; a call's ``strace_line`` is
+where it began in strace's text number ``strace_text``. A call's ``source`` is the
+line of the program that made it (``file``, ``line``, ``function``, ``text``; and
+``library``, the frame of the library that made it for the program, where one
+did), null where no record of the program answers for it (ipc.trace.sources);
+``python_calls`` are those records, each with the calls it made, and
+``sources`` counts the calls of the lesson with and without one. A message that is not
 ``certain`` may be another concurrent write's (the bytes shown cannot tell);
 ``passes`` are fds sent over Unix sockets (SCM_RIGHTS). ``deadlock`` is
 ipc.waitfor's finding at the trace's end: the verdict, the cycle (pids),
@@ -19,13 +24,26 @@ from typing import Optional
 from ..waitfor import finding_to_json
 from .model import Trace
 from .snapshot import finding
+from .sources import coverage, unknown
 
-VERSION = 1
+VERSION = 2  # 2: calls[].source is the program's line; strace's place is strace_text, strace_line
 
 
 def _bytes(data: Optional[bytes]) -> dict:
     data = data or b""
     return {"data": data.decode("utf-8", "backslashreplace"), "hex": data.hex()}
+
+
+def _sources(trace: Trace) -> dict:
+    """How far the records answer: the lesson's calls with a source, those without ("source unknown"), and the
+    Python calls that should have made a system call and made none."""
+    known, counted = coverage(trace)
+    return {
+        "lesson_calls": counted,
+        "with_source": known,
+        "unknown": unknown(trace),
+        "made_none": [n for n, record in enumerate(trace.python_calls) if record.made_none],
+    }
 
 
 def to_json(trace: Trace) -> dict:
@@ -69,8 +87,9 @@ def to_json(trace: Trace) -> dict:
                 "kind": c.kind,
                 "noise": c.noise,
                 "text": c.text,
-                "line": c.line,
-                "source": c.source,
+                "strace_text": c.strace_text,
+                "strace_line": c.strace_line,
+                "source": None if c.source is None else c.source.to_json(),
                 **({"bytes": {**_bytes(c.data), "complete": c.data_complete}} if c.data is not None else {}),
                 **({"note": c.note} if c.note else {}),
                 **({"hidden": c.hidden} if c.hidden else {}),
@@ -174,6 +193,19 @@ def to_json(trace: Trace) -> dict:
             {"time": m.time, "pid": m.pid, "tid": m.tid, "kind": m.kind, "text": m.text, "sender": m.sender}
             for m in trace.marks
         ],
+        "python_calls": [
+            {
+                "pid": r.pid,
+                "tid": r.tid,
+                "time": r.time,
+                "what": r.what,
+                "fd": r.fd if r.fd >= 0 else None,
+                "source": r.source.to_json(),
+                "calls": r.calls,
+            }  # fmt: skip
+            for r in trace.python_calls
+        ],
+        "sources": _sources(trace),
         "steps": [
             {"time": s.time, "kind": s.kind, "pid": s.pid, "tid": s.tid, "call": s.call, "mark": s.mark}
             for s in trace.steps

@@ -10,11 +10,17 @@ restart become the one wait they are to the program.
 
 A program traced from its main() on (ipc.attach) stopped itself and was
 continued once strace was attached: that SIGCONT, before any call of it, goes too.
+
+A Python program's records of its own calls (ipc/inject, ipc.trace.sources)
+go as well, once read: each tells which line made the calls that follow it.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..stacks import DUMP_SIGNAL
+from .sources import Join, on_records
 from .strace import Data, Fd, Signal, Syscall
 
 KERNEL_SIGRTMIN = 32  # strace names a real-time signal by its distance from the kernel's SIGRTMIN
@@ -24,8 +30,10 @@ ATTACHED = "before strace attached"  # in the execve the harness writes for a pr
 RESTARTED = {"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ERESTART_RESTARTBLOCK"}
 
 
-def remove(records: list) -> list:
-    """The records of one strace text, less the stack dumps a watcher asked for."""
+def remove(records: list, join: Optional[Join] = None) -> list:
+    """The records of one strace text, less the stack dumps a watcher asked for and the records a Python
+    program kept of its calls, which ``join`` reads (and joins to the calls they announce) on the way."""
+    join = join if join is not None else Join()
     kept: list = []
     interrupted: dict[int, Syscall] = {}  # task -> its call that the dump signal interrupted
     attached: set[int] = set()  # tasks whose trace began at main(), not yet seen in a call of their own
@@ -42,6 +50,10 @@ def remove(records: list) -> list:
                 attached.discard(record.pid)
         if isinstance(record, Syscall) and _on_stack_file(record):
             continue
+        if isinstance(record, Syscall) and on_records(record):
+            if record.name == "write" and record.ok:
+                join.said(record)
+            continue
         if isinstance(record, Syscall):
             first = interrupted.pop(record.pid, None)
             if first is not None and _same_call(first, record):
@@ -49,6 +61,9 @@ def remove(records: list) -> list:
                 record.time, record.line, record.split = first.time, first.line, True
                 if record.duration is not None and record.end_time is not None:
                     record.duration = record.end_time - record.time
+                join.again(first, record)
+            else:
+                join.made(record)
             if record.errno in RESTARTED:
                 interrupted[record.pid] = record  # restarted next, if a dump signal was all that came
         kept.append(record)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..syscalls import READS
+from .sources import Source
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Process:
     exit_code: Optional[int] = None
     killed_by: Optional[str] = None  # SIGPIPE
     reaped_by: Optional[int] = None  # the wait4 call that collected its status
-    source: int = 0  # which strace text it came from
+    strace_text: int = 0  # which strace text it came from
 
     @property
     def program(self) -> str:
@@ -90,8 +91,12 @@ class Call:
     # calls had added); None where they cannot be known. ``ready``: those it returned as ready, where strace says.
     watched: Optional[list] = None
     ready: Optional[list] = None
-    source: int = 0  # which strace text it came from (several are merged)
-    line: int = 0  # where it began in that text (0-based): strace's own line, for a person or a tool to find
+    strace_text: int = 0  # which strace text it came from (several are merged)
+    strace_line: int = 0  # where it began in that text (0-based): strace's own line, for a person or a tool to find
+    # Which line of the program made it, where that is known (ipc.trace.sources): the program's own line, and the
+    # library's frame when a library made it for the program. None: no record of the program's answers for it.
+    source: Optional[Source] = None
+    stack: Optional[list] = None  # strace -k's frames [(binary, function, address)], for addr2line to name
 
     @property
     def returned(self) -> bool:
@@ -299,6 +304,10 @@ class Trace:
     # traced (a Python program makes thousands), so strace shows such a thread (one joining another) in no call.
     lock_waits: frozenset = frozenset()
     end: Optional[float] = None  # seconds from the beginning to the last thing strace recorded (None: not known)
+    # What the Python programs said they were about to call (ipc.trace.sources.PythonCall), each with the calls
+    # it made; and the programs' source files as read after the run (path -> its lines), for the pictures.
+    python_calls: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)
     _logs: Optional[frozenset] = field(default=None, repr=False, compare=False)
 
     def process(self, pid: int) -> Process:

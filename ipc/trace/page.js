@@ -71,6 +71,7 @@
       title.appendChild(element("span", "programs", " " + names[1]));
       card.appendChild(title);
       card.appendChild(element("p", "status", p[2].length ? p[2].join("; ") : "running"));
+      if (p[3]) card.appendChild(code(p[3], pid));
       card.appendChild(table(data.tables[p[1]], previous ? (earlier[pid] || []) : null));
       box.appendChild(card);
     });
@@ -79,6 +80,77 @@
       gone.textContent = "Ended: " + step.ended.map(function (e) { return e[0] + " " + e[1]; }).join(", ");
       box.appendChild(gone);
     }
+  }
+
+  // A process's file, scrolled to the line it reached: lit if it made this step's call, dimmed otherwise (marked
+  // where it is blocked). A line that made calls on this page can be clicked: the next step it made is selected.
+  function code(where, pid) {
+    var file = data.files[where[0]], number = where[1], kind = where[3];
+    var box = element("div", "code " + kind);
+    var head = element("div", "code-head");
+    head.appendChild(element("span", "file", file[0] + ":" + number));
+    var words = { here: "this step's call", "here blocked": "this step's call: blocked here", blocked: "blocked here",
+                  last: "the last line it reached", ahead: "its first call, still ahead" };
+    head.appendChild(element("span", "said", " " + words[kind]));
+    box.appendChild(head);
+    var lines = element("ol", "lines");
+    var lit = null;
+    file[1].forEach(function (text, i) {
+      var item = element("li", "", text || " ");
+      var made = file[2][String(i + 1)];
+      if (made) {
+        item.className = "made";
+        item.title = "made " + made.length + " step" + (made.length === 1 ? "" : "s") + " on this page: click for the next";
+        item.addEventListener("click", function () { show(nextMade(made, pid)); });
+      }
+      if (i + 1 === number) {
+        item.classList.add("reached");
+        lit = item;
+      }
+      lines.appendChild(item);
+    });
+    box.appendChild(lines);
+    if (where[2]) {  // the library's frame that made the call for the program: one click away
+      var library = element("details", "library");
+      library.appendChild(element("summary", "", "made inside " + where[2][0]));
+      library.appendChild(element("code", "", where[2][1]));
+      box.appendChild(library);
+    }
+    box.lit = lit;
+    return box;
+  }
+
+  // The next step (after the selected one, then from the start) that a line made: this process's first.
+  function nextMade(made, pid) {
+    var mine = made.filter(function (m) { return m[0] === pid; });
+    var candidates = (mine.length ? mine : made).map(function (m) { return position(m[1]); });
+    var later = candidates.filter(function (i) { return i > index; });
+    return later.length ? Math.min.apply(null, later) : Math.min.apply(null, candidates);
+  }
+
+  function centre() {  // each file scrolled so that its lit line is in the middle of its box
+    Array.prototype.forEach.call(document.querySelectorAll("#processes .code"), function (box) {
+      var list = box.querySelector("ol.lines"), lit = box.lit;
+      if (!list || !lit) return;
+      var height = lit.offsetHeight, above = Math.floor(list.clientHeight / height / 2);  // whole lines above it
+      list.scrollTop = Math.max(lit.offsetTop - above * height, 0);
+    });
+  }
+
+  function source(step) {
+    var node = document.getElementById("event-source");
+    node.textContent = "";
+    node.className = "";
+    var said = step.source;
+    if (!said) return;
+    if (said.unknown) {
+      node.className = "unknown";
+      node.textContent = "source unknown: no record of the program names this call";
+      return;
+    }
+    node.appendChild(element("span", "where", said.where + (said.child ? " (in the child it made)" : "")));
+    node.appendChild(element("code", "", said.text));
+    if (said.library) node.title = "made inside " + said.library[0] + ": " + said.library[1];
   }
 
   function flight(step) {
@@ -136,6 +208,8 @@
     document.getElementById("event-text").textContent = step.text;
     document.getElementById("event-detail").textContent = step.detail;
     processes(step, previous);
+    centre();
+    source(step);
     flight(step);
     highlight(step);
     document.getElementById("prev").disabled = i === 0;

@@ -9,8 +9,15 @@ At each step the page shows what Python Tutor leaves out: every live
 process's fd table (fd 4 → "pipe #1 write end", "TCP 127.0.0.1:41234 →
 127.0.0.1:53012", a FIFO's path, a file), who is blocked in which call, and
 the bytes in flight in every pipe and socket (written, not yet read); the
-step's row is lit in the diagram. ←/→ (or the buttons) step; ``FILE#step=12``
-opens at step 12 (the model's numbering, from 1). Pure: the model in, text out.
+step's row is lit in the diagram. And what Python Tutor shows, for every
+process at once: where the traced programs' files are known (the model's
+``files``, each call's ``source``), each process's code, the line that made
+this step's call lit, and the line every other process last reached, dimmed,
+marked where it is blocked; a call a library made for the program names the
+library's frame too, one click away. Clicking a row selects its step and its
+line; clicking a line that made calls selects the next step it made.
+←/→ (or the buttons) step; ``FILE#step=12`` opens at step 12 (the model's
+numbering, from 1). Pure: the model in, text out.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Optional
 
 from .describe import describe, milliseconds, parts, show_bytes
 from .model import FdEntry, Trace
-from .scene import ROWS, layout
+from .scene import FORKS, ROWS, layout
+from .sources import unknown
 from .svg import PALETTE, page_parts
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +74,7 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 {asset("page.css")}
 </style>
 </head>
-<body>
+<body{' class="with-code"' if trace.files else ""}>
 <header>
 {back}<h1>{escape(title)}</h1>
 <nav class="controls" aria-label="steps">
@@ -78,7 +86,7 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 <span class="hint">← → step · click a row · link a step: <code>#step=12</code></span>
 </nav>
 <p id="event"><span id="event-time"></span> <strong id="event-who"></strong> <span id="event-text"></span>
-<span id="event-detail"></span></p>
+<span id="event-detail"></span> <span id="event-source"></span></p>
 </header>
 <main>
 <section id="diagram" aria-label="sequence diagram">
@@ -87,7 +95,7 @@ def render(trace: Trace, *, title: Optional[str] = None, rows: Optional[int] = R
 {diagram}
 </section>
 <aside id="state">
-<h2>Processes and their fd tables</h2>
+<h2>{"Processes: their code and fd tables" if trace.files else "Processes and their fd tables"}</h2>
 <div id="processes"></div>
 <h2>Bytes in flight <small>written, not yet read</small></h2>
 <div id="flight"></div>
@@ -110,6 +118,9 @@ def states(trace: Trace, steps: list) -> dict:
     tables: dict = {}
     out = []
     seen: dict = {}  # pid -> its process, once it has appeared
+    files = list(trace.files)
+    reached = _reached(trace, set(steps), {path: number for number, path in enumerate(files)})
+    missing = set(unknown(trace))
     for index in steps:
         step, state = trace.steps[index], trace.state_at(index)
         for pid in state.processes:
@@ -127,7 +138,13 @@ def states(trace: Trace, steps: list) -> dict:
         procs = []
         for pid in state.processes:
             rows = tuple((fd, *fd_text(trace, entry)) for fd, entry in sorted(state.fd_tables.get(pid, {}).items()))
-            procs.append([pid, tables.setdefault(rows, len(tables)), blocked.get(pid, [])])
+            where = reached[index].get(pid)
+            if where is not None:
+                *where, got_there = where
+                kind = " ".join(word for word, yes in (("here", pid == step.pid), ("blocked", bool(blocked.get(pid))))
+                                if yes) or "last"  # fmt: skip
+                where = [*where, kind if got_there else "ahead"]
+            procs.append([pid, tables.setdefault(rows, len(tables)), blocked.get(pid, []), where])
         ended = [[p.label, p.ending] for pid, p in seen.items() if pid not in state.processes]
         who = trace.processes[step.pid]
         text, detail = event(trace, step, waits)
@@ -142,10 +159,84 @@ def states(trace: Trace, steps: list) -> dict:
                 "procs": procs,
                 "ended": ended,
                 "flight": flight(trace, state.in_flight, step.seq),
+                **({"source": said} if (said := step_source(trace, step, missing)) else {}),
             }
         )
     labels = {str(pid): [p.label, " → ".join(dict.fromkeys(p.programs))] for pid, p in trace.processes.items()}
-    return {"steps": out, "tables": [list(map(list, rows)) for rows in tables], "processes": labels}
+    return {
+        "steps": out,
+        "tables": [list(map(list, rows)) for rows in tables],
+        "processes": labels,
+        "files": [[_shown(path), trace.files[path], _made_at(trace, path, steps)] for path in files],
+    }
+
+
+def _reached(trace: Trace, wanted: set, files: dict) -> dict:
+    """step index -> {pid: [file number, line, the library's frame or None, reached]}: the line each process last
+    reached, in a file the page shows (the line of its latest call that has a source, up to that step); before
+    its first such call, that call's line, not reached yet (``reached`` false): its file is there from the start."""
+    last: dict = {}
+    for call in reversed(trace.calls):  # each process's first line, until it gets there
+        if call.source is not None and call.source.file in files:
+            last[call.pid] = [files[call.source.file], call.source.line, None, False]
+    out: dict = {}
+    for index, step in enumerate(trace.steps):
+        call = trace.calls[step.call] if step.call is not None else None
+        if call is not None and call.source is not None and call.source.file in files:
+            last[call.pid] = [files[call.source.file], call.source.line, _library(call.source), True]
+        if call is not None and step.kind == "call" and _forked(trace, call) and last.get(call.pid, [0] * 4)[3]:
+            last[call.result] = last[call.pid]  # a forked child begins where its parent forked it: fork() returns
+        if index in wanted:
+            out[index] = dict(last)
+    return out
+
+
+def _forked(trace: Trace, call) -> bool:
+    return call.name in FORKS and call.lecture != "thread" and call.result in trace.processes
+
+
+def _made_at(trace: Trace, path: str, steps: list) -> dict:
+    """line -> [[pid, step number], ...]: the steps on the page whose call that line of ``path`` made."""
+    made: dict = {}
+    for index in steps:
+        step = trace.steps[index]
+        if step.kind == "call" and step.call is not None:
+            source = trace.calls[step.call].source
+            if source is not None and source.file == path and source.line is not None:
+                made.setdefault(str(source.line), []).append([step.pid, index + 1])
+    return made
+
+
+def step_source(trace: Trace, step, missing: set) -> Optional[dict]:
+    """What the line above the panels says of the step's code: where and what (and the library's frame), or that
+    no record of the program answers for its call ("source unknown")."""
+    if step.call is None:
+        return None
+    call = trace.calls[step.call]
+    if call.source is None:
+        return {"unknown": True} if call.index in missing else None
+    source = call.source
+    return {
+        "where": source.short,
+        "text": source.text,
+        "library": _library(source),
+        "child": source.child,
+    }
+
+
+def _library(source) -> Optional[list]:
+    """``["MessageReader.receive (stream.py:42)", "self._decoder.feed(...)"]``: the library's frame that made the
+    call for the program, and its line; None where the program's line made it itself."""
+    library = source.library
+    if library is None:
+        return None
+    return [f"{library.function} ({library.short})", library.text]
+
+
+def _shown(path: str) -> str:
+    """A program's file as the page names it: its name, and its directory's (demos/pipe_fork.py)."""
+    parent = Path(path).parent.name
+    return f"{parent}/{Path(path).name}" if parent else Path(path).name
 
 
 def event(trace: Trace, step, waits: dict) -> tuple:

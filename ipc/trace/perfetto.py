@@ -7,7 +7,8 @@ Pure (a dict out; json.dump it). What each event is, in that format's terms:
 - ``X`` complete slices, with ``ts`` and ``dur`` in µs: every lecture call,
   as long as it took under strace; a call that blocked has ``cat`` "blocked"
   and says in its args what ended the wait (one still blocked at the end
-  lasts to the end of the trace);
+  lasts to the end of the trace); the args name the line of the program that
+  made the call (``source``, and ``library`` where a library made it for it);
 - ``i`` instants: fork, exec, exit, signals;
 - flows ``s`` → ``f`` (same numeric ``id``, ``cat`` and ``name``; ``"bp": "e"``
   on the ``f``): one per message, from the write's slice to the read's; and,
@@ -53,6 +54,10 @@ def to_perfetto(trace: Trace, everything: bool = False) -> dict:
         dur = max(((call.end if call.end is not None else _until(trace, call, end)) - call.start) * US, 1.0)
         wait = waits.get(call.index)
         args = {"call": describe(trace, call, 60), "strace": call.text[:300]}
+        if call.source is not None:  # the line of the program that made it (and the library's frame, if one did)
+            args["source"] = f"{call.source.where}  {call.source.text}".rstrip()
+            if call.source.library is not None:
+                args["library"] = f"{call.source.library.function} ({call.source.library.where})"
         if wait is not None:
             args["waited for"] = wait.what
             args["ended by"] = wait.reason

@@ -15,6 +15,9 @@ returned, and its lane is dotted between them, with how long it waited and
 what ended it. A message is an arrow from the writer's lane to the reader's,
 on the row where the reader got it; end of file is a dotted arrow from the
 close that caused it. Times are milliseconds from the trace's first record.
+With ``source``, a column beside the time says which line of the program made
+each call (``pipe_fork.py:64  pid = os.fork()``; ipc.trace.sources), or that
+no record of it answers for it ("source unknown").
 Below the lanes, ipc.trace.picture_summary says what was matched, what was
 left over, and who was blocked.
 """
@@ -29,9 +32,11 @@ from .describe import describe, milliseconds, parts, show_bytes
 from .model import Trace
 from .picture_summary import channel_label, summary, wrap
 from .scene import failed, thread_lanes
+from .sources import unknown
 
 COLOURS = ("36", "35", "33", "32", "34", "31")  # cyan, magenta, yellow, green, blue, red
 TIME = 9  # the time column
+SOURCE = 42  # the source column, at most (--source)
 UNDER_TRACE = (
     "Times are milliseconds from the first call, measured under strace: every call is slowed by "
     "the tracing, so the order is exact and the durations are only relative."
@@ -49,6 +54,7 @@ class Row:
     source: Optional[int] = None  # arrows: the lane they come from
     label: str = ""
     style: str = ""
+    code: str = ""  # the program's line that made the call (--source): "pipe_fork.py:64  pid = os.fork()"
 
 
 class Canvas:
@@ -85,13 +91,18 @@ def render(
     notes: bool = False,
     rows: Optional[int] = None,
     stopped: Optional[Trace] = None,
+    source: bool = False,
 ) -> str:
     """The whole picture: a line saying times are under trace, the lanes, then what is left at the end.
 
     ``rows``: draw at most this many rows (the beginning and the end), saying how many were left out.
-    ``stopped``: the model as it was when a deadlock was seen: its blocked calls are the ones named."""
+    ``stopped``: the model as it was when a deadlock was seen: its blocked calls are the ones named.
+    ``source``: beside each call, the line of the program that made it."""
     threads = {tid: pid for tid, pid in _owners(trace).items() if tid in thread_lanes(trace)}
     limit, rows = rows, _rows(trace, everything, notes, threads)
+    code = min(SOURCE, max(width // 3, 16)) if source else 0  # the source column's width
+    if source:
+        _code(trace, rows, code - 2)
     keys = {row.pid for row in rows} | {row.source for row in rows if row.source is not None}
     pids = [p.pid for p in sorted(trace.processes.values(), key=lambda p: p.seq) if p.pid in keys]
     pids += [pid for pid in dict.fromkeys(threads[key] for key in keys if key in threads) if pid not in pids]
@@ -99,12 +110,13 @@ def render(
         return "Nothing to draw: the trace holds no process-to-process calls (try --all).\n"
     slot = _slots(trace, rows, pids)
     count = max(slot.values()) + 1
-    lane = max((width - TIME - 1) // count, 12)
+    left = TIME + code  # where the lanes begin
+    lane = max((width - left - 1) // count, 12)
     sub = _subs(trace, rows, threads, keys)  # a thread's place beside its process, in its process's column
     subs = {number: 1 + max([sub[t] for t in sub if slot[threads[t]] == number], default=0) for number in range(count)}
-    axis = {pid: TIME + 1 + slot[pid] * lane for pid in pids}
+    axis = {pid: left + 1 + slot[pid] * lane for pid in pids}
     axis.update({tid: axis[threads[tid]] + 2 * sub[tid] for tid in sub})
-    text = {key: TIME + 1 + slot[threads.get(key, key)] * lane + 2 * subs[slot[threads.get(key, key)]] for key in axis}
+    text = {key: left + 1 + slot[threads.get(key, key)] * lane + 2 * subs[slot[threads.get(key, key)]] for key in axis}
     style = {pid: COLOURS[index % len(COLOURS)] for index, pid in enumerate(pids)}
     style.update({tid: style[threads[tid]] for tid in sub})
     firsts = [next(pid for pid in pids if slot[pid] == number) for number in range(count)]
@@ -126,14 +138,27 @@ def render(
         left_out, rows = len(rows) - limit, rows[:head] + rows[len(rows) - (limit - head) :]
     keys_drawn = pids + list(sub)
     ends = {m.tid: m.seq for m in trace.marks if m.kind in ("exit", "killed", "thread-exit") and m.tid in sub}
-    layout = _Layout(keys_drawn, axis, lane, width, style, colour, {**slot, **{t: slot[threads[t]] for t in sub}},
-                     count, _Blocked(trace, threads), text, {t: threads[t] for t in sub}, ends,
-                     {t: min(row.pos for row in rows if t in (row.pid, row.source)) for t in sub})  # fmt: skip
+    layout = _Layout(
+        keys_drawn,
+        axis,
+        lane,
+        width,
+        style,
+        colour,
+        {**slot, **{t: slot[threads[t]] for t in sub}},
+        count,
+        _Blocked(trace, threads),
+        text,
+        {t: threads[t] for t in sub},
+        ends,
+        {t: min((row.pos for row in rows if t in (row.pid, row.source)), default=float("inf")) for t in sub},
+        left,
+    )  # fmt: skip  (a thread all of whose rows were left out: never drawn)
     lines = [wrap(UNDER_TRACE, width), ""]
-    lines += _header(trace, firsts, axis, lane, width, style, colour)
+    lines += _header(trace, firsts, axis, lane, width, style, colour, code)
     for number, row in enumerate(rows):
         if left_out and number == limit * 3 // 4:
-            lines.append(f"{'':{TIME}} ⋮ {left_out} rows left out here (--rows 0 draws them all) ⋮")
+            lines.append(f"{'':{TIME + code}} ⋮ {left_out} rows left out here (--rows 0 draws them all) ⋮")
         if row.pid not in axis or (row.source is not None and row.source not in axis):
             continue
         lines += _draw(trace, row, layout)
@@ -156,6 +181,7 @@ class _Layout:
     threads: dict = field(default_factory=dict)  # a thread's lane -> its process
     ends: dict = field(default_factory=dict)  # a thread's lane -> where it ended
     begins: dict = field(default_factory=dict)  # a thread's lane -> where it is first drawn
+    left: int = TIME  # where the lanes begin: after the time column, and the source column (--source)
 
 
 class _Blocked:
@@ -321,11 +347,16 @@ def _rows(trace: Trace, everything: bool, notes: bool, threads: Optional[dict] =
     return sorted(rows, key=lambda row: (row.pos, row.order))
 
 
-def _header(trace: Trace, pids: list, axis: dict, lane: int, width: int, style: dict, colour: bool) -> list:
+def _header(trace: Trace, pids: list, axis: dict, lane: int, width: int, style: dict, colour: bool,
+            code: int = 0) -> list:  # fmt: skip
     """The first process of each lane, named at the top; later ones are named where they begin."""
     first, second, rule = Canvas(width), Canvas(width), Canvas(width)
     first.put(0, "time ms")
     rule.put(0, "─" * (TIME - 2))
+    if code:
+        first.put(TIME, "source")
+        second.put(TIME, "(the line that made the call)", "2", TIME + code - 1)
+        rule.put(TIME, "─" * (code - 2))
     for pid in pids:
         process = trace.processes[pid]
         limit = axis[pid] + lane - 1
@@ -353,13 +384,15 @@ def _axes(trace: Trace, canvas: Canvas, layout: "_Layout", pos: float) -> None:
 
 def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
     axis, lane, width, style, colour = layout.axis, layout.lane, layout.width, layout.style, layout.colour
-    column = TIME + 1 + layout.slot[row.pid] * lane
+    column = layout.left + 1 + layout.slot[row.pid] * lane
     limit = width if layout.slot[row.pid] == layout.count - 1 else column + lane - 1
     canvas = Canvas(width)
     pos = row.pos if row.pos != float("inf") else (trace.steps[-1].seq if trace.steps else 0.0)
     _axes(trace, canvas, layout, pos)
     if row.time is not None:
         canvas.put(0, f"{row.time * 1000:{TIME - 2}.3f}", "2")
+    if row.code:
+        canvas.put(TIME, row.code, "2" if row.code == UNKNOWN else "", layout.left - 1)
     x = axis[row.pid]
     if row.kind in ("arrow", "eof", "fork"):
         _arrow(canvas, axis[row.source], x, row, style[row.source])
@@ -387,6 +420,30 @@ def _draw(trace: Trace, row: Row, layout: _Layout) -> list:
             target.put(start + piece.index(" · "), piece[piece.index(" · ") :], "2", limit)
         lines.append(target.render(colour))
     return lines
+
+
+UNKNOWN = "source unknown"
+
+
+def _code(trace: Trace, rows: list, room: int) -> None:
+    """Each call row's source (--source): ``pipe_fork.py:64  pid = os.fork()``, cut to ``room``; "source
+    unknown" where the program kept records and none answers for the call."""
+    missing = set(unknown(trace))
+    calls = {call.seq: call for call in trace.calls}
+    for row in rows:
+        call = calls.get(row.pos) if row.kind in ("call", "start") else None
+        if call is None:
+            continue
+        if call.source is not None:
+            said = f"{call.source.short}  {_code_only(call.source.text)}".rstrip()
+            row.code = said if len(said) <= room else said[: room - 1] + "…"
+        elif call.index in missing:
+            row.code = UNKNOWN
+
+
+def _code_only(text: str) -> str:
+    """A line without its trailing comment (``os.close(r)  # the parent never reads``): room is short here."""
+    return text.split("  # ", 1)[0] if "  # " in text and text.count('"') % 2 == 0 else text
 
 
 def _fold(text: str, room: int) -> list:

@@ -79,7 +79,7 @@ class Recorder:
 
     def _op(self, call, length: int, data: bytes, complete: bool) -> Op:
         return Op(call.index, call.pid, call.seq, call.end_seq, length, data, complete, in_seq=call.end_seq,
-                  tid=call.tid, source=call.source)  # fmt: skip
+                  tid=call.tid, source=call.strace_text)  # fmt: skip
 
     def _place(self, op: Op, obj: KernelObject, target, writing: bool, entry: Optional[FdEntry],
                offset: Optional[int], peek: bool = False) -> None:  # fmt: skip

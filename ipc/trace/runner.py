@@ -25,6 +25,13 @@ did not see, stamped as main() begins) and the harness continues it. Without its
 so few calls that losing --seccomp-bpf (strace installs that filter only in a program it starts)
 costs less than the start-up did.
 
+Which line made each call (ipc.trace.sources): every Python program traced here loads the start-up
+hook (ipc/inject) with IPC_TRACE_CALLS naming a private ``ipc-calls-`` directory, and writes there a
+record before each call of the lesson, which strace sees; a compiled program is traced with ``-k``
+(each call's stack), where strace can, and ``addr2line`` (binutils) names its lines where the program was
+built with -g. ``model`` builds the model and then reads what the pure model cannot: the lines
+themselves, from the programs' files, and the C lines from addr2line.
+
 ``strace_argv`` wraps any launch argv; ``load`` builds one model from several
 output files (a server and a client traced apart merge by timestamp).
 """
@@ -39,19 +46,22 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 from ..attach import ENV
+from ..inject import with_hook
 from .build import build
 from .instrumentation import ATTACHED
 from .model import Trace
 from .names import TRACED_CALLS
+from .sources import LIBRARY_PATHS, Source
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
 ATTACH_WITHIN = 10.0  # seconds a program may take to reach main(), or strace to attach to it
 INSTALL = "install it with: apt-get install strace (Debian, Ubuntu), dnf install strace (Fedora)"
+FILE_LINES = 5000  # a program's file longer than this is not copied whole into a picture (its lines still are)
 
 
 class TraceError(Exception):
@@ -83,14 +93,16 @@ def strace_argv(
     seccomp: bool = True,
     strace: str = "strace",
     full_data: bool = False,
+    stacks: bool = False,
 ) -> list:
     """``argv`` run under strace, writing its trace to ``output``. For launching a program yourself.
-    ``full_data``: every byte read and written too, as hex dumps (not cut at ``strings``)."""
+    ``full_data``: every byte read and written too, as hex dumps (not cut at ``strings``); ``stacks``: each
+    call's stack (-k), for a compiled program's lines."""
     selection = [] if every_call else ["-e", "trace=" + ",".join(TRACED_CALLS)]
     fast = ["--seccomp-bpf"] if seccomp and not every_call else []
     dumps = FULL_DATA if full_data else []
-    return [strace, "-f", *fast, "-ttt", "-T", "-yy", "-s", str(strings), *selection, *dumps, "-o", output, "--",
-            *argv]  # fmt: skip
+    return [strace, "-f", *(["-k"] if stacks else []), *fast, "-ttt", "-T", "-yy", "-s", str(strings), *selection,
+            *dumps, "-o", output, "--", *argv]  # fmt: skip
 
 
 FULL_DATA = ["-e", "read=all", "-e", "write=all"]  # every byte of every read and write, dumped in hex
@@ -102,7 +114,117 @@ def load(paths: Sequence[str], roles: Optional[dict] = None) -> Trace:
     for path in paths:
         with open(path, encoding="utf-8", errors="surrogateescape") as file:
             texts.append(file.read())
-    return build(texts, roles)
+    return model(texts, roles)
+
+
+def model(texts: Sequence[str], roles: Optional[dict] = None, housekeeping: bool = False) -> Trace:
+    """The model of strace's texts (ipc.trace.build), with each call's source line read: the text of every
+    line a record names, the programs' files for the pictures, a compiled program's lines from addr2line."""
+    trace = build(texts, roles, housekeeping=housekeeping)
+    read_sources(trace)
+    return trace
+
+
+def read_sources(trace: Trace) -> None:
+    """What the pure model cannot know: a native call's file and line (addr2line on its stack), the text of
+    every line named, and each program's file (``trace.files``) where it can be read."""
+    _native_sources(trace)
+    files: dict = {}
+    for call in trace.calls:
+        if call.source is not None:
+            call.source = _with_text(call.source, files)
+    for record in trace.python_calls:
+        record.source = _with_text(record.source, files)
+    programs = {call.source.file for call in trace.calls if call.source is not None and call.source.line is not None}
+    trace.files = {path: files[path] for path in sorted(programs) if files.get(path) and len(files[path]) <= FILE_LINES}
+
+
+def _with_text(source: Source, files: dict) -> Source:
+    """The source with its line's text, and its library frame's (read once per file)."""
+    library = source.library
+    if library is not None and library.line is not None and not library.text:
+        library = replace(library, text=_line(_lines(library.file, files), library.line))
+    text = source.text or _line(_lines(source.file, files), source.line) if source.line is not None else source.text
+    return replace(source, text=text, library=library)
+
+
+def _lines(path: str, files: dict) -> list:
+    if path not in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                files[path] = file.read().splitlines()
+        except (OSError, ValueError):
+            files[path] = []
+    return files[path]
+
+
+def _line(lines: list, number: Optional[int]) -> str:
+    return lines[number - 1].strip() if number is not None and 0 < number <= len(lines) else ""
+
+
+def _native_sources(trace: Trace) -> None:
+    """The C line of each call whose stack strace printed (-k): its first frame in the program itself (not in a
+    library), named by addr2line (one run per program) where it was built with -g; else its function."""
+    wanted: dict = {}
+    for call in trace.calls:
+        if call.source is None and call.stack:
+            own = next((f for f in call.stack if not f[0].startswith(LIBRARY_PATHS) and ".so" not in f[0]), None)
+            if own is not None:
+                wanted.setdefault(own[0], []).append((call, own[1], own[2]))
+    for binary, calls in wanted.items():
+        # The address is where the call returns to: one byte back is the call itself.
+        named = _addr2line(binary, [hex(max(int(address, 16) - 1, 0)) for _, _, address in calls])
+        for (call, function, _), (path, number) in zip(calls, named):
+            function = function.split("+")[0]
+            call.source = Source(path, number, function) if path and number else Source(binary, None, function)
+
+
+def _addr2line(binary: str, addresses: list) -> list:
+    """[(path, line)] for each address; (None, None) where it cannot say (no -g, no addr2line)."""
+    unknown = [(None, None)] * len(addresses)
+    if not shutil.which("addr2line") or not os.path.exists(binary):
+        return unknown
+    try:
+        done = subprocess.run(["addr2line", "-e", binary, *addresses], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return unknown
+    named = []
+    for line in done.stdout.splitlines():
+        path, _, number = line.rpartition(":")
+        number = number.split()[0] if number else ""
+        named.append(
+            (path, int(number)) if path and path != "??" and number.isdigit() and number != "0" else (None, None)
+        )
+    return named if len(named) == len(addresses) else unknown
+
+
+def native(program: str) -> bool:
+    """A compiled program (ELF), not an interpreter running a script: its stack can name its source lines."""
+    path = program if "/" in program else shutil.which(program)
+    if not path or os.path.basename(os.path.realpath(path)).startswith(("python", "pypy")):
+        return False
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def why_no_native_lines() -> Optional[str]:
+    """None where a compiled program's calls can be given their C lines (strace -k, addr2line); else what is
+    missing, in one line, with how to get it. Asked once."""
+    if "stacks" not in _checked:
+        try:
+            probe = subprocess.run(["strace", "-k", "-e", "trace=none", "-o", os.devnull, "--", "true"],
+                                   capture_output=True, text=True, timeout=20)  # fmt: skip
+            _checked["stacks"] = probe.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _checked["stacks"] = False
+    if not _checked["stacks"]:
+        return "no C lines: this strace cannot print stacks (-k); Debian's and Fedora's can (apt-get install strace)"
+    if shutil.which("addr2line") is None:
+        return "no C lines: addr2line is missing; install it with: apt-get install binutils"
+    return None
 
 
 _checked: dict = {}
@@ -198,16 +320,26 @@ def trace_command(
         raise TraceError("no command given")
     seccomp = check_strace()
     runnable(argv)
-    with _TraceDirectory() as directory:
+    stacks = native(argv[0]) and why_no_native_lines() is None
+    with _TraceDirectory() as directory, _TraceDirectory("ipc-calls-") as records:
         output = os.path.join(directory, "trace.txt")
+        popen["env"] = with_hook(popen.get("env") or os.environ, records)
         run = TracedRun(
-            strace_argv(argv, output, strings=strings, every_call=every_call, seccomp=seccomp, full_data=full_data),
+            strace_argv(
+                argv,
+                output,
+                strings=strings,
+                every_call=every_call,
+                seccomp=seccomp,
+                full_data=full_data,
+                stacks=stacks,
+            ),  # fmt: skip
             output,
             **popen,
         )
         ended = run.wait(timeout)
         text = run.text()
-    trace = build([text], housekeeping=housekeeping)
+    trace = model([text], housekeeping=housekeeping)
     return Traced(_exit_code(trace, run.popen.returncode), trace, [text], ended)
 
 
@@ -226,11 +358,20 @@ class Recording:
         self.seccomp = check_strace()  # TraceError, with how to get strace, before anything is made
         self.full_data = full_data  # every byte read and written, dumped in hex (ipc trace --full-data)
         self.directory = tempfile.mkdtemp(prefix="ipc-trace-")  # mode 0700
+        self.records = tempfile.mkdtemp(prefix="ipc-calls-")  # the Python programs' records of their calls
         self.files: list[str] = []
         self.tracers: list[subprocess.Popen] = []  # the straces attach() started
 
     def wrap(self, argv: Sequence[str], name: str) -> list:
-        return strace_argv(argv, self._new_file(name), seccomp=self.seccomp, full_data=self.full_data)
+        stacks = native(argv[0]) and why_no_native_lines() is None  # a compiled program: its C lines
+        return strace_argv(argv, self._new_file(name), seccomp=self.seccomp, full_data=self.full_data, stacks=stacks)
+
+    sources = True  # the Python programs keep records of their calls (bench/trace_overhead.py measures without)
+
+    def environment(self, env: dict) -> dict:
+        """``env`` for a program traced here: its Python programs load the start-up hook and keep records of
+        their calls (which line made each one) for the model."""
+        return with_hook(env, self.records) if self.sources else dict(env)
 
     @property
     def can_attach(self) -> bool:
@@ -300,10 +441,11 @@ class Recording:
             time.sleep(0.01)
 
     def model(self, roles: Optional[dict] = None, housekeeping: bool = False, texts: Optional[list] = None) -> Trace:
-        return build(self.texts() if texts is None else texts, roles, housekeeping=housekeeping)
+        return model(self.texts() if texts is None else texts, roles, housekeeping=housekeeping)
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(self.records, ignore_errors=True)
 
     def _new_file(self, name: str) -> str:
         path = os.path.join(self.directory, f"{len(self.files)}-{name}.strace")
@@ -360,8 +502,11 @@ def _quoted(text: str) -> str:
 
 
 class _TraceDirectory:
+    def __init__(self, prefix: str = "ipc-trace-") -> None:
+        self.prefix = prefix
+
     def __enter__(self) -> str:
-        self.path = tempfile.mkdtemp(prefix="ipc-trace-")  # mode 0700
+        self.path = tempfile.mkdtemp(prefix=self.prefix)  # mode 0700
         return self.path
 
     def __exit__(self, *exc_info) -> None:
@@ -425,7 +570,7 @@ def _shows_blocked(texts: list[str], tid: int, call: str) -> bool:
 
 def _exit_code(trace: Trace, strace_code: int) -> int:
     """The command's own code, as a shell gives it: from the traced root, else from strace."""
-    roots = [p for p in trace.processes.values() if p.parent is None and p.source == 0]
+    roots = [p for p in trace.processes.values() if p.parent is None and p.strace_text == 0]
     if roots:
         root = min(roots, key=lambda p: p.seq)
         if root.killed_by:

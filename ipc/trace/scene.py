@@ -62,6 +62,7 @@ class Row:
     channel: str = ""  # an arrow's channel label: "pipe #1"
     message: Optional[int] = None  # Message.id
     style: str = ""  # exec | error | noise
+    code: str = ""  # a call's: the program's line that made it, "pipe_fork.py:64  pid = os.fork()" (ipc.trace.sources)
 
 
 @dataclass
@@ -132,12 +133,14 @@ def layout(trace: Trace, rows: Optional[int] = ROWS, steps: Optional[tuple] = No
         if step.kind == "call" and call is not None:
             here = lane(call.pid, call.tid)
             all_rows += arrive.get(("call", call.index), [])
+            code = f"{call.source.short}  {call.source.text}".rstrip() if call.source is not None else ""
             if call.index in waits and (call.index in returns or waits[call.index].end_seq is None):
                 head, _ = parts(trace, call)
-                all_rows.append(Row("start", here, f"{head} ⋯", step=index, time=call.start))
+                all_rows.append(Row("start", here, f"{head} ⋯", step=index, time=call.start, code=code))
             else:
                 style = "exec" if call.name in ("execve", "execveat") else "error" if failed(call) else ""
-                all_rows.append(Row("call", here, describe(trace, call), step=index, time=call.start, style=style))
+                all_rows.append(Row("call", here, describe(trace, call), step=index, time=call.start, style=style,
+                                    code=code))  # fmt: skip
             if call.name in FORKS and call.lecture != "thread" and call.result in trace.processes:
                 all_rows.append(Row("fork", call.result, call.lecture or "fork", source=here))
             elif call.name in FORKS and call.lecture == "thread" and call.result in threads:

@@ -104,6 +104,8 @@ class Syscall:
     source: int = 0  # which text (several straces merged)
     text: str = ""  # the call as one line: name(args) = result
     dumped: Optional[bytearray] = None  # every byte it read or wrote, from strace's hex dump (-e read=, -e write=)
+    stack: Optional[list] = None  # strace -k: [(binary, function+offset, return address)], innermost first
+    site: Optional[tuple] = None  # (the record that announced it, made by that call's child): ipc.trace.sources
 
     @property
     def ok(self) -> bool:
@@ -154,9 +156,16 @@ def parse(text: str, source: int = 0) -> list[Record]:
     records: list[Record] = []
     pending: dict[int, tuple[int, Syscall, str]] = {}  # pid -> (index in records, call, its first half)
     dumping: Optional[Syscall] = None  # the call whose return was the last line: a hex dump that follows is its
+    stacked: Optional[Syscall] = None  # ...and a stack that follows (strace -k), frame by frame
     for number, line in enumerate(text.splitlines()):
         if not line:
+            stacked = None
             continue  # (a line the start-up filter took out: the others keep their numbers)
+        if line.startswith(FRAME):
+            if stacked is not None and (frame := STACK_FRAME.match(line)) is not None:
+                stacked.stack = stacked.stack or []
+                stacked.stack.append((frame["binary"], frame["function"] or "", frame["address"]))
+            continue
         if line.startswith(DUMP):
             if dumping is not None:
                 dumping.dumped = dumping.dumped or bytearray()
@@ -164,7 +173,7 @@ def parse(text: str, source: int = 0) -> list[Record]:
             continue
         if line.startswith(BUFFER):  # " * 5 bytes in buffer 1": the next buffer of a readv's dump
             continue
-        dumping = None
+        dumping = stacked = None
         match = PREFIX.match(line) or NO_PID.match(line)
         if not match:
             continue  # "strace: Process 5 attached", a blank line: nothing to keep
@@ -185,7 +194,7 @@ def parse(text: str, source: int = 0) -> list[Record]:
             joined.split, joined.end_line, joined.end_time = True, number, time
             if joined.result is None and joined.errno is None:
                 joined.end_line = joined.end_time = None  # it never returned
-            records[index] = dumping = joined
+            records[index] = dumping = stacked = joined
             continue
         if (start := CALL_START.match(rest)) is None:
             continue
@@ -201,10 +210,13 @@ def parse(text: str, source: int = 0) -> list[Record]:
             records.append(call)
             continue
         records.append(dumping := _complete(call.name, rest[start.end() :], call, number, time))
+        stacked = dumping
     return records
 
 
 DUMP, BUFFER = " | ", " * "
+FRAME = " > "  # strace -k: after a call's line, its stack, a frame per line
+STACK_FRAME = re.compile(r"^ > (?P<binary>[^(\[]+?)(?:\((?P<function>[^)]*)\))? \[(?P<address>0x[0-9a-f]+)\]$")
 
 
 HEX_PAIR = re.compile(r"[0-9a-f]{2}(?= |$)")

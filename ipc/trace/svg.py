@@ -4,7 +4,9 @@ Written directly, not with a drawing library: the picture is lines, rects and
 texts, and what matters is the layout (``scene.layout``) and attributes a
 library would not give us for free: ``data-step`` on every row, so that the
 step-through page can light up the current event, one ``class`` per kind of
-mark, ids prefixed so that several diagrams can live in one HTML page.
+mark, ids prefixed so that several diagrams can live in one HTML page, and
+a ``<title>`` on each call's row naming the line of the program that made it
+(a tooltip: ``pipe_fork.py:64  pid = os.fork()``), where that is known.
 
 A layout that cannot overlap: every text is measured (ipc.trace.textwidth,
 the font's own widths) and given a box of its own before anything is drawn.
@@ -609,7 +611,7 @@ class Plan:
         if row.pid not in self.scene.lanes:
             return ""
         lane_colour = colour[row.pid]
-        parts = [f"<g {attrs}>"]
+        parts = [f"<g {attrs}>"] + ([f"<title>{_x(row.code)}</title>"] if row.code else [])  # the line that made it
         if placed.arrow is not None:
             parts.append(self._arrow_line(placed, colour, theme, ids))
             parts += [_text(t, theme, colour.get(row.source, theme.ink)) for t in placed.texts]

@@ -83,14 +83,14 @@ class _Finder:
         return self.trace.task_label(pid, tid) if pid in self.trace.processes else self.label(pid)
 
     def wait(self, call) -> Optional[Wait]:
-        source = self.trace.processes[call.pid].source
+        source = self.trace.processes[call.pid].strace_text
 
         def during(seq: Optional[float], pid: Optional[int] = None) -> bool:
             """Did the act at ``seq`` (by ``pid``) happen while the call waited? Within one strace text,
             by the order of its lines; across two, by their clocks, which may run a little late."""
             if seq is None:
                 return False
-            if pid is None or self.trace.processes[pid].source == source:
+            if pid is None or self.trace.processes[pid].strace_text == source:
                 return call.seq < seq and (call.end_seq is None or seq <= call.end_seq)
             moment = self.time_at.get(seq)
             return moment is not None and call.start < moment and (call.end is None or moment <= call.end + SKEW)
