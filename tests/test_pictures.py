@@ -504,3 +504,22 @@ def test_cli_draws_slides_and_refuses_a_wrong_range(capsys, monkeypatch):
         with pytest.raises(SystemExit) as stop:
             main(["trace", "--svg", "s.svg", *wrong, "--", "x"])
         assert stop.value.code == 2
+
+
+def test_an_fd_passed_over_a_unix_socket_is_drawn_as_an_fd_not_as_bytes():
+    """SCM_RIGHTS: an arrow from the sendmsg to the recvmsg that carries the fd itself, its end named."""
+    trace = load("scm_rights")
+    root = ET.fromstring(svg.render(trace))
+    [arrow] = rows(root, "pass")
+    assert texts(arrow) == "fd 4 → fd 3: pipe #1 read end · SCM_RIGHTS"
+    assert 'stroke-dasharray="12 3 2 3"' in ET.tostring(arrow, encoding="unicode")  # a line of its own kind
+    assert "fd 4 → fd 3: pipe #1 read end · SCM_RIGHTS" in picture.render(trace, width=160, colour=False)
+    assert not overlaps(svg.render(trace))
+
+
+def test_bytes_the_kernel_moved_without_user_memory_are_drawn_as_zero_copy(pipe):
+    """Every message of zero_copy has a splice, tee, sendfile, copy_file_range or vmsplice at one end; none of the
+    pipe demo's does."""
+    moved = [texts(row) for row in rows(ET.fromstring(svg.render(load("zero_copy"))), "message")]
+    assert len(moved) == 8 and all("zero-copy" in text for text in moved)
+    assert not any("zero-copy" in texts(row) for row in rows(ET.fromstring(svg.render(pipe)), "message"))

@@ -312,6 +312,17 @@ def _rows(trace: Trace, everything: bool, notes: bool, threads: Optional[dict] =
                 + split,
             )
         )
+    for passed in trace.passes:  # an fd over a Unix socket: what travels is the fd itself, not bytes
+        sender, receiver = trace.calls[passed.sender], trace.calls[passed.receiver]
+        if not (shown(sender) and shown(receiver)):
+            continue
+        wait = waits.get(receiver.index)
+        at = receiver.end_seq if wait is not None and receiver.end_seq is not None else receiver.seq
+        label = trace.objects[passed.object].label if passed.object in trace.objects else passed.object
+        end = f" {passed.end} end" if passed.end in ("read", "write") else ""
+        words = f"fd {passed.sender_fd} → fd {passed.receiver_fd}: {label}{end} · SCM_RIGHTS"
+        rows.append(Row(at, 2, "arrow", lane(receiver.pid, receiver.tid), source=lane(sender.pid, sender.tid),
+                        label=words))  # fmt: skip
     for wait in trace.waits:
         call = trace.calls[wait.call]
         if wait.reason.startswith("end of file") and wait.cause_pid is not None and shown(call):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..syscalls import WOULD_BLOCK
+from ..syscalls import MOVES, WOULD_BLOCK
 from ..waitfor import Verdict
 from .describe import describe, held, milliseconds, parts, show_bytes
 from .model import Trace
@@ -52,7 +52,8 @@ class Lane:
 
 @dataclass
 class Row:
-    kind: str  # call | start | return | signal | exit | message | fork | eof | reap | wake | begin | fold | still
+    # call | start | return | signal | exit | message | pass (an fd) | fork | eof | reap | wake | begin | fold | still
+    kind: str
     pid: int  # the lane it is drawn in (an arrow's target): a process's pid, or a thread's tid
     text: str = ""
     detail: str = ""  # dimmer words after the text: how long it waited, and why it returned
@@ -230,6 +231,8 @@ def _arrivals(trace: Trace, waits: dict, lane) -> dict:
         wait = waits.get(reader.index)
         key = ("return" if wait is not None and wait.end_seq is not None else "call", reader.index)
         split = f"(part {part[message.id]} of {message.write_parts})" if message.write_parts > 1 else ""
+        if writer.name in MOVES or reader.name in MOVES:  # the kernel moved them: they never were in user memory
+            split = f"{split} zero-copy".strip()
         found.setdefault(key, []).append(
             Row(
                 "message",
@@ -239,6 +242,21 @@ def _arrivals(trace: Trace, waits: dict, lane) -> dict:
                 source=lane(writer.pid, writer.tid),
                 channel=_channel(trace, message.channel),
                 message=message.id,
+            )
+        )
+    for passed in trace.passes:  # an fd over a Unix socket (SCM_RIGHTS): what travels is the fd, not bytes
+        sender, receiver = trace.calls[passed.sender], trace.calls[passed.receiver]
+        wait = waits.get(receiver.index)
+        key = ("return" if wait is not None and wait.end_seq is not None else "call", receiver.index)
+        label = trace.objects[passed.object].label if passed.object in trace.objects else passed.object
+        end = f" {passed.end} end" if passed.end in ("read", "write") else ""
+        found.setdefault(key, []).append(
+            Row(
+                "pass",
+                lane(receiver.pid, receiver.tid),
+                f"fd {passed.sender_fd} → fd {passed.receiver_fd}: {label}{end}",
+                source=lane(sender.pid, sender.tid),
+                channel="SCM_RIGHTS",
             )
         )
     for call_index, wait in waits.items():

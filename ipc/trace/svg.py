@@ -330,7 +330,7 @@ class Plan:
             words = sorted(
                 measure(row.text, "") + (measure("  " + row.detail, "dim") if row.detail else 0)
                 for row in scene.rows
-                if row.pid in keys and row.kind not in ("message", "fold")
+                if row.pid in keys and row.kind not in ("message", "pass", "fold")
             )
             typical = words[len(words) * 9 // 10] if words else 160.0  # most rows on one line
             names = [measure(lane.label, "lane-name") for lane in scene.lanes.values() if lane.slot == slot]
@@ -375,7 +375,7 @@ class Plan:
             return Placed(row, top, 50, top + 25, [t for t in texts if t.spans[0][0]])
         if row.pid not in scene.lanes:
             return Placed(row, top, 0, top)
-        if row.kind in ("message", "fork", "eof", "reap", "wake"):
+        if row.kind in ("message", "pass", "fork", "eof", "reap", "wake"):
             return self._arrow(number, row, top)
         x = self.text_x(row.pid)
         room = self.room(number, x)
@@ -415,6 +415,7 @@ class Plan:
                 "eof": f"end of file · {row.channel}",
                 "reap": f"{row.text} → {row.channel}",
                 "wake": f"{row.text} · {row.channel}",
+                "pass": f"{row.text} · {row.channel}",  # an fd, not bytes
             }[row.kind]
             pieces = [(words, "", "grey" if row.kind == "fork" else "source")]
         room = 0.0
@@ -642,7 +643,9 @@ class Plan:
         index = self.scene.lanes[row.source].colour % len(theme.palette)
         paint, marker = theme.palette[index], f"arrow-{index}"
         dash = ""
-        if row.kind != "message":
+        if row.kind == "pass":  # an fd travels, not bytes: a line of its own kind
+            dash = ' stroke-dasharray="12 3 2 3"'
+        elif row.kind != "message":
             dash = ' stroke-dasharray="6 5"'
             if row.kind == "fork":
                 paint, marker = theme.grey, "arrow-grey"
@@ -757,7 +760,7 @@ def _split(scene: Scene, width: int, height: int, title: Optional[str]) -> list:
     parts, start, used = [], 0, 0.0
     for number, placed in enumerate(plan.rows):
         breakable = number > start and placed.row.kind not in ("fork", "begin") and (
-            plan.rows[number - 1].row.kind not in ("message", "eof", "reap", "wake")
+            plan.rows[number - 1].row.kind not in ("message", "pass", "eof", "reap", "wake")
         )  # fmt: skip
         if breakable and fixed + used + placed.height > height:
             parts.append((start, number))
