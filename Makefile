@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock trace pictures test lint bench list readme clean $(DEMOS)
+.PHONY: help venv demo deadlock trace pictures test lint bench list readme docs clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -55,6 +55,9 @@ list: venv ## list the demos
 
 readme: venv ## rewrite the README's demo table from the catalog
 	$(IPC) list --update-readme README.md
+
+docs: venv ## rewrite docs/cli.md, the command-line reference, from the program's own --help
+	$(PY) -m ipc.reference > docs/cli.md
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache *.egg-info

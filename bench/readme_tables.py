@@ -4,7 +4,7 @@
 
 Prints two Markdown tables: round-trip medians at the smallest size in each
 placement (and at 1 MiB), and stream throughput at the size nearest 64 KiB;
-then the run's targets. Only reads the file: measure with `make bench`.
+then what was expected of each mechanism, judged. Only reads the file: measure with `make bench`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> int:
                 for placement in ("same-cpu", "two-cpus", "unpinned")
             ]
             print(f"| {s['mechanism']} | {r['label']} | " + " | ".join(cells) + " |")
-    print("\nTargets:\n")
+    print("\nWhat was expected, and what this run found:\n")
     for target in document["targets"]:
         verdict = {True: "met", False: "not met", None: "reported"}[target["met"]]
         measured = f"{target['measured']:.2f}x ({target['detail']})" if target["measured"] is not None else "-"

@@ -1,4 +1,4 @@
-"""The ``ipc`` command (also ``python -m ipc``).
+"""The ipc command (also python -m ipc): run, watch, trace, check and measure the demos, or any program.
 
     ipc list                  one line per demo: name, then what it shows
     ipc run NAME [NAME...]    run demos through the harness and check them

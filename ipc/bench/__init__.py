@@ -10,7 +10,7 @@ runner     the plan of a run, and running it
 stats      percentiles, spread, stability
 machine    the machine the figures come from
 tables     the terminal tables of the figures, and the labels they go by
-targets    ratios side by side, the issue's targets judged, the why of each mechanism
+targets    ratios side by side, the expectations judged, the why of each mechanism
 report     the whole report put together, and its JSON
 chart      the SVG chart
 """

@@ -1,4 +1,4 @@
-"""What a run shows beyond its tables: ratios measured side by side, the issue's targets judged from
+"""What a run shows beyond its tables: ratios measured side by side, the expectations judged from
 them, and why each mechanism costs what it does.
 
 Ratios come from one run, never from two: raw Python over C and the project's
@@ -160,7 +160,7 @@ STREAM_MECHANISMS = ("pipe", "fifo", "socketpair", "unix", "tcp4", "tcp6")
 
 
 def targets(outcomes: Sequence[Outcome]) -> list:
-    """The issue's targets, each with what was measured and whether it is met (None: reported, no limit).
+    """The expectations, each with what was measured and whether it is met (None: reported, no limit).
     Each is judged in every placement that was measured, and says which."""
     found = _index(outcomes)
     sizes = sorted({o.spec.size for o in outcomes})
@@ -247,7 +247,7 @@ def _target(text: str, measured: Optional[tuple], limit: Optional[float], lower_
 
 
 def target_lines(found: list, elapsed: Optional[float], quick: bool, whole: bool = True) -> list:
-    lines = ["Targets (issue 13), measured side by side in this run:"]
+    lines = ["What was expected of each mechanism, measured side by side in this run:"]
     for target in found:
         measured = target["measured"]
         verdict = {True: "met", False: "NOT met", None: "reported" if measured is not None else "-"}[target["met"]]

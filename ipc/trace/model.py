@@ -1,7 +1,7 @@
 """The trace model: what the kernel did, as processes, fds, objects, messages and waits. Pure.
 
 Built by ``ipc.trace.build.build`` from strace's text; read by every
-renderer (the terminal picture, the JSON export, and the pictures of issue 11).
+renderer (the terminal picture, the JSON export, the SVG, the step page, Perfetto and Mermaid).
 
 Positions. Every record of every strace text gets a place on one time line,
 ``seq`` (several texts are merged by their timestamps). A call has a ``seq``
