@@ -305,7 +305,10 @@ def test_the_step_page_shows_each_processs_code_with_the_line_of_each_step_lit()
             assert event == f"pipe_fork.py:{call.source.line}{demo[call.source.line - 1].strip()}", what
             other = cards[trace.processes[server if call.pid == client else client].label]
             if what == "reply":  # the client waits in its read meanwhile: marked where
-                assert other["kind"] == "blocked" and "reader.receive()" in other["line"]
+                receive = next(
+                    line for line in demo if ".receive()" in line and "reply" in line
+                )  # its read, as written
+                assert other["kind"] == "blocked" and other["line"] == receive
                 assert other["library"].startswith("made inside MessageReader.receive (stream.py:")
             if what == "fork":  # the child begins where its parent forked it
                 assert other["kind"] == "last" and other["line"].strip() == "pid = os.fork()"
