@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, why_no_strace
 
 from ipc import catalog, procfs
 from ipc.harness import run_demo
@@ -32,15 +32,7 @@ ONE_PROGRAM = [demo for demo in BROKEN if demo.server is None]  # ipc watch runs
 
 
 def _why_not() -> str:
-    if not procfs.AVAILABLE:
-        return "needs Linux's /proc"
-    from ipc.trace import runner
-
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return ""
+    return "needs Linux's /proc" if not procfs.AVAILABLE else why_no_strace() or ""
 
 
 pytestmark = pytest.mark.skipif(bool(_why_not()), reason=_why_not())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pictures_check import mermaid_grammar, overlaps
+from support import why_no_strace
 
 from ipc.cli import main
 from ipc.trace import build, mermaid, page, perfetto, picture, svg
@@ -299,16 +300,6 @@ def test_cli_writes_every_picture_and_says_when_it_cannot(capsys, monkeypatch):
     assert capsys.readouterr().err.strip().endswith("a.svg: No such file or directory")
 
 
-def _why_no_strace():
-    from ipc.trace import runner
-
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
 def structure(text: str) -> dict:
     """What a picture of the pipe demo shows that does not change from run to run (not pids, times, interleaving)."""
     root = ET.fromstring(text)
@@ -324,7 +315,7 @@ def structure(text: str) -> dict:
     return found
 
 
-@pytest.mark.skipif(_why_no_strace() is not None, reason=_why_no_strace() or "")
+@pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 def test_the_committed_svg_is_what_make_pictures_draws_today():
     """docs/pipe.svg (the README's picture) against a fresh trace of the pipe demo: redraw it with make pictures."""
     import sys

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from browser import Browser, why_no_chromium
+from support import why_no_strace
 
 from ipc.trace import build, page, svg
 from ipc.trace.report import Section, render_demo, render_report
@@ -193,17 +194,7 @@ def test_report_contents_and_demo_pages_open_and_fetch_nothing():
         assert any(url.startswith("http://127.0.0.1:9/") for url in tab.requests()) and tab.problems()
 
 
-def _why_no_strace():
-    from ipc.trace import runner
-
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
-@pytest.mark.skipif(_why_no_strace() is not None, reason=_why_no_strace() or "")
+@pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 def test_pages_of_real_traces_the_pipe_demo_and_a_deadlock():
     from ipc.trace import runner
 
@@ -266,7 +257,7 @@ CODE = """(() => Array.from(document.querySelectorAll("#processes .process")).ma
 }))()"""
 
 
-@pytest.mark.skipif(_why_no_strace() is not None, reason=_why_no_strace() or "")
+@pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 def test_the_step_page_shows_each_processs_code_with_the_line_of_each_step_lit():
     """ipc trace pipe --html, as the CLI traces it (from each program's main()): at three steps, each process's
     card shows its file scrolled to its line, lit for this step's process and marked where the other is blocked;

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from pictures_check import mermaid_grammar, overlaps
 from sources_check import share, unexplained
+from support import why_no_strace
 
 from ipc import catalog
 from ipc.console import Console
@@ -32,18 +33,7 @@ from ipc.trace import mermaid, page, perfetto
 from ipc.trace.report import DEADLOCKED
 from ipc.trace.sources import lesson_call
 
-
-def _why_not() -> str | None:
-    from ipc.trace import runner
-
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+pytestmark = pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 SVGS = re.compile(r"<svg xmlns=.*?</svg>", re.S)
 
 

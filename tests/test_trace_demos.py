@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import DEMOS, ROOT
+from support import DEMOS, ROOT, why_no_strace
 
 from ipc.catalog import Demo, Program
 from ipc.harness import run_demo
@@ -33,15 +33,7 @@ REPLIES = [b"1 HELLO\n", b"2 HOW ARE YOU?\n", "3 GRÜSSE AUS DER PIPE\n".encode(
 DEADLINE = 30.0
 
 
-def _why_not() -> str | None:
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+pytestmark = pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 
 
 def trace(script: str, *args: str, deadlock: bool = False):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import trace_oracle
-from support import ROOT
+from support import ROOT, why_no_strace
 
 from ipc.trace import build, finding, runner
 from ipc.trace.describe import describe, show_bytes, wait_text
@@ -32,15 +32,7 @@ DEADLINE = 60.0
 MANY_WRITERS_RUNS = 5
 
 
-def _why_not() -> str | None:
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+pytestmark = pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 
 NEEDS = {  # tool -> how to get it (Debian, Ubuntu)
     "cc": "no C compiler (cc): apt-get install gcc",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from sources_check import file_line, share, unexplained
-from support import ROOT
+from support import ROOT, why_no_strace
 
 from ipc.trace import export, runner
 from ipc.trace.sources import lesson_call, unknown
@@ -30,15 +30,7 @@ from ipc.watch import watch
 DEADLINE = 60.0
 
 
-def _why_not() -> str | None:
-    try:
-        runner.check_strace()
-    except runner.TraceError as error:
-        return str(error)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+pytestmark = pytest.mark.skipif(why_no_strace() is not None, reason=why_no_strace() or "")
 
 PROGRAM = """
     import multiprocessing
