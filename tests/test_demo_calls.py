@@ -85,7 +85,9 @@ def segments(trace) -> list[tuple[str, int, list]]:
 
 
 def script_of(demo: catalog.Demo, program: str) -> str | None:
-    return next((script for script in demo.scripts if script.rsplit("/", 1)[-1] == program), None)
+    """The demo's script that the trace names program: tcp_server.py, or c/tcp_server.c (its program tcp_server)."""
+    names = {script: script.rsplit("/", 1)[-1].removesuffix(".c") for script in demo.scripts}
+    return next((script for script, name in names.items() if name == program), None)
 
 
 def problems(script: str, calls: list) -> list[str]:
