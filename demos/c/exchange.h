@@ -237,4 +237,97 @@ static inline void usage_if_asked(int argc, char *argv[], const char *usage, con
         }
 }
 
+/* Bytes out on a stream: send() on a socket (blocking: all of it, or an error), write() until all is out elsewhere */
+static inline int put(int fd, int is_socket, const char *data, size_t length)
+{
+    if (is_socket)
+        return send(fd, data, length, 0) == (ssize_t) length ? 0 : -1;
+    return write_all(fd, data, length) == (ssize_t) length ? 0 : -1;
+}
+
+/* The server's side of one conversation on a stream: answer each request until the client's end of file;
+   a bad request, or none within the deadline, gets an error line, then a graceful hang-up on a socket */
+static inline void serve(int in_fd, int out_fd, int is_socket, const char *peer, int idle)
+{
+    static char request[MAX_MESSAGE], reply[2 * MAX_MESSAGE], why[300], peer_name[sizeof(struct sockaddr_un) + 64];
+    snprintf(peer_name, sizeof peer_name, "%s", peer);
+    struct lines in = { .fd = in_fd, .is_socket = is_socket };
+    int length, seq = 0;
+    while ((length = next_line(&in, request)) >= 0) {
+        said_received(request, length);
+        size_t size = answer_to(++seq, request, length, reply, why);
+        if (size == 0)
+            break;
+        said_sent(reply, size);         /* said before it is written: cause before effect in the output */
+        if (put(out_fd, is_socket, reply, size) == -1) {
+            say("error from %s: %s", peer_name, strerror(errno));
+            return;
+        }
+    }
+    if (length == LINE_END) {
+        if (is_socket)
+            say("%s closed the connection", peer_name);
+        else
+            say("end of file: %s closed its write end", peer_name);
+        return;
+    }
+    if (length == LINE_ERROR && errno == EAGAIN)
+        snprintf(why, sizeof why, "no whole request within %d s", idle);    /* SO_RCVTIMEO ran out */
+    else if (length == LINE_ERROR)
+        snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (length == LINE_TOO_LONG)
+        snprintf(why, sizeof why, "message too long: no newline in its first %d bytes", MAX_MESSAGE);
+    else if (length == LINE_CUT)
+        snprintf(why, sizeof why, "stream ended in the middle of a message");
+    say("error from %s: %s", peer_name, why);
+    size_t size = snprintf(reply, sizeof reply, "error: %s\n", why);
+    said_sent(reply, size);
+    put(out_fd, is_socket, reply, size);
+    if (is_socket) {
+        shutdown(out_fd, SHUT_WR);      /* a graceful hang-up: a close() with bytes unread would send a reset */
+        while (recv(in_fd, request, sizeof request, 0) > 0)
+            continue;                   /* until its end of file (or the deadline) */
+    }
+}
+
+/* The client's side on a stream: each request (or the sample's), then its answer, checked; exit 1 on any
+   failure, saying why. Sockets: send() and recv(), whose deadline the caller set (SO_RCVTIMEO) */
+static inline void converse(int in_fd, int out_fd, int is_socket, char *requests[], int count)
+{
+    static char *sample[] = { "hello", "how are you?", "Grüße aus der Pipe", "bye" };
+    static char request[MAX_MESSAGE + 1], reply[MAX_MESSAGE], expected[2 * MAX_MESSAGE], why[300];
+    if (count == 0) {
+        requests = sample;
+        count = sizeof sample / sizeof sample[0];
+    }
+    struct lines in = { .fd = in_fd, .is_socket = is_socket };
+    for (int seq = 1; seq <= count; seq++) {
+        size_t size = snprintf(request, sizeof request, "%s\n", requests[seq - 1]);
+        if (size > MAX_MESSAGE || strchr(requests[seq - 1], '\n')) {
+            say("error: message too long, or with a newline: refused before it is said");
+            exit(EXIT_FAILURE);
+        }
+        said_sent(request, size);
+        if (put(out_fd, is_socket, request, size) == -1)
+            fail(is_socket ? "send" : "write");
+        int length = next_line(&in, reply);   /* recv() or read() until a whole line is in */
+        if (length == LINE_ERROR && errno == EAGAIN) {
+            say("error: no answer within %d s: the server accepted us but says nothing", CLIENT_PATIENCE);
+            exit(EXIT_FAILURE);
+        }
+        if (length == LINE_ERROR)
+            fail(is_socket ? "recv" : "read");
+        if (length < 0) {
+            say("error: the server closed its end before answering");
+            exit(EXIT_FAILURE);
+        }
+        said_received(reply, length);
+        size_t wanted = answer_to(seq, request, size - 1, expected, why);
+        if (wanted == 0 || (size_t) length != wanted - 1 || memcmp(reply, expected, length) != 0) {
+            say("error: expected %s in answer", quoted(expected, wanted ? wanted - 1 : 0));
+            exit(EXIT_FAILURE);
+        }
+    }
+}
+
 #endif

@@ -14,7 +14,6 @@ Run it
 #include "exchange.h"
 #include <getopt.h>
 
-static void converse(int fd, char *requests[], int count);
 static int options(int argc, char *argv[], const char **host, const char **port);
 
 int main(int argc, char *argv[])
@@ -53,50 +52,11 @@ int main(int argc, char *argv[])
         fail("getsockname");
     say("connected %s -> %s", address((struct sockaddr *) &mine, my_length),
         address((struct sockaddr *) &theirs, their_length));
-    converse(fd, argv + first, argc - first);
+    set_deadline(fd, SO_RCVTIMEO, CLIENT_PATIENCE);    /* a recv() that waits that long fails with EAGAIN */
+    converse(fd, fd, 1, argv + first, argc - first);   /* send() each request, recv() its answer */
     close(fd);                          /* the server's recv() returns 0: our end of file */
     say("closed the connection");
     return EXIT_SUCCESS;
-}
-
-/* Send each request, then read its answer: the server speaks only when asked */
-static void converse(int fd, char *requests[], int count)
-{
-    static char *sample[] = { "hello", "how are you?", "Gr\u00fc\u00dfe aus der Pipe", "bye" };
-    char request[MAX_MESSAGE + 1], reply[MAX_MESSAGE], expected[2 * MAX_MESSAGE], why[200];
-    if (count == 0) {
-        requests = sample;
-        count = sizeof sample / sizeof sample[0];
-    }
-    set_deadline(fd, SO_RCVTIMEO, CLIENT_PATIENCE);    /* a recv() that waits that long fails with EAGAIN */
-    struct lines in = { .fd = fd, .is_socket = 1 };
-    for (int seq = 1; seq <= count; seq++) {
-        size_t size = snprintf(request, sizeof request, "%s\n", requests[seq - 1]);
-        if (size > MAX_MESSAGE || strchr(requests[seq - 1], '\n')) {
-            say("error: message too long, or with a newline: refused before it is said");
-            exit(EXIT_FAILURE);
-        }
-        said_sent(request, size);
-        if (send(fd, request, size, 0) != (ssize_t) size)    /* blocking: all of it, or an error */
-            fail("send");
-        int length = next_line(&in, reply);   /* recv() until a whole line is in */
-        if (length == LINE_ERROR && errno == EAGAIN) {
-            say("error: no answer within %d s: the server accepted us but says nothing", CLIENT_PATIENCE);
-            exit(EXIT_FAILURE);
-        }
-        if (length == LINE_ERROR)
-            fail("recv");
-        if (length < 0) {
-            say("error: the server closed the connection before answering");
-            exit(EXIT_FAILURE);
-        }
-        said_received(reply, length);
-        size_t wanted = answer_to(seq, request, size - 1, expected, why);
-        if (wanted == 0 || (size_t) length != wanted - 1 || memcmp(reply, expected, length) != 0) {
-            say("error: expected %s in answer", quoted(expected, wanted ? wanted - 1 : 0));
-            exit(EXIT_FAILURE);
-        }
-    }
 }
 
 static int options(int argc, char *argv[], const char **host, const char **port)
@@ -119,7 +79,7 @@ static int options(int argc, char *argv[], const char **host, const char **port)
     return optind;                      /* the messages, if any, start here */
 }
 
-/* DETAILS (the rest of this program's text, as tcp_client.py's --help has it)
+/* DETAILS: the rest of this program's text (as tcp_client.py's --help has it)
 
 System calls, in order
     getaddrinfo(host, port) -> for each result: socket() -> connect() ->

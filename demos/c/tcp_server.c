@@ -14,7 +14,6 @@ Run it
 #include "exchange.h"
 #include <getopt.h>
 
-static void serve_client(int fd, const char *peer, int idle);
 static void options(int argc, char *argv[], const char **host, const char **port, int *clients, int *idle);
 
 int main(int argc, char *argv[])
@@ -66,52 +65,13 @@ int main(int argc, char *argv[])
             fail("getsockname");
         const char *who = address((struct sockaddr *) &peer, peer_length);
         say("accepted %s <- %s", address((struct sockaddr *) &mine, length), who);
-        serve_client(fd, who, idle);
+        set_deadline(fd, SO_RCVTIMEO, idle);    /* a recv() that waits --idle seconds fails with EAGAIN */
+        set_deadline(fd, SO_SNDTIMEO, idle);
+        serve(fd, fd, 1, who, idle);    /* recv() requests, send() answers, until recv() returns 0 */
         close(fd);
     }
     close(listener);
     return EXIT_SUCCESS;
-}
-
-/* Answer each request until the client closes: recv() returns 0, its end of file */
-static void serve_client(int fd, const char *peer, int idle)
-{
-    char peer_name[sizeof(struct sockaddr_un) + 64], request[MAX_MESSAGE], reply[2 * MAX_MESSAGE], why[200];
-    snprintf(peer_name, sizeof peer_name, "%s", peer);
-    set_deadline(fd, SO_RCVTIMEO, idle);    /* a recv() that waits --idle seconds fails with EAGAIN */
-    set_deadline(fd, SO_SNDTIMEO, idle);
-    struct lines in = { .fd = fd, .is_socket = 1 };
-    int length, seq = 0;
-    while ((length = next_line(&in, request)) >= 0) {
-        said_received(request, length);
-        size_t size = answer_to(++seq, request, length, reply, why);
-        if (size == 0)
-            break;
-        said_sent(reply, size);
-        if (send(fd, reply, size, 0) != (ssize_t) size) {    /* blocking: all of it, or an error */
-            say("error from %s: send: %s", peer_name, strerror(errno));
-            return;
-        }
-    }
-    if (length == LINE_END) {
-        say("%s closed the connection", peer_name);
-        return;
-    }
-    if (length == LINE_ERROR && errno == EAGAIN)
-        snprintf(why, sizeof why, "no whole request within %d s", idle);    /* SO_RCVTIMEO ran out */
-    else if (length == LINE_ERROR)
-        snprintf(why, sizeof why, "%s", strerror(errno));
-    else if (length == LINE_TOO_LONG)
-        snprintf(why, sizeof why, "message too long: no newline in its first %d bytes", MAX_MESSAGE);
-    else if (length == LINE_CUT)
-        snprintf(why, sizeof why, "stream ended in the middle of a message");
-    say("error from %s: %s", peer_name, why);
-    size_t size = snprintf(reply, sizeof reply, "error: %s\n", why);
-    said_sent(reply, size);
-    send(fd, reply, size, MSG_NOSIGNAL);
-    shutdown(fd, SHUT_WR);              /* a graceful hang-up: a close() with bytes unread would send a reset */
-    while (recv(fd, request, sizeof request, 0) > 0)
-        continue;                       /* until its end of file (or the deadline) */
 }
 
 static void options(int argc, char *argv[], const char **host, const char **port, int *clients, int *idle)
@@ -135,7 +95,7 @@ static void options(int argc, char *argv[], const char **host, const char **port
     }
 }
 
-/* DETAILS (what --help adds in tcp_server.py's; here, the rest of this program's text)
+/* DETAILS: the rest of this program's text (as tcp_server.py's --help has it)
 
 System calls, in order
     getaddrinfo(host, port, AI_PASSIVE) -> socket() -> setsockopt(SO_REUSEADDR)

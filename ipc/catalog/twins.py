@@ -5,10 +5,13 @@ the Python pair: the exchange is the protocol (ipc/protocol.py), not a Python ar
 saying how to get a compiler, where there is no cc (ipc.cprograms builds them into build/).
 """
 
+import sys
+
 from . import Demo, Program, c_demo
 
 TCP_SERVER_ARGS = ("--host", "127.0.0.1", "--clients", "2")
-TCP_CLIENT_ARGS = ("--host", "{host}", "--port", "{port}")
+TCP_CLIENT_ARGS = ("--host", "{host}", "--port", "{port}")  # UDP's clients too
+UDP_SERVER_ARGS = ("--host", "127.0.0.1", "--clients", "2")
 
 DEMOS = [
     c_demo(demo)
@@ -35,6 +38,75 @@ DEMOS = [
             teaches="tcp_client.py against the C server: the same checks pass either way round",
             server=Program("c/tcp_server.c", TCP_SERVER_ARGS),
             client=Program("tcp_client.py", TCP_CLIENT_ARGS),
+            clients=2,
+        ),
+        Demo(
+            name="pipe-c",
+            mechanism="fork + two pipes, in C",
+            teaches="pipe in C: int fds[2], [0] reads, [1] writes; the child ends with _exit()",
+            client=Program("c/pipe_fork.c"),
+        ),
+        Demo(
+            name="unix-c",
+            mechanism="Unix-domain stream socket, in C",
+            teaches="unix in C: a struct sockaddr_un, memset, the path in sun_path, unlink() on every way out",
+            server=Program("c/unix_stream_server.c", ("--clients", "2")),
+            client=Program("c/unix_stream_client.c", ("--path", "{path}")),
+            clients=2,
+        ),
+        Demo(
+            name="unix-c-client",
+            mechanism="Unix stream: a C client, the Python server",
+            teaches="the C client against unix_stream_server.py",
+            server=Program("unix_stream_server.py", ("--clients", "2")),
+            client=Program("c/unix_stream_client.c", ("--path", "{path}")),
+            clients=2,
+        ),
+        Demo(
+            name="unix-c-server",
+            mechanism="Unix stream: the Python client, a C server",
+            teaches="unix_stream_client.py against the C server",
+            server=Program("c/unix_stream_server.c", ("--clients", "2")),
+            client=Program("unix_stream_client.py", ("--path", "{path}")),
+            clients=2,
+        ),
+        Demo(
+            name="udp-c",
+            mechanism="UDP over IPv4 loopback, in C",
+            teaches="udp4 in C: recvfrom() fills a sockaddr_storage and its length, sendto() answers that address",
+            server=Program("c/udp_server.c", UDP_SERVER_ARGS),
+            client=Program("c/udp_client.c", TCP_CLIENT_ARGS),
+            clients=2,
+        ),
+        Demo(
+            name="udp-c-client",
+            mechanism="UDP: a C client, the Python server",
+            teaches="the C client against udp_server.py: one datagram per message either way",
+            server=Program("udp_server.py", UDP_SERVER_ARGS),
+            client=Program("c/udp_client.c", TCP_CLIENT_ARGS),
+            clients=2,
+        ),
+        Demo(
+            name="udp-c-server",
+            mechanism="UDP: the Python client, a C server",
+            teaches="udp_client.py against the C server",
+            server=Program("c/udp_server.c", UDP_SERVER_ARGS),
+            client=Program("udp_client.py", TCP_CLIENT_ARGS),
+            clients=2,
+        ),
+        Demo(
+            name="dup2-c",
+            mechanism="fork + pipes + dup2 + exec, in C",
+            teaches="dup2 in C: every fd survives exec unless close-on-exec, so the originals must be closed",
+            client=Program("c/dup2_parent.c", ("--server", sys.executable, "demos/stdio_server.py", "--")),
+            also_runs=("stdio_server.py",),
+        ),
+        Demo(
+            name="fifo-c-client",
+            mechanism="named pipes: a C client, the Python server",
+            teaches="mkfifo(), open() that waits for the other side, an alarm() for a deadline, in C",
+            server=Program("fifo_server.py", ("--clients", "2")),
+            client=Program("c/fifo_client.c", ("--dir", "{dir}")),
             clients=2,
         ),
     ]
