@@ -40,7 +40,7 @@ SAME_CALL = {
 }
 CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 WOULD_BLOCK = syscalls.WOULD_BLOCK
-BLOCKING_DEMOS = ("tcp4", "tcp6", "unix", "udp4", "udp6", "unix-dgram", "fork-server")
+BLOCKING_DEMOS = ("tcp4", "tcp6", "unix", "udp4", "udp6", "unix-dgram", "fork-server", "tcp-c", "unix-c", "udp-c")
 EXCHANGE_DEMOS = [demo for demo in catalog.all_demos() if demo.kind == "exchange"]
 
 

@@ -5,9 +5,39 @@ the Python pair: the exchange is the protocol (ipc/protocol.py), not a Python ar
 saying how to get a compiler, where there is no cc (ipc.cprograms builds them into build/).
 """
 
+import re
+import socket
 import sys
 
+from ..transcript import Transcript
 from . import Demo, Program, c_demo
+
+FAMILIES = {"AF_INET": socket.AF_INET, "AF_INET6": socket.AF_INET6}
+TYPES = {"SOCK_STREAM": socket.SOCK_STREAM, "SOCK_DGRAM": socket.SOCK_DGRAM, "SOCK_RAW": socket.SOCK_RAW}
+
+
+def check_showip_c(transcript: Transcript) -> list[str]:
+    """Each name's list is the one Python's getaddrinfo() gives here (the same resolver, asked independently),
+    and the name nobody knows failed with gai_strerror's words."""
+    said: dict[str, set] = {}
+    name = None
+    for text in transcript.texts("showip"):
+        if match := re.match(r"^(\S+): (\d+) results?$", text):
+            name = match[1]
+            said[name] = set()
+        elif (match := re.match(r"^  (AF_INET6?)\s+(SOCK_\w+)\s+\S+\s+(\S+)$", text)) and name:
+            said[name].add((FAMILIES[match[1]], TYPES.get(match[2]), match[3]))
+    problems = []
+    for name in ("localhost", socket.gethostname(), "127.0.0.1", "::1"):
+        expected = {(family, kind, where[0]) for family, kind, _, _, where in socket.getaddrinfo(name, None)}
+        if said.get(name) != expected:
+            problems.append(
+                f"getaddrinfo({name!r}) in C listed {sorted(said.get(name, ()))}, expected {sorted(expected)}"
+            )
+    if not any(text.startswith("nowhere.invalid: no address: getaddrinfo: ") for text in transcript.texts("showip")):
+        problems.append("nowhere.invalid did not fail with gai_strerror's words")
+    return problems
+
 
 TCP_SERVER_ARGS = ("--host", "127.0.0.1", "--clients", "2")
 TCP_CLIENT_ARGS = ("--host", "{host}", "--port", "{port}")  # UDP's clients too
@@ -107,6 +137,23 @@ DEMOS = [
             teaches="mkfifo(), open() that waits for the other side, an alarm() for a deadline, in C",
             server=Program("fifo_server.py", ("--clients", "2")),
             client=Program("c/fifo_client.c", ("--dir", "{dir}")),
+            clients=2,
+        ),
+        Demo(
+            name="showip-c",
+            mechanism="getaddrinfo, in C",
+            teaches="the notes' showip: follow ai_next to NULL, cast ai_addr to its family's struct, inet_ntop, "
+            "freeaddrinfo; gai_strerror for a name nobody knows",
+            client=Program("c/showip.c"),
+            kind="runs",
+            check=check_showip_c,
+        ),
+        Demo(
+            name="select-server-c",
+            mechanism="TCP, one process, poll() in C",
+            teaches="select-server in C: an array of struct pollfd, O_NONBLOCK with fcntl, a table of clients",
+            server=Program("c/poll_server.c", TCP_SERVER_ARGS),
+            client=Program("tcp_client.py", TCP_CLIENT_ARGS),
             clients=2,
         ),
     ]
