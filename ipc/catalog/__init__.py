@@ -32,6 +32,7 @@ GROUPS = (
     "lessons_streams",
     "lessons_addresses",
     "lessons_sockets",
+    "lessons_notes",
     "protocols",
 )
 

@@ -1,0 +1,82 @@
+"""The lessons the notes raise that the other demos did not show: TIME_WAIT, a reset over TCP, when a full
+queue is an error, the notes' open questions, clients that overlap, and a lossy link.
+
+Each is a demo of kind "runs" (the overlap ones run the fork and poll servers): its programs say what they
+measured, and the check below fails the run unless the behaviour the lesson teaches was seen.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..transcript import Transcript
+from . import Demo, Program
+
+TIME_WAIT_RESULT = re.compile(
+    r"^result: first=(reuse|plain) port=(\d+) time_wait=(yes|no) without=(\w+) with=(\w+)$"
+)
+
+
+def check_time_wait(transcript: Transcript) -> list[str]:
+    """Both rounds measured; TIME_WAIT seen in the kernel's table; without SO_REUSEADDR the restart fails; with
+    it, it binds only where the first server had set it too."""
+    results = {m[1]: m.groups()[1:] for text in transcript.texts("server") if (m := TIME_WAIT_RESULT.match(text))}
+    if set(results) != {"reuse", "plain"}:
+        return [f"expected a round whose first server set SO_REUSEADDR and one that did not, saw {sorted(results)}"]
+    expected = {"reuse": ("yes", "EADDRINUSE", "bound"), "plain": ("yes", "EADDRINUSE", "EADDRINUSE")}
+    problems = []
+    for first, (port, *seen) in results.items():
+        if tuple(seen) != expected[first]:
+            problems.append(f"first server {first}: time_wait, without, with = {seen}, expected {expected[first]}")
+        if not any(re.search(rf":{port} -> \S+ TIME_WAIT$", t) for t in transcript.texts("kernel")):
+            problems.append(f"the kernel's table showed no TIME_WAIT end on port {port}")
+    return problems
+
+
+def _has(texts: list[str], pattern: str) -> bool:
+    return any(re.search(pattern, text) for text in texts)
+
+
+def check_tcp_reset(transcript: Transcript) -> list[str]:
+    """For each SIGPIPE action: the first send succeeded, a reset came back, then EPIPE (ignored) or death by
+    signal 13 (default); and close() with unread bytes reset the peer, where after reading them it did not."""
+    server, client = transcript.texts("server"), transcript.texts("client")
+    problems = []
+    for action in ("SIG_IGN", "SIG_DFL"):
+        if not _has(server, rf"^SIGPIPE {action}: first send\(\) after the peer closed -> \d+ bytes, no error$"):
+            problems.append(f"SIGPIPE {action}: the first send() after the peer closed did not succeed")
+        if not _has(server, rf"^SIGPIPE {action}: the reset came back: poll\(\) says .*POLLERR"):
+            problems.append(f"SIGPIPE {action}: no reset came back (POLLERR) after the first send()")
+    if not _has(server, r"^SIGPIPE SIG_IGN: second send\(\) -> BrokenPipeError: errno \d+ \(EPIPE\)$"):
+        problems.append("with SIGPIPE ignored, the second send() did not fail with EPIPE")
+    if not _has(server, r"^SIGPIPE SIG_IGN: writer \d+ exited with status 0$"):
+        problems.append("with SIGPIPE ignored, the writer did not live on")
+    if not _has(server, r"^SIGPIPE SIG_DFL: writer \d+ was killed by signal 13 \(SIGPIPE\)$"):
+        problems.append("with SIGPIPE at its default, the second send() did not kill the writer (signal 13)")
+    if not _has(client, r"^the server read everything, then close\(\): recv\(\) -> b'': end of file$"):
+        problems.append("a close() after reading everything did not give the peer a plain end of file")
+    if not _has(client, r"^the server left \d+ bytes unread, then close\(\): recv\(\) -> ConnectionResetError: .*ECONNRESET"):
+        problems.append("a close() with bytes unread did not reset the peer (ECONNRESET)")
+    return problems
+
+
+DEMOS = [
+    Demo(
+        name="time-wait",
+        mechanism="TCP TIME_WAIT, bind() and SO_REUSEADDR",
+        teaches="the side that closes first waits in TIME_WAIT: a restarted server's bind() gets EADDRINUSE, "
+        "unless SO_REUSEADDR is set (on Linux, by the old server too)",
+        client=Program("time_wait.py"),
+        kind="runs",
+        check=check_time_wait,
+    ),
+    Demo(
+        name="tcp-reset",
+        mechanism="TCP after the peer closed: send(), recv(), a reset",
+        teaches="the first send() to a closed peer succeeds and brings back a reset; the second gets EPIPE and "
+        "SIGPIPE (death, unless ignored); a close() with bytes unread resets the peer: ECONNRESET",
+        client=Program("tcp_reset.py"),
+        kind="runs",
+        check=check_tcp_reset,
+    ),
+]
