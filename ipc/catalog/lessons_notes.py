@@ -7,14 +7,13 @@ measured, and the check below fails the run unless the behaviour the lesson teac
 
 from __future__ import annotations
 
+import os
 import re
 
 from ..transcript import Transcript
 from . import Demo, Program
 
-TIME_WAIT_RESULT = re.compile(
-    r"^result: first=(reuse|plain) port=(\d+) time_wait=(yes|no) without=(\w+) with=(\w+)$"
-)
+TIME_WAIT_RESULT = re.compile(r"^result: first=(reuse|plain) port=(\d+) time_wait=(yes|no) without=(\w+) with=(\w+)$")
 
 
 def check_time_wait(transcript: Transcript) -> list[str]:
@@ -55,8 +54,36 @@ def check_tcp_reset(transcript: Transcript) -> list[str]:
         problems.append("with SIGPIPE at its default, the second send() did not kill the writer (signal 13)")
     if not _has(client, r"^the server read everything, then close\(\): recv\(\) -> b'': end of file$"):
         problems.append("a close() after reading everything did not give the peer a plain end of file")
-    if not _has(client, r"^the server left \d+ bytes unread, then close\(\): recv\(\) -> ConnectionResetError: .*ECONNRESET"):
+    if not _has(
+        client, r"^the server left \d+ bytes unread, then close\(\): recv\(\) -> ConnectionResetError: .*ECONNRESET"
+    ):
         problems.append("a close() with bytes unread did not reset the peer (ECONNRESET)")
+    return problems
+
+
+def check_queue_full(transcript: Transcript) -> list[str]:
+    """EAGAIN at once from a full Unix queue, a blocking connect that waited in the kernel, ETIMEDOUT after the
+    few SYN retries TCP_SYNCNT allows, and (where a namespace can be made) a drop at 0, a reset at 1."""
+    server, client = transcript.texts("server"), transcript.texts("client")
+    problems = []
+    if not _has(client, r"^non-blocking connect\(\) to the full queue -> errno \d+ \(EAGAIN\), at once$"):
+        problems.append("a non-blocking connect() to a full Unix queue did not fail with EAGAIN")
+    if not (
+        _has(server, r"is blocked in connect\(\) \(wchan unix_wait_for_peer\)")
+        and _has(client, r"^blocking connect\(\) returned after [\d.]+ ms, once accept\(\) made room$")
+    ):
+        problems.append("a blocking connect() was not seen waiting in the kernel, then let in by accept()")
+    timed_out = [
+        m for t in client if (m := re.search(r"TCP_SYNCNT=1 -> errno \d+ \(ETIMEDOUT\).* after ([\d.]+) s$", t))
+    ]
+    if not timed_out or not 2.0 <= float(timed_out[0][1]) < 10:
+        problems.append("connect() with TCP_SYNCNT=1 to a full queue did not fail with ETIMEDOUT after its ~3 s")
+    shown = [
+        _has(client, rf"^tcp_abort_on_overflow={v}: .*{what}")
+        for v, what in ((0, "nothing within"), (1, r"\(ECONNRESET\)"))
+    ]
+    if not all(shown) and (os.geteuid() == 0 or not _has(server, r"^tcp_abort_on_overflow: not shown here: ")):
+        problems.append("tcp_abort_on_overflow: the drop at 0 and the reset at 1 were not both seen")
     return problems
 
 
@@ -78,5 +105,15 @@ DEMOS = [
         client=Program("tcp_reset.py"),
         kind="runs",
         check=check_tcp_reset,
+    ),
+    Demo(
+        name="queue-full",
+        mechanism="a full listen queue: AF_UNIX, TCP_SYNCNT, tcp_abort_on_overflow",
+        teaches="when a full queue IS an error: a Unix non-blocking connect gets EAGAIN, TCP with fewer SYN "
+        "retries ETIMEDOUT, and tcp_abort_on_overflow (in a namespace of its own) a reset",
+        client=Program("queue_full.py"),
+        kind="runs",
+        check=check_queue_full,
+        slow="TCP gives up on a SYN after 3 s",
     ),
 ]
