@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 from ..transcript import Transcript
 from . import Demo, Program
@@ -87,6 +88,59 @@ def check_queue_full(transcript: Transcript) -> list[str]:
     return problems
 
 
+def _sysctl(name: str) -> str:
+    with open(f"/proc/sys/{name}") as file:
+        return file.read().strip()
+
+
+def check_open_questions(transcript: Transcript) -> list[str]:
+    """Each answer held against what this machine says when asked again: its sysctls, getaddrinfo()."""
+    said = transcript.texts("answers")
+    problems = []
+    if not _has(said, r"^a port is 16 bits: 0 to 65535; sin_port of 65535 is ff ff$"):
+        problems.append("the port's 16 bits were not shown")
+    start = int(_sysctl("net/ipv4/ip_unprivileged_port_start"))
+    if not _has(said, rf"^ip_unprivileged_port_start = {start}: "):
+        problems.append(f"ip_unprivileged_port_start is {start} here, the demo said otherwise")
+    refused = _has(said, r"^bind\(127\.0\.0\.1:80\) as uid \d+ -> PermissionError: errno 13 \(Permission denied\)$")
+    if refused != (start > 80):
+        problems.append(
+            f"an unprivileged bind(80) {'was' if refused else 'was not'} refused, with the start at {start}"
+        )
+    if os.geteuid() == 0 and not _has(said, r"^bind\(127\.0\.0\.1:80\) as root -> (bound|OSError: errno 98 )"):
+        problems.append("root's bind(80) was neither bound nor found taken")
+    low, high = map(int, _sysctl("net/ipv4/ip_local_port_range").split())
+    ports = next(
+        (list(map(int, m[1].split(", "))) for t in said if (m := re.match(r"^3 clients got ports (.+)$", t))), []
+    )
+    if not _has(said, rf"^ip_local_port_range = {low} {high}: "):
+        problems.append(f"ip_local_port_range is {low} {high} here, the demo said otherwise")
+    if len(set(ports)) != 3 or not all(low <= port <= high for port in ports):
+        problems.append(f"the clients' ports {ports} are not 3 distinct ports from {low} to {high}")
+    for flags, name, wanted in ((0, "no flags", None), (socket.AI_PASSIVE, "AI_PASSIVE", {"0.0.0.0", "::"})):
+        infos = socket.getaddrinfo(None, 8080, type=socket.SOCK_STREAM, flags=flags)
+        hosts = {where[0] for *_, where in infos}
+        shown = next(
+            (
+                set(m[1].split(", "))
+                for t in said
+                if (m := re.match(rf"^getaddrinfo\(NULL, 8080, {name}\) -> (.+)$", t))
+            ),
+            None,
+        )
+        if (
+            shown != hosts
+            or (wanted and hosts - wanted)
+            or (not wanted and not all(h in ("127.0.0.1", "::1") for h in hosts))
+        ):
+            problems.append(f"getaddrinfo(NULL, {name}) showed {shown}, here it gives {hosts}")
+    if not _has(said, r"^open\(\) on a socket file -> OSError: errno \d+ \(ENXIO\)"):
+        problems.append("open() on a socket file did not fail with ENXIO")
+    if not _has(said, r"^after close\(0\), socket\(\) returned fd 0: "):
+        problems.append("the socket made after close(0) was not fd 0")
+    return problems
+
+
 DEMOS = [
     Demo(
         name="time-wait",
@@ -115,5 +169,14 @@ DEMOS = [
         kind="runs",
         check=check_queue_full,
         slow="TCP gives up on a SYN after 3 s",
+    ),
+    Demo(
+        name="open-questions",
+        mechanism="ports, privileges, getaddrinfo(NULL), a socket file, fd 0",
+        teaches="the notes' questions run: a port is 16 bits; bind(80) unprivileged is EACCES; client ports come "
+        "from ip_local_port_range; AI_PASSIVE means any; open() on a socket is ENXIO; a socket can be fd 0",
+        client=Program("open_questions.py"),
+        kind="runs",
+        check=check_open_questions,
     ),
 ]
