@@ -11,7 +11,8 @@ import os
 import re
 import socket
 
-from ..transcript import Transcript
+from ..protocol import SAMPLE_REQUESTS
+from ..transcript import Transcript, check_exchange
 from . import Demo, Program
 
 TIME_WAIT_RESULT = re.compile(r"^result: first=(reuse|plain) port=(\d+) time_wait=(yes|no) without=(\w+) with=(\w+)$")
@@ -141,6 +142,43 @@ def check_open_questions(transcript: Transcript) -> list[str]:
     return problems
 
 
+OVERLAP_CONNECTED = re.compile(r"^(slow|fast) client connected (\S+) -> (\S+)$")
+
+
+def check_overlap(transcript: Transcript) -> list[str]:
+    """Two whole exchanges; the slow client connected (and was accepted) first, yet the fast one had every
+    answer before the slow one sent its first request: the server held both connections at once."""
+    problems, _ = check_exchange(transcript, SAMPLE_REQUESTS, clients=2)
+    lines = transcript.lines
+    speeds = {line.pid: m[1] for line in lines if line.role == "client" and (m := OVERLAP_CONNECTED.match(line.text))}
+    ports = {m[1]: m[2].rsplit(":", 1)[1] for line in lines if (m := OVERLAP_CONNECTED.match(line.text))}
+    if sorted(speeds.values()) != ["fast", "slow"]:
+        return problems + [f"expected a slow and a fast client to connect, saw {speeds}"]
+    pid = {speed: p for p, speed in speeds.items()}
+
+    def first(speed: str, what: str) -> int:
+        return next(i for i, line in enumerate(lines) if line.pid == pid[speed] and line.text.startswith(what))
+
+    def last(speed: str, what: str) -> int:
+        return max(i for i, line in enumerate(lines) if line.pid == pid[speed] and line.text.startswith(what))
+
+    if not first("slow", "slow client connected") < first("fast", "fast client connected"):
+        problems.append("the slow client did not connect first")
+    accepted = [
+        m[1].rsplit(":", 1)[1] for t in transcript.texts("server") if (m := re.search(r"<- (\S+?)[;( ]", t + " "))
+    ]
+    if accepted[:2] != [ports["slow"], ports["fast"]]:
+        problems.append(
+            f"the server accepted ports {accepted}, not the slow client's {ports['slow']} then the fast one's"
+        )
+    try:
+        if not last("fast", "received ") < first("slow", "sent "):
+            problems.append("the slow client spoke before the fast one had every answer")
+    except (StopIteration, ValueError):
+        problems.append("a client sent or received nothing")
+    return problems
+
+
 DEMOS = [
     Demo(
         name="time-wait",
@@ -178,5 +216,27 @@ DEMOS = [
         client=Program("open_questions.py"),
         kind="runs",
         check=check_open_questions,
+    ),
+    Demo(
+        name="overlap-fork",
+        mechanism="TCP, fork per client, two clients at once",
+        teaches="a slow client connects first and stays silent; the fork server answers the fast one first, "
+        "each in a process of its own",
+        server=Program("fork_server.py", ("--clients", "2")),
+        client=Program("overlap_clients.py", ("--host", "{host}", "--port", "{port}")),
+        kind="runs",
+        check=check_overlap,
+        count=lambda transcript: check_exchange(transcript, SAMPLE_REQUESTS, clients=2)[1],
+        also_runs=("stdio_server.py",),
+    ),
+    Demo(
+        name="overlap-select",
+        mechanism="TCP, one poll() server, two clients at once",
+        teaches="the same two clients against the poll server: one process, two connections, the fast one first",
+        server=Program("select_server.py", ("--clients", "2")),
+        client=Program("overlap_clients.py", ("--host", "{host}", "--port", "{port}")),
+        kind="runs",
+        check=check_overlap,
+        count=lambda transcript: check_exchange(transcript, SAMPLE_REQUESTS, clients=2)[1],
     ),
 ]
