@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
+from typing import Optional
 
 from ..protocol import SAMPLE_REQUESTS
 from ..transcript import Transcript, check_exchange
@@ -179,6 +181,55 @@ def check_overlap(transcript: Transcript) -> list[str]:
     return problems
 
 
+def lossy_link_unavailable() -> Optional[str]:
+    if not sys.platform.startswith("linux"):
+        return "network namespaces and TUN devices exist on Linux only"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun here (the TUN driver: modprobe tun)"
+    if os.geteuid() != 0:
+        try:
+            with open("/proc/sys/user/max_user_namespaces") as file:
+                if int(file.read()) == 0:
+                    return "needs root or user namespaces (user.max_user_namespaces is 0): run as root"
+        except (OSError, ValueError):
+            return "needs root or user namespaces: run as root"
+    return None
+
+
+def check_lossy_link(transcript: Transcript) -> list[str]:
+    """UDP lost exactly what the link dropped, and some came out of order; TCP delivered every line in order
+    though the link dropped some of its packets, and the kernel counted retransmissions."""
+    receiver, sender, link = transcript.texts("receiver"), transcript.texts("sender"), transcript.texts("link")
+    counts = {
+        m[1]: (int(m[2]), int(m[3]))
+        for t in link
+        if (m := re.match(r"^result: (udp|tcp) packets=(\d+) dropped=(\d+)$", t))
+    }
+    udp = next(
+        (
+            m
+            for t in receiver
+            if (m := re.match(r"^UDP: received (\d+) of (\d+) datagrams: (\d+) lost, (\d+) arrived after", t))
+        ),
+        None,
+    )
+    resent = next((m for t in sender if (m := re.search(r"the kernel sent (\d+) of them again", t))), None)
+    problems = []
+    if set(counts) != {"udp", "tcp"} or udp is None or resent is None:
+        return [f"missing measurements: link {counts}, UDP {bool(udp)}, TCP_INFO {bool(resent)}"]
+    if counts["udp"] != (int(udp[2]), int(udp[3])) or int(udp[3]) == 0:
+        problems.append(f"the receiver lost {udp[3]} of {udp[2]} datagrams, the link dropped {counts['udp']}")
+    if int(udp[4]) == 0:
+        problems.append("no datagram arrived out of order")
+    if counts["tcp"][1] == 0 or int(resent[1]) == 0:
+        problems.append(
+            f"the link dropped {counts['tcp'][1]} TCP packets, the kernel resent {resent[1]}: no loss recovered"
+        )
+    if not _has(receiver, r"^TCP: received (\d+) of \1 lines, all in order$"):
+        problems.append("TCP did not deliver every line in order")
+    return problems
+
+
 DEMOS = [
     Demo(
         name="time-wait",
@@ -238,5 +289,15 @@ DEMOS = [
         kind="runs",
         check=check_overlap,
         count=lambda transcript: check_exchange(transcript, SAMPLE_REQUESTS, clients=2)[1],
+    ),
+    Demo(
+        name="lossy-link",
+        mechanism="UDP and TCP across two namespaces, over a lossy link",
+        teaches="a link that drops 10% and delays 2 to 18 ms: UDP loses and reorders, TCP delivers all in order "
+        "and the kernel counts its retransmissions (TCP_INFO); needs root or user namespaces",
+        client=Program("lossy_link.py"),
+        kind="runs",
+        check=check_lossy_link,
+        unavailable=lossy_link_unavailable,
     ),
 ]
