@@ -1,15 +1,13 @@
 """A lossy link: UDP loses and reorders, TCP delivers everything in order, and the kernel counts its resends.
 
 What it shows
-    Two hosts (network namespaces), joined by a link that drops 10% of the
-    packets and delays each by 2 to 18 ms, so that some overtake others: what
-    `tc qdisc add dev eth0 root netem loss 10% delay 10ms 8ms` does in the
-    kernel, done here by this program (netem is a kernel module many machines
-    lack). Each host has a TUN device: whatever its kernel routes to the
-    other host, this program reads, and writes into the other one, or not.
-    Over it, 100 UDP datagrams: some never arrive, some arrive out of order.
-    Then 200 lines over TCP: all arrive, in order, and TCP_INFO says how many
-    segments the kernel sent again: "TCP retransmits, UDP does not", measured.
+    Two hosts (network namespaces) joined by a link that drops 10% of the
+    packets and delays each by 2 to 18 ms, so that some overtake others (what
+    `tc qdisc ... netem loss 10% delay 10ms 8ms` does in the kernel; here this
+    program is the link, through a TUN device on each host, as netem is a
+    module many machines lack). Over it, 100 UDP datagrams: some never arrive,
+    some arrive out of order. Then 200 lines over TCP: all arrive, in order,
+    and TCP_INFO counts the segments the kernel sent again.
 
 Run it
     python3 demos/lossy_link.py      (or: make lossy-link; needs root or user namespaces, and /dev/net/tun)
