@@ -90,3 +90,22 @@ def test_the_showip_check_fails_on_a_list_that_is_not_getaddrinfos():
     tampered = [text.replace("127.0.0.1", "127.0.0.2") for text in good]
     assert any("getaddrinfo('127.0.0.1')" in problem for problem in check_showip_c(lines(*tampered)))
     assert check_showip_c(lines(*good[:-1])) == ["nowhere.invalid did not fail with gai_strerror's words"]
+
+
+@needs("cc")
+@pytest.mark.parametrize("source", cprograms.sources(), ids=lambda path: path.name)
+def test_a_wrong_option_is_a_usage_error_and_a_wrong_port_one_line(source):
+    """getopt's words and exit 2 for an option it does not know; a port past 16 bits, or clients that are no
+    number, a usage error too (getaddrinfo() would take port 65536 and bind port 0: any free one)."""
+    program = str(cprograms.build(source))
+    done = subprocess.run([program, "--no-such-option"], capture_output=True, text=True, timeout=10)
+    if source.stem not in ("pipe_fork", "showip", "dup2_parent", "fifo_client"):  # they take messages or names
+        assert done.returncode == 2 and "unrecognized option" in done.stderr, done.stderr
+    if source.stem in ("tcp_server", "tcp_client", "udp_server", "udp_client", "poll_server"):
+        for option, value in (("--port", "65536"), ("--port", "-1"), ("--port", "80x")):
+            done = subprocess.run([program, option, value], capture_output=True, text=True, timeout=10)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr == f"usage error: {option} {value}: a whole number from 0 to 65535 is needed\n"
+    if source.stem in ("tcp_server", "udp_server", "poll_server", "unix_stream_server"):
+        done = subprocess.run([program, "--clients", "x"], capture_output=True, text=True, timeout=10)
+        assert done.returncode == 2 and "--clients x: a whole number" in done.stderr, done.stderr

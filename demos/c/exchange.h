@@ -226,6 +226,27 @@ static inline void start(const char *its_role)
         setlocale(LC_CTYPE, "");
 }
 
+/* An option's number from low to high, or a usage error (exit 2). A port is 16 bits: getaddrinfo() would take
+   "65536" and htons() keep its low 16 bits, 0, which means any free port (demos/open_questions.py) */
+static inline long number_option(const char *name, const char *text, long low, long high)
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < low || value > high) {
+        fprintf(stderr, "usage error: --%s %s: a whole number from %ld to %ld is needed\n", name, text, low, high);
+        exit(2);
+    }
+    return value;
+}
+
+/* --port's text, for getaddrinfo(), once it is known to be a port */
+static inline const char *port_option(const char *text)
+{
+    number_option("port", text, 0, 65535);
+    return text;
+}
+
 /* -h or --help: where the whole text is (these programs print only their usage) */
 static inline void usage_if_asked(int argc, char *argv[], const char *usage, const char *source)
 {

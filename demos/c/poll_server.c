@@ -135,11 +135,11 @@ static int listening(int argc, char *argv[], int *wanted, int *idle)
         if (option == 'H')
             host = optarg;
         else if (option == 'p')
-            port = optarg;
+            port = port_option(optarg);
         else if (option == 'n')
-            *wanted = atoi(optarg);
+            *wanted = number_option("clients", optarg, 0, 1 << 30);
         else if (option == 'i')
-            *idle = atoi(optarg);
+            *idle = number_option("idle", optarg, 0, 86400);
         else
             exit(2);                    /* getopt said what was wrong */
     }

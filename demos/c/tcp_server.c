@@ -85,11 +85,11 @@ static void options(int argc, char *argv[], const char **host, const char **port
         if (option == 'H')
             *host = optarg;
         else if (option == 'p')
-            *port = optarg;
+            *port = port_option(optarg);
         else if (option == 'n')
-            *clients = atoi(optarg);
+            *clients = number_option("clients", optarg, 0, 1 << 30);
         else if (option == 'i')
-            *idle = atoi(optarg);
+            *idle = number_option("idle", optarg, 0, 86400);
         else
             exit(2);                    /* getopt said what was wrong */
     }

@@ -80,7 +80,7 @@ static int options(int argc, char *argv[], const char **host, const char **port)
         if (option == 'H')
             *host = optarg;
         else if (option == 'p')
-            *port = optarg;
+            *port = port_option(optarg);
         else
             exit(2);                    /* getopt said what was wrong */
     }

@@ -118,9 +118,9 @@ static void options(int argc, char *argv[], const char **host, const char **port
         if (option == 'H')
             *host = optarg;
         else if (option == 'p')
-            *port = optarg;
+            *port = port_option(optarg);
         else if (option == 'n')
-            *clients = atoi(optarg);
+            *clients = number_option("clients", optarg, 0, 1 << 30);
         else
             exit(2);                    /* getopt said what was wrong */
     }

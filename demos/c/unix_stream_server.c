@@ -93,9 +93,9 @@ static void options(int argc, char *argv[], int *clients, int *idle)
     usage_if_asked(argc, argv, "unix_stream_server [--clients N] [--idle SECONDS]", "demos/c/unix_stream_server.c");
     for (int option; (option = getopt_long(argc, argv, "", known, NULL)) != -1;) {
         if (option == 'n')
-            *clients = atoi(optarg);
+            *clients = number_option("clients", optarg, 0, 1 << 30);
         else if (option == 'i')
-            *idle = atoi(optarg);
+            *idle = number_option("idle", optarg, 0, 86400);
         else
             exit(2);                    /* getopt said what was wrong */
     }
