@@ -8,7 +8,7 @@ IPC := $(PY) -m ipc
 DEMOS := $(shell $(PYTHON) -m ipc.catalog)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo deadlock trace pictures test lint bench list readme docs clean $(DEMOS)
+.PHONY: help venv build demo deadlock trace pictures test lint bench list readme docs clean $(DEMOS)
 
 help: ## show the targets (the default)
 	@echo "make TARGET, where TARGET is one of:"
@@ -23,7 +23,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install what the project needs
 
-demo: venv ## run every demo at once (one per CPU), check it, draw it: report/index.html
+build: ## compile the C twins (demos/c/*.c) into build/: cc -Wall -Wextra -O2; without cc, says how to get it
+	@$(PYTHON) -m ipc.cprograms
+
+demo: venv build ## run every demo at once (one per CPU), check it, draw it: report/index.html
 	$(IPC) run all --report report
 
 deadlock: venv ## every broken demo: its deadlock explained, then its fix; then ipc watch on two
@@ -40,7 +43,7 @@ pictures: venv ## redraw the README's pictures from real traces: docs/pipe.svg, 
 	$(IPC) trace pipe --svg docs/pipe.svg > /dev/null
 	$(IPC) trace tcp4 --svg docs/tcp4-slide.svg --steps 10-25 --fit 1280x720 > /dev/null
 
-test: venv lint ## run the linter, then the test suite
+test: venv lint build ## run the linter, then the test suite
 	$(PY) -m pytest
 
 lint: venv ## ruff: the linter and the formatter's check, as configured in pyproject.toml
@@ -60,8 +63,8 @@ docs: venv ## rewrite docs/cli.md, the command-line reference, from the program'
 	$(PY) -m ipc.reference > docs/cli.md
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache *.egg-info build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-$(DEMOS): venv
+$(DEMOS): venv build
 	$(IPC) run $@

@@ -60,7 +60,7 @@ exit codes: the command's own (128+N if signal N ended it); 3 its processes dead
 (the picture shows where; they were ended); 124 --timeout ended it; 126 cannot run it;
 127 not found; 2 usage error, or strace missing or not permitted; 130 interrupted; 143 terminated.
 ipc trace NAME exits as ipc run: 0 when the demo did what it should (a broken one: it deadlocked).
-examples: ipc trace pipe;  ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
+examples: ipc trace pipe;  ipc trace tcp4 --beside tcp-c;  ipc trace -- sh -c 'printf "a\\nb\\n" | tr a-z A-Z'"""
 
 
 PICTURES = {
@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("--theme", choices=("light", "dark"), default="light", help="the SVG's colours (default light)")
     trace.add_argument("--timeout", type=float, metavar="SECONDS", help="end the command after this long")
+    trace.add_argument(
+        "--beside",
+        metavar="OTHER",
+        help="trace the demo OTHER too and draw the two side by side, saying where their calls differ and why "
+        "(ipc trace tcp4 --beside tcp-c: Python and its C twin)",
+    )
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="NAME | -- COMMAND [ARG...]")
     bench = commands.add_parser(
         "bench",

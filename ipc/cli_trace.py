@@ -34,6 +34,12 @@ def trace_command(args: argparse.Namespace, build_parser: Callable[[], argparse.
         if len(command) != 1 or command[0] not in names:
             print(USAGE, file=sys.stderr)
             return EXIT_USAGE
+        if getattr(args, "beside", None):
+            if args.beside not in names:
+                print(f"ipc trace: no demo named {args.beside!r} to draw beside {command[0]}; 'ipc list' shows them",
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_USAGE
+            return trace_beside(catalog.find(command)[0], catalog.find([args.beside])[0], args)
         return trace_demo(catalog.find(command)[0], args)
     if not command:
         print(USAGE, file=sys.stderr)
@@ -58,6 +64,48 @@ def trace_demo(demo: catalog.Demo, args: argparse.Namespace) -> int:
         if draw(trace, args, f"ipc trace {demo.name}", stopped=None if args.all else result.stopped):
             return EXIT_USAGE
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def trace_beside(left: catalog.Demo, right: catalog.Demo, args: argparse.Namespace) -> int:
+    """Two demos, each run and traced as ipc trace NAME runs it, drawn side by side (ipc.trace.beside), and
+    where their calls differ, with why. --svg and --html write one file each with both."""
+    from .harness import run_demo  # psutil is needed from here on
+    from .trace import beside, page, svg
+
+    results = []
+    for demo in (left, right):
+        try:
+            result = run_demo(demo, timeout=args.timeout, fix=False, trace=True, full_data=args.full_data)
+        except runner.TraceError as error:
+            print(f"ipc trace: {error}", file=sys.stderr)
+            return error.code
+        print_verdict(result, sys.stdout)
+        if result.trace is None:
+            return EXIT_FAILED
+        results.append(result)
+    (one, two), title = (r.trace for r in results), beside.title_of(left.name, right.name)
+    width = args.width or (shutil.get_terminal_size((160, 24)).columns if sys.stdout.isatty() else 160)
+    column = max(width // 2 - 2, 40)
+    pictures = [picture.render(trace, width=column, rows=args.rows or None) for trace in (one, two)]
+    sys.stdout.write(beside.terminal(*pictures, left.name, right.name, width=2 * column + 4))
+    notes = beside.differences(one, two, left.name, right.name)
+    print(f"\nWhere {left.name}'s calls and {right.name}'s differ, and why:")
+    print("\n".join(f"  {note}" for note in notes) or "  nowhere: the same calls, with the same flags")
+    files = {
+        "svg": lambda: beside.svg(svg.render(one, title=left.name, ids="left-"),
+                                  svg.render(two, title=right.name, ids="right-"), title, notes),
+        "html": lambda: beside.page(page.render(one, title=left.name), page.render(two, title=right.name),
+                                    left.name, right.name, notes, title),
+    }  # fmt: skip
+    for option, make in files.items():
+        if path := getattr(args, option, None):
+            try:
+                with open(path, "w", encoding="utf-8") as file:
+                    file.write(make())
+            except OSError as error:
+                print(f"ipc: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+                return EXIT_USAGE
+    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
 
 
 def trace_other(command: list, args: argparse.Namespace) -> int:

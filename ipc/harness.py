@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import catalog, protocol
+from . import catalog, cprograms, protocol
 from .catalog import ROOT, Demo, Program
 from .deadlock import Watcher
 from .processes import LINGER, TICK, Keeper, describe_exit, signals_deferred
@@ -202,8 +202,12 @@ class Run:
         if self.watch:
             env.update(self.watch.environment)  # where to dump a Python stack when asked
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        argv = [sys.executable, str(program.path), *args, *extra]
-        from_start = self.trace_startup or self.demo.traced_from_start
+        try:
+            argv = [*program.command(sys.executable), *args, *extra]
+        except cprograms.BuildError as error:
+            raise _Stop(str(error)) from None
+        # A C program cannot stop itself before main() as a Python demo does (ipc.attach): strace starts it.
+        from_start = self.trace_startup or self.demo.traced_from_start or program.compiled
         attached = self.recording is not None and not from_start and self.recording.can_attach  # ipc.attach
         if self.recording:
             env = self.recording.environment(env)  # each call's line: the start-up hook keeps records

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ipc import catalog, cli
+from ipc import catalog, cli, cprograms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMOS = catalog.all_demos()
@@ -31,7 +31,12 @@ def test_readme_opens_with_the_two_commands():
 
 def test_every_demo_script_is_in_the_catalog():
     listed = {script for demo in DEMOS for script in demo.scripts}
-    on_disk = {str(p.relative_to(ROOT / "demos")) for p in (ROOT / "demos").rglob("*.py") if not p.name.startswith("_")}
+    on_disk = {
+        str(p.relative_to(ROOT / "demos"))
+        for pattern in ("*.py", "*.c")  # the C twins too (demos/c/exchange.h, which they include, is no program)
+        for p in (ROOT / "demos").rglob(pattern)
+        if not p.name.startswith("_")
+    }
     assert on_disk - listed == set(), "scripts no demo runs"
     assert listed - on_disk == set(), "demos that name missing scripts"
 
@@ -51,6 +56,13 @@ def test_every_script_has_a_teaching_docstring_and_help(script):
     text = catalog.help_text(script)
     for heading in ("Run it", "System calls", "Its peer", "Expected output"):
         assert f"\n{heading}" in text, f"{script}: its --help lacks '{heading}'"
+    if script.endswith(".c"):  # a C twin's --help is its usage, and where its text is: its comments
+        if cprograms.no_compiler():
+            pytest.skip(cprograms.NO_COMPILER)
+        done = subprocess.run([str(cprograms.build(script)), "--help"], capture_output=True, timeout=10)
+        assert done.returncode == 0 and done.stdout.startswith(b"usage: ")
+        assert f"the comments of demos/{script}".encode() in done.stdout
+        return
     done = subprocess.run([sys.executable, str(ROOT / "demos" / script), "--help"], capture_output=True, timeout=10)
     assert done.returncode == 0 and b"usage:" in done.stdout
     assert text in done.stdout.decode(), f"{script}: --help does not print what catalog.help_text reads"

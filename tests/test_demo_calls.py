@@ -40,7 +40,7 @@ SAME_CALL = {
 }
 CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 WOULD_BLOCK = syscalls.WOULD_BLOCK
-BLOCKING_DEMOS = ("tcp4", "tcp6", "unix", "udp4", "udp6", "unix-dgram", "fork-server")
+BLOCKING_DEMOS = ("tcp4", "tcp6", "unix", "udp4", "udp6", "unix-dgram", "fork-server", "tcp-c", "unix-c", "udp-c")
 EXCHANGE_DEMOS = [demo for demo in catalog.all_demos() if demo.kind == "exchange"]
 
 
@@ -85,7 +85,9 @@ def segments(trace) -> list[tuple[str, int, list]]:
 
 
 def script_of(demo: catalog.Demo, program: str) -> str | None:
-    return next((script for script in demo.scripts if script.rsplit("/", 1)[-1] == program), None)
+    """The demo's script that the trace names program: tcp_server.py, or c/tcp_server.c (its program tcp_server)."""
+    names = {script: script.rsplit("/", 1)[-1].removesuffix(".c") for script in demo.scripts}
+    return next((script for script, name in names.items() if name == program), None)
 
 
 def problems(script: str, calls: list) -> list[str]:

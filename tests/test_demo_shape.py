@@ -20,6 +20,7 @@ from ipc import catalog
 HEADER_LINES = 15
 FIRST_SCREEN = 50
 SCRIPTS = sorted({script for demo in catalog.all_demos() for script in demo.scripts if script.endswith(".py")})
+C_SCRIPTS = sorted({script for demo in catalog.all_demos() for script in demo.scripts if script.endswith(".c")})
 CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 # A call the lecture names, and the Python calls that make it
 PYTHON_NAMES = {
@@ -76,3 +77,26 @@ def test_the_check_sees_a_call_buried_below_the_first_screen(monkeypatch):
         monkeypatch.setattr(catalog, "DEMOS_DIR", Path(directory))
         assert documented_calls("buried.py") == ["pipe"]
         assert first_lesson_call("buried.py")[0] == 67
+
+
+@pytest.mark.parametrize("script", C_SCRIPTS)
+def test_a_c_twin_opens_the_same_way(script):
+    """A C twin's header comment is at most 15 lines too, and the first call its "System calls, in order" names
+    is made within its first 50 lines (a call, not a prototype or a comment: a line that ends in ; or {)."""
+    lines = (catalog.DEMOS_DIR / script).read_text().splitlines()
+    assert lines[0].startswith("/* ")
+    header_end = next(number for number, line in enumerate(lines, 1) if "*/" in line)
+    assert header_end <= HEADER_LINES, f"{script}: a header of {header_end} lines"
+    wanted = set(documented_calls(script))
+    first = next(
+        (
+            number
+            for number, line in enumerate(lines, 1)
+            if number > header_end
+            and not line.lstrip().startswith(("/*", "static ", "*"))
+            and wanted & set(CALL.findall(line.split("/*")[0]))
+        ),
+        None,
+    )
+    assert first is not None, f"{script}: makes none of the calls its text names: {sorted(wanted)}"
+    assert first <= FIRST_SCREEN, f"{script}: its first lesson call is at line {first}"

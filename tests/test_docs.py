@@ -15,7 +15,10 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "labs
 
 
 def test_the_readme_is_a_front_door_of_about_two_hundred_lines():
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 220
+    """Not counting the demo table (a row per demo, written by make readme)."""
+    readme = (ROOT / "README.md").read_text()
+    table = re.search(r"<!-- demo-table:start.*?<!-- demo-table:end -->", readme, re.S).group(0)
+    assert len(readme.replace(table, "").splitlines()) <= 190
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))

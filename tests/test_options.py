@@ -35,7 +35,8 @@ from support import DEMOS, run_program
 
 from ipc import catalog, program
 
-SCRIPTS = sorted({script for demo in catalog.all_demos() for script in demo.scripts})
+# The Python programs: their argparse parsers are taken from them (the C twins' getopt: tests/test_c_twins.py)
+SCRIPTS = sorted({script for demo in catalog.all_demos() for script in demo.scripts if script.endswith(".py")})
 RUN_DEADLINE = 20.0  # seconds a run may take before it counts as a hang (a server: until it says ready)
 
 BOUNDARIES = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,12 @@ GROUPS = (
     "exchange",
     "exchange_sockets",
     "servers",
+    "twins",
     "deadlocks",
     "lessons_streams",
     "lessons_addresses",
     "lessons_sockets",
+    "lessons_notes",
     "protocols",
 )
 
@@ -48,6 +51,20 @@ class Program:
     @property
     def path(self) -> Path:
         return DEMOS_DIR / self.script
+
+    @property
+    def compiled(self) -> bool:
+        """A C twin (c/NAME.c): run as the program cc made of it, not by Python (ipc.cprograms)."""
+        return self.script.endswith(".c")
+
+    def command(self, python: str) -> list[str]:
+        """The argv that starts it, before its arguments: the C program, built now if stale; or python and the
+        script. (ipc.cprograms.BuildError if a C twin does not compile.)"""
+        if self.compiled:
+            from .. import cprograms
+
+            return [str(cprograms.build(self.path))]
+        return [python, str(self.path)]
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,20 @@ class Demo:
         return tuple(dict.fromkeys([*programs, *self.also_runs]))
 
 
+def c_demo(demo: Demo) -> Demo:
+    """A demo whose programs include a C twin: unavailable, saying how to get one, where there is no compiler."""
+    from dataclasses import replace
+
+    from ..cprograms import no_compiler
+
+    inner = demo.unavailable
+
+    def unavailable() -> Optional[str]:
+        return no_compiler() or (inner() if inner else None)
+
+    return replace(demo, unavailable=unavailable)
+
+
 def no_ipv6_loopback() -> Optional[str]:
     """Why ::1 cannot be used here, or None when it can."""
     if not socket.has_ipv6:
@@ -161,7 +192,10 @@ def find(names: Sequence[str]) -> list[Demo]:
 
 def help_text(script: str) -> str:
     """What a demo's --help prints, read from its source: the header (its module docstring: what it shows, how
-    to run it) and the details its DETAILS string holds below the code (system calls in order, peer, output)."""
+    to run it) and the details its DETAILS string holds below the code (system calls in order, peer, output).
+    A C twin's are its first comment and its last, which begins with DETAILS (c_help_text)."""
+    if script.endswith(".c"):
+        return c_help_text((DEMOS_DIR / script).read_text())
     tree = ast.parse((DEMOS_DIR / script).read_text())
     header = ast.get_docstring(tree, clean=False) or ""
     details = next(
@@ -174,6 +208,15 @@ def help_text(script: str) -> str:
         ),
         "",
     )
+    return joined_help(header, details)
+
+
+def c_help_text(source: str) -> str:
+    """A C twin's text, as help_text gives a Python demo's: its header is the file's first comment (from its
+    opening "/* " to its "*/"), its details the comment whose first line begins with DETAILS, that line left out."""
+    comments = re.findall(r"/\* ?(.*?)\*/", source, re.S)
+    header = comments[0] if comments else ""
+    details = next((c.split("\n", 1)[1] for c in comments if c.startswith("DETAILS") and "\n" in c), "")
     return joined_help(header, details)
 
 
