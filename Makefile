@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install what the project needs
 
-build: ## compile the C twins (demos/c/*.c) into build/: cc -Wall -Wextra -O2; without cc, says how to get it
+build: ## compile the C twins (demos/c/*.c) into build/: cc -Wall -Wextra -O2 -gdwarf-4; without cc, says how to get it
 	@$(PYTHON) -m ipc.cprograms
 
 demo: venv build ## run every demo at once (one per CPU), check it, draw it: report/index.html

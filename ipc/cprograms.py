@@ -2,7 +2,7 @@
 
 ``make build`` (and ``make demo``, ``make test``) compiles them all; the harness compiles one that is
 missing or older than its source (or than demos/c/exchange.h) just before it runs it, so ``ipc run tcp-c``
-works from a fresh checkout too. The flags are written here once: cc -Wall -Wextra -O2 (the tests add
+works from a fresh checkout too. The flags are written here once: cc -Wall -Wextra -O2 -gdwarf-4 (the tests add
 -Werror: a warning fails them). Where there is no compiler, every C demo is skipped with one line saying how
 to get one. Standard library only: the Makefile runs ``python3 -m ipc.cprograms`` before any virtualenv.
 """
@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "demos" / "c"
 BUILD = ROOT / "build"
 HEADER = SOURCES / "exchange.h"  # every program includes it: a change to it rebuilds them all
-FLAGS = ("-Wall", "-Wextra", "-O2")
+# -gdwarf-4: addr2line names the C line of each traced call; Debian 12's (binutils 2.40) names the wrong file for a
+# header's inlined line in gcc 12's default DWARF 5 (exchange.h:138 as tcp_server.c:138).
+FLAGS = ("-Wall", "-Wextra", "-O2", "-gdwarf-4")
 NO_COMPILER = "no C compiler (cc) here: the C twins are skipped (Debian: apt-get install gcc)"
 _building = threading.Lock()  # ipc run -j builds from several threads
 
@@ -57,7 +59,8 @@ def stale(source: Path, program: Path) -> bool:
     if not program.exists():
         return True
     built = program.stat().st_mtime
-    return any(path.stat().st_mtime > built for path in (source, HEADER) if path.exists())
+    # This file too: a change to FLAGS rebuilds them all.
+    return any(path.stat().st_mtime > built for path in (source, HEADER, Path(__file__)) if path.exists())
 
 
 def build(source: str | Path, directory: Path = BUILD, werror: bool = False, force: bool = False) -> Path:

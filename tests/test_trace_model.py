@@ -413,6 +413,25 @@ def test_a_non_blocking_call_slowed_by_strace_did_not_wait_for_anything():
     assert build([text]).waits == []  # 6 ms, but it returned at once: strace's stop was the slow part
 
 
+def test_a_deadline_set_with_setsockopt_reads_in_seconds_not_as_strace_s_raw_bytes():
+    """strace prints a struct timeval option as 16 raw bytes (under the 64-bit-time name SO_RCVTIMEO_OLD)."""
+    text = (
+        "10  1.000000 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3<TCP:[7]> <0.000010>\n"
+        '10  1.000100 setsockopt(3<TCP:[7]>, SOL_SOCKET, SO_RCVTIMEO_OLD, "\\x0a\\x00\\x00\\x00\\x00\\x00\\x00'
+        '\\x00\\x20\\xa1\\x07\\x00\\x00\\x00\\x00\\x00", 16) = 0 <0.000010>\n'
+        '10  1.000200 setsockopt(3<TCP:[7]>, SOL_SOCKET, SO_SNDTIMEO_OLD, "\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
+        '\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00", 16) = 0 <0.000010>\n'
+        "10  1.000300 setsockopt(3<TCP:[7]>, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0 <0.000010>\n"
+    )
+    trace = build([text])
+    said = [describe(trace, call) for call in trace.calls if call.name == "setsockopt"]
+    assert said == [
+        "setsockopt fd 3 SO_RCVTIMEO=10.5 s",
+        "setsockopt fd 3 SO_SNDTIMEO=0 (no deadline)",
+        "setsockopt fd 3 SO_REUSEADDR=1",
+    ]
+
+
 # -- programs nobody here wrote (tests/programs/foreign, recorded: tests/traces/README.md) --------------
 
 

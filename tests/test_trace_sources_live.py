@@ -190,6 +190,56 @@ def traced_c_program(tmp_path: Path) -> None:
     assert read.source.function == "main" and read.source.text == "ssize_t n = read(fds[0], buffer, sizeof buffer);"
 
 
+HELPER_H = """
+    #include <string.h>
+    #include <unistd.h>
+
+    static inline ssize_t put(int fd, const char *text) {  /* inlined into its caller at -O2 */
+        return write(fd, text, strlen(text));
+    }
+
+    __attribute__((noinline)) static int greet(int fd) {  /* a frame of its own (and no tail call) */
+        return put(fd, "hello\\n") == 6 ? 0 : -1;
+    }
+"""
+
+HELPER_C = """
+    #include "helper.h"
+
+    int main(void) {
+        int fds[2];
+        if (pipe(fds) < 0) return 1;
+        if (greet(fds[1]) < 0) return 1;
+        put(fds[1], "bye\\n");
+        return 0;
+    }
+"""
+
+
+@pytest.mark.tools
+def test_a_c_call_made_by_a_header_s_helper_names_the_c_line_that_called_it_and_the_header_s_line():
+    """As a Python library's frame: the program's own line, and the line of the helper it called (exchange.h's
+    converse, for the C twins) one step away. Built as the C twins are (-O2 -gdwarf-4): inlined or not, the .c
+    line is found."""
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) here (Debian: apt-get install gcc)")
+    if missing := runner.why_no_native_lines():
+        pytest.skip(missing)
+    from ipc.cprograms import FLAGS
+
+    with tempfile.TemporaryDirectory(prefix="ipc-sources-") as directory:
+        source, header, binary = Path(directory, "main.c"), Path(directory, "helper.h"), Path(directory, "main")
+        source.write_text(textwrap.dedent(HELPER_C).lstrip("\n"))
+        header.write_text(textwrap.dedent(HELPER_H).lstrip("\n"))
+        subprocess.run(["cc", *FLAGS, "-o", str(binary), str(source)], check=True, timeout=60)
+        trace = runner.trace_command([str(binary)], timeout=DEADLINE, stdout=subprocess.DEVNULL).trace
+        writes = [call.source for call in trace.calls if call.name == "write" and call.source is not None]
+        assert [(s.file, s.text, s.library.file, s.library.text) for s in writes] == [
+            (str(source), "if (greet(fds[1]) < 0) return 1;", str(header), 'return put(fd, "hello\\n") == 6 ? 0 : -1;'),
+            (str(source), 'put(fds[1], "bye\\n");', str(header), "return write(fd, text, strlen(text));"),
+        ]
+
+
 def test_ipc_trace_source_shows_each_calls_line_beside_its_row():
     done = subprocess.run(
         [sys.executable, "-m", "ipc", "trace", "pipe", "--source", "--width", "160"],

@@ -138,7 +138,8 @@ def parts(trace: Trace, call: Call, limit: int = 24) -> tuple:
     if name == "shutdown":
         return f"{title} fd {fd} {args[1] if len(args) > 1 else ''}{on}", failed
     if name == "setsockopt":
-        return f"{title} fd {fd} {args[2] if len(args) > 2 else ''}={_short(args[3] if len(args) > 3 else '')}", failed
+        option, value = (args + ["", ""])[2:4]
+        return f"{title} fd {fd} {_option(option, value)}", failed
     if name == "getsockopt":
         return f"{title} fd {fd} {args[2] if len(args) > 2 else ''}", failed
     if name in ("mknod", "mknodat"):
@@ -215,6 +216,20 @@ def _passing(trace: Trace, call: Call, sent: bool) -> str:
 def _path(args: list) -> str:
     data = next((a for a in args if isinstance(a, Data)), None)
     return data.value.decode("utf-8", "replace") if data else "?"
+
+
+def _option(option: object, value: object) -> str:
+    """``SO_RCVTIMEO=10 s``: a socket option as the program set it. A deadline's struct timeval, which strace
+    gives as raw bytes (two little-endian 64-bit numbers), in seconds; an int option as the number."""
+    name = str(option).removesuffix("_OLD")  # strace's name for the 64-bit-time-era constant: the same option
+    if isinstance(value, Data) and not value.truncated:
+        raw = value.value
+        if "TIMEO" in name and len(raw) == 16:
+            seconds = int.from_bytes(raw[:8], "little") + int.from_bytes(raw[8:], "little") / 1e6
+            return f"{name}={seconds:g} s" if seconds else f"{name}=0 (no deadline)"
+        if len(raw) == 4:
+            return f"{name}={int.from_bytes(raw, 'little', signed=True)}"
+    return f"{name}={_short(value)}"
 
 
 def _short(value: object) -> str:

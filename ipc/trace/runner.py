@@ -55,7 +55,7 @@ from .build import build
 from .instrumentation import ATTACHED
 from .model import Trace
 from .names import TRACED_CALLS
-from .sources import LIBRARY_PATHS, Source
+from .sources import LIBRARY_PATHS, Frame, Source
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
@@ -163,39 +163,65 @@ def _line(lines: list, number: Optional[int]) -> str:
 
 
 def _native_sources(trace: Trace) -> None:
-    """The C line of each call whose stack strace printed (-k): its first frame in the program itself (not in a
-    library), named by addr2line (one run per program) where it was built with -g; else its function."""
-    wanted: dict = {}
+    """The C line of each call whose stack strace printed (-k), named by addr2line where the program was built
+    with -g (else only its function): the first line, from the call outwards, in a ``.c`` file of the program
+    itself, not in a library or a header; the header's function that line called (exchange.h's ``serve``, which
+    calls ``recv``) is its ``library`` frame, as a Python library's is."""
+    wanted: dict = {}  # binary -> {address: None}: each address asked once
+    own_frames = []
     for call in trace.calls:
         if call.source is None and call.stack:
-            own = next((f for f in call.stack if not f[0].startswith(LIBRARY_PATHS) and ".so" not in f[0]), None)
-            if own is not None:
-                wanted.setdefault(own[0], []).append((call, own[1], own[2]))
-    for binary, calls in wanted.items():
-        # The address is where the call returns to: one byte back is the call itself.
-        named = _addr2line(binary, [hex(max(int(address, 16) - 1, 0)) for _, _, address in calls])
-        for (call, function, _), (path, number) in zip(calls, named):
-            function = function.split("+")[0]
-            call.source = Source(path, number, function) if path and number else Source(binary, None, function)
+            own = [f for f in call.stack if not f[0].startswith(LIBRARY_PATHS) and ".so" not in f[0]]
+            if own:
+                # The address is where the call returns to: one byte back is the call itself.
+                frames = [(binary, function, hex(max(int(address, 16) - 1, 0))) for binary, function, address in own]
+                own_frames.append((call, frames))
+                for binary, _, address in frames:
+                    wanted.setdefault(binary, {})[address] = None
+    places = {binary: dict(zip(addresses, _addr2line(binary, list(addresses)))) for binary, addresses in wanted.items()}
+    for call, frames in own_frames:
+        # Innermost first: each frame's inlined functions, then the frame that called it.
+        chain = [place for binary, _, address in frames for place in places[binary][address]]
+        if not chain:
+            binary, function, _ = frames[0]
+            call.source = Source(binary, None, function.split("+")[0])
+            continue
+        at = next((index for index, place in enumerate(chain) if not place[0].endswith(".h")), 0)
+        # The helper the program's line called (converse(), which calls put(), which calls write()): its function
+        # is on that line, as a Python library's method is.
+        library = Frame(*chain[at - 1]) if at else None
+        mine = chain[at]
+        call.source = Source(*mine, library=library)
 
 
 def _addr2line(binary: str, addresses: list) -> list:
-    """[(path, line)] for each address; (None, None) where it cannot say (no -g, no addr2line)."""
-    unknown = [(None, None)] * len(addresses)
-    if not shutil.which("addr2line") or not os.path.exists(binary):
+    """For each address, its places [(path, line, function)], innermost inlined function first; [] where addr2line
+    cannot say (no -g, no addr2line)."""
+    unknown = [[] for _ in addresses]
+    if not addresses or not shutil.which("addr2line") or not os.path.exists(binary):
         return unknown
     try:
-        done = subprocess.run(["addr2line", "-e", binary, *addresses], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["addr2line", "--addresses", "--functions", "--inlines", "-e", binary, *addresses],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return unknown
-    named = []
+    groups: list = []
+    function = None
     for line in done.stdout.splitlines():
-        path, _, number = line.rpartition(":")
-        number = number.split()[0] if number else ""
-        named.append(
-            (path, int(number)) if path and path != "??" and number.isdigit() and number != "0" else (None, None)
-        )
-    return named if len(named) == len(addresses) else unknown
+        if line.startswith("0x"):  # --addresses: each address's group begins with it, then (function, place) pairs
+            groups.append([])
+            function = None
+        elif groups and function is None:
+            function = line.split(" ")[0]
+        elif groups:
+            path, _, number = line.rpartition(":")
+            number = number.split()[0] if number else ""
+            if path and path != "??" and number.isdigit() and number != "0":
+                groups[-1].append((path, int(number), function))
+            function = None
+    return groups if len(groups) == len(addresses) else unknown
 
 
 def native(program: str) -> bool:
