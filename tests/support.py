@@ -32,8 +32,10 @@ class Program:
     """
 
     def __init__(self, script: str, *args: str, stdin=subprocess.DEVNULL):
+        from ipc.catalog import Program as Script
+
         self.popen = subprocess.Popen(
-            [sys.executable, str(DEMOS / script), *args],
+            [*Script(script).command(sys.executable), *args],  # a C twin (c/NAME.c): its program, built if stale
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -6,13 +6,18 @@ import contextlib
 import os
 import re
 import resource
+import signal
 import socket
 import subprocess
 import sys
+import time
 
+import psutil
 import pytest
 from peers import SocketPeer
 from support import DEMOS, Program, run_demo_once
+
+from ipc import cprograms
 
 
 def test_select_server_through_the_harness():
@@ -72,9 +77,13 @@ def fds_of(pid: int) -> int:
 
 
 @pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux's prlimit() to cap a running server's fds")
-def test_out_of_file_descriptors_it_says_so_once_pauses_and_serves_on():
+@pytest.mark.parametrize("script", ["select_server.py", "c/poll_server.c"])
+def test_out_of_file_descriptors_it_says_so_once_pauses_and_serves_on(script):
     # Once, EMFILE in accept() ended the server (an OSError it did not catch): 20 idle clients were enough.
-    with Program("select_server.py", "--idle", "30") as server:
+    # (Its C twin ended too, with "accept: Too many open files".)
+    if script.endswith(".c") and (missing := cprograms.no_compiler()):
+        pytest.skip(missing)
+    with Program(script, "--idle", "30") as server:
         where = ("127.0.0.1", int(server.ready()["port"]))
         pid = server.popen.pid
         limit = fds_of(pid) + 5  # room for 5 clients, as with prlimit --nofile
@@ -93,4 +102,24 @@ def test_out_of_file_descriptors_it_says_so_once_pauses_and_serves_on():
         )
         assert done.returncode == 0, done.stderr
         assert sum("out of file descriptors" in line for line in server.lines) == 1  # said once, not per try
-        assert server.popen.poll() is None and server.stop() == 143
+        # (The Python server ends its own way on SIGTERM, 128 + 15; the C one by the signal.)
+        assert server.popen.poll() is None and server.stop() in (143, -signal.SIGTERM)
+
+
+def test_the_c_twin_with_its_table_full_leaves_the_listener_out_of_poll_instead_of_spinning():
+    """poll_server.c holds 64 clients. Once, the 65th left the listener readable in every poll() call, which then
+    returned at once, again and again: a whole CPU (1.01 s of CPU per second, measured) for as long as they stayed."""
+    if missing := cprograms.no_compiler():
+        pytest.skip(missing)
+    with Program("c/poll_server.c", "--idle", "30") as server:
+        where = ("127.0.0.1", int(server.ready()["port"]))
+        idle = [socket.create_connection(where, timeout=5) for _ in range(70)]  # the kernel queues the rest
+        try:
+            server.wait_for_line(r"64 clients, as many as its table holds: new clients wait in the listen queue")
+            process = psutil.Process(server.popen.pid)
+            before = sum(process.cpu_times()[:2])
+            time.sleep(1)  # a window to measure in, not to wait for anything
+            assert sum(process.cpu_times()[:2]) - before < 0.2
+        finally:
+            for sock in idle:
+                sock.close()

@@ -28,6 +28,7 @@
 #define MAX_MESSAGE 4096                /* bytes, newline included: ipc.protocol.MAX_MESSAGE_BYTES */
 #define CLIENT_PATIENCE 10              /* seconds a client waits for an answer (ipc.program) */
 #define SERVER_IDLE 5                   /* seconds a server waits for a request */
+#define SHED_PAUSE 0.5                  /* seconds a server out of fds stops accepting (ipc.program) */
 
 static const char *role = "?";          /* "client", "server": the label of every line */
 

@@ -31,23 +31,42 @@ static struct client {
 static int listening(int argc, char *argv[], int *wanted, int *idle);
 static const char *readable(struct client *client);
 static int writable(int fd, struct client *client);
+static int later(const struct timespec *when);
 
 int main(int argc, char *argv[])
 {
-    int wanted = 0, idle = SERVER_IDLE, ended = 0, count = 1;
+    int wanted = 0, idle = SERVER_IDLE, ended = 0, count = 1, short_of_fds = 0;
+    struct timespec paused_until = { 0, 0 };    /* out of fds: the listener is left out of poll() until then */
     struct pollfd fds[MAX_CLIENTS + 1];
     start("server");
     fds[0].fd = listening(argc, argv, &wanted, &idle);  /* getaddrinfo, socket, bind, listen: as tcp_server.c */
-    fds[0].events = POLLIN;             /* readable: a client waits to be accepted */
     while (wanted == 0 || ended < wanted) {
-        if (poll(fds, count, 1000) == -1)   /* until any is ready; a second at most, to check the deadlines */
+        /* readable: a client waits to be accepted. Full, or out of fds, the listener is left out: still
+           readable, poll() would return at once, again and again; new clients wait in the listen queue */
+        fds[0].events = count <= MAX_CLIENTS && !later(&paused_until) ? POLLIN : 0;
+        if (poll(fds, count, fds[0].events ? 1000 : 100) == -1) /* a second at most, to check the deadlines */
             fail("poll");
-        if (fds[0].revents & POLLIN && count <= MAX_CLIENTS) {
+        if (fds[0].revents & POLLIN) {
             struct sockaddr_storage peer, mine;
             socklen_t peer_length = sizeof peer, my_length = sizeof mine;
             int fd = accept(fds[0].fd, (struct sockaddr *) &peer, &peer_length);    /* ready: will not wait */
+            if (fd == -1 && (errno == EMFILE || errno == ENFILE)) {     /* no fd for it: pause, serve the rest */
+                if (short_of_fds++ == 0)
+                    say("out of file descriptors: %d client%s hold them; not accepting for %g s at a time, new "
+                        "clients wait in the listen queue", count - 1, count == 2 ? "" : "s", SHED_PAUSE);
+                clock_gettime(CLOCK_MONOTONIC, &paused_until);
+                paused_until.tv_nsec += (long) (SHED_PAUSE * 1e9);
+                paused_until.tv_sec += paused_until.tv_nsec / 1000000000, paused_until.tv_nsec %= 1000000000;
+                continue;
+            }
+            if (fd == -1 && errno == ECONNABORTED)  /* it left before we took it */
+                continue;
             if (fd == -1)
                 fail("accept");
+            if (short_of_fds)
+                say("enough file descriptors again (%d time%s short meanwhile)", short_of_fds,
+                    short_of_fds == 1 ? "" : "s");
+            short_of_fds = 0;
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);   /* recv() and send() never wait now */
             getsockname(fd, (struct sockaddr *) &mine, &my_length);
             struct client *client = &clients[count];
@@ -57,6 +76,9 @@ int main(int argc, char *argv[])
             fds[count++] = (struct pollfd) { .fd = fd, .events = POLLIN };
             say("accepted %s <- %s (%d client%s)", address((struct sockaddr *) &mine, my_length), client->peer,
                 count - 1, count == 2 ? "" : "s");
+            if (count > MAX_CLIENTS)
+                say("%d clients, as many as its table holds: new clients wait in the listen queue until one leaves",
+                    MAX_CLIENTS);
         }
         for (int i = count - 1; i >= 1; i--) {  /* from the end: a closed one's place takes the last */
             struct client *client = &clients[i];
@@ -172,6 +194,13 @@ static int listening(int argc, char *argv[], int *wanted, int *idle)
 
 /* DETAILS: the rest of this program's text (as select_server.py's --help has it)
 
+What else it shows
+    A listener left in poll() while it cannot be accepted from (the table
+    full, or accept() failing with EMFILE: no fd left) is readable at once,
+    every time: poll() would never wait again. So it is left out (events 0)
+    until a client leaves, or for 0.5 s when out of fds; new clients wait in
+    the listen queue meanwhile.
+
 System calls, in order
     getaddrinfo() -> socket() -> setsockopt(SO_REUSEADDR) -> bind() ->
     listen(SOMAXCONN) -> freeaddrinfo() -> then, over and over: poll() on the
@@ -192,3 +221,11 @@ Expected output
     ...
     server[200]: closed 127.0.0.1:53012: its end of file (0 clients left)
 */
+
+/* Whether the monotonic clock has not yet reached WHEN */
+static int later(const struct timespec *when)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec < when->tv_sec || (now.tv_sec == when->tv_sec && now.tv_nsec < when->tv_nsec);
+}
