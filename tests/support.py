@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ipc.catalog import Program as Script
 from ipc.transcript import parse_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +33,6 @@ class Program:
     """
 
     def __init__(self, script: str, *args: str, stdin=subprocess.DEVNULL):
-        from ipc.catalog import Program as Script
-
         self.popen = subprocess.Popen(
             [*Script(script).command(sys.executable), *args],  # a C twin (c/NAME.c): its program, built if stale
             stdin=stdin,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ipc.trace import export
 from ipc.trace.build import build
-from ipc.trace.sources import coverage, parse_record, unknown
+from ipc.trace.sources import Frame, Source, coverage, native_source, parse_addr2line, parse_record, unknown
 from ipc.trace.strace import parse
 
 RECORDS = "/tmp/ipc-calls-x1y2"
@@ -155,3 +155,41 @@ def test_strace_k_frames_ride_with_their_call():
 def test_a_line_that_is_no_record_is_not_read_as_one():
     assert parse_record(b"hello\n", 1, 0.0) is None
     assert parse_record(b"a\tb\tc\td\te\tf\tnot a number\tg\t\t\t\n", 1, 0.0) is None
+
+
+# addr2line --addresses --functions --inlines, as it answered for tcp_server's recv (0x1f2f: next_line inlined
+# into serve, a frame of its own) and for main's call of serve (0x18f3); 0x99 is in no line it knows (no -g).
+ADDR2LINE = """0x0000000000001f2f
+next_line
+/src/demos/c/exchange.h:138
+serve
+/src/demos/c/exchange.h:277 (discriminator 1)
+0x00000000000018f3
+main
+/src/demos/c/tcp_server.c:70
+0x0000000000000099
+??
+??:0
+"""
+
+
+def test_addr2line_s_answer_is_a_group_of_places_per_address_innermost_first():
+    assert parse_addr2line(ADDR2LINE) == [
+        [("/src/demos/c/exchange.h", 138, "next_line"), ("/src/demos/c/exchange.h", 277, "serve")],
+        [("/src/demos/c/tcp_server.c", 70, "main")],
+        [],
+    ]
+
+
+def test_a_c_call_is_the_program_s_line_and_the_header_s_function_it_called_is_its_library_frame():
+    recv, serve_call, _ = parse_addr2line(ADDR2LINE)
+    assert native_source(recv + serve_call, "/src/build/tcp_server", "serve.constprop.0+0xc0") == Source(
+        "/src/demos/c/tcp_server.c", 70, "main", library=Frame("/src/demos/c/exchange.h", 277, "serve")
+    )
+    # Made on the program's own line: no library frame. Only headers known: the innermost place is all there is.
+    assert native_source(serve_call, "b", "main") == Source("/src/demos/c/tcp_server.c", 70, "main")
+    assert native_source(recv, "b", "serve") == Source("/src/demos/c/exchange.h", 138, "next_line")
+    # Built without -g: the binary and the function strace named.
+    assert native_source([], "/src/build/tcp_server", "serve.constprop.0+0xc0") == Source(
+        "/src/build/tcp_server", None, "serve.constprop.0"
+    )

@@ -32,6 +32,7 @@ static int listening(int argc, char *argv[], int *wanted, int *idle);
 static const char *readable(struct client *client);
 static int writable(int fd, struct client *client);
 static int later(const struct timespec *when);
+static struct timespec from_now(double seconds);
 
 int main(int argc, char *argv[])
 {
@@ -54,9 +55,7 @@ int main(int argc, char *argv[])
                 if (short_of_fds++ == 0)
                     say("out of file descriptors: %d client%s hold them; not accepting for %g s at a time, new "
                         "clients wait in the listen queue", count - 1, count == 2 ? "" : "s", SHED_PAUSE);
-                clock_gettime(CLOCK_MONOTONIC, &paused_until);
-                paused_until.tv_nsec += (long) (SHED_PAUSE * 1e9);
-                paused_until.tv_sec += paused_until.tv_nsec / 1000000000, paused_until.tv_nsec %= 1000000000;
+                paused_until = from_now(SHED_PAUSE);
                 continue;
             }
             if (fd == -1 && errno == ECONNABORTED)  /* it left before we took it */
@@ -228,4 +227,14 @@ static int later(const struct timespec *when)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return now.tv_sec < when->tv_sec || (now.tv_sec == when->tv_sec && now.tv_nsec < when->tv_nsec);
+}
+
+/* The monotonic clock's time SECONDS from now */
+static struct timespec from_now(double seconds)
+{
+    struct timespec when;
+    clock_gettime(CLOCK_MONOTONIC, &when);
+    when.tv_nsec += (long) (seconds * 1e9);
+    when.tv_sec += when.tv_nsec / 1000000000, when.tv_nsec %= 1000000000;
+    return when;
 }

@@ -55,7 +55,7 @@ from .build import build
 from .instrumentation import ATTACHED
 from .model import Trace
 from .names import TRACED_CALLS
-from .sources import LIBRARY_PATHS, Frame, Source
+from .sources import LIBRARY_PATHS, Source, native_source, parse_addr2line
 
 STRINGS = 4096
 TICK = 0.05  # how often a running trace is looked at
@@ -164,10 +164,9 @@ def _line(lines: list, number: Optional[int]) -> str:
 
 def _native_sources(trace: Trace) -> None:
     """The C line of each call whose stack strace printed (-k), named by addr2line where the program was built
-    with -g (else only its function): the first line, from the call outwards, in a ``.c`` file of the program
-    itself, not in a library or a header; the header's function that line called (exchange.h's ``serve``, which
-    calls ``recv``) is its ``library`` frame, as a Python library's is."""
-    wanted: dict = {}  # binary -> {address: None}: each address asked once
+    with -g: the frames in the program itself (not in a library), each address asked once per program, and
+    ipc.trace.sources.native_source picks the program's own line."""
+    wanted: dict = {}  # binary -> {address: None}
     own_frames = []
     for call in trace.calls:
         if call.source is None and call.stack:
@@ -180,23 +179,13 @@ def _native_sources(trace: Trace) -> None:
                     wanted.setdefault(binary, {})[address] = None
     places = {binary: dict(zip(addresses, _addr2line(binary, list(addresses)))) for binary, addresses in wanted.items()}
     for call, frames in own_frames:
-        # Innermost first: each frame's inlined functions, then the frame that called it.
         chain = [place for binary, _, address in frames for place in places[binary][address]]
-        if not chain:
-            binary, function, _ = frames[0]
-            call.source = Source(binary, None, function.split("+")[0])
-            continue
-        at = next((index for index, place in enumerate(chain) if not place[0].endswith(".h")), 0)
-        # The helper the program's line called (converse(), which calls put(), which calls write()): its function
-        # is on that line, as a Python library's method is.
-        library = Frame(*chain[at - 1]) if at else None
-        mine = chain[at]
-        call.source = Source(*mine, library=library)
+        call.source = native_source(chain, frames[0][0], frames[0][1])
 
 
 def _addr2line(binary: str, addresses: list) -> list:
-    """For each address, its places [(path, line, function)], innermost inlined function first; [] where addr2line
-    cannot say (no -g, no addr2line)."""
+    """For each address, its places [(path, line, function)], innermost first; [] where addr2line cannot say
+    (no -g, no addr2line)."""
     unknown = [[] for _ in addresses]
     if not addresses or not shutil.which("addr2line") or not os.path.exists(binary):
         return unknown
@@ -207,20 +196,7 @@ def _addr2line(binary: str, addresses: list) -> list:
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return unknown
-    groups: list = []
-    function = None
-    for line in done.stdout.splitlines():
-        if line.startswith("0x"):  # --addresses: each address's group begins with it, then (function, place) pairs
-            groups.append([])
-            function = None
-        elif groups and function is None:
-            function = line.split(" ")[0]
-        elif groups:
-            path, _, number = line.rpartition(":")
-            number = number.split()[0] if number else ""
-            if path and path != "??" and number.isdigit() and number != "0":
-                groups[-1].append((path, int(number), function))
-            function = None
+    groups = parse_addr2line(done.stdout)
     return groups if len(groups) == len(addresses) else unknown
 
 

@@ -25,7 +25,9 @@ made where records were kept that still have none; a record that got no call
 (a Python call that should have made one and did not) keeps an empty list.
 
 A compiled program traced with ``strace -k`` has the stack of each call
-instead (``Syscall.stack``): ipc.trace.runner asks addr2line for its lines.
+instead (``Syscall.stack``): ipc.trace.runner asks addr2line for its lines
+(``parse_addr2line`` reads its answer) and ``native_source`` picks the
+program's own among them.
 """
 
 from __future__ import annotations
@@ -95,6 +97,38 @@ class Source(Frame):
 
 def _frame_json(frame: Frame) -> dict:
     return {"file": frame.file, "line": frame.line, "function": frame.function, "text": frame.text}
+
+
+def parse_addr2line(text: str) -> list:
+    """``addr2line --addresses --functions --inlines``'s answer, one group per address asked: its places
+    [(path, line, function)], innermost inlined function first; an empty group where it cannot say (no -g)."""
+    groups: list = []
+    function = None
+    for line in text.splitlines():
+        if line.startswith("0x"):  # each address's group begins with it, then (function, place) pairs
+            groups.append([])
+            function = None
+        elif groups and function is None:
+            function = line.split(" ")[0]
+        elif groups:
+            path, _, number = line.rpartition(":")
+            number = number.split()[0] if number else ""
+            if path and path != "??" and number.isdigit() and number != "0":
+                groups[-1].append((path, int(number), function))
+            function = None
+    return groups
+
+
+def native_source(chain: list, binary: str, function: str) -> Source:
+    """Where a compiled program made a call, from its places (``chain``: innermost first, each frame's inlined
+    functions, then the frame that called it): the first line in a ``.c`` file, not a header; the header's
+    function that line called (exchange.h's ``converse``, which calls ``put``, which calls ``write``) is its
+    ``library`` frame, as a Python library's is: its name is on the program's line. No place known (built
+    without -g): only the binary and the function strace named."""
+    if not chain:
+        return Source(binary, None, function.split("+")[0])
+    at = next((index for index, place in enumerate(chain) if not place[0].endswith(".h")), 0)
+    return Source(*chain[at], library=Frame(*chain[at - 1]) if at else None)
 
 
 @dataclass
